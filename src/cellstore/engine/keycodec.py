@@ -1,0 +1,120 @@
+"""Order-preserving byte encodings of DynamoDB keys, and the keyspace layout.
+
+The storage door compares keys with memcmp, so the engine must turn DynamoDB
+key values into bytes whose byte order is DynamoDB's order:
+
+* ``S`` — UTF-8 bytes (DynamoDB orders strings by UTF-8 bytes);
+* ``B`` — the raw bytes;
+* ``N`` — numerically, by a sign class, a biased exponent and the digits.
+
+Every encoding is *self-delimiting* (a prefix-free terminator, with 0x00
+escaped inside strings and binaries) so a partition key can be followed by a
+sort key and ordering still holds component by component.
+
+Keyspace (see docs/ARCHITECTURE.md):
+
+    0x01 "table/" <name>                       table description (JSON)
+    0x01 "seq"                                 last table id handed out
+    0x02 <table id: 8 bytes> <segment hash: 8 bytes> <pk> [<sk>]   item (JSON)
+
+The 8-byte hash of the encoded partition key spreads partitions over the
+table's range the way DynamoDB's hash partitioning does; Scan walks that order
+and a parallel Scan segment is a contiguous slice of the hash space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from decimal import Decimal
+
+from cellstore.engine.values import AttributeValue, decode_binary
+
+META = b"\x01"
+ITEMS = b"\x02"
+SEQUENCE_KEY = META + b"seq"
+
+_TAG_BINARY = 0x10
+_TAG_NUMBER = 0x20
+_TAG_STRING = 0x30
+
+_NEG, _ZERO, _POS = 0x01, 0x02, 0x03
+_EXPONENT_BIAS = 1 << 15
+
+
+def _escape(raw: bytes) -> bytes:
+    return raw.replace(b"\x00", b"\x00\xff") + b"\x00"
+
+
+def encode_number(text: str) -> bytes:
+    """Numbers as sign class + biased exponent + decimal digits.
+
+    For positives, a larger exponent means a larger number and, at equal
+    exponents, the digit string (with trailing zeros stripped, terminated by
+    0x00 below any digit) compares like the mantissa.  Negatives use the
+    complement of all of that so that bigger magnitudes sort first.
+    """
+    number = Decimal(text)
+    if number.is_zero():
+        return bytes([_ZERO])
+    sign, digits, _ = number.as_tuple()
+    digit_text = "".join(map(str, digits)).rstrip("0").lstrip("0")
+    exponent = number.adjusted() + _EXPONENT_BIAS
+    body = digit_text.encode("ascii")
+    if not sign:
+        return bytes([_POS]) + struct.pack(">H", exponent) + body + b"\x00"
+    inverted = bytes(0xFF - b for b in body)
+    return bytes([_NEG]) + struct.pack(">H", 0xFFFF - exponent) + inverted + b"\xff"
+
+
+def encode_value(value: AttributeValue) -> bytes:
+    """A key attribute value (S, N or B) as self-delimiting order-preserving bytes."""
+    if "S" in value:
+        return bytes([_TAG_STRING]) + _escape(value["S"].encode("utf-8"))
+    if "N" in value:
+        return bytes([_TAG_NUMBER]) + encode_number(value["N"])
+    return bytes([_TAG_BINARY]) + _escape(decode_binary(value["B"]))
+
+
+def table_prefix(table_id: int) -> bytes:
+    return ITEMS + table_id.to_bytes(8, "big")
+
+
+def partition_hash(encoded_pk: bytes) -> bytes:
+    return hashlib.blake2b(encoded_pk, digest_size=8).digest()
+
+
+def partition_prefix(table_id: int, pk: AttributeValue) -> bytes:
+    encoded = encode_value(pk)
+    return table_prefix(table_id) + partition_hash(encoded) + encoded
+
+
+def item_key(table_id: int, pk: AttributeValue, sk: AttributeValue | None) -> bytes:
+    prefix = partition_prefix(table_id, pk)
+    return prefix if sk is None else prefix + encode_value(sk)
+
+
+def segment_bounds(table_id: int, segment: int, total: int) -> tuple[bytes, bytes]:
+    """The [start, end) key range of parallel-scan ``segment`` of ``total``.
+
+    Segments split the 64-bit hash space into ``total`` contiguous slices, so
+    they are disjoint and together cover the table.
+    """
+    prefix = table_prefix(table_id)
+    space = 1 << 64
+    low = space * segment // total
+    high = space * (segment + 1) // total
+    start = prefix + low.to_bytes(8, "big")
+    if high == space:
+        end = ITEMS + (table_id + 1).to_bytes(8, "big")
+    else:
+        end = prefix + high.to_bytes(8, "big")
+    return start, end
+
+
+def table_name_key(name: str) -> bytes:
+    return META + b"table/" + name.encode("utf-8")
+
+
+TABLES_START = META + b"table/"
+TABLES_END = META + b"table0"  # "0" is the byte after "/"

@@ -1,0 +1,147 @@
+"""A table's stored definition and the key rules every item operation shares.
+
+The catalog record of a table (under ``keycodec.table_name_key(name)``) is
+JSON: ``{"id": <int>, "description": <DynamoDB TableDescription>, "tags": [...]}``.
+The description is kept in DynamoDB's own shape so DescribeTable is a copy
+plus the live counters; ``id`` is an internal number, never reused, that
+prefixes every item key of the table, so a table deleted and re-created under
+the same name can never see the old incarnation's items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cellstore.engine import keycodec
+from cellstore.engine.values import Item, value_size
+from cellstore.errors import ResourceNotFoundException, ValidationException
+from cellstore.storage.base import Txn
+
+MAX_HASH_KEY_BYTES = 2048
+MAX_RANGE_KEY_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAttribute:
+    name: str
+    type: str  # "S" | "N" | "B"
+
+
+@dataclass(slots=True)
+class Table:
+    id: int
+    name: str
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None
+    description: dict[str, Any]
+    tags: list[dict[str, str]]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Table:
+        description = record["description"]
+        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+        hash_key = range_key = None
+        for element in description["KeySchema"]:
+            attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
+            if element["KeyType"] == "HASH":
+                hash_key = attribute
+            else:
+                range_key = attribute
+        if hash_key is None:
+            raise ValueError(f"stored table {description['TableName']} has no HASH key")
+        return cls(record["id"], description["TableName"], hash_key, range_key, description, record.get("tags", []))
+
+    def to_record(self) -> bytes:
+        return orjson.dumps({"id": self.id, "description": self.description, "tags": self.tags})
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        if self.range_key is None:
+            return (self.hash_key.name,)
+        return (self.hash_key.name, self.range_key.name)
+
+    def key_of(self, item: Item) -> Item:
+        return {name: item[name] for name in self.key_names if name in item}
+
+    def item_key(self, item: Item) -> bytes:
+        """Storage key of an item (or key) already checked by ``check_key``/``check_item_keys``."""
+        return keycodec.item_key(
+            self.id,
+            item[self.hash_key.name],
+            None if self.range_key is None else item[self.range_key.name],
+        )
+
+    def check_key(self, key: Item) -> None:
+        """A Key parameter must name exactly the key schema's attributes, with their types."""
+        if len(key) != len(self.key_names) or any(name not in key for name in self.key_names):
+            raise ValidationException("The provided key element does not match the schema")
+        self._check_key_values(key, for_key=True)
+
+    def check_item_keys(self, item: Item) -> None:
+        """An item written must carry every key attribute with the declared type."""
+        for attribute in self._key_attributes():
+            if attribute.name not in item:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Missing the key "
+                    f"{attribute.name} in the item"
+                )
+        self._check_key_values(item, for_key=False)
+
+    def _key_attributes(self) -> list[KeyAttribute]:
+        return [self.hash_key] if self.range_key is None else [self.hash_key, self.range_key]
+
+    def _check_key_values(self, item: Item, *, for_key: bool) -> None:
+        for attribute in self._key_attributes():
+            value = item[attribute.name]
+            kind = next(iter(value))
+            if kind != attribute.type:
+                if for_key:
+                    raise ValidationException("The provided key element does not match the schema")
+                raise ValidationException(
+                    "One or more parameter values were invalid: Type mismatch for key "
+                    f"{attribute.name} expected: {attribute.type} actual: {kind}"
+                )
+            if value[kind] == "" and kind in ("S", "B"):
+                raise ValidationException(
+                    "One or more parameter values are not valid. The AttributeValue for a key "
+                    "attribute cannot contain an empty "
+                    f"{'string' if kind == 'S' else 'binary'} value. Key: {attribute.name}"
+                )
+            size = value_size(value)
+            if attribute is self.hash_key and size > MAX_HASH_KEY_BYTES:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Size of hashkey has exceeded "
+                    "the maximum size limit of2048 bytes"
+                )
+            if attribute is self.range_key and size > MAX_RANGE_KEY_BYTES:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Aggregated size of all range "
+                    "keys has exceeded the size limit of 1024 bytes"
+                )
+
+
+def load_table(txn: Txn, name: str) -> Table:
+    """The table named ``name`` as this transaction sees it, or ResourceNotFoundException."""
+    raw = txn.get(keycodec.table_name_key(name))
+    if raw is None:
+        raise ResourceNotFoundException()
+    return Table.from_record(orjson.loads(raw))
+
+
+def find_table(txn: Txn, name: str) -> Table | None:
+    raw = txn.get(keycodec.table_name_key(name))
+    return None if raw is None else Table.from_record(orjson.loads(raw))
+
+
+def save_table(txn: Txn, table: Table) -> None:
+    txn.put(keycodec.table_name_key(table.name), table.to_record())
+
+
+def next_table_id(txn: Txn) -> int:
+    raw = txn.get(keycodec.SEQUENCE_KEY)
+    value = 1 if raw is None else int(raw) + 1
+    txn.put(keycodec.SEQUENCE_KEY, str(value).encode())
+    return value

@@ -1,0 +1,312 @@
+"""DynamoDB attribute values: validation, canonical numbers, ordering and size.
+
+cellstore keeps items in DynamoDB's own JSON shape (``{"a": {"N": "1.5"}}``)
+from the wire to the disk, because that shape round-trips through orjson with
+no conversion on the hot path.  Two invariants make that safe:
+
+* every number is held as its *canonical* text (``"1.50"`` → ``"1.5"``,
+  ``"1e2"`` → ``"100"``), so equal numbers are equal strings and the engine can
+  compare numbers in keys and sets by text;
+* every binary is held as canonical base64 text (what ``base64.b64encode``
+  emits), so equal binaries are equal strings.
+
+``validate_value``/``validate_item`` establish both on the way in; nothing
+downstream re-checks them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import decimal
+from decimal import Decimal
+from typing import Any
+
+from cellstore.errors import SerializationException, ValidationException
+
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
+
+TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+KEY_TYPES = frozenset({"S", "N", "B"})
+MAX_DEPTH = 32
+MAX_ITEM_SIZE = 400 * 1024
+
+# 38 significant digits and the exponent range DynamoDB documents:
+# 1E-130 <= |n| <= 9.9999999999999999999999999999999999999E+125.
+_MAX_ADJUSTED = 125
+_MIN_ADJUSTED = -130
+
+_INVALID = "One or more parameter values were invalid: "
+
+
+def parse_number(text: str) -> Decimal:
+    """The Decimal of a DynamoDB number string, enforcing precision and range."""
+    if not isinstance(text, str):
+        raise SerializationException(f"{_json_kind(text)} can not be converted to a String")
+    try:
+        number = Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValidationException(
+            f"The parameter cannot be converted to a numeric value: {text}"
+        ) from None
+    if not number.is_finite() or not text.strip():
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+    return check_number(number)
+
+
+def check_number(number: Decimal) -> Decimal:
+    """Reject a Decimal DynamoDB could not store (used for arithmetic results too)."""
+    if number.is_zero():
+        return Decimal(0)
+    digits = number.normalize(decimal.Context(prec=1000)).as_tuple().digits
+    if len(digits) > 38:
+        raise ValidationException(
+            "Attempting to store more than 38 significant digits in a Number"
+        )
+    adjusted = number.adjusted()
+    if adjusted > _MAX_ADJUSTED:
+        raise ValidationException(
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        )
+    if adjusted < _MIN_ADJUSTED:
+        raise ValidationException(
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+        )
+    return number
+
+
+def number_text(number: Decimal) -> str:
+    """Canonical text of a stored number: no exponent, no redundant zeros."""
+    if number.is_zero():
+        return "0"
+    normal = number.normalize(decimal.Context(prec=1000))
+    sign, digits, exponent = normal.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValidationException(f"The parameter cannot be converted to a numeric value: {number}")
+    text = "".join(map(str, digits))
+    if exponent >= 0:
+        text += "0" * exponent
+    elif -exponent >= len(text):
+        text = "0." + "0" * (-exponent - len(text)) + text
+    else:
+        text = text[:exponent] + "." + text[exponent:]
+    return "-" + text if sign else text
+
+
+def canonical_number(text: str) -> str:
+    return number_text(parse_number(text))
+
+
+# Python's default context rounds to 28 digits.  Two 38-digit numbers within
+# DynamoDB's range have an exact sum well inside 300 digits, so arithmetic in
+# this context is exact and check_number then sees the true result.
+_EXACT = decimal.Context(prec=300, Emax=999, Emin=-999)
+
+
+def add_numbers(a: str, b: str) -> str:
+    """Exact sum of two canonical numbers, as DynamoDB's SET a + b and ADD do."""
+    return number_text(check_number(_EXACT.add(Decimal(a), Decimal(b))))
+
+
+def subtract_numbers(a: str, b: str) -> str:
+    return number_text(check_number(_EXACT.subtract(Decimal(a), Decimal(b))))
+
+
+def decode_binary(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _canonical_binary(value: Any) -> str:
+    if not isinstance(value, str):
+        raise SerializationException(f"{_json_kind(value)} can not be converted to a Blob")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationException(
+            "Base64 encoded length is expected a multiple of 4 bytes but found: "
+            f"{len(value)}"
+        ) from None
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, (int, float)):
+        return "NUMBER_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    return "VALUE_NULL"
+
+
+def validate_value(value: Any, depth: int = 1) -> AttributeValue:
+    """A canonical copy of one wire AttributeValue, or the error DynamoDB gives."""
+    if not isinstance(value, dict):
+        raise SerializationException(
+            f"Unexpected value type in payload: {_json_kind(value)} can not be converted to an AttributeValue"
+        )
+    if depth > MAX_DEPTH:
+        raise ValidationException(_INVALID + "Nesting Levels have exceeded supported limits")
+    present = [k for k, v in value.items() if v is not None]
+    if not present:
+        raise ValidationException(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
+    if len(present) > 1:
+        raise ValidationException(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
+        )
+    kind = present[0]
+    raw = value[kind]
+    if kind == "S":
+        if not isinstance(raw, str):
+            raise SerializationException(f"{_json_kind(raw)} can not be converted to a String")
+        return {"S": raw}
+    if kind == "N":
+        return {"N": canonical_number(raw)}
+    if kind == "B":
+        return {"B": _canonical_binary(raw)}
+    if kind == "BOOL":
+        if not isinstance(raw, bool):
+            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Boolean")
+        return {"BOOL": raw}
+    if kind == "NULL":
+        if not isinstance(raw, bool):
+            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Boolean")
+        if raw is not True:
+            raise ValidationException(
+                _INVALID + "Null attribute value types must have the value of true"
+            )
+        return {"NULL": True}
+    if kind == "M":
+        if not isinstance(raw, dict):
+            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Map")
+        return {"M": {name: validate_value(v, depth + 1) for name, v in raw.items()}}
+    if kind == "L":
+        if not isinstance(raw, list):
+            raise SerializationException(f"{_json_kind(raw)} can not be converted to a List")
+        return {"L": [validate_value(v, depth + 1) for v in raw]}
+    if kind in ("SS", "NS", "BS"):
+        return {kind: _validate_set(kind, raw)}
+    raise SerializationException(f"Unknown AttributeValue type: {kind}")
+
+
+_SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
+
+
+def _validate_set(kind: str, raw: Any) -> list[str]:
+    if not isinstance(raw, list):
+        raise SerializationException(f"{_json_kind(raw)} can not be converted to a List")
+    if not raw:
+        raise ValidationException(_INVALID + f"An {_SET_NAMES[kind]} set  may not be empty")
+    if kind == "SS":
+        for element in raw:
+            if not isinstance(element, str):
+                raise SerializationException(
+                    f"{_json_kind(element)} can not be converted to a String"
+                )
+        members = list(raw)
+    elif kind == "NS":
+        members = [canonical_number(element) for element in raw]
+    else:
+        members = [_canonical_binary(element) for element in raw]
+    if len(set(members)) != len(members):
+        shown = ", ".join(str(m) for m in raw)
+        raise ValidationException(_INVALID + f"Input collection [{shown}] contains duplicates.")
+    return members
+
+
+def validate_item(item: Any) -> Item:
+    """A canonical copy of a whole item (attribute names are checked too)."""
+    if not isinstance(item, dict):
+        raise SerializationException(
+            f"Unexpected value type in payload: {_json_kind(item)} can not be converted to a Map"
+        )
+    result: Item = {}
+    for name, value in item.items():
+        if name == "":
+            raise ValidationException(_INVALID + "An attribute name may not be empty")
+        result[name] = validate_value(value)
+    return result
+
+
+# --- ordering and equality -------------------------------------------------
+
+
+def type_of(value: AttributeValue) -> str:
+    return next(iter(value))
+
+
+def compare(a: AttributeValue, b: AttributeValue) -> int | None:
+    """-1/0/1 for two scalars of one ordered type (S, N, B); None otherwise.
+
+    DynamoDB orders strings by UTF-8 bytes; Python orders str by code point,
+    which is the same order for any valid Unicode text.
+    """
+    kind = type_of(a)
+    if kind != type_of(b) or kind not in KEY_TYPES:
+        return None
+    if kind == "N":
+        x: Any = Decimal(a["N"])
+        y: Any = Decimal(b["N"])
+    elif kind == "B":
+        x, y = decode_binary(a["B"]), decode_binary(b["B"])
+    else:
+        x, y = a["S"], b["S"]
+    return (x > y) - (x < y)
+
+
+def equal(a: AttributeValue, b: AttributeValue) -> bool:
+    """Value equality as DynamoDB's ``=``: sets compare as sets, maps as maps."""
+    kind = type_of(a)
+    if kind != type_of(b):
+        return False
+    if kind in ("SS", "NS", "BS"):
+        return set(a[kind]) == set(b[kind])
+    if kind == "L":
+        return len(a["L"]) == len(b["L"]) and all(map(equal, a["L"], b["L"]))
+    if kind == "M":
+        ma, mb = a["M"], b["M"]
+        return ma.keys() == mb.keys() and all(equal(ma[k], mb[k]) for k in ma)
+    return a[kind] == b[kind]
+
+
+# --- size --------------------------------------------------------------------
+
+
+def number_size(text: str) -> int:
+    """DynamoDB's documented number size: 1 byte per two significant digits, plus 1."""
+    digits = text.lstrip("-").replace(".", "").strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: AttributeValue) -> int:
+    kind = type_of(value)
+    raw = value[kind]
+    if kind == "S":
+        return len(raw.encode("utf-8"))
+    if kind == "N":
+        return number_size(raw)
+    if kind == "B":
+        return len(decode_binary(raw))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode("utf-8")) for s in raw)
+    if kind == "NS":
+        return sum(number_size(n) for n in raw)
+    if kind == "BS":
+        return sum(len(decode_binary(b)) for b in raw)
+    if kind == "L":
+        return 3 + sum(1 + value_size(v) for v in raw)
+    # M: 3 bytes of overhead, then each entry's name, value and 1 byte.
+    return 3 + sum(1 + len(k.encode("utf-8")) + value_size(v) for k, v in raw.items())
+
+
+def item_size(item: Item) -> int:
+    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())

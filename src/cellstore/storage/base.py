@@ -1,0 +1,73 @@
+"""The storage door: an ordered map of byte keys to byte values, with transactions.
+
+Everything cellstore persists — table descriptions, items, and later index
+entries, stream records and queue messages — lives in one ordered keyspace.
+Backends know nothing of DynamoDB: keys are opaque bytes compared with memcmp,
+and the engine builds them with ``engine/keycodec.py`` so that byte order is
+DynamoDB order.  This is the whole interface a new backend must provide.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+
+
+class Txn(ABC):
+    """One storage transaction: reads see a consistent snapshot plus own writes.
+
+    A write transaction is serializable against every other write transaction
+    of the same store (SQLite: one writer at a time; PostgreSQL: row locks).
+    """
+
+    @abstractmethod
+    def get(self, key: bytes) -> bytes | None: ...
+
+    @abstractmethod
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+    @abstractmethod
+    def delete(self, key: bytes) -> None: ...
+
+    @abstractmethod
+    def range(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Pairs with ``start <= key < end`` in key order (descending if reverse)."""
+
+    @abstractmethod
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        """Delete every key in ``[start, end)``; returns how many were removed."""
+
+    @abstractmethod
+    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
+        """(count, total value bytes) of ``[start, end)`` without returning values."""
+
+
+class Store(ABC):
+    """A backend: hands out transactions and owns the underlying connection(s)."""
+
+    @abstractmethod
+    def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
+        """A transaction committed when the block exits normally, rolled back on error.
+
+        A committed write transaction is durable against a crash of the process
+        (kill -9) before ``transaction`` returns.
+        """
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key that starts with ``prefix``."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("a prefix of only 0xff bytes has no upper bound")
+    return stripped[:-1] + bytes([stripped[-1] + 1])

@@ -1,0 +1,111 @@
+"""SQLite behind the storage door: one ordered table of byte keys.
+
+Layout: a single ``kv(k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID`` table, so
+the B-tree *is* the ordered keyspace and a Query is one index range read.
+Durability: WAL with ``synchronous=NORMAL`` — a commit is in the WAL file
+(the OS page cache) before ``transaction`` returns, which survives kill -9 of
+the server; surviving power loss needs ``synchronous=FULL`` (``durable=True``),
+at the price of an fsync per commit.
+
+Concurrency inside one process: a single connection guarded by a lock, so a
+write transaction is serialised against everything else in the process.
+Write transactions start with ``BEGIN IMMEDIATE`` so that, once several
+processes share one file, the write lock is taken up front rather than on
+first write (which would invite deadlock-style SQLITE_BUSY upgrades).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cellstore.storage.base import Store, Txn
+
+SCHEMA_VERSION = 1
+
+
+class SqliteTxn(Txn):
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def get(self, key: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", (key, value))
+
+    def delete(self, key: bytes) -> None:
+        self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
+
+    def range(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        order = "DESC" if reverse else "ASC"
+        cursor = self._conn.execute(
+            f"SELECT k, v FROM kv WHERE k >= ? AND k < ? ORDER BY k {order} LIMIT ?",
+            (start, end, -1 if limit is None else limit),
+        )
+        while rows := cursor.fetchmany(256):
+            yield from rows
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        return self._conn.execute("DELETE FROM kv WHERE k >= ? AND k < ?", (start, end)).rowcount
+
+    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
+        count, size = self._conn.execute(
+            "SELECT count(*), coalesce(sum(length(v)), 0) FROM kv WHERE k >= ? AND k < ?",
+            (start, end),
+        ).fetchone()
+        return int(count), int(size)
+
+
+class SqliteStore(Store):
+    """A cellstore database in one SQLite file, or in memory when ``path`` is None."""
+
+    def __init__(self, path: str | Path | None, *, durable: bool = False) -> None:
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            ":memory:" if path is None else str(path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30.0,
+        )
+        self._lock = threading.RLock()
+        self._txn = SqliteTxn(self._conn)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{path} was written by a newer cellstore (schema {version} > {SCHEMA_VERSION})"
+            )
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Txn]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._txn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
