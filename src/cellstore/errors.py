@@ -91,3 +91,24 @@ class InternalServerError(CellstoreError):
     code = "InternalServerError"
     status = 500
     default_message = "Internal server error"
+
+
+class TransactionCanceledException(CellstoreError):
+    code = "TransactionCanceledException"
+
+
+class TransactionConflictException(CellstoreError):
+    code = "TransactionConflictException"
+    default_message = "Transaction is ongoing for the item"
+
+
+class TransactionInProgressException(CellstoreError):
+    code = "TransactionInProgressException"
+    default_message = "Transaction is in progress"
+
+
+class IdempotentParameterMismatchException(CellstoreError):
+    code = "IdempotentParameterMismatchException"
+    default_message = (
+        "Request token is being reused with different request parameters"
+    )

@@ -1,0 +1,163 @@
+"""BatchGetItem and BatchWriteItem: per-table validation, one engine call each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellstore.api import operation
+from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.validation import (
+    RETURN_CONSUMED_CAPACITY,
+    RETURN_ITEM_COLLECTION_METRICS,
+    Param,
+    check_type,
+    constraint_errors,
+    is_valid_table_name,
+    raise_if_errors,
+    table_name_rule,
+    validate,
+)
+from cellstore.engine import batch, capacity
+from cellstore.engine.database import Database
+from cellstore.engine.expressions import Projection
+from cellstore.engine.values import Item, validate_item
+from cellstore.errors import ValidationException
+
+MAX_GET_KEYS = 100
+MAX_WRITE_REQUESTS = 25
+
+_GET_RULES = {
+    "RequestItems": Param("map", required=True, min_length=1, max_length=100),
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+}
+_WRITE_RULES = {
+    "RequestItems": Param("map", required=True, min_length=1, max_length=25),
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+    "ReturnItemCollectionMetrics": RETURN_ITEM_COLLECTION_METRICS,
+}
+_TABLE_NAME = table_name_rule()
+
+
+def _check_table_names(request_items: dict[str, Any]) -> None:
+    errors: list[str] = []
+    for name in request_items:
+        if not is_valid_table_name(name):
+            errors.extend(constraint_errors("requestItems.member.key", name, _TABLE_NAME))
+    raise_if_errors(errors)
+
+
+def _no_duplicates(db: Database, keys_by_table: dict[str, list[Item]]) -> None:
+    tables = batch.check_batch_keys(db, keys_by_table)
+    for name, keys in keys_by_table.items():
+        encoded = [tables[name].item_key(key) for key in keys]
+        if len(set(encoded)) != len(encoded):
+            raise ValidationException("Provided list of item keys contains duplicates")
+
+
+@operation("BatchGetItem")
+def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _GET_RULES)
+    request_items: dict[str, Any] = payload["RequestItems"]
+    _check_table_names(request_items)
+    keys_by_table: dict[str, list[Item]] = {}
+    projections: dict[str, Projection | None] = {}
+    total = 0
+    for name, spec in request_items.items():
+        check_type("RequestItems", spec, "map")
+        validate(spec, {"Keys": Param("list", required=True, min_length=1, max_length=100), "ConsistentRead": Param("boolean")})
+        total += len(spec["Keys"])
+        if total > MAX_GET_KEYS:
+            raise ValidationException("Too many items requested for the BatchGetItem call")
+        exprs = RequestExpressions(spec, ("ProjectionExpression",))
+        projections[name] = exprs.projection()
+        exprs.finish()
+        keys_by_table[name] = [validate_item(key) for key in spec["Keys"]]
+    _no_duplicates(db, keys_by_table)
+    result = batch.batch_get(db, keys_by_table)
+
+    responses = {
+        name: [item if projections[name] is None else projections[name].apply(item) for item in found]  # type: ignore[union-attr]
+        for name, found in result.found.items()
+    }
+    unprocessed = {
+        name: {**{k: v for k, v in request_items[name].items() if k != "Keys"}, "Keys": keys}
+        for name, keys in result.unprocessed.items()
+    }
+    response: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
+    mode = payload.get("ReturnConsumedCapacity")
+    consumed = [
+        capacity.consumed(
+            name,
+            capacity.read_units(result.bytes_read[name], consistent=bool(request_items[name].get("ConsistentRead"))),
+            mode,
+            read=True,
+        )
+        for name in result.found
+    ]
+    if mode not in (None, "NONE"):
+        response["ConsumedCapacity"] = consumed
+    return response
+
+
+def _write_request(name: str, entry: Any) -> batch.WriteRequest:
+    check_type("RequestItems", entry, "map")
+    put, delete = entry.get("PutRequest"), entry.get("DeleteRequest")
+    if (put is None) == (delete is None):
+        raise ValidationException(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
+            if put is not None
+            else "1 validation error detected: Value null at 'requestItems." + name + ".member' failed to satisfy constraint: Member must not be null"
+        )
+    if put is not None:
+        check_type("PutRequest", put, "map")
+        if put.get("Item") is None:
+            raise ValidationException(
+                f"1 validation error detected: Value null at 'requestItems.{name}.member.putRequest.item' "
+                "failed to satisfy constraint: Member must not be null"
+            )
+        return batch.WriteRequest(name, put=validate_item(put["Item"]))
+    check_type("DeleteRequest", delete, "map")
+    if delete.get("Key") is None:
+        raise ValidationException(
+            f"1 validation error detected: Value null at 'requestItems.{name}.member.deleteRequest.key' "
+            "failed to satisfy constraint: Member must not be null"
+        )
+    return batch.WriteRequest(name, delete_key=validate_item(delete["Key"]))
+
+
+@operation("BatchWriteItem")
+def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _WRITE_RULES)
+    request_items: dict[str, Any] = payload["RequestItems"]
+    _check_table_names(request_items)
+    requests: list[batch.WriteRequest] = []
+    for name, entries in request_items.items():
+        check_type("RequestItems", entries, "list")
+        errors = constraint_errors(
+            f"requestItems.{name}.member", entries, Param("list", min_length=1, max_length=25)
+        )
+        raise_if_errors(errors)
+        requests.extend(_write_request(name, entry) for entry in entries)
+    if len(requests) > MAX_WRITE_REQUESTS:
+        raise ValidationException("Too many items requested for the BatchWriteItem call")
+    keys_by_table: dict[str, list[Item]] = {}
+    tables = batch.check_batch_keys(db, {name: [] for name in request_items})
+    for request in requests:
+        table = tables[request.table_name]
+        if request.put is not None:
+            table.check_item_keys(request.put)
+            keys_by_table.setdefault(request.table_name, []).append(table.key_of(request.put))
+        else:
+            keys_by_table.setdefault(request.table_name, []).append(request.delete_key)  # type: ignore[arg-type]
+    _no_duplicates(db, keys_by_table)
+    results = batch.batch_write(db, requests)
+    response: dict[str, Any] = {"UnprocessedItems": {}}
+    mode = payload.get("ReturnConsumedCapacity")
+    if mode not in (None, "NONE"):
+        units: dict[str, float] = {name: 0.0 for name in request_items}
+        for result in results:
+            units[result.table.name] += capacity.write_units(result.size())
+        response["ConsumedCapacity"] = [
+            capacity.consumed(name, total, mode, read=False) for name, total in units.items()
+        ]
+    return response

@@ -1,0 +1,146 @@
+"""PutItem, GetItem, UpdateItem and DeleteItem: validate, translate, call the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellstore.api import operation
+from cellstore.api.expression_params import RequestExpressions, item_param
+from cellstore.api.validation import (
+    RETURN_CONSUMED_CAPACITY,
+    RETURN_ITEM_COLLECTION_METRICS,
+    Param,
+    table_name_rule,
+    validate,
+)
+from cellstore.engine import capacity, items
+from cellstore.engine.database import Database
+from cellstore.engine.expressions import project_paths
+from cellstore.engine.values import item_size
+from cellstore.errors import ValidationException
+
+_RETURN_VALUES = Param("string", enum=("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"))
+_ON_FAILURE = Param("string", enum=("ALL_OLD", "NONE"))
+_CONDITIONAL_OPERATOR = Param("string", enum=("AND", "OR"))
+
+_WRITE_RULES = {
+    "TableName": table_name_rule(),
+    "ReturnValues": _RETURN_VALUES,
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+    "ReturnItemCollectionMetrics": RETURN_ITEM_COLLECTION_METRICS,
+    "ReturnValuesOnConditionCheckFailure": _ON_FAILURE,
+    "ConditionalOperator": _CONDITIONAL_OPERATOR,
+    "Expected": Param("map"),
+    "ExpressionAttributeNames": Param("map"),
+    "ExpressionAttributeValues": Param("map"),
+    "ConditionExpression": Param("string"),
+}
+_PUT_RULES = {**_WRITE_RULES, "Item": Param("map", required=True)}
+_KEYED_WRITE_RULES = {**_WRITE_RULES, "Key": Param("map", required=True)}
+_UPDATE_RULES = {
+    **_KEYED_WRITE_RULES,
+    "UpdateExpression": Param("string"),
+    "AttributeUpdates": Param("map"),
+}
+_GET_RULES = {
+    "TableName": table_name_rule(),
+    "Key": Param("map", required=True),
+    "ConsistentRead": Param("boolean"),
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+    "ProjectionExpression": Param("string"),
+    "AttributesToGet": Param("list", min_length=1),
+    "ExpressionAttributeNames": Param("map"),
+}
+
+
+def _only_old_or_none(payload: dict[str, Any]) -> None:
+    if payload.get("ReturnValues", "NONE") not in ("NONE", "ALL_OLD"):
+        raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
+
+
+def _write_response(payload: dict[str, Any], result: items.WriteResult, attributes: Any) -> dict[str, Any]:
+    response: dict[str, Any] = {}
+    if attributes:
+        response["Attributes"] = attributes
+    units = capacity.write_units(result.size())
+    consumed = capacity.consumed(result.table.name, units, payload.get("ReturnConsumedCapacity"), read=False)
+    if consumed is not None:
+        response["ConsumedCapacity"] = consumed
+    return response
+
+
+def _fails_with_old(payload: dict[str, Any]) -> bool:
+    return payload.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+
+
+@operation("PutItem")
+def put_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _PUT_RULES)
+    _only_old_or_none(payload)
+    item = item_param(payload, "Item")
+    exprs = RequestExpressions(payload, ("ConditionExpression",))
+    condition = exprs.condition()
+    exprs.finish()
+    result = items.put_item(
+        db, payload["TableName"], item, condition, return_old_on_failure=_fails_with_old(payload)
+    )
+    old = result.old if payload.get("ReturnValues") == "ALL_OLD" else None
+    return _write_response(payload, result, old)
+
+
+@operation("DeleteItem")
+def delete_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _KEYED_WRITE_RULES)
+    _only_old_or_none(payload)
+    key = item_param(payload, "Key")
+    exprs = RequestExpressions(payload, ("ConditionExpression",))
+    condition = exprs.condition()
+    exprs.finish()
+    result = items.delete_item(
+        db, payload["TableName"], key, condition, return_old_on_failure=_fails_with_old(payload)
+    )
+    old = result.old if payload.get("ReturnValues") == "ALL_OLD" else None
+    return _write_response(payload, result, old)
+
+
+@operation("UpdateItem")
+def update_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _UPDATE_RULES)
+    key = item_param(payload, "Key")
+    exprs = RequestExpressions(payload, ("UpdateExpression", "ConditionExpression"))
+    update = exprs.update()
+    condition = exprs.condition()
+    exprs.finish()
+    result = items.update_item(
+        db, payload["TableName"], key, update, condition, return_old_on_failure=_fails_with_old(payload)
+    )
+    mode = payload.get("ReturnValues", "NONE")
+    attributes: Any = None
+    if mode == "ALL_OLD":
+        attributes = result.old
+    elif mode == "ALL_NEW":
+        attributes = result.new
+    elif mode == "UPDATED_OLD" and result.old is not None:
+        attributes = project_paths(result.old, result.updated_paths)
+    elif mode == "UPDATED_NEW" and result.new is not None:
+        attributes = project_paths(result.new, result.updated_paths)
+    return _write_response(payload, result, attributes)
+
+
+@operation("GetItem")
+def get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _GET_RULES)
+    key = item_param(payload, "Key")
+    exprs = RequestExpressions(payload, ("ProjectionExpression",))
+    projection = exprs.projection()
+    exprs.finish()
+    table, item = items.get_item(db, payload["TableName"], key)
+    response: dict[str, Any] = {}
+    if item is not None:
+        response["Item"] = item if projection is None else projection.apply(item)
+    consistent = bool(payload.get("ConsistentRead", False))
+    units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
+    consumed = capacity.consumed(table.name, units, payload.get("ReturnConsumedCapacity"), read=True)
+    if consumed is not None:
+        response["ConsumedCapacity"] = consumed
+    return response

@@ -1,0 +1,150 @@
+"""Query and Scan: validate, translate expressions, page through the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellstore.api import operation
+from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
+from cellstore.engine import capacity, reads
+from cellstore.engine.database import Database
+from cellstore.engine.expressions import Projection
+from cellstore.engine.tables import load_table
+from cellstore.engine.values import Item, validate_item
+from cellstore.errors import ValidationException
+
+_COMMON_RULES = {
+    "TableName": table_name_rule(),
+    "IndexName": Param("string", min_length=3, max_length=255, pattern="[a-zA-Z0-9_.-]+"),
+    "Select": Param("string", enum=("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")),
+    "Limit": Param("integer", min_value=1),
+    "ConsistentRead": Param("boolean"),
+    "ExclusiveStartKey": Param("map"),
+    "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
+    "ConditionalOperator": Param("string", enum=("AND", "OR")),
+    "AttributesToGet": Param("list", min_length=1),
+    "ProjectionExpression": Param("string"),
+    "FilterExpression": Param("string"),
+    "ExpressionAttributeNames": Param("map"),
+    "ExpressionAttributeValues": Param("map"),
+}
+_QUERY_RULES = {
+    **_COMMON_RULES,
+    "ScanIndexForward": Param("boolean"),
+    "KeyConditions": Param("map"),
+    "QueryFilter": Param("map"),
+    "KeyConditionExpression": Param("string"),
+}
+_SCAN_RULES = {
+    **_COMMON_RULES,
+    "ScanFilter": Param("map"),
+    "Segment": Param("integer", min_value=0, max_value=999999),
+    "TotalSegments": Param("integer", min_value=1, max_value=1000000),
+}
+
+
+def _projection_for_select(payload: dict[str, Any], projection: Projection | None) -> str:
+    """Resolve Select against the projection parameters, as DynamoDB does."""
+    projection_param = "ProjectionExpression" if payload.get("ProjectionExpression") is not None else "AttributesToGet"
+    select = payload.get("Select")
+    if select is None:
+        return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
+    if select == "ALL_PROJECTED_ATTRIBUTES" and payload.get("IndexName") is None:
+        raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "COUNT" and projection is not None:
+        raise ValidationException(f"Cannot specify the {projection_param} when choosing to get only the COUNT")
+    if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES") and projection is not None:
+        raise ValidationException(f"Cannot specify the {projection_param} when choosing to get {select}")
+    if select == "SPECIFIC_ATTRIBUTES" and projection is None:
+        raise ValidationException(
+            "SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet"
+        )
+    return select
+
+
+def _check_index(db: Database, payload: dict[str, Any]) -> None:
+    """Secondary indexes arrive with their own issue; until then every index is unknown."""
+    index = payload.get("IndexName")
+    if index is not None:
+        with db.store.transaction(write=False) as txn:
+            load_table(txn, payload["TableName"])  # a missing table is reported first
+        raise ValidationException(f"The table does not have the specified index: {index}")
+
+
+def _exclusive_start(payload: dict[str, Any]) -> Item | None:
+    raw = payload.get("ExclusiveStartKey")
+    return None if raw is None else validate_item(raw)
+
+
+def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection: Projection | None) -> dict[str, Any]:
+    response: dict[str, Any] = {"Count": len(page.items), "ScannedCount": page.scanned}
+    if select != "COUNT":
+        response["Items"] = page.items if projection is None else [projection.apply(i) for i in page.items]
+    if page.last_key is not None:
+        response["LastEvaluatedKey"] = page.last_key
+    units = capacity.read_units(page.bytes_read, consistent=bool(payload.get("ConsistentRead", False)))
+    consumed = capacity.consumed(page.table.name, units, payload.get("ReturnConsumedCapacity"), read=True)
+    if consumed is not None:
+        response["ConsumedCapacity"] = consumed
+    return response
+
+
+@operation("Query")
+def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _QUERY_RULES)
+    exprs = RequestExpressions(payload, ("KeyConditionExpression", "FilterExpression", "ProjectionExpression"))
+    projection = exprs.projection()
+    select = _projection_for_select(payload, projection)
+    filter_ = exprs.filter("QueryFilter")
+    _check_index(db, payload)
+    with db.store.transaction(write=False) as txn:
+        table = load_table(txn, payload["TableName"])
+    range_name = table.range_key.name if table.range_key else None
+    key_condition = exprs.key_condition(table.hash_key.name, range_name)
+    exprs.finish()
+    page = reads.query(
+        db,
+        payload["TableName"],
+        key_condition,
+        filter_=filter_,
+        forward=payload.get("ScanIndexForward", True),
+        limit=payload.get("Limit"),
+        exclusive_start=_exclusive_start(payload),
+    )
+    return _respond(payload, page, select, projection)
+
+
+@operation("Scan")
+def scan(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, _SCAN_RULES)
+    segment, total = payload.get("Segment"), payload.get("TotalSegments")
+    if segment is not None and total is None:
+        raise ValidationException(
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter is present"
+        )
+    if total is not None and segment is None:
+        raise ValidationException(
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
+        )
+    if segment is not None and total is not None and segment >= total:
+        raise ValidationException(
+            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
+            f"Segment: {segment} is not less than TotalSegments: {total}"
+        )
+    exprs = RequestExpressions(payload, ("FilterExpression", "ProjectionExpression"))
+    projection = exprs.projection()
+    select = _projection_for_select(payload, projection)
+    filter_ = exprs.filter("ScanFilter")
+    exprs.finish()
+    _check_index(db, payload)
+    page = reads.scan(
+        db,
+        payload["TableName"],
+        filter_=filter_,
+        limit=payload.get("Limit"),
+        exclusive_start=_exclusive_start(payload),
+        segment=segment,
+        total_segments=total,
+    )
+    return _respond(payload, page, select, projection)

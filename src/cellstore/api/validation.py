@@ -1,0 +1,167 @@
+"""Declarative request validation producing DynamoDB's exact messages.
+
+Each operation module declares its parameters as a table of ``Param`` rules;
+``validate`` walks the table once and raises a single ValidationException
+listing every violated constraint, as AWS does:
+
+    2 validation errors detected: Value null at 'tableName' failed to satisfy
+    constraint: Member must not be null; Value 'x' at 'limit' ...
+
+JSON type mismatches (a number where a string belongs) are not validation
+errors in AWS but serialization errors, raised before any constraint check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cellstore.errors import SerializationException, ValidationException
+
+TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
+_TABLE_NAME_RE = re.compile(TABLE_NAME_PATTERN)
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "map": (dict,),
+    "list": (list,),
+}
+
+_CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "map": "Map", "list": "List"}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """Constraints of one request member, in AWS's model vocabulary."""
+
+    type: str  # string | integer | boolean | map | list
+    required: bool = False
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    enum: Sequence[str] | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+def json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, (int, float)):
+        return "NUMBER_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    return "VALUE_NULL"
+
+
+def check_type(name: str, value: Any, kind: str) -> None:
+    """Raise SerializationException unless ``value`` has JSON type ``kind``."""
+    expected = _JSON_TYPES[kind]
+    ok = isinstance(value, expected) and not (kind == "integer" and isinstance(value, bool))
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        ok = True
+    if not ok:
+        raise SerializationException(
+            f"{json_kind(value)} can not be converted to an {_CONVERTED[kind]}"
+            if kind == "integer"
+            else f"{json_kind(value)} can not be converted to a {_CONVERTED[kind]}"
+        )
+
+
+def wire_name(name: str) -> str:
+    """AWS reports members by their lowerCamel model name: TableName → tableName."""
+    return name[:1].lower() + name[1:]
+
+
+def shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
+    """The constraint messages ``value`` violates (``path`` as AWS prints it)."""
+    if value is None:
+        return [f"Value null at '{path}' failed to satisfy constraint: Member must not be null"] if rule.required else []
+    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
+    errors: list[str] = []
+    if rule.pattern is not None and isinstance(value, str) and not re.fullmatch(rule.pattern, value):
+        errors.append(prefix + f"Member must satisfy regular expression pattern: {rule.pattern}")
+    if rule.min_length is not None and len(value) < rule.min_length:
+        errors.append(prefix + f"Member must have length greater than or equal to {rule.min_length}")
+    if rule.max_length is not None and len(value) > rule.max_length:
+        errors.append(prefix + f"Member must have length less than or equal to {rule.max_length}")
+    if rule.enum is not None and value not in rule.enum:
+        errors.append(prefix + f"Member must satisfy enum value set: [{', '.join(rule.enum)}]")
+    if rule.min_value is not None and value < rule.min_value:
+        errors.append(prefix + f"Member must have value greater than or equal to {rule.min_value}")
+    if rule.max_value is not None and value > rule.max_value:
+        errors.append(prefix + f"Member must have value less than or equal to {rule.max_value}")
+    return errors
+
+
+def raise_if_errors(errors: list[str]) -> None:
+    if errors:
+        count = len(errors)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(errors))
+
+
+def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
+    """Check every declared member of ``payload``; unknown members are ignored, as AWS does."""
+    if not isinstance(payload, Mapping):
+        raise SerializationException("Start of structure or map found where not expected.")
+    errors: list[str] = []
+    for name, rule in rules.items():
+        value = payload.get(name)
+        if value is not None:
+            check_type(name, value, rule.type)
+            if rule.type == "integer" and isinstance(value, float):
+                value = int(value)
+        errors.extend(constraint_errors(wire_name(name), value, rule))
+    raise_if_errors(errors)
+
+
+def table_name_rule(required: bool = True) -> Param:
+    return Param("string", required=required, min_length=3, max_length=255, pattern=TABLE_NAME_PATTERN)
+
+
+def is_valid_table_name(name: str) -> bool:
+    return 3 <= len(name) <= 255 and _TABLE_NAME_RE.fullmatch(name) is not None
+
+
+RETURN_CONSUMED_CAPACITY = Param("string", enum=("INDEXES", "TOTAL", "NONE"))
+RETURN_ITEM_COLLECTION_METRICS = Param("string", enum=("SIZE", "NONE"))
+
+
+def member_path(path: str, index: int) -> str:
+    """AWS's path of the ``index``-th (0-based) element of list ``path``: 'keySchema.1.member'."""
+    return f"{path}.{index + 1}.member"
+
+
+def structure_errors(path: str, value: Any, rules: Mapping[str, Param]) -> list[str]:
+    """Constraint messages of a nested structure, its members reported as ``path.memberName``.
+
+    The nested counterpart of ``validate``: request members that are
+    structures (ProvisionedThroughput, each KeySchemaElement...) are checked
+    with the same rules, and their messages joined into the one top-level
+    "N validation errors detected" by the caller.
+    """
+    check_type(path, value, "map")
+    errors: list[str] = []
+    for name, rule in rules.items():
+        member = value.get(name)
+        if member is not None:
+            check_type(name, member, rule.type)
+            if rule.type == "integer" and isinstance(member, float):
+                member = int(member)
+        errors.extend(constraint_errors(f"{path}.{wire_name(name)}", member, rule))
+    return errors
