@@ -1,0 +1,337 @@
+"""The control plane: create, describe, list, update and delete tables, and tag them.
+
+These operations take typed requests (``TableSpec``, ``TableUpdate``) that the
+api layer has already checked for shape; what is left here are the rules that
+need the stored catalog: a name already taken, a no-op throughput change, a
+stream already enabled, deletion protection, the tag limit.
+
+A table's description is stored in DynamoDB's own ``TableDescription`` shape
+(see ``engine/tables.py``), so DescribeTable is a copy plus two live counters.
+Table creation and deletion are synchronous: CreateTable answers ``CREATING``
+because clients expect it, but the table is ``ACTIVE`` by the time anyone can
+ask, and DeleteTable answers ``DELETING`` with the table already gone, so
+boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
+
+Not modelled yet: secondary indexes (the api refuses them), stream records
+(``StreamSpecification`` is stored and echoed but no ``LatestStreamArn`` is
+invented until streams exist), throughput quotas and the daily limits on
+decreases and billing-mode switches.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from cellstore.engine import keycodec
+from cellstore.engine.database import Database
+from cellstore.engine.tables import Table, find_table, next_table_id, save_table
+from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from cellstore.storage.base import Txn, prefix_end
+
+PROVISIONED = "PROVISIONED"
+PAY_PER_REQUEST = "PAY_PER_REQUEST"
+MAX_TAGS = 50
+RESERVED_TAG_PREFIX = "aws:"
+
+_INVALID = "One or more parameter values were invalid: "
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    read: int
+    write: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    enabled: bool
+    view_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A CreateTable request whose shape and key schema are already valid."""
+
+    name: str
+    attribute_definitions: tuple[tuple[str, str], ...]  # (name, "S" | "N" | "B")
+    hash_key: str
+    range_key: str | None
+    billing_mode: str = PROVISIONED
+    throughput: Throughput | None = None
+    table_class: str | None = None
+    deletion_protection: bool = False
+    stream: StreamSpec | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TableUpdate:
+    """The members of an UpdateTable request; ``None`` means "leave as is"."""
+
+    billing_mode: str | None = None
+    throughput: Throughput | None = None
+    table_class: str | None = None
+    deletion_protection: bool | None = None
+    stream: StreamSpec | None = None
+
+
+def table_not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+def _load(txn: Txn, name: str) -> Table:
+    table = find_table(txn, name)
+    if table is None:
+        raise table_not_found(name)
+    return table
+
+
+def _stats(txn: Txn, table: Table) -> tuple[int, int]:
+    """(ItemCount, TableSizeBytes) of the table, live.
+
+    DynamoDB refreshes these about every six hours; counting on each describe
+    is exact and, with ``range_stats`` reading no values, cheap enough.  The
+    size is the stored bytes, which tracks but does not equal DynamoDB's
+    item-size arithmetic.
+    """
+    start = keycodec.table_prefix(table.id)
+    return txn.range_stats(start, prefix_end(start))
+
+
+def _utc_day(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).date().isoformat()
+
+
+def _decreases_today(throughput: dict[str, Any], now: float) -> int:
+    """NumberOfDecreasesToday restarts at zero each UTC day."""
+    last = throughput.get("LastDecreaseDateTime")
+    if last is None or _utc_day(last) != _utc_day(now):
+        return 0
+    return int(throughput.get("NumberOfDecreasesToday", 0))
+
+
+def _described(txn: Txn, table: Table, status: str, now: float) -> dict[str, Any]:
+    description = dict(table.description)
+    description["TableStatus"] = status
+    description["ItemCount"], description["TableSizeBytes"] = _stats(txn, table)
+    throughput = dict(description["ProvisionedThroughput"])
+    throughput["NumberOfDecreasesToday"] = _decreases_today(throughput, now)
+    description["ProvisionedThroughput"] = throughput
+    return description
+
+
+def _check_tags(current: list[dict[str, str]], added: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    """``current`` with ``added`` applied (a key given again replaces its value)."""
+    for key, _ in added:
+        if key.startswith(RESERVED_TAG_PREFIX):
+            raise ValidationException(
+                f"{_INVALID}Tag keys starting with '{RESERVED_TAG_PREFIX}' are reserved for system use. Key: {key}"
+            )
+    merged = {tag["Key"]: tag["Value"] for tag in current}
+    for key, value in added:
+        merged[key] = value
+    if len(merged) > MAX_TAGS:
+        raise ValidationException(
+            f"{_INVALID}The number of tags on the resource exceeds the limit of {MAX_TAGS}"
+        )
+    return [{"Key": key, "Value": value} for key, value in merged.items()]
+
+
+def create_table(db: Database, spec: TableSpec) -> dict[str, Any]:
+    """Store a new, empty table; answer its description with TableStatus CREATING.
+
+    A fresh table id (never reused) prefixes the new table's item keys, so a
+    name re-created after DeleteTable starts empty even if old keys lingered.
+    """
+    now = time.time()
+    description: dict[str, Any] = {
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in spec.attribute_definitions
+        ],
+        "TableName": spec.name,
+        "KeySchema": [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
+        + ([] if spec.range_key is None else [{"AttributeName": spec.range_key, "KeyType": "RANGE"}]),
+        "TableStatus": "ACTIVE",
+        "CreationDateTime": now,
+        "ProvisionedThroughput": {
+            "NumberOfDecreasesToday": 0,
+            "ReadCapacityUnits": spec.throughput.read if spec.throughput else 0,
+            "WriteCapacityUnits": spec.throughput.write if spec.throughput else 0,
+        },
+        "TableArn": db.table_arn(spec.name),
+        "TableId": str(uuid.uuid4()),
+        "BillingModeSummary": _billing_summary(spec.billing_mode, now),
+        "DeletionProtectionEnabled": spec.deletion_protection,
+    }
+    if spec.stream is not None and spec.stream.enabled:
+        description["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream.view_type}
+    if spec.table_class is not None:
+        description["TableClassSummary"] = {"TableClass": spec.table_class}
+    with db.store.transaction(write=True) as txn:
+        if find_table(txn, spec.name) is not None:
+            raise ResourceInUseException(f"Table already exists: {spec.name}")
+        tags = _check_tags([], spec.tags)
+        record = {"id": next_table_id(txn), "description": description, "tags": tags}
+        table = Table.from_record(record)
+        save_table(txn, table)
+        return _described(txn, table, "CREATING", now)
+
+
+def _billing_summary(mode: str, now: float) -> dict[str, Any]:
+    if mode == PAY_PER_REQUEST:
+        return {"BillingMode": PAY_PER_REQUEST, "LastUpdateToPayPerRequestDateTime": now}
+    return {"BillingMode": PROVISIONED}
+
+
+def describe_table(db: Database, name: str) -> dict[str, Any]:
+    with db.store.transaction(write=False) as txn:
+        return _described(txn, _load(txn, name), "ACTIVE", time.time())
+
+
+def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple[list[str], bool]:
+    """Up to ``limit`` table names after ``start_after``, in name order, and whether more remain."""
+    start = keycodec.TABLES_START if start_after is None else keycodec.table_name_key(start_after) + b"\x00"
+    prefix_length = len(keycodec.TABLES_START)
+    with db.store.transaction(write=False) as txn:
+        keys = [key for key, _ in txn.range(start, keycodec.TABLES_END, limit=limit + 1)]
+    names = [key[prefix_length:].decode("utf-8") for key in keys]
+    return names[:limit], len(names) > limit
+
+
+def delete_table(db: Database, name: str) -> dict[str, Any]:
+    """Remove the table and every item of it; answer its last description, TableStatus DELETING."""
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, name)
+        if table.description.get("DeletionProtectionEnabled"):
+            raise ValidationException(
+                "Resource cannot be deleted as it is currently protected against deletion. "
+                "Disable deletion protection first."
+            )
+        description = _described(txn, table, "DELETING", time.time())
+        start = keycodec.table_prefix(table.id)
+        txn.delete_range(start, prefix_end(start))
+        txn.delete(keycodec.table_name_key(name))
+        return description
+
+
+def update_table(db: Database, name: str, update: TableUpdate) -> dict[str, Any]:
+    """Apply an UpdateTable; answer the description, UPDATING if capacity or stream changed."""
+    now = time.time()
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, name)
+        description = table.description
+        changed = _update_billing(description, update, now)
+        changed = _update_stream(description, update.stream, changed, name) or changed
+        if update.table_class is not None:
+            description["TableClassSummary"] = {"TableClass": update.table_class, "LastUpdateDateTime": now}
+            changed = True
+        if update.deletion_protection is not None:
+            description["DeletionProtectionEnabled"] = update.deletion_protection
+        save_table(txn, table)
+        return _described(txn, table, "UPDATING" if changed else "ACTIVE", now)
+
+
+def _update_billing(description: dict[str, Any], update: TableUpdate, now: float) -> bool:
+    """Apply BillingMode/ProvisionedThroughput; True if capacity settings changed."""
+    current_mode = description["BillingModeSummary"]["BillingMode"]
+    mode = update.billing_mode or current_mode
+    if mode == PAY_PER_REQUEST and update.throughput is not None:
+        raise ValidationException(
+            f"{_INVALID}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
+            "BillingMode is PAY_PER_REQUEST"
+        )
+    if mode == PROVISIONED and current_mode == PAY_PER_REQUEST and update.throughput is None:
+        raise ValidationException(
+            f"{_INVALID}ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+            "BillingMode is PROVISIONED"
+        )
+    throughput = dict(description["ProvisionedThroughput"])
+    throughput["NumberOfDecreasesToday"] = _decreases_today(throughput, now)
+    changed = False
+    if mode != current_mode:
+        description["BillingModeSummary"] = _billing_summary(mode, now)
+        if mode == PAY_PER_REQUEST:
+            throughput["ReadCapacityUnits"] = throughput["WriteCapacityUnits"] = 0
+        changed = True
+    if update.throughput is not None:
+        read, write = throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
+        new = update.throughput
+        if not changed and (new.read, new.write) == (read, write):
+            raise ValidationException(
+                "The provisioned throughput for the table will not change. The requested value equals "
+                "the current value. Current ReadCapacityUnits provisioned for the table: "
+                f"{read}. Requested ReadCapacityUnits: {new.read}. Current WriteCapacityUnits "
+                f"provisioned for the table: {write}. Requested WriteCapacityUnits: {new.write}. "
+                "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request "
+                "higher limits."
+            )
+        if current_mode == PROVISIONED:
+            if new.read > read or new.write > write:
+                throughput["LastIncreaseDateTime"] = now
+            if new.read < read or new.write < write:
+                throughput["LastDecreaseDateTime"] = now
+                throughput["NumberOfDecreasesToday"] += 1
+        throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"] = new.read, new.write
+        changed = True
+    description["ProvisionedThroughput"] = throughput
+    return changed
+
+
+def _update_stream(description: dict[str, Any], stream: StreamSpec | None, capacity_changed: bool, name: str) -> bool:
+    if stream is None:
+        return False
+    if capacity_changed:
+        raise ValidationException(f"{_INVALID}You cannot modify stream status while updating table IOPS")
+    enabled = description.get("StreamSpecification", {}).get("StreamEnabled", False)
+    if stream.enabled and enabled:
+        raise ValidationException(f"Table already has an enabled stream: TableName: {name}")
+    if not stream.enabled and not enabled:
+        raise ValidationException(f"Table already has stream disabled: TableName: {name}")
+    if stream.enabled:
+        description["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream.view_type}
+    else:
+        description.pop("StreamSpecification", None)
+    return True
+
+
+# ---- tags -----------------------------------------------------------------
+
+
+def _table_of_arn(db: Database, txn: Txn, arn: str) -> Table:
+    """The table an ARN of this database names; ResourceNotFoundException otherwise.
+
+    The message keeps DynamoDB's own spelling, "ResourcArn", which clients
+    have been seen to match on.
+    """
+    prefix = db.table_arn("")
+    name = arn[len(prefix):] if arn.startswith(prefix) else ""
+    table = find_table(txn, name) if name and "/" not in name else None
+    if table is None:
+        raise ResourceNotFoundException(f"Requested resource not found: ResourcArn: {arn} not found")
+    return table
+
+
+def tag_resource(db: Database, arn: str, tags: tuple[tuple[str, str], ...]) -> None:
+    with db.store.transaction(write=True) as txn:
+        table = _table_of_arn(db, txn, arn)
+        table.tags = _check_tags(table.tags, tags)
+        save_table(txn, table)
+
+
+def untag_resource(db: Database, arn: str, keys: tuple[str, ...]) -> None:
+    """Remove the tags with these keys; a key the table does not carry is not an error."""
+    with db.store.transaction(write=True) as txn:
+        table = _table_of_arn(db, txn, arn)
+        removed = set(keys)
+        table.tags = [tag for tag in table.tags if tag["Key"] not in removed]
+        save_table(txn, table)
+
+
+def list_tags(db: Database, arn: str) -> list[dict[str, str]]:
+    """The table's tags in the order they were first set."""
+    with db.store.transaction(write=False) as txn:
+        return list(_table_of_arn(db, txn, arn).tags)
