@@ -1,0 +1,271 @@
+"""cellstore with no socket: botocore's DynamoDB calls answered in the caller's thread.
+
+Two botocore events can take over a call, and a ``Router`` answers either:
+
+* ``before-send`` (the *wire* path): botocore has built and signed the HTTP
+  request; the router hands its headers and body to ``wire.handle``, exactly
+  as the server does, and returns an HTTP response that botocore parses,
+  checks and retries as usual.  Nothing differs from the server but the socket.
+* ``before-call`` (the *fast* path, the default): botocore has validated and
+  serialized the parameters; the router decodes the body, dispatches, and
+  hands back the parsed response itself (``shapes.compile_shape``), skipping
+  signing, the HTTP model, the retry machinery and JSON parsing.  Errors come
+  back as the same ``ClientError`` subclasses with the same Code, Message and
+  modeled fields, and are never retried.
+
+``in_process()`` also answers DynamoDB calls from clients it did not make,
+as long as the block is active: importing this module adds two routing
+handlers to botocore's built-in handler list (which every botocore session
+created from then on registers) and to boto3's default session if it exists.  Those handlers consult the
+innermost active block at call time and let the call go out normally when
+there is none.  This covers ``boto3.client("dynamodb")`` and
+``boto3.resource("dynamodb")`` anywhere in the code under test, whether the
+client was made inside the block or earlier from the default session.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from botocore.awsrequest import AWSResponse
+
+from cellstore.embedded import shapes
+from cellstore.embedded.clients import Cellstore
+from cellstore.engine.database import Database
+from cellstore.errors import CellstoreError
+from cellstore.protocol import wire
+from cellstore.protocol.server import services_for
+
+# In-process clients need an endpoint to exist; should a call ever escape the
+# hooks, it meets a closed loopback port rather than the real AWS.
+IN_PROCESS_ENDPOINT = "http://127.0.0.1:9"
+
+_CALL_EVENT = "before-call.dynamodb"
+_SEND_EVENT = "before-send.dynamodb"
+
+
+class _Body:
+    """The ``raw`` botocore reads an ``AWSResponse`` body from."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self._payload = payload
+
+    def stream(self, **kwargs: Any) -> Iterator[bytes]:
+        payload = self._payload
+        yield payload if type(payload) is bytes else orjson.dumps(payload)
+
+
+class Router:
+    """Answers botocore DynamoDB calls from a service's dispatcher; safe from many threads.
+
+    Calls into the engine are serialised by a lock: the server calls the
+    engine from one thread only, and in-process mode must not offer the
+    engine more concurrency than that.
+    """
+
+    def __init__(self, service: wire.Service, *, fast: bool = True) -> None:
+        self.fast = fast
+        self._lock = threading.Lock()
+        self._dispatch_unlocked = service.dispatch
+        self._services = {"dynamodb": wire.Service(self._dispatch, service.operations)}
+
+    def _dispatch(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self._dispatch_unlocked(operation, payload)
+
+    def before_send(self, request: Any, **kwargs: Any) -> AWSResponse:
+        """The wire path: answer botocore's prepared HTTP request like the server would."""
+        headers = request.headers
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        status, payload = wire.handle(
+            self._services,
+            wire.Request(
+                _text(headers.get("X-Amz-Target")),
+                _text(headers.get("Authorization")),
+                "X-Amz-Date" in headers or "Date" in headers,
+                urlsplit(request.url).query,
+                body,
+            ),
+        )
+        return AWSResponse(request.url, status, _headers(payload), _Body(payload))
+
+    def before_call(self, model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
+        """The fast path: dispatch and build botocore's parsed response directly."""
+        if not self.fast:
+            return None
+        try:
+            # botocore's own serializer wrote this body: always a JSON object.
+            result = self._dispatch(model.name, orjson.loads(params["body"] or b"{}"))
+            # A copy through JSON, so the caller never shares objects with the
+            # engine and sees exactly what the server would have sent.
+            result = orjson.loads(orjson.dumps(result))
+        except CellstoreError as err:
+            return self._error(model, params, err)
+        except Exception as exc:  # noqa: BLE001 - any bug is AWS's 500, as on the wire
+            return self._error(model, params, wire.internal_error(exc))
+        convert = _converter(model.service_model, model.name, model.output_shape)
+        parsed = result if convert is None else convert(result)
+        return _reply(params["url"], 200, result, parsed)
+
+    def _error(self, model: Any, params: dict[str, Any], err: CellstoreError) -> Any:
+        body = wire.error_body(err)
+        fields = orjson.loads(body)
+        parsed: dict[str, Any] = {
+            "Error": {"Message": fields.get("message", fields.get("Message", "")), "Code": err.code}
+        }
+        service = model.service_model
+        shape = service.shape_for_error_code(err.code)
+        if shape is not None:
+            convert = _converter(service, "error:" + err.code, shape)
+            parsed.update(fields if convert is None else convert(fields))
+        return _reply(params["url"], err.status, body, parsed)
+
+    def attach(self, client: Any) -> None:
+        """Route ``client``'s calls here for good, ahead of any global routing."""
+        events = client.meta.events
+        events.unregister(_CALL_EVENT, _route_call)
+        events.unregister(_SEND_EVENT, _route_send)
+        events.register_first(_CALL_EVENT, self.before_call)
+        events.register_first(_SEND_EVENT, self.before_send)
+
+
+# Compiled once per process: a service model's shapes are the same for every client.
+_converters: dict[tuple[str, str, str], shapes.Converter | None] = {}
+
+
+def _converter(service: Any, name: str, shape: Any) -> shapes.Converter | None:
+    """The converter for ``shape`` (an operation's output or an error), by name."""
+    key = (service.service_name, service.api_version, name)
+    try:
+        return _converters[key]
+    except KeyError:
+        convert = None if shape is None else shapes.compile_shape(shape)
+        _converters[key] = convert
+        return convert
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _headers(body: bytes) -> dict[str, str]:
+    return {
+        "content-type": "application/x-amz-json-1.0",
+        "content-length": str(len(body)),
+        "x-amz-crc32": wire.crc32(body).decode("ascii"),
+        "x-amzn-requestid": wire.new_request_id(),
+    }
+
+
+def _reply(url: str, status: int, body: Any, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+    request_id = wire.new_request_id()
+    headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": request_id}
+    parsed["ResponseMetadata"] = {
+        "RequestId": request_id,
+        "HTTPStatusCode": status,
+        "HTTPHeaders": headers,
+        "RetryAttempts": 0,
+    }
+    return AWSResponse(url, status, headers, _Body(body)), parsed
+
+
+# --- global interception -------------------------------------------------
+
+_active: list[Router] = []
+_active_lock = threading.Lock()
+
+
+def _current() -> Router | None:
+    try:
+        return _active[-1]
+    except IndexError:
+        return None
+
+
+def _route_call(**kwargs: Any) -> Any:
+    router = _current()
+    return None if router is None else router.before_call(**kwargs)
+
+
+def _route_send(**kwargs: Any) -> Any:
+    router = _current()
+    return None if router is None else router.before_send(**kwargs)
+
+
+def _install() -> None:
+    """Make every botocore session created from now on consult the active router (once, at import)."""
+    import boto3
+    from botocore import handlers
+
+    handlers.BUILTIN_HANDLERS.append((_CALL_EVENT, _route_call))
+    handlers.BUILTIN_HANDLERS.append((_SEND_EVENT, _route_send))
+    # boto3.client() uses a default session that may predate the line above.
+    if boto3.DEFAULT_SESSION is not None:
+        events = boto3.DEFAULT_SESSION.events
+        for event, handler in ((_CALL_EVENT, _route_call), (_SEND_EVENT, _route_send)):
+            events.unregister(event, handler)
+            events.register(event, handler)
+
+
+class InProcessCellstore(Cellstore):
+    """An in-process cellstore; its clients are bound to it even after the block ends."""
+
+    def __init__(self, db: Database, router: Router) -> None:
+        super().__init__(db, IN_PROCESS_ENDPOINT)
+        self.router = router
+
+    def _attach(self, client: Any) -> None:
+        self.router.attach(client)
+
+
+@contextmanager
+def in_process(
+    data_dir: str | Path | None = None, *, fast: bool = True
+) -> Iterator[InProcessCellstore]:
+    """A cellstore answering boto3 DynamoDB calls in this process, with no server.
+
+    In memory unless ``data_dir`` is given.  While the block is active, every
+    DynamoDB call is answered by it (``boto3.client("dynamodb")`` included,
+    see the module docstring); the yielded object's ``.client()`` and
+    ``.resource()`` stay bound to it.  ``fast=False`` routes through the full
+    HTTP request/response handling instead of the fast path.
+    """
+    from cellstore.storage.sqlite import SqliteStore
+
+    path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
+    db = Database(SqliteStore(path))
+    router = Router(services_for(db)["dynamodb"], fast=fast)
+    try:
+        with intercepting(router):
+            yield InProcessCellstore(db, router)
+    finally:
+        db.close()
+
+
+@contextmanager
+def intercepting(router: Router) -> Iterator[Router]:
+    """Route DynamoDB calls made until the block ends to ``router``.
+
+    Nested blocks stack: the innermost router answers.  Clients bound with
+    ``Router.attach`` keep their own router whatever is active.
+    """
+    with _active_lock:
+        _active.append(router)
+    try:
+        yield router
+    finally:
+        with _active_lock:
+            _active.remove(router)
+
+
+_install()

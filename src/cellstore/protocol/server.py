@@ -1,0 +1,150 @@
+"""Running the ASGI app on uvicorn, in the foreground or in a background thread.
+
+The socket is bound here rather than by uvicorn so that the real port is
+known before the first request (``port=0`` picks a free one), and so that a
+bind failure raises ``OSError`` in the caller instead of ``sys.exit`` inside
+uvicorn.  uvicorn runs with uvloop and httptools — an event loop and an HTTP
+parser written in C — and with its access log off: a log line per request
+would cost more than the request.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+import uvicorn
+
+from cellstore import __version__
+from cellstore.engine.database import Database
+from cellstore.protocol.asgi import App, ASGIApp
+from cellstore.protocol.wire import Service
+
+log = logging.getLogger("cellstore.server")
+
+_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
+def services_for(db: Database) -> dict[str, Service]:
+    """The services cellstore offers over ``db``, by the name ``wire.parse_target`` gives."""
+    # Imported here so that the protocol layer can be used (and tested) on its
+    # own, and so that importing this module stays cheap.
+    from cellstore.api import OPERATIONS, dispatch
+
+    return {"dynamodb": Service(functools.partial(dispatch, db), OPERATIONS)}
+
+
+def build_app(db: Database) -> App:
+    """The ASGI app serving ``db``'s DynamoDB API."""
+    return App(services_for(db), region=db.region)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; ``port=0`` asks the OS for a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(app: ASGIApp) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        loop=_LOOP,
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        # Leave logging to the caller: uvicorn's own config would replace the
+        # host application's (or pytest's) handlers.
+        log_config=None,
+        log_level=None,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(db: Database, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve until SIGINT or SIGTERM, then close ``db`` so SQLite checkpoints.
+
+    Returns normally after a signal, so a supervisor sees exit code 0 for a
+    clean shutdown.
+    """
+    sock = bind(host, port)
+    log.info("cellstore %s listening on %s", __version__, url_of(sock))
+    try:
+        run_on(db, sock)
+    finally:
+        sock.close()
+        log.info("cellstore stopped")
+
+
+def run_on(db: Database, sock: socket.socket) -> None:
+    """Serve ``db`` on an already listening socket until a signal; closes ``db``."""
+    server = _server(build_app(db))
+    # uvicorn re-raises the signal it caught once it has shut down; with these
+    # handlers in place that re-raise is a no-op instead of killing the
+    # process (SIGTERM) or raising KeyboardInterrupt (SIGINT).
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        db.close()
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Swallow the signal uvicorn re-raises after its graceful shutdown."""
+
+
+class BackgroundServer:
+    """An ASGI app (normally ``build_app(db)``) served from a daemon thread of this process.
+
+    Whoever built the app keeps its database: ``stop`` stops serving but
+    closes nothing else.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._sock = bind(host, port)
+        self.url = url_of(self._sock)
+        self.port: int = self._sock.getsockname()[1]
+        self._server = _server(app)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name=f"cellstore-server-{self.port}",
+            daemon=True,
+        )
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("cellstore server thread exited during startup")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"cellstore server did not start within {timeout}s")
+            time.sleep(0.001)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,258 @@
+"""The AWS JSON 1.0 wire format: bytes and headers in, (service, operation, dict) out.
+
+This module knows HTTP headers and JSON, and nothing of DynamoDB semantics.
+Both the ASGI app and the in-process botocore hook go through ``handle`` so
+that a request is judged identically whichever way it arrived, and error
+bodies are built in exactly one place (``error_body``).
+
+Checks happen in the order AWS applies them — target, then authentication,
+then the body — so a request with several faults reports the same one AWS
+would.  Signatures are never verified, only their shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import zlib
+from collections.abc import Callable, Container, Mapping
+from typing import Any, NamedTuple
+
+import orjson
+
+from cellstore.errors import (
+    CORAL_SERVICE,
+    CellstoreError,
+    IncompleteSignatureException,
+    InternalServerError,
+    MissingAuthenticationTokenException,
+    SerializationException,
+    UnknownOperationException,
+)
+
+log = logging.getLogger("cellstore.protocol")
+
+#: ``X-Amz-Target`` prefixes (the part before the dot) and the service each names.
+TARGET_PREFIXES: Mapping[str, str] = {
+    "DynamoDB_20120810": "dynamodb",
+    "DynamoDBStreams_20120810": "streams",
+    "AmazonSQS": "sqs",
+}
+
+CONTENT_TYPE = b"application/x-amz-json-1.0"
+JSON_CONTENT_TYPES = frozenset({"application/x-amz-json-1.0", "application/json"})
+
+#: AWS accepts at most 16 MB in one request (BatchWriteItem's documented limit).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+#: Coral's own serialization errors spell the member ``Message``; every other
+#: error DynamoDB returns spells it ``message``.  botocore reads either.
+_CAPITALISED_MESSAGE = frozenset({"SerializationException"})
+
+Dispatch = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class Service(NamedTuple):
+    """What the wire layer needs of a service: a dispatcher and its operation names.
+
+    The names are needed before dispatching because AWS rejects an unknown
+    operation before it looks at authentication or the body.
+    """
+
+    dispatch: Dispatch
+    operations: Container[str]
+
+
+class InvalidSignatureException(CellstoreError):
+    """Coral's error for contradictory signing material (defined here until errors.py has it)."""
+
+    code = "InvalidSignatureException"
+    namespace = CORAL_SERVICE
+
+
+class RequestEntityTooLarge(SerializationException):
+    """A body over ``MAX_BODY_BYTES``: refused before a byte of it is parsed."""
+
+    status = 413
+    default_message = "Request entity too large"
+
+
+class Request(NamedTuple):
+    """The parts of an HTTP request the wire layer reads, already decoded."""
+
+    target: str | None
+    authorization: str | None
+    has_date: bool
+    query: str
+    body: bytes
+
+
+_parsed_targets: dict[str, tuple[str, str]] = {}
+
+
+def parse_target(target: str | None) -> tuple[str, str]:
+    """Split ``X-Amz-Target`` into (service, operation).
+
+    A missing header, an unknown prefix or a missing operation name is an
+    ``UnknownOperationException``, as AWS reports it.  Valid targets are few,
+    so each is split once and remembered.
+    """
+    if not target:
+        raise UnknownOperationException()
+    parsed = _parsed_targets.get(target)
+    if parsed is not None:
+        return parsed
+    prefix, dot, operation = target.partition(".")
+    service = TARGET_PREFIXES.get(prefix)
+    if service is None or not dot or not operation or "." in operation:
+        raise UnknownOperationException()
+    if len(_parsed_targets) < 1024:  # bounded: clients choose these strings
+        _parsed_targets[target] = (service, operation)
+    return service, operation
+
+
+def check_auth(authorization: str | None, query: str, has_date: bool) -> None:
+    """Reject a request whose SigV4 material is absent or not well-formed.
+
+    The messages are AWS's own; nothing is verified cryptographically.
+    """
+    presigned = "X-Amz-Algorithm=" in query
+    if authorization is None:
+        if not presigned:
+            raise MissingAuthenticationTokenException()
+        _check_presigned(query)
+        return
+    if presigned:
+        raise InvalidSignatureException(
+            "Found both 'X-Amz-Algorithm' as a query-string param and "
+            "'Authorization' as HTTP header."
+        )
+    _check_header(authorization, has_date)
+
+
+# What every SDK sends; matching it is one regex call, and only a header that
+# fails it is taken apart token by token to find AWS's message for it.
+_WELL_FORMED = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=[^\s,/]+(?:/[^\s,/]+){4}, ?"
+    r"SignedHeaders=[^\s,=]+, ?Signature=[^\s,=]+"
+)
+
+
+def _check_header(authorization: str, has_date: bool) -> None:
+    if has_date and _WELL_FORMED.fullmatch(authorization):
+        return
+    tokens = authorization.replace(",", " ").split()
+    params: dict[str, str] = {}
+    for token in tokens[1:]:
+        key, eq, value = token.partition("=")
+        if not eq:
+            raise IncompleteSignatureException(
+                f"'{token}' not a valid key=value pair (missing equal-sign) in "
+                f"Authorization header: '{authorization}'."
+            )
+        params[key] = value
+    problems = [
+        f"Authorization header requires '{name}' parameter. "
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in params
+    ]
+    if not has_date:
+        problems.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+        )
+    if problems:
+        raise IncompleteSignatureException("".join(problems) + f"Authorization={authorization}")
+    credential = params["Credential"]
+    if credential.count("/") != 4:
+        raise IncompleteSignatureException(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{credential}'"
+        )
+
+
+_PRESIGN_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Date",
+)
+
+
+def _check_presigned(query: str) -> None:
+    present = {part.partition("=")[0] for part in query.split("&")}
+    missing = [
+        f"AWS query-string parameters must include '{name}'. "
+        for name in _PRESIGN_PARAMS
+        if name not in present
+    ]
+    if missing:
+        raise IncompleteSignatureException(
+            "".join(missing) + "Re-examine the query-string parameters."
+        )
+
+
+def decode_body(body: bytes) -> dict[str, Any]:
+    """Parse a request body into the JSON object every AWS JSON operation takes.
+
+    Coral describes a wrong top-level type by the token it met; invalid JSON
+    gets a bare ``SerializationException`` with no message, as AWS sends it.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise SerializationException() from None
+    if type(payload) is dict:
+        return payload
+    if isinstance(payload, list):
+        raise SerializationException("Start of list found where not expected")
+    raise SerializationException("Unexpected field type")
+
+
+def encode_body(payload: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(payload)
+
+
+def error_body(err: CellstoreError) -> bytes:
+    """The one place an error becomes an AWS JSON error body."""
+    body: dict[str, Any] = {"__type": f"{err.namespace}#{err.code}"}
+    if err.message:
+        body["Message" if err.code in _CAPITALISED_MESSAGE else "message"] = err.message
+    body.update(err.fields)
+    return orjson.dumps(body)
+
+
+def internal_error(exc: BaseException) -> CellstoreError:
+    """Log an unexpected exception with its traceback and return what the client sees."""
+    log.error("unexpected error while handling a request", exc_info=exc)
+    return InternalServerError()
+
+
+def new_request_id() -> str:
+    """52 upper-case alphanumerics, the length and look of DynamoDB's request ids."""
+    return os.urandom(26).hex().upper()
+
+
+def crc32(body: bytes) -> bytes:
+    """The ``x-amz-crc32`` value botocore checks DynamoDB responses against."""
+    return str(zlib.crc32(body)).encode("ascii")
+
+
+def handle(services: Mapping[str, Service], request: Request) -> tuple[int, bytes]:
+    """Turn one request into (status, JSON body); never raises."""
+    try:
+        service_name, operation = parse_target(request.target)
+        service = services.get(service_name)
+        if service is None or operation not in service.operations:
+            raise UnknownOperationException()
+        check_auth(request.authorization, request.query, request.has_date)
+        if len(request.body) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge()
+        payload = decode_body(request.body)
+        return 200, orjson.dumps(service.dispatch(operation, payload))
+    except CellstoreError as err:
+        return err.status, error_body(err)
+    except Exception as exc:  # noqa: BLE001 - any bug becomes AWS's 500, never a hang
+        internal = internal_error(exc)
+        return internal.status, error_body(internal)

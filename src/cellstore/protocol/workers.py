@@ -1,0 +1,93 @@
+"""``serve --workers N``: N processes sharing one listening socket and one database.
+
+The parent binds the socket, then forks the workers; the kernel spreads
+connections among the processes accepting on it.  Each worker opens its own
+database connection *after* the fork (SQLite connections must never cross a
+fork).  Nothing a request depends on lives only in a worker's memory: table
+definitions are read from storage in the request's own transaction and
+idempotency tokens are stored in the keyspace, so every worker sees the same
+state.  Writes from all workers are serialised by the storage backend (for
+SQLite, its database write lock taken with BEGIN IMMEDIATE).
+
+The parent only supervises: it forwards SIGINT/SIGTERM to the workers, waits
+for them, and replaces a worker that dies on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from cellstore import __version__
+from cellstore.engine.database import Database
+from cellstore.protocol.server import bind, run_on, url_of
+
+log = logging.getLogger("cellstore.workers")
+
+_RESTART_PAUSE = 0.5  # seconds between replacing crashed workers, against crash loops
+
+
+def _start_worker(sock: socket.socket, open_db: Callable[[], Database]) -> int:
+    pid = os.fork()
+    if pid == 0:  # the worker
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            run_on(open_db(), sock)
+            code = 0
+        except BaseException:
+            log.exception("worker %d failed", os.getpid())
+        finally:
+            os._exit(code)
+    return pid
+
+
+def serve_workers(open_db: Callable[[], Database], host: str, port: int, workers: int) -> int:
+    """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code."""
+    sock = bind(host, port)
+    # Create or upgrade the database once, before any worker races to do it.
+    open_db().close()
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    children: set[int] = set()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    log.info("cellstore %s listening on %s (%d workers)", __version__, url_of(sock), workers)
+    failed = False
+    try:
+        for _ in range(workers):
+            children.add(_start_worker(sock, open_db))
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            children.discard(pid)
+            if stopping:
+                failed = failed or os.waitstatus_to_exitcode(status) != 0
+                continue
+            log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
+            time.sleep(_RESTART_PAUSE)
+            children.add(_start_worker(sock, open_db))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    log.info("cellstore stopped")
+    return 1 if failed else 0

@@ -1,0 +1,207 @@
+"""The HTTP server as a client meets it: raw HTTP for what boto3 would never send,
+boto3 for the rest, both against the embedded server and a real child process."""
+
+from __future__ import annotations
+
+import http.client
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ChecksumError
+
+from cellstore.embedded import serve
+from cellstore.embedded.clients import new_client
+from cellstore.protocol import asgi
+
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd"
+)
+
+
+def post(
+    endpoint_url: str,
+    body: bytes,
+    target: str | None = "DynamoDB_20120810.ListTables",
+    auth: str | None = AUTH,
+) -> tuple[int, dict[str, str], bytes]:
+    url = urlsplit(endpoint_url)
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Date": "20240101T000000Z"}
+    if target is not None:
+        headers["X-Amz-Target"] = target
+    if auth is not None:
+        headers["Authorization"] = auth
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request("POST", "/", body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def get(endpoint_url: str, path: str = "/") -> tuple[int, dict[str, str], bytes]:
+    url = urlsplit(endpoint_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+class TestSerialization:
+    def test_malformed_json(self, cellstore_endpoint: str) -> None:
+        status, headers, body = post(cellstore_endpoint, b'{"TableName": ')
+        assert status == 400
+        assert orjson.loads(body) == {"__type": "com.amazon.coral.service#SerializationException"}
+        assert int(headers["x-amz-crc32"]) == zlib.crc32(body)
+        assert len(headers["x-amzn-requestid"]) == 52
+
+    def test_list_body(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"[]")
+        assert status == 400
+        assert orjson.loads(body) == {
+            "__type": "com.amazon.coral.service#SerializationException",
+            "Message": "Start of list found where not expected",
+        }
+
+    def test_unknown_operation(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"{}", target="DynamoDB_20120810.Frobnicate")
+        assert status == 400
+        assert orjson.loads(body) == {"__type": "com.amazon.coral.service#UnknownOperationException"}
+
+    def test_missing_target(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"{}", target=None)
+        assert status == 400
+        assert orjson.loads(body)["__type"] == "com.amazon.coral.service#UnknownOperationException"
+
+    def test_missing_authentication(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"{}", auth=None)
+        assert status == 400
+        assert orjson.loads(body) == {
+            "__type": "com.amazon.coral.service#MissingAuthenticationTokenException",
+            "message": "Request is missing Authentication Token",
+        }
+
+    def test_malformed_authorization(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"{}", auth="Bearer token")
+        assert status == 400
+        error = orjson.loads(body)
+        assert error["__type"] == "com.amazon.coral.service#IncompleteSignatureException"
+        assert error["message"] == (
+            "'token' not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer token'."
+        )
+
+    def test_success_carries_crc_and_request_id(self, cellstore_endpoint: str) -> None:
+        status, headers, body = post(cellstore_endpoint, b"{}")
+        assert status == 200
+        assert "TableNames" in orjson.loads(body)
+        assert headers["content-type"] == "application/x-amz-json-1.0"
+        assert int(headers["x-amz-crc32"]) == zlib.crc32(body)
+
+
+class TestHttp:
+    def test_health_check(self, cellstore_endpoint: str) -> None:
+        status, headers, body = get(cellstore_endpoint)
+        assert (status, body) == (200, b"healthy: dynamodb.us-east-1.amazonaws.com ")
+        assert headers["x-amz-crc32"] == "3128867991"
+
+    def test_other_paths_are_not_found(self, cellstore_endpoint: str) -> None:
+        status, _, body = get(cellstore_endpoint, "/favicon.ico")
+        assert (status, body) == (404, b"<UnknownOperationException/>\n")
+
+    def test_botocore_checks_the_crc(self, cellstore_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Legacy retry mode is the one whose handler verifies x-amz-crc32 for
+        # DynamoDB; with no retries a mismatch raises ChecksumError at once.
+        import boto3
+
+        client = boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=cellstore_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"mode": "legacy", "max_attempts": 0}),
+        )
+        assert "TableNames" in client.list_tables()
+
+        class WrongCrc:
+            @staticmethod
+            def crc32(data: bytes) -> int:
+                return zlib.crc32(data) ^ 1
+
+        monkeypatch.setattr(asgi, "zlib", WrongCrc)
+        with pytest.raises(ChecksumError):
+            client.list_tables()
+
+
+def test_embedded_serve_gives_working_clients() -> None:
+    with serve() as server:
+        assert server.endpoint_url.startswith("http://127.0.0.1:")
+        assert "TableNames" in server.client().list_tables()
+        assert list(server.resource().tables.all()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.server
+class TestProcess:
+    def test_serves_then_stops_cleanly_on_sigterm(
+        self, server_process: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        data_dir = tmp_path / "data"
+        server = server_process("--data-dir", str(data_dir))
+        assert get(server.endpoint_url)[0] == 200
+        client = server.client()
+        client.create_table(
+            TableName="durable",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="durable", Item={"pk": {"S": "a"}})
+        assert server.terminate() == 0
+        log = server.log_path.read_text()
+        assert "Traceback" not in log
+        assert "cellstore stopped" in log
+        assert (data_dir / "cellstore.db").exists()
+
+        again = server_process("--data-dir", str(data_dir))
+        item = again.client().get_item(TableName="durable", Key={"pk": {"S": "a"}})
+        assert item["Item"] == {"pk": {"S": "a"}}
+        assert again.terminate() == 0
+
+    def test_workers_share_one_port_and_stop_cleanly(
+        self, server_process: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        server = server_process("--workers", "2", "--data-dir", str(tmp_path / "data"))
+        assert "(2 workers)" in server.log_path.read_text()
+        client = server.client()
+        client.create_table(
+            TableName="shared",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for i in range(20):  # new connections each time, so both workers take some
+            new_client("dynamodb", server.endpoint_url).put_item(
+                TableName="shared", Item={"pk": {"S": str(i)}}
+            )
+        assert client.scan(TableName="shared", Select="COUNT")["Count"] == 20
+        assert server.terminate() == 0
+        assert "Traceback" not in server.log_path.read_text()
+
+    def test_in_memory_server_speaks_raw_http(self, server_process: Callable[..., Any]) -> None:
+        server = server_process("--in-memory")
+        status, _, body = post(server.endpoint_url, b"not json")
+        assert (status, orjson.loads(body)["__type"]) == (400, "com.amazon.coral.service#SerializationException")
+        status, _, body = post(server.endpoint_url, b"{}", auth=None)
+        assert orjson.loads(body)["__type"].endswith("#MissingAuthenticationTokenException")
+        assert server.terminate() == 0

@@ -1,0 +1,132 @@
+"""Fixtures every test can use.
+
+``ddb`` runs each test that takes it twice: against the session's HTTP server
+(``cellstore_server`` from cellstore's own pytest plugin, so the plugin is
+exercised by the whole suite) and in-process on a fresh in-memory database.
+Served-mode tests share one server, so tables need ``table_name``'s unique names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_table_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def served_client(cellstore_server: Any) -> Any:
+    """One boto3 client against the session server (clients are thread-safe)."""
+    return cellstore_server.client()
+
+
+@pytest.fixture(params=["server", "inprocess"])
+def ddb(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A boto3 DynamoDB client, served over HTTP or in-process."""
+    if request.param == "server":
+        yield request.getfixturevalue("served_client")
+        return
+    from cellstore.embedded import in_process
+
+    # CELLSTORE_TEST_INPROCESS=wire runs the in-process half through botocore's
+    # full HTTP serialize/parse path: the fast path must pass the same tests.
+    fast = os.environ.get("CELLSTORE_TEST_INPROCESS", "fast") != "wire"
+    with in_process(fast=fast) as store:
+        yield store.client()
+
+
+@pytest.fixture
+def table_name(request: pytest.FixtureRequest) -> str:
+    """A table name no other test in this session uses, readable in failures."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:200]
+    return f"{stem}-{next(_table_numbers)}"
+
+
+class ServerProcess:
+    """``python -m cellstore serve`` in a child process, on a port it picks itself.
+
+    The port is read from the startup banner, which also proves the banner
+    names the real URL.  Output goes to a file so a chatty server can never
+    block on a full pipe.
+    """
+
+    def __init__(self, log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cellstore", "serve", "--port", "0", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.endpoint_url = self._wait_for_banner()
+
+    def _wait_for_banner(self, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"listening on (http://\S+)", self.log_path.read_text())
+            if match:
+                return match.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"cellstore did not start:\n{self.log_path.read_text()}")
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint_url.rsplit(":", 1)[1])
+
+    def client(self) -> Any:
+        from cellstore.embedded.clients import new_client
+
+        return new_client("dynamodb", self.endpoint_url)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs at all."""
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
+
+
+def _server_processes(directory: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(*args: str) -> ServerProcess:
+        server = ServerProcess(directory / f"server-{len(started)}.log", *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.kill()
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``cellstore serve`` child processes; any still running at teardown are killed."""
+    yield from _server_processes(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+    """``server_process`` shared by a whole test module (for expensive multi-worker servers)."""
+    yield from _server_processes(tmp_path_factory.mktemp("servers"))

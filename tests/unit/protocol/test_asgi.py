@@ -1,0 +1,142 @@
+"""asgi.App driven directly with ASGI messages: no server, no socket."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+import pytest
+
+from cellstore.protocol import wire
+from cellstore.protocol.asgi import App
+
+AUTH = b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
+
+
+def echo(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"Operation": operation, "Payload": payload}
+
+
+APP = App({"dynamodb": wire.Service(echo, {"Echo"})})
+
+
+def call(
+    method: str = "POST",
+    path: str = "/",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    chunks: list[bytes] | None = None,
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    if headers is None:
+        headers = [
+            (b"x-amz-target", b"DynamoDB_20120810.Echo"),
+            (b"authorization", AUTH),
+            (b"x-amz-date", b"20240101T000000Z"),
+            (b"content-type", b"application/x-amz-json-1.0"),
+        ]
+    pending = list(chunks if chunks is not None else [b"{}"])
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        body = pending.pop(0) if pending else b""
+        return {"type": "http.request", "body": body, "more_body": bool(pending)}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers, "query_string": b""}
+    asyncio.run(APP(scope, receive, send))
+    start, body = sent
+    return start["status"], dict(start["headers"]), body["body"]
+
+
+def test_post_dispatches() -> None:
+    status, headers, body = call(chunks=[b'{"a":', b"1}"])
+    assert status == 200
+    assert orjson.loads(body) == {"Operation": "Echo", "Payload": {"a": 1}}
+    assert headers[b"content-type"] == b"application/x-amz-json-1.0"
+    assert headers[b"content-length"] == str(len(body)).encode()
+    assert int(headers[b"x-amz-crc32"]) == zlib.crc32(body)
+    assert len(headers[b"x-amzn-RequestId"]) == 52
+
+
+def test_errors_carry_crc_and_request_id() -> None:
+    status, headers, body = call(chunks=[b"{"])
+    assert status == 400
+    assert orjson.loads(body) == {"__type": "com.amazon.coral.service#SerializationException"}
+    assert int(headers[b"x-amz-crc32"]) == zlib.crc32(body)
+    assert b"x-amzn-RequestId" in headers
+
+
+def test_health_check() -> None:
+    status, headers, body = call("GET", chunks=[])
+    assert (status, body) == (200, b"healthy: dynamodb.us-east-1.amazonaws.com ")
+    assert headers[b"x-amz-crc32"] == b"3128867991"
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/other"), ("PUT", "/"), ("DELETE", "/")])
+def test_anything_but_post_is_404(method: str, path: str) -> None:
+    status, _, body = call(method, path, chunks=[])
+    assert (status, body) == (404, b"<UnknownOperationException/>\n")
+
+
+def test_non_json_content_type_is_404() -> None:
+    status, _, body = call(headers=[(b"content-type", b"text/plain")])
+    assert (status, body) == (404, b"<UnknownOperationException/>\n")
+
+
+def test_json_content_type_with_charset_is_accepted() -> None:
+    headers = [
+        (b"x-amz-target", b"DynamoDB_20120810.Echo"),
+        (b"authorization", AUTH),
+        (b"date", b"Mon, 01 Jan 2024 00:00:00 GMT"),
+        (b"content-type", b"application/json; charset=utf-8"),
+    ]
+    assert call(headers=headers)[0] == 200
+
+
+def test_declared_oversize_body_is_refused_unread() -> None:
+    headers = [(b"content-length", str(wire.MAX_BODY_BYTES + 1).encode())]
+    status, _, body = call(headers=headers, chunks=[])
+    assert status == 413
+    assert orjson.loads(body)["__type"] == "com.amazon.coral.service#SerializationException"
+
+
+def test_streamed_oversize_body_is_refused() -> None:
+    chunk = b" " * (1024 * 1024)
+    status, _, _ = call(chunks=[chunk] * 17)
+    assert status == 413
+
+
+def test_lifespan_is_acknowledged() -> None:
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(APP({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_client_gone_mid_body_gets_no_answer() -> None:
+    messages = [
+        {"type": "http.request", "body": b"{", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
+    asyncio.run(APP(scope, receive, send))
+    assert sent == []
