@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from cellstore.engine import changes
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Path, Update
 from cellstore.engine.tables import Table, load_table
@@ -32,6 +33,9 @@ class WriteResult:
     old: Item | None
     new: Item | None
     updated_paths: list[Path] = field(default_factory=list)
+    # Who made the change: "user", or "ttl" for the TTL sweeper (streams
+    # report the latter with userIdentity dynamodb.amazonaws.com).
+    origin: str = "user"
 
     def size(self) -> int:
         """The larger of the two versions, which is what a write is charged for."""
@@ -81,12 +85,21 @@ def compute_update(key: Item, old: Item | None, update: Update | None) -> tuple[
 
 
 def apply(txn: Txn, result: WriteResult) -> None:
-    """Make ``result`` durable in ``txn``: the one place an item changes."""
+    """Make ``result`` durable in ``txn``: the one place an item changes.
+
+    Registered change hooks (indexes, streams) run in the same transaction,
+    and only when something really changed.
+    """
     if result.new is None:
-        if result.old is not None:
-            txn.delete(result.storage_key)
-    elif result.new != result.old:
+        if result.old is None:
+            return
+        txn.delete(result.storage_key)
+    elif result.new == result.old:
+        return
+    else:
         txn.put(result.storage_key, orjson.dumps(result.new))
+    for hook in changes.HOOKS:
+        hook(txn, result)
 
 
 def get_item(db: Database, table_name: str, key: Item) -> tuple[Table, Item | None]:
