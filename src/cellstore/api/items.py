@@ -62,10 +62,10 @@ def _write_response(payload: dict[str, Any], result: items.WriteResult, attribut
     response: dict[str, Any] = {}
     if attributes:
         response["Attributes"] = attributes
-    units = capacity.write_units(result.size())
-    consumed = capacity.consumed(result.table.name, units, payload.get("ReturnConsumedCapacity"), read=False)
-    if consumed is not None:
-        response["ConsumedCapacity"] = consumed
+    mode = payload.get("ReturnConsumedCapacity")
+    if capacity.wanted(mode):
+        units = capacity.write_units(result.size())
+        response["ConsumedCapacity"] = capacity.consumed(result.table.name, units, mode, read=False)
     return response
 
 
@@ -138,9 +138,9 @@ def get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {}
     if item is not None:
         response["Item"] = item if projection is None else projection.apply(item)
-    consistent = bool(payload.get("ConsistentRead", False))
-    units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
-    consumed = capacity.consumed(table.name, units, payload.get("ReturnConsumedCapacity"), read=True)
-    if consumed is not None:
-        response["ConsumedCapacity"] = consumed
+    mode = payload.get("ReturnConsumedCapacity")
+    if capacity.wanted(mode):
+        consistent = bool(payload.get("ConsistentRead", False))
+        units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
+        response["ConsumedCapacity"] = capacity.consumed(table.name, units, mode, read=True)
     return response

@@ -122,10 +122,14 @@ def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
     errors: list[str] = []
     for name, rule in rules.items():
         value = payload.get(name)
-        if value is not None:
-            check_type(name, value, rule.type)
-            if rule.type == "integer" and isinstance(value, float):
-                value = int(value)
+        if value is None:
+            # The common case on the hot path: an optional member left out.
+            if rule.required:
+                errors.extend(constraint_errors(wire_name(name), None, rule))
+            continue
+        check_type(name, value, rule.type)
+        if rule.type == "integer" and isinstance(value, float):
+            value = int(value)
         errors.extend(constraint_errors(wire_name(name), value, rule))
     raise_if_errors(errors)
 

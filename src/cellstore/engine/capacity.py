@@ -24,6 +24,11 @@ def read_units(size: int, *, consistent: bool) -> float:
     return float(units) if consistent else units / 2
 
 
+def wanted(mode: str | None) -> bool:
+    """Whether the request asked for ConsumedCapacity (sizes are only computed then)."""
+    return mode is not None and mode != "NONE"
+
+
 def consumed(table: str, units: float, mode: str | None, *, read: bool) -> dict[str, Any] | None:
     """The ConsumedCapacity member for one table, or None when not requested."""
     if mode is None or mode == "NONE":

@@ -19,7 +19,7 @@ from cellstore.engine import changes
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Path, Update
 from cellstore.engine.tables import Table, load_table
-from cellstore.engine.values import MAX_ITEM_SIZE, Item, item_size
+from cellstore.engine.values import Item, exceeds_item_limit, item_size
 from cellstore.errors import ConditionalCheckFailedException, ValidationException
 from cellstore.storage.base import Txn
 
@@ -59,7 +59,7 @@ def check(condition: Condition | None, old: Item | None, return_old: bool) -> No
 
 
 def check_put(table: Table, item: Item) -> None:
-    if item_size(item) > MAX_ITEM_SIZE:
+    if exceeds_item_limit(item):
         raise ValidationException("Item size has exceeded the maximum allowed size")
     table.check_item_keys(item)
 
@@ -79,7 +79,7 @@ def compute_update(key: Item, old: Item | None, update: Update | None) -> tuple[
     """The item after ``update``; raises ValidationException for data-dependent errors."""
     base = dict(old) if old is not None else dict(key)
     new, paths = (base, []) if update is None else update.apply(base)
-    if item_size(new) > MAX_ITEM_SIZE:
+    if exceeds_item_limit(new):
         raise ValidationException("Item size to update has exceeded the maximum allowed size")
     return new, paths
 

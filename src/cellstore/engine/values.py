@@ -22,6 +22,8 @@ import decimal
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from cellstore.errors import SerializationException, ValidationException
 
 AttributeValue = dict[str, Any]
@@ -306,6 +308,19 @@ def value_size(value: AttributeValue) -> int:
         return 3 + sum(1 + value_size(v) for v in raw)
     # M: 3 bytes of overhead, then each entry's name, value and 1 byte.
     return 3 + sum(1 + len(k.encode("utf-8")) + value_size(v) for k, v in raw.items())
+
+
+def exceeds_item_limit(item: Item) -> bool:
+    """``item_size(item) > MAX_ITEM_SIZE``, cheaply for the usual small item.
+
+    The item's JSON encoding is never shorter than its DynamoDB size (every
+    name, value and wrapper costs at least as many JSON bytes as DynamoDB
+    counts), and orjson encodes far faster than the exact walk below, so the
+    exact size is computed only for items whose JSON is over the limit.
+    """
+    if len(orjson.dumps(item)) <= MAX_ITEM_SIZE:
+        return False
+    return item_size(item) > MAX_ITEM_SIZE
 
 
 def item_size(item: Item) -> int:

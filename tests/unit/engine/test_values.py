@@ -92,3 +92,16 @@ def test_equality_of_sets_ignores_order() -> None:
     assert not values.equal({"N": "1"}, {"S": "1"})
     assert values.compare({"N": "10"}, {"N": "9"}) == 1
     assert values.compare({"S": "a"}, {"N": "1"}) is None
+
+
+def test_item_limit_bound_agrees_with_exact_size() -> None:
+    small = {"pk": {"S": "a"}, "v": {"S": "x" * 1000}}
+    assert not values.exceeds_item_limit(small)
+    # Binary: JSON carries base64 (4/3 of the raw size), so the exact walk decides.
+    import base64
+
+    near = {"b": {"B": base64.b64encode(b"x" * (400 * 1024 - 1)).decode()}}
+    assert values.item_size(near) == 400 * 1024
+    assert not values.exceeds_item_limit(near)
+    over = {"b": {"B": base64.b64encode(b"x" * (400 * 1024)).decode()}}
+    assert values.exceeds_item_limit(over)
