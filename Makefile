@@ -21,10 +21,19 @@ $(VENV)/pyvenv.cfg:
 		|| { echo "cellstore needs $(PYTHON) >= 3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-.make-install.stamp: pyproject.toml $(VENV)/pyvenv.cfg
-	$(PIP) install -e .
+# constraints.txt locks every package CI installs (pyproject.toml only states
+# the ranges cellstore works with); refresh it with `make lock`.
+.make-install.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg
+	$(PIP) install -c constraints.txt -e .
 	@touch $@
 
-.make-test.stamp: pyproject.toml $(VENV)/pyvenv.cfg
-	$(PIP) install -e '.[test]'
+.make-test.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg
+	$(PIP) install -c constraints.txt -e '.[test]'
 	@touch $@ .make-install.stamp
+
+.PHONY: lock
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^cellstore' > constraints.txt
+	rm -rf .lock-venv
