@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: serve test
+.PHONY: serve test bench bench-smoke
 
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
@@ -37,3 +37,15 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^cellstore' > constraints.txt
 	rm -rf .lock-venv
+
+# Benchmarks against peers (moto, dynalite) and ceilings; needs wrk, node and
+# npm (bench/README.md). Peers are installed under bench/.peers on first use.
+bench: .make-install.stamp wrk
+	$(BIN)/python bench/run.py
+
+bench-smoke: .make-install.stamp wrk
+	$(BIN)/python bench/smoke.py
+
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

@@ -88,24 +88,30 @@ def shown(value: Any) -> str:
 
 
 def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
-    """The constraint messages ``value`` violates (``path`` as AWS prints it)."""
+    """The constraint messages ``value`` violates (``path`` as AWS prints it).
+
+    Checks first, text only for a violation: valid requests (the hot path)
+    never pay for formatting a possibly large value.
+    """
     if value is None:
         return [f"Value null at '{path}' failed to satisfy constraint: Member must not be null"] if rule.required else []
-    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
-    errors: list[str] = []
+    failed: list[str] = []
     if rule.pattern is not None and isinstance(value, str) and not re.fullmatch(rule.pattern, value):
-        errors.append(prefix + f"Member must satisfy regular expression pattern: {rule.pattern}")
+        failed.append(f"Member must satisfy regular expression pattern: {rule.pattern}")
     if rule.min_length is not None and len(value) < rule.min_length:
-        errors.append(prefix + f"Member must have length greater than or equal to {rule.min_length}")
+        failed.append(f"Member must have length greater than or equal to {rule.min_length}")
     if rule.max_length is not None and len(value) > rule.max_length:
-        errors.append(prefix + f"Member must have length less than or equal to {rule.max_length}")
+        failed.append(f"Member must have length less than or equal to {rule.max_length}")
     if rule.enum is not None and value not in rule.enum:
-        errors.append(prefix + f"Member must satisfy enum value set: [{', '.join(rule.enum)}]")
+        failed.append(f"Member must satisfy enum value set: [{', '.join(rule.enum)}]")
     if rule.min_value is not None and value < rule.min_value:
-        errors.append(prefix + f"Member must have value greater than or equal to {rule.min_value}")
+        failed.append(f"Member must have value greater than or equal to {rule.min_value}")
     if rule.max_value is not None and value > rule.max_value:
-        errors.append(prefix + f"Member must have value less than or equal to {rule.max_value}")
-    return errors
+        failed.append(f"Member must have value less than or equal to {rule.max_value}")
+    if not failed:
+        return failed
+    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
+    return [prefix + message for message in failed]
 
 
 def raise_if_errors(errors: list[str]) -> None:

@@ -35,12 +35,17 @@ def services_for(db: Database) -> dict[str, Service]:
     # Imported here so that the protocol layer can be used (and tested) on its
     # own, and so that importing this module stays cheap.
     from cellstore.api import OPERATIONS, dispatch
+    from cellstore.api import sqs, streams
 
-    return {"dynamodb": Service(functools.partial(dispatch, db), OPERATIONS)}
+    return {
+        "dynamodb": Service(functools.partial(dispatch, db), OPERATIONS),
+        "streams": Service(functools.partial(streams.dispatch, db), streams.OPERATIONS),
+        "sqs": Service(functools.partial(sqs.dispatch, db), sqs.OPERATIONS, needs_endpoint=True),
+    }
 
 
 def build_app(db: Database) -> App:
-    """The ASGI app serving ``db``'s DynamoDB API."""
+    """The ASGI app serving ``db``'s DynamoDB and SQS APIs."""
     return App(services_for(db), region=db.region)
 
 
@@ -63,6 +68,9 @@ def _server(app: ASGIApp) -> uvicorn.Server:
         lifespan="on",
         access_log=False,
         server_header=False,
+        # cellstore is not behind a proxy it trusts; without this uvicorn wraps
+        # every request in a header-rewriting middleware (measured in bench/).
+        proxy_headers=False,
         # Leave logging to the caller: uvicorn's own config would replace the
         # host application's (or pytest's) handlers.
         log_config=None,

@@ -1,0 +1,156 @@
+"""One benchmark cell: wrk against a running server, plus the server's CPU time.
+
+A cell is (workload, connections, item size).  wrk's Lua ``done()`` hook
+(bench/lua/common.lua) prints its counters and latency percentiles as one
+JSON line; server CPU is utime+stime from /proc/<pid>/stat before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from targets import BENCH, cpu_seconds
+
+LUA = BENCH / "lua"
+
+#: Workload id -> (wrk script, what the report calls it, DynamoDB operations per request).
+WORKLOADS: dict[str, tuple[str, str, int]] = {
+    "put_item": ("put_item.lua", "PutItem", 1),
+    "get_item": ("get_item.lua", "GetItem", 1),
+    "query": ("query.lua", "Query (10 items)", 1),
+    "update_item": ("update_item.lua", "UpdateItem (condition + ADD)", 1),
+    "batch_write": ("batch_write.lua", "BatchWriteItem (25)", 25),
+    "transact_write": ("transact_write.lua", "TransactWriteItems (4)", 4),
+}
+
+
+@dataclass
+class Cell:
+    target: str
+    workload: str
+    connections: int
+    item_bytes: int
+    duration_s: float
+    requests: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    server_cpu_s: float
+    server_cpu_pct: float  # of one core, over the cell's wall time
+    cpu_us_per_request: float
+    wrk_cpu_pct: float  # the load generator's own CPU, of one core
+    other_cpu_pct: float  # everything else on the machine meanwhile, of one core: noise
+    waited_s: float  # how long the cell waited for the machine to be quiet first
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def table_for(item_bytes: int) -> str:
+    return f"bench{item_bytes}"
+
+
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(max_wait: float, threshold_pct: float = 25.0) -> float:
+    """Wait (up to ``max_wait`` s) until other processes use under ``threshold_pct`` of a core.
+
+    Benchmarks share the machine with whatever else runs on it; waiting for a
+    quiet moment keeps another process's burst out of a cell.  Returns the wait.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < max_wait:
+        before = machine_busy()
+        time.sleep(0.5)
+        if 100 * (machine_busy() - before) / 0.5 < threshold_pct:
+            break
+    return round(time.monotonic() - start, 1)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    workload: str,
+    port: int,
+    *,
+    connections: int,
+    item_bytes: int,
+    partitions: int,
+    duration: int,
+    cpu: int | None,
+) -> dict[str, Any]:
+    script = LUA / WORKLOADS[workload][0]
+    argv = [
+        "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+        "-s", str(script), f"http://127.0.0.1:{port}/",
+        "--", table_for(item_bytes), str(item_bytes), str(partitions),
+    ]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    raise RuntimeError(f"wrk printed no result: {out.stdout}\n{out.stderr}")
+
+
+def measure(
+    target: str,
+    pid: int,
+    port: int,
+    workload: str,
+    *,
+    connections: int,
+    item_bytes: int,
+    partitions: int,
+    duration: int,
+    cpu: int | None,
+    quiet_wait: float = 0.0,
+) -> Cell:
+    waited = wait_quiet(quiet_wait) if quiet_wait else 0.0
+    before, busy_before, wrk_before = cpu_seconds(pid), machine_busy(), _children_cpu()
+    raw = run_wrk(workload, port, connections=connections, item_bytes=item_bytes,
+                  partitions=partitions, duration=duration, cpu=cpu)
+    used = cpu_seconds(pid) - before
+    wrk_used = _children_cpu() - wrk_before
+    other = max(0.0, machine_busy() - busy_before - used - wrk_used)
+    wall = raw["duration_us"] / 1e6
+    requests = raw["requests"]
+    latency = raw["latency_us"]
+    return Cell(
+        target=target,
+        workload=workload,
+        connections=connections,
+        item_bytes=item_bytes,
+        duration_s=round(wall, 3),
+        requests=requests,
+        rps=round(requests / wall, 1),
+        p50_ms=latency["p50"] / 1000,
+        p90_ms=latency["p90"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        max_ms=latency["max"] / 1000,
+        errors=sum(raw["errors"].values()),
+        server_cpu_s=round(used, 3),
+        server_cpu_pct=round(100 * used / wall, 1),
+        cpu_us_per_request=round(1e6 * used / requests, 1) if requests else 0.0,
+        wrk_cpu_pct=round(100 * wrk_used / wall, 1),
+        other_cpu_pct=round(100 * other / wall, 1),
+        waited_s=waited,
+    )

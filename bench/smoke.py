@@ -1,0 +1,73 @@
+"""A few seconds of benchmark: cellstore's served PutItem/GetItem/Query as ratios to its ceilings.
+
+Not a test: it prints numbers and never fails on them.  The ceilings are the
+bare ASGI app on cellstore's own HTTP stack (bench/bare_asgi.py) and raw
+SQLite point operations from Python (bench/rawsqlite.py).  Needs wrk and the
+project's .venv; no peers.  The full comparison is bench/run.py.
+
+    python3 bench/smoke.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dynamo  # noqa: E402
+import load  # noqa: E402
+from targets import BENCH, MAIN_PYTHON, BareAsgi, Cellstore  # noqa: E402
+
+PARTITIONS = 50
+WORKLOADS = ["put_item", "get_item", "query"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=1, help="seconds of wrk per workload")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench smoke: wrk is not installed (apt-get install -y wrk); nothing measured")
+        return 0
+    shape = {"connections": args.connections, "item_bytes": 200, "partitions": PARTITIONS,
+             "duration": args.duration, "cpu": None}
+
+    raw = {r["workload"]: r for r in json.loads(subprocess.run(
+        [str(MAIN_PYTHON), str(BENCH / "rawsqlite.py"), "--seconds", "0.5"],
+        check=True, capture_output=True, text=True).stdout)}
+    with BareAsgi("bare-asgi", "bare ASGI", 18051, dynamodb=False) as bare:
+        bare.start(None)
+        ceiling = load.measure("bare-asgi", bare.pid, bare.port, "put_item", **shape)
+    cells = {}
+    with Cellstore("cellstore", "cellstore", 18050) as cellstore:
+        cellstore.start(None)
+        client = dynamo.Client(cellstore.port)
+        dynamo.create_table(client, load.table_for(200))
+        dynamo.preload(client, load.table_for(200), 200, PARTITIONS)
+        client.close()
+        for workload in WORKLOADS:
+            cells[workload] = load.measure("cellstore", cellstore.pid, cellstore.port, workload, **shape)
+
+    print(f"cellstore smoke benchmark: {args.connections} connections, 200-byte items, {args.duration} s each")
+    print(f"{'':18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}"
+          f"{'÷ bare ASGI':>13}{'CPU ÷ raw SQLite':>18}")
+    print(f"{'bare ASGI':18}{ceiling.rps:>9.0f}{ceiling.p50_ms:>9.2f}{ceiling.p99_ms:>9.2f}"
+          f"{ceiling.cpu_us_per_request:>12.0f}")
+    for workload, cell in cells.items():
+        storage = raw[workload]["cpu_us_per_request"]
+        print(f"{load.WORKLOADS[workload][1]:18}{cell.rps:>9.0f}{cell.p50_ms:>9.2f}{cell.p99_ms:>9.2f}"
+              f"{cell.cpu_us_per_request:>12.0f}{cell.rps / ceiling.rps:>12.2f}×"
+              f"{cell.cpu_us_per_request / storage:>17.1f}×")
+    print("÷ bare ASGI: share of the HTTP stack's ceiling (1× = no cost beyond HTTP). "
+          "CPU ÷ raw SQLite: server CPU per request over SQLite's own (1× = storage-bound).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
