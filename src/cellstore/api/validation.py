@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cellstore.engine.values import json_kind
 from cellstore.errors import SerializationException, ValidationException
 
 TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
@@ -46,20 +47,6 @@ class Param:
     enum: Sequence[str] | None = None
     min_value: int | None = None
     max_value: int | None = None
-
-
-def json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "TRUE_VALUE" if value else "FALSE_VALUE"
-    if isinstance(value, (int, float)):
-        return "NUMBER_VALUE"
-    if isinstance(value, str):
-        return "STRING_VALUE"
-    if isinstance(value, list):
-        return "START_ARRAY"
-    if isinstance(value, dict):
-        return "START_OBJECT"
-    return "VALUE_NULL"
 
 
 def check_type(name: str, value: Any, kind: str) -> None:

@@ -45,7 +45,7 @@ _INVALID = "One or more parameter values were invalid: "
 def parse_number(text: str) -> Decimal:
     """The Decimal of a DynamoDB number string, enforcing precision and range."""
     if not isinstance(text, str):
-        raise SerializationException(f"{_json_kind(text)} can not be converted to a String")
+        raise SerializationException(f"{json_kind(text)} can not be converted to a String")
     try:
         number = Decimal(text.strip())
     except decimal.InvalidOperation:
@@ -121,7 +121,7 @@ def decode_binary(text: str) -> bytes:
 
 def _canonical_binary(value: Any) -> str:
     if not isinstance(value, str):
-        raise SerializationException(f"{_json_kind(value)} can not be converted to a Blob")
+        raise SerializationException(f"{json_kind(value)} can not be converted to a Blob")
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -132,7 +132,8 @@ def _canonical_binary(value: Any) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON token name AWS's serializer reports for a value of the wrong type."""
     if isinstance(value, bool):
         return "TRUE_VALUE" if value else "FALSE_VALUE"
     if isinstance(value, (int, float)):
@@ -150,7 +151,7 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
     """A canonical copy of one wire AttributeValue, or the error DynamoDB gives."""
     if not isinstance(value, dict):
         raise SerializationException(
-            f"Unexpected value type in payload: {_json_kind(value)} can not be converted to an AttributeValue"
+            f"Unexpected value type in payload: {json_kind(value)} can not be converted to an AttributeValue"
         )
     if depth > MAX_DEPTH:
         raise ValidationException(_INVALID + "Nesting Levels have exceeded supported limits")
@@ -167,7 +168,7 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
     raw = value[kind]
     if kind == "S":
         if not isinstance(raw, str):
-            raise SerializationException(f"{_json_kind(raw)} can not be converted to a String")
+            raise SerializationException(f"{json_kind(raw)} can not be converted to a String")
         return {"S": raw}
     if kind == "N":
         return {"N": canonical_number(raw)}
@@ -175,11 +176,11 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
         return {"B": _canonical_binary(raw)}
     if kind == "BOOL":
         if not isinstance(raw, bool):
-            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Boolean")
+            raise SerializationException(f"{json_kind(raw)} can not be converted to a Boolean")
         return {"BOOL": raw}
     if kind == "NULL":
         if not isinstance(raw, bool):
-            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Boolean")
+            raise SerializationException(f"{json_kind(raw)} can not be converted to a Boolean")
         if raw is not True:
             raise ValidationException(
                 _INVALID + "Null attribute value types must have the value of true"
@@ -187,11 +188,11 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
         return {"NULL": True}
     if kind == "M":
         if not isinstance(raw, dict):
-            raise SerializationException(f"{_json_kind(raw)} can not be converted to a Map")
+            raise SerializationException(f"{json_kind(raw)} can not be converted to a Map")
         return {"M": {name: validate_value(v, depth + 1) for name, v in raw.items()}}
     if kind == "L":
         if not isinstance(raw, list):
-            raise SerializationException(f"{_json_kind(raw)} can not be converted to a List")
+            raise SerializationException(f"{json_kind(raw)} can not be converted to a List")
         return {"L": [validate_value(v, depth + 1) for v in raw]}
     if kind in ("SS", "NS", "BS"):
         return {kind: _validate_set(kind, raw)}
@@ -203,14 +204,14 @@ _SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
 
 def _validate_set(kind: str, raw: Any) -> list[str]:
     if not isinstance(raw, list):
-        raise SerializationException(f"{_json_kind(raw)} can not be converted to a List")
+        raise SerializationException(f"{json_kind(raw)} can not be converted to a List")
     if not raw:
         raise ValidationException(_INVALID + f"An {_SET_NAMES[kind]} set  may not be empty")
     if kind == "SS":
         for element in raw:
             if not isinstance(element, str):
                 raise SerializationException(
-                    f"{_json_kind(element)} can not be converted to a String"
+                    f"{json_kind(element)} can not be converted to a String"
                 )
         members = list(raw)
     elif kind == "NS":
@@ -227,7 +228,7 @@ def validate_item(item: Any) -> Item:
     """A canonical copy of a whole item (attribute names are checked too)."""
     if not isinstance(item, dict):
         raise SerializationException(
-            f"Unexpected value type in payload: {_json_kind(item)} can not be converted to a Map"
+            f"Unexpected value type in payload: {json_kind(item)} can not be converted to a Map"
         )
     result: Item = {}
     for name, value in item.items():
