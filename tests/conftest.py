@@ -23,6 +23,10 @@ import pytest
 
 _table_numbers = itertools.count()
 
+# Every Database the suite builds (the session server's included) sweeps
+# expired items this often, so TTL tests wait well under a second.
+os.environ.setdefault("CELLSTORE_TTL_INTERVAL", "0.2")
+
 
 @pytest.fixture(scope="session")
 def served_client(cellstore_server: Any) -> Any:
@@ -130,3 +134,53 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 def module_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
     """``server_process`` shared by a whole test module (for expensive multi-worker servers)."""
     yield from _server_processes(tmp_path_factory.mktemp("servers"))
+
+
+@pytest.fixture
+def streams(ddb: Any) -> Any:
+    """A boto3 DynamoDB Streams client on the same server or in-process database as ``ddb``.
+
+    In-process, the streams client reaches ``ddb``'s database because the
+    ``in_process`` block behind ``ddb`` answers every client made while it is active.
+    """
+    from cellstore.embedded.clients import new_client
+
+    return new_client("dynamodbstreams", ddb.meta.endpoint_url)
+
+
+@pytest.fixture
+def stream_settings() -> Iterator[Any]:
+    """``engine.streams.SETTINGS``, restored after the test (served and in-process share this process)."""
+    from dataclasses import replace
+
+    from cellstore.engine import streams
+
+    saved = replace(streams.SETTINGS)
+    yield streams.SETTINGS
+    for name in ("retention_seconds", "shard_max_age_seconds", "shard_max_records", "iterator_ttl_seconds", "clock"):
+        setattr(streams.SETTINGS, name, getattr(saved, name))
+
+
+# --- SQS --------------------------------------------------------------------
+
+_queue_numbers = itertools.count()
+
+
+@pytest.fixture(params=["server", "inprocess"])
+def sqs(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A boto3 SQS client, served over HTTP (the session server) or in-process."""
+    if request.param == "server":
+        yield request.getfixturevalue("cellstore_server").client("sqs")
+        return
+    from cellstore.embedded import in_process
+
+    fast = os.environ.get("CELLSTORE_TEST_INPROCESS", "fast") != "wire"
+    with in_process(fast=fast) as store:
+        yield store.client("sqs")
+
+
+@pytest.fixture
+def queue_name(request: pytest.FixtureRequest) -> str:
+    """A queue name no other test in this session uses (SQS allows 80 of [A-Za-z0-9_-])."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
+    return f"{stem}-{next(_queue_numbers)}"

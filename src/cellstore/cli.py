@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the DynamoDB API over HTTP",
         description="Serve the DynamoDB API over HTTP until SIGINT or SIGTERM.",
-        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data",
+        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="server processes sharing the port and the data dir, one core each (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--ttl-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between TTL sweeps (default: $CELLSTORE_TTL_INTERVAL or 10)",
     )
     storage = serve.add_mutually_exclusive_group()
     storage.add_argument(
@@ -58,12 +65,16 @@ def _serve(args: argparse.Namespace) -> int:
     from cellstore.storage.sqlite import SqliteStore
 
     path = None if args.in_memory else str(args.data_dir / "cellstore.db")
+    if args.ttl_interval is not None and args.ttl_interval <= 0:
+        raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
     if args.workers == 1:
-        serve(Database(SqliteStore(path)), args.host, args.port)
+        serve(Database(SqliteStore(path), ttl_interval=args.ttl_interval), args.host, args.port)
         return 0
     if path is None:
         raise SystemExit("cellstore: --workers needs --data-dir: processes cannot share memory")
-    return serve_workers(lambda: Database(SqliteStore(path)), args.host, args.port, args.workers)
+    return serve_workers(
+        lambda: Database(SqliteStore(path), ttl_interval=args.ttl_interval), args.host, args.port, args.workers
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

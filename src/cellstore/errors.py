@@ -112,3 +112,155 @@ class IdempotentParameterMismatchException(CellstoreError):
     default_message = (
         "Request token is being reused with different request parameters"
     )
+
+
+# --- SQS -------------------------------------------------------------------
+#
+# ``code`` is the shape name the AWS JSON protocol puts in ``__type`` (which
+# botocore maps to ``client.exceptions.<code>``); ``query_code`` is the code of
+# the older query protocol, sent in JSON responses as the
+# ``x-amzn-query-error: <query_code>;<fault>`` header and shown by SDKs as
+# ``Error.Code``.
+
+SQS_NAMESPACE = "com.amazonaws.sqs"
+
+
+class SqsError(CellstoreError):
+    """Base of every SQS error: its JSON namespace, query code and fault side."""
+
+    namespace = SQS_NAMESPACE
+    query_code: ClassVar[str] = "InternalFailure"
+    fault: ClassVar[str] = "Sender"
+
+
+class QueueDoesNotExist(SqsError):
+    code = "QueueDoesNotExist"
+    query_code = "AWS.SimpleQueueService.NonExistentQueue"
+    default_message = "The specified queue does not exist."
+
+
+class QueueNameExists(SqsError):
+    code = "QueueNameExists"
+    query_code = "QueueAlreadyExists"
+
+
+class QueueDeletedRecently(SqsError):
+    code = "QueueDeletedRecently"
+    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+
+class PurgeQueueInProgress(SqsError):
+    code = "PurgeQueueInProgress"
+    query_code = "AWS.SimpleQueueService.PurgeQueueInProgress"
+
+
+class InvalidAttributeName(SqsError):
+    code = "InvalidAttributeName"
+    query_code = "InvalidAttributeName"
+
+
+class InvalidAttributeValue(SqsError):
+    code = "InvalidAttributeValue"
+    query_code = "InvalidAttributeValue"
+
+
+class InvalidParameterValue(SqsError):
+    code = "InvalidParameterValueException"
+    query_code = "InvalidParameterValue"
+
+
+class MissingParameter(SqsError):
+    code = "MissingRequiredParameterException"
+    query_code = "MissingParameter"
+
+
+class InvalidMessageContents(SqsError):
+    code = "InvalidMessageContents"
+    query_code = "InvalidMessageContents"
+    default_message = (
+        "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
+        "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+    )
+
+
+class ReceiptHandleIsInvalid(SqsError):
+    code = "ReceiptHandleIsInvalid"
+    query_code = "ReceiptHandleIsInvalid"
+
+
+class MessageNotInflight(SqsError):
+    code = "MessageNotInflight"
+    query_code = "AWS.SimpleQueueService.MessageNotInflight"
+    default_message = "The message referred to isn't in flight."
+
+
+class EmptyBatchRequest(SqsError):
+    code = "EmptyBatchRequest"
+    query_code = "AWS.SimpleQueueService.EmptyBatchRequest"
+
+
+class TooManyEntriesInBatchRequest(SqsError):
+    code = "TooManyEntriesInBatchRequest"
+    query_code = "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+
+
+class BatchEntryIdsNotDistinct(SqsError):
+    code = "BatchEntryIdsNotDistinct"
+    query_code = "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+
+
+class InvalidBatchEntryId(SqsError):
+    code = "InvalidBatchEntryId"
+    query_code = "AWS.SimpleQueueService.InvalidBatchEntryId"
+    default_message = (
+        "A batch entry id can only contain alphanumeric characters, hyphens and "
+        "underscores. It can be at most 80 letters long."
+    )
+
+
+class BatchRequestTooLong(SqsError):
+    code = "BatchRequestTooLong"
+    query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
+
+
+class OverLimit(SqsError):
+    code = "OverLimit"
+    query_code = "OverLimit"
+
+
+class SqsResourceNotFound(SqsError):
+    code = "ResourceNotFoundException"
+    query_code = "ResourceNotFoundException"
+
+
+class UnsupportedOperation(SqsError):
+    code = "UnsupportedOperation"
+    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+class InvalidAction(SqsError):
+    """A query-protocol ``Action`` SQS does not have."""
+
+    code = "InvalidAction"
+    query_code = "InvalidAction"
+
+
+class SqsInternalError(SqsError):
+    code = "InternalError"
+    query_code = "InternalError"
+    fault = "Receiver"
+    status = 500
+    default_message = "We encountered an internal error. Please try again."
+
+
+# --- DynamoDB Streams ------------------------------------------------------
+
+
+class ExpiredIteratorException(CellstoreError):
+    code = "ExpiredIteratorException"
+    default_message = "Iterator expired"
+
+
+class TrimmedDataAccessException(CellstoreError):
+    code = "TrimmedDataAccessException"
+    default_message = "The data you are trying to access has been trimmed"

@@ -38,3 +38,4 @@ def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]
 
 # Importing the families registers their operations.
 from cellstore.api import batch, items, reads, tables, tags, transactions  # noqa: E402,F401
+from cellstore.api import ttl  # noqa: E402,F401

@@ -6,6 +6,7 @@ from typing import Any
 
 from cellstore.api import operation
 from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.items import collection_metrics
 from cellstore.api.validation import (
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
@@ -152,6 +153,13 @@ def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     _no_duplicates(db, keys_by_table)
     results = batch.batch_write(db, requests)
     response: dict[str, Any] = {"UnprocessedItems": {}}
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        entry = collection_metrics(payload, result)
+        if entry is not None:
+            metrics.setdefault(result.table.name, []).append(entry)
+    if metrics:
+        response["ItemCollectionMetrics"] = metrics
     mode = payload.get("ReturnConsumedCapacity")
     if mode not in (None, "NONE"):
         units: dict[str, float] = {name: 0.0 for name in request_items}

@@ -13,7 +13,7 @@ from cellstore.api.validation import (
     table_name_rule,
     validate,
 )
-from cellstore.engine import capacity, items
+from cellstore.engine import capacity, indexes, items
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import project_paths
 from cellstore.engine.values import item_size
@@ -66,7 +66,18 @@ def _write_response(payload: dict[str, Any], result: items.WriteResult, attribut
     if capacity.wanted(mode):
         units = capacity.write_units(result.size())
         response["ConsumedCapacity"] = capacity.consumed(result.table.name, units, mode, read=False)
+    metrics = collection_metrics(payload, result)
+    if metrics is not None:
+        response["ItemCollectionMetrics"] = metrics
     return response
+
+
+def collection_metrics(payload: dict[str, Any], result: items.WriteResult) -> dict[str, Any] | None:
+    """ItemCollectionMetrics of a write to a table with local indexes, when asked for."""
+    item = result.new if result.new is not None else result.old
+    if payload.get("ReturnItemCollectionMetrics") != "SIZE" or result.collection_size is None or item is None:
+        return None
+    return indexes.collection_metrics(result.table, item, result.collection_size)
 
 
 def _fails_with_old(payload: dict[str, Any]) -> bool:

@@ -1,4 +1,10 @@
-"""Query and Scan: validate, translate expressions, page through the engine."""
+"""Query and Scan: validate, translate expressions, page through the engine.
+
+With ``IndexName`` the request is checked against the index as DynamoDB does
+(``_IndexRead``): no consistent reads on a global index, ``Select`` defaulting
+to ALL_PROJECTED_ATTRIBUTES, and a global index answering only what it
+projects.  A local index asked for more reads the table for it.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,12 @@ from typing import Any
 from cellstore.api import operation
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
-from cellstore.engine import capacity, reads
+from dataclasses import dataclass
+
+from cellstore.engine import capacity, indexes, reads
 from cellstore.engine.database import Database
-from cellstore.engine.expressions import Projection
-from cellstore.engine.tables import load_table
+from cellstore.engine.expressions import Condition, Projection
+from cellstore.engine.tables import Table, load_table
 from cellstore.engine.values import Item, validate_item
 from cellstore.errors import ValidationException
 
@@ -63,13 +71,52 @@ def _projection_for_select(payload: dict[str, Any], projection: Projection | Non
     return select
 
 
-def _check_index(db: Database, payload: dict[str, Any]) -> None:
-    """Secondary indexes arrive with their own issue; until then every index is unknown."""
-    index = payload.get("IndexName")
-    if index is not None:
-        with db.store.transaction(write=False) as txn:
-            load_table(txn, payload["TableName"])  # a missing table is reported first
-        raise ValidationException(f"The table does not have the specified index: {index}")
+@dataclass(frozen=True, slots=True)
+class _IndexRead:
+    """How a read names its index: the table, the index (or None), Select, and whether to fetch items."""
+
+    table: Table
+    index: indexes.Index | None
+    select: str
+    fetch_base: bool = False
+
+    @property
+    def name(self) -> str | None:
+        return None if self.index is None else self.index.name
+
+
+def _check_index(
+    db: Database, payload: dict[str, Any], select: str, projection: Projection | None, filter_: Condition | None
+) -> _IndexRead:
+    """Resolve IndexName against the table and check the read's Select/projection against it."""
+    with db.store.transaction(write=False) as txn:
+        table = load_table(txn, payload["TableName"])  # a missing table is reported first
+    name = payload.get("IndexName")
+    if name is None:
+        return _IndexRead(table, None, select)
+    index = indexes.find_index(table, name)
+    if payload.get("Select") is None and projection is None:
+        select = "ALL_PROJECTED_ATTRIBUTES"
+    if index.is_global and payload.get("ConsistentRead"):
+        raise ValidationException("Consistent reads are not supported on global secondary indexes")
+    if index.projection_type == "ALL":
+        return _IndexRead(table, index, select)
+    missing = [] if projection is None else sorted(n for n in projection.top_level_names() if not index.projects(table, n))
+    if index.is_global:
+        if select == "ALL_ATTRIBUTES":
+            raise ValidationException(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for "
+                f"global secondary index {name} because its projection type is not ALL"
+            )
+        if missing:
+            raise ValidationException(
+                f"One or more parameter values were invalid: Global secondary index {name} does not project "
+                f"[{', '.join(missing)}]"
+            )
+        return _IndexRead(table, index, select)
+    # A local index fetches what it does not project from the table (filters included).
+    fetch = select == "ALL_ATTRIBUTES" or bool(missing) or filter_ is not None
+    return _IndexRead(table, index, select, fetch)
 
 
 def _exclusive_start(payload: dict[str, Any]) -> Item | None:
@@ -80,7 +127,10 @@ def _exclusive_start(payload: dict[str, Any]) -> Item | None:
 def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection: Projection | None) -> dict[str, Any]:
     response: dict[str, Any] = {"Count": len(page.items), "ScannedCount": page.scanned}
     if select != "COUNT":
-        response["Items"] = page.items if projection is None else [projection.apply(i) for i in page.items]
+        found = page.items
+        if page.index is not None and select == "ALL_PROJECTED_ATTRIBUTES":
+            found = [indexes.project(page.table, page.index, item) for item in found]
+        response["Items"] = found if projection is None else [projection.apply(i) for i in found]
     if page.last_key is not None:
         response["LastEvaluatedKey"] = page.last_key
     units = capacity.read_units(page.bytes_read, consistent=bool(payload.get("ConsistentRead", False)))
@@ -97,11 +147,10 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     projection = exprs.projection()
     select = _projection_for_select(payload, projection)
     filter_ = exprs.filter("QueryFilter")
-    _check_index(db, payload)
-    with db.store.transaction(write=False) as txn:
-        table = load_table(txn, payload["TableName"])
-    range_name = table.range_key.name if table.range_key else None
-    key_condition = exprs.key_condition(table.hash_key.name, range_name)
+    plan = _check_index(db, payload, select, projection, filter_)
+    keyed: Table | indexes.Index = plan.table if plan.index is None else plan.index
+    range_name = keyed.range_key.name if keyed.range_key else None
+    key_condition = exprs.key_condition(keyed.hash_key.name, range_name)
     exprs.finish()
     page = reads.query(
         db,
@@ -111,8 +160,10 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         forward=payload.get("ScanIndexForward", True),
         limit=payload.get("Limit"),
         exclusive_start=_exclusive_start(payload),
+        index_name=plan.name,
+        fetch_base=plan.fetch_base,
     )
-    return _respond(payload, page, select, projection)
+    return _respond(payload, page, plan.select, projection)
 
 
 @operation("Scan")
@@ -137,7 +188,7 @@ def scan(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     select = _projection_for_select(payload, projection)
     filter_ = exprs.filter("ScanFilter")
     exprs.finish()
-    _check_index(db, payload)
+    plan = _check_index(db, payload, select, projection, filter_)
     page = reads.scan(
         db,
         payload["TableName"],
@@ -146,5 +197,7 @@ def scan(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         exclusive_start=_exclusive_start(payload),
         segment=segment,
         total_segments=total,
+        index_name=plan.name,
+        fetch_base=plan.fetch_base,
     )
-    return _respond(payload, page, select, projection)
+    return _respond(payload, page, plan.select, projection)

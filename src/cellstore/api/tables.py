@@ -6,9 +6,8 @@ between members (key schema against attribute definitions, billing mode
 against throughput, streams), and only then asks ``engine.catalog``, which
 owns the rules that need the stored catalog.
 
-Secondary indexes are validated in full, so a client learns of a malformed
-index exactly as DynamoDB would tell it, and then refused: cellstore does not
-maintain indexes yet and must never accept one it would leave stale.
+Secondary indexes are validated here in full (shape, key schema, projection,
+the per-table limits) and handed to the engine as ``indexes.IndexSpec``s.
 """
 
 from __future__ import annotations
@@ -29,13 +28,12 @@ from cellstore.api.validation import (
     table_name_rule,
     validate,
 )
-from cellstore.engine import catalog
+from cellstore.engine import catalog, indexes
 from cellstore.engine.catalog import PAY_PER_REQUEST, PROVISIONED, StreamSpec, TableSpec, TableUpdate, Throughput
 from cellstore.engine.database import Database
 from cellstore.errors import ValidationException
 
 _INVALID = "One or more parameter values were invalid: "
-UNSUPPORTED_INDEXES = "cellstore does not support secondary indexes yet"
 
 _ATTRIBUTE_NAME = Param("string", required=True, min_length=1, max_length=255)
 KEY_ELEMENT = {"AttributeName": _ATTRIBUTE_NAME, "KeyType": Param("string", required=True, enum=("HASH", "RANGE"))}
@@ -206,7 +204,7 @@ def resolve_table_name(db: Database, payload: dict[str, Any]) -> str:
     return name
 
 
-# ---- secondary indexes: validated in full, then refused ---------------------
+# ---- secondary indexes ------------------------------------------------------
 
 
 def projection_errors(path: str, value: Any, errors: list[str]) -> None:
@@ -290,23 +288,44 @@ def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str
     return keys
 
 
+def index_spec(index: dict[str, Any]) -> indexes.IndexSpec:
+    """An index definition already checked by ``check_index``, as the engine takes it."""
+    hash_key, range_key = parse_key_schema(index["KeySchema"])
+    projection = index["Projection"]
+    throughput = index.get("ProvisionedThroughput")
+    return indexes.IndexSpec(
+        name=index["IndexName"],
+        hash_key=hash_key,
+        range_key=range_key,
+        projection_type=projection.get("ProjectionType") or "ALL",
+        non_key_attributes=tuple(projection.get("NonKeyAttributes") or ()),
+        throughput=None
+        if throughput is None
+        else (int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])),
+    )
+
+
 def check_create_indexes(
     lsis: list[dict[str, Any]] | None,
     gsis: list[dict[str, Any]] | None,
     table_keys: tuple[str, str | None],
     definitions: dict[str, str],
     billing: str,
-) -> None:
-    """Check CreateTable's indexes as DynamoDB would; if there are any, refuse them."""
+) -> tuple[tuple[indexes.IndexSpec, ...], tuple[indexes.IndexSpec, ...]]:
+    """Check CreateTable's indexes as DynamoDB would; (local, global) index specs."""
     if lsis is None and gsis is None:
-        return
+        return (), ()
+    if lsis is not None and len(lsis) > indexes.MAX_LOCAL:
+        raise ValidationException(f"Cannot have more than {indexes.MAX_LOCAL} local secondary indexes per table")
+    if gsis is not None and len(gsis) > indexes.MAX_GLOBAL:
+        raise ValidationException(f"Cannot have more than {indexes.MAX_GLOBAL} global secondary indexes per table")
     hash_key, range_key = table_keys
     used = {hash_key} | ({range_key} if range_key else set())
     names: set[str] = set()
-    for kind, indexes in (("LocalSecondaryIndexes", lsis), ("GlobalSecondaryIndexes", gsis)):
-        if indexes is not None and not indexes:
+    for kind, group in (("LocalSecondaryIndexes", lsis), ("GlobalSecondaryIndexes", gsis)):
+        if group is not None and not group:
             raise ValidationException(f"{_INVALID}List of {kind} is empty")
-        for index in indexes or []:
+        for index in group or []:
             keys = check_index(index, definitions, billing, is_global=kind.startswith("Global"))
             name = index["IndexName"]
             if name in names:
@@ -331,11 +350,15 @@ def check_create_indexes(
             f"{_INVALID}Some AttributeDefinitions are not used. AttributeDefinitions: "
             f"[{', '.join(definitions)}], keys used: [{', '.join(sorted(used))}]"
         )
-    raise ValidationException(UNSUPPORTED_INDEXES)
+    indexes.check_projected_total([index["Projection"] for index in (lsis or []) + (gsis or [])])
+    return tuple(index_spec(i) for i in lsis or []), tuple(index_spec(i) for i in gsis or [])
 
 
-def check_index_updates(updates: list[dict[str, Any]], definitions: dict[str, str], billing: str) -> None:
-    """Check UpdateTable's GlobalSecondaryIndexUpdates as DynamoDB would, then refuse them."""
+def check_index_updates(
+    updates: list[dict[str, Any]], definitions: dict[str, str], billing: str
+) -> tuple[indexes.IndexUpdate, ...]:
+    """Check UpdateTable's GlobalSecondaryIndexUpdates as DynamoDB would; the engine's updates."""
+    checked = []
     for update in updates:
         actions = [action for action in ("Create", "Update", "Delete") if update.get(action) is not None]
         if len(actions) != 1:
@@ -343,9 +366,18 @@ def check_index_updates(updates: list[dict[str, Any]], definitions: dict[str, st
                 f"{_INVALID}One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or "
                 "GlobalSecondaryIndexUpdate.Delete must be specified"
             )
-        if actions == ["Create"]:
-            check_index(update["Create"], definitions, billing, is_global=True)
-    raise ValidationException(UNSUPPORTED_INDEXES)
+        action = actions[0]
+        body = update[action]
+        if action == "Create":
+            check_index(body, definitions, billing, is_global=True)
+            checked.append(indexes.IndexUpdate("Create", body["IndexName"], create=index_spec(body)))
+        elif action == "Update":
+            raw = body.get("ProvisionedThroughput")
+            throughput = None if raw is None else (int(raw["ReadCapacityUnits"]), int(raw["WriteCapacityUnits"]))
+            checked.append(indexes.IndexUpdate("Update", body["IndexName"], throughput=throughput))
+        else:
+            checked.append(indexes.IndexUpdate("Delete", body["IndexName"]))
+    return tuple(checked)
 
 
 # ---- operations -----------------------------------------------------------
@@ -387,8 +419,8 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     check_defined([e["AttributeName"] for e in key_schema], attribute_types)
     billing = mode or PROVISIONED
     spec_throughput = billing_throughput(billing, throughput)
-    check_create_indexes(lsis, gsis, (hash_key, range_key), attribute_types, billing)
-    if len(attribute_types) != len(key_schema):
+    local_indexes, global_indexes = check_create_indexes(lsis, gsis, (hash_key, range_key), attribute_types, billing)
+    if lsis is None and gsis is None and len(attribute_types) != len(key_schema):
         raise ValidationException(
             f"{_INVALID}Number of attributes in KeySchema does not exactly match number of attributes "
             "defined in AttributeDefinitions"
@@ -404,6 +436,8 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         deletion_protection=bool(protection),
         stream=stream_spec(stream, creating=True),
         tags=tags,
+        local_indexes=local_indexes,
+        global_indexes=global_indexes,
     )
     return {"TableDescription": catalog.create_table(db, spec)}
 
@@ -461,9 +495,13 @@ def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
             "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
         )
+    checked_updates: tuple[indexes.IndexUpdate, ...] = ()
+    attribute_types = parse_definitions(definitions)
     if index_updates:
-        current = catalog.describe_table(db, name)["BillingModeSummary"]["BillingMode"]
-        check_index_updates(index_updates, parse_definitions(definitions), mode or current)
+        current = catalog.describe_table(db, name)
+        known = {d["AttributeName"]: d["AttributeType"] for d in current["AttributeDefinitions"]}
+        billing = mode or current["BillingModeSummary"]["BillingMode"]
+        checked_updates = check_index_updates(index_updates, {**known, **attribute_types}, billing)
     update = TableUpdate(
         billing_mode=mode,
         throughput=None if throughput is None else Throughput(
@@ -472,6 +510,8 @@ def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         table_class=table_class,
         deletion_protection=protection,
         stream=stream_spec(stream, creating=False),
+        index_updates=checked_updates,
+        attribute_definitions=tuple(attribute_types.items()),
     )
     return {"TableDescription": catalog.update_table(db, name, update)}
 

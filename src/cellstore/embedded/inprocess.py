@@ -38,7 +38,8 @@ from botocore.awsrequest import AWSResponse
 from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
 from cellstore.engine.database import Database
-from cellstore.errors import CellstoreError
+from cellstore.engine.queues.wakeups import Wait
+from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.server import services_for
 
@@ -48,6 +49,13 @@ IN_PROCESS_ENDPOINT = "http://127.0.0.1:9"
 
 _CALL_EVENT = "before-call.dynamodb"
 _SEND_EVENT = "before-send.dynamodb"
+# The DynamoDB Streams service ("dynamodbstreams"), served on the same endpoint.
+_STREAMS_CALL_EVENT = "before-call.dynamodb-streams"
+_STREAMS_SEND_EVENT = "before-send.dynamodb-streams"
+_STREAMS_SERVICE = "dynamodbstreams"
+# SQS (botocore's "sqs" service, AWS JSON protocol), served on the same endpoint too.
+_SQS_CALL_EVENT = "before-call.sqs"
+_SQS_SEND_EVENT = "before-send.sqs"
 
 
 class _Body:
@@ -71,15 +79,46 @@ class Router:
     engine more concurrency than that.
     """
 
-    def __init__(self, service: wire.Service, *, fast: bool = True) -> None:
+    def __init__(
+        self,
+        service: wire.Service,
+        *,
+        fast: bool = True,
+        streams: wire.Service | None = None,
+        sqs: wire.Service | None = None,
+    ) -> None:
         self.fast = fast
         self._lock = threading.Lock()
         self._dispatch_unlocked = service.dispatch
         self._services = {"dynamodb": wire.Service(self._dispatch, service.operations)}
+        self._streams_unlocked = None if streams is None else streams.dispatch
+        if streams is not None:
+            self._services["streams"] = wire.Service(self._dispatch_streams, streams.operations)
+        self._sqs_unlocked = None if sqs is None else sqs.dispatch
+        if sqs is not None:
+            self._services["sqs"] = wire.Service(self._dispatch_sqs, sqs.operations, needs_endpoint=True)
 
     def _dispatch(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             return self._dispatch_unlocked(operation, payload)
+
+    def _dispatch_streams(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._streams_unlocked is None:
+            raise UnknownOperationException()
+        with self._lock:
+            return self._streams_unlocked(operation, payload)
+
+    def _dispatch_sqs(self, operation: str, payload: dict[str, Any], endpoint: str) -> dict[str, Any]:
+        """SQS: a long-polling receive waits here, outside the lock, so sends can wake it."""
+        if self._sqs_unlocked is None:
+            raise UnknownOperationException()
+        with self._lock:
+            result = self._sqs_unlocked(operation, payload, endpoint)
+        while isinstance(result, Wait):
+            result.block()
+            with self._lock:
+                result = result.retry()
+        return result  # type: ignore[no-any-return]
 
     def before_send(self, request: Any, **kwargs: Any) -> AWSResponse:
         """The wire path: answer botocore's prepared HTTP request like the server would."""
@@ -87,17 +126,26 @@ class Router:
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        status, payload = wire.handle(
+        url = urlsplit(request.url)
+        reply = wire.respond(
             self._services,
             wire.Request(
                 _text(headers.get("X-Amz-Target")),
                 _text(headers.get("Authorization")),
                 "X-Amz-Date" in headers or "Date" in headers,
-                urlsplit(request.url).query,
+                url.query,
                 body,
+                url.netloc,
+                url.path or "/",
             ),
         )
-        return AWSResponse(request.url, status, _headers(payload), _Body(payload))
+        while isinstance(reply, wire.Waiting):  # not for the router's own services: they wait unlocked
+            reply.wait.block()
+            reply = reply.resume()
+        status, payload = reply.status, reply.body
+        response_headers = _headers(payload)
+        response_headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in reply.headers)
+        return AWSResponse(request.url, status, response_headers, _Body(payload))
 
     def before_call(self, model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
         """The fast path: dispatch and build botocore's parsed response directly."""
@@ -105,7 +153,14 @@ class Router:
             return None
         try:
             # botocore's own serializer wrote this body: always a JSON object.
-            result = self._dispatch(model.name, orjson.loads(params["body"] or b"{}"))
+            service_name = model.service_model.service_name
+            payload = orjson.loads(params["body"] or b"{}")
+            if service_name == "sqs":
+                url = urlsplit(params["url"])
+                result = self._dispatch_sqs(model.name, payload, f"{url.scheme}://{url.netloc}")
+            else:
+                dispatch = self._dispatch_streams if service_name == _STREAMS_SERVICE else self._dispatch
+                result = dispatch(model.name, payload)
             # A copy through JSON, so the caller never shares objects with the
             # engine and sees exactly what the server would have sent.
             result = orjson.loads(orjson.dumps(result))
@@ -123,6 +178,9 @@ class Router:
         parsed: dict[str, Any] = {
             "Error": {"Message": fields.get("message", fields.get("Message", "")), "Code": err.code}
         }
+        query_code = getattr(err, "query_code", None)
+        if query_code is not None:  # what botocore makes of SQS's x-amzn-query-error header
+            parsed["Error"].update(Code=query_code, QueryErrorCode=err.code, Type=getattr(err, "fault", "Sender"))
         service = model.service_model
         shape = service.shape_for_error_code(err.code)
         if shape is not None:
@@ -133,10 +191,15 @@ class Router:
     def attach(self, client: Any) -> None:
         """Route ``client``'s calls here for good, ahead of any global routing."""
         events = client.meta.events
-        events.unregister(_CALL_EVENT, _route_call)
-        events.unregister(_SEND_EVENT, _route_send)
-        events.register_first(_CALL_EVENT, self.before_call)
-        events.register_first(_SEND_EVENT, self.before_send)
+        for call_event, send_event in (
+            (_CALL_EVENT, _SEND_EVENT),
+            (_STREAMS_CALL_EVENT, _STREAMS_SEND_EVENT),
+            (_SQS_CALL_EVENT, _SQS_SEND_EVENT),
+        ):
+            events.unregister(call_event, _route_call)
+            events.unregister(send_event, _route_send)
+            events.register_first(call_event, self.before_call)
+            events.register_first(send_event, self.before_send)
 
 
 # Compiled once per process: a service model's shapes are the same for every client.
@@ -207,12 +270,19 @@ def _install() -> None:
     import boto3
     from botocore import handlers
 
-    handlers.BUILTIN_HANDLERS.append((_CALL_EVENT, _route_call))
-    handlers.BUILTIN_HANDLERS.append((_SEND_EVENT, _route_send))
+    routes = (
+        (_CALL_EVENT, _route_call),
+        (_SEND_EVENT, _route_send),
+        (_STREAMS_CALL_EVENT, _route_call),
+        (_STREAMS_SEND_EVENT, _route_send),
+        (_SQS_CALL_EVENT, _route_call),
+        (_SQS_SEND_EVENT, _route_send),
+    )
+    handlers.BUILTIN_HANDLERS.extend(routes)
     # boto3.client() uses a default session that may predate the line above.
     if boto3.DEFAULT_SESSION is not None:
         events = boto3.DEFAULT_SESSION.events
-        for event, handler in ((_CALL_EVENT, _route_call), (_SEND_EVENT, _route_send)):
+        for event, handler in routes:
             events.unregister(event, handler)
             events.register(event, handler)
 
@@ -244,7 +314,8 @@ def in_process(
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
     db = Database(SqliteStore(path))
-    router = Router(services_for(db)["dynamodb"], fast=fast)
+    services = services_for(db)
+    router = Router(services["dynamodb"], fast=fast, streams=services.get("streams"), sqs=services.get("sqs"))
     try:
         with intercepting(router):
             yield InProcessCellstore(db, router)

@@ -12,10 +12,17 @@ because clients expect it, but the table is ``ACTIVE`` by the time anyone can
 ask, and DeleteTable answers ``DELETING`` with the table already gone, so
 boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
 
-Not modelled yet: secondary indexes (the api refuses them), stream records
-(``StreamSpecification`` is stored and echoed but no ``LatestStreamArn`` is
-invented until streams exist), throughput quotas and the daily limits on
-decreases and billing-mode switches.
+Streams: ``engine/streams.py`` creates and disables a table's streams when its
+StreamSpecification changes (``follow_table``) and adds LatestStreamArn and
+LatestStreamLabel to the description.
+
+Secondary indexes: ``engine/indexes.py`` adds CreateTable's indexes to the
+description, applies UpdateTable's GlobalSecondaryIndexUpdates (an online
+Create starts a background backfill) and adds each index's live ItemCount and
+IndexSizeBytes; DeleteTable drops index and TTL entries with the items.
+
+Not modelled yet: throughput quotas and the daily limits on decreases and
+billing-mode switches.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cellstore.engine import keycodec
+from cellstore.engine import indexes, keycodec, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, next_table_id, save_table
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
@@ -66,6 +73,8 @@ class TableSpec:
     deletion_protection: bool = False
     stream: StreamSpec | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    local_indexes: tuple[indexes.IndexSpec, ...] = ()
+    global_indexes: tuple[indexes.IndexSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,8 @@ class TableUpdate:
     table_class: str | None = None
     deletion_protection: bool | None = None
     stream: StreamSpec | None = None
+    index_updates: tuple[indexes.IndexUpdate, ...] = ()
+    attribute_definitions: tuple[tuple[str, str], ...] = ()  # new index keys' types
 
 
 def table_not_found(name: str) -> ResourceNotFoundException:
@@ -121,6 +132,7 @@ def _described(txn: Txn, table: Table, status: str, now: float) -> dict[str, Any
     throughput = dict(description["ProvisionedThroughput"])
     throughput["NumberOfDecreasesToday"] = _decreases_today(throughput, now)
     description["ProvisionedThroughput"] = throughput
+    indexes.describe_into(txn, table, description)
     return description
 
 
@@ -177,6 +189,8 @@ def create_table(db: Database, spec: TableSpec) -> dict[str, Any]:
         tags = _check_tags([], spec.tags)
         record = {"id": next_table_id(txn), "description": description, "tags": tags}
         table = Table.from_record(record)
+        indexes.add_created_indexes(table, spec.local_indexes, spec.global_indexes)
+        streams.follow_table(txn, table)
         save_table(txn, table)
         return _described(txn, table, "CREATING", now)
 
@@ -214,7 +228,10 @@ def delete_table(db: Database, name: str) -> dict[str, Any]:
         description = _described(txn, table, "DELETING", time.time())
         start = keycodec.table_prefix(table.id)
         txn.delete_range(start, prefix_end(start))
+        indexes.delete_all(txn, table.id)
+        ttl.delete_all(txn, table.id)
         txn.delete(keycodec.table_name_key(name))
+        streams.table_deleted(txn, table)
         return description
 
 
@@ -231,8 +248,16 @@ def update_table(db: Database, name: str, update: TableUpdate) -> dict[str, Any]
             changed = True
         if update.deletion_protection is not None:
             description["DeletionProtectionEnabled"] = update.deletion_protection
+        backfill = False
+        if update.index_updates:
+            backfill = indexes.apply_updates(txn, table, update.index_updates, update.attribute_definitions)
+            changed = True
+        streams.follow_table(txn, table)
         save_table(txn, table)
-        return _described(txn, table, "UPDATING" if changed else "ACTIVE", now)
+        answer = _described(txn, table, "UPDATING" if changed else "ACTIVE", now)
+    if backfill:
+        db.wake("backfill")
+    return answer
 
 
 def _update_billing(description: dict[str, Any], update: TableUpdate, now: float) -> bool:

@@ -3,11 +3,47 @@
 Everything the api layer asks of the engine goes through a ``Database``; it is
 deliberately thin (operations live in their own engine modules and take the
 database as their first argument) so that cells and caches can wrap it later.
+
+It also owns the engine's background work (index backfill, the TTL sweeper,
+see ``engine/background.py``): a few daemon threads started with the database
+and stopped — finishing the short transaction they are in — by ``close``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from collections.abc import Callable
+
 from cellstore.storage.base import Store
+
+log = logging.getLogger("cellstore.background")
+
+TTL_INTERVAL_ENV = "CELLSTORE_TTL_INTERVAL"
+DEFAULT_TTL_INTERVAL = 10.0
+
+
+class _Task:
+    """``work(db)`` run now and then every ``interval()`` seconds, or sooner when woken."""
+
+    def __init__(self, db: Database, name: str, interval: Callable[[], float], work: Callable[[Database], object]):
+        self.wakeup = threading.Event()
+        self._db = db
+        self._interval = interval
+        self._work = work
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def _loop(self) -> None:
+        db = self._db
+        while not db.closing:
+            try:
+                self._work(db)
+            except Exception:  # noqa: BLE001 - a failed round is retried next round
+                if not db.closing:
+                    log.exception("background task %s failed", self.thread.name)
+            self.wakeup.wait(self._interval())
+            self.wakeup.clear()
 
 
 class Database:
@@ -17,13 +53,51 @@ class Database:
         *,
         region: str = "us-east-1",
         account: str = "000000000000",
+        ttl_interval: float | None = None,
+        background: bool = True,
     ) -> None:
         self.store = store
         self.region = region
         self.account = account
+        if ttl_interval is None:
+            ttl_interval = float(os.environ.get(TTL_INTERVAL_ENV, DEFAULT_TTL_INTERVAL))
+        if ttl_interval <= 0:
+            raise ValueError("the TTL interval must be a positive number of seconds")
+        # Seconds between TTL sweeps: an expired item is deleted within about
+        # this long (plus the time to sweep the backlog).
+        self.ttl_interval = ttl_interval
+        self._closed = threading.Event()
+        self._tasks: dict[str, _Task] = {}
+        if background:
+            from cellstore.engine import background as tasks
+
+            tasks.start(self)
 
     def table_arn(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
 
+    @property
+    def closing(self) -> bool:
+        """True once ``close`` began: background loops stop between transactions."""
+        return self._closed.is_set()
+
+    def every(self, name: str, interval: Callable[[], float], work: Callable[[Database], object]) -> None:
+        """Run ``work(self)`` in a daemon thread now and every ``interval()`` seconds until ``close``."""
+        task = _Task(self, name, interval, work)
+        self._tasks[name] = task
+        task.thread.start()
+
+    def wake(self, name: str) -> None:
+        """Run background task ``name`` now rather than at its next interval (no-op if absent)."""
+        task = self._tasks.get(name)
+        if task is not None:
+            task.wakeup.set()
+
     def close(self) -> None:
+        self._closed.set()
+        for task in self._tasks.values():
+            task.wakeup.set()
+        for task in self._tasks.values():
+            if task.thread is not threading.current_thread():
+                task.thread.join()
         self.store.close()

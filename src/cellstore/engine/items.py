@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from cellstore.engine import changes
+from cellstore.engine import streams  # noqa: F401 - registers the stream-record change hook
+from cellstore.engine import indexes, ttl  # noqa: F401 - register the index and TTL change hooks
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Path, Update
 from cellstore.engine.tables import Table, load_table
@@ -36,6 +38,9 @@ class WriteResult:
     # Who made the change: "user", or "ttl" for the TTL sweeper (streams
     # report the latter with userIdentity dynamodb.amazonaws.com).
     origin: str = "user"
+    # Bytes of the item's collection after the change (tables with local
+    # indexes only), set by the index hook for ItemCollectionMetrics.
+    collection_size: int | None = None
 
     def size(self) -> int:
         """The larger of the two versions, which is what a write is charged for."""

@@ -16,6 +16,9 @@ Keyspace (see docs/ARCHITECTURE.md):
     0x01 "table/" <name>                       table description (JSON)
     0x01 "seq"                                 last table id handed out
     0x02 <table id: 8 bytes> <segment hash: 8 bytes> <pk> [<sk>]   item (JSON)
+    0x04 <table id:8> <index number:2> <hash:8> <index pk> [<index sk>] <pk> [<sk>]
+                                                   secondary-index entry (projected item JSON)
+    0x05 <table id:8> <expiry seconds:8> <item storage key>   TTL entry (empty value)
 
 The 8-byte hash of the encoded partition key spreads partitions over the
 table's range the way DynamoDB's hash partitioning does; Scan walks that order
@@ -29,9 +32,12 @@ import struct
 from decimal import Decimal
 
 from cellstore.engine.values import AttributeValue, decode_binary
+from cellstore.storage.base import prefix_end
 
 META = b"\x01"
 ITEMS = b"\x02"
+INDEXES = b"\x04"
+EXPIRIES = b"\x05"
 SEQUENCE_KEY = META + b"seq"
 
 _TAG_BINARY = 0x10
@@ -110,6 +116,36 @@ def segment_bounds(table_id: int, segment: int, total: int) -> tuple[bytes, byte
     else:
         end = prefix + high.to_bytes(8, "big")
     return start, end
+
+
+def prefix_segment_bounds(prefix: bytes, segment: int, total: int) -> tuple[bytes, bytes]:
+    """``segment_bounds`` for any keyspace whose keys are ``prefix`` + an 8-byte hash + ..."""
+    space = 1 << 64
+    low = space * segment // total
+    high = space * (segment + 1) // total
+    start = prefix + low.to_bytes(8, "big")
+    end = prefix_end(prefix) if high == space else prefix + high.to_bytes(8, "big")
+    return start, end
+
+
+def index_table_prefix(table_id: int) -> bytes:
+    """Every secondary-index entry of a table."""
+    return INDEXES + table_id.to_bytes(8, "big")
+
+
+def index_prefix(table_id: int, number: int) -> bytes:
+    """Every entry of one index; ``number`` is never reused within the table."""
+    return index_table_prefix(table_id) + number.to_bytes(2, "big")
+
+
+def index_partition_prefix(table_id: int, number: int, pk: AttributeValue) -> bytes:
+    encoded = encode_value(pk)
+    return index_prefix(table_id, number) + partition_hash(encoded) + encoded
+
+
+def expiry_prefix(table_id: int) -> bytes:
+    """Every TTL entry of a table, ordered by expiry second."""
+    return EXPIRIES + table_id.to_bytes(8, "big")
 
 
 def table_name_key(name: str) -> bytes:

@@ -5,6 +5,12 @@ and sort: the key encoding already orders sort keys); a Scan walks the
 table's hash order, and a parallel-scan segment is a slice of that order.
 Both stop at ``Limit`` items *evaluated* (before the filter) or once 1 MB of
 item data has been read, and hand back the key of the last item evaluated.
+
+With an index name, the same reads run over the index's entries
+(``engine/indexes.py``): a Query under one index partition, a Scan over the
+index's hash order; the last evaluated key then carries the index key and the
+table key.  ``fetch_base`` (local indexes asked for attributes they do not
+project) reads each entry's item from the table, in the same snapshot.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from cellstore.engine import keycodec
+from cellstore.engine import indexes, keycodec
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, KeyCondition
 from cellstore.engine.tables import Table, load_table
 from cellstore.engine.values import Item, item_size
 from cellstore.errors import ValidationException
-from cellstore.storage.base import prefix_end
+from cellstore.storage.base import Txn, prefix_end
 
 PAGE_BYTES = 1024 * 1024
 
@@ -27,6 +33,7 @@ PAGE_BYTES = 1024 * 1024
 @dataclass(slots=True)
 class Page:
     table: Table
+    index: indexes.Index | None = None
     items: list[Item] = field(default_factory=list)
     scanned: int = 0
     bytes_read: int = 0
@@ -38,8 +45,22 @@ def _after(key: bytes) -> bytes:
     return key + b"\x00"
 
 
+def _past(encoded: bytes) -> bytes:
+    """Above every key whose sort component is exactly the value ``encoded`` ends with.
+
+    What may follow an encoded value is nothing (a table key), or a type tag
+    (an index entry continues with the table key); both sort below 0xff,
+    while a longer value sharing these bytes continues with an escape (0xff).
+    """
+    return encoded + b"\xff"
+
+
 def query_bounds(table: Table, condition: KeyCondition) -> tuple[bytes, bytes]:
-    prefix = keycodec.partition_prefix(table.id, condition.hash_value)
+    return partition_bounds(keycodec.partition_prefix(table.id, condition.hash_value), condition)
+
+
+def partition_bounds(prefix: bytes, condition: KeyCondition) -> tuple[bytes, bytes]:
+    """The key range of one partition (table or index) that ``condition``'s range part selects."""
     end = prefix_end(prefix)
     op = condition.range_op
     if op is None:
@@ -47,17 +68,17 @@ def query_bounds(table: Table, condition: KeyCondition) -> tuple[bytes, bytes]:
     values = [keycodec.encode_value(v) for v in condition.range_values]
     first = prefix + values[0]
     if op == "=":
-        return first, _after(first)
+        return first, _past(first)
     if op == "<":
         return prefix, first
     if op == "<=":
-        return prefix, _after(first)
+        return prefix, _past(first)
     if op == ">":
-        return _after(first), end
+        return _past(first), end
     if op == ">=":
         return first, end
     if op == "BETWEEN":
-        return first, _after(prefix + values[1])
+        return first, _past(prefix + values[1])
     if op == "BEGINS_WITH":
         # The encoding minus its terminator is a byte prefix of every value that
         # begins with the operand (0x00 is escaped, so no false matches).
@@ -66,7 +87,7 @@ def query_bounds(table: Table, condition: KeyCondition) -> tuple[bytes, bytes]:
     raise ValueError(f"unknown key condition operator {op}")
 
 
-def _check_key_types(table: Table, condition: KeyCondition) -> None:
+def _check_key_types(table: Table | indexes.Index, condition: KeyCondition) -> None:
     if next(iter(condition.hash_value)) != table.hash_key.type:
         raise ValidationException("One or more parameter values were invalid: Condition parameter type does not match schema type")
     if table.range_key is not None:
@@ -87,23 +108,53 @@ def _start_key(table: Table, start: Item | None) -> bytes | None:
     return table.item_key(start)
 
 
+def _index_start_key(table: Table, index: indexes.Index, start: Item | None) -> bytes | None:
+    """The entry key an index read's ExclusiveStartKey (index key + table key) names."""
+    if start is None:
+        return None
+    names = set(index.key_names) | set(table.key_names)
+    key = None
+    if set(start) == names:
+        try:
+            table.check_key(table.key_of(start))
+            key = indexes.entry_key(table, index, start)
+        except ValidationException:
+            key = None
+    if key is None:
+        raise ValidationException("The provided starting key is invalid: The provided key element does not match the schema")
+    return key
+
+
 def _collect(
     table: Table,
     rows: object,
     limit: int | None,
     filter_: Condition | None,
+    index: indexes.Index | None = None,
+    fetch_from: Txn | None = None,
 ) -> Page:
-    page = Page(table)
+    page = Page(table, index)
     for _, raw in rows:  # type: ignore[attr-defined]
         item: Item = orjson.loads(raw)
+        last_key = table.key_of(item) if index is None else indexes.key_of(table, index, item)
+        if fetch_from is not None:
+            base = fetch_from.get(table.item_key(item))
+            item = orjson.loads(base) if base is not None else item
         page.scanned += 1
         page.bytes_read += item_size(item)
         if filter_ is None or filter_.evaluate(item):
             page.items.append(item)
         if (limit is not None and page.scanned >= limit) or page.bytes_read >= PAGE_BYTES:
-            page.last_key = table.key_of(item)
+            page.last_key = last_key
             break
     return page
+
+
+def _readable_index(table: Table, name: str) -> indexes.Index:
+    index = indexes.find_index(table, name)
+    if index.status != "ACTIVE":
+        raise ValidationException(f"Cannot read from backfilling global secondary index: {name}")
+    return index
 
 
 def query(
@@ -115,9 +166,14 @@ def query(
     forward: bool = True,
     limit: int | None = None,
     exclusive_start: Item | None = None,
+    index_name: str | None = None,
+    fetch_base: bool = False,
 ) -> Page:
     with db.store.transaction(write=False) as txn:
         table = load_table(txn, table_name)
+        if index_name is not None:
+            return _query_index(txn, table, _readable_index(table, index_name), key_condition,
+                                filter_, forward, limit, exclusive_start, fetch_base)
         _check_key_types(table, key_condition)
         start, end = query_bounds(table, key_condition)
         after = _start_key(table, exclusive_start)
@@ -134,6 +190,34 @@ def query(
         return _collect(table, rows, limit, filter_)
 
 
+def _query_index(
+    txn: Txn,
+    table: Table,
+    index: indexes.Index,
+    key_condition: KeyCondition,
+    filter_: Condition | None,
+    forward: bool,
+    limit: int | None,
+    exclusive_start: Item | None,
+    fetch_base: bool,
+) -> Page:
+    _check_key_types(index, key_condition)
+    prefix = keycodec.index_partition_prefix(table.id, index.number, key_condition.hash_value)
+    start, end = partition_bounds(prefix, key_condition)
+    after = _index_start_key(table, index, exclusive_start)
+    if after is not None:
+        if exclusive_start is not None and exclusive_start.get(index.hash_key.name) != key_condition.hash_value:
+            raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
+        if forward:
+            start = max(start, _after(after))
+        else:
+            end = min(end, after)
+    if start >= end:
+        return Page(table, index)
+    rows = txn.range(start, end, reverse=not forward)
+    return _collect(table, rows, limit, filter_, index, txn if fetch_base else None)
+
+
 def scan(
     db: Database,
     table_name: str,
@@ -143,9 +227,26 @@ def scan(
     exclusive_start: Item | None = None,
     segment: int | None = None,
     total_segments: int | None = None,
+    index_name: str | None = None,
+    fetch_base: bool = False,
 ) -> Page:
     with db.store.transaction(write=False) as txn:
         table = load_table(txn, table_name)
+        if index_name is not None:
+            index = _readable_index(table, index_name)
+            prefix = index.prefix(table)
+            if segment is not None and total_segments is not None:
+                start, end = keycodec.prefix_segment_bounds(prefix, segment, total_segments)
+            else:
+                start, end = prefix, prefix_end(prefix)
+            after = _index_start_key(table, index, exclusive_start)
+            if after is not None:
+                if not start <= after < end:
+                    raise ValidationException(
+                        "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
+                    )
+                start = _after(after)
+            return _collect(table, txn.range(start, end), limit, filter_, index, txn if fetch_base else None)
         if segment is not None and total_segments is not None:
             start, end = keycodec.segment_bounds(table.id, segment, total_segments)
         else:

@@ -1,7 +1,9 @@
 """A table's stored definition and the key rules every item operation shares.
 
 The catalog record of a table (under ``keycodec.table_name_key(name)``) is
-JSON: ``{"id": <int>, "description": <DynamoDB TableDescription>, "tags": [...]}``.
+JSON: ``{"id": <int>, "description": <DynamoDB TableDescription>, "tags": [...],
+"state": {...}}``; ``state`` holds what the engine keeps about a table that is
+no part of any AWS response (index numbers, backfill cursors, TTL settings).
 The description is kept in DynamoDB's own shape so DescribeTable is a copy
 plus the live counters; ``id`` is an internal number, never reused, that
 prefixes every item key of the table, so a table deleted and re-created under
@@ -10,7 +12,7 @@ the same name can never see the old incarnation's items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,6 +40,7 @@ class Table:
     range_key: KeyAttribute | None
     description: dict[str, Any]
     tags: list[dict[str, str]]
+    state: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Table:
@@ -52,10 +55,21 @@ class Table:
                 range_key = attribute
         if hash_key is None:
             raise ValueError(f"stored table {description['TableName']} has no HASH key")
-        return cls(record["id"], description["TableName"], hash_key, range_key, description, record.get("tags", []))
+        return cls(
+            record["id"],
+            description["TableName"],
+            hash_key,
+            range_key,
+            description,
+            record.get("tags", []),
+            record.get("state", {}),
+        )
 
     def to_record(self) -> bytes:
-        return orjson.dumps({"id": self.id, "description": self.description, "tags": self.tags})
+        record: dict[str, Any] = {"id": self.id, "description": self.description, "tags": self.tags}
+        if self.state:
+            record["state"] = self.state
+        return orjson.dumps(record)
 
     @property
     def key_names(self) -> tuple[str, ...]:

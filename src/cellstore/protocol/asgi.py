@@ -5,16 +5,25 @@ headers and a JSON body, so routing, middleware and request objects would be
 pure overhead on the hot path.  The engine is synchronous and fast (SQLite
 calls take microseconds), so ``dispatch`` runs inline on the event loop
 rather than in a thread pool, whose hand-off would cost more than the call.
+
+SQS arrives two ways on the same port: AWS JSON (``X-Amz-Target:
+AmazonSQS.*``, through ``wire``) and the form-encoded query protocol
+(``Action=...``, through ``query``), often POSTed to a queue URL's path.  A
+ReceiveMessage that must long-poll comes back as ``wire.Waiting``; the app
+awaits the queue's wake-up (an asyncio event set from ``Wakeups``) without
+blocking the loop, then retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from cellstore.engine.queues.wakeups import Wait
 from cellstore.errors import CellstoreError
-from cellstore.protocol import wire
+from cellstore.protocol import query, wire
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_TYPES = frozenset(t.encode("latin-1") for t in wire.JSON_CONTENT_TYPES)
+_FORM_TYPE = query.FORM_CONTENT_TYPE.encode("latin-1")
 
 # DynamoDB answers anything that is not a JSON POST with this XML fragment and 404.
 _NOT_FOUND_BODY = b"<UnknownOperationException/>\n"
@@ -64,6 +74,7 @@ class App:
 
         target = authorization = content_type = content_length = None
         has_date = False
+        host = ""
         for name, value in scope["headers"]:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
@@ -75,8 +86,11 @@ class App:
                 has_date = True
             elif name == b"content-length":
                 content_length = value
+            elif name == b"host":
+                host = value.decode("latin-1")
 
-        if content_type is not None and not _is_json(content_type):
+        is_form = content_type is not None and _is_form(content_type)
+        if content_type is not None and not is_form and not _is_json(content_type):
             await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
             return
         if content_length is not None and _too_long(content_length):
@@ -90,16 +104,70 @@ class App:
             await _send_error(send, wire.RequestEntityTooLarge())
             return
 
-        query = scope["query_string"]
+        query_string = scope["query_string"]
         request = wire.Request(
             target,
             authorization,
             has_date,
-            query.decode("latin-1") if query else "",
+            query_string.decode("latin-1") if query_string else "",
             body,
+            host,
+            scope["path"],
         )
-        status, payload = wire.handle(self.services, request)
-        await _send_json(send, status, payload)
+        if is_form:
+            await _send_reply(send, await _settled(query.respond(self.services, request)), query.CONTENT_TYPE)
+            return
+        reply = wire.respond(self.services, request)
+        if type(reply) is wire.Reply and not reply.headers:
+            await _send_json(send, reply.status, reply.body)
+        else:
+            await _send_reply(send, await _settled(reply), wire.CONTENT_TYPE)
+
+
+async def _settled(reply: wire.Reply | wire.Waiting) -> wire.Reply:
+    """Wait out a long poll without blocking the loop: woken by a send, or at the deadline."""
+    while isinstance(reply, wire.Waiting):
+        await _wake_or_deadline(reply.wait)
+        reply = reply.resume()
+    return reply
+
+
+async def _wake_or_deadline(wait: Wait) -> None:
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(woken.set)
+        except RuntimeError:  # the loop closed while a sender was notifying
+            pass
+
+    token = wait.wakeups.subscribe(wait.queue_id, wake)
+    try:
+        if wait.stale():
+            return
+        try:
+            await asyncio.wait_for(woken.wait(), wait.remaining())
+        except asyncio.TimeoutError:
+            pass
+    finally:
+        wait.wakeups.unsubscribe(wait.queue_id, token)
+
+
+async def _send_reply(send: Send, reply: wire.Reply, content_type: bytes) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(reply.body)).encode("ascii")),
+        (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
+        *reply.headers,
+    ]
+    if content_type == wire.CONTENT_TYPE:
+        headers.append((b"x-amz-crc32", str(zlib.crc32(reply.body)).encode("ascii")))
+    await _respond(send, reply.status, headers, reply.body)
+
+
+def _is_form(content_type: bytes) -> bool:
+    return content_type.partition(b";")[0].strip().lower() == _FORM_TYPE
 
 
 def _is_json(content_type: bytes) -> bool:

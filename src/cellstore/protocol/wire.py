@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from cellstore.engine.queues.wakeups import Wait
+
 from cellstore.errors import (
     CORAL_SERVICE,
     CellstoreError,
@@ -50,18 +52,22 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 #: error DynamoDB returns spells it ``message``.  botocore reads either.
 _CAPITALISED_MESSAGE = frozenset({"SerializationException"})
 
-Dispatch = Callable[[str, dict[str, Any]], dict[str, Any]]
+Dispatch = Callable[..., Any]
 
 
 class Service(NamedTuple):
     """What the wire layer needs of a service: a dispatcher and its operation names.
 
     The names are needed before dispatching because AWS rejects an unknown
-    operation before it looks at authentication or the body.
+    operation before it looks at authentication or the body.  A service with
+    ``needs_endpoint`` (SQS, whose responses carry queue URLs) is called as
+    ``dispatch(operation, payload, endpoint)`` with the ``http://host:port``
+    the client used, and may answer with a ``Wait`` (a long poll).
     """
 
     dispatch: Dispatch
     operations: Container[str]
+    needs_endpoint: bool = False
 
 
 class InvalidSignatureException(CellstoreError):
@@ -86,6 +92,47 @@ class Request(NamedTuple):
     has_date: bool
     query: str
     body: bytes
+    host: str = ""
+    path: str = "/"
+
+
+class Reply(NamedTuple):
+    """A finished answer: status, body and the headers particular to it."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+class Waiting(NamedTuple):
+    """An answer that waits on ``wait`` (see ``engine/queues/wakeups.py``); ``resume`` once woken."""
+
+    wait: Wait
+    resume: Callable[[], Reply | Waiting]
+
+
+def endpoint_of(request: Request) -> str:
+    return f"http://{request.host or 'localhost'}"
+
+
+def settle(
+    result: Any, ok: Callable[[dict[str, Any]], Reply], fail: Callable[[CellstoreError], Reply]
+) -> Reply | Waiting:
+    """``result`` as a Reply, or a Waiting whose resume settles the retry the same way."""
+    if not isinstance(result, Wait):
+        return ok(result)
+    wait = result
+
+    def resume() -> Reply | Waiting:
+        try:
+            retried = wait.retry()
+        except CellstoreError as err:
+            return fail(err)
+        except Exception as exc:  # noqa: BLE001 - as in handle
+            return fail(internal_error(exc))
+        return settle(retried, ok, fail)
+
+    return Waiting(wait, resume)
 
 
 _parsed_targets: dict[str, tuple[str, str]] = {}
@@ -214,6 +261,22 @@ def encode_body(payload: Mapping[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
+def error_headers(err: CellstoreError) -> tuple[tuple[bytes, bytes], ...]:
+    """``x-amzn-query-error`` for errors of services that once spoke the query protocol (SQS).
+
+    botocore reads it to report the query code as ``Error.Code`` while
+    mapping the exception class from ``__type``.
+    """
+    query_code = getattr(err, "query_code", None)
+    if query_code is None:
+        return ()
+    return ((b"x-amzn-query-error", f"{query_code};{getattr(err, 'fault', 'Sender')}".encode("ascii")),)
+
+
+def error_reply(err: CellstoreError) -> Reply:
+    return Reply(err.status, error_body(err), error_headers(err))
+
+
 def error_body(err: CellstoreError) -> bytes:
     """The one place an error becomes an AWS JSON error body."""
     body: dict[str, Any] = {"__type": f"{err.namespace}#{err.code}"}
@@ -240,7 +303,20 @@ def crc32(body: bytes) -> bytes:
 
 
 def handle(services: Mapping[str, Service], request: Request) -> tuple[int, bytes]:
-    """Turn one request into (status, JSON body); never raises."""
+    """Turn one request into (status, JSON body); never raises and never waits."""
+    reply = respond(services, request)
+    while isinstance(reply, Waiting):
+        reply.wait.block()
+        reply = reply.resume()
+    return reply.status, reply.body
+
+
+def _ok(result: dict[str, Any]) -> Reply:
+    return Reply(200, orjson.dumps(result))
+
+
+def respond(services: Mapping[str, Service], request: Request) -> Reply | Waiting:
+    """Turn one request into a Reply (or a Waiting, for a long poll); never raises."""
     try:
         service_name, operation = parse_target(request.target)
         service = services.get(service_name)
@@ -250,9 +326,11 @@ def handle(services: Mapping[str, Service], request: Request) -> tuple[int, byte
         if len(request.body) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
         payload = decode_body(request.body)
-        return 200, orjson.dumps(service.dispatch(operation, payload))
+        if not service.needs_endpoint:
+            return Reply(200, orjson.dumps(service.dispatch(operation, payload)))
+        result = service.dispatch(operation, payload, endpoint_of(request))
     except CellstoreError as err:
-        return err.status, error_body(err)
+        return error_reply(err)
     except Exception as exc:  # noqa: BLE001 - any bug becomes AWS's 500, never a hang
-        internal = internal_error(exc)
-        return internal.status, error_body(internal)
+        return error_reply(internal_error(exc))
+    return settle(result, _ok, error_reply)

@@ -71,7 +71,7 @@ class TestCreate:
         )
         description = catalog.describe_table(db, "things")
         assert description["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
-        assert "LatestStreamArn" not in description
+        assert description["LatestStreamArn"] == f"{description['TableArn']}/stream/{description['LatestStreamLabel']}"
         assert description["TableClassSummary"] == {"TableClass": "STANDARD_INFREQUENT_ACCESS"}
 
     def test_existing_name_is_in_use(self, db: Database) -> None:

@@ -1,0 +1,109 @@
+"""The DynamoDB Streams API: ListStreams, DescribeStream, GetShardIterator, GetRecords.
+
+A service of its own (``X-Amz-Target: DynamoDBStreams_20120810.<Op>``) on the
+same endpoint as DynamoDB, so it has its own registry; ``protocol/server.py``
+serves it as the "streams" service.  Each handler checks its members with
+AWS's constraints, then calls ``engine.streams``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cellstore.api.validation import Param, table_name_rule, validate
+from cellstore.engine import streams
+from cellstore.engine.database import Database
+from cellstore.errors import UnknownOperationException, ValidationException
+
+Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
+
+OPERATIONS: dict[str, Handler] = {}
+
+STREAM_ARN = Param("string", required=True, min_length=37, max_length=1024)
+SHARD_ID = Param("string", required=True, min_length=28, max_length=65)
+SEQUENCE_NUMBER = Param("string", min_length=21, max_length=40)
+SHARD_ITERATOR = Param("string", required=True, min_length=1, max_length=2048)
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        OPERATIONS[name] = handler
+        return handler
+
+    return register
+
+
+def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    handler = OPERATIONS.get(name)
+    if handler is None:
+        raise UnknownOperationException()
+    return handler(db, payload)
+
+
+@operation("ListStreams")
+def list_streams(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(
+        payload,
+        {
+            "TableName": table_name_rule(required=False),
+            "Limit": Param("integer", min_value=1, max_value=100),
+            "ExclusiveStartStreamArn": Param("string", min_length=37, max_length=1024),
+        },
+    )
+    found, last = streams.list_streams(
+        db, payload.get("TableName"), payload.get("ExclusiveStartStreamArn"), int(payload.get("Limit") or 100)
+    )
+    response: dict[str, Any] = {"Streams": found}
+    if last is not None:
+        response["LastEvaluatedStreamArn"] = last
+    return response
+
+
+@operation("DescribeStream")
+def describe_stream(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(
+        payload,
+        {
+            "StreamArn": STREAM_ARN,
+            "Limit": Param("integer", min_value=1, max_value=100),
+            "ExclusiveStartShardId": Param("string", min_length=28, max_length=65),
+        },
+    )
+    description = streams.describe_stream(
+        db, payload["StreamArn"], int(payload.get("Limit") or 100), payload.get("ExclusiveStartShardId")
+    )
+    return {"StreamDescription": description}
+
+
+@operation("GetShardIterator")
+def get_shard_iterator(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(
+        payload,
+        {
+            "StreamArn": STREAM_ARN,
+            "ShardId": SHARD_ID,
+            "ShardIteratorType": Param("string", required=True, enum=streams.ITERATOR_TYPES),
+            "SequenceNumber": SEQUENCE_NUMBER,
+        },
+    )
+    raw = payload.get("SequenceNumber")
+    sequence = None
+    if raw is not None:
+        if not raw.isdigit():
+            raise ValidationException(f"Invalid SequenceNumber: {raw}")
+        sequence = int(raw)
+    iterator = streams.get_shard_iterator(
+        db, payload["StreamArn"], payload["ShardId"], payload["ShardIteratorType"], sequence
+    )
+    return {"ShardIterator": iterator}
+
+
+@operation("GetRecords")
+def get_records(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    validate(payload, {"ShardIterator": SHARD_ITERATOR, "Limit": Param("integer", min_value=1, max_value=1000)})
+    page = streams.get_records(db, payload["ShardIterator"], int(payload.get("Limit") or 1000))
+    response: dict[str, Any] = {"Records": page.records}
+    if page.next_iterator is not None:
+        response["NextShardIterator"] = page.next_iterator
+    return response

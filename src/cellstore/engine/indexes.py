@@ -1,0 +1,525 @@
+"""Secondary indexes: their definitions, entries kept atomic with each item change, and backfill.
+
+An index entry lives at
+
+    0x04 <table id:8> <index number:2> <hash of index pk:8> <index pk> [<index sk>] <pk> [<sk>]
+
+and holds the item as the index projects it (JSON).  The layout mirrors the
+table's own (``keycodec``): the hash spreads index partitions and orders a
+Scan, a Query is one range read under ``<hash> <index pk>``, and appending the
+table key makes entries with equal index keys distinct and ordered.  A local
+index has the same layout; its partition key is the table's.
+
+Entries are written by a change hook (``changes.on_change``) inside the
+transaction of the base write, so an index is never behind its table — stronger
+than DynamoDB, whose global indexes are eventually consistent.  An item lacking
+an index key attribute has no entry (the index is sparse); one whose index key
+has the wrong type is refused with DynamoDB's ValidationException.
+
+Index numbers are never reused within a table, so a deleted index's entries
+(removed by one range delete) can never be mistaken for a new index's.
+
+Online creation (UpdateTable ``Create``): the index is written into the
+description as CREATING and is maintained by the hook from that same
+transaction on; ``backfill_step`` then walks the table in key order in small,
+separate write transactions, re-reading each item and writing the entry the
+hook would have written.  The cursor (last table key done) is saved in the
+table's ``state`` in the same transaction, so a restart resumes where it
+stopped and two workers never redo or skip a batch.  Every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cellstore.engine import changes, keycodec
+from cellstore.engine.tables import KeyAttribute, Table, find_table, save_table
+from cellstore.engine.values import AttributeValue, Item
+from cellstore.errors import (
+    ItemCollectionSizeLimitExceededException,
+    LimitExceededException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from cellstore.storage.base import Txn, prefix_end
+
+if TYPE_CHECKING:
+    from cellstore.engine.database import Database
+    from cellstore.engine.items import WriteResult
+
+MAX_GLOBAL = 20
+MAX_LOCAL = 5
+MAX_PROJECTED_ATTRIBUTES = 100
+# DynamoDB's item-collection limit for tables with local indexes.  A module
+# constant so tests can lower it.
+COLLECTION_LIMIT = 10 * 1024**3
+BACKFILL_BATCH = 256
+
+GLOBAL = "GlobalSecondaryIndexes"
+LOCAL = "LocalSecondaryIndexes"
+
+# Work markers: ``<META> "backfill/" <table name>`` exists while a table has
+# a backfill to run (an index being created, or TTL being enabled).
+BACKFILL_MARKERS = keycodec.META + b"backfill/"
+
+_INVALID = "One or more parameter values were invalid: "
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """One index of a CreateTable or UpdateTable request, already checked."""
+
+    name: str
+    hash_key: str
+    range_key: str | None
+    projection_type: str  # ALL | KEYS_ONLY | INCLUDE
+    non_key_attributes: tuple[str, ...] = ()
+    throughput: tuple[int, int] | None = None  # (read, write)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    name: str
+    number: int
+    is_global: bool
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None
+    projection_type: str
+    non_key_attributes: frozenset[str]
+    status: str  # "ACTIVE" | "CREATING"
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        if self.range_key is None:
+            return (self.hash_key.name,)
+        return (self.hash_key.name, self.range_key.name)
+
+    def projects(self, table: Table, name: str) -> bool:
+        if self.projection_type == "ALL" or name in table.key_names or name in self.key_names:
+            return True
+        return self.projection_type == "INCLUDE" and name in self.non_key_attributes
+
+    def prefix(self, table: Table) -> bytes:
+        return keycodec.index_prefix(table.id, self.number)
+
+
+# ---- definitions -------------------------------------------------------------
+
+
+def has_indexes(table: Table) -> bool:
+    description = table.description
+    return GLOBAL in description or LOCAL in description
+
+
+def indexes_of(table: Table) -> list[Index]:
+    description = table.description
+    if GLOBAL not in description and LOCAL not in description:
+        return []
+    types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+    numbers = table.state.get("indexes", {})
+    found = []
+    for kind in (LOCAL, GLOBAL):
+        for entry in description.get(kind, ()):
+            hash_key = range_key = None
+            for element in entry["KeySchema"]:
+                attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
+                if element["KeyType"] == "HASH":
+                    hash_key = attribute
+                else:
+                    range_key = attribute
+            if hash_key is None:
+                raise ValueError(f"stored index {entry['IndexName']} has no HASH key")
+            projection = entry["Projection"]
+            found.append(
+                Index(
+                    entry["IndexName"],
+                    numbers[entry["IndexName"]]["number"],
+                    kind == GLOBAL,
+                    hash_key,
+                    range_key,
+                    projection.get("ProjectionType", "ALL"),
+                    frozenset(projection.get("NonKeyAttributes", ())),
+                    entry.get("IndexStatus", "ACTIVE"),
+                )
+            )
+    return found
+
+
+def find_index(table: Table, name: str) -> Index:
+    """The index ``name`` of ``table``, or DynamoDB's ValidationException."""
+    for index in indexes_of(table):
+        if index.name == name:
+            return index
+    raise ValidationException(f"The table does not have the specified index: {name}")
+
+
+def _projection(spec: IndexSpec) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": spec.projection_type}
+    if spec.non_key_attributes:
+        projection["NonKeyAttributes"] = list(spec.non_key_attributes)
+    return projection
+
+
+def _key_schema(spec: IndexSpec) -> list[dict[str, str]]:
+    schema = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
+    if spec.range_key is not None:
+        schema.append({"AttributeName": spec.range_key, "KeyType": "RANGE"})
+    return schema
+
+
+def _new_number(table: Table, name: str) -> int:
+    state = table.state
+    number = int(state.get("next_index", 1))
+    state["next_index"] = number + 1
+    state.setdefault("indexes", {})[name] = {"number": number}
+    return number
+
+
+def add_created_indexes(table: Table, local: tuple[IndexSpec, ...], global_: tuple[IndexSpec, ...]) -> None:
+    """Indexes given to CreateTable: the table is empty, so they are ACTIVE at once."""
+    arn = table.description["TableArn"]
+    if local:
+        table.description[LOCAL] = []
+    for spec in local:
+        _new_number(table, spec.name)
+        table.description[LOCAL].append(
+            {"IndexName": spec.name, "KeySchema": _key_schema(spec), "Projection": _projection(spec),
+             "IndexArn": f"{arn}/index/{spec.name}"}
+        )
+    if global_:
+        table.description[GLOBAL] = []
+    for spec in global_:
+        _new_number(table, spec.name)
+        table.description[GLOBAL].append(_global_entry(table, spec, "ACTIVE"))
+
+
+def _global_entry(table: Table, spec: IndexSpec, status: str) -> dict[str, Any]:
+    read, write = spec.throughput or (0, 0)
+    entry: dict[str, Any] = {
+        "IndexName": spec.name,
+        "KeySchema": _key_schema(spec),
+        "Projection": _projection(spec),
+        "IndexStatus": status,
+        "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": read, "WriteCapacityUnits": write},
+        "IndexArn": f"{table.description['TableArn']}/index/{spec.name}",
+    }
+    if status == "CREATING":
+        entry["Backfilling"] = True
+    return entry
+
+
+def describe_into(txn: Txn, table: Table, description: dict[str, Any]) -> None:
+    """Add each index's live ItemCount and IndexSizeBytes to a copy of the description."""
+    if not has_indexes(table):
+        return
+    numbers = table.state.get("indexes", {})
+    for kind in (LOCAL, GLOBAL):
+        if kind not in description:
+            continue
+        entries = []
+        for entry in description[kind]:
+            entry = dict(entry)
+            prefix = keycodec.index_prefix(table.id, numbers[entry["IndexName"]]["number"])
+            entry["ItemCount"], entry["IndexSizeBytes"] = txn.range_stats(prefix, prefix_end(prefix))
+            entries.append(entry)
+        description[kind] = entries
+
+
+def delete_all(txn: Txn, table_id: int) -> None:
+    """Remove every index entry of a table (DeleteTable)."""
+    start = keycodec.index_table_prefix(table_id)
+    txn.delete_range(start, prefix_end(start))
+
+
+# ---- UpdateTable: GlobalSecondaryIndexUpdates ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IndexUpdate:
+    action: str  # "Create" | "Update" | "Delete"
+    name: str
+    create: IndexSpec | None = None
+    throughput: tuple[int, int] | None = None
+
+
+def apply_updates(
+    txn: Txn, table: Table, updates: tuple[IndexUpdate, ...], definitions: tuple[tuple[str, str], ...]
+) -> bool:
+    """Apply GSI Create/Update/Delete to ``table`` (saved by the caller); True if a backfill was started."""
+    description = table.description
+    existing = {entry["IndexName"]: entry for entry in description.get(GLOBAL, [])}
+    local_names = {entry["IndexName"] for entry in description.get(LOCAL, [])}
+    online = [u for u in updates if u.action in ("Create", "Delete")]
+    creating = [name for name, entry in existing.items() if entry.get("IndexStatus") == "CREATING"]
+    if len(online) > 1 or (online and creating):
+        raise LimitExceededException(
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+        )
+    started = False
+    for update in updates:
+        if update.action == "Create":
+            spec = update.create
+            if spec is None:
+                raise ValueError("Create without a spec")
+            if spec.name in existing or spec.name in local_names:
+                raise ValidationException(f"{_INVALID}Attempting to create an index which already exists")
+            if len(existing) >= MAX_GLOBAL:
+                raise ValidationException(
+                    f"{_INVALID}Number of GlobalSecondaryIndexes exceeds per-table limit of {MAX_GLOBAL}"
+                )
+            _merge_definitions(description, definitions, spec)
+            check_projected_total(
+                [e["Projection"] for e in description.get(GLOBAL, []) + description.get(LOCAL, [])]
+                + [_projection(spec)]
+            )
+            _new_number(table, spec.name)
+            table.state["indexes"][spec.name]["backfill"] = True
+            description.setdefault(GLOBAL, []).append(_global_entry(table, spec, "CREATING"))
+            txn.put(BACKFILL_MARKERS + table.name.encode("utf-8"), b"")
+            existing[spec.name] = description[GLOBAL][-1]
+            started = True
+        elif update.action == "Delete":
+            if update.name not in existing:
+                raise _unknown_index(update.name, table.name)
+            number = table.state["indexes"].pop(update.name)["number"]
+            description[GLOBAL] = [e for e in description[GLOBAL] if e["IndexName"] != update.name]
+            if not description[GLOBAL]:
+                del description[GLOBAL]
+            prefix = keycodec.index_prefix(table.id, number)
+            txn.delete_range(prefix, prefix_end(prefix))
+            del existing[update.name]
+        else:
+            if update.name not in existing:
+                raise _unknown_index(update.name, table.name)
+            if update.throughput is not None:
+                throughput = existing[update.name]["ProvisionedThroughput"]
+                throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"] = update.throughput
+    return started
+
+
+def _unknown_index(name: str, table: str) -> Exception:
+    return ResourceNotFoundException(f"Requested resource not found: Index: {name} not found for table: {table}")
+
+
+def _merge_definitions(description: dict[str, Any], definitions: tuple[tuple[str, str], ...], spec: IndexSpec) -> None:
+    current = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+    given = dict(definitions)
+    for name in (spec.hash_key, spec.range_key):
+        if name is None:
+            continue
+        if name not in given and name not in current:
+            keys = [k for k in (spec.hash_key, spec.range_key) if k]
+            raise ValidationException(
+                f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+                f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(given)}]"
+            )
+        kind = given.get(name, current.get(name))
+        if name in current and current[name] != kind:
+            raise ValidationException(
+                f"{_INVALID}Attribute {name} is already defined with type {current[name]}"
+            )
+        if name not in current:
+            description["AttributeDefinitions"].append({"AttributeName": name, "AttributeType": kind})
+            current[name] = str(kind)
+
+
+def check_projected_total(projections: list[dict[str, Any]]) -> None:
+    """At most 100 NonKeyAttributes summed over a table's indexes (a name in two indexes counts twice)."""
+    total = sum(len(p.get("NonKeyAttributes", ())) for p in projections)
+    if total > MAX_PROJECTED_ATTRIBUTES:
+        raise ValidationException(
+            f"{_INVALID}The number of projected attributes across all secondary indexes exceeds the limit of "
+            f"{MAX_PROJECTED_ATTRIBUTES}: {total}"
+        )
+
+
+# ---- entries ---------------------------------------------------------------------
+
+
+def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, *, strict: bool) -> bool:
+    kind = next(iter(value))
+    if kind != attribute.type:
+        if strict:
+            raise ValidationException(
+                f"{_INVALID}Type mismatch for Index Key {attribute.name} Expected: {attribute.type} "
+                f"Actual: {kind} IndexName: {index.name}"
+            )
+        return False
+    if kind in ("S", "B") and value[kind] == "":
+        if strict:
+            raise ValidationException(
+                "One or more parameter values are not valid. A value specified for a secondary index key is "
+                "not supported. The AttributeValue for a key attribute cannot contain an empty "
+                f"{'string' if kind == 'S' else 'binary'} value. IndexName: {index.name}, IndexKey: {attribute.name}"
+            )
+        return False
+    return True
+
+
+def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -> bytes | None:
+    """Storage key of ``item``'s entry in ``index``; None if the item is not in it.
+
+    ``strict`` (new versions being written) raises DynamoDB's ValidationException
+    for an index key of the wrong type; otherwise such an item is just absent.
+    """
+    hash_value = item.get(index.hash_key.name)
+    if hash_value is None or not _key_value_ok(index, index.hash_key, hash_value, strict=strict):
+        return None
+    key = keycodec.index_partition_prefix(table.id, index.number, hash_value)
+    if index.range_key is not None:
+        range_value = item.get(index.range_key.name)
+        if range_value is None or not _key_value_ok(index, index.range_key, range_value, strict=strict):
+            return None
+        key += keycodec.encode_value(range_value)
+    return key + table_key_suffix(table, item)
+
+
+def table_key_suffix(table: Table, item: Item) -> bytes:
+    """The encoded table key (pk [sk]) of an item, as appended to its index entries."""
+    suffix = keycodec.encode_value(item[table.hash_key.name])
+    if table.range_key is not None:
+        suffix += keycodec.encode_value(item[table.range_key.name])
+    return suffix
+
+
+def project(table: Table, index: Index, item: Item) -> Item:
+    """``item`` as ``index`` stores it: keys of table and index, plus the projected attributes."""
+    if index.projection_type == "ALL":
+        return item
+    return {name: value for name, value in item.items() if index.projects(table, name)}
+
+
+def key_of(table: Table, index: Index, item: Item) -> Item:
+    """The LastEvaluatedKey of an index read: the index key and the table key."""
+    names = dict.fromkeys(index.key_names + table.key_names)
+    return {name: item[name] for name in names if name in item}
+
+
+def _write_entry(txn: Txn, table: Table, index: Index, old: Item | None, new: Item | None) -> None:
+    old_key = None if old is None else entry_key(table, index, old)
+    new_key = None if new is None else entry_key(table, index, new, strict=True)
+    if old_key is not None and old_key != new_key:
+        txn.delete(old_key)
+    if new_key is not None and new is not None:
+        entry = project(table, index, new)
+        if old_key != new_key or old is None or project(table, index, old) != entry:
+            txn.put(new_key, orjson.dumps(entry))
+
+
+@changes.on_change
+def maintain(txn: Txn, result: WriteResult) -> None:
+    """Keep every index of the table in step with one item change, in its transaction."""
+    table = result.table
+    if not has_indexes(table):
+        return
+    local = False
+    for index in indexes_of(table):
+        _write_entry(txn, table, index, result.old, result.new)
+        local = local or not index.is_global
+    if local:
+        item = result.new if result.new is not None else result.old
+        if item is None:
+            return
+        size = collection_size(txn, table, item)
+        if result.new is not None and size > COLLECTION_LIMIT:
+            raise ItemCollectionSizeLimitExceededException("Collection size exceeded.")
+        result.collection_size = size
+
+
+# ---- item collections (tables with local indexes) ------------------------------------
+
+
+def has_local_indexes(table: Table) -> bool:
+    return LOCAL in table.description
+
+
+def collection_size(txn: Txn, table: Table, item: Item) -> int:
+    """Stored bytes of the item collection of ``item``'s partition key: table items and LSI entries."""
+    pk = item[table.hash_key.name]
+    prefix = keycodec.partition_prefix(table.id, pk)
+    total = txn.range_stats(prefix, prefix_end(prefix))[1]
+    for index in indexes_of(table):
+        if not index.is_global:
+            prefix = keycodec.index_partition_prefix(table.id, index.number, pk)
+            total += txn.range_stats(prefix, prefix_end(prefix))[1]
+    return total
+
+
+def collection_metrics(table: Table, item: Item, size: int) -> dict[str, Any]:
+    """ItemCollectionMetrics for one write: the partition key and a 1 GB-wide size estimate."""
+    gigabytes = size / 1024**3
+    low = float(math.floor(gigabytes))
+    return {
+        "ItemCollectionKey": {table.hash_key.name: item[table.hash_key.name]},
+        "SizeEstimateRangeGB": [low, low + 1.0],
+    }
+
+
+# ---- online creation: backfill -------------------------------------------------
+
+
+def backfill_index_step(txn: Txn, table: Table, name: str, batch: int = BACKFILL_BATCH) -> bool:
+    """Index the next ``batch`` items of ``table`` for index ``name``; True while more remain.
+
+    Runs inside the caller's write transaction, which must have loaded
+    ``table`` itself; saves the table (cursor, and status once done).
+    """
+    info = table.state["indexes"][name]
+    index = find_index(table, name)
+    prefix = keycodec.table_prefix(table.id)
+    cursor = info.get("cursor")
+    start = prefix if cursor is None else bytes.fromhex(cursor) + b"\x00"
+    rows = list(txn.range(start, prefix_end(prefix), limit=batch))
+    for _, raw in rows:
+        item: Item = orjson.loads(raw)
+        key = entry_key(table, index, item)
+        if key is not None:
+            txn.put(key, orjson.dumps(project(table, index, item)))
+    if len(rows) < batch:
+        info.pop("cursor", None)
+        info.pop("backfill", None)
+        for entry in table.description.get(GLOBAL, []):
+            if entry["IndexName"] == name:
+                entry["IndexStatus"] = "ACTIVE"
+                entry.pop("Backfilling", None)
+        save_table(txn, table)
+        return False
+    info["cursor"] = rows[-1][0].hex()
+    save_table(txn, table)
+    return True
+
+
+def pending_backfills(table: Table) -> list[str]:
+    return [name for name, info in table.state.get("indexes", {}).items() if info.get("backfill")]
+
+
+def run_backfills(db: Database) -> None:
+    """Run every pending backfill (indexes being created, TTL being enabled) to completion.
+
+    Each step is its own short write transaction that re-reads the table
+    record, so foreground writes interleave between steps, a restart resumes
+    from the saved cursor, and several worker processes may run this at once.
+    """
+    from cellstore.engine import ttl
+
+    with db.store.transaction(write=False) as txn:
+        names = [key[len(BACKFILL_MARKERS):].decode("utf-8") for key, _ in
+                 txn.range(BACKFILL_MARKERS, prefix_end(BACKFILL_MARKERS))]
+    for name in names:
+        more = True
+        while more and not db.closing:
+            with db.store.transaction(write=True) as txn:
+                table = find_table(txn, name)
+                pending = [] if table is None else pending_backfills(table)
+                # Keep stepping until a step finds nothing left to do.
+                if table is not None and pending:
+                    backfill_index_step(txn, table, pending[0])
+                elif table is not None and ttl.backfill_pending(table):
+                    ttl.backfill_step(txn, table)
+                else:
+                    txn.delete(BACKFILL_MARKERS + name.encode("utf-8"))
+                    more = False

@@ -1,0 +1,188 @@
+"""ReceiveMessage: a short range read of what is visible now, then claim it.
+
+Standard queues read the when-visible index "w" up to now; FIFO queues read
+the ready-groups index "v" up to now and take each group's messages from
+its front (``fifo.py``).  Claiming a message gives it a fresh receipt nonce
+(older receipt handles go stale), bumps its receive count and moves its
+"w" entry to now + visibility timeout — all in the one write transaction
+that also removes expired messages and moves messages received too often
+to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from cellstore.engine.queues import Queues, catalog, fifo, keys, redrive, store
+from cellstore.engine.queues.model import Message, Queue, Receipt, new_token
+from cellstore.storage.base import Txn
+
+ATTEMPT_WINDOW_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    message: Message
+    receipt: str
+
+
+def receive(
+    queues: Queues,
+    name: str,
+    max_messages: int,
+    visibility_s: int | None = None,
+    attempt_id: str | None = None,
+) -> list[Received]:
+    now_ms = queues.now_ms()
+    moved_to: set[int] = set()
+    with queues.db.store.transaction(write=False) as txn:
+        queue = catalog.load(txn, name)
+        if not _anything_due(txn, queue, now_ms) and attempt_id is None:
+            return []
+    with queues.db.store.transaction(write=True) as txn:
+        queue = catalog.load(txn, name)
+        timeout_ms = (queue.visibility_timeout_s if visibility_s is None else visibility_s) * 1000
+        if attempt_id is not None and queue.fifo:
+            again = _repeat_attempt(txn, queue, attempt_id, now_ms)
+            if again:
+                return again
+        store.expire(txn, queue, now_ms)
+        claim = _Claim(queues, txn, queue, now_ms, timeout_ms, moved_to)
+        if queue.fifo:
+            _receive_fifo(claim, max_messages)
+        else:
+            _receive_standard(claim, max_messages)
+        if attempt_id is not None and queue.fifo and claim.received:
+            _remember_attempt(txn, queue, attempt_id, now_ms, claim.received)
+    for queue_id in moved_to:
+        queues.wakeups.notify(queue_id)
+    return claim.received
+
+
+class _Claim:
+    """One receive's state: where it is, what it has taken so far."""
+
+    def __init__(self, queues: Queues, txn: Txn, queue: Queue, now_ms: int, timeout_ms: int, moved_to: set[int]) -> None:
+        self.queues = queues
+        self.txn = txn
+        self.queue = queue
+        self.now_ms = now_ms
+        self.timeout_ms = timeout_ms
+        self.redrive = queue.redrive
+        self.moved_to = moved_to
+        self.received: list[Received] = []
+
+    def take(self, message: Message) -> bool:
+        """Claim ``message`` if it is still deliverable; False if it went elsewhere."""
+        if message.expires_ms <= self.now_ms:
+            store.remove(self.txn, self.queue, message, self.now_ms, refresh=False)
+            return False
+        if self.redrive is not None and message.receive_count >= self.redrive[1]:
+            target = redrive.dead_letter(self.txn, self.queues, self.queue, message, self.now_ms)
+            if target is not None:
+                self.moved_to.add(target)
+                return False
+        previous = message.visible_ms
+        message.receive_count += 1
+        if message.first_receive_ms is None:
+            message.first_receive_ms = self.now_ms
+        message.token = new_token()
+        message.visible_ms = self.now_ms + self.timeout_ms
+        store.save(self.txn, self.queue, message, previous)
+        receipt = Receipt(self.queue.id, message.seq, message.token).encode()
+        self.received.append(Received(message, receipt))
+        return True
+
+
+def _receive_standard(claim: _Claim, wanted: int) -> None:
+    queue, txn = claim.queue, claim.txn
+    start, end = keys.visible_range(queue.id, claim.now_ms)
+    limit = wanted * 2
+    while len(claim.received) < wanted:
+        batch = [key for key, _ in txn.range(start, end, limit=limit)]
+        for key in batch:
+            message = store.load(txn, queue, keys.read_u64(key[-8:]))
+            if message is None or message.visible_ms > claim.now_ms:
+                txn.delete(key)  # an index entry its message no longer agrees with
+                continue
+            claim.take(message)
+            if len(claim.received) == wanted:
+                return
+        if len(batch) < limit:
+            return
+
+
+def _receive_fifo(claim: _Claim, wanted: int) -> None:
+    """As many messages of one group as possible, then the next group, oldest first."""
+    queue, txn = claim.queue, claim.txn
+    tried: set[str] = set()
+    while len(claim.received) < wanted:
+        groups = [g for g in fifo.ready_groups(txn, queue, claim.now_ms, wanted + len(tried)) if g not in tried]
+        if not groups:
+            return
+        for group in groups:
+            tried.add(group)
+            _take_from_group(claim, group, wanted)
+            fifo.refresh(txn, queue, group, lambda seq: store.load(txn, queue, seq))
+            if len(claim.received) == wanted:
+                return
+
+
+def _take_from_group(claim: _Claim, group: str, wanted: int) -> None:
+    txn, queue = claim.txn, claim.queue
+    for seq in fifo.members(txn, queue, group):
+        if len(claim.received) == wanted:
+            return
+        message = store.load(txn, queue, seq)
+        if message is None:
+            continue
+        if message.in_flight(claim.now_ms):
+            return  # the group is blocked after all
+        if message.visible_ms > claim.now_ms:
+            return  # delayed: order forbids skipping it
+        claim.take(message)
+
+
+def _anything_due(txn: Txn, queue: Queue, now_ms: int) -> bool:
+    """Whether a receive could find anything (read-only, so empty polls take no write lock)."""
+    if queue.fifo:
+        start, end = keys.ready_range(queue.id, now_ms)
+    else:
+        start, end = keys.visible_range(queue.id, now_ms)
+    return next(iter(txn.range(start, end, limit=1)), None) is not None
+
+
+def something_visible(queues: Queues, queue_id: int) -> bool:
+    """The long-poll peek: could a receive on ``queue_id`` get something now?"""
+    now_ms = queues.now_ms()
+    with queues.db.store.transaction(write=False) as txn:
+        base = keys.data(queue_id)
+        has_groups = next(iter(txn.range(base + b"G", base + b"H", limit=1)), None) is not None
+        probe = Queue(queue_id, "", {"FifoQueue": "true"} if has_groups else {})
+        return _anything_due(txn, probe, now_ms)
+
+
+def _repeat_attempt(txn: Txn, queue: Queue, attempt_id: str, now_ms: int) -> list[Received]:
+    raw = txn.get(keys.attempt(queue.id, attempt_id))
+    if raw is None:
+        return []
+    record = orjson.loads(raw)
+    if record["expires_ms"] <= now_ms:
+        txn.delete(keys.attempt(queue.id, attempt_id))
+        return []
+    again = []
+    for seq, token in record["claims"]:
+        message = store.load(txn, queue, seq)
+        if message is not None and message.token == token and message.in_flight(now_ms):
+            again.append(Received(message, Receipt(queue.id, seq, token).encode()))
+    return again
+
+
+def _remember_attempt(txn: Txn, queue: Queue, attempt_id: str, now_ms: int, received: list[Received]) -> None:
+    record = {
+        "expires_ms": now_ms + ATTEMPT_WINDOW_MS,
+        "claims": [[r.message.seq, r.message.token] for r in received],
+    }
+    txn.put(keys.attempt(queue.id, attempt_id), orjson.dumps(record))

@@ -1,0 +1,26 @@
+"""A queue engine on an in-memory database with a clock that moves only when told."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cellstore.engine.database import Database
+from cellstore.engine.queues import Queues
+from cellstore.engine.queues.clock import ManualClock
+from cellstore.storage.sqlite import SqliteStore
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def queues(clock: ManualClock) -> Iterator[Queues]:
+    db = Database(SqliteStore(None))
+    try:
+        yield Queues(db, clock)
+    finally:
+        db.close()
