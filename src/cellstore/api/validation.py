@@ -32,6 +32,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
 }
 
+_LONG_LIMIT = 2**63
+
 _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "map": "Map", "list": "List"}
 
 
@@ -55,6 +57,9 @@ def check_type(name: str, value: Any, kind: str) -> None:
     ok = isinstance(value, expected) and not (kind == "integer" and isinstance(value, bool))
     if kind == "integer" and isinstance(value, float) and value.is_integer():
         ok = True
+    if ok and kind == "integer" and not -_LONG_LIMIT <= value < _LONG_LIMIT:
+        # AWS models these members as Integer or Long; nothing wider parses.
+        raise SerializationException(f"{json_kind(value)} can not be converted to a Long")
     if not ok:
         raise SerializationException(
             f"{json_kind(value)} can not be converted to an {_CONVERTED[kind]}"
@@ -122,7 +127,11 @@ def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
             continue
         check_type(name, value, rule.type)
         if rule.type == "integer" and isinstance(value, float):
+            # AWS's parser reads 5.0 as the integer 5; normalise it once here so
+            # the handler never meets a float where the model says integer.
             value = int(value)
+            if isinstance(payload, dict):
+                payload[name] = value
         errors.extend(constraint_errors(wire_name(name), value, rule))
     raise_if_errors(errors)
 
