@@ -51,7 +51,7 @@ def integer(payload: Mapping[str, Any], name: str, low: int, high: int, reason: 
         return None
     try:
         number = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         number = None
     if number is None or isinstance(value, float) and not value.is_integer():
         raise InvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: {reason}")

@@ -1,0 +1,95 @@
+"""Malformed SQS requests get a typed SQS error, never an internal error.
+
+The same method as test_bad_input_never_500.py (one member replaced by a
+wrong-shaped value), over the SQS JSON-protocol operations.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cellstore.api import sqs
+from cellstore.engine.database import Database
+from cellstore.errors import CellstoreError, InternalServerError
+from cellstore.storage.sqlite import SqliteStore
+
+ENDPOINT = "http://127.0.0.1:9324"
+URL = f"{ENDPOINT}/000000000000/fuzzed"
+FIFO_URL = f"{ENDPOINT}/000000000000/fuzzed.fifo"
+
+VALID: dict[str, dict[str, Any]] = {
+    "CreateQueue": {"QueueName": "other", "Attributes": {"VisibilityTimeout": "30"}, "tags": {"team": "a"}},
+    "GetQueueUrl": {"QueueName": "fuzzed"},
+    "ListQueues": {"QueueNamePrefix": "f", "MaxResults": 5},
+    "SendMessage": {"QueueUrl": URL, "MessageBody": "hello", "DelaySeconds": 0,
+                    "MessageAttributes": {"a": {"DataType": "String", "StringValue": "x"}}},
+    "SendMessageBatch": {"QueueUrl": FIFO_URL, "Entries": [
+        {"Id": "1", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "d1"}]},
+    "ReceiveMessage": {"QueueUrl": URL, "MaxNumberOfMessages": 2, "WaitTimeSeconds": 0, "VisibilityTimeout": 5,
+                       "MessageAttributeNames": ["All"], "MessageSystemAttributeNames": ["All"]},
+    "DeleteMessage": {"QueueUrl": URL, "ReceiptHandle": "not-a-handle"},
+    "ChangeMessageVisibility": {"QueueUrl": URL, "ReceiptHandle": "not-a-handle", "VisibilityTimeout": 10},
+    "GetQueueAttributes": {"QueueUrl": URL, "AttributeNames": ["All"]},
+    "SetQueueAttributes": {"QueueUrl": URL, "Attributes": {"DelaySeconds": "1", "RedrivePolicy": '{"maxReceiveCount": 3, "deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:fuzzed.fifo"}'}},
+    "TagQueue": {"QueueUrl": URL, "Tags": {"k": "v"}},
+    "PurgeQueue": {"QueueUrl": URL},
+}
+
+WRONG = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.just(""), st.just("{"), st.just("x" * 300), st.just({"DataType": "Number", "StringValue": "x"}),
+    st.just(f"{ENDPOINT}/000000000000/"), st.just("http://h/1/2/3"),
+)
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from paths(child, (*prefix, index))
+
+
+def replaced(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    result = copy.deepcopy(payload)
+    target = result
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return result
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[Database]:
+    database = Database(SqliteStore(None))
+    sqs.dispatch(database, "CreateQueue", {"QueueName": "fuzzed"}, ENDPOINT)
+    sqs.dispatch(database, "CreateQueue", {"QueueName": "fuzzed.fifo", "Attributes": {"FifoQueue": "true"}}, ENDPOINT)
+    yield database
+    database.close()
+
+
+@pytest.mark.parametrize("operation", sorted(VALID))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_sqs_request_gets_a_typed_error(db: Database, operation: str, data: st.DataObject) -> None:
+    payload = VALID[operation]
+    path = data.draw(st.sampled_from(list(paths(payload))), label="path")
+    value = data.draw(WRONG, label="value")
+    request = replaced(payload, path, value)
+    try:
+        sqs.dispatch(db, operation, request if isinstance(request, dict) else {"_": request}, ENDPOINT)
+    except InternalServerError:
+        raise
+    except CellstoreError:
+        pass
