@@ -274,6 +274,9 @@ class TestLocalIndexCollections:
         response = ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": item("q", "1")}}]},
                                         ReturnItemCollectionMetrics="SIZE")
         assert response["ItemCollectionMetrics"][name][0]["ItemCollectionKey"] == {"pk": {"S": "q"}}
+        response = ddb.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": item("r", "1")}}],
+                                            ReturnItemCollectionMetrics="SIZE")
+        assert response["ItemCollectionMetrics"][name][0]["ItemCollectionKey"] == {"pk": {"S": "r"}}
         assert "ItemCollectionMetrics" not in ddb.put_item(TableName=name, Item=item("p", "2"))
 
     def test_no_metrics_without_local_indexes(self, ddb: Any, table: Callable[..., str]) -> None:

@@ -117,3 +117,36 @@ def test_disabled_table_keeps_expired_items(ddb: Any, table: str) -> None:
     ddb.put_item(TableName=table, Item={"pk": {"S": "y"}, "expires": {"N": str(int(time.time()) - 5)}})
     time.sleep(0.6)  # three sweep intervals
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "y"}}).get("Item") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_workers_sweep_and_backfill_together(server_process: Callable[..., Any], tmp_path: Any) -> None:
+    """``serve --workers 2``: both workers run the background tasks; the outcome is as with one."""
+    server = server_process("--data-dir", str(tmp_path), "--workers", "2", "--ttl-interval", "0.2")
+    client = server.client()
+    name = "workers"
+    client.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    past = str(int(time.time()) - 10)
+    for start in range(0, 600, 25):
+        client.batch_write_item(RequestItems={name: [
+            {"PutRequest": {"Item": {"pk": {"S": f"k{n}"}, "g": {"S": f"G{n % 4}"}, "exp": {"N": past if n % 2 else "9999999999"}}}}
+            for n in range(start, start + 25)]})
+    client.update_table(
+        TableName=name, AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}}],
+    )
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+
+    def settled() -> bool:
+        index = client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]
+        return index["IndexStatus"] == "ACTIVE" and client.scan(TableName=name, Select="COUNT")["Count"] == 300
+
+    wait_until(settled, timeout=60)
+    indexed = client.scan(TableName=name, IndexName="by-g")["Items"]
+    assert sorted(row["pk"]["S"] for row in indexed) == sorted(f"k{n}" for n in range(0, 600, 2))
+    assert server.terminate() == 0

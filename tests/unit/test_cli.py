@@ -40,6 +40,11 @@ def test_workers_need_a_data_dir() -> None:
         main(["serve", "--in-memory", "--workers", "2"])
 
 
+def test_ttl_interval_must_be_positive() -> None:
+    with pytest.raises(SystemExit, match="--ttl-interval must be a positive number"):
+        main(["serve", "--in-memory", "--ttl-interval", "0"])
+
+
 def test_readme_cli_reference_is_the_real_help() -> None:
     result = run("serve", "--help")
     assert result.returncode == 0

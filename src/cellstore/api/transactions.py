@@ -6,6 +6,7 @@ from typing import Any
 
 from cellstore.api import operation
 from cellstore.api.expression_params import RequestExpressions, item_param
+from cellstore.api.items import collection_metrics
 from cellstore.api.validation import (
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
@@ -109,6 +110,13 @@ def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any
     consumed = _consumed(payload, units, read=False)
     if consumed is not None:
         response["ConsumedCapacity"] = consumed
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for result in results or []:
+        entry = collection_metrics(payload, result)
+        if entry is not None:
+            metrics.setdefault(result.table.name, []).append(entry)
+    if metrics:
+        response["ItemCollectionMetrics"] = metrics
     return response
 
 

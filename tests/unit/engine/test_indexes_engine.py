@@ -123,6 +123,28 @@ def test_backfill_resumes_after_restart_and_equals_a_fresh_build(tmp_path: Path)
     db.close()
 
 
+def test_two_workers_backfill_together(tmp_path: Path) -> None:
+    """Two processes' databases (here: two connections) running the backfill at once finish it exactly."""
+    path = tmp_path / "cellstore.db"
+    first = Database(SqliteStore(path), background=False)
+    second = Database(SqliteStore(path), background=False)
+    catalog.create_table(first, spec())
+    for n in range(1500):
+        put(first, n, g={"S": f"G{n % 11}"}, v={"N": str(n)})
+    _create_online(first)
+    threads = [threading.Thread(target=indexes.run_backfills, args=(d,)) for d in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert catalog.describe_table(second, "things")["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE"
+    assert len(entries(first)) == 1500
+    with first.store.transaction(write=False) as txn:
+        assert list(txn.range(indexes.BACKFILL_MARKERS, prefix_end(indexes.BACKFILL_MARKERS))) == []
+    first.close()
+    second.close()
+
+
 def test_deleting_an_index_drops_its_entries(db: Database) -> None:
     catalog.create_table(db, spec(attribute_definitions=(("pk", "S"), ("sk", "N"), ("g", "S")), global_indexes=(BY_G,)))
     put(db, 1, g={"S": "G"})
