@@ -80,7 +80,10 @@ def serve_workers(open_db: Callable[[], Database], host: str, port: int, workers
                 continue
             children.discard(pid)
             if stopping:
-                failed = failed or os.waitstatus_to_exitcode(status) != 0
+                # A worker signalled before uvicorn installed its handlers dies
+                # of the SIGTERM we sent: that is the stop we asked for, and
+                # every write it acknowledged was already committed.
+                failed = failed or os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM)
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
