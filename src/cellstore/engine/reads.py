@@ -133,6 +133,8 @@ def _collect(
     index: indexes.Index | None = None,
     fetch_from: Txn | None = None,
 ) -> Page:
+    """One page from ``rows``; callers cap the range read at ``limit`` rows, so a
+    small Limit never makes storage produce rows that are then discarded."""
     page = Page(table, index)
     for _, raw in rows:  # type: ignore[attr-defined]
         item: Item = orjson.loads(raw)
@@ -186,7 +188,7 @@ def query(
                 end = min(end, after)
         if start >= end:
             return Page(table)
-        rows = txn.range(start, end, reverse=not forward)
+        rows = txn.range(start, end, reverse=not forward, limit=limit)
         return _collect(table, rows, limit, filter_)
 
 
@@ -214,7 +216,7 @@ def _query_index(
             end = min(end, after)
     if start >= end:
         return Page(table, index)
-    rows = txn.range(start, end, reverse=not forward)
+    rows = txn.range(start, end, reverse=not forward, limit=limit)
     return _collect(table, rows, limit, filter_, index, txn if fetch_base else None)
 
 
@@ -246,7 +248,7 @@ def scan(
                         "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
                     )
                 start = _after(after)
-            return _collect(table, txn.range(start, end), limit, filter_, index, txn if fetch_base else None)
+            return _collect(table, txn.range(start, end, limit=limit), limit, filter_, index, txn if fetch_base else None)
         if segment is not None and total_segments is not None:
             start, end = keycodec.segment_bounds(table.id, segment, total_segments)
         else:
@@ -259,5 +261,5 @@ def scan(
                     "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
                 )
             start = _after(after)
-        rows = txn.range(start, end)
+        rows = txn.range(start, end, limit=limit)
         return _collect(table, rows, limit, filter_)
