@@ -1,5 +1,7 @@
 # make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
-# make test:  run the whole test suite
+# make test:  run the whole test suite; its PostgreSQL half starts a throwaway
+#             cluster on loopback (tests/pg_cluster.py), installing Debian's
+#             postgresql package first if initdb is missing
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
 

@@ -4,6 +4,14 @@
 (``cellstore_server`` from cellstore's own pytest plugin, so the plugin is
 exercised by the whole suite) and in-process on a fresh in-memory database.
 Served-mode tests share one server, so tables need ``table_name``'s unique names.
+
+One suite, two backends: ``ddb``, ``sqs`` (and ``streams``, through ``ddb``)
+also run a third time, in-process on PostgreSQL (param ``postgres``), and the
+storage contract runs on every backend.  The PostgreSQL half starts a
+throwaway cluster on loopback once per session (``tests/pg_cluster.py``,
+installing Debian's package if needed).  ``--postgres=off`` skips that half;
+when PostgreSQL cannot be had it is skipped too, except with ``CI=true`` or
+``--postgres=require``, where it fails.
 """
 
 from __future__ import annotations
@@ -34,18 +42,19 @@ def served_client(cellstore_server: Any) -> Any:
     return cellstore_server.client()
 
 
-@pytest.fixture(params=["server", "inprocess"])
+@pytest.fixture(params=["server", "inprocess", "postgres"])
 def ddb(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A boto3 DynamoDB client, served over HTTP or in-process."""
+    """A boto3 DynamoDB client, served over HTTP, in-process, or in-process on PostgreSQL."""
     if request.param == "server":
         yield request.getfixturevalue("served_client")
         return
     from cellstore.embedded import in_process
 
+    storage = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
     # CELLSTORE_TEST_INPROCESS=wire runs the in-process half through botocore's
     # full HTTP serialize/parse path: the fast path must pass the same tests.
     fast = os.environ.get("CELLSTORE_TEST_INPROCESS", "fast") != "wire"
-    with in_process(fast=fast) as store:
+    with in_process(fast=fast, storage=storage) as store:
         yield store.client()
 
 
@@ -77,7 +86,7 @@ class ServerProcess:
     def _wait_for_banner(self, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(r"listening on (http://\S+)", self.log_path.read_text())
+            match = re.search(r"listening on (https?://\S+)", self.log_path.read_text())
             if match:
                 return match.group(1)
             if self.process.poll() is not None:
@@ -166,16 +175,17 @@ def stream_settings() -> Iterator[Any]:
 _queue_numbers = itertools.count()
 
 
-@pytest.fixture(params=["server", "inprocess"])
+@pytest.fixture(params=["server", "inprocess", "postgres"])
 def sqs(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A boto3 SQS client, served over HTTP (the session server) or in-process."""
+    """A boto3 SQS client, served over HTTP (the session server), in-process, or in-process on PostgreSQL."""
     if request.param == "server":
         yield request.getfixturevalue("cellstore_server").client("sqs")
         return
     from cellstore.embedded import in_process
 
+    storage = request.getfixturevalue("postgres_dsn") if request.param == "postgres" else None
     fast = os.environ.get("CELLSTORE_TEST_INPROCESS", "fast") != "wire"
-    with in_process(fast=fast) as store:
+    with in_process(fast=fast, storage=storage) as store:
         yield store.client("sqs")
 
 
@@ -184,3 +194,60 @@ def queue_name(request: pytest.FixtureRequest) -> str:
     """A queue name no other test in this session uses (SQS allows 80 of [A-Za-z0-9_-])."""
     stem = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:60]
     return f"{stem}-{next(_queue_numbers)}"
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres",
+        choices=("auto", "require", "off"),
+        default="auto",
+        help="the PostgreSQL half of the suite: run it when PostgreSQL can be had (auto; "
+        "CI=true means require), fail without it (require), or skip it (off)",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (``tests/pg_cluster.py``)."""
+    mode = pytestconfig.getoption("--postgres")
+    if mode == "off":
+        pytest.skip("--postgres=off")
+    from pg_cluster import Cluster, Unavailable
+
+    try:
+        cluster = Cluster().start()
+    except Unavailable as exc:
+        if mode == "require" or os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required (CI=true or --postgres=require): {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def _postgres_scratch(postgres_cluster: Any) -> str:
+    """One database, emptied before each test that asks for ``postgres_dsn``."""
+    return str(postgres_cluster.create_database("scratch"))
+
+
+@pytest.fixture
+def postgres_dsn(_postgres_scratch: str) -> str:
+    """The DSN of a PostgreSQL database holding no cellstore data (the schema may exist)."""
+    import psycopg
+
+    # A new connection each time: the fault tests restart the server.
+    with psycopg.connect(_postgres_scratch, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF to_regclass('kv') IS NOT NULL THEN TRUNCATE kv; END IF; END $$")
+    return _postgres_scratch
+
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_cluster: Any) -> Callable[[], str]:
+    """Make a new, empty PostgreSQL database; returns its DSN (for tests running several servers)."""
+    return lambda: postgres_cluster.create_database(f"db{next(_database_numbers)}")

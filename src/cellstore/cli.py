@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the DynamoDB API over HTTP",
         description="Serve the DynamoDB API over HTTP until SIGINT or SIGTERM.",
-        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory",
+        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between TTL sweeps (default: $CELLSTORE_TTL_INTERVAL or 10)",
     )
+    serve.add_argument(
+        "--handlers",
+        type=Path,
+        metavar="FILE",
+        help="run the stream and queue handlers listed in this TOML file (see docs/HANDLERS.md)",
+    )
     storage = serve.add_mutually_exclusive_group()
     storage.add_argument(
         "--data-dir",
@@ -54,27 +61,205 @@ def _parser() -> argparse.ArgumentParser:
     storage.add_argument(
         "--in-memory", action="store_true", help="keep everything in memory; lost on exit"
     )
+    storage.add_argument(
+        "--storage",
+        metavar="URL",
+        help="a postgresql:// URL: keep the data in that PostgreSQL database instead of SQLite "
+        "(any number of servers may share it)",
+    )
+    security = serve.add_argument_group("authentication and transport")
+    security.add_argument(
+        "--auth",
+        choices=("none", "sigv4"),
+        default="none",
+        help="none: accept any well-formed signature; sigv4: verify signatures and policies "
+        "from --credentials (default: %(default)s)",
+    )
+    security.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="access keys, principals and their IAM-style policies (TOML or JSON; see docs/AUTH.md); "
+        "re-read on SIGHUP",
+    )
+    security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate (chain)")
+    security.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
+    security.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="FILE",
+        help="append a JSON line per refused request to FILE (also logged as 'cellstore.audit')",
+    )
     serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade a database's schema",
+        description="Create or upgrade a database's storage schema to this cellstore's version, then exit. "
+        "'serve' does the same when it starts; a database written by a newer cellstore is refused.",
+        epilog="examples:\n  cellstore migrate --data-dir ./data\n"
+        "  cellstore migrate --storage postgresql://cellstore@db.internal/cellstore",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target = migrate.add_mutually_exclusive_group()
+    target.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
+    )
+    target.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
+    migrate.set_defaults(run=_migrate)
+
+    handlers = commands.add_parser(
+        "handlers",
+        help="inspect stream and queue handlers",
+        description="Show every handler mapping that has run on a database: its lease holder, "
+        "checkpoint and last saved metrics.",
+        epilog="examples:\n  cellstore handlers status --data-dir ./data\n  cellstore handlers status --json --data-dir ./data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    handlers.add_argument("action", choices=("status",), help="what to show")
+    handlers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    where = handlers.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
+    )
+    where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
+    handlers.set_defaults(run=_handlers)
     return parser
+
+
+def _location(args: argparse.Namespace) -> str | None:
+    """Where the data lives: a postgresql:// URL, an SQLite file, or None for memory."""
+    from cellstore.storage import is_postgres
+
+    if args.storage is not None:
+        if not is_postgres(args.storage):
+            raise SystemExit("cellstore: --storage takes a postgresql:// URL")
+        return str(args.storage)
+    if getattr(args, "in_memory", False):
+        return None
+    return str(args.data_dir / "cellstore.db")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from cellstore.storage import open_store
+    from cellstore.storage.migrations import LATEST, SchemaTooNew
+
+    try:
+        store = open_store(_location(args))
+    except SchemaTooNew as err:
+        raise SystemExit(f"cellstore: {err}") from err
+    found = store.migrated_from  # type: ignore[attr-defined]
+    store.close()
+    print(f"schema version {LATEST}" + ("" if found == LATEST else f" (was {found})"))
+    return 0
+
+
+def _security(args: argparse.Namespace) -> dict[str, object]:
+    """``serve``'s credentials and TLS keyword arguments, checked before anything starts."""
+    from cellstore.protocol.server import Tls
+
+    options: dict[str, object] = {}
+    if args.auth == "sigv4":
+        from cellstore.protocol.credentials import CredentialsError, CredentialsFile
+
+        if args.credentials is None:
+            raise SystemExit("cellstore: --auth sigv4 needs --credentials FILE")
+        try:
+            options["credentials"] = CredentialsFile(args.credentials)
+        except CredentialsError as err:
+            raise SystemExit(f"cellstore: {err}") from None
+    elif args.credentials is not None:
+        raise SystemExit("cellstore: --credentials needs --auth sigv4")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("cellstore: --tls-cert and --tls-key go together")
+    if args.tls_cert is not None:
+        for path in (args.tls_cert, args.tls_key):
+            if not path.is_file():
+                raise SystemExit(f"cellstore: {path}: no such file")
+        options["tls"] = Tls(str(args.tls_cert), str(args.tls_key))
+    if args.audit_log is not None:
+        handler = logging.FileHandler(args.audit_log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("cellstore.audit").addHandler(handler)
+    return options
 
 
 def _serve(args: argparse.Namespace) -> int:
     from cellstore.engine.database import Database
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
-    from cellstore.storage.sqlite import SqliteStore
+    from cellstore.storage import open_store
 
-    path = None if args.in_memory else str(args.data_dir / "cellstore.db")
+    location = _location(args)
     if args.ttl_interval is not None and args.ttl_interval <= 0:
         raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
+    security = _security(args)
+    if args.handlers is not None:
+        from cellstore.handlers import HandlerConfigError, config
+
+        try:
+            config.check(args.handlers)  # before any worker starts: a bad file stops serve here
+        except HandlerConfigError as err:
+            raise SystemExit(f"cellstore: {err}") from None
+    parent = os.getpid()
+
+    def open_db() -> Database:
+        db = Database(open_store(location), ttl_interval=args.ttl_interval)
+        if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
+            _start_handlers(db, args.handlers)  # in the workers only: a lease picks the one that runs each
+        return db
+
     if args.workers == 1:
-        serve(Database(SqliteStore(path), ttl_interval=args.ttl_interval), args.host, args.port)
+        serve(open_db(), args.host, args.port, **security)  # type: ignore[arg-type]
         return 0
-    if path is None:
-        raise SystemExit("cellstore: --workers needs --data-dir: processes cannot share memory")
+    if location is None:
+        raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    # Each worker opens its own store (SQLite connection, PostgreSQL pool) after the fork.
     return serve_workers(
-        lambda: Database(SqliteStore(path), ttl_interval=args.ttl_interval), args.host, args.port, args.workers
+        open_db,
+        args.host,
+        args.port,
+        args.workers,
+        **security,  # type: ignore[arg-type]
     )
+
+
+def _start_handlers(db: object, path: Path) -> None:
+    from cellstore.handlers import HandlerConfigError, config
+
+    try:
+        config.load(db, path)  # type: ignore[arg-type]
+    except HandlerConfigError as err:
+        db.close()  # type: ignore[attr-defined]
+        raise SystemExit(f"cellstore: {err}") from None
+
+
+def _handlers(args: argparse.Namespace) -> int:
+    import json
+
+    from cellstore.engine.database import Database
+    from cellstore.handlers import stored_status
+    from cellstore.storage import open_store
+
+    db = Database(open_store(_location(args)), background=False)
+    try:
+        found = stored_status(db)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(found, indent=2, sort_keys=True))
+        return 0
+    columns = ("name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
+    rows = [columns]
+    for entry in found:
+        metrics = entry["metrics"]
+        state = metrics.get("state", "-") if entry["owner"] else "idle"
+        rows.append((entry["name"], entry["kind"], state, entry["owner"] or "-", *(
+            str(metrics.get(key, 0)) for key in ("records", "errors", "retries", "lag")), metrics.get("last_error") or "-"))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,3 +264,82 @@ class ExpiredIteratorException(CellstoreError):
 class TrimmedDataAccessException(CellstoreError):
     code = "TrimmedDataAccessException"
     default_message = "The data you are trying to access has been trimmed"
+
+
+# --- Authentication and authorization (``--auth sigv4``) --------------------
+#
+# DynamoDB and DynamoDB Streams report these from AWS's common service
+# framework (coral); SQS reports the same failures under its query codes,
+# so each has an SQS twin carrying ``query_code`` and SQS's 403.
+
+
+class InvalidSignatureException(CellstoreError):
+    code = "InvalidSignatureException"
+    namespace = CORAL_SERVICE
+    default_message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )
+
+
+class UnrecognizedClientException(CellstoreError):
+    code = "UnrecognizedClientException"
+    namespace = CORAL_SERVICE
+    default_message = "The security token included in the request is invalid."
+
+
+class AccessDeniedException(CellstoreError):
+    code = "AccessDeniedException"
+    namespace = CORAL_SERVICE
+
+
+class SqsIncompleteSignature(IncompleteSignatureException):
+    query_code: ClassVar[str] = "IncompleteSignature"
+    fault: ClassVar[str] = "Sender"
+
+
+class SqsSignatureDoesNotMatch(InvalidSignatureException):
+    status = 403
+    query_code: ClassVar[str] = "SignatureDoesNotMatch"
+    fault: ClassVar[str] = "Sender"
+
+
+class SqsInvalidClientTokenId(UnrecognizedClientException):
+    status = 403
+    query_code: ClassVar[str] = "InvalidClientTokenId"
+    fault: ClassVar[str] = "Sender"
+
+
+class SqsMissingAuthenticationToken(MissingAuthenticationTokenException):
+    status = 403
+    query_code: ClassVar[str] = "MissingAuthenticationToken"
+    fault: ClassVar[str] = "Sender"
+    default_message = "Request is missing Authentication Token"
+
+
+class SqsAccessDenied(AccessDeniedException):
+    status = 403
+    query_code: ClassVar[str] = "AccessDenied"
+    fault: ClassVar[str] = "Sender"
+
+
+#: The SQS form of each authentication error, by the DynamoDB (coral) class.
+SQS_AUTH_ERRORS: dict[type[CellstoreError], type[CellstoreError]] = {
+    IncompleteSignatureException: SqsIncompleteSignature,
+    InvalidSignatureException: SqsSignatureDoesNotMatch,
+    UnrecognizedClientException: SqsInvalidClientTokenId,
+    MissingAuthenticationTokenException: SqsMissingAuthenticationToken,
+    AccessDeniedException: SqsAccessDenied,
+}
+
+
+# --- storage ----------------------------------------------------------------
+
+
+class StorageUnavailable(InternalServerError):
+    """The storage backend could not be reached or lost the connection mid-request.
+
+    PostgreSQL restarting, a network cut, a pool with no connection to give:
+    the request did not happen (or, if the cut came during COMMIT, may have),
+    so it is AWS's retryable 500 ``InternalServerError``, which botocore retries.
+    """

@@ -1,12 +1,16 @@
-"""Concurrent clients against a real multi-process server (`serve --workers 2`).
+"""Concurrent clients against real multi-process servers.
 
 These are the proofs behind the transaction and conditional-write claims:
 money is conserved, optimistic locks admit exactly one winner per version,
-counters are exact, and snapshot reads never see half a transfer.
+counters are exact, and snapshot reads never see half a transfer.  Each runs
+twice: on SQLite behind `serve --workers 2`, and on PostgreSQL behind two
+separate front ends (`serve --storage ... --workers 2` and a one-process
+`serve --storage ...` on another port), the clients spread over both.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -23,11 +27,34 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 CLIENTS = 16
 
 
-@pytest.fixture(scope="module")
-def server(module_server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    process = module_server_process("--data-dir", str(tmp_path_factory.mktemp("concurrency")), "--workers", "2")
-    yield process
-    assert process.terminate() == 0
+class FrontEnds:
+    """Several servers on one database: each ``endpoint_url`` read names the next one."""
+
+    def __init__(self, processes: list[Any]) -> None:
+        self.processes = processes
+        self._next = itertools.cycle(processes)
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint_url(self) -> str:
+        with self._lock:
+            return str(next(self._next).endpoint_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest,
+    module_server_process: Callable[..., Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    if request.param == "sqlite":
+        processes = [module_server_process("--data-dir", str(tmp_path_factory.mktemp("concurrency")), "--workers", "2")]
+    else:
+        dsn = request.getfixturevalue("new_postgres_database")()
+        processes = [module_server_process("--storage", dsn, "--workers", "2"), module_server_process("--storage", dsn)]
+    yield FrontEnds(processes)
+    for process in processes:
+        assert process.terminate() == 0
 
 
 def client_of(server: Any) -> Any:

@@ -69,3 +69,14 @@ def test_readme_python_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
         namespace: dict[str, object] = {}
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
         assert namespace["table_names"] == []
+
+
+def test_auth_options_are_checked_before_serving(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="--auth sigv4 needs --credentials FILE"):
+        main(["serve", "--in-memory", "--auth", "sigv4"])
+    with pytest.raises(SystemExit, match="--credentials needs --auth sigv4"):
+        main(["serve", "--in-memory", "--credentials", str(tmp_path / "c.toml")])
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["serve", "--in-memory", "--auth", "sigv4", "--credentials", str(tmp_path / "missing.toml")])
+    with pytest.raises(SystemExit, match="--tls-cert and --tls-key go together"):
+        main(["serve", "--in-memory", "--tls-cert", str(tmp_path / "cert.pem")])

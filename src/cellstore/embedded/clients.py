@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from cellstore.engine.database import Database
 
 REGION = "us-east-1"
-# Any non-empty credentials will do: cellstore checks a signature's shape,
-# never its value.
+# Any non-empty credentials will do (unless the server runs with --auth sigv4):
+# by default cellstore checks a signature's shape, never its value.
 ACCESS_KEY = "cellstore"
 SECRET_KEY = "cellstore"
 
@@ -68,6 +68,13 @@ class Cellstore:
         resource = new_resource(service, self.endpoint_url)
         self._attach(resource.meta.client)
         return resource
+
+    @property
+    def handlers(self) -> Any:
+        """This database's ``cellstore.handlers.Handlers``: register stream and queue handlers on it."""
+        from cellstore.handlers import handlers_for
+
+        return handlers_for(self.db)
 
     def _attach(self, client: Any) -> None:
         """Hook for modes that route a client's calls themselves."""

@@ -300,7 +300,7 @@ class InProcessCellstore(Cellstore):
 
 @contextmanager
 def in_process(
-    data_dir: str | Path | None = None, *, fast: bool = True
+    data_dir: str | Path | None = None, *, fast: bool = True, storage: str | None = None
 ) -> Iterator[InProcessCellstore]:
     """A cellstore answering boto3 DynamoDB calls in this process, with no server.
 
@@ -308,12 +308,13 @@ def in_process(
     DynamoDB call is answered by it (``boto3.client("dynamodb")`` included,
     see the module docstring); the yielded object's ``.client()`` and
     ``.resource()`` stay bound to it.  ``fast=False`` routes through the full
-    HTTP request/response handling instead of the fast path.
+    HTTP request/response handling instead of the fast path.  ``storage``
+    (a ``postgresql://`` URL) puts the database on PostgreSQL instead.
     """
-    from cellstore.storage.sqlite import SqliteStore
+    from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = Database(SqliteStore(path))
+    db = Database(open_store(storage if storage is not None else path))
     services = services_for(db)
     router = Router(services["dynamodb"], fast=fast, streams=services.get("streams"), sqs=services.get("sqs"))
     try:

@@ -20,17 +20,22 @@ from cellstore.protocol.server import BackgroundServer, build_app
 
 @contextmanager
 def serve(
-    data_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 0
+    data_dir: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    storage: str | None = None,
 ) -> Iterator[Cellstore]:
     """Serve cellstore for the duration of the block; yields ``.endpoint_url``, ``.client()``, ``.resource()``.
 
     In memory unless ``data_dir`` is given (the file is ``<data_dir>/cellstore.db``).
-    ``port=0`` picks a free port.
+    ``port=0`` picks a free port; ``storage`` (a ``postgresql://`` URL) puts the
+    database on PostgreSQL instead.
     """
-    from cellstore.storage.sqlite import SqliteStore
+    from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = Database(SqliteStore(path))
+    db = Database(open_store(storage if storage is not None else path))
     try:
         with BackgroundServer(build_app(db), host, port) as server:
             yield Cellstore(db, server.url)

@@ -46,8 +46,16 @@ _NOT_FOUND_HEADERS = [
 class App:
     """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher."""
 
-    def __init__(self, services: Mapping[str, wire.Service], *, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        services: Mapping[str, wire.Service],
+        *,
+        region: str = "us-east-1",
+        auth: wire.Authenticator | None = None,
+    ) -> None:
         self.services = services
+        # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
+        self.auth = auth
         # DynamoDB's health check answer, trailing space included.
         self._health_body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
         self._health_headers = [
@@ -66,7 +74,10 @@ class App:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         if method != "POST":
-            if method == "GET" and scope["path"] == "/":
+            if method == "GET" and b"Action=" in scope["query_string"]:
+                # The query protocol's GET form (what a presigned SQS URL is).
+                await self._query_get(scope, send)
+            elif method == "GET" and scope["path"] == "/":
                 await _respond(send, 200, self._health_headers, self._health_body)
             else:
                 await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
@@ -113,15 +124,44 @@ class App:
             body,
             host,
             scope["path"],
+            scope["headers"],
+            method,
+            _raw_path(scope),
+            scope.get("scheme", "http"),
         )
         if is_form:
-            await _send_reply(send, await _settled(query.respond(self.services, request)), query.CONTENT_TYPE)
+            reply = query.respond(self.services, request, self.auth)
+            await _send_reply(send, await _settled(reply), query.CONTENT_TYPE)
             return
-        reply = wire.respond(self.services, request)
+        reply = wire.respond(self.services, request, self.auth)
         if type(reply) is wire.Reply and not reply.headers:
             await _send_json(send, reply.status, reply.body)
         else:
             await _send_reply(send, await _settled(reply), wire.CONTENT_TYPE)
+
+
+    async def _query_get(self, scope: Scope, send: Send) -> None:
+        headers = scope["headers"]
+        authorization = host = None
+        has_date = False
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-amz-date" or name == b"date":
+                has_date = True
+            elif name == b"host":
+                host = value.decode("latin-1")
+        request = wire.Request(
+            None, authorization, has_date, scope["query_string"].decode("latin-1"), b"", host or "",
+            scope["path"], headers, "GET", _raw_path(scope), scope.get("scheme", "http"),
+        )
+        await _send_reply(send, await _settled(query.respond(self.services, request, self.auth)), query.CONTENT_TYPE)
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded (what SigV4 signs)."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").partition("?")[0] if raw else ""
 
 
 async def _settled(reply: wire.Reply | wire.Waiting) -> wire.Reply:

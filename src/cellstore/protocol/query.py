@@ -175,7 +175,9 @@ def _error_reply(err: CellstoreError) -> wire.Reply:
     return wire.Reply(err.status, encode_error(err, wire.new_request_id()))
 
 
-def respond(services: Mapping[str, wire.Service], request: wire.Request) -> wire.Reply | wire.Waiting:
+def respond(
+    services: Mapping[str, wire.Service], request: wire.Request, auth: wire.Authenticator | None = None
+) -> wire.Reply | wire.Waiting:
     """Answer one query-protocol request; never raises."""
     try:
         action, params = decode(request.body, request.query)
@@ -184,10 +186,16 @@ def respond(services: Mapping[str, wire.Service], request: wire.Request) -> wire
         service = services.get("sqs")
         if service is None or action not in service.operations:
             raise InvalidAction(f"The action {action} is not valid for this endpoint.")
-        wire.check_auth(request.authorization, request.query, request.has_date)
+        if auth is None:
+            wire.check_auth(request.authorization, request.query, request.has_date)
+        else:
+            identity = auth.authenticate(request, "sqs")
         payload = to_payload(action, params)
         if "QueueUrl" not in payload and request.path.strip("/").count("/") == 1:
             payload["QueueUrl"] = wire.endpoint_of(request) + "/" + request.path.strip("/")
+        if auth is not None:
+            accesses = None if service.resources is None else service.resources(action, payload)
+            auth.authorize(identity, "sqs", action, accesses)
         result = service.dispatch(action, payload, wire.endpoint_of(request))  # type: ignore[call-arg]
     except CellstoreError as err:
         return _error_reply(err)

@@ -18,6 +18,8 @@ import socket
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING, NamedTuple
+
 import uvicorn
 
 from cellstore import __version__
@@ -25,7 +27,17 @@ from cellstore.engine.database import Database
 from cellstore.protocol.asgi import App, ASGIApp
 from cellstore.protocol.wire import Service
 
+if TYPE_CHECKING:
+    from cellstore.protocol.credentials import CredentialsFile
+
 log = logging.getLogger("cellstore.server")
+
+
+class Tls(NamedTuple):
+    """``--tls-cert``/``--tls-key``: PEM files for serving HTTPS."""
+
+    certfile: str
+    keyfile: str
 
 _LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
@@ -35,18 +47,30 @@ def services_for(db: Database) -> dict[str, Service]:
     # Imported here so that the protocol layer can be used (and tested) on its
     # own, and so that importing this module stays cheap.
     from cellstore.api import OPERATIONS, dispatch
-    from cellstore.api import sqs, streams
+    from cellstore.api import resources, sqs, streams
 
     return {
-        "dynamodb": Service(functools.partial(dispatch, db), OPERATIONS),
-        "streams": Service(functools.partial(streams.dispatch, db), streams.OPERATIONS),
-        "sqs": Service(functools.partial(sqs.dispatch, db), sqs.OPERATIONS, needs_endpoint=True),
+        "dynamodb": Service(
+            functools.partial(dispatch, db), OPERATIONS, resources=functools.partial(resources.dynamodb, db)
+        ),
+        "streams": Service(
+            functools.partial(streams.dispatch, db), streams.OPERATIONS, resources=functools.partial(resources.streams, db)
+        ),
+        "sqs": Service(
+            functools.partial(sqs.dispatch, db), sqs.OPERATIONS, needs_endpoint=True,
+            resources=functools.partial(resources.sqs, db),
+        ),
     }
 
 
-def build_app(db: Database) -> App:
-    """The ASGI app serving ``db``'s DynamoDB and SQS APIs."""
-    return App(services_for(db), region=db.region)
+def build_app(db: Database, credentials: CredentialsFile | None = None) -> App:
+    """The ASGI app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
+    auth = None
+    if credentials is not None:
+        from cellstore.protocol.auth import Auth
+
+        auth = Auth(credentials, region=db.region, account=db.account)
+    return App(services_for(db), region=db.region, auth=auth)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -55,12 +79,13 @@ def bind(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=2048)
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, tls: Tls | None = None) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _server(app: ASGIApp) -> uvicorn.Server:
+def _server(app: ASGIApp, tls: Tls | None = None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         loop=_LOOP,
@@ -76,32 +101,49 @@ def _server(app: ASGIApp) -> uvicorn.Server:
         log_config=None,
         log_level=None,
         timeout_graceful_shutdown=5,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
     )
     return uvicorn.Server(config)
 
 
-def serve(db: Database, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    db: Database,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    credentials: CredentialsFile | None = None,
+    tls: Tls | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM, then close ``db`` so SQLite checkpoints.
 
     Returns normally after a signal, so a supervisor sees exit code 0 for a
     clean shutdown.
     """
     sock = bind(host, port)
-    log.info("cellstore %s listening on %s", __version__, url_of(sock))
+    log.info("cellstore %s listening on %s", __version__, url_of(sock, tls))
     try:
-        run_on(db, sock)
+        run_on(db, sock, credentials=credentials, tls=tls)
     finally:
         sock.close()
         log.info("cellstore stopped")
 
 
-def run_on(db: Database, sock: socket.socket) -> None:
-    """Serve ``db`` on an already listening socket until a signal; closes ``db``."""
-    server = _server(build_app(db))
+def run_on(
+    db: Database, sock: socket.socket, *, credentials: CredentialsFile | None = None, tls: Tls | None = None
+) -> None:
+    """Serve ``db`` on an already listening socket until a signal; closes ``db``.
+
+    With ``credentials``, SIGHUP re-reads them (in this process).
+    """
+    server = _server(build_app(db, credentials), tls)
     # uvicorn re-raises the signal it caught once it has shut down; with these
     # handlers in place that re-raise is a no-op instead of killing the
     # process (SIGTERM) or raising KeyboardInterrupt (SIGINT).
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if credentials is not None:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: credentials.reload())
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a forked worker starts with it blocked
     try:
         server.run(sockets=[sock])
     finally:
@@ -121,11 +163,11 @@ class BackgroundServer:
     closes nothing else.
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, tls: Tls | None = None) -> None:
         self._sock = bind(host, port)
-        self.url = url_of(self._sock)
+        self.url = url_of(self._sock, tls)
         self.port: int = self._sock.getsockname()[1]
-        self._server = _server(app)
+        self._server = _server(app, tls)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._sock]},

@@ -7,7 +7,10 @@ bodies are built in exactly one place (``error_body``).
 
 Checks happen in the order AWS applies them — target, then authentication,
 then the body — so a request with several faults reports the same one AWS
-would.  Signatures are never verified, only their shape.
+would.  Without an ``Authenticator`` (``--auth none``, and always in-process)
+signatures are never verified, only their shape; with one (``--auth sigv4``,
+see ``protocol/auth.py``) each request is verified and then authorized
+against the resources the api layer says it touches.
 """
 
 from __future__ import annotations
@@ -16,18 +19,18 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Callable, Container, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from cellstore.engine.queues.wakeups import Wait
 
 from cellstore.errors import (
-    CORAL_SERVICE,
     CellstoreError,
     IncompleteSignatureException,
     InternalServerError,
+    InvalidSignatureException,
     MissingAuthenticationTokenException,
     SerializationException,
     UnknownOperationException,
@@ -68,13 +71,9 @@ class Service(NamedTuple):
     dispatch: Dispatch
     operations: Container[str]
     needs_endpoint: bool = False
-
-
-class InvalidSignatureException(CellstoreError):
-    """Coral's error for contradictory signing material (defined here until errors.py has it)."""
-
-    code = "InvalidSignatureException"
-    namespace = CORAL_SERVICE
+    #: ``resources(operation, payload)``: what the request touches, for the
+    #: authorizer (see ``api/resources.py``); None authorizes ``<service>:<op>`` on "*".
+    resources: Callable[[str, dict[str, Any]], Iterable[Any]] | None = None
 
 
 class RequestEntityTooLarge(SerializationException):
@@ -94,6 +93,22 @@ class Request(NamedTuple):
     body: bytes
     host: str = ""
     path: str = "/"
+    #: Everything SigV4 verification reads: the headers as sent (lower-case
+    #: names), the method and the path still percent-encoded ("" = ``path``).
+    headers: Sequence[tuple[bytes, bytes]] = ()
+    method: str = "POST"
+    raw_path: str = ""
+    scheme: str = "http"
+
+
+class Authenticator(Protocol):
+    """What ``respond`` needs of ``--auth sigv4`` (``protocol/auth.Auth``); raises ``CellstoreError``s."""
+
+    def authenticate(self, request: Request, service: str) -> Any: ...
+
+    def authorize(
+        self, identity: Any, service: str, operation: str, accesses: Iterable[Any] | None
+    ) -> None: ...
 
 
 class Reply(NamedTuple):
@@ -112,7 +127,7 @@ class Waiting(NamedTuple):
 
 
 def endpoint_of(request: Request) -> str:
-    return f"http://{request.host or 'localhost'}"
+    return f"{request.scheme}://{request.host or 'localhost'}"
 
 
 def settle(
@@ -315,17 +330,25 @@ def _ok(result: dict[str, Any]) -> Reply:
     return Reply(200, orjson.dumps(result))
 
 
-def respond(services: Mapping[str, Service], request: Request) -> Reply | Waiting:
+def respond(
+    services: Mapping[str, Service], request: Request, auth: Authenticator | None = None
+) -> Reply | Waiting:
     """Turn one request into a Reply (or a Waiting, for a long poll); never raises."""
     try:
         service_name, operation = parse_target(request.target)
         service = services.get(service_name)
         if service is None or operation not in service.operations:
             raise UnknownOperationException()
-        check_auth(request.authorization, request.query, request.has_date)
+        if auth is None:
+            check_auth(request.authorization, request.query, request.has_date)
+        else:
+            identity = auth.authenticate(request, service_name)
         if len(request.body) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
         payload = decode_body(request.body)
+        if auth is not None:
+            accesses = None if service.resources is None else service.resources(operation, payload)
+            auth.authorize(identity, service_name, operation, accesses)
         if not service.needs_endpoint:
             return Reply(200, orjson.dumps(service.dispatch(operation, payload)))
         result = service.dispatch(operation, payload, endpoint_of(request))

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cellstore.storage import migrations
 from cellstore.storage.base import Store, Txn
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = migrations.LATEST  # PRAGMA user_version of a current database
 
 
 class SqliteTxn(Txn):
@@ -95,14 +96,20 @@ class SqliteStore(Store):
         self._txn = SqliteTxn(self._conn)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{path} was written by a newer cellstore (schema {version} > {SCHEMA_VERSION})"
-            )
+        #: The schema version found on opening; ``migrations.LATEST`` once open.
+        self.migrated_from = self._migrate(":memory:" if path is None else str(path))
+
+    def _migrate(self, where: str) -> int:
+        """Apply pending migrations in one write transaction; the version found first."""
+        with self.transaction(write=True):
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            todo = migrations.pending(version, where)
+            for migration in todo:
+                for statement in migration.sqlite:
+                    self._conn.execute(statement)
+            if todo:
+                self._conn.execute(f"PRAGMA user_version={todo[-1].version}")
+        return version
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:

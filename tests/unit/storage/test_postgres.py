@@ -1,0 +1,118 @@
+"""PostgreSQL-only behaviour of the storage door: schema versions, sharing, failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import psycopg  # noqa: E402
+
+from cellstore.errors import StorageUnavailable  # noqa: E402
+from cellstore.storage import migrations  # noqa: E402
+from cellstore.storage.postgres import PostgresStore  # noqa: E402
+
+
+@pytest.fixture
+def store(postgres_dsn: str) -> Iterator[PostgresStore]:
+    backend = PostgresStore(postgres_dsn)
+    yield backend
+    backend.close()
+
+
+def test_two_stores_share_one_database(store: PostgresStore, postgres_dsn: str) -> None:
+    other = PostgresStore(postgres_dsn)
+    try:
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"v")
+        with other.transaction(write=False) as txn:
+            assert txn.get(b"k") == b"v"
+        assert other.migrated_from == migrations.LATEST
+    finally:
+        other.close()
+
+
+def test_a_read_transaction_is_one_snapshot(store: PostgresStore) -> None:
+    with store.transaction(write=True) as txn:
+        txn.put(b"k", b"old")
+    with store.transaction(write=False) as reader:
+        assert reader.get(b"k") == b"old"
+        with store.transaction(write=True) as writer:
+            writer.put(b"k", b"new")
+            writer.put(b"k2", b"new")
+        assert reader.get(b"k") == b"old"
+        assert reader.get(b"k2") is None
+
+
+def test_a_swallowed_statement_error_never_commits(store: PostgresStore) -> None:
+    with pytest.raises(StorageUnavailable):
+        with store.transaction(write=True) as txn:
+            txn.put(b"a", b"1")
+            try:
+                txn.range_stats(b"a", 5)  # type: ignore[arg-type] - bytea < integer: an SQL error
+            except Exception:  # noqa: BLE001 - an engine that swallows a storage error
+                pass
+    with store.transaction(write=False) as txn:
+        assert txn.get(b"a") is None
+
+
+def test_a_newer_schema_is_refused(store: PostgresStore, postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE cellstore_schema SET version = %s", (migrations.LATEST + 1,))
+    try:
+        with pytest.raises(migrations.SchemaTooNew, match="newer cellstore"):
+            PostgresStore(postgres_dsn)
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute("UPDATE cellstore_schema SET version = %s", (migrations.LATEST,))
+
+
+def test_an_older_schema_is_upgraded(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS kv")
+        conn.execute("DROP TABLE IF EXISTS cellstore_schema")
+    upgraded = PostgresStore(postgres_dsn)
+    try:
+        assert upgraded.migrated_from == 0
+        with upgraded.transaction(write=False) as txn:
+            assert txn.get(b"k") is None
+    finally:
+        upgraded.close()
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT version FROM cellstore_schema").fetchall() == [(migrations.LATEST,)]
+
+
+def test_a_killed_connection_is_a_retryable_500_then_recovers(store: PostgresStore, postgres_dsn: str) -> None:
+    def kill_backends() -> None:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    with store.transaction(write=True) as txn:
+        txn.put(b"k", b"1")
+    # Mid-transaction: the statement after the cut fails, nothing commits.
+    with pytest.raises(StorageUnavailable) as caught:
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"2")
+            kill_backends()
+            txn.put(b"k2", b"2")
+    assert caught.value.status == 500 and caught.value.code == "InternalServerError"
+    # Idle pooled connections are dead too: the next transaction skips them.
+    kill_backends()
+    with store.transaction(write=False) as txn:
+        assert txn.get(b"k") == b"1"
+        assert txn.get(b"k2") is None
+
+
+def test_an_unreachable_server_is_reported_clearly() -> None:
+    from pg_cluster import free_port
+
+    with pytest.raises(StorageUnavailable, match="cannot connect to postgresql://"):
+        PostgresStore(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none", timeout=1.0)
+
+
