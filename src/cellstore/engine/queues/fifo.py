@@ -2,59 +2,117 @@
 
 A group can be served when none of its messages is in flight and its first
 message is visible.  Messages are received from the front of a group, so
-the in-flight ones are always a prefix of its order; the group's *ready-at*
-is therefore:
+the received ones are always a prefix of its order (at most one receive's
+worth: a receive takes the prefix again before anything after it); the
+group's *ready-at* is therefore:
 
 * the latest visibility time among the received prefix, if there is one
   (the group is blocked until every one of them is deleted or visible again);
 * otherwise its first message's visibility time (a queue delay).
 
-Each group has its ready-at under "G" and one entry in the "v" index keyed
-by it, so a FIFO receive is one range read of "v" up to now: the groups
-that can be served, oldest first.  ``refresh`` recomputes a group's entry
-after anything at its front changed.
+Each group has one record under "G" — its ready-at and its received prefix
+as ``[seq, visible-at]`` pairs — and one entry in the "v" index keyed by the
+ready-at, so a FIFO receive is one range read of "v" up to now: the groups
+that can be served, oldest first.  A group's "g" entries carry each
+message's visible-at as sent, so the head of a group is known from one
+``limit=1`` range read without loading the message.  Every receive, delete
+and visibility change therefore reads the group record (and at most the
+head entry) instead of the whole group, and rewrites the record in the
+same write transaction as the message.
+
+Records written before this layout (an 8-byte ready-at, empty "g" values)
+are read the old way — the group scanned once — and rewritten in the new
+form the first time the group changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+
+import orjson
 
 from cellstore.engine.queues import keys
 from cellstore.engine.queues.model import Message, Queue
 from cellstore.storage.base import Txn
 
-Loader = Callable[[int], "Message | None"]
+
+class Group:
+    """One group's record, loaded for a change and written back by ``save``."""
+
+    __slots__ = ("name", "ready", "prefix", "_raw")
+
+    def __init__(self, name: str, ready: int | None, prefix: dict[int, int], raw: bytes | None) -> None:
+        self.name = name
+        self.ready = ready  # the ready-at its "v" entry is stored under (None: no entry)
+        self.prefix = prefix  # received messages: seq -> visible-at, in group order
+        self._raw = raw
+
+    def received(self, message: Message) -> None:
+        self.prefix[message.seq] = message.visible_ms
+        if len(self.prefix) > 1 and message.seq < max(self.prefix):
+            self.prefix = dict(sorted(self.prefix.items()))
+
+    def removed(self, seq: int) -> None:
+        self.prefix.pop(seq, None)
 
 
-def appended(txn: Txn, queue: Queue, group: str, visible_ms: int) -> None:
-    """A message joined ``group``; a group that was empty becomes ready at its visibility."""
-    if txn.get(keys.group_state(queue.id, group)) is None:
-        _set(txn, queue, group, None, visible_ms)
+def load(txn: Txn, queue: Queue, name: str) -> Group:
+    raw = txn.get(keys.group_state(queue.id, name))
+    if raw is None:
+        return Group(name, None, {}, None)
+    if raw[:1] != b"{":  # the old layout: an 8-byte ready-at
+        return Group(name, keys.read_u64(raw), _scan_prefix(txn, queue, name), raw)
+    record = orjson.loads(raw)
+    return Group(name, record["r"], {seq: at for seq, at in record["p"]}, raw)
 
 
-def refresh(txn: Txn, queue: Queue, group: str, load: Loader) -> None:
-    raw = txn.get(keys.group_state(queue.id, group))
-    old = None if raw is None else keys.read_u64(raw)
-    _set(txn, queue, group, old, ready_at(txn, queue, group, load))
+def save(txn: Txn, queue: Queue, group: Group) -> None:
+    """Store ``group``'s record and move its "v" entry to its ready-at (or drop both if it is empty)."""
+    if group.prefix:
+        ready: int | None = max(group.prefix.values())
+    else:
+        ready = None
+        for member in upcoming(txn, queue, group.name, None, 1):
+            ready = _visible_at(txn, queue, member)
+            if ready is not None:
+                break
+    if ready != group.ready:
+        if group.ready is not None:
+            txn.delete(keys.ready(queue.id, group.ready, group.name))
+        if ready is not None:
+            txn.put(keys.ready(queue.id, ready, group.name), b"")
+        group.ready = ready
+    if ready is None:
+        if group._raw is not None:
+            txn.delete(keys.group_state(queue.id, group.name))
+            group._raw = None
+        return
+    raw = orjson.dumps({"r": ready, "p": [[seq, at] for seq, at in group.prefix.items()]})
+    if raw != group._raw:
+        txn.put(keys.group_state(queue.id, group.name), raw)
+        group._raw = raw
 
 
-def ready_at(txn: Txn, queue: Queue, group: str, load: Loader) -> int | None:
-    prefix = keys.group_prefix(queue.id, group)
-    received_until: int | None = None
-    for key, _ in txn.range(prefix, prefix + b"\xff" * 9):
-        message = load(keys.read_u64(key[-8:]))
-        if message is None:
-            continue
-        if message.receive_count:
-            received_until = max(received_until or 0, message.visible_ms)
-            continue
-        return message.visible_ms if received_until is None else received_until
-    return received_until
+def appended(txn: Txn, queue: Queue, message: Message) -> None:
+    """``message`` joined the back of its group; a group that was empty becomes ready at its visibility."""
+    assert message.group is not None
+    txn.put(keys.group_member(queue.id, message.group, message.seq), keys.u64(message.visible_ms))
+    if txn.get(keys.group_state(queue.id, message.group)) is None:
+        save(txn, queue, Group(message.group, None, {}, None))
 
 
-def members(txn: Txn, queue: Queue, group: str) -> list[int]:
-    prefix = keys.group_prefix(queue.id, group)
-    return [keys.read_u64(key[-8:]) for key, _ in txn.range(prefix, prefix + b"\xff" * 9)]
+def upcoming(txn: Txn, queue: Queue, name: str, after: int | None, page: int) -> Iterator[tuple[int, bytes]]:
+    """The group's members after seq ``after`` (all if None), in order, as (seq, "g" value); read ``page`` at a time."""
+    prefix = keys.group_prefix(queue.id, name)
+    start = prefix if after is None else prefix + keys.u64(after + 1)
+    end = prefix + b"\xff" * 9
+    while True:
+        batch = list(txn.range(start, end, limit=page))
+        for key, value in batch:
+            yield keys.read_u64(key[-8:]), value
+        if len(batch) < page:
+            return
+        start = batch[-1][0][:-8] + keys.u64(keys.read_u64(batch[-1][0][-8:]) + 1)
 
 
 def ready_groups(txn: Txn, queue: Queue, now_ms: int, limit: int) -> list[str]:
@@ -63,13 +121,23 @@ def ready_groups(txn: Txn, queue: Queue, now_ms: int, limit: int) -> list[str]:
     return [key[skip:].decode("utf-8") for key, _ in txn.range(start, end, limit=limit)]
 
 
-def _set(txn: Txn, queue: Queue, group: str, old: int | None, new: int | None) -> None:
-    if old == new:
-        return
-    if old is not None:
-        txn.delete(keys.ready(queue.id, old, group))
-    if new is None:
-        txn.delete(keys.group_state(queue.id, group))
-        return
-    txn.put(keys.ready(queue.id, new, group), b"")
-    txn.put(keys.group_state(queue.id, group), keys.u64(new))
+def _visible_at(txn: Txn, queue: Queue, member: tuple[int, bytes]) -> int | None:
+    seq, value = member
+    if len(value) == 8:
+        return keys.read_u64(value)
+    raw = txn.get(keys.message(queue.id, seq))  # an entry from before "g" carried the time
+    return None if raw is None else Message.from_json(raw).visible_ms
+
+
+def _scan_prefix(txn: Txn, queue: Queue, name: str) -> dict[int, int]:
+    """The received prefix of a group stored in the old layout, by reading its messages."""
+    prefix: dict[int, int] = {}
+    for seq, _ in upcoming(txn, queue, name, None, 100):
+        raw = txn.get(keys.message(queue.id, seq))
+        if raw is None:
+            continue
+        message = Message.from_json(raw)
+        if not message.receive_count:
+            break
+        prefix[seq] = message.visible_ms
+    return prefix

@@ -2,7 +2,8 @@
 
 Standard queues read the when-visible index "w" up to now; FIFO queues read
 the ready-groups index "v" up to now and take each group's messages from
-its front (``fifo.py``).  Claiming a message gives it a fresh receipt nonce
+its front (``fifo.py``), reading only the group record and the messages
+they take.  Claiming a message gives it a fresh receipt nonce
 (older receipt handles go stale), bumps its receive count and moves its
 "w" entry to now + visibility timeout — all in the one write transaction
 that also removes expired messages and moves messages received too often
@@ -74,13 +75,16 @@ class _Claim:
         self.moved_to = moved_to
         self.received: list[Received] = []
 
-    def take(self, message: Message) -> bool:
-        """Claim ``message`` if it is still deliverable; False if it went elsewhere."""
+    def take(self, message: Message, group: fifo.Group | None = None) -> bool:
+        """Claim ``message`` if it is still deliverable; False if it went elsewhere.
+
+        ``group`` is the FIFO group record being served; the caller saves it.
+        """
         if message.expires_ms <= self.now_ms:
-            store.remove(self.txn, self.queue, message, self.now_ms, refresh=False)
+            store.remove(self.txn, self.queue, message, self.now_ms, group)
             return False
         if self.redrive is not None and message.receive_count >= self.redrive[1]:
-            target = redrive.dead_letter(self.txn, self.queues, self.queue, message, self.now_ms)
+            target = redrive.dead_letter(self.txn, self.queues, self.queue, message, self.now_ms, group)
             if target is not None:
                 self.moved_to.add(target)
                 return False
@@ -90,7 +94,7 @@ class _Claim:
             message.first_receive_ms = self.now_ms
         message.token = new_token()
         message.visible_ms = self.now_ms + self.timeout_ms
-        store.save(self.txn, self.queue, message, previous)
+        store.save(self.txn, self.queue, message, previous, group)
         receipt = Receipt(self.queue.id, message.seq, message.token).encode()
         self.received.append(Received(message, receipt))
         return True
@@ -122,27 +126,40 @@ def _receive_fifo(claim: _Claim, wanted: int) -> None:
         groups = [g for g in fifo.ready_groups(txn, queue, claim.now_ms, wanted + len(tried)) if g not in tried]
         if not groups:
             return
-        for group in groups:
-            tried.add(group)
+        for name in groups:
+            tried.add(name)
+            group = fifo.load(txn, queue, name)
             _take_from_group(claim, group, wanted)
-            fifo.refresh(txn, queue, group, lambda seq: store.load(txn, queue, seq))
+            fifo.save(txn, queue, group)
             if len(claim.received) == wanted:
                 return
 
 
-def _take_from_group(claim: _Claim, group: str, wanted: int) -> None:
-    txn, queue = claim.txn, claim.queue
-    for seq in fifo.members(txn, queue, group):
+def _take_from_group(claim: _Claim, group: fifo.Group, wanted: int) -> None:
+    """From the group's front: its received prefix (visible again) first, then the messages after it."""
+    txn, queue, now_ms = claim.txn, claim.queue, claim.now_ms
+    after = max(group.prefix) if group.prefix else None  # the prefix is the front: nothing before it
+    for seq in list(group.prefix):
         if len(claim.received) == wanted:
             return
         message = store.load(txn, queue, seq)
         if message is None:
+            group.removed(seq)
             continue
-        if message.in_flight(claim.now_ms):
-            return  # the group is blocked after all
-        if message.visible_ms > claim.now_ms:
+        if message.visible_ms > now_ms:
+            return  # still in flight: the group is blocked after all
+        claim.take(message, group)
+    for seq, value in fifo.upcoming(txn, queue, group.name, after, max(wanted - len(claim.received), 1)):
+        if len(claim.received) == wanted:
+            return
+        if len(value) == 8 and keys.read_u64(value) > now_ms:
             return  # delayed: order forbids skipping it
-        claim.take(message)
+        message = store.load(txn, queue, seq)
+        if message is None:
+            continue
+        if message.visible_ms > now_ms:
+            return  # in flight or delayed: order forbids skipping it
+        claim.take(message, group)
 
 
 def _anything_due(txn: Txn, queue: Queue, now_ms: int) -> bool:

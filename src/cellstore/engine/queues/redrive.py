@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
-from cellstore.engine.queues import Queues, catalog, keys, store
+from cellstore.engine.queues import Queues, catalog, fifo, keys, store
 from cellstore.engine.queues.model import Message, Queue
 from cellstore.errors import InvalidParameterValue, SqsResourceNotFound
 from cellstore.storage.base import Txn
@@ -28,15 +28,20 @@ from cellstore.storage.base import Txn
 MOVE_CHUNK = 500
 
 
-def dead_letter(txn: Txn, queues: Queues, source: Queue, message: Message, now_ms: int) -> int | None:
-    """Move ``message`` to ``source``'s dead-letter queue; its id, or None if that queue is gone."""
+def dead_letter(
+    txn: Txn, queues: Queues, source: Queue, message: Message, now_ms: int, group: fifo.Group | None = None
+) -> int | None:
+    """Move ``message`` to ``source``'s dead-letter queue; its id, or None if that queue is gone.
+
+    ``group`` is the FIFO group record a receive holds (it saves it afterwards).
+    """
     policy = source.redrive
     if policy is None:
         return None
     target = catalog.find(txn, catalog.name_of_arn(policy[0]))
     if target is None:
         return None
-    store.remove(txn, source, message, now_ms, refresh=False)
+    store.remove(txn, source, message, now_ms, group)
     transfer(txn, target, message, now_ms, source_arn=queues.arn(source.name))
     return target.id
 

@@ -4,7 +4,9 @@ A message is its record under "m" plus one entry in the when-visible index
 "w", one in the retention index "r" and, in a FIFO queue, one in its group's
 order "g" (see ``keys.py``).  Every change of a message goes through
 ``insert``, ``save`` or ``remove`` here so the indexes can never disagree with
-the record; FIFO group bookkeeping follows in ``fifo.refresh``.
+the record, and so does the FIFO group record (``fifo.py``).  A caller that
+changes several messages of one group (a receive) passes the group it has
+loaded and saves it once at the end; otherwise each call loads and saves it.
 """
 
 from __future__ import annotations
@@ -35,26 +37,36 @@ def insert(txn: Txn, queue: Queue, message: Message) -> None:
     txn.put(keys.visible(queue.id, message.visible_ms, message.seq), _state(message))
     txn.put(keys.retention(queue.id, message.expires_ms, message.seq), b"")
     if message.group is not None and queue.fifo:
-        txn.put(keys.group_member(queue.id, message.group, message.seq), b"")
-        fifo.appended(txn, queue, message.group, message.visible_ms)
+        fifo.appended(txn, queue, message)
 
 
-def save(txn: Txn, queue: Queue, message: Message, previous_visible_ms: int) -> None:
+def save(txn: Txn, queue: Queue, message: Message, previous_visible_ms: int, group: fifo.Group | None = None) -> None:
     """Write a changed message (received, or its visibility changed)."""
     if previous_visible_ms != message.visible_ms:
         txn.delete(keys.visible(queue.id, previous_visible_ms, message.seq))
     txn.put(keys.visible(queue.id, message.visible_ms, message.seq), _state(message))
     txn.put(keys.message(queue.id, message.seq), message.to_json())
+    if message.group is not None and queue.fifo and message.receive_count:
+        if group is not None:
+            group.received(message)
+        else:
+            mine = fifo.load(txn, queue, message.group)
+            mine.received(message)
+            fifo.save(txn, queue, mine)
 
 
-def remove(txn: Txn, queue: Queue, message: Message, now_ms: int, *, refresh: bool = True) -> None:
+def remove(txn: Txn, queue: Queue, message: Message, now_ms: int, group: fifo.Group | None = None) -> None:
     txn.delete(keys.message(queue.id, message.seq))
     txn.delete(keys.visible(queue.id, message.visible_ms, message.seq))
     txn.delete(keys.retention(queue.id, message.expires_ms, message.seq))
     if message.group is not None and queue.fifo:
         txn.delete(keys.group_member(queue.id, message.group, message.seq))
-        if refresh:
-            fifo.refresh(txn, queue, message.group, lambda seq: load(txn, queue, seq))
+        if group is not None:
+            group.removed(message.seq)
+        else:
+            mine = fifo.load(txn, queue, message.group)
+            mine.removed(message.seq)
+            fifo.save(txn, queue, mine)
 
 
 def _state(message: Message) -> bytes:

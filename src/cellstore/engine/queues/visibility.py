@@ -8,7 +8,7 @@ it is refused.  Each batch is one storage transaction; entries fail alone.
 
 from __future__ import annotations
 
-from cellstore.engine.queues import Queues, catalog, fifo, store
+from cellstore.engine.queues import Queues, catalog, store
 from cellstore.engine.queues.model import Queue, Receipt
 from cellstore.errors import CellstoreError, InvalidParameterValue, MessageNotInflight, ReceiptHandleIsInvalid
 from cellstore.storage.base import Txn
@@ -79,6 +79,4 @@ def _change(txn: Txn, queue: Queue, handle: str, timeout_s: int, now_ms: int) ->
     previous = message.visible_ms
     message.visible_ms = now_ms + timeout_s * 1000
     store.save(txn, queue, message, previous)
-    if queue.fifo and message.group is not None:
-        fifo.refresh(txn, queue, message.group, lambda seq: store.load(txn, queue, seq))
     return timeout_s == 0
