@@ -85,6 +85,12 @@ def test_spike_absorber_applies_a_5000_message_burst_once_each_in_order(tmp_path
     drain(example, tmp_path, entities=100, updates=50)
 
 
+@pytest.mark.slow
+def test_spike_absorber_drains_the_issue_s_50000_message_burst(tmp_path: Path) -> None:
+    """The acceptance burst: 1,000 entities x 50 updates; takes about a minute on two cores."""
+    drain(load("spike_absorber"), tmp_path, entities=1000, updates=50, timeout=300)
+
+
 def drain(example: ModuleType, tmp_path: Path, entities: int, updates: int, timeout: float = 30) -> None:
     with in_process(tmp_path) as store:
         client, sqs = store.client(), store.client("sqs")
