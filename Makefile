@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: serve test bench bench-smoke
+.PHONY: serve test bench bench-smoke bench-backends
 
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
@@ -47,6 +47,10 @@ bench: .make-install.stamp wrk
 
 bench-smoke: .make-install.stamp wrk
 	$(BIN)/python bench/smoke.py
+
+# SQLite against PostgreSQL behind the same server (starts a throwaway cluster).
+bench-backends: .make-test.stamp wrk
+	$(BIN)/python bench/backends.py
 
 .PHONY: wrk
 wrk:
