@@ -251,3 +251,17 @@ _database_numbers = itertools.count()
 def new_postgres_database(postgres_cluster: Any) -> Callable[[], str]:
     """Make a new, empty PostgreSQL database; returns its DSN (for tests running several servers)."""
     return lambda: postgres_cluster.create_database(f"db{next(_database_numbers)}")
+
+
+@pytest.fixture(autouse=True)
+def _shared_tables_stay_unchanged() -> Iterator[None]:
+    """After every test: no cached Table (engine.tables.load_table) was changed in place."""
+    yield
+    import orjson
+
+    from cellstore.engine import tables
+
+    for raw, table in list(tables._PARSED.items()):
+        assert table == tables.Table.from_record(orjson.loads(raw)), (
+            f"a shared Table of {table.name} was changed in place; change a find_table() result or a copy()"
+        )

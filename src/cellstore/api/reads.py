@@ -126,6 +126,11 @@ def _exclusive_start(payload: dict[str, Any]) -> Item | None:
 
 def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection: Projection | None) -> dict[str, Any]:
     response: dict[str, Any] = {"Count": len(page.items), "ScannedCount": page.scanned}
+    mode = payload.get("ReturnConsumedCapacity")
+    consumed = None
+    if capacity.wanted(mode):  # sizing every item read is only needed for this
+        units = capacity.read_units(page.bytes_read, consistent=bool(payload.get("ConsistentRead", False)))
+        consumed = capacity.consumed(page.table.name, units, mode, read=True)
     if select != "COUNT":
         found = page.items
         if page.index is not None and select == "ALL_PROJECTED_ATTRIBUTES":
@@ -133,8 +138,6 @@ def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection:
         response["Items"] = found if projection is None else [projection.apply(i) for i in found]
     if page.last_key is not None:
         response["LastEvaluatedKey"] = page.last_key
-    units = capacity.read_units(page.bytes_read, consistent=bool(payload.get("ConsistentRead", False)))
-    consumed = capacity.consumed(page.table.name, units, payload.get("ReturnConsumedCapacity"), read=True)
     if consumed is not None:
         response["ConsumedCapacity"] = consumed
     return response

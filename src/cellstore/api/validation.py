@@ -87,9 +87,26 @@ def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
     """
     if value is None:
         return [f"Value null at '{path}' failed to satisfy constraint: Member must not be null"] if rule.required else []
+    failed = _violations(value, rule)
+    if not failed:
+        return failed
+    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
+    return [prefix + message for message in failed]
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _violations(value: Any, rule: Param) -> list[str]:
+    """The constraint messages (without the "Value ... at ..." prefix) a non-null ``value`` violates."""
     failed: list[str] = []
-    if rule.pattern is not None and isinstance(value, str) and not re.fullmatch(rule.pattern, value):
-        failed.append(f"Member must satisfy regular expression pattern: {rule.pattern}")
+    pattern = rule.pattern
+    if pattern is not None and isinstance(value, str):
+        compiled = _PATTERNS.get(pattern)
+        if compiled is None:
+            compiled = _PATTERNS[pattern] = re.compile(pattern)
+        if compiled.fullmatch(value) is None:
+            failed.append(f"Member must satisfy regular expression pattern: {pattern}")
     if rule.min_length is not None and len(value) < rule.min_length:
         failed.append(f"Member must have length greater than or equal to {rule.min_length}")
     if rule.max_length is not None and len(value) > rule.max_length:
@@ -100,10 +117,7 @@ def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
         failed.append(f"Member must have value greater than or equal to {rule.min_value}")
     if rule.max_value is not None and value > rule.max_value:
         failed.append(f"Member must have value less than or equal to {rule.max_value}")
-    if not failed:
-        return failed
-    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
-    return [prefix + message for message in failed]
+    return failed
 
 
 def raise_if_errors(errors: list[str]) -> None:
@@ -132,7 +146,8 @@ def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
             value = int(value)
             if isinstance(payload, dict):
                 payload[name] = value
-        errors.extend(constraint_errors(wire_name(name), value, rule))
+        if _violations(value, rule):  # the member's path is only spelled out for a violation
+            errors.extend(constraint_errors(wire_name(name), value, rule))
     raise_if_errors(errors)
 
 

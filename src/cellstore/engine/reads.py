@@ -36,8 +36,19 @@ class Page:
     index: indexes.Index | None = None
     items: list[Item] = field(default_factory=list)
     scanned: int = 0
-    bytes_read: int = 0
     last_key: Item | None = None
+    # Exact DynamoDB size of the items evaluated so far is ``_sized`` plus the
+    # sizes of ``_unsized`` (evaluated items not sized yet; see ``_collect``).
+    _sized: int = 0
+    _unsized: list[Item] = field(default_factory=list)
+
+    @property
+    def bytes_read(self) -> int:
+        """Exact DynamoDB size of every item evaluated (before the filter): capacity is charged on it."""
+        if self._unsized:
+            self._sized += sum(map(item_size, self._unsized))
+            self._unsized.clear()
+        return self._sized
 
 
 def _after(key: bytes) -> bytes:
@@ -135,19 +146,34 @@ def _collect(
 ) -> Page:
     """One page from ``rows``; callers cap the range read at ``limit`` rows, so a
     small Limit never makes storage produce rows that are then discarded."""
+    # The page ends once the exact sizes of the items evaluated reach 1 MB.  An
+    # item's stored JSON is never shorter than its DynamoDB size (every name,
+    # value and wrapper costs at least as many JSON bytes as DynamoDB counts;
+    # see values.exceeds_item_limit), so while the stored lengths of the items
+    # not yet sized keep the total under 1 MB the exact total is under it too,
+    # and sizing waits: for the usual page it happens only if capacity is asked
+    # for (Page.bytes_read).  Near the limit every item is sized exactly, so the
+    # page ends on exactly the item it always did.
     page = Page(table, index)
+    unsized = page._unsized
+    bound = 0  # page._sized + stored lengths of ``unsized``: >= the exact total
     for _, raw in rows:  # type: ignore[attr-defined]
         item: Item = orjson.loads(raw)
-        last_key = table.key_of(item) if index is None else indexes.key_of(table, index, item)
+        entry = item  # the row read (an index entry under an index): the last evaluated key's source
         if fetch_from is not None:
             base = fetch_from.get(table.item_key(item))
-            item = orjson.loads(base) if base is not None else item
+            if base is not None:
+                raw = base
+                item = orjson.loads(base)
         page.scanned += 1
-        page.bytes_read += item_size(item)
+        unsized.append(item)
+        bound += len(raw)
+        if bound >= PAGE_BYTES:
+            bound = page.bytes_read  # sizes ``unsized`` exactly and empties it
         if filter_ is None or filter_.evaluate(item):
             page.items.append(item)
-        if (limit is not None and page.scanned >= limit) or page.bytes_read >= PAGE_BYTES:
-            page.last_key = last_key
+        if (limit is not None and page.scanned >= limit) or bound >= PAGE_BYTES:
+            page.last_key = table.key_of(entry) if index is None else indexes.key_of(table, index, entry)
             break
     return page
 

@@ -297,8 +297,14 @@ def record_change(txn: Txn, result: WriteResult) -> None:
     stream = _current(txn, result.table)
     if stream is None:
         # A table whose stream was enabled before cellstore kept streams: start one now.
-        stream = _create(txn, result.table, now)
-        save_table(txn, result.table)
+        # ``result.table`` may be the shared parsed record (tables.load_table), so
+        # work on this transaction's own fresh copy; it also sees a stream an
+        # earlier action of the same transaction started.
+        table = find_table(txn, result.table.name) or result.table.copy()
+        stream = _current(txn, table)
+        if stream is None:
+            stream = _create(txn, table, now)
+            save_table(txn, table)
     key = _stream_key(stream["table"], stream["label"])
     if stream["oldest"] is not None and stream["oldest"] + SETTINGS.retention_seconds <= now:
         _trim(txn, stream, now, _TRIM_PER_WRITE)

@@ -12,6 +12,7 @@ the same name can never see the old incarnation's items.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,18 @@ class Table:
             description,
             record.get("tags", []),
             record.get("state", {}),
+        )
+
+    def copy(self) -> Table:
+        """A private copy whose description, tags and state may be changed and saved."""
+        return Table(
+            self.id,
+            self.name,
+            self.hash_key,
+            self.range_key,
+            copy.deepcopy(self.description),
+            copy.deepcopy(self.tags),
+            copy.deepcopy(self.state),
         )
 
     def to_record(self) -> bytes:
@@ -137,15 +150,43 @@ class Table:
                 )
 
 
+# Parsed table records, keyed by the record's exact stored bytes.  A request
+# still reads the record inside its own transaction (so it sees exactly what
+# that transaction sees, whichever process last changed it); only the
+# ``orjson.loads`` + ``Table.from_record`` of bytes already seen is skipped.
+# A changed record is different bytes and so a different entry: nothing can be
+# served stale.  The objects are shared between requests and threads, so they
+# must never be mutated: ``load_table`` is for readers and item writes;
+# anything that changes and saves a table takes ``find_table`` (a fresh
+# object) or ``Table.copy()``.
+_PARSED: dict[bytes, Table] = {}
+_PARSED_LIMIT = 512
+
+
+def _parsed(raw: bytes) -> Table:
+    table = _PARSED.get(raw)
+    if table is None:
+        table = Table.from_record(orjson.loads(raw))
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()  # rare (table churn); simpler and safe without a lock
+        _PARSED[bytes(raw)] = table
+    return table
+
+
 def load_table(txn: Txn, name: str) -> Table:
-    """The table named ``name`` as this transaction sees it, or ResourceNotFoundException."""
+    """The table named ``name`` as this transaction sees it, or ResourceNotFoundException.
+
+    The object is shared (see ``_PARSED``): read it, never change it; to change
+    and save a table use ``find_table`` or ``Table.copy()``.
+    """
     raw = txn.get(keycodec.table_name_key(name))
     if raw is None:
         raise ResourceNotFoundException()
-    return Table.from_record(orjson.loads(raw))
+    return _parsed(raw)
 
 
 def find_table(txn: Txn, name: str) -> Table | None:
+    """The table as this transaction sees it, as a fresh object the caller may change and save."""
     raw = txn.get(keycodec.table_name_key(name))
     return None if raw is None else Table.from_record(orjson.loads(raw))
 

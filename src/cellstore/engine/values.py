@@ -97,6 +97,12 @@ def number_text(number: Decimal) -> str:
 
 
 def canonical_number(text: str) -> str:
+    # Fast path: a plain ASCII integer of at most 38 digits without a leading
+    # zero ("7", "-120") is already canonical and in range.
+    if text.__class__ is str and 0 < len(text) <= 39 and text.isascii():
+        digits = text[1:] if text[0] == "-" else text
+        if digits.isdigit() and digits[0] != "0" and len(digits) <= 38:
+            return text
     return number_text(parse_number(text))
 
 
@@ -155,6 +161,13 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
         )
     if depth > MAX_DEPTH:
         raise ValidationException(_INVALID + "Nesting Levels have exceeded supported limits")
+    if len(value) == 1:
+        # Fast path for the usual one-member S/N value; anything else takes the general checks.
+        for kind, raw in value.items():
+            if kind == "S" and raw.__class__ is str:
+                return {"S": raw}
+            if kind == "N" and raw.__class__ is str:
+                return {"N": canonical_number(raw)}
     present = [k for k, v in value.items() if v is not None]
     if not present:
         raise ValidationException(
@@ -288,27 +301,44 @@ def number_size(text: str) -> int:
     return (len(digits) + 1) // 2 + 1
 
 
+def _text_size(text: str) -> int:
+    """UTF-8 length of ``text`` without encoding it when it is ASCII (the usual case)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def value_size(value: AttributeValue) -> int:
-    kind = type_of(value)
-    raw = value[kind]
-    if kind == "S":
-        return len(raw.encode("utf-8"))
-    if kind == "N":
-        return number_size(raw)
-    if kind == "B":
-        return len(decode_binary(raw))
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(s.encode("utf-8")) for s in raw)
-    if kind == "NS":
-        return sum(number_size(n) for n in raw)
-    if kind == "BS":
-        return sum(len(decode_binary(b)) for b in raw)
-    if kind == "L":
-        return 3 + sum(1 + value_size(v) for v in raw)
-    # M: 3 bytes of overhead, then each entry's name, value and 1 byte.
-    return 3 + sum(1 + len(k.encode("utf-8")) + value_size(v) for k, v in raw.items())
+    # The hot path of every read (page limits, capacity): the common scalar
+    # kinds first, no helper calls for them.  Same rules as ever: S is UTF-8
+    # bytes, N ``number_size``, B the decoded bytes.
+    for kind, raw in value.items():  # exactly one entry; its first, as type_of reads it
+        if kind == "S":
+            return len(raw) if raw.isascii() else len(raw.encode("utf-8"))
+        if kind == "N":
+            return number_size(raw)
+        if kind == "M":
+            # 3 bytes of overhead, then each entry's name, value and 1 byte.
+            return 3 + _map_size(raw)
+        if kind == "BOOL" or kind == "NULL":
+            return 1
+        if kind == "B":
+            return len(decode_binary(raw))
+        if kind == "L":
+            return 3 + sum(1 + value_size(v) for v in raw)
+        if kind == "SS":
+            return sum(_text_size(s) for s in raw)
+        if kind == "NS":
+            return sum(number_size(n) for n in raw)
+        if kind == "BS":
+            return sum(len(decode_binary(b)) for b in raw)
+        return 3 + sum(1 + len(k.encode("utf-8")) + value_size(v) for k, v in raw.items())
+    raise StopIteration  # an empty value, as type_of's next(iter(value)) raised
+
+
+def _map_size(entries: Item) -> int:
+    total = len(entries)  # the 1 byte per entry
+    for name, value in entries.items():
+        total += (len(name) if name.isascii() else len(name.encode("utf-8"))) + value_size(value)
+    return total
 
 
 def exceeds_item_limit(item: Item) -> bool:
@@ -325,4 +355,8 @@ def exceeds_item_limit(item: Item) -> bool:
 
 
 def item_size(item: Item) -> int:
-    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
+    """DynamoDB's size of an item: each attribute's UTF-8 name plus its value."""
+    total = 0
+    for name, value in item.items():
+        total += (len(name) if name.isascii() else len(name.encode("utf-8"))) + value_size(value)
+    return total

@@ -14,7 +14,7 @@ from cellstore.engine import catalog, indexes, items, keycodec, ttl
 from cellstore.engine.catalog import TableSpec, TableUpdate
 from cellstore.engine.database import Database
 from cellstore.engine.indexes import IndexSpec, IndexUpdate
-from cellstore.engine.tables import load_table
+from cellstore.engine.tables import find_table, load_table
 from cellstore.errors import ValidationException
 from cellstore.storage.base import prefix_end
 from cellstore.storage.sqlite import SqliteStore
@@ -96,7 +96,7 @@ def test_backfill_resumes_after_restart_and_equals_a_fresh_build(tmp_path: Path)
     _create_online(db)
     put(db, 1000, g={"S": "new"})  # maintained by the hook while the backfill has not started
     with db.store.transaction(write=True) as txn:
-        table = load_table(txn, "things")
+        table = find_table(txn, "things")
         assert indexes.backfill_index_step(txn, table, "by-g", batch=30) is True
     db.close()
 

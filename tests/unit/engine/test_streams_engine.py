@@ -10,7 +10,7 @@ import pytest
 from cellstore.engine import catalog, items, streams
 from cellstore.engine.catalog import StreamSpec, TableSpec, TableUpdate
 from cellstore.engine.database import Database
-from cellstore.engine.tables import load_table, save_table
+from cellstore.engine.tables import find_table, load_table, save_table
 from cellstore.errors import ExpiredIteratorException, ValidationException
 from cellstore.storage.sqlite import SqliteStore
 
@@ -117,7 +117,7 @@ def test_expiry_uses_the_settings_clock(db: Database, monkeypatch: pytest.Monkey
 def test_a_table_streamed_before_streams_existed_gets_a_stream_on_its_next_write(db: Database) -> None:
     make_table(db)
     with db.store.transaction(write=True) as txn:  # as an older cellstore stored it: no stream identity
-        table = load_table(txn, "things")
+        table = find_table(txn, "things")
         del table.description["LatestStreamArn"], table.description["LatestStreamLabel"]
         save_table(txn, table)
     items.put_item(db, "things", {"pk": {"S": "a"}})
