@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import WRONG_SHAPES, paths, replaced
 
 from cellstore.api import dispatch
 from cellstore.engine.database import Database
@@ -53,32 +54,10 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 WRONG = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    WRONG_SHAPES,
     st.just({"S": 1}), st.just({"N": "x"}), st.just({"SS": []}), st.just({}), st.just({"B": "!!"}),
-    st.just(""), st.just("#"), st.just(":"), st.just("a.b[x]"), st.just("SET"), st.just("))"),
+    st.just("#"), st.just(":"), st.just("a.b[x]"), st.just("SET"), st.just("))"),
 )
-
-
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, (*prefix, index))
-
-
-def replaced(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    result = copy.deepcopy(payload)
-    target = result
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return result
 
 
 @pytest.fixture(scope="module")

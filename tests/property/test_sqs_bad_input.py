@@ -6,13 +6,13 @@ wrong-shaped value), over the SQS JSON-protocol operations.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mutations import WRONG_SHAPES, paths, replaced
 
 from cellstore.api import sqs
 from cellstore.engine.database import Database
@@ -42,32 +42,10 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 WRONG = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.just(""), st.just("{"), st.just("x" * 300), st.just({"DataType": "Number", "StringValue": "x"}),
+    WRONG_SHAPES,
+    st.just("{"), st.just("x" * 300), st.just({"DataType": "Number", "StringValue": "x"}),
     st.just(f"{ENDPOINT}/000000000000/"), st.just("http://h/1/2/3"),
 )
-
-
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, (*prefix, index))
-
-
-def replaced(payload: dict[str, Any], path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    result = copy.deepcopy(payload)
-    target = result
-    for step in path[:-1]:
-        target = target[step]
-    target[path[-1]] = value
-    return result
 
 
 @pytest.fixture(scope="module")
