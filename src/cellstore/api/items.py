@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cellstore.api import operation
@@ -84,34 +85,33 @@ def _fails_with_old(payload: dict[str, Any]) -> bool:
     return payload.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
 
 
-@operation("PutItem")
-def put_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    validate(payload, _PUT_RULES)
+def _put_or_delete(
+    db: Database,
+    payload: dict[str, Any],
+    rules: dict[str, Param],
+    member: str,
+    write: Callable[..., items.WriteResult],
+) -> dict[str, Any]:
+    """PutItem and DeleteItem differ only in their item member and engine call."""
+    validate(payload, rules)
     _only_old_or_none(payload)
-    item = item_param(payload, "Item")
+    item = item_param(payload, member)
     exprs = RequestExpressions(payload, ("ConditionExpression",))
     condition = exprs.condition()
     exprs.finish()
-    result = items.put_item(
-        db, payload["TableName"], item, condition, return_old_on_failure=_fails_with_old(payload)
-    )
+    result = write(db, payload["TableName"], item, condition, return_old_on_failure=_fails_with_old(payload))
     old = result.old if payload.get("ReturnValues") == "ALL_OLD" else None
     return _write_response(payload, result, old)
+
+
+@operation("PutItem")
+def put_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    return _put_or_delete(db, payload, _PUT_RULES, "Item", items.put_item)
 
 
 @operation("DeleteItem")
 def delete_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    validate(payload, _KEYED_WRITE_RULES)
-    _only_old_or_none(payload)
-    key = item_param(payload, "Key")
-    exprs = RequestExpressions(payload, ("ConditionExpression",))
-    condition = exprs.condition()
-    exprs.finish()
-    result = items.delete_item(
-        db, payload["TableName"], key, condition, return_old_on_failure=_fails_with_old(payload)
-    )
-    old = result.old if payload.get("ReturnValues") == "ALL_OLD" else None
-    return _write_response(payload, result, old)
+    return _put_or_delete(db, payload, _KEYED_WRITE_RULES, "Key", items.delete_item)
 
 
 @operation("UpdateItem")
