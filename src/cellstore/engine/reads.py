@@ -185,6 +185,34 @@ def _readable_index(table: Table, name: str) -> indexes.Index:
     return index
 
 
+def _resume_query(
+    start: bytes,
+    end: bytes,
+    after: bytes | None,
+    exclusive_start: Item | None,
+    hash_name: str,
+    key_condition: KeyCondition,
+    forward: bool,
+) -> tuple[bytes, bytes]:
+    """Narrow a Query's range to what follows ExclusiveStartKey (storage key ``after``)."""
+    if after is None:
+        return start, end
+    if exclusive_start is not None and exclusive_start.get(hash_name) != key_condition.hash_value:
+        raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
+    return (max(start, _after(after)), end) if forward else (start, min(end, after))
+
+
+def _resume_scan(start: bytes, end: bytes, after: bytes | None) -> bytes:
+    """A Scan (segment) range's new start after ExclusiveStartKey, which must lie inside it."""
+    if after is None:
+        return start
+    if not start <= after < end:
+        raise ValidationException(
+            "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
+        )
+    return _after(after)
+
+
 def query(
     db: Database,
     table_name: str,
@@ -204,14 +232,8 @@ def query(
                                 filter_, forward, limit, exclusive_start, fetch_base)
         _check_key_types(table, key_condition)
         start, end = query_bounds(table, key_condition)
-        after = _start_key(table, exclusive_start)
-        if after is not None:
-            if exclusive_start is not None and exclusive_start.get(table.hash_key.name) != key_condition.hash_value:
-                raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
-            if forward:
-                start = max(start, _after(after))
-            else:
-                end = min(end, after)
+        start, end = _resume_query(start, end, _start_key(table, exclusive_start), exclusive_start,
+                                   table.hash_key.name, key_condition, forward)
         if start >= end:
             return Page(table)
         rows = txn.range(start, end, reverse=not forward, limit=limit)
@@ -232,14 +254,8 @@ def _query_index(
     _check_key_types(index, key_condition)
     prefix = keycodec.index_partition_prefix(table.id, index.number, key_condition.hash_value)
     start, end = partition_bounds(prefix, key_condition)
-    after = _index_start_key(table, index, exclusive_start)
-    if after is not None:
-        if exclusive_start is not None and exclusive_start.get(index.hash_key.name) != key_condition.hash_value:
-            raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
-        if forward:
-            start = max(start, _after(after))
-        else:
-            end = min(end, after)
+    start, end = _resume_query(start, end, _index_start_key(table, index, exclusive_start), exclusive_start,
+                               index.hash_key.name, key_condition, forward)
     if start >= end:
         return Page(table, index)
     rows = txn.range(start, end, reverse=not forward, limit=limit)
@@ -267,25 +283,13 @@ def scan(
                 start, end = keycodec.prefix_segment_bounds(prefix, segment, total_segments)
             else:
                 start, end = prefix, prefix_end(prefix)
-            after = _index_start_key(table, index, exclusive_start)
-            if after is not None:
-                if not start <= after < end:
-                    raise ValidationException(
-                        "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
-                    )
-                start = _after(after)
+            start = _resume_scan(start, end, _index_start_key(table, index, exclusive_start))
             return _collect(table, txn.range(start, end, limit=limit), limit, filter_, index, txn if fetch_base else None)
         if segment is not None and total_segments is not None:
             start, end = keycodec.segment_bounds(table.id, segment, total_segments)
         else:
             prefix = keycodec.table_prefix(table.id)
             start, end = prefix, prefix_end(prefix)
-        after = _start_key(table, exclusive_start)
-        if after is not None:
-            if not start <= after < end:
-                raise ValidationException(
-                    "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
-                )
-            start = _after(after)
+        start = _resume_scan(start, end, _start_key(table, exclusive_start))
         rows = txn.range(start, end, limit=limit)
         return _collect(table, rows, limit, filter_)
