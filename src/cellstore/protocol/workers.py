@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cellstore.workers")
 
 _RESTART_PAUSE = 0.5  # seconds between replacing crashed workers, against crash loops
+_ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its supervisor lives
 
 
 def _start_worker(
@@ -55,6 +57,7 @@ def _start_worker(
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _stop_when_orphaned(os.getppid())
             if credentials is None:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
@@ -65,6 +68,22 @@ def _start_worker(
         finally:
             os._exit(code)
     return pid
+
+
+def _stop_when_orphaned(supervisor: int) -> None:
+    """Shut this worker down gracefully if its supervisor dies (e.g. kill -9).
+
+    Without a supervisor nobody forwards signals or replaces workers, and the
+    orphans would keep serving (and holding the port) indefinitely.
+    """
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(_ORPHAN_CHECK)
+        log.warning("worker %d: supervisor %d is gone; stopping", os.getpid(), supervisor)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="cellstore-orphan-watch", daemon=True).start()
 
 
 def serve_workers(
