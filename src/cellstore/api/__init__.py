@@ -11,29 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cellstore.api.registry import Registry
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-OPERATIONS: dict[str, Handler] = {}
-
-
-def operation(name: str) -> Callable[[Handler], Handler]:
-    """Register ``name`` (e.g. ``"PutItem"``) so the protocol layer can route to it."""
-
-    def register(handler: Handler) -> Handler:
-        OPERATIONS[name] = handler
-        return handler
-
-    return register
+REGISTRY: Registry[Handler] = Registry(lambda name: UnknownOperationException())
+OPERATIONS = REGISTRY.handlers
+operation = REGISTRY.operation
 
 
 def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    handler = OPERATIONS.get(name)
-    if handler is None:
-        raise UnknownOperationException()
-    return handler(db, payload)
+    return REGISTRY.handler(name)(db, payload)
 
 
 # Importing the families registers their operations.

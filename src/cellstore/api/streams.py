@@ -12,13 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from cellstore.api.validation import Param, table_name_rule, validate
+from cellstore.api.registry import Registry
 from cellstore.engine import streams
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException, ValidationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-OPERATIONS: dict[str, Handler] = {}
+REGISTRY: Registry[Handler] = Registry(lambda name: UnknownOperationException())
+OPERATIONS = REGISTRY.handlers
+operation = REGISTRY.operation
 
 STREAM_ARN = Param("string", required=True, min_length=37, max_length=1024)
 SHARD_ID = Param("string", required=True, min_length=28, max_length=65)
@@ -26,19 +29,8 @@ SEQUENCE_NUMBER = Param("string", min_length=21, max_length=40)
 SHARD_ITERATOR = Param("string", required=True, min_length=1, max_length=2048)
 
 
-def operation(name: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        OPERATIONS[name] = handler
-        return handler
-
-    return register
-
-
 def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    handler = OPERATIONS.get(name)
-    if handler is None:
-        raise UnknownOperationException()
-    return handler(db, payload)
+    return REGISTRY.handler(name)(db, payload)
 
 
 @operation("ListStreams")

@@ -17,6 +17,7 @@ from typing import Any
 
 from cellstore.engine.database import Database
 from cellstore.engine.queues import Queues, queues_for
+from cellstore.api.registry import Registry
 from cellstore.engine.queues.wakeups import Wait
 from cellstore.errors import InvalidAction
 
@@ -36,22 +37,13 @@ class Context:
 
 Handler = Callable[[Context, dict[str, Any]], Result]
 
-OPERATIONS: dict[str, Handler] = {}
-
-
-def operation(name: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        OPERATIONS[name] = handler
-        return handler
-
-    return register
+REGISTRY: Registry[Handler] = Registry(lambda name: InvalidAction(f"The action {name} is not valid for this endpoint."))
+OPERATIONS = REGISTRY.handlers
+operation = REGISTRY.operation
 
 
 def dispatch(db: Database, name: str, payload: dict[str, Any], endpoint: str) -> Result:
-    handler = OPERATIONS.get(name)
-    if handler is None:
-        raise InvalidAction(f"The action {name} is not valid for this endpoint.")
-    return handler(Context(queues_for(db), endpoint), payload)
+    return REGISTRY.handler(name)(Context(queues_for(db), endpoint), payload)
 
 
 from cellstore.api.sqs import queues, receive, redrive, send, tags, visibility  # noqa: E402,F401
