@@ -62,3 +62,12 @@ def test_batch_write_is_all_or_nothing_on_validation_error(ddb: Any, hash_table:
     with pytest.raises(ClientError):
         ddb.batch_write_item(RequestItems={hash_table: bad})
     assert "Item" not in ddb.get_item(TableName=hash_table, Key={"pk": {"S": "ok"}})
+
+
+def test_write_request_must_be_exactly_one_of_put_or_delete(ddb: Any, hash_table: str) -> None:
+    both = {"PutRequest": {"Item": {"pk": {"S": "a"}}}, "DeleteRequest": {"Key": {"pk": {"S": "a"}}}}
+    for entry in (both, {}):
+        with pytest.raises(ClientError) as excinfo:
+            ddb.batch_write_item(RequestItems={hash_table: [entry]})
+        assert error(excinfo)[0] == "ValidationException"
+    assert ddb.scan(TableName=hash_table, Select="COUNT")["Count"] == 0

@@ -20,6 +20,7 @@ from cellstore.api.validation import (
 )
 from cellstore.engine import batch, capacity
 from cellstore.engine.database import Database
+from cellstore.engine.tables import Table
 from cellstore.engine.expressions import Projection
 from cellstore.engine.values import Item, validate_item
 from cellstore.errors import ValidationException
@@ -47,8 +48,7 @@ def _check_table_names(request_items: dict[str, Any]) -> None:
     raise_if_errors(errors)
 
 
-def _no_duplicates(db: Database, keys_by_table: dict[str, list[Item]]) -> None:
-    tables = batch.check_batch_keys(db, keys_by_table)
+def _no_duplicates(tables: dict[str, Table], keys_by_table: dict[str, list[Item]]) -> None:
     for name, keys in keys_by_table.items():
         encoded = [tables[name].item_key(key) for key in keys]
         if len(set(encoded)) != len(encoded):
@@ -73,7 +73,7 @@ def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         projections[name] = exprs.projection()
         exprs.finish()
         keys_by_table[name] = [validate_item(key) for key in spec["Keys"]]
-    _no_duplicates(db, keys_by_table)
+    _no_duplicates(batch.check_batch_keys(db, keys_by_table), keys_by_table)
     result = batch.batch_get(db, keys_by_table)
 
     responses = {
@@ -104,10 +104,10 @@ def _write_request(name: str, entry: Any) -> batch.WriteRequest:
     check_type("RequestItems", entry, "map")
     put, delete = entry.get("PutRequest"), entry.get("DeleteRequest")
     if (put is None) == (delete is None):
+        # A WriteRequest is a union: exactly one of its two members.
         raise ValidationException(
-            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
-            if put is not None
-            else "1 validation error detected: Value null at 'requestItems." + name + ".member' failed to satisfy constraint: Member must not be null"
+            f"Invalid request in requestItems.{name}: a WriteRequest must contain exactly one of "
+            "PutRequest and DeleteRequest"
         )
     if put is not None:
         check_type("PutRequest", put, "map")
@@ -150,7 +150,7 @@ def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             keys_by_table.setdefault(request.table_name, []).append(table.key_of(request.put))
         else:
             keys_by_table.setdefault(request.table_name, []).append(request.delete_key)  # type: ignore[arg-type]
-    _no_duplicates(db, keys_by_table)
+    _no_duplicates(tables, keys_by_table)
     results = batch.batch_write(db, requests)
     response: dict[str, Any] = {"UnprocessedItems": {}}
     metrics: dict[str, list[dict[str, Any]]] = {}
