@@ -80,6 +80,7 @@ class ServerProcess:
             [sys.executable, "-m", "cellstore", "serve", "--port", "0", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() reaches every worker
         )
         self.endpoint_url = self._wait_for_banner()
 
@@ -112,9 +113,15 @@ class ServerProcess:
         finally:
             self._log.close()
 
+    def close_log(self) -> None:
+        self._log.close()
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown code runs at all."""
-        self.process.kill()
+        """SIGKILL to the supervisor and every worker at once: no shutdown code runs anywhere."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process.wait()
         self._log.close()
 
@@ -131,6 +138,8 @@ def _server_processes(directory: Path) -> Iterator[Callable[..., ServerProcess]]
     for server in started:
         if server.process.poll() is None:
             server.kill()
+        else:
+            server.close_log()
 
 
 @pytest.fixture

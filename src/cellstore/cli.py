@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="server processes sharing the port and the data dir, one core each (default: %(default)s)",
+        default=None,
+        help="server processes sharing the port and the data, one core each "
+        "(default: one per CPU core; 1 with --in-memory)",
     )
     serve.add_argument(
         "--ttl-interval",
@@ -127,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def default_workers(location: str | None) -> int:
+    """One worker per core the process may run on: request handling is CPU-bound Python, one core per process.
+
+    In memory there is nothing to share between processes, so one.
+    """
+    if location is None:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _location(args: argparse.Namespace) -> str | None:
     """Where the data lives: a postgresql:// URL, an SQLite file, or None for memory."""
     from cellstore.storage import is_postgres
@@ -191,6 +205,10 @@ def _serve(args: argparse.Namespace) -> int:
     from cellstore.storage import open_store
 
     location = _location(args)
+    if args.workers is None:
+        args.workers = default_workers(location)
+    if args.workers < 1:
+        raise SystemExit("cellstore: --workers must be at least 1")
     if args.ttl_interval is not None and args.ttl_interval <= 0:
         raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
     security = _security(args)

@@ -32,7 +32,8 @@ def test_workers_stop_when_the_supervisor_is_killed(server_process: Callable[...
     server = server_process("--workers", "2", "--data-dir", str(tmp_path / "data"))
     workers = children_of(server.process.pid)
     assert len(workers) == 2
-    server.kill()
+    server.process.kill()  # the supervisor alone: the workers must notice by themselves
+    server.process.wait()
     deadline = time.monotonic() + 15
     while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)

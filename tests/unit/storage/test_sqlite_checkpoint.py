@@ -1,0 +1,60 @@
+"""The SQLite store checkpoints its WAL on a background thread, never inside a request's COMMIT."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from cellstore.storage.sqlite import SqliteStore
+
+
+def _write(store: SqliteStore, count: int, size: int) -> None:
+    for n in range(count):
+        with store.transaction(write=True) as txn:
+            txn.put(n.to_bytes(4, "big"), bytes(size))
+
+
+def test_the_background_thread_copies_committed_pages_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "cellstore.db"
+    store = SqliteStore(path)
+    try:
+        _write(store, 400, 4000)  # ~1.6 MB, all of it in the WAL at commit time
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 1_500_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= 1_500_000
+    finally:
+        store.close()
+
+
+def test_requests_never_run_the_auto_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "cellstore.db"
+    store = SqliteStore(path)
+    try:
+        with store.transaction(write=False):
+            pass
+        assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_committed_writes_are_readable_by_a_fresh_connection_without_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "cellstore.db"
+    store = SqliteStore(path)
+    try:
+        _write(store, 10, 100)
+        other = sqlite3.connect(path)
+        assert other.execute("SELECT count(*) FROM kv WHERE length(k) = 4").fetchone()[0] == 10
+        other.close()
+    finally:
+        store.close()
+
+
+def test_close_stops_the_checkpointer_thread(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "cellstore.db")
+    assert store._checkpointer is not None
+    thread = store._checkpointer._thread
+    assert thread.is_alive()
+    store.close()
+    assert not thread.is_alive()
