@@ -286,6 +286,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help(sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # uvicorn's own start-up chatter repeats the banner; keep its warnings.
-    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     return int(args.run(args))

@@ -3,7 +3,7 @@
 This is what a test suite or a local tool wants when something must talk to
 a real endpoint (another process, a non-Python SDK, the AWS CLI): a free
 loopback port, an in-memory database by default, and boto3 clients ready to
-use.  The server is uvicorn on its own event loop thread, so the calling
+use.  The server runs its own event loop on a thread, so the calling
 thread is free to make blocking boto3 calls against it.
 """
 

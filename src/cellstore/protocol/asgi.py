@@ -1,8 +1,11 @@
-"""A raw ASGI 3 application: HTTP in, ``wire.handle`` in the middle, HTTP out.
+"""cellstore's HTTP application: a request's parts in, ``wire``/``query`` in the middle, an answer out.
 
 No framework: a DynamoDB request is one POST to ``/`` whose meaning is in two
 headers and a JSON body, so routing, middleware and request objects would be
-pure overhead on the hot path.  The engine is synchronous and fast (SQLite
+pure overhead on the hot path.  ``App.respond`` takes the parts of a request
+a server has already parsed and returns the answer; cellstore's own server
+(``protocol/http.py``) calls it directly, and ``App`` is also an ASGI 3
+application for embedding in any other server.  The engine is synchronous and fast (SQLite
 calls take microseconds), so ``dispatch`` runs inline on the event loop
 rather than in a thread pool, whose hand-off would cost more than the call.
 
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import Any, NamedTuple
 
 from cellstore.engine.queues.wakeups import Wait
 from cellstore.errors import CellstoreError
@@ -31,20 +34,37 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+class HttpResponse(NamedTuple):
+    """A complete HTTP answer; the server adds the status line, ``date`` and ``connection``."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
 _JSON_TYPES = frozenset(t.encode("latin-1") for t in wire.JSON_CONTENT_TYPES)
 _FORM_TYPE = query.FORM_CONTENT_TYPE.encode("latin-1")
 
 # DynamoDB answers anything that is not a JSON POST with this XML fragment and 404.
 _NOT_FOUND_BODY = b"<UnknownOperationException/>\n"
-_NOT_FOUND_HEADERS = [
-    (b"content-type", b"text/html"),
-    (b"content-length", str(len(_NOT_FOUND_BODY)).encode("ascii")),
-    (b"x-amz-crc32", wire.crc32(_NOT_FOUND_BODY)),
-]
+_NOT_FOUND = HttpResponse(
+    404,
+    [
+        (b"content-type", b"text/html"),
+        (b"content-length", str(len(_NOT_FOUND_BODY)).encode("ascii")),
+        (b"x-amz-crc32", wire.crc32(_NOT_FOUND_BODY)),
+    ],
+    _NOT_FOUND_BODY,
+)
 
 
 class App:
-    """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher."""
+    """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher.
+
+    ``respond`` is the whole of it, with no server in it: cellstore's own
+    HTTP server (``protocol/http.py``) calls it directly, and ``__call__``
+    adapts it to ASGI for any other server.
+    """
 
     def __init__(
         self,
@@ -57,36 +77,44 @@ class App:
         # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
         self.auth = auth
         # DynamoDB's health check answer, trailing space included.
-        self._health_body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
-        self._health_headers = [
-            (b"content-type", b"text/plain"),
-            (b"content-length", str(len(self._health_body)).encode("ascii")),
-            (b"x-amz-crc32", wire.crc32(self._health_body)),
-        ]
+        body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
+        self._health = HttpResponse(
+            200,
+            [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"x-amz-crc32", wire.crc32(body)),
+            ],
+            body,
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
+    def respond(
+        self,
+        method: str,
+        path: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes | None,
+        scheme: str = "http",
+    ) -> HttpResponse | Awaitable[HttpResponse]:
+        """The answer to one request, or an awaitable of it for a long poll.
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
+        ``headers`` have lower-case names; ``body`` is None when it was
+        longer than ``wire.MAX_BODY_BYTES`` (the server stopped reading it).
+        """
         if method != "POST":
-            if method == "GET" and b"Action=" in scope["query_string"]:
+            if method == "GET" and b"Action=" in query_string:
                 # The query protocol's GET form (what a presigned SQS URL is).
-                await self._query_get(scope, send)
-            elif method == "GET" and scope["path"] == "/":
-                await _respond(send, 200, self._health_headers, self._health_body)
-            else:
-                await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
-            return
+                return self._query_get(path, raw_path, query_string, headers, scheme)
+            if method == "GET" and path == "/":
+                return self._health
+            return _NOT_FOUND
 
-        target = authorization = content_type = content_length = None
+        target = authorization = content_type = None
         has_date = False
         host = ""
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
             elif name == b"authorization":
@@ -95,27 +123,15 @@ class App:
                 content_type = value
             elif name == b"x-amz-date" or name == b"date":
                 has_date = True
-            elif name == b"content-length":
-                content_length = value
             elif name == b"host":
                 host = value.decode("latin-1")
 
         is_form = content_type is not None and _is_form(content_type)
         if content_type is not None and not is_form and not _is_json(content_type):
-            await _respond(send, 404, _NOT_FOUND_HEADERS, _NOT_FOUND_BODY)
-            return
-        if content_length is not None and _too_long(content_length):
-            await _send_error(send, wire.RequestEntityTooLarge())
-            return
-        try:
-            body = await _read_body(receive)
-        except _Disconnected:
-            return  # nobody is left to answer
+            return _NOT_FOUND
         if body is None:
-            await _send_error(send, wire.RequestEntityTooLarge())
-            return
+            return _json_response(*_error(wire.RequestEntityTooLarge()))
 
-        query_string = scope["query_string"]
         request = wire.Request(
             target,
             authorization,
@@ -123,25 +139,27 @@ class App:
             query_string.decode("latin-1") if query_string else "",
             body,
             host,
-            scope["path"],
-            scope["headers"],
+            path,
+            headers,
             method,
-            _raw_path(scope),
-            scope.get("scheme", "http"),
+            raw_path,
+            scheme,
         )
         if is_form:
             reply = query.respond(self.services, request, self.auth)
-            await _send_reply(send, await _settled(reply), query.CONTENT_TYPE)
-            return
+            if type(reply) is wire.Reply:
+                return _reply_response(reply, query.CONTENT_TYPE)
+            return _settled(reply, query.CONTENT_TYPE)
         reply = wire.respond(self.services, request, self.auth)
-        if type(reply) is wire.Reply and not reply.headers:
-            await _send_json(send, reply.status, reply.body)
-        else:
-            await _send_reply(send, await _settled(reply), wire.CONTENT_TYPE)
+        if type(reply) is wire.Reply:
+            if not reply.headers:
+                return _json_response(reply.status, reply.body)
+            return _reply_response(reply, wire.CONTENT_TYPE)
+        return _settled(reply, wire.CONTENT_TYPE)
 
-
-    async def _query_get(self, scope: Scope, send: Send) -> None:
-        headers = scope["headers"]
+    def _query_get(
+        self, path: str, raw_path: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]], scheme: str
+    ) -> HttpResponse | Awaitable[HttpResponse]:
         authorization = host = None
         has_date = False
         for name, value in headers:
@@ -152,10 +170,40 @@ class App:
             elif name == b"host":
                 host = value.decode("latin-1")
         request = wire.Request(
-            None, authorization, has_date, scope["query_string"].decode("latin-1"), b"", host or "",
-            scope["path"], headers, "GET", _raw_path(scope), scope.get("scheme", "http"),
+            None, authorization, has_date, query_string.decode("latin-1"), b"", host or "",
+            path, headers, "GET", raw_path, scheme,
         )
-        await _send_reply(send, await _settled(query.respond(self.services, request, self.auth)), query.CONTENT_TYPE)
+        reply = query.respond(self.services, request, self.auth)
+        if type(reply) is wire.Reply:
+            return _reply_response(reply, query.CONTENT_TYPE)
+        return _settled(reply, query.CONTENT_TYPE)
+
+    # ASGI: the same answers for any ASGI server.
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._asgi_http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _asgi_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body: bytes | None = None
+        if scope["method"] == "POST":
+            declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+            if declared is None or not _too_long(declared):
+                try:
+                    body = await _read_body(receive)
+                except _Disconnected:
+                    return  # nobody is left to answer
+        answer = self.respond(
+            scope["method"], scope["path"], _raw_path(scope), scope["query_string"], scope["headers"], body,
+            scope.get("scheme", "http"),
+        )
+        if not isinstance(answer, HttpResponse):
+            answer = await answer
+        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.body})
 
 
 def _raw_path(scope: Scope) -> str:
@@ -164,12 +212,12 @@ def _raw_path(scope: Scope) -> str:
     return raw.decode("latin-1").partition("?")[0] if raw else ""
 
 
-async def _settled(reply: wire.Reply | wire.Waiting) -> wire.Reply:
+async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes) -> HttpResponse:
     """Wait out a long poll without blocking the loop: woken by a send, or at the deadline."""
     while isinstance(reply, wire.Waiting):
         await _wake_or_deadline(reply.wait)
         reply = reply.resume()
-    return reply
+    return _reply_response(reply, content_type)
 
 
 async def _wake_or_deadline(wait: Wait) -> None:
@@ -194,7 +242,7 @@ async def _wake_or_deadline(wait: Wait) -> None:
         wait.wakeups.unsubscribe(wait.queue_id, token)
 
 
-async def _send_reply(send: Send, reply: wire.Reply, content_type: bytes) -> None:
+def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(reply.body)).encode("ascii")),
@@ -203,7 +251,25 @@ async def _send_reply(send: Send, reply: wire.Reply, content_type: bytes) -> Non
     ]
     if content_type == wire.CONTENT_TYPE:
         headers.append((b"x-amz-crc32", str(zlib.crc32(reply.body)).encode("ascii")))
-    await _respond(send, reply.status, headers, reply.body)
+    return HttpResponse(reply.status, headers, reply.body)
+
+
+def _json_response(status: int, body: bytes) -> HttpResponse:
+    """The common case: an AWS JSON reply with no headers of its own."""
+    return HttpResponse(
+        status,
+        [
+            (b"content-type", wire.CONTENT_TYPE),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"x-amz-crc32", str(zlib.crc32(body)).encode("ascii")),
+            (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
+        ],
+        body,
+    )
+
+
+def _error(err: CellstoreError) -> tuple[int, bytes]:
+    return err.status, wire.error_body(err)
 
 
 def _is_form(content_type: bytes) -> bool:
@@ -246,25 +312,6 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _send_error(send: Send, err: CellstoreError) -> None:
-    await _send_json(send, err.status, wire.error_body(err))
-
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    headers = [
-        (b"content-type", wire.CONTENT_TYPE),
-        (b"content-length", str(len(body)).encode("ascii")),
-        (b"x-amz-crc32", str(zlib.crc32(body)).encode("ascii")),
-        (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
-    ]
-    await _respond(send, status, headers, body)
-
-
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,31 +1,26 @@
-"""Running the ASGI app on uvicorn, in the foreground or in a background thread.
+"""Running the app on cellstore's HTTP server (``protocol/http.py``), in the foreground or in a background thread.
 
-The socket is bound here rather than by uvicorn so that the real port is
+The socket is bound here rather than by the server so that the real port is
 known before the first request (``port=0`` picks a free one), and so that a
-bind failure raises ``OSError`` in the caller instead of ``sys.exit`` inside
-uvicorn.  uvicorn runs with uvloop and httptools — an event loop and an HTTP
-parser written in C — and with its access log off: a log line per request
-would cost more than the request.
+bind failure raises ``OSError`` in the caller.  There is no access log: a
+log line per request would cost more than the request.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import importlib.util
 import logging
 import signal
 import socket
 import threading
 import time
-from types import FrameType
 from typing import TYPE_CHECKING, NamedTuple
-
-import uvicorn
 
 from cellstore import __version__
 from cellstore.engine.database import Database
-from cellstore.protocol.asgi import App, ASGIApp
+from cellstore.protocol import http
+from cellstore.protocol.asgi import App
 from cellstore.protocol.wire import Service
 
 if TYPE_CHECKING:
@@ -39,8 +34,6 @@ class Tls(NamedTuple):
 
     certfile: str
     keyfile: str
-
-_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def services_for(db: Database) -> dict[str, Service]:
@@ -86,26 +79,8 @@ def url_of(sock: socket.socket, tls: Tls | None = None) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _server(app: ASGIApp, tls: Tls | None = None) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app,
-        loop=_LOOP,
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        # cellstore is not behind a proxy it trusts; without this uvicorn wraps
-        # every request in a header-rewriting middleware (measured in bench/).
-        proxy_headers=False,
-        # Leave logging to the caller: uvicorn's own config would replace the
-        # host application's (or pytest's) handlers.
-        log_config=None,
-        log_level=None,
-        timeout_graceful_shutdown=5,
-        ssl_certfile=tls.certfile if tls else None,
-        ssl_keyfile=tls.keyfile if tls else None,
-    )
-    return uvicorn.Server(config)
+def _server(app: App, tls: Tls | None = None) -> http.Server:
+    return http.Server(app, tls=http.tls_context(tls.certfile, tls.keyfile) if tls else None)
 
 
 def serve(
@@ -143,10 +118,14 @@ def run_on(
     # walks only what requests allocate and does not stall one for milliseconds.
     gc.collect()
     gc.freeze()
-    # uvicorn re-raises the signal it caught once it has shut down; with these
-    # handlers in place that re-raise is a no-op instead of killing the
-    # process (SIGTERM) or raising KeyboardInterrupt (SIGINT).
-    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGINT/SIGTERM ask for a graceful stop: the server's loop handles them
+    # while it runs, and this handler before it starts (a signal then is not
+    # lost) and after it stops (a second one while the database closes is
+    # not fatal).
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     if credentials is not None:
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: credentials.reload())
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a forked worker starts with it blocked
@@ -158,18 +137,14 @@ def run_on(
         db.close()
 
 
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """Swallow the signal uvicorn re-raises after its graceful shutdown."""
-
-
 class BackgroundServer:
-    """An ASGI app (normally ``build_app(db)``) served from a daemon thread of this process.
+    """An app (normally ``build_app(db)``) served from a daemon thread of this process.
 
     Whoever built the app keeps its database: ``stop`` stops serving but
     closes nothing else.
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, tls: Tls | None = None) -> None:
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, *, tls: Tls | None = None) -> None:
         self._sock = bind(host, port)
         self.url = url_of(self._sock, tls)
         self.port: int = self._sock.getsockname()[1]

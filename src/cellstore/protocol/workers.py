@@ -136,7 +136,7 @@ def serve_workers(
                 continue
             children.discard(pid)
             if stopping:
-                # A worker signalled before uvicorn installed its handlers dies
+                # A worker signalled before it installed its handlers dies
                 # of the SIGTERM we sent: that is the stop we asked for, and
                 # every write it acknowledged was already committed.
                 failed = failed or os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM)

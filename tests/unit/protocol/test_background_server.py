@@ -1,4 +1,4 @@
-"""BackgroundServer: uvicorn on a thread, on a port the OS picked, with a fake service."""
+"""BackgroundServer: cellstore's HTTP server on a thread, on a port the OS picked, with a fake service."""
 
 from __future__ import annotations
 
