@@ -129,7 +129,7 @@ def raise_if_errors(errors: list[str]) -> None:
 
 def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
     """Check every declared member of ``payload``; unknown members are ignored, as AWS does."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # the ABC check is slow; JSON gives dicts
         raise SerializationException("Start of structure or map found where not expected.")
     errors: list[str] = []
     for name, rule in rules.items():
