@@ -9,23 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procfs import children_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-
-
-def children_of(parent: int) -> list[str]:
-    """Process ids whose parent is ``parent``, read from /proc (no procps needed)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # The command name may contain spaces; the parent pid follows its closing ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(entry.name)
-    return found
 
 
 def test_workers_stop_when_the_supervisor_is_killed(server_process: Callable[..., Any], tmp_path: Path) -> None:
