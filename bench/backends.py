@@ -3,7 +3,8 @@
 Starts a throwaway PostgreSQL cluster (the test suite's tests/pg_cluster.py,
 which installs Debian's postgresql if it is missing), then drives PutItem,
 GetItem and Query with wrk against `cellstore serve --data-dir` and
-`cellstore serve --storage postgresql://...` in turn, and prints a Markdown
+`cellstore serve --storage postgresql://...` in turn, one worker each
+(`--workers 1`: the default would be a worker per core), and prints a Markdown
 table with the PostgreSQL/SQLite ratios. Server CPU counts cellstore's
 process only (PostgreSQL's backends are separate processes), so compare
 req/s and latency for the backends, and CPU for cellstore's own share.
@@ -25,20 +26,21 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 import dynamo  # noqa: E402
 import load  # noqa: E402
 from pg_cluster import Cluster  # noqa: E402
-from targets import MAIN_PYTHON, Cellstore  # noqa: E402
+from targets import MAIN_PYTHON, CellstoreOneWorker  # noqa: E402
 
 PARTITIONS = 50
 WORKLOADS = ["put_item", "get_item", "query"]
 
 
-class CellstorePostgres(Cellstore):
+class CellstorePostgres(CellstoreOneWorker):
     dsn: str = ""
 
     def argv(self, data_dir: str) -> list[str]:
-        return [str(MAIN_PYTHON), "-m", "cellstore", "serve", "--port", str(self.port), "--storage", self.dsn]
+        return [str(MAIN_PYTHON), "-m", "cellstore", "serve", "--port", str(self.port), "--storage", self.dsn,
+                "--workers", "1"]
 
 
-def run(target: Cellstore, shape: dict[str, object]) -> dict[str, load.Cell]:
+def run(target: CellstoreOneWorker, shape: dict[str, object]) -> dict[str, load.Cell]:
     with target:
         target.start(None)
         client = dynamo.Client(target.port)
@@ -58,7 +60,7 @@ def main() -> int:
         return 0
     shape = {"connections": args.connections, "item_bytes": 200, "partitions": PARTITIONS,
              "duration": args.duration, "cpu": None}
-    sqlite = run(Cellstore("cellstore-sqlite", "cellstore on SQLite", 18060), shape)
+    sqlite = run(CellstoreOneWorker("cellstore-sqlite", "cellstore on SQLite", 18060), shape)
     cluster = Cluster().start()
     try:
         postgres_target = CellstorePostgres("cellstore-postgres", "cellstore on PostgreSQL", 18061)

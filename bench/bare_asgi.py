@@ -1,9 +1,10 @@
-"""The HTTP ceiling: an ASGI app that answers every request with a fixed body.
+"""A reference ceiling: an ASGI app answering every request with a fixed body, on uvicorn.
 
-It runs on exactly cellstore's stack (uvicorn with uvloop and httptools, access
-log off, see src/cellstore/protocol/server.py) and reads the request body as
-cellstore does, so the gap between it and cellstore is what cellstore's own
-code costs per request.
+uvicorn with uvloop and httptools (access log off) was cellstore's stack until
+cellstore got its own server (src/cellstore/protocol/http.py); this app is
+about the most any ASGI server in Python can answer, and next to
+bench/bare_http.py it shows what ASGI's per-request machinery costs.  It runs
+in the peers' venv (bench/.peers), where uvicorn is installed.
 
     python bench/bare_asgi.py --port 18010
 """

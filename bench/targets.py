@@ -1,9 +1,17 @@
 """The servers a run measures: cellstore and its peers, how to install and start each.
 
-Every peer lives under bench/.peers/ (a Python venv for moto, matplotlib and
-py-spy; a node_modules for dynalite), never in the project's own .venv.
-cellstore and the bare ASGI app run on the project's .venv, so they use the
-very uvicorn/uvloop/httptools build cellstore ships with.
+Every peer lives under bench/.peers/ (a Python venv for moto, uvicorn,
+matplotlib and py-spy; a node_modules for dynalite), never in the project's
+own .venv.  cellstore and the bare app on its HTTP server run on the
+project's .venv, so they use the very uvloop/httptools build cellstore ships with.
+
+Targets come in two groups.  The unpinned group is each server as it starts
+by default (cellstore's default ``--workers`` is a process per core with a
+data dir), free to use the whole machine: a multi-process server cannot be
+held to one core, so for a fair headline nobody is.  The pinned group
+(``pinned=True``) is the one-core comparison: cellstore with ``--workers 1``
+and dynalite on LevelDB, each held to one core, wrk on the other.  dynalite
+on LevelDB therefore runs twice, under two names.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ PEER_PYTHON_PACKAGES = [
     "boto3==1.44.5",
     "matplotlib==3.11.2",
     "py-spy==0.4.3",
+    # The reference ASGI ceiling (bench/bare_asgi.py); cellstore itself no longer uses uvicorn.
+    "uvicorn[standard]==0.54.0",
 ]
 DYNALITE_VERSION = "4.0.0"
 _STAMP = PEERS / ".installed"
@@ -77,9 +87,10 @@ class Target:
     name: str  # short id used in results
     label: str  # what the report calls it
     port: int
-    dynamodb: bool = True  # False: answers anything with a fixed body (bare ASGI)
+    dynamodb: bool = True  # False: answers anything with a fixed body (the bare apps)
     unsupported: frozenset[str] = frozenset()  # workloads it does not implement
     storage: str = ""  # where its data lives, for the report
+    pinned: bool = False  # the one-core group: server on one core, wrk on the other
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _tmp: str | None = field(default=None, repr=False)
 
@@ -131,11 +142,23 @@ class Target:
 
 
 class Cellstore(Target):
+    """``cellstore serve`` as a user starts it: no ``--workers`` unless ``workers`` is set.
+
+    Leaving the flag out measures whatever the server's default is (with a
+    data dir, a worker per core it may run on), not what the bench assumes it is.
+    """
+
     in_memory: bool = False
+    workers: int | None = None  # None: the server's default
 
     def argv(self, data_dir: str) -> list[str]:
         where = ["--in-memory"] if self.in_memory else ["--data-dir", data_dir]
-        return [str(MAIN_PYTHON), "-m", "cellstore", "serve", "--port", str(self.port), *where]
+        workers = [] if self.workers is None else ["--workers", str(self.workers)]
+        return [str(MAIN_PYTHON), "-m", "cellstore", "serve", "--port", str(self.port), *where, *workers]
+
+
+class CellstoreOneWorker(Cellstore):
+    workers = 1
 
 
 class CellstoreInMemory(Cellstore):
@@ -162,27 +185,85 @@ class Moto(Target):
 
 class BareAsgi(Target):
     def argv(self, data_dir: str) -> list[str]:
-        return [str(MAIN_PYTHON), str(BENCH / "bare_asgi.py"), "--port", str(self.port)]
+        return [str(PEERS_PYTHON), str(BENCH / "bare_asgi.py"), "--port", str(self.port)]
+
+
+class BareHttp(Target):
+    def argv(self, data_dir: str) -> list[str]:
+        return [str(MAIN_PYTHON), str(BENCH / "bare_http.py"), "--port", str(self.port)]
+
+
+#: What dynalite does not implement: transactions and every SQS operation.
+_NOT_DYNALITE = frozenset({"transact_write", "sqs_cycle"})
 
 
 def all_targets() -> list[Target]:
-    """Every served target, in report order."""
+    """Every served target, in report order: the unpinned group, then the pinned (one-core) one."""
     return [
-        Cellstore("cellstore", "cellstore (SQLite file)", 18001, storage="SQLite WAL file"),
+        Cellstore("cellstore", "cellstore (default configuration, SQLite file)", 18001, storage="SQLite WAL file"),
         CellstoreInMemory("cellstore-mem", "cellstore (in memory)", 18002, storage="SQLite :memory:"),
-        Dynalite("dynalite-leveldb", "dynalite (LevelDB)", 18003,
-                 unsupported=frozenset({"transact_write"}), storage="LevelDB directory"),
-        DynaliteInMemory("dynalite-mem", "dynalite (in memory)", 18004,
-                         unsupported=frozenset({"transact_write"}), storage="memory-level"),
+        Dynalite("dynalite-leveldb", "dynalite (LevelDB)", 18003, unsupported=_NOT_DYNALITE,
+                 storage="LevelDB directory"),
+        DynaliteInMemory("dynalite-mem", "dynalite (in memory)", 18004, unsupported=_NOT_DYNALITE,
+                         storage="memory-level"),
         Moto("moto", "moto server", 18005, storage="Python dicts"),
-        BareAsgi("bare-asgi", "bare ASGI (uvicorn+uvloop+httptools)", 18006, dynamodb=False),
+        CellstoreOneWorker("cellstore-1w", "cellstore, one worker (1 core)", 18007, storage="SQLite WAL file",
+                           pinned=True),
+        Dynalite("dynalite-leveldb-1c", "dynalite (LevelDB, 1 core)", 18008, unsupported=_NOT_DYNALITE,
+                 storage="LevelDB directory", pinned=True),
+        BareHttp("bare-http", "bare app on cellstore's HTTP server (1 core)", 18009, dynamodb=False, pinned=True),
+        BareAsgi("bare-asgi", "bare ASGI app on uvicorn+uvloop+httptools (1 core)", 18006, dynamodb=False,
+                 pinned=True),
     ]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (field 3, state, is index 0)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant, from the ppid field of /proc/*/stat.
+
+    A ``--workers N`` cellstore does its work in forked children; a
+    single-process peer's tree is just itself (plus, harmlessly, anything it
+    spawned).
+    """
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int(_stat(entry.name)[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def cpu_seconds(pid: int) -> tuple[float, int]:
+    """CPU seconds used so far by ``pid``'s process tree, and how many processes it has.
+
+    Per process, utime + stime (/proc/<pid>/stat sums all of a process's
+    threads) + cutime + cstime (children it has already reaped, so a worker
+    that exits between two samples still counts).  Differences of two samples
+    are the tree's CPU in between.
+    """
+    ticks, alive = 0, 0
+    for member in process_tree(pid):
+        try:
+            fields = _stat(member)
+        except OSError:  # exited between the walk and now
+            continue
+        ticks += sum(int(v) for v in fields[11:15])
+        alive += 1
+    return ticks / os.sysconf("SC_CLK_TCK"), alive
 
 
 def wait_port_free(port: int, timeout: float = 10.0) -> None:

@@ -1,13 +1,22 @@
--- Shared by every workload script: the DynamoDB JSON 1.0 request shape, items
+-- Shared by every workload script: the AWS JSON 1.0 request shape, items
 -- of a chosen size, keys that vary per request, and a done() hook that prints
 -- wrk's summary and latency percentiles as one JSON line for bench/run.py.
 --
 -- Arguments (after wrk's "--"): table name, item size in bytes, number of
--- preloaded partitions (each holds sort keys "0".."9").
+-- preloaded partitions (each holds sort keys "0".."9").  sqs_cycle.lua takes
+-- its own (queue URL, message body size).
 
 bench = {}
 
 local SIGNATURE = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+
+-- The SigV4-shaped Authorization header: moto's server routes a request to a
+-- service by the credential scope, so it must name the right one.
+local function authorization(service)
+  return "AWS4-HMAC-SHA256 "
+    .. "Credential=AKID/20260101/us-east-1/" .. service .. "/aws4_request, "
+    .. "SignedHeaders=host;x-amz-date, Signature=" .. SIGNATURE
+end
 
 function bench.headers(operation)
   wrk.method = "POST"
@@ -15,17 +24,32 @@ function bench.headers(operation)
   wrk.headers["Content-Type"] = "application/x-amz-json-1.0"
   wrk.headers["X-Amz-Target"] = "DynamoDB_20120810." .. operation
   wrk.headers["X-Amz-Date"] = "20260101T000000Z"
-  wrk.headers["Authorization"] = "AWS4-HMAC-SHA256 "
-    .. "Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
-    .. "SignedHeaders=host;x-amz-date, Signature=" .. SIGNATURE
+  wrk.headers["Authorization"] = authorization("dynamodb")
+end
+
+-- A header table for one SQS JSON-protocol operation (AmazonSQS.<operation>),
+-- for scripts that send more than one operation.  Call it from init(): by then
+-- wrk has put the Host header (with the port) in wrk.headers, and a table
+-- passed to wrk.format() replaces wrk.headers rather than adding to it.
+function bench.sqs_headers(operation)
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Content-Type"] = "application/x-amz-json-1.0"
+  headers["X-Amz-Target"] = "AmazonSQS." .. operation
+  headers["X-Amz-Date"] = "20260101T000000Z"
+  headers["Authorization"] = authorization("sqs")
+  return headers
 end
 
 -- setup() runs in wrk's main Lua state once per thread; it numbers the threads
--- so that write keys from different threads never collide.
+-- so that write keys from different threads never collide, and keeps them so
+-- that done() can read a script's own counters (thread:get) at the end.
 local next_thread = 0
+bench.threads = {}
 function setup(thread)
   next_thread = next_thread + 1
   thread:set("thread_id", next_thread)
+  bench.threads[next_thread] = thread
 end
 
 function bench.init(args)
@@ -76,14 +100,17 @@ if os.getenv("BENCH_DEBUG") then
   end
 end
 
+-- A script may set bench.extra (in its main chunk, so that it exists in the
+-- main Lua state where done() runs) to a function returning more JSON members,
+-- e.g. ',"ops":{...}'; it reads the threads' counters with thread:get().
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,'
       .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
-      .. '"latency_us":{"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"max":%d}}\n',
+      .. '"latency_us":{"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"max":%d}%s}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max))
+    latency:percentile(99), latency.max, bench.extra and bench.extra() or ""))
 end
