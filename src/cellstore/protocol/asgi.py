@@ -243,6 +243,9 @@ async def _wake_or_deadline(wait: Wait) -> None:
 
 
 def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:
+    for name, value in reply.headers:
+        if b"\r" in value or b"\n" in value:  # the HTTP server writes header values as given
+            raise ValueError(f"header {name!r} has a line break in its value")
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(reply.body)).encode("ascii")),

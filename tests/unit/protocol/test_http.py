@@ -361,5 +361,7 @@ def test_status_lines_cover_unusual_codes() -> None:
 
 
 def test_header_values_with_line_breaks_are_never_written() -> None:
+    from cellstore.protocol import asgi
+
     with pytest.raises(ValueError):
-        http.encode(HttpResponse(200, [(b"x", b"a\r\nb")], b""), b"", True)
+        asgi._reply_response(wire.Reply(400, b"{}", ((b"x-amzn-query-error", b"a\r\nb"),)), wire.CONTENT_TYPE)
