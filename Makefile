@@ -40,9 +40,10 @@ lock:
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^cellstore' > constraints.txt
 	rm -rf .lock-venv
 
-# Benchmarks against peers (moto, dynalite) and ceilings; needs wrk, node and
-# npm (bench/README.md). Peers are installed under bench/.peers on first use.
-bench: .make-install.stamp wrk
+# Benchmarks against peers (moto, dynalite) and ceilings (bench/README.md):
+# installs wrk, node and npm from Debian if missing; the peers themselves go
+# under bench/.peers on first use, never into .venv.
+bench: .make-install.stamp wrk npm
 	$(BIN)/python bench/run.py
 
 bench-smoke: .make-install.stamp wrk
@@ -52,6 +53,9 @@ bench-smoke: .make-install.stamp wrk
 bench-backends: .make-test.stamp wrk
 	$(BIN)/python bench/backends.py
 
-.PHONY: wrk
+.PHONY: wrk npm
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+npm:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
