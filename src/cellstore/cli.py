@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -227,19 +228,24 @@ def _serve(args: argparse.Namespace) -> int:
             _start_handlers(db, args.handlers)  # in the workers only: a lease picks the one that runs each
         return db
 
-    if args.workers == 1:
-        serve(open_db(), args.host, args.port, **security)  # type: ignore[arg-type]
-        return 0
-    if location is None:
+    if args.workers > 1 and location is None:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
-    # Each worker opens its own store (SQLite connection, PostgreSQL pool) after the fork.
-    return serve_workers(
-        open_db,
-        args.host,
-        args.port,
-        args.workers,
-        **security,  # type: ignore[arg-type]
-    )
+    try:
+        if args.workers == 1:
+            serve(open_db(), args.host, args.port, **security)  # type: ignore[arg-type]
+            return 0
+        # Each worker opens its own store (SQLite connection, PostgreSQL pool) after the fork.
+        return serve_workers(
+            open_db,
+            args.host,
+            args.port,
+            args.workers,
+            **security,  # type: ignore[arg-type]
+        )
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use") from None
+        raise
 
 
 def _start_handlers(db: object, path: Path) -> None:

@@ -4,6 +4,8 @@ boto3 for the rest, both against the embedded server and a real child process.""
 from __future__ import annotations
 
 import http.client
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -218,6 +220,22 @@ class TestProcess:
         # one shared accept socket gave nearly all of them to one worker.
         assert len(shares) == 2 and shares[0] >= 8, shares
         assert server.terminate() == 0
+
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_a_second_server_on_a_port_in_use_is_refused(
+        self, server_process: Callable[..., Any], tmp_path: Path, workers: str
+    ) -> None:
+        first = server_process("--workers", "2", "--data-dir", str(tmp_path / "first"))
+        second = subprocess.run(
+            [sys.executable, "-m", "cellstore", "serve", "--port", str(first.port), "--workers", workers,
+             "--data-dir", str(tmp_path / "second")],
+            capture_output=True, text=True, timeout=60,
+        )
+        # With SO_REUSEPORT workers a second server could otherwise share the port and its connections.
+        assert second.returncode != 0
+        assert f"127.0.0.1:{first.port} is already in use" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.terminate() == 0
 
     def test_in_memory_server_speaks_raw_http(self, server_process: Callable[..., Any]) -> None:
         server = server_process("--in-memory")

@@ -96,7 +96,11 @@ def serve(
     Returns normally after a signal, so a supervisor sees exit code 0 for a
     clean shutdown.
     """
-    sock = bind(host, port)
+    try:
+        sock = bind(host, port)
+    except BaseException:
+        db.close()  # run_on would have; nothing was served
+        raise
     log.info("cellstore %s listening on %s", __version__, url_of(sock, tls))
     try:
         run_on(db, sock, credentials=credentials, tls=tls)

@@ -49,8 +49,13 @@ _ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its supervisor liv
 
 def _reserve(host: str, port: int) -> socket.socket:
     """The port for the workers: bound with ``SO_REUSEPORT`` but not listening (see the module docstring)."""
+    probe = bind(host, port)  # an ordinary bind first: a port anyone listens on is refused here
     if not hasattr(socket, "SO_REUSEPORT"):
-        return bind(host, port)
+        return probe
+    # Without the probe a second server started by mistake on the same port
+    # (itself SO_REUSEPORT, same user) would silently share its connections.
+    port = probe.getsockname()[1]
+    probe.close()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
