@@ -7,8 +7,10 @@ socket shared by all workers balanced badly: a busy worker woke up, accepted
 every connection waiting, and kept them — measured with 16 wrk connections,
 17 went to one of two workers.)  The parent's socket is bound but never
 listens, so it holds the port (and learns it, for ``--port 0``) without
-taking connections.  Where ``SO_REUSEPORT`` is missing the workers share the
-parent's listening socket instead.  Each worker opens its own
+taking connections; before that it binds the port the ordinary way once, so
+that a port somebody already listens on is refused rather than shared.
+Where ``SO_REUSEPORT`` is missing the workers share the parent's listening
+socket instead.  Each worker opens its own
 database connection *after* the fork (SQLite connections and PostgreSQL
 pools must never cross a fork).  Nothing a request depends on lives only in a worker's memory: table
 definitions are read from storage in the request's own transaction and
