@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18010)
     args = parser.parse_args()
-    Server(FixedApp()).run([bind(args.host, args.port)])  # type: ignore[arg-type]
+    Server(FixedApp()).run([bind(args.host, args.port)])
 
 
 if __name__ == "__main__":

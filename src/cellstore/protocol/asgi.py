@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from cellstore.engine.queues.wakeups import Wait
 from cellstore.errors import CellstoreError
@@ -56,6 +56,21 @@ _NOT_FOUND = HttpResponse(
     ],
     _NOT_FOUND_BODY,
 )
+
+
+class Responder(Protocol):
+    """What cellstore's HTTP server needs of an app: ``App`` is one; benchmarks and tests pass stand-ins."""
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes | None,
+        scheme: str = "http",
+    ) -> HttpResponse | Awaitable[HttpResponse]: ...
 
 
 class App:
@@ -130,7 +145,7 @@ class App:
         if content_type is not None and not is_form and not _is_json(content_type):
             return _NOT_FOUND
         if body is None:
-            return _json_response(*_error(wire.RequestEntityTooLarge()))
+            return error_response(wire.RequestEntityTooLarge())
 
         request = wire.Request(
             target,
@@ -271,8 +286,9 @@ def _json_response(status: int, body: bytes) -> HttpResponse:
     )
 
 
-def _error(err: CellstoreError) -> tuple[int, bytes]:
-    return err.status, wire.error_body(err)
+def error_response(err: CellstoreError) -> HttpResponse:
+    """``err`` as the AWS JSON error answer (also what a server sends for a failure outside the app)."""
+    return _json_response(err.status, wire.error_body(err))
 
 
 def _is_form(content_type: bytes) -> bool:

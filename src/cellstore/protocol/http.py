@@ -50,7 +50,7 @@ from urllib.parse import unquote
 import httptools
 
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import App, HttpResponse
+from cellstore.protocol.asgi import HttpResponse, Responder, error_response
 
 log = logging.getLogger("cellstore.http")
 
@@ -335,29 +335,19 @@ class Connection(asyncio.Protocol):
 
 
 def _internal_error(exc: BaseException) -> HttpResponse:
-    err = wire.internal_error(exc)
-    body = wire.error_body(err)
-    return HttpResponse(
-        err.status,
-        [
-            (b"content-type", wire.CONTENT_TYPE),
-            (b"content-length", str(len(body)).encode("ascii")),
-            (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
-            (b"x-amz-crc32", wire.crc32(body)),
-        ],
-        body,
-    )
+    return error_response(wire.internal_error(exc))
 
 
 class Server:
-    """Serves an ``App`` on listening sockets until ``should_exit`` (set by SIGINT/SIGTERM or another thread).
+    """Serves an app (``asgi.App`` or any ``Responder``) on listening sockets.
 
     The interface is the part of uvicorn's ``Server`` cellstore used:
     ``run(sockets)`` blocks, ``started`` turns true once accepting,
-    ``should_exit = True`` asks for a graceful stop from any thread.
+    ``should_exit = True`` asks for a graceful stop from any thread (SIGINT
+    and SIGTERM set it too).
     """
 
-    def __init__(self, app: App, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, app: Responder, *, tls: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.tls = tls
         self.scheme = "https" if tls is not None else "http"

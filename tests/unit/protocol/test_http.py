@@ -72,7 +72,7 @@ class Running:
         self.app = app
         self.sock = bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
-        self.server = http.Server(app)  # type: ignore[arg-type]
+        self.server = http.Server(app)
         self.clients: list[socket.socket] = []
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
         self.thread.start()
