@@ -23,7 +23,9 @@ what this module adds is the connection's life:
 - bodies over ``wire.MAX_BODY_BYTES`` refused without reading them (the
   connection then closes, since the rest of the body is unread); request
   heads over ``MAX_HEAD_BYTES`` and unparseable requests get 400 and a close;
-- back-pressure: a client that stops reading its answers stops being read;
+- back-pressure: once a client's unread answers pass the transport's high-water
+  mark, requests already parsed wait in the queue and the connection stops
+  reading, until the client reads;
 - idle connections close after ``KEEP_ALIVE_SECONDS``, and a request head or
   body that trickles in for longer than ``REQUEST_SECONDS`` closes too;
 - graceful stop: stop accepting, close idle connections, let requests in
@@ -129,6 +131,7 @@ class Connection(asyncio.Protocol):
         self._closing = False
         self._reading_paused = False
         self._writing_paused = False
+        self._paused_since = 0.0
 
     # asyncio.Protocol
 
@@ -153,12 +156,13 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        self._paused_since = self._server.clock
         self._pause_reading()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        if len(self._queued) < MAX_QUEUED:
-            self._resume_reading()
+        self._paused_since = 0.0
+        self._drain()
 
     # httptools callbacks
 
@@ -214,7 +218,7 @@ class Connection(asyncio.Protocol):
         request = _Request(
             self._parser.get_method().decode("ascii"), self._url, self._headers, body, self._parser.should_keep_alive()
         )
-        if self._waiting is not None:
+        if self._waiting is not None or self._writing_paused or self._queued:
             self._queue(request)
         else:
             self._answer(request)
@@ -259,7 +263,11 @@ class Connection(asyncio.Protocol):
             response = _internal_error(exc)
         self._waiting = None
         self._write(response, request)
-        while self._queued and self._waiting is None and not self._closing:
+        self._drain()
+
+    def _drain(self) -> None:
+        """Answer what queued behind a long poll or a full write buffer, until one of those stops us again."""
+        while self._queued and self._waiting is None and not self._writing_paused and not self._closing:
             self._answer(self._queued.popleft())
         if len(self._queued) < MAX_QUEUED and not self._writing_paused:
             self._resume_reading()
@@ -278,7 +286,7 @@ class Connection(asyncio.Protocol):
     def _refuse_body(self) -> None:
         """Answer a request whose body is over the limit, unread, and close: the rest of it is never read."""
         request = _Request(self._parser.get_method().decode("ascii"), self._url, self._headers, None, False)
-        if self._waiting is not None:
+        if self._waiting is not None or self._writing_paused or self._queued:
             self._queue(request)  # answered in turn, then the connection closes
         else:
             self._answer(request)
@@ -310,13 +318,15 @@ class Connection(asyncio.Protocol):
         return self._waiting is None and not self._in_request and not self._queued
 
     def expire(self, now: float) -> None:
-        """Close the connection if it has been idle, or one request has been arriving, for too long."""
+        """Close the connection if it has been idle, a request has been arriving, or its answers unread, for too long."""
         if self._closing:
             return
         if self.idle and now - self._idle_since > KEEP_ALIVE_SECONDS:
             self._close()
         elif self._in_request and now - self._begun > REQUEST_SECONDS:
             self._refuse()
+        elif self._writing_paused and now - self._paused_since > KEEP_ALIVE_SECONDS:
+            self.cancel()  # a client that has read nothing for this long is not coming back for its answers
 
     def stop(self) -> None:
         """A graceful stop: close now if idle, else after the answer in progress (``stopping`` turns keep-alive off)."""
@@ -324,9 +334,12 @@ class Connection(asyncio.Protocol):
             self._close()
 
     def cancel(self) -> None:
+        """The end of a stop's grace period: drop the connection, unsent answers and all."""
         if self._waiting is not None:
             self._waiting.cancel()
-        self._close()
+        self._closing = True
+        if self._transport is not None:
+            self._transport.abort()
 
     def _count_head(self, size: int) -> None:
         self._head_size += size

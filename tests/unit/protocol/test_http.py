@@ -51,6 +51,8 @@ class EchoApp:
         answer = _json(200 if body is not None else 413, seen)
         if path == "/slow":
             return self._later(answer)
+        if path == "/big":
+            return HttpResponse(200, [(b"content-length", str(BIG).encode())], b"x" * BIG)
         return answer
 
     async def _later(self, answer: HttpResponse) -> HttpResponse:
@@ -60,6 +62,9 @@ class EchoApp:
             self.cancelled.set()
             raise
         return answer
+
+
+BIG = 1024 * 1024
 
 
 def _json(status: int, value: Any) -> HttpResponse:
@@ -353,6 +358,38 @@ def test_a_stop_cancels_long_polls_that_outlast_the_grace_period(
     assert app.cancelled.is_set()
     assert Reader(busy).closed()
     started.stop()
+
+
+def test_a_client_that_does_not_read_its_answers_stops_being_read(running: Running, app: EchoApp) -> None:
+    conn = running.connect()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    conn.sendall(b"".join(request("/big") for _ in range(40)))  # 40 MB of answers, none read yet
+    deadline = time.monotonic() + 5
+    while len(app.seen) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    answered_before_reading = len(app.seen)
+    assert answered_before_reading < 40  # the server paused instead of buffering every answer
+    reader = Reader(conn)
+    for _ in range(40):
+        status, _, body = reader.answer()
+        assert status == 200 and len(body) == BIG
+    assert len(app.seen) == 40
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped(app: EchoApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http, "KEEP_ALIVE_SECONDS", 0.5)
+    started = Running(app)
+    try:
+        conn = started.connect()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        conn.sendall(b"".join(request("/big") for _ in range(20)))
+        deadline = time.monotonic() + 10
+        while started.server.connections and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not started.server.connections
+    finally:
+        started.stop()
 
 
 def test_status_lines_cover_unusual_codes() -> None:
