@@ -4,8 +4,8 @@ The parent reserves the port, then forks the workers; each worker listens
 on its own socket bound to that port with ``SO_REUSEPORT``, and the kernel
 hashes new connections evenly across the workers' sockets.  (One listening
 socket shared by all workers balanced badly: a busy worker woke up, accepted
-every connection waiting, and kept them — measured with 16 wrk connections,
-17 went to one of two workers.)  The parent's socket is bound but never
+every connection waiting, and kept them — with 16 wrk connections one of two
+workers held 19 sockets and the other 3.)  The parent's socket is bound but never
 listens, so it holds the port (and learns it, for ``--port 0``) without
 taking connections; before that it binds the port the ordinary way once, so
 that a port somebody already listens on is refused rather than shared.
@@ -118,15 +118,6 @@ def _start_worker(
     return pid
 
 
-def _read_ready(readable: int) -> bytes:
-    """A byte from the workers' ready pipe; empty once every worker has written or died."""
-    while True:
-        try:
-            return os.read(readable, 64)
-        except InterruptedError:
-            continue
-
-
 def _stop_when_orphaned(supervisor: int) -> None:
     """Shut this worker down gracefully if its supervisor dies (e.g. kill -9).
 
@@ -187,8 +178,9 @@ def serve_workers(
             children.add(_start_worker(sock, open_db, credentials, tls, ready))
         os.close(ready)
         listening = 0
-        while listening < workers and (byte := _read_ready(readable)):
-            listening += len(byte)
+        # Empty once every worker has written its byte or died (all write ends closed).
+        while listening < workers and (ready_bytes := os.read(readable, 64)):
+            listening += len(ready_bytes)
         os.close(readable)
         log.info("cellstore %s listening on %s (%d workers)", __version__, url_of(sock, tls), workers)
         while children:
