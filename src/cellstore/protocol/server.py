@@ -8,6 +8,7 @@ log line per request would cost more than the request.
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import logging
@@ -67,10 +68,23 @@ def build_app(db: Database, credentials: CredentialsFile | None = None) -> App:
     return App(services_for(db), region=db.region, auth=auth)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; ``port=0`` asks the OS for a free one."""
+#: Seconds ``cellstore serve`` retries a port that is in use: a server killed
+#: just before (kill -9, then restarted at once) may take a moment to let go,
+#: since its workers exit a little after their supervisor.
+PORT_WAIT = 3.0
+
+
+def bind(host: str, port: int, *, wait: float = 0.0) -> socket.socket:
+    """A listening socket; ``port=0`` asks the OS for a free one; a port in use is retried for ``wait`` seconds."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return socket.create_server((host, port), family=family, backlog=2048)
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def url_of(sock: socket.socket, tls: Tls | None = None) -> str:
@@ -97,7 +111,7 @@ def serve(
     clean shutdown.
     """
     try:
-        sock = bind(host, port)
+        sock = bind(host, port, wait=PORT_WAIT)
     except BaseException:
         db.close()  # run_on would have; nothing was served
         raise

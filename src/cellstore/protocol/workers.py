@@ -20,16 +20,20 @@ SQLite, its database write lock taken with BEGIN IMMEDIATE; for PostgreSQL,
 an advisory lock, which also covers other front ends on the same database).
 
 The parent only supervises: it forwards SIGINT/SIGTERM to the workers, waits
-for them, and replaces a worker that dies on its own.  SIGHUP (re-read the
+for them, and replaces a worker that dies on its own.  Killing the parent
+kills the workers too (``_die_with``), so kill -9 of the server frees its
+port for a restart at once.  SIGHUP (re-read the
 ``--credentials`` file) is forwarded too: each worker reloads its own copy.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from cellstore import __version__
 from cellstore.engine.database import Database
-from cellstore.protocol.server import Tls, bind, run_on, url_of
+from cellstore.protocol.server import PORT_WAIT, Tls, bind, run_on, url_of
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile
@@ -46,12 +50,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("cellstore.workers")
 
 _RESTART_PAUSE = 0.5  # seconds between replacing crashed workers, against crash loops
-_ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its supervisor lives
+_ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its supervisor lives (where prctl is missing)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _reserve(host: str, port: int) -> socket.socket:
     """The port for the workers: bound with ``SO_REUSEPORT`` but not listening (see the module docstring)."""
-    probe = bind(host, port)  # an ordinary bind first: a port anyone listens on is refused here
+    probe = bind(host, port, wait=PORT_WAIT)  # an ordinary bind first: a port anyone listens on is refused here
     if not hasattr(socket, "SO_REUSEPORT"):
         return probe
     # Without the probe a second server started by mistake on the same port
@@ -101,7 +106,7 @@ def _start_worker(
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            _stop_when_orphaned(os.getppid())
+            _die_with(os.getppid())
             if credentials is None:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
@@ -118,12 +123,20 @@ def _start_worker(
     return pid
 
 
-def _stop_when_orphaned(supervisor: int) -> None:
-    """Shut this worker down gracefully if its supervisor dies (e.g. kill -9).
+def _die_with(supervisor: int) -> None:
+    """End this worker the moment its supervisor ends, as if a kill -9 of the server had reached it too.
 
-    Without a supervisor nobody forwards signals or replaces workers, and the
-    orphans would keep serving (and holding the port) indefinitely.
+    Killing the supervisor (kill -9 of "the server") must not leave workers
+    serving, nor holding the port a restarted server needs at once.  On Linux
+    the kernel sends this worker SIGKILL when the supervisor exits
+    (``PR_SET_PDEATHSIG``); elsewhere a thread polls ``getppid()`` and stops
+    the worker gracefully.  Every write a worker acknowledged is already
+    committed, so dying mid-request loses only what was never acknowledged.
     """
+    if _parent_death_signal(signal.SIGKILL):
+        if os.getppid() != supervisor:
+            os._exit(1)  # the supervisor died before the signal was armed
+        return
 
     def watch() -> None:
         while os.getppid() == supervisor:
@@ -132,6 +145,17 @@ def _stop_when_orphaned(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="cellstore-orphan-watch", daemon=True).start()
+
+
+def _parent_death_signal(sig: signal.Signals) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent exits; False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def serve_workers(
