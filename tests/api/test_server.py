@@ -20,7 +20,7 @@ from botocore.exceptions import ChecksumError
 from cellstore.embedded import serve
 from procfs import children_of, established_per_process
 from cellstore.embedded.clients import new_client
-from cellstore.protocol import asgi
+from cellstore.protocol import wire
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, "
@@ -136,12 +136,7 @@ class TestHttp:
         )
         assert "TableNames" in client.list_tables()
 
-        class WrongCrc:
-            @staticmethod
-            def crc32(data: bytes) -> int:
-                return zlib.crc32(data) ^ 1
-
-        monkeypatch.setattr(asgi, "zlib", WrongCrc)
+        monkeypatch.setattr(wire, "crc32", lambda body: str(zlib.crc32(body) ^ 1).encode("ascii"))
         with pytest.raises(ChecksumError):
             client.list_tables()
 

@@ -20,7 +20,6 @@ blocking the loop, then retries.
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -261,26 +260,27 @@ def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:
     for name, value in reply.headers:
         if b"\r" in value or b"\n" in value:  # the HTTP server writes header values as given
             raise ValueError(f"header {name!r} has a line break in its value")
+    if content_type == wire.CONTENT_TYPE:
+        return _json_response(reply.status, reply.body, reply.headers)
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(reply.body)).encode("ascii")),
         (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
         *reply.headers,
     ]
-    if content_type == wire.CONTENT_TYPE:
-        headers.append((b"x-amz-crc32", str(zlib.crc32(reply.body)).encode("ascii")))
     return HttpResponse(reply.status, headers, reply.body)
 
 
-def _json_response(status: int, body: bytes) -> HttpResponse:
-    """The common case: an AWS JSON reply with no headers of its own."""
+def _json_response(status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()) -> HttpResponse:
+    """An AWS JSON answer: the common case has no headers of its own (``extra``)."""
     return HttpResponse(
         status,
         [
             (b"content-type", wire.CONTENT_TYPE),
             (b"content-length", str(len(body)).encode("ascii")),
-            (b"x-amz-crc32", str(zlib.crc32(body)).encode("ascii")),
+            (b"x-amz-crc32", wire.crc32(body)),
             (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
+            *extra,
         ],
         body,
     )
