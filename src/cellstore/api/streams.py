@@ -82,7 +82,7 @@ def get_shard_iterator(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     raw = payload.get("SequenceNumber")
     sequence = None
     if raw is not None:
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise ValidationException(f"Invalid SequenceNumber: {raw}")
         sequence = int(raw)
     iterator = streams.get_shard_iterator(

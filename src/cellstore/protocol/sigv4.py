@@ -228,7 +228,7 @@ def material(request: wire.Request) -> Material:
         raise IncompleteSignatureException(f"Unsupported AWS 'algorithm': '{algorithm}'")
     access_key, date, region, service, terminator = _credential(query.get("X-Amz-Credential", ""))
     raw_expires = query.get("X-Amz-Expires", str(MAX_SKEW_SECONDS))
-    if not raw_expires.isdigit():
+    if not (raw_expires.isascii() and raw_expires.isdigit()):
         raise IncompleteSignatureException("X-Amz-Expires should be a number")
     expires = int(raw_expires)
     if expires > MAX_PRESIGN_SECONDS:

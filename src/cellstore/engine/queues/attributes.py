@@ -101,7 +101,7 @@ def canonical(name: str, value: str, *, fifo: bool) -> str:
     if name in INTEGER_RANGES:
         low, high, _ = INTEGER_RANGES[name]
         text = value.strip()
-        if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
+        if not (text.isascii() and text.lstrip("-").isdigit()) or not low <= int(text) <= high:
             raise invalid(name)
         return str(int(text))
     if name in BOOLEANS:
