@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -42,19 +43,33 @@ _MIN_ADJUSTED = -130
 _INVALID = "One or more parameter values were invalid: "
 
 
+#: DynamoDB's number grammar: an optional sign, ASCII digits with at most one
+#: '.', at least one digit, and an optional exponent.  Python's ``Decimal()``
+#: is far looser — it strips whitespace and accepts ``1_000``, ``NaN``,
+#: ``Infinity`` and any Unicode decimal digit (Arabic-Indic ``١٢``, fullwidth
+#: ``８``) — so every number is matched against this first.  ``+`` and leading
+#: zeros are kept: DynamoDB reads numbers as Java's BigDecimal does and
+#: accepts ``+42`` and ``042`` (normalised like every other spelling).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def not_a_number(text: str) -> ValidationException:
+    """DynamoDB's error for a string that is not a number (its exact words)."""
+    return ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
+
+
 def parse_number(text: str) -> Decimal:
-    """The Decimal of a DynamoDB number string, enforcing precision and range."""
+    """The Decimal of a DynamoDB number string, enforcing grammar, precision and range.
+
+    The one parser for every number a request carries — key and item values,
+    expression values, legacy parameters — so what the policy check, the key
+    encoding and storage see is the same number.
+    """
     if not isinstance(text, str):
         raise SerializationException(f"{json_kind(text)} can not be converted to a String")
-    try:
-        number = Decimal(text.strip())
-    except decimal.InvalidOperation:
-        raise ValidationException(
-            f"The parameter cannot be converted to a numeric value: {text}"
-        ) from None
-    if not number.is_finite() or not text.strip():
-        raise ValidationException(f"The parameter cannot be converted to a numeric value: {text}")
-    return check_number(number)
+    if _NUMBER.fullmatch(text) is None:
+        raise not_a_number(text)
+    return check_number(Decimal(text))
 
 
 def check_number(number: Decimal) -> Decimal:

@@ -35,7 +35,7 @@ from cellstore.engine.expressions.condition import Condition
 from cellstore.engine.expressions.keycondition import KeyCondition, KeyPart, build_key_condition
 from cellstore.engine.expressions.projection import Projection
 from cellstore.engine.expressions.update import Update
-from cellstore.engine.values import AttributeValue, compare, type_of
+from cellstore.engine.values import AttributeValue, compare, type_of, validate_value
 from cellstore.errors import ValidationException
 
 _INVALID = "One or more parameter values were invalid: "
@@ -102,7 +102,9 @@ def _comparison(
             f"member.comparisonOperator' failed to satisfy constraint: Member must satisfy "
             f"enum value set: {_ENUM}"
         )
-    operands: list[AttributeValue] = list(values or [])
+    # Validated (numbers made canonical) as expression values are, so a legacy
+    # operand obeys the same number grammar and compares like a stored value.
+    operands: list[AttributeValue] = [validate_value(v) for v in values or []]
     counts, types = _OPERATORS[operator]
     if len(operands) not in counts:
         raise ValidationException(
@@ -198,7 +200,7 @@ def condition_from_expected(expected: dict[str, Any], conditional_operator: str 
             raise ValidationException(
                 _INVALID + f"Value must be provided when Exists is {shown} for Attribute: {name}"
             )
-        nodes.append(Compare("=", Attr((name,)), Literal(value)))
+        nodes.append(Compare("=", Attr((name,)), Literal(validate_value(value))))
     return _combine(nodes, conditional_operator, len(expected))
 
 
@@ -236,6 +238,7 @@ def update_from_attribute_updates(updates: dict[str, Any]) -> Update:
                 )
             actions.append(RemoveAction(target))
             continue
+        value = validate_value(value)
         kind = type_of(value)
         if action == "PUT":
             actions.append(SetAction(target, Literal(value)))
