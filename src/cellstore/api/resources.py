@@ -15,13 +15,29 @@ payload)`` here answers from the decoded payload, in AWS's terms:
   ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem`` or ``GetItem``;
 * control plane: the table (``TableName``) or ``ResourceArn``, else ``*``;
 * Streams: the stream ARN (``GetRecords``: the one inside its iterator);
-* SQS: ``sqs:<Op>`` on the queue ARN (batch operations are authorized as their
-  single-message action, as SQS does).
+* SQS: ``sqs:<Op>`` on the queue the operation names (batch operations are
+  authorized as their single-message action, as SQS does), plus every other
+  queue it writes to or names: a move task's destinations, the dead-letter
+  queue of a RedrivePolicy and the queues of a RedriveAllowPolicy.
 
-Payloads are not validated here: a malformed request gets what can be read
-from it (an unknown shape falls back to ``*``, which only a policy on ``*``
-allows), and the handler reports its faults afterwards.  Reading a key
-schema costs one read transaction; expressions come from the parse cache.
+Key values are compared *canonically*: a partition key is run through
+``values.validate_value``, the function the engine itself uses, so ``42``,
+``42.0``, ``4.2E1`` and ``+42`` are all the leading key ``"42"`` (and a binary
+its canonical base64) — a policy cannot be side-stepped by spelling the key
+another way.
+
+This module is total over arbitrary JSON: it never raises for a malformed
+payload.  Authorization comes before validation, as in AWS (only gross
+serialization errors — a body that is not a JSON object — come first), so a
+principal without permission gets AccessDenied, never a validation error
+that would tell it the table exists.  What cannot be read is never treated
+as "nothing": an unreadable partition key or attribute list is the value
+``UNREADABLE`` (the empty string, which no real key or attribute name can
+be), so allow-lists refuse it, and a request whose table or queue cannot be
+read is authorized on ``*``, which only a policy on ``*`` allows.  Such a
+request then fails validation in the handler, which reads the same members
+with the same functions.  Reading a key schema costs one read transaction;
+expressions come from the parse cache.
 """
 
 from __future__ import annotations
@@ -30,14 +46,23 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import orjson
+
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.engine import indexes
 from cellstore.engine.database import Database
+from cellstore.engine.queues import catalog, keys
+from cellstore.engine.queues.model import Message, Queue
 from cellstore.engine.tables import Table, find_table
+from cellstore.engine.values import KEY_TYPES, validate_value
 from cellstore.errors import CellstoreError
 
 #: A condition key and its values (a multivalued key has several), hashable.
 ContextKeys = tuple[tuple[str, tuple[str, ...]], ...]
+
+#: The condition-key value of a key or attribute list that cannot be read:
+#: no partition key or attribute name is empty, so no allow-list admits it.
+UNREADABLE = ""
 
 
 class Access(NamedTuple):
@@ -74,39 +99,82 @@ class _Tables:
         return self._found[name]
 
 
-def _text(value: Any) -> str | None:
-    """The string form IAM compares an attribute value as (S, N or B), else None."""
-    if isinstance(value, Mapping) and len(value) == 1:
-        (kind, inner), = value.items()
-        if kind in ("S", "N", "B") and isinstance(inner, str):
-            return inner
-    return None
+def key_text(value: Any) -> str:
+    """The text IAM compares a key value as: canonical S, N or B, else ``UNREADABLE``.
+
+    Canonical because storage is: ``validate_value`` is what the engine runs
+    on the key before it encodes it, so the policy sees the number the
+    engine will read (``4.2E1`` is ``42``).  A value it refuses, or one that
+    is not a scalar key type, cannot name an item; the handler refuses it.
+    """
+    try:
+        canonical = validate_value(value)
+    except CellstoreError:
+        return UNREADABLE
+    (kind, inner), = canonical.items()
+    return inner if kind in KEY_TYPES else UNREADABLE
 
 
 def _leading(table: Table | None, item: Any, hash_name: str | None = None) -> tuple[str, ...]:
-    if table is None or not isinstance(item, Mapping):
+    """The partition key of ``item`` on ``table``: () only when the table does not exist."""
+    if table is None:
         return ()
-    value = _text(item.get(hash_name or table.hash_key.name))
-    return () if value is None else (value,)
+    name = hash_name or table.hash_key.name
+    if not isinstance(item, Mapping) or name not in item:
+        return (UNREADABLE,)
+    return (key_text(item[name]),)
+
+
+def _string_list(raw: Any) -> set[str] | None:
+    if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+        return set(raw)
+    return None
 
 
 def _names(payload: Mapping[str, Any], params: tuple[str, ...]) -> set[str] | None:
-    """Top-level attribute names a request's projection or update names, or None if unreadable."""
+    """Top-level attribute names a request's projection or update names.
+
+    None when it names none (no projection: the whole item); ``{UNREADABLE}``
+    when the members cannot be read.  The legacy members are read here,
+    type-checked, rather than by the handler's parsers, which expect a
+    request already past the model's type checks.
+    """
+    found: set[str] = set()
+    named = False
+    legacy: set[str] | None
+    if "ProjectionExpression" in params and payload.get("ProjectionExpression") is None:
+        if payload.get("AttributesToGet") is not None:
+            legacy = _string_list(payload["AttributesToGet"])
+            if legacy is None:
+                return {UNREADABLE}
+            found |= legacy
+            named = True
+        params = tuple(p for p in params if p != "ProjectionExpression")
+    if "UpdateExpression" in params and payload.get("UpdateExpression") is None:
+        updates = payload.get("AttributeUpdates")
+        if updates is not None:
+            if not isinstance(updates, Mapping):
+                return {UNREADABLE}
+            found |= set(updates)
+            named = True
+        params = tuple(p for p in params if p != "UpdateExpression")
+    if not any(payload.get(p) is not None for p in params):
+        return found if named else None
     try:
         exprs = RequestExpressions(payload, params)
-        found: set[str] = set()
         if "ProjectionExpression" in params:
             projection = exprs.projection()
-            if projection is None:
-                return None  # the whole item
-            found |= projection.top_level_names()
+            if projection is not None:
+                found |= projection.top_level_names()
+                named = True
         if "UpdateExpression" in params:
             update = exprs.update()
             if update is not None:
                 found |= update.top_level_names()
-        return found
+                named = True
     except CellstoreError:
-        return None
+        return {UNREADABLE}
+    return found if named else None
 
 
 def _context(leading: tuple[str, ...] | None, attributes: Iterable[str] | None, **single: Any) -> ContextKeys:
@@ -134,8 +202,8 @@ def _item_access(
     item = body.get(member)
     attributes: set[str] | None
     if member == "Item":
-        attributes = set(item) if isinstance(item, Mapping) else None
-    elif action.endswith(("GetItem",)):
+        attributes = set(item) if isinstance(item, Mapping) else {UNREADABLE}
+    elif action.endswith("GetItem"):
         attributes = _names(body, ("ProjectionExpression",))
     elif action.endswith("UpdateItem"):
         attributes = _names(body, ("UpdateExpression", "ConditionExpression"))
@@ -153,19 +221,32 @@ def _item_access(
     )
 
 
-def _query_leading(tables: _Tables, payload: Mapping[str, Any], table: Table | None) -> tuple[str, ...]:
+def _query_leading(payload: Mapping[str, Any], table: Table | None) -> tuple[str, ...]:
+    """The partition a Query reads, canonical (its expression values are validated)."""
     if table is None:
         return ()
     try:
         keyed: Any = table
         if isinstance(payload.get("IndexName"), str):
             keyed = indexes.find_index(table, payload["IndexName"])
+        if payload.get("KeyConditionExpression") is None:
+            return _legacy_query_leading(payload.get("KeyConditions"), keyed.hash_key.name)
         exprs = RequestExpressions(payload, ("KeyConditionExpression", "FilterExpression", "ProjectionExpression"))
         condition = exprs.key_condition(keyed.hash_key.name, keyed.range_key.name if keyed.range_key else None)
     except CellstoreError:
-        return ()
-    value = _text(condition.hash_value)
-    return () if value is None else (value,)
+        return (UNREADABLE,)
+    return (key_text(condition.hash_value),)
+
+
+def _legacy_query_leading(conditions: Any, hash_name: str) -> tuple[str, ...]:
+    """KeyConditions' partition: the one value of an EQ on the partition key."""
+    spec = conditions.get(hash_name) if isinstance(conditions, Mapping) else None
+    if not isinstance(spec, Mapping) or spec.get("ComparisonOperator") != "EQ":
+        return (UNREADABLE,)
+    operands = spec.get("AttributeValueList")
+    if not isinstance(operands, list) or len(operands) != 1:
+        return (UNREADABLE,)
+    return (key_text(operands[0]),)
 
 
 def _read_access(tables: _Tables, operation: str, payload: Mapping[str, Any]) -> Access:
@@ -177,14 +258,16 @@ def _read_access(tables: _Tables, operation: str, payload: Mapping[str, Any]) ->
     index = payload.get("IndexName")
     if isinstance(index, str):
         arn = f"{arn}/index/{index}"
-    leading = _query_leading(tables, payload, table) if operation == "Query" else None
+    elif index is not None:
+        arn = "*"  # the handler refuses a non-string IndexName; it names nothing
+    leading = _query_leading(payload, table) if operation == "Query" else None
     attributes = _names(payload, ("ProjectionExpression",))
     return Access(f"dynamodb:{operation}", arn, _context(leading, attributes, Select=payload.get("Select")))
 
 
 def _batch_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any]) -> Iterator[Access]:
     request_items = payload.get("RequestItems")
-    if not isinstance(request_items, Mapping):
+    if not isinstance(request_items, Mapping) or not request_items:
         yield Access(f"dynamodb:{operation}", "*")
         return
     action = f"dynamodb:{operation}"
@@ -193,7 +276,7 @@ def _batch_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any])
         arn = tables.db.table_arn(name)
         if operation == "BatchGetItem":
             keys = spec.get("Keys") if isinstance(spec, Mapping) else None
-            attributes = _names(spec, ("ProjectionExpression",)) if isinstance(spec, Mapping) else None
+            attributes = _names(spec, ("ProjectionExpression",)) if isinstance(spec, Mapping) else {UNREADABLE}
             if attributes is not None:
                 attributes |= _key_names(table)
             for key in keys if isinstance(keys, list) and keys else [None]:
@@ -202,33 +285,34 @@ def _batch_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any])
         entries = spec if isinstance(spec, list) and spec else [None]
         for entry in entries:
             item: Any = None
-            attributes = None
+            attributes = {UNREADABLE}
             if isinstance(entry, Mapping):
                 put, delete = entry.get("PutRequest"), entry.get("DeleteRequest")
                 if isinstance(put, Mapping):
                     item = put.get("Item")
-                    attributes = set(item) if isinstance(item, Mapping) else None
+                    attributes = set(item) if isinstance(item, Mapping) else {UNREADABLE}
                 elif isinstance(delete, Mapping):
                     item = delete.get("Key")
                     attributes = _key_names(table)
             yield Access(action, arn, _context(_leading(table, item), attributes))
 
 
-def _transact_accesses(tables: _Tables, payload: Mapping[str, Any]) -> Iterator[Access]:
+def _transact_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any]) -> Iterator[Access]:
     entries = payload.get("TransactItems")
+    unreadable = Access(f"dynamodb:{operation}", "*")
     if not isinstance(entries, list) or not entries:
-        yield Access("dynamodb:TransactWriteItems", "*")
+        yield unreadable
         return
     for entry in entries:
         if not isinstance(entry, Mapping) or len(entry) != 1:
-            yield Access("dynamodb:TransactWriteItems", "*")
+            yield unreadable
             continue
         (kind, body), = entry.items()
         if kind not in _TRANSACT_ACTIONS or not isinstance(body, Mapping):
-            yield Access("dynamodb:TransactWriteItems", "*")
+            yield unreadable
             continue
-        operation, member = _TRANSACT_ACTIONS[kind]
-        yield _item_access(tables, f"dynamodb:{operation}", body.get("TableName"), body, member)
+        action, member = _TRANSACT_ACTIONS[kind]
+        yield _item_access(tables, f"dynamodb:{action}", body.get("TableName"), body, member)
 
 
 def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
@@ -241,7 +325,7 @@ def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Acce
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return list(_batch_accesses(tables, operation, payload))
     if operation in ("TransactWriteItems", "TransactGetItems"):
-        return list(_transact_accesses(tables, payload))
+        return list(_transact_accesses(tables, operation, payload))
     action = f"dynamodb:{operation}"
     if isinstance(payload.get("TableName"), str):
         return [Access(action, db.table_arn(payload["TableName"]))]
@@ -276,24 +360,124 @@ _SQS_ACTIONS = {
     "DeleteMessageBatch": "DeleteMessage",
     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
 }
+#: Operations naming their queue by a member other than ``QueueUrl``.
+_BY_NAME = frozenset({"CreateQueue", "GetQueueUrl"})
+_BY_SOURCE_ARN = frozenset({"StartMessageMoveTask", "ListMessageMoveTasks"})
+_NOT_A_QUEUE = frozenset({"ListQueues"})
+#: What a message move task does to its source queue besides starting the
+#: task, as SQS's guide to dead-letter queue redrive lists it: it reads,
+#: deletes and counts the source's messages.
+_MOVE_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
 def queue_arn(db: Database, name: str) -> str:
     return f"arn:aws:sqs:{db.region}:{db.account}:{name}"
 
 
-def sqs(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
-    """What an SQS request touches: the queue named by ``QueueUrl``, ``QueueName`` or ``SourceArn``."""
-    action = "sqs:" + _SQS_ACTIONS.get(operation, operation)
+def _queue_of(db: Database, operation: str, payload: Mapping[str, Any]) -> str:
+    """The ARN of the queue ``operation`` acts on, read from the member its handler reads; else ``*``."""
+    if operation in _BY_NAME:
+        name = payload.get("QueueName")
+        return queue_arn(db, name) if isinstance(name, str) and name else "*"
+    if operation in _BY_SOURCE_ARN:
+        source = payload.get("SourceArn")
+        return source if isinstance(source, str) and source.startswith("arn:") else "*"
+    if operation == "CancelMessageMoveTask":
+        return _task_source(db, payload.get("TaskHandle"))
+    if operation in _NOT_A_QUEUE:
+        return "*"
     url = payload.get("QueueUrl")
     if isinstance(url, str) and url:
         parts = [p for p in (urlsplit(url).path if "://" in url else url).split("/") if p]
         if parts:
-            return [Access(action, queue_arn(db, parts[-1]))]
-    name = payload.get("QueueName")
-    if isinstance(name, str) and name:
-        return [Access(action, queue_arn(db, name))]
-    source = payload.get("SourceArn")
-    if isinstance(source, str) and source.startswith("arn:"):
-        return [Access(action, source)]
-    return [Access(action, "*")]
+            return queue_arn(db, parts[-1])
+    return "*"
+
+
+def _task_source(db: Database, handle: Any) -> str:
+    """The source queue of a stored move task (CancelMessageMoveTask acts on it)."""
+    if not isinstance(handle, str) or not handle:
+        return "*"
+    with db.store.transaction(write=False) as txn:
+        raw = txn.get(keys.move_task(handle))
+    source = orjson.loads(raw).get("source_arn") if raw is not None else None
+    return source if isinstance(source, str) else "*"
+
+
+def _move_destinations(db: Database, payload: Mapping[str, Any], source_arn: str) -> Iterator[str]:
+    """Every queue a move task may write to: ``DestinationArn``, else each message's original queue.
+
+    Without a destination each message goes back to the queue it was
+    dead-lettered from (its DeadLetterQueueSourceArn), so those are read from
+    the messages themselves — the same records the task is about to move —
+    together with the queues whose RedrivePolicy names the source now.
+    """
+    destination = payload.get("DestinationArn")
+    if destination is not None:
+        yield destination if isinstance(destination, str) else "*"
+        return
+    found: set[str] = set()
+    with db.store.transaction(write=False) as txn:
+        source = catalog.find(txn, catalog.name_of_arn(source_arn))
+        if source is None or queue_arn(db, source.name) != source_arn:
+            return  # the handler answers that the source does not exist
+        for _, raw in txn.range(keys.QUEUE_RECORDS, keys.QUEUE_RECORDS_END):
+            queue = Queue.from_json(raw)
+            if queue.redrive is not None and queue.redrive[0] == source_arn:
+                found.add(queue_arn(db, queue.name))
+        start, end = keys.messages(source.id)
+        for _, raw in txn.range(start, end):
+            origin = Message.from_json(raw).source_arn
+            if origin is not None:
+                found.add(origin)
+    yield from sorted(found)
+
+
+def _attribute_text(attributes: Any, name: str) -> str | None:
+    value = attributes.get(name) if isinstance(attributes, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _named_queues(payload: Mapping[str, Any]) -> Iterator[Access]:
+    """The queues a CreateQueue/SetQueueAttributes names in its redrive attributes.
+
+    A RedrivePolicy makes the queue write its failed messages into the
+    dead-letter queue, so it needs ``sqs:SendMessage`` there — the check SQS
+    makes when the policy is set.  A RedriveAllowPolicy lists the queues that
+    may use this one as theirs; naming a queue needs
+    ``sqs:GetQueueAttributes`` on it (a principal names only queues it may see).
+    Unparseable policies name nothing: the handler refuses them.
+    """
+    attributes = payload.get("Attributes")
+    redrive = _attribute_text(attributes, "RedrivePolicy")
+    if redrive:
+        target = _json_member(redrive, "deadLetterTargetArn")
+        if isinstance(target, str):
+            yield Access("sqs:SendMessage", target)
+    allow = _attribute_text(attributes, "RedriveAllowPolicy")
+    if allow:
+        sources = _json_member(allow, "sourceQueueArns")
+        for arn in sources if isinstance(sources, list) else ():
+            yield Access("sqs:GetQueueAttributes", arn if isinstance(arn, str) else "*")
+
+
+def _json_member(text: str, member: str) -> Any:
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return document.get(member) if isinstance(document, dict) else None
+
+
+def sqs(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
+    """What an SQS request touches: its own queue first, then every other queue it writes to or names."""
+    action = "sqs:" + _SQS_ACTIONS.get(operation, operation)
+    queue = _queue_of(db, operation, payload)
+    accesses = [Access(action, queue)]
+    if operation == "StartMessageMoveTask":
+        accesses += [Access(extra, queue) for extra in _MOVE_SOURCE_ACTIONS]
+        if queue != "*":
+            accesses += [Access("sqs:SendMessage", arn) for arn in _move_destinations(db, payload, queue)]
+    elif operation in ("CreateQueue", "SetQueueAttributes"):
+        accesses += list(_named_queues(payload))
+    return accesses
