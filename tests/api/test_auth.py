@@ -33,6 +33,7 @@ REGION = "us-east-1"
 ADMIN = ("AKIDADMIN", "admin-secret")
 TENANT = ("AKIDTENANT", "tenant-key-s3cret")
 TOKEN_KEY = ("AKIDSESSION", "session-secret")
+NOBODY = ("AKIDNOPOLICY", "nobody-s3cret")  # a principal with no policies: allowed nothing
 TOKEN = "session-token-1"
 BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. "
@@ -60,6 +61,12 @@ TENANT_POLICY = {
         {"Effect": "Deny", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:*:*:tenant-private"},
         {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:*:*:table/shared"},
         {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"},
+        # Everything on the "numbers" table except the partition 42 ...
+        {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:*:*:table/numbers"},
+        {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:*:*:table/numbers",
+         "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["42"]}}},
+        # ... and everything on the tenant's own queues.
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": "arn:aws:sqs:*:*:tenant1-*"},
     ],
 }
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -79,6 +86,10 @@ session_tokens = ["{TOKEN}"]
 [keys.{TENANT[0]}]
 secret = "{TENANT[1]}"
 principal = "tenant1"
+
+[keys.{NOBODY[0]}]
+secret = "{NOBODY[1]}"
+principal = "nobody"
 {extra_key}
 [principals.admin]
 policies = ['{json.dumps(ADMIN_POLICY)}']
@@ -499,6 +510,161 @@ def test_denials_are_audited_without_secrets(server: Any, creds_dir: Path, table
     text = (creds_dir / "audit.jsonl").read_text() + server.log_path.read_text()
     for secret in (ADMIN[1], TENANT[1], TOKEN_KEY[1], TOKEN, "wrong-secret"):
         assert secret not in text
+
+
+# --- every queue an operation touches (issue 14, item 1) -------------------------
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:000000000000:{name}"
+
+
+@pytest.fixture(scope="module")
+def redrive_queues(server: Any) -> dict[str, str]:
+    admin = client(server, "sqs")
+    urls = {name: admin.create_queue(QueueName=name)["QueueUrl"] for name in ("tenant1-dlq", "tenant2-q")}
+    urls["tenant1-src"] = admin.create_queue(
+        QueueName="tenant1-src",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": queue_arn("tenant1-dlq"), "maxReceiveCount": 1})},
+    )["QueueUrl"]
+    return urls
+
+
+def test_move_task_destination_is_authorized(server: Any, redrive_queues: dict[str, str], creds_dir: Path) -> None:
+    admin, sqs = client(server, "sqs"), client(server, "sqs", TENANT)
+    admin.send_message(QueueUrl=redrive_queues["tenant1-dlq"], MessageBody="stuck")
+    # sqs:* on tenant1-* only: moving into tenant2-q is a write to tenant2-q.
+    assert error_of(lambda: sqs.start_message_move_task(
+        SourceArn=queue_arn("tenant1-dlq"), DestinationArn=queue_arn("tenant2-q"),
+    )) == ("AccessDenied", denied("sqs:SendMessage", queue_arn("tenant2-q")), 403)
+    assert "Messages" not in admin.receive_message(QueueUrl=redrive_queues["tenant2-q"])
+    assert admin.get_queue_attributes(QueueUrl=redrive_queues["tenant1-dlq"], AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "1"
+    # Into its own queue it may.
+    sqs.start_message_move_task(SourceArn=queue_arn("tenant1-dlq"), DestinationArn=queue_arn("tenant1-src"))
+    assert admin.receive_message(QueueUrl=redrive_queues["tenant1-src"])["Messages"][0]["Body"] == "stuck"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        audit = (creds_dir / "audit.jsonl").read_text()
+        if '"resource":"' + queue_arn("tenant2-q") + '"' in audit:
+            break
+        time.sleep(0.05)
+    refusal = [json.loads(line) for line in audit.splitlines() if queue_arn("tenant2-q") in line][-1]
+    assert (refusal["operation"], refusal["action"], refusal["decision"]) == (
+        "StartMessageMoveTask", "sqs:SendMessage", "implicit deny",
+    )
+
+
+def test_move_task_back_to_the_original_queue_is_authorized(server: Any, redrive_queues: dict[str, str]) -> None:
+    admin, sqs = client(server, "sqs"), client(server, "sqs", TENANT)
+    redrive = json.dumps({"deadLetterTargetArn": queue_arn("tenant1-dlq"), "maxReceiveCount": 1})
+    admin.set_queue_attributes(QueueUrl=redrive_queues["tenant2-q"], Attributes={"RedrivePolicy": redrive})
+    try:
+        admin.send_message(QueueUrl=redrive_queues["tenant2-q"], MessageBody="from tenant2")
+        for _ in range(2):  # the second receive dead-letters it into tenant1-dlq
+            admin.receive_message(QueueUrl=redrive_queues["tenant2-q"], VisibilityTimeout=0)
+        # No DestinationArn: the message would go back to tenant2-q.
+        assert error_of(lambda: sqs.start_message_move_task(SourceArn=queue_arn("tenant1-dlq")))[1] == denied(
+            "sqs:SendMessage", queue_arn("tenant2-q")
+        )
+    finally:
+        # The admin may: the message goes home and the queues are as before.
+        admin.start_message_move_task(SourceArn=queue_arn("tenant1-dlq"))
+        admin.set_queue_attributes(QueueUrl=redrive_queues["tenant2-q"], Attributes={"RedrivePolicy": ""})
+
+
+def test_redrive_attributes_authorize_the_queues_they_name(server: Any, redrive_queues: dict[str, str]) -> None:
+    sqs = client(server, "sqs", TENANT)
+    to_tenant2 = json.dumps({"deadLetterTargetArn": queue_arn("tenant2-q"), "maxReceiveCount": 1})
+    assert error_of(lambda: sqs.set_queue_attributes(
+        QueueUrl=redrive_queues["tenant1-src"], Attributes={"RedrivePolicy": to_tenant2},
+    )) == ("AccessDenied", denied("sqs:SendMessage", queue_arn("tenant2-q")), 403)
+    assert error_of(lambda: sqs.create_queue(QueueName="tenant1-new", Attributes={"RedrivePolicy": to_tenant2}))[1] == (
+        denied("sqs:SendMessage", queue_arn("tenant2-q"))
+    )
+    allow = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn("tenant2-q")]})
+    assert error_of(lambda: sqs.set_queue_attributes(
+        QueueUrl=redrive_queues["tenant1-dlq"], Attributes={"RedriveAllowPolicy": allow},
+    ))[1] == denied("sqs:GetQueueAttributes", queue_arn("tenant2-q"))
+    own_dlq = json.dumps({"deadLetterTargetArn": queue_arn("tenant1-dlq"), "maxReceiveCount": 2})
+    sqs.set_queue_attributes(QueueUrl=redrive_queues["tenant1-src"], Attributes={"RedrivePolicy": own_dlq})
+
+
+# --- keys are compared canonically (issue 14, item 2) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def numbers(server: Any) -> str:
+    ddb = client(server, "dynamodb")
+    ddb.create_table(
+        TableName="numbers", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"}],
+    )
+    for pk in ("42", "43"):
+        ddb.put_item(TableName="numbers", Item={"pk": {"N": pk}, "v": {"S": "secret " + pk}})
+    return "numbers"
+
+
+NUMBERS_ARN = TABLE_ARN.replace(TABLE, "numbers")
+
+
+@pytest.mark.parametrize("spelling", ["42", "42.0", "042", "4.2E1", "+42", "420e-1"])
+def test_a_deny_on_a_number_key_holds_for_every_spelling(server: Any, numbers: str, spelling: str) -> None:
+    ddb = client(server, "dynamodb", TENANT)
+    key = {"pk": {"N": spelling}}
+    for call, action in (
+        (lambda: ddb.get_item(TableName=numbers, Key=key), "dynamodb:GetItem"),
+        (lambda: ddb.update_item(TableName=numbers, Key=key, UpdateExpression="SET v = :v",
+                                 ExpressionAttributeValues={":v": {"S": "changed"}}, ReturnValues="ALL_OLD"),
+         "dynamodb:UpdateItem"),
+        (lambda: ddb.batch_get_item(RequestItems={numbers: {"Keys": [key]}}), "dynamodb:BatchGetItem"),
+        (lambda: ddb.query(TableName=numbers, KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [key["pk"]]}}),
+         "dynamodb:Query"),
+    ):
+        assert error_of(call) == ("AccessDeniedException", denied(action, NUMBERS_ARN, explicit=True), 400)
+    assert client(server, "dynamodb").get_item(TableName=numbers, Key={"pk": {"N": "42"}})["Item"]["v"] == {"S": "secret 42"}
+    assert ddb.get_item(TableName=numbers, Key={"pk": {"N": spelling.replace("42", "43").replace("4.2E1", "4.3E1").replace("420e-1", "430e-1")}})["Item"]
+
+
+@pytest.mark.parametrize("spelling", ["1_000", " 7 ", "١٢", "８"])
+def test_numbers_python_accepts_but_dynamodb_does_not(server: Any, numbers: str, spelling: str) -> None:
+    ddb = client(server, "dynamodb")
+    message = f"The parameter cannot be converted to a numeric value: {spelling}"
+    assert error_of(lambda: ddb.put_item(TableName=numbers, Item={"pk": {"N": spelling}})) == (
+        "ValidationException", message, 400,
+    )
+    assert error_of(lambda: ddb.put_item(TableName=numbers, Item={"pk": {"N": "1"}, "n": {"NS": ["2", spelling]}}))[1] == message
+
+
+# --- authorization before validation (issue 14, item 5) ----------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"TableName": TABLE, "Key": {"pk": {"S": "x"}, "sk": {"S": "a"}}, "AttributeUpdates": {"v": {"Value": [1]}}},
+        {"TableName": TABLE, "Key": {"pk": {"S": "x"}, "sk": {"S": "a"}}, "AttributeUpdates": [1]},
+        {"TableName": TABLE, "Key": {"pk": {"S": "x"}, "sk": {"S": "a"}}, "AttributeUpdates": {"v": ["PUT", {"S": "1"}]}},
+        {"TableName": TABLE, "Key": {"pk": {"S": "x"}, "sk": {"S": "a"}}, "AttributesToGet": [["v"]]},
+        {"TableName": "no-such-table", "Key": {"pk": {"S": "x"}}, "AttributesToGet": [{"a": 1}]},
+        {"TableName": "no-such-table", "Key": {"pk": {"N": "1_0"}}},
+        {"TableName": ["not", "a", "name"], "Key": 5},
+    ],
+)
+def test_a_principal_without_permissions_is_denied_whatever_it_sends(server: Any, table: str, payload: dict[str, Any]) -> None:
+    target = "GetItem" if "AttributeUpdates" not in payload else "UpdateItem"
+    status, body = send(signed_request(server, target, payload, NOBODY))
+    assert status == 400, body
+    assert isinstance(body, dict) and body["__type"].endswith("AccessDeniedException"), body
+
+
+def test_a_restricted_principal_gets_access_denied_for_an_unreadable_key(server: Any, table: str) -> None:
+    # The policy allows only the tenant's own partition: a key it cannot read
+    # is not "no key" (which ForAllValues would allow) but a refusal.
+    for key in ({"pk": {"S": "tenant1", "N": "1"}, "sk": {"S": "a"}}, {"sk": {"S": "a"}}, {"pk": ["tenant1"]}):
+        status, body = send(signed_request(server, "GetItem", {"TableName": table, "Key": key}, TENANT))
+        assert (status, body["__type"].rsplit("#", 1)[-1]) == (400, "AccessDeniedException"), body  # type: ignore[index]
 
 
 # --- lifecycle ------------------------------------------------------------------

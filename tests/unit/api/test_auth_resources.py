@@ -154,6 +154,9 @@ def test_readable_legacy_attribute_lists(db: Database) -> None:
     assert attributes(get) == ("a", "b", "pk", "sk")
     (update,) = resources.dynamodb(db, "UpdateItem", {"TableName": "strings", "Key": {}, "AttributeUpdates": {"c": {}}})
     assert attributes(update) == ("c", "pk", "sk")
+    # A malformed update of a readable name: the name is known, the handler refuses the rest.
+    (odd,) = resources.dynamodb(db, "UpdateItem", {"TableName": "strings", "Key": {}, "AttributeUpdates": {"v": ["PUT"]}})
+    assert attributes(odd) == ("pk", "sk", "v")
     (whole,) = resources.dynamodb(db, "GetItem", {"TableName": "strings", "Key": {}})
     assert attributes(whole) is None  # no projection: the whole item, as in AWS
 
