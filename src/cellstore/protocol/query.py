@@ -113,7 +113,7 @@ def _convert(tree: Mapping[str, Any]) -> dict[str, Any]:
             entries = [e for e in _numbered(value) if isinstance(e, dict)]
             out[member] = {str(e.get(key_name, "")): _value(e.get(value_name)) for e in entries}
         elif key in INTEGERS and isinstance(value, str):
-            out[key] = int(value) if value.isascii() and value.lstrip("-").isdigit() else value
+            out[key] = int(value) if value.isascii() and value.removeprefix("-").isdigit() else value
         else:
             out[key] = _value(value)
     return out

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from cellstore.engine.queues.attributes import parse_integer
 from cellstore.engine.queues.model import FIFO_SUFFIX
 from cellstore.errors import (
     BatchEntryIdsNotDistinct,
@@ -49,13 +50,10 @@ def integer(payload: Mapping[str, Any], name: str, low: int, high: int, reason: 
     value = payload.get(name)
     if value is None:
         return None
-    try:
-        number = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
-        number = None
-    if number is None or isinstance(value, float) and not value.is_integer():
-        raise InvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: {reason}")
-    if not low <= number <= high:
+    # A JSON float counts when it is whole (5.0), as AWS's JSON parser reads it;
+    # text must be plain ASCII digits (parse_integer), unlike Python's int().
+    number = int(value) if isinstance(value, float) and value.is_integer() else parse_integer(value)
+    if number is None or not low <= number <= high:
         raise InvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: {reason}")
     return number
 

@@ -8,7 +8,9 @@ SQS's ``InvalidAttributeValue`` / ``InvalidAttributeName`` with its message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -71,6 +73,25 @@ ORDER = (
 )
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def parse_integer(value: Any) -> int | None:
+    """The integer SQS reads from ``value`` (a JSON integer or its decimal text), else None.
+
+    Text must be ASCII digits with an optional '-': Python's ``int()`` would
+    also take ``" 7 "``, ``"+7"``, ``"1_000"`` and other scripts' digits
+    (``"١٢"``), none of which SQS accepts.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value):
+        return int(value)
+    return None
+
+
 def invalid(name: str, reason: str | None = None) -> InvalidAttributeValue:
     message = f"Invalid value for the parameter {name}."
     if reason:
@@ -100,10 +121,10 @@ def canonical(name: str, value: str, *, fifo: bool) -> str:
         raise InvalidAttributeName(f"Unknown Attribute {name}.")
     if name in INTEGER_RANGES:
         low, high, _ = INTEGER_RANGES[name]
-        text = value.strip()
-        if not (text.isascii() and text.lstrip("-").isdigit()) or not low <= int(text) <= high:
+        number = parse_integer(value)
+        if number is None or not low <= number <= high:
             raise invalid(name)
-        return str(int(text))
+        return str(number)
     if name in BOOLEANS:
         if value.lower() not in ("true", "false"):
             raise invalid(name)
@@ -137,11 +158,8 @@ def _redrive_policy(value: str) -> str:
     count = policy.get("maxReceiveCount")
     if not isinstance(target, str) or not target.startswith("arn:"):
         raise invalid("RedrivePolicy", "Value for parameter deadLetterTargetArn is invalid.")
-    try:
-        number = int(str(count))
-    except ValueError:
-        number = 0
-    if not 1 <= number <= 1000:
+    number = parse_integer(count)
+    if number is None or not 1 <= number <= 1000:
         raise invalid(
             "RedrivePolicy",
             f"Value {count} for parameter MaxReceiveCount is invalid. Reason: Must be an integer from 1 to 1000.",

@@ -15,4 +15,4 @@ def test_non_ascii_digits_are_an_invalid_value_not_a_crash(value: str) -> None:
 
 
 def test_ascii_digits_still_pass() -> None:
-    assert attributes.canonical("DelaySeconds", " 07 ", fifo=False) == "7"
+    assert attributes.canonical("DelaySeconds", "07", fifo=False) == "7"
