@@ -590,6 +590,17 @@ def test_redrive_attributes_authorize_the_queues_they_name(server: Any, redrive_
     sqs.set_queue_attributes(QueueUrl=redrive_queues["tenant1-src"], Attributes={"RedrivePolicy": own_dlq})
 
 
+def test_tags_are_authorized_on_the_table_they_change(server: Any, table: str) -> None:
+    # dynamodb:* on table/shared does not let a TableName of "shared" tag another table.
+    payload = {"TableName": "shared", "ResourceArn": TABLE_ARN, "Tags": [{"Key": "owner", "Value": "tenant1"}]}
+    status, body = send(signed_request(server, "TagResource", payload, TENANT))
+    assert status == 400 and isinstance(body, dict), body
+    assert (body["__type"].rsplit("#", 1)[-1], body["message"]) == (
+        "AccessDeniedException", denied("dynamodb:TagResource", TABLE_ARN),
+    )
+    assert client(server, "dynamodb").list_tags_of_resource(ResourceArn=TABLE_ARN)["Tags"] == []
+
+
 # --- keys are compared canonically (issue 14, item 2) -------------------------------
 
 

@@ -83,6 +83,8 @@ _TRANSACT_ACTIONS = {
     "ConditionCheck": ("ConditionCheckItem", "Key"),
     "Get": ("GetItem", "Key"),
 }
+#: Control-plane operations that name their table by ARN.
+_BY_RESOURCE_ARN = frozenset({"TagResource", "UntagResource", "ListTagsOfResource"})
 
 
 class _Tables:
@@ -327,10 +329,12 @@ def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Acce
     if operation in ("TransactWriteItems", "TransactGetItems"):
         return list(_transact_accesses(tables, operation, payload))
     action = f"dynamodb:{operation}"
+    if operation in _BY_RESOURCE_ARN:
+        # Read only the member the handler reads: a TableName beside it names nothing.
+        arn = payload.get("ResourceArn")
+        return [Access(action, arn if isinstance(arn, str) else "*")]
     if isinstance(payload.get("TableName"), str):
         return [Access(action, db.table_arn(payload["TableName"]))]
-    if isinstance(payload.get("ResourceArn"), str):
-        return [Access(action, payload["ResourceArn"])]
     if operation == "ListTables":
         return [Access(action, db.table_arn("*"))]
     return [Access(action, "*")]

@@ -161,6 +161,13 @@ def test_readable_legacy_attribute_lists(db: Database) -> None:
     assert attributes(whole) is None  # no projection: the whole item, as in AWS
 
 
+def test_tag_operations_are_authorized_on_the_arn_they_change(db: Database) -> None:
+    payload = {"TableName": "numbers", "ResourceArn": ARN + "strings", "Tags": [{"Key": "k", "Value": "v"}]}
+    assert resources.dynamodb(db, "TagResource", payload) == [Access("dynamodb:TagResource", ARN + "strings")]
+    assert resources.dynamodb(db, "UntagResource", {"TableName": "numbers"}) == [Access("dynamodb:UntagResource", "*")]
+    assert resources.dynamodb(db, "DescribeTable", {"TableName": "numbers"}) == [Access("dynamodb:DescribeTable", ARN + "numbers")]
+
+
 # --- SQS: every queue touched -------------------------------------------------------
 
 
@@ -254,10 +261,12 @@ REQUEST_MEMBERS = [
     "ConditionExpression", "KeyConditionExpression", "KeyConditions", "ExpressionAttributeNames",
     "ExpressionAttributeValues", "Expected", "RequestItems", "TransactItems", "IndexName", "Select",
     "QueueUrl", "QueueName", "SourceArn", "DestinationArn", "TaskHandle", "Attributes", "ShardIterator",
+    "ResourceArn", "TableName",
 ]
 PAYLOADS = st.dictionaries(st.sampled_from(REQUEST_MEMBERS), JSON, max_size=3)
 DYNAMODB_OPERATIONS = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-                       "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "DescribeTable", "ListTables"]
+                       "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "DescribeTable", "ListTables",
+                       "TagResource"]
 SQS_OPERATIONS = ["CreateQueue", "SetQueueAttributes", "SendMessage", "StartMessageMoveTask",
                   "ListMessageMoveTasks", "CancelMessageMoveTask", "ListQueues", "GetQueueUrl"]
 
