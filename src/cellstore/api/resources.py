@@ -208,7 +208,8 @@ def _item_access(
     elif action.endswith("GetItem"):
         attributes = _names(body, ("ProjectionExpression",))
     elif action.endswith("UpdateItem"):
-        attributes = _names(body, ("UpdateExpression", "ConditionExpression"))
+        # No update names no attribute but the key (an UpdateItem may just create the item).
+        attributes = _names(body, ("UpdateExpression", "ConditionExpression")) or set()
     else:
         attributes = set()
     if attributes is not None:

@@ -157,6 +157,8 @@ def test_readable_legacy_attribute_lists(db: Database) -> None:
     # A malformed update of a readable name: the name is known, the handler refuses the rest.
     (odd,) = resources.dynamodb(db, "UpdateItem", {"TableName": "strings", "Key": {}, "AttributeUpdates": {"v": ["PUT"]}})
     assert attributes(odd) == ("pk", "sk", "v")
+    (bare,) = resources.dynamodb(db, "UpdateItem", {"TableName": "strings", "Key": {}, "ConditionExpression": "a = b"})
+    assert attributes(bare) == ("pk", "sk")  # writes nothing but the key
     (whole,) = resources.dynamodb(db, "GetItem", {"TableName": "strings", "Key": {}})
     assert attributes(whole) is None  # no projection: the whole item, as in AWS
 
