@@ -1,8 +1,8 @@
 """The client tier: real clients, each in its own environment, against one served cellstore.
 
 Every test here runs a short script as a subprocess (the AWS CLI, the AWS SDK
-for JavaScript v3, kombu's SQS transport, botocore 1.33 on SQS's query
-protocol) against ``cellstore serve`` started once for the whole tier.  The
+for JavaScript v3, kombu's SQS transport and a Celery worker, botocore 1.33 on
+SQS's query protocol) against ``cellstore serve`` started once for the tier.  The
 clients are installed by the tests themselves (``environments.py``); skip the
 tier with ``--ignore=tests/clients`` for a fast run.
 """

@@ -1,4 +1,4 @@
-"""Real clients drive a served cellstore: the AWS CLI, the JS SDK v3, kombu, botocore 1.33 (query protocol).
+"""Real clients drive a served cellstore: the AWS CLI, the JS SDK v3, kombu and Celery, botocore 1.33 (query protocol).
 
 Each script asserts its own results and prints one "<step>: ok" line per
 step; a test passes only when every step of its script said so.  PynamoDB is
@@ -94,6 +94,13 @@ def test_kombu_sqs_transport(client_endpoint: str, run_id: str) -> None:
     bin_dir = installed(lambda: python_env("kombu"))
     steps = run_script([str(bin_dir / "python"), str(HERE / "kombu" / "sqs_transport.py"), client_endpoint, run_id])
     assert steps == ["simple queue: ok", "producer, consumer, requeue: ok", "queue drained: ok"]
+
+
+def test_celery_worker_on_sqs(client_endpoint: str, run_id: str) -> None:
+    """A real ``celery worker``: kombu's asynchronous SQS client (pycurl), retries, late acks."""
+    bin_dir = installed(lambda: python_env("kombu"))
+    steps = run_script([str(bin_dir / "python"), str(HERE / "kombu" / "celery_worker.py"), client_endpoint, run_id])
+    assert steps == ["publish: ok", "worker ran 101/101 tasks: ok", "every task acknowledged: ok"]
 
 
 def test_botocore_on_the_sqs_query_protocol(client_endpoint: str, run_id: str) -> None:
