@@ -54,9 +54,10 @@ def unavailable(reason: str) -> None:
 
 def _run(what: str, command: list[str], cwd: Path | None = None, timeout: float = 480) -> None:
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise InstallFailed(what, f"timed out after {timeout:.0f} s\n{exc.stdout or ''}{exc.stderr or ''}") from exc
+        partial = "".join(o.decode() if isinstance(o, bytes) else o for o in (exc.stdout, exc.stderr) if o)
+        raise InstallFailed(what, f"timed out after {timeout:.0f} s\n{partial}") from exc
     if done.returncode != 0:
         raise InstallFailed(what, done.stdout + done.stderr)
 
@@ -80,7 +81,9 @@ def python_env(name: str) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     _run(f"creating {venv}", [sys.executable, "-m", "venv", str(venv)])
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    _run(f"pip install -r {lock.relative_to(ROOT)}", [*pip, "install", "--retries", "1", "--timeout", "20", "-r", str(lock)])
+    # One retry: it is what makes pip name the connection error when the index is unreachable.
+    install = [*pip, "install", "--retries", "1", "--timeout", "20", "-r", str(lock)]
+    _run(f"pip install -r {lock.relative_to(ROOT)}", install)
     stamp.write_text(digest)
     return venv / "bin"
 

@@ -11,7 +11,6 @@ import itertools
 import os
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -33,7 +32,9 @@ def installed(install: Callable[[], T]) -> T:
 
 def run_script(command: list[str], *, env: dict[str, str] | None = None, timeout: float = 180) -> list[str]:
     """Run a client script; its "ok" lines, after checking it exited 0."""
-    done = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, f"{command[:2]} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return [line for line in done.stdout.splitlines() if line.endswith(": ok")]
 

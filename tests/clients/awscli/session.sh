@@ -23,10 +23,11 @@ ddb wait table-exists --table-name "$table"
 expect status "$(ddb describe-table --table-name "$table" --query Table.TableStatus --output text)" ACTIVE
 echo "create table, waiter: ok"
 
-for n in $(seq 1 12); do
-    ddb put-item --table-name "$table" \
-        --item "{\"author\": {\"S\": \"le guin\"}, \"title\": {\"S\": \"book $(printf %02d "$n")\"}, \"year\": {\"N\": \"$((1960 + n))\"}}"
-done
+puts=$(for n in $(seq 1 12); do
+    printf '{"PutRequest": {"Item": {"author": {"S": "le guin"}, "title": {"S": "book %02d"}, "year": {"N": "%d"}}}},' "$n" "$((1960 + n))"
+done)
+expect unprocessed "$(ddb batch-write-item --request-items "{\"$table\": [${puts%,}]}" --query 'length(keys(UnprocessedItems))' \
+    --output text)" 0
 ddb put-item --table-name "$table" --item '{"author": {"S": "austen"}, "title": {"S": "emma"}, "year": {"N": "1815"}}' \
     --condition-expression 'attribute_not_exists(author)'
 if ddb put-item --table-name "$table" --item '{"author": {"S": "austen"}, "title": {"S": "emma"}}' \

@@ -43,4 +43,5 @@ def flaky(self: Any, photo: int) -> None:
     """Fails on its first run: Celery publishes a retry, which must arrive too."""
     if self.request.retries == 0:
         raise self.retry(countdown=0)
-    dynamodb.put_item(TableName=TABLE, Item={"photo": {"N": str(photo)}, "size": {"S": f"retried {self.request.retries}"}})
+    item = {"photo": {"N": str(photo)}, "size": {"S": f"retried {self.request.retries}"}}
+    dynamodb.put_item(TableName=TABLE, Item=item)

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 os.environ["CELLSTORE_ENDPOINT"], os.environ["CELLSTORE_RUN"] = sys.argv[1], sys.argv[2]
 sys.path.insert(0, str(HERE))
 
-from celery_tasks import TABLE, app, dynamodb, flaky, resize  # noqa: E402
+from celery_tasks import TABLE, app, dynamodb, flaky, resize
 
 dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                       KeySchema=[{"AttributeName": "photo", "KeyType": "HASH"}],
