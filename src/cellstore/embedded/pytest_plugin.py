@@ -30,12 +30,15 @@ def _require_boto3() -> None:
         import boto3  # noqa: F401
         import botocore  # noqa: F401
     except ImportError as exc:
-        pytest.fail(
-            "cellstore's in-process fixtures (dynamodb_client, dynamodb_resource, cellstore_in_process) "
-            f"need boto3, which is not installed ({exc}); "
-            "install it with: pip install 'cellstore[embedded]'",
-            pytrace=False,
-        )
+        missing = str(exc)
+    else:
+        return
+    # Outside the except block, so the report is this one line, not a chained traceback.
+    pytest.fail(
+        "cellstore's in-process fixtures (dynamodb_client, dynamodb_resource, cellstore_in_process) "
+        f"need boto3, which is not installed ({missing}); install it with: pip install 'cellstore[embedded]'",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")
