@@ -20,6 +20,13 @@ serve: .make-install.stamp
 test: .make-test.stamp client-tools
 	$(BIN)/python -m pytest
 
+# The client tier (tests/clients) installs its clients itself, each into its own
+# environment under .clients/ from the lock files beside its script; what it
+# needs from the system is node and npm for the JS SDK (Debian's, as for `make
+# bench`) and the venv module, which `make test` has already used for .venv.
+.PHONY: client-tools
+client-tools: npm
+
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "cellstore needs $(PYTHON) >= 3.11" >&2; exit 1; }
@@ -63,10 +70,3 @@ wrk:
 
 npm:
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
-
-# The client tier (tests/clients) installs its clients itself, each into its own
-# environment under .clients/ from the lock files beside its script; what it
-# needs from the system is node and npm for the JS SDK (Debian's, as for `make
-# bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools
-client-tools: npm
