@@ -1,7 +1,9 @@
 # make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
 # make test:  run the whole test suite; its PostgreSQL half starts a throwaway
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
-#             postgresql package first if initdb is missing
+#             postgresql package first if initdb is missing; its client tier
+#             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
+#             older botocore under .clients/, with node and npm from Debian
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
 
@@ -15,8 +17,15 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: .make-test.stamp
+test: .make-test.stamp client-tools
 	$(BIN)/python -m pytest
+
+# The client tier (tests/clients) installs its clients itself, each into its own
+# environment under .clients/ from the lock files beside its script; what it
+# needs from the system is node and npm for the JS SDK (Debian's, as for `make
+# bench`) and the venv module, which `make test` has already used for .venv.
+.PHONY: client-tools
+client-tools: npm
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -24,9 +33,11 @@ $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
 
 # constraints.txt locks every package CI installs (pyproject.toml only states
-# the ranges cellstore works with); refresh it with `make lock`.
-.make-install.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg
-	$(PIP) install -c constraints.txt -e .
+# the ranges cellstore works with); refresh it with `make lock`.  The embedded
+# extra (boto3) comes along so that the README's boto3 example runs in .venv
+# as written (`.venv/bin/python`), right after `make serve`.
+.make-install.stamp: pyproject.toml constraints.txt Makefile $(VENV)/pyvenv.cfg
+	$(PIP) install -c constraints.txt -e '.[embedded]'
 	@touch $@
 
 .make-test.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg

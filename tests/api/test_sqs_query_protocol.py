@@ -149,3 +149,30 @@ def ET_dump(root: Any) -> str:
     import xml.etree.ElementTree as ET
 
     return ET.tostring(root, encoding="unicode")
+
+
+def test_empty_answers_keep_their_result_element(client: QueryClient, url: str, queue_name: str) -> None:
+    """Query-protocol SDKs look ``<XResult>`` up by name: an empty one must still be there.
+
+    botocore on the query protocol (boto3 <= 1.33) raised ``KeyError:
+    'ReceiveMessageResult'`` on every receive from an empty queue when it was
+    left out; tests/clients/ runs such a botocore against the server too.
+    """
+    arn = f"arn:aws:sqs:us-east-1:000000000000:{queue_name}"
+    empty = {
+        "ReceiveMessage": {"QueueUrl": url},
+        "ListQueues": {"QueueNamePrefix": queue_name + "-none"},
+        "ListDeadLetterSourceQueues": {"QueueUrl": url},
+        "ListQueueTags": {"QueueUrl": url},
+        "GetQueueAttributes": {"QueueUrl": url},
+        "ListMessageMoveTasks": {"SourceArn": arn},
+    }
+    for action, params in empty.items():
+        status, root = client.call(action, **params)
+        assert status == 200, ET_dump(root)
+        result = root.find(f"{{*}}{action}Result")
+        assert result is not None and len(result) == 0, (action, ET_dump(root))
+    # Actions without an output shape answer with ResponseMetadata alone, as SQS does.
+    status, root = client.call("SetQueueAttributes", QueueUrl=url, **{"Attribute.1.Name": "DelaySeconds", "Attribute.1.Value": "0"})
+    assert status == 200
+    assert [child.tag.split("}")[1] for child in root] == ["ResponseMetadata"]

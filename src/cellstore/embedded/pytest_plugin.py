@@ -7,7 +7,10 @@
   use distinct table names.
 
 Imports happen inside the fixtures so that merely having cellstore installed
-costs a pytest run nothing, and needs no boto3 unless a fixture is used.
+costs a pytest run nothing, and needs no boto3 unless a fixture is used: a
+plain ``pip install cellstore`` (no ``embedded`` extra) must leave every
+pytest run working, and a test that asks for a boto3 fixture fails with the
+command that installs it rather than a bare ``ModuleNotFoundError``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,23 @@ import pytest
 
 if TYPE_CHECKING:
     from cellstore.embedded import Cellstore, InProcessCellstore
+
+
+def _require_boto3() -> None:
+    """Fail the requesting test, saying how to install boto3, when it is missing."""
+    try:
+        import boto3  # noqa: F401
+        import botocore  # noqa: F401
+    except ImportError as exc:
+        missing = str(exc)
+    else:
+        return
+    # Outside the except block, so the report is this one line, not a chained traceback.
+    pytest.fail(
+        "cellstore's in-process fixtures (dynamodb_client, dynamodb_resource, cellstore_in_process) "
+        f"need boto3, which is not installed ({missing}); install it with: pip install 'cellstore[embedded]'",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +59,7 @@ def cellstore_endpoint(cellstore_server: Cellstore) -> str:
 @pytest.fixture
 def cellstore_in_process() -> Iterator[InProcessCellstore]:
     """A fresh in-memory cellstore answering every DynamoDB client made during the test."""
+    _require_boto3()
     from cellstore.embedded import in_process
 
     with in_process() as store:

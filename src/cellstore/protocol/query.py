@@ -63,6 +63,14 @@ _RESULT_MAPS: Mapping[str, tuple[str, str, str]] = {
     "Tags": ("Tag", "Key", "Value"),
     "MessageAttributes": ("MessageAttribute", "Name", "Value"),
 }
+#: The actions whose SQS answer has no ``<XResult>`` element at all.  Every
+#: other action's answer carries one even when it has nothing to say
+#: (``<ReceiveMessageResult/>`` from an empty queue): query-protocol SDKs look
+#: the wrapper up by name and fail without it (botocore: ``KeyError``).
+NO_RESULT_ACTIONS = frozenset(
+    {"AddPermission", "ChangeMessageVisibility", "DeleteMessage", "DeleteQueue", "PurgeQueue",
+     "RemovePermission", "SetQueueAttributes", "TagQueue", "UntagQueue"}
+)
 
 
 # --- requests ---------------------------------------------------------------
@@ -150,8 +158,12 @@ def _members(result: Mapping[str, Any], entry_name: str = "") -> str:
 
 
 def encode_result(action: str, result: Mapping[str, Any], request_id: str) -> bytes:
+    """SQS's XML answer: ``<XResponse>`` with ``<XResult>`` unless the action has none."""
     inner = _members(result, f"{action}ResultEntry")
-    body = f"<{action}Result>{inner}</{action}Result>" if inner else ""
+    if action in NO_RESULT_ACTIONS:
+        body = ""
+    else:
+        body = f"<{action}Result>{inner}</{action}Result>" if inner else f"<{action}Result/>"
     return (
         f'<?xml version="1.0"?><{action}Response xmlns="{NAMESPACE}">{body}'
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
