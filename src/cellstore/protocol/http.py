@@ -465,6 +465,7 @@ class Connection(asyncio.Protocol):
 
     def granted(self) -> None:
         """The budget has room for the body this connection paused for (called by ``Server.release``)."""
+        self._reserved = self._wanted  # the whole declared body, including what it read while pausing
         self._wanted = 0
         self._update_reading()
         if self._continue:
@@ -533,6 +534,10 @@ class Connection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         return self._waiting is None and not self._in_request and not self._queued
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     @property
     def reserved(self) -> int:
