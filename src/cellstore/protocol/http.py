@@ -53,9 +53,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import http
 import importlib.util
+import itertools
 import logging
+import os
 import resource
 import signal
 import socket
@@ -104,6 +107,8 @@ LINGER_SECONDS = 2.0
 #: Descriptors the default connection cap leaves for everything else: the
 #: database and its WAL, log files, pipes, a PostgreSQL pool, accept itself.
 RESERVED_DESCRIPTORS = 64
+#: Idle connections closed per tick while the process is out of descriptors.
+SHED_PER_TICK = 16
 #: How often the housekeeping tick runs: the clock for timeouts, the Date header, ``should_exit``.
 TICK_SECONDS = 0.1
 
@@ -137,6 +142,21 @@ def encode(response: HttpResponse, date: bytes, keep_alive: bool, head_only: boo
     if not head_only:
         parts.append(response.body)
     return b"".join(parts)
+
+
+def descriptors_left() -> bool:
+    """Whether this process can still open a descriptor, as ``accept`` must for every new connection.
+
+    When it cannot, libuv accepts and at once closes each new connection (a
+    reset for the client) and says nothing: this probe, one ``open`` and
+    ``close`` a tick, is how the server finds out.
+    """
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError as err:
+        return err.errno not in (errno.EMFILE, errno.ENFILE)
+    os.close(fd)
+    return True
 
 
 def default_max_connections() -> int:
@@ -643,6 +663,7 @@ class Server:
         self.evicted = 0
         self.turned_away = 0
         self._at_limit = False
+        self._out_of_descriptors = False
         self.started = False
         self.should_exit = False
         self.stopping = False
@@ -760,12 +781,31 @@ class Server:
             self.date_header = _date_header()
         for connection in list(self.connections):
             connection.expire(now)
+        self._check_descriptors()
         if self._at_limit and self.open < self.max_connections * 0.9:
             self._at_limit = False
             log.info(
                 "connections back under the limit (%d open of %d): %d idle ones closed and %d turned away so far",
                 self.open, self.max_connections, self.evicted, self.turned_away,
             )
+
+    def _check_descriptors(self) -> None:
+        """Out of descriptors (something besides connections took them): shed the longest-idle connections."""
+        if descriptors_left():
+            if self._out_of_descriptors:
+                self._out_of_descriptors = False
+                log.info("file descriptors available again (%d connections open)", self.open)
+            return
+        if not self._out_of_descriptors:
+            self._out_of_descriptors = True
+            log.warning(
+                "out of file descriptors (RLIMIT_NOFILE) with %d connections open: new clients are being "
+                "refused; closing the longest-idle keep-alive connections to make room",
+                self.open,
+            )
+        for victim in list(itertools.islice(self.idle, SHED_PER_TICK)):
+            self.evicted += 1
+            victim.evict()
 
     async def _stop(self, listeners: Sequence[asyncio.AbstractServer]) -> None:
         self.stopping = True

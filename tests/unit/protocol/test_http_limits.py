@@ -519,3 +519,41 @@ def test_503_answers_speak_the_request_protocol() -> None:
     }
     form = asgi.unavailable_response([(b"content-type", b"application/x-www-form-urlencoded")])
     assert form.status == 503 and b"<Code>ServiceUnavailable</Code>" in form.body and b"<Type>Receiver</Type>" in form.body
+
+
+def test_out_of_descriptors_the_longest_idle_connections_are_shed_and_it_is_said_once(
+    serving: Callable[..., Running], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "cellstore.http")
+    running = serving()
+    conns = [running.connect() for _ in range(http.SHED_PER_TICK + 4)]
+    wait_for(lambda: running.server.open == len(conns))
+    busy = running.connect()
+    busy.sendall(head("/busy", 1000) + b"x")  # mid-request: not idle, never shed
+    wait_for(lambda: running.server.open == len(conns) + 1)
+    exhausted = True
+    monkeypatch.setattr(http, "descriptors_left", lambda: not exhausted)
+    wait_for(lambda: running.server.open <= 1)  # a tick at a time, every idle one goes
+    exhausted = False
+    wait_for(lambda: any("available again" in r.getMessage() for r in caplog.records))
+    assert all(Reader(conn).closed() for conn in conns)
+    busy.sendall(b"x" * 999)
+    assert Reader(busy).answer()[0] == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("out of file descriptors")
+
+
+def test_the_descriptor_probe_sees_exhaustion() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert http.descriptors_left()
+    held = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(list(Path("/proc/self/fd").iterdir())) + 8, hard))
+        while http.descriptors_left():
+            held.append(socket.socket())
+        assert held  # it said yes until the limit, then no
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert http.descriptors_left()
