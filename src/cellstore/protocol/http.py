@@ -390,11 +390,14 @@ class Connection(asyncio.Protocol):
         if request.answer is not None:
             self._write(request.answer, request)
             return
-        split = _split_url(request.url)
-        if split is None:
-            self._refuse()
-            return
-        raw_path, path, query = split
+        if request.url == b"/":  # every DynamoDB request: no parsing
+            raw_path, path, query = "/", "/", b""
+        else:
+            split = _split_url(request.url)
+            if split is None:
+                self._refuse()
+                return
+            raw_path, path, query = split
         try:
             answer = self._app.respond(
                 request.method, path, raw_path, query, request.headers, request.body, self._scheme
