@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import re
-import resource
 import socket
 import subprocess
 import sys
@@ -34,19 +33,19 @@ SIGNED = (
 
 
 class Served:
-    """``python -m cellstore serve --in-memory`` in a child, optionally with RLIMIT_NOFILE (soft, hard)."""
+    """``python -m cellstore serve`` (``--in-memory`` unless ``args``) in a child, optionally with RLIMIT_NOFILE (soft, hard)."""
 
     def __init__(self, log: Path, *args: str, nofile: tuple[int, int] | None = None) -> None:
         self.log = log
         self._out = log.open("wb")
 
-        def limit() -> None:
-            if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
-
+        # The limit is set in the child, before cellstore starts, by a one-line
+        # launcher (preexec_fn is unsafe in a process that may have threads).
+        setup = f"resource.setrlimit(resource.RLIMIT_NOFILE, {nofile!r}); " if nofile is not None else ""
+        launch = f"import resource, runpy; {setup}runpy.run_module('cellstore', run_name='__main__')"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0", *args],
-            stdout=self._out, stderr=subprocess.STDOUT, preexec_fn=limit,
+            [sys.executable, "-c", launch, "serve", "--port", "0", *(args or ("--in-memory",))],
+            stdout=self._out, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while not (match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())):
@@ -168,7 +167,7 @@ def test_serve_raises_the_soft_open_file_limit_to_the_hard_one(serve: Callable[.
 
 
 def test_an_explicit_max_connections_is_the_cap(serve: Callable[..., Served]) -> None:
-    served = serve("--max-connections", "20")
+    served = serve("--in-memory", "--max-connections", "20")
     idle = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(50)]
     try:
         time.sleep(0.5)
@@ -203,3 +202,16 @@ def test_signed_large_uploads_are_held_to_the_buffer_budget(serve: Callable[...,
     assert peak - before < budget + 64, f"RSS grew from {before:.0f} to {peak:.0f} MiB"
     time.sleep(0.5)
     assert served.rss_mib - before < 64, "the budget's memory was not given back"
+
+
+def test_each_worker_caps_its_own_connections(serve: Callable[..., Served], tmp_path: Path) -> None:
+    served = serve("--workers", "2", "--data-dir", str(tmp_path / "data"), "--max-connections", "10")
+    idle = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(60)]
+    try:
+        time.sleep(0.5)
+        assert served.client().list_tables()["TableNames"] == []  # type: ignore[attr-defined]
+    finally:
+        for conn in idle:
+            conn.close()
+    log = served.log.read_text()
+    assert 1 <= log.count("connection limit reached (10, --max-connections)") <= 2  # once per worker at most

@@ -24,7 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequen
 from typing import Any, NamedTuple, Protocol
 
 from cellstore.engine.queues.wakeups import Wait
-from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnavailable, UnknownOperationException
+from cellstore.errors import (
+    CellstoreError,
+    ServiceUnavailable,
+    SqsServiceUnavailable,
+    UnknownOperationException,
+)
 from cellstore.protocol import query, wire
 
 Scope = MutableMapping[str, Any]

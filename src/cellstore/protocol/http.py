@@ -74,7 +74,12 @@ from urllib.parse import unquote
 import httptools
 
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import HttpResponse, Responder, error_response, unavailable_response
+from cellstore.protocol.asgi import (
+    HttpResponse,
+    Responder,
+    error_response,
+    unavailable_response,
+)
 
 log = logging.getLogger("cellstore.http")
 

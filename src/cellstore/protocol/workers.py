@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING
 
 from cellstore import __version__
 from cellstore.engine.database import Database
-from cellstore.protocol.server import PORT_WAIT, Tls, bind, raise_open_file_limit, run_on, url_of
+from cellstore.protocol.server import (
+    PORT_WAIT,
+    Tls,
+    bind,
+    raise_open_file_limit,
+    run_on,
+    url_of,
+)
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile

@@ -434,7 +434,7 @@ def client(server: BackgroundServer, service: str, key: tuple[str, str]) -> Any:
 def signed_head(server: BackgroundServer, key: tuple[str, str], length: int, **headers: str) -> bytes:
     """A head botocore signed for a body of ``length`` bytes it will never see (the hash is of an empty body)."""
     aws = AWSRequest(method="POST", url=server.url + "/", headers=headers, data=b"")
-    aws.context["timestamp"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aws.context["timestamp"] = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     SigV4Auth(Credentials(*key), "dynamodb", REGION).add_auth(aws)
     lines = [f"{name}: {value}" for name, value in aws.headers.items() if name.lower() != "content-length"]
     return ("POST / HTTP/1.1\r\nHost: " + server.url.split("//")[1] + "\r\n" + "\r\n".join(
@@ -496,8 +496,7 @@ def test_app_precheck_passes_a_well_formed_head_without_auth_and_refuses_a_missi
     app = asgi.App({"dynamodb": wire.Service(lambda op, payload: {}, {"PutItem"})})
     target = [(b"x-amz-target", b"DynamoDB_20120810.PutItem")]
     signed = [
-        (b"authorization", b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, "
-         b"SignedHeaders=host, Signature=x"),
+        (b"authorization", b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"),
         (b"x-amz-date", b"20240101T000000Z"),
     ]
     assert app.precheck("POST", "/", "/", b"", target + signed) is None
