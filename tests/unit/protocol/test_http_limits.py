@@ -7,7 +7,6 @@ same limits through cellstore's real ``App`` with ``--auth sigv4``.
 
 from __future__ import annotations
 
-import datetime
 import gc
 import logging
 import resource
@@ -32,6 +31,7 @@ from test_http import EchoApp, Reader, Running, request
 from cellstore.engine.database import Database
 from cellstore.protocol import asgi, http, wire
 from cellstore.protocol.asgi import HttpResponse
+from cellstore.protocol.auth import Auth
 from cellstore.protocol.credentials import CredentialsFile
 from cellstore.protocol.server import BackgroundServer, build_app
 from cellstore.storage import open_store
@@ -407,21 +407,31 @@ def test_closed_connections_are_freed_without_the_cyclic_collector(
 
 REGION = "us-east-1"
 KEY = ("AKIDLIMITS", "limits-secret")
+TOKEN_KEY = ("AKIDTOKEN", "token-secret")
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
 
 @pytest.fixture
-def signed_server(tmp_path: Path) -> Iterator[BackgroundServer]:
+def signed_app(tmp_path: Path) -> Iterator[asgi.App]:
     (tmp_path / "creds.toml").write_text(
-        f'[keys.{KEY[0]}]\nsecret = "{KEY[1]}"\nprincipal = "admin"\n\n[principals.admin]\npolicies = [\'{POLICY}\']\n'
+        f'[keys.{KEY[0]}]\nsecret = "{KEY[1]}"\nprincipal = "admin"\n\n'
+        f'[keys.{TOKEN_KEY[0]}]\nsecret = "{TOKEN_KEY[1]}"\nprincipal = "admin"\nsession_tokens = ["t1"]\n\n'
+        f'[principals.admin]\npolicies = [\'{POLICY}\']\n'
     )
     db = Database(open_store(None), background=False)
-    server = BackgroundServer(build_app(db, CredentialsFile(tmp_path / "creds.toml"))).start()
+    try:
+        yield build_app(db, CredentialsFile(tmp_path / "creds.toml"))
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def signed_server(signed_app: asgi.App) -> Iterator[BackgroundServer]:
+    server = BackgroundServer(signed_app).start()
     try:
         yield server
     finally:
         server.stop()
-        db.close()
 
 
 def client(server: BackgroundServer, service: str, key: tuple[str, str]) -> Any:
@@ -434,7 +444,6 @@ def client(server: BackgroundServer, service: str, key: tuple[str, str]) -> Any:
 def signed_head(server: BackgroundServer, key: tuple[str, str], length: int, **headers: str) -> bytes:
     """A head botocore signed for a body of ``length`` bytes it will never see (the hash is of an empty body)."""
     aws = AWSRequest(method="POST", url=server.url + "/", headers=headers, data=b"")
-    aws.context["timestamp"] = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     SigV4Auth(Credentials(*key), "dynamodb", REGION).add_auth(aws)
     lines = [f"{name}: {value}" for name, value in aws.headers.items() if name.lower() != "content-length"]
     return ("POST / HTTP/1.1\r\nHost: " + server.url.split("//")[1] + "\r\n" + "\r\n".join(
@@ -462,6 +471,31 @@ def test_an_unknown_access_key_is_refused_on_the_head_alone(
     (record,) = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "cellstore.audit"]
     assert record["stage"] == "authentication" and record["access_key"] == "AKIDNOBODY"
     assert record["operation"] == "DynamoDB_20120810.PutItem" and record["code"] == "UnrecognizedClientException"
+
+
+@pytest.mark.parametrize(
+    ("key", "skew", "code", "message"),
+    [
+        (KEY, 20 * 60, "InvalidSignatureException", "Signature expired: "),
+        (TOKEN_KEY, 0, "UnrecognizedClientException", "The security token included in the request is invalid."),
+    ],
+    ids=["outside-the-clock-skew", "session-token-missing"],
+)
+def test_a_stale_date_or_a_missing_session_token_is_refused_on_the_head(
+    signed_app: asgi.App, signed_server: BackgroundServer, key: tuple[str, str], skew: float, code: str, message: str
+) -> None:
+    assert isinstance(signed_app.auth, Auth)
+    signed_app.auth.verifier.clock = lambda: time.time() + skew  # the server's clock runs ahead of the client's
+    raw = signed_head(
+        signed_server, key, 8 * 1024 * 1024,
+        **{"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0"},
+    )
+    with socket.create_connection(("127.0.0.1", signed_server.port), timeout=5) as conn:
+        conn.sendall(raw)
+        status, headers, body = Reader(conn).answer()
+    error = orjson.loads(body)
+    assert status == 400 and headers["connection"] == "close"
+    assert error["__type"].endswith("#" + code) and error["message"].startswith(message)
 
 
 def test_large_requests_through_boto3_are_judged_as_before(signed_server: BackgroundServer) -> None:
