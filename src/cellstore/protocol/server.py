@@ -103,15 +103,16 @@ def raise_open_file_limit() -> int:
     ``serve`` start (workers inherit it across the fork).
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError) as err:  # e.g. macOS refuses RLIM_INFINITY
-            log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, err)
-            return soft
-        log.info("open-file limit raised from %d to %d", soft, hard)
-        return hard
-    return soft
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20  # "unlimited" is not a soft limit anyone accepts
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as err:  # e.g. macOS caps the soft limit at OPEN_MAX
+        log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, err)
+        return soft
+    log.info("open-file limit raised from %d to %d", soft, target)
+    return target
 
 
 def connection_limit(requested: int | None) -> int:

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from test_http import EchoApp, Reader, Running, request
 
 from cellstore.engine.database import Database
-from cellstore.protocol import asgi, http, wire
+from cellstore.protocol import asgi, http, server, wire
 from cellstore.protocol.asgi import HttpResponse
 from cellstore.protocol.auth import Auth
 from cellstore.protocol.credentials import CredentialsFile
@@ -590,3 +590,26 @@ def test_the_descriptor_probe_sees_exhaustion() -> None:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert http.descriptors_left()
+
+
+def test_the_soft_open_file_limit_is_raised_to_the_hard_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "cellstore.server")
+    limits = {resource.RLIMIT_NOFILE: (1024, 4096)}
+    monkeypatch.setattr(resource, "getrlimit", lambda which: limits[which])
+    monkeypatch.setattr(resource, "setrlimit", lambda which, value: limits.__setitem__(which, value))
+    assert server.raise_open_file_limit() == 4096
+    assert limits[resource.RLIMIT_NOFILE] == (4096, 4096)
+    assert "open-file limit raised from 1024 to 4096" in caplog.text
+    assert server.raise_open_file_limit() == 4096  # already there: nothing to do
+
+
+def test_a_max_connections_past_the_open_file_limit_is_lowered_to_fit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 1024))
+    assert server.connection_limit(None) == 1024 - http.RESERVED_DESCRIPTORS
+    assert server.connection_limit(100) == 100
+    assert server.connection_limit(5000) == 1024 - http.RESERVED_DESCRIPTORS
+    assert "--max-connections 5000 does not fit the open-file limit" in caplog.text
