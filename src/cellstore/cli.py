@@ -41,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: one per CPU core; 1 with --in-memory)",
     )
     serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="client connections each server process keeps open; past it the longest-idle keep-alive "
+        "connection is closed to admit a new one (default: the open-file limit, raised to its hard "
+        "limit at start, less 64 descriptors; see docs/RELIABILITY.md)",
+    )
+    serve.add_argument(
         "--ttl-interval",
         type=float,
         default=None,
@@ -212,6 +221,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit("cellstore: --workers must be at least 1")
     if args.ttl_interval is not None and args.ttl_interval <= 0:
         raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
+    if args.max_connections is not None and args.max_connections < 1:
+        raise SystemExit("cellstore: --max-connections must be at least 1")
     security = _security(args)
     if args.handlers is not None:
         from cellstore.handlers import HandlerConfigError, config
@@ -232,7 +243,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
     try:
         if args.workers == 1:
-            serve(open_db(), args.host, args.port, **security)  # type: ignore[arg-type]
+            serve(open_db(), args.host, args.port, max_connections=args.max_connections, **security)  # type: ignore[arg-type]
             return 0
         # Each worker opens its own store (SQLite connection, PostgreSQL pool) after the fork.
         return serve_workers(
@@ -240,6 +251,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.host,
             args.port,
             args.workers,
+            max_connections=args.max_connections,
             **security,  # type: ignore[arg-type]
         )
     except OSError as err:

@@ -333,6 +333,30 @@ SQS_AUTH_ERRORS: dict[type[CellstoreError], type[CellstoreError]] = {
 }
 
 
+# --- the HTTP server under pressure ------------------------------------------
+
+
+class ServiceUnavailable(CellstoreError):
+    """The server cannot take this request now (its buffers or connections are full): retry.
+
+    DynamoDB's documented 503; botocore retries it with back-off.
+    """
+
+    code = "ServiceUnavailable"
+    status = 503
+    default_message = "The service is currently unavailable or busy."
+
+
+class SqsServiceUnavailable(SqsError):
+    """SQS's common ``ServiceUnavailable`` (503): a temporary failure of the server."""
+
+    code = "ServiceUnavailable"
+    query_code = "ServiceUnavailable"
+    fault = "Receiver"
+    status = 503
+    default_message = "The request has failed due to a temporary failure of the server."
+
+
 # --- storage ----------------------------------------------------------------
 
 

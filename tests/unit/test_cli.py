@@ -45,6 +45,11 @@ def test_ttl_interval_must_be_positive() -> None:
         main(["serve", "--in-memory", "--ttl-interval", "0"])
 
 
+def test_max_connections_must_be_positive() -> None:
+    with pytest.raises(SystemExit, match="--max-connections must be at least 1"):
+        main(["serve", "--in-memory", "--max-connections", "0"])
+
+
 def test_readme_cli_reference_is_the_real_help() -> None:
     result = run("serve", "--help")
     assert result.returncode == 0

@@ -24,7 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequen
 from typing import Any, NamedTuple, Protocol
 
 from cellstore.engine.queues.wakeups import Wait
-from cellstore.errors import CellstoreError
+from cellstore.errors import (
+    CellstoreError,
+    ServiceUnavailable,
+    SqsServiceUnavailable,
+    UnknownOperationException,
+)
 from cellstore.protocol import query, wire
 
 Scope = MutableMapping[str, Any]
@@ -192,6 +197,63 @@ class App:
             return _reply_response(reply, query.CONTENT_TYPE)
         return _settled(reply, query.CONTENT_TYPE)
 
+    def precheck(
+        self,
+        method: str,
+        path: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        scheme: str = "http",
+    ) -> HttpResponse | None:
+        """The answer a request's head alone decides, before its body is read; None: read the body.
+
+        cellstore's HTTP server asks before reading a large body (or one of
+        unknown length), so a client that is not signed in, or names no
+        operation, is refused on its headers rather than after the server
+        has buffered up to 16 MB.  The answer is the one ``respond`` gives for
+        that head, error body and audit line alike: the target, then the
+        authentication — with ``--auth sigv4`` everything but the signature,
+        which covers the payload's hash and is checked once the body is in.
+        The query protocol names its action in the body, so there a large
+        request is authenticated before its action is looked at.
+        """
+        if method != "POST":
+            if method == "GET" and b"Action=" in query_string:
+                return self._precheck_form(path, raw_path, query_string, headers, scheme, method)
+            return self._health if method == "GET" and path == "/" else _NOT_FOUND
+        content_type = next((value for name, value in headers if name == b"content-type"), None)
+        if content_type is not None and _is_form(content_type):
+            return self._precheck_form(path, raw_path, query_string, headers, scheme, method)
+        if content_type is not None and not _is_json(content_type):
+            return _NOT_FOUND
+        request = _head_request(method, path, raw_path, query_string, headers, scheme)
+        try:
+            service_name, operation = wire.parse_target(request.target)
+            service = self.services.get(service_name)
+            if service is None or operation not in service.operations:
+                raise UnknownOperationException()
+            self._authenticate_head(request, service_name)
+        except CellstoreError as err:
+            return _reply_response(wire.error_reply(err), wire.CONTENT_TYPE)
+        return None
+
+    def _precheck_form(
+        self, path: str, raw_path: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]], scheme: str,
+        method: str,
+    ) -> HttpResponse | None:
+        try:
+            self._authenticate_head(_head_request(method, path, raw_path, query_string, headers, scheme), "sqs")
+        except CellstoreError as err:
+            return _reply_response(wire.Reply(err.status, query.encode_error(err, wire.new_request_id())), query.CONTENT_TYPE)
+        return None
+
+    def _authenticate_head(self, request: wire.Request, service: str) -> None:
+        if self.auth is None:
+            wire.check_auth(request.authorization, request.query, request.has_date)
+        else:
+            self.auth.check_headers(request, service)
+
     # ASGI: the same answers for any ASGI server.
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,6 +280,48 @@ class App:
             answer = await answer
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+
+def _head_request(
+    method: str, path: str, raw_path: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]], scheme: str
+) -> wire.Request:
+    """A request's head as ``wire`` reads it, with no body yet (for ``App.precheck``)."""
+    target = authorization = None
+    has_date = False
+    host = ""
+    for name, value in headers:
+        if name == b"x-amz-target":
+            target = value.decode("latin-1")
+        elif name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"x-amz-date" or name == b"date":
+            has_date = True
+        elif name == b"host":
+            host = value.decode("latin-1")
+    return wire.Request(
+        target, authorization, has_date, query_string.decode("latin-1"), b"", host, path, headers, method, raw_path,
+        scheme,
+    )
+
+
+def unavailable_response(headers: Sequence[tuple[bytes, bytes]]) -> HttpResponse:
+    """503 ``ServiceUnavailable`` in the request's own protocol: a server's answer when it cannot take a body now.
+
+    botocore retries a 503 with back-off, which is what a client should do
+    when the server's buffers or connections are full.
+    """
+    content_type = target = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"x-amz-target":
+            target = value
+    if content_type is not None and _is_form(content_type):
+        err: CellstoreError = SqsServiceUnavailable()
+        return _reply_response(wire.Reply(err.status, query.encode_error(err, wire.new_request_id())), query.CONTENT_TYPE)
+    if target is not None and target.startswith(b"AmazonSQS."):
+        return _reply_response(wire.error_reply(SqsServiceUnavailable()), wire.CONTENT_TYPE)
+    return error_response(ServiceUnavailable())
 
 
 def _raw_path(scope: Scope) -> str:

@@ -71,6 +71,22 @@ class Auth:
             raise for_service(err, service) from None
         return key  # type: ignore[return-value]
 
+    def check_headers(self, request: wire.Request, service: str) -> None:
+        """``authenticate`` from the head alone (``request.body`` unread), refused and audited alike.
+
+        The HTTP server calls it before reading a large body, so a stranger
+        cannot make it buffer 16 MB; ``authenticate`` still checks the
+        signature once the body is in.
+        """
+        try:
+            self.verifier.check_headers(request, service)
+        except CellstoreError as err:
+            self._audit(
+                "authentication", service, request.target or "", err,
+                access_key=_access_key_of(request),
+            )
+            raise for_service(err, service) from None
+
     def authorize(
         self, key: Key, service: str, operation: str, accesses: Iterable[Access] | None
     ) -> None:

@@ -12,6 +12,7 @@ import errno
 import functools
 import gc
 import logging
+import resource
 import signal
 import socket
 import threading
@@ -93,8 +94,52 @@ def url_of(sock: socket.socket, tls: Tls | None = None) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _server(app: App, tls: Tls | None = None) -> http.Server:
-    return http.Server(app, tls=http.tls_context(tls.certfile, tls.keyfile) if tls else None)
+def raise_open_file_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit, and return the limit now in force.
+
+    The soft limit is often 1,024 while the hard one is far higher: every
+    client connection is a descriptor, and at 1,024 a few idle keep-alive
+    pools were enough to lock every new client out.  Called once at
+    ``serve`` start (workers inherit it across the fork).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20  # "unlimited" is not a soft limit anyone accepts
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as err:  # e.g. macOS caps the soft limit at OPEN_MAX
+        log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, err)
+        return soft
+    log.info("open-file limit raised from %d to %d", soft, target)
+    return target
+
+
+def connection_limit(requested: int | None) -> int:
+    """``--max-connections``: as asked, or derived from the open-file limit; never above what the limit allows.
+
+    Connections past ``limit - http.RESERVED_DESCRIPTORS`` would take the
+    descriptors the database, logs and ``accept`` itself need, so a larger
+    request is lowered, with a warning.
+    """
+    fits = http.default_max_connections()
+    if requested is None:
+        return fits
+    if requested > fits:
+        log.warning(
+            "--max-connections %d does not fit the open-file limit (RLIMIT_NOFILE); using %d", requested, fits
+        )
+        return fits
+    return requested
+
+
+def _server(app: App, tls: Tls | None = None, max_connections: int | None = None) -> http.Server:
+    return http.Server(
+        app,
+        tls=http.tls_context(tls.certfile, tls.keyfile) if tls else None,
+        precheck=app.precheck,
+        max_connections=connection_limit(max_connections),
+    )
 
 
 def serve(
@@ -104,12 +149,15 @@ def serve(
     *,
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
+    max_connections: int | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then close ``db`` so SQLite checkpoints.
 
     Returns normally after a signal, so a supervisor sees exit code 0 for a
-    clean shutdown.
+    clean shutdown.  ``max_connections`` None derives the cap from the
+    open-file limit, first raised to its hard limit.
     """
+    raise_open_file_limit()
     try:
         sock = bind(host, port, wait=PORT_WAIT)
     except BaseException:
@@ -117,20 +165,25 @@ def serve(
         raise
     log.info("cellstore %s listening on %s", __version__, url_of(sock, tls))
     try:
-        run_on(db, sock, credentials=credentials, tls=tls)
+        run_on(db, sock, credentials=credentials, tls=tls, max_connections=max_connections)
     finally:
         sock.close()
         log.info("cellstore stopped")
 
 
 def run_on(
-    db: Database, sock: socket.socket, *, credentials: CredentialsFile | None = None, tls: Tls | None = None
+    db: Database,
+    sock: socket.socket,
+    *,
+    credentials: CredentialsFile | None = None,
+    tls: Tls | None = None,
+    max_connections: int | None = None,
 ) -> None:
     """Serve ``db`` on an already listening socket until a signal; closes ``db``.
 
     With ``credentials``, SIGHUP re-reads them (in this process).
     """
-    server = _server(build_app(db, credentials), tls)
+    server = _server(build_app(db, credentials), tls, max_connections)
     # Everything alive now (modules, the app, parsed tables) lives as long as
     # the process: move it out of the collector's sight, so a full collection
     # walks only what requests allocate and does not stall one for milliseconds.

@@ -297,8 +297,14 @@ class Verifier:
         self.clock = clock
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
 
-    def verify(self, request: wire.Request, service: str) -> SigningKey:
-        """The key that signed ``request`` for ``service``; raises if none did."""
+    def check_headers(self, request: wire.Request, service: str) -> tuple[SigningKey, Material, str]:
+        """Every check ``verify`` makes that needs no body: (the key, the material, the date as signed).
+
+        Shape, scope, signed headers, clock skew, a known key and its session
+        token come from the head alone, so a server can refuse a stranger
+        before reading (and buffering) a body of up to 16 MB; only the
+        signature itself covers the payload's hash.  ``request.body`` is not read.
+        """
         wire.check_auth(request.authorization, request.query, request.has_date)
         found = material(request)
         amz_date, when, date_source = request_time(request)
@@ -316,6 +322,11 @@ class Verifier:
         key = self.lookup(found.access_key)
         if key is None or not _token_ok(key.session_tokens, found.token):
             raise UnrecognizedClientException()
+        return key, found, amz_date
+
+    def verify(self, request: wire.Request, service: str) -> SigningKey:
+        """The key that signed ``request`` for ``service``; raises if none did."""
+        key, found, amz_date = self.check_headers(request, service)
         scope = f"{found.scope_date}/{found.region}/{found.service}/{TERMINATOR}"
         signer = self._signing_key(key.secret, found)
         for payload_hash in _payload_hashes(request, found.presigned):

@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING
 
 from cellstore import __version__
 from cellstore.engine.database import Database
-from cellstore.protocol.server import PORT_WAIT, Tls, bind, run_on, url_of
+from cellstore.protocol.server import (
+    PORT_WAIT,
+    Tls,
+    bind,
+    raise_open_file_limit,
+    run_on,
+    url_of,
+)
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile
@@ -93,6 +100,7 @@ def _start_worker(
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     ready: int | None = None,
+    max_connections: int | None = None,
 ) -> int:
     """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening."""
     # SIGHUP stays blocked in the worker until run_on has installed its reload
@@ -114,7 +122,7 @@ def _start_worker(
             if ready is not None:
                 os.write(ready, b"!")
                 os.close(ready)
-            run_on(open_db(), listener, credentials=credentials, tls=tls)
+            run_on(open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections)
             code = 0
         except BaseException:
             log.exception("worker %d failed", os.getpid())
@@ -166,8 +174,14 @@ def serve_workers(
     *,
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
+    max_connections: int | None = None,
 ) -> int:
-    """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code."""
+    """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
+
+    ``max_connections`` caps each worker's connections (None: from the
+    open-file limit, raised here once and inherited by every worker).
+    """
+    raise_open_file_limit()
     sock = _reserve(host, port)
     # Create or upgrade the database once, before any worker races to do it.
     open_db().close()
@@ -199,7 +213,7 @@ def serve_workers(
         # The banner promises a listening port: print it once every worker listens.
         readable, ready = os.pipe()
         for _ in range(workers):
-            children.add(_start_worker(sock, open_db, credentials, tls, ready))
+            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections))
         os.close(ready)
         listening = 0
         # Empty once every worker has written its byte or died (all write ends closed).
@@ -223,7 +237,7 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
-            children.add(_start_worker(sock, open_db, credentials, tls))
+            children.add(_start_worker(sock, open_db, credentials, tls, max_connections=max_connections))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

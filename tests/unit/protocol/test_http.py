@@ -73,11 +73,11 @@ def _json(status: int, value: Any) -> HttpResponse:
 
 
 class Running:
-    def __init__(self, app: EchoApp) -> None:
+    def __init__(self, app: EchoApp, **options: Any) -> None:
         self.app = app
         self.sock = bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
-        self.server = http.Server(app)
+        self.server = http.Server(app, **options)
         self.clients: list[socket.socket] = []
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
         self.thread.start()
