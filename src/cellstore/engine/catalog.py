@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cellstore.engine import indexes, keycodec, streams, ttl
+from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, next_table_id, save_table
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
@@ -208,10 +208,10 @@ def describe_table(db: Database, name: str) -> dict[str, Any]:
 
 def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple[list[str], bool]:
     """Up to ``limit`` table names after ``start_after``, in name order, and whether more remain."""
-    start = keycodec.TABLES_START if start_after is None else keycodec.table_name_key(start_after) + b"\x00"
-    prefix_length = len(keycodec.TABLES_START)
+    start = keyspace.TABLES if start_after is None else keycodec.table_name_key(start_after) + b"\x00"
+    prefix_length = len(keyspace.TABLES)
     with db.store.transaction(write=False) as txn:
-        keys = [key for key, _ in txn.range(start, keycodec.TABLES_END, limit=limit + 1)]
+        keys = [key for key, _ in txn.range(start, prefix_end(keyspace.TABLES), limit=limit + 1)]
     names = [key[prefix_length:].decode("utf-8") for key in keys]
     return names[:limit], len(names) > limit
 

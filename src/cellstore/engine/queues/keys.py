@@ -1,4 +1,4 @@
-"""The queue keyspace: everything SQS stores lives under the 0x03 prefix.
+"""The queue keyspace: everything SQS stores lives under the 0x03 prefix (``engine/keyspace.py``).
 
     0x03 0x00                                   last queue id issued (decimal text)
     0x03 0x01 <name>                            queue record (JSON)
@@ -26,13 +26,12 @@ Group ids and deduplication ids are printable ASCII (SQS allows 33–126), so
 
 from __future__ import annotations
 
+from cellstore.engine.keyspace import MOVE_TASKS as MOVE_TASKS
+from cellstore.engine.keyspace import QUEUE_DATA as QUEUE_DATA
+from cellstore.engine.keyspace import QUEUE_RECORDS as QUEUE_RECORDS
+from cellstore.engine.keyspace import QUEUE_SEQ as QUEUE_SEQ
+from cellstore.engine.keyspace import QUEUES as QUEUES
 from cellstore.storage.base import prefix_end
-
-QUEUES = b"\x03"
-QUEUE_SEQ = QUEUES + b"\x00"
-QUEUE_RECORDS = QUEUES + b"\x01"
-QUEUE_DATA = QUEUES + b"\x02"
-MOVE_TASKS = QUEUES + b"\x03"
 
 QUEUE_RECORDS_END = prefix_end(QUEUE_RECORDS)
 MOVE_TASKS_END = prefix_end(MOVE_TASKS)
