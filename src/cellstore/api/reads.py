@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api import operation
+from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
 from dataclasses import dataclass

@@ -14,25 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from cellstore.api.validation import Param, table_name_rule, validate
-from cellstore.api.registry import Registry
+from cellstore.api.registry import Registry, operation
 from cellstore.engine import streams
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException, ValidationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-REGISTRY: Registry[Handler] = Registry(lambda name: UnknownOperationException())
-OPERATIONS = REGISTRY.handlers
-operation = REGISTRY.operation
 
 STREAM_ARN = Param("string", required=True, min_length=37, max_length=1024)
 SHARD_ID = Param("string", required=True, min_length=28, max_length=65)
 SEQUENCE_NUMBER = Param("string", min_length=21, max_length=40)
 SHARD_ITERATOR = Param("string", required=True, min_length=1, max_length=2048)
-
-
-def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return REGISTRY.handler(name)(db, payload)
 
 
 @operation("ListStreams")
@@ -125,3 +118,13 @@ def get_records(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     if page.next_iterator is not None:
         response["NextShardIterator"] = page.next_iterator
     return response
+
+
+REGISTRY: Registry[Handler] = Registry(
+    lambda name: UnknownOperationException(), (list_streams, describe_stream, get_shard_iterator, get_records)
+)
+OPERATIONS = REGISTRY.handlers
+
+
+def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return REGISTRY.handler(name)(db, payload)

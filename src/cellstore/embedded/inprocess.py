@@ -39,7 +39,7 @@ from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
 from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
-from cellstore.engine.queues.wakeups import Wait
+from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.server import services_for

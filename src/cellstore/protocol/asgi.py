@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from cellstore.engine.queues.wakeups import Wait
+from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError
 from cellstore.protocol import query, wire
 
