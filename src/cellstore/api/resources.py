@@ -31,9 +31,9 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from cellstore.api.expression_params import RequestExpressions
-from cellstore.engine import indexes
+from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table, find_table
+from cellstore.engine.tables import Table
 from cellstore.errors import CellstoreError
 
 #: A condition key and its values (a multivalued key has several), hashable.
@@ -69,8 +69,7 @@ class _Tables:
 
     def get(self, name: str) -> Table | None:
         if name not in self._found:
-            with self.db.store.transaction(write=False) as txn:
-                self._found[name] = find_table(txn, name)
+            self._found[name] = catalog.lookup_table(self.db, name)
         return self._found[name]
 
 

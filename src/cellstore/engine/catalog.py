@@ -35,7 +35,7 @@ from typing import Any
 
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table, find_table, next_table_id, save_table
+from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
@@ -99,6 +99,22 @@ def _load(txn: Txn, name: str) -> Table:
     if table is None:
         raise table_not_found(name)
     return table
+
+
+def read_table(db: Database, name: str) -> Table:
+    """Table ``name`` as a read sees it now; ResourceNotFoundException if there is none.
+
+    For the api's checks before an operation (an index name, a key schema):
+    the operation itself reads the table again in its own transaction.
+    """
+    with db.store.transaction(write=False) as txn:
+        return load_table(txn, name)
+
+
+def lookup_table(db: Database, name: str) -> Table | None:
+    """Table ``name`` as a read sees it now, or None (IAM resource checks name tables that may not exist)."""
+    with db.store.transaction(write=False) as txn:
+        return find_table(txn, name)
 
 
 def _stats(txn: Txn, table: Table) -> tuple[int, int]:

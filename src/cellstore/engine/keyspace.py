@@ -5,7 +5,7 @@ every kind of record the engine and the handlers keep must live in a range of
 its own: two kinds sharing a prefix would read, trim or range-delete each
 other.  Like LevelDB's ``dbformat.h``, this module is the only place a prefix
 is invented; the modules that build keys (``keycodec``, ``queues/keys``,
-``streams/keys``, ``handler_state``) take their prefixes from here, and
+``streams/keys``, ``mappings``) take their prefixes from here, and
 ``tests/unit/engine/test_keyspace.py`` checks that no two overlap.
 
     0x01 META        catalog records:

@@ -22,6 +22,7 @@ import orjson
 
 from cellstore.engine.queues import Queues, catalog, fifo, keys, store
 from cellstore.engine.queues.model import Message, Queue
+from cellstore.engine.queues.send import SEQUENCE_BASE
 from cellstore.errors import InvalidParameterValue, SqsResourceNotFound
 from cellstore.storage.base import Txn
 
@@ -58,8 +59,6 @@ def transfer(txn: Txn, target: Queue, message: Message, now_ms: int, *, source_a
     start = message.sent_ms if not target.fifo else now_ms
     moved.expires_ms = start + target.retention_s * 1000
     if target.fifo:
-        from cellstore.engine.queues.send import SEQUENCE_BASE
-
         moved.sequence_number = str(SEQUENCE_BASE + moved.seq)
     store.insert(txn, target, moved)
 
