@@ -163,7 +163,7 @@ def _migrate(args: argparse.Namespace) -> int:
         store = open_store(_location(args))
     except SchemaTooNew as err:
         raise SystemExit(f"cellstore: {err}") from err
-    found = store.migrated_from  # type: ignore[attr-defined]
+    found = store.migrated_from
     store.close()
     print(f"schema version {LATEST}" + ("" if found == LATEST else f" (was {found})"))
     return 0
