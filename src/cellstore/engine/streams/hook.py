@@ -39,6 +39,7 @@ def record_change(txn: Txn, result: WriteResult) -> None:
     stream = lifecycle.current(txn, result.table)
     if stream is None:
         raise InternalServerError(f"table {result.table.name} has a stream specification but no stream")
+    key = keys.stream(stream["table"], stream["label"])
     if stream["oldest"] is not None and stream["oldest"] + SETTINGS.retention_seconds <= now:
         retention.trim(txn, stream, now, retention.TRIM_PER_WRITE)
     lifecycle.roll_if_due(txn, stream, now)
@@ -49,7 +50,7 @@ def record_change(txn: Txn, result: WriteResult) -> None:
     if stream["oldest"] is None:
         stream["oldest"] = now
     txn.put(keys.record(stream["id"], stream["shard"], seq), orjson.dumps(build_record(stream, result, seq, now)))
-    lifecycle.save(txn, stream)
+    txn.put(key, orjson.dumps(stream))
 
 
 def build_record(stream: lifecycle.Stream, result: WriteResult, seq: int, now: float) -> dict[str, Any]:

@@ -18,7 +18,8 @@ SEQ = STREAM_SEQ
 
 
 def stream(table_name: str, label: str) -> bytes:
-    return table_streams(table_name) + label.encode("ascii")
+    # ``table_streams(table_name) + label``, spelled out: it is on every streamed write's path.
+    return STREAM_RECORDS + table_name.encode("utf-8") + b"\x00" + label.encode("ascii")
 
 
 def table_streams(table_name: str) -> bytes:
