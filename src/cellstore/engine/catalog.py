@@ -12,7 +12,7 @@ because clients expect it, but the table is ``ACTIVE`` by the time anyone can
 ask, and DeleteTable answers ``DELETING`` with the table already gone, so
 boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
 
-Streams: ``engine/streams.py`` creates and disables a table's streams when its
+Streams: ``engine/streams/lifecycle.py`` creates and disables a table's streams when its
 StreamSpecification changes (``follow_table``) and adds LatestStreamArn and
 LatestStreamLabel to the description.
 
