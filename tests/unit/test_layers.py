@@ -216,8 +216,8 @@ def test_no_module_reaches_into_another_packages_private_names() -> None:
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         own = _defined_private_names(tree)
-        foreign_modules = {}  # local name -> imported non-cellstore module (its privates are its business)
-        cellstore_modules = {}
+        foreign_modules: dict[str, str] = {}  # local name -> non-cellstore module (its own business)
+        cellstore_modules: dict[str, str] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:

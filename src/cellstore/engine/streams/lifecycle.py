@@ -83,7 +83,7 @@ def shard_number(shard_id: str) -> int | None:
 
 def load(txn: Txn, key: bytes) -> dict[str, Any] | None:
     raw = txn.get(key)
-    return None if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
+    return None if raw is None else orjson.loads(raw)
 
 
 def save(txn: Txn, stream: Stream) -> None:
