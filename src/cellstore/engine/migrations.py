@@ -23,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cellstore.engine import keyspace
+from cellstore.engine.queues import fifo
+from cellstore.engine.queues import keys as queue_keys
+from cellstore.engine.queues.model import Message, Queue
 from cellstore.engine.streams import lifecycle
 from cellstore.engine.streams.settings import SETTINGS
 from cellstore.engine.tables import find_table, save_table
@@ -56,8 +59,58 @@ def _streams_for_enabled_tables(txn: Txn) -> None:
             save_table(txn, table)
 
 
+def _fifo_groups_in_the_current_layout(txn: Txn) -> None:
+    """FIFO queues: every "g" entry carries its message's visible-at, every group record is JSON.
+
+    The older layout stored an empty "g" value (the time was read from the
+    message) and an 8-byte ready-at as the group record (its received prefix
+    found by scanning the group).  Entries are fixed first, because
+    rewriting a group record reads its head's visible-at from them.  A
+    message still in a "g" entry has never been received unless it is in
+    the group's received prefix, so its visible-at now is its visible-at as
+    sent; an entry whose message is gone is dropped (it was skipped anyway).
+    """
+    records = keyspace.QUEUE_RECORDS
+    for _, raw in list(txn.range(records, prefix_end(records))):
+        queue = Queue.from_json(raw)
+        if not queue.fifo:
+            continue
+        base = queue_keys.data(queue.id)
+        for key, value in list(txn.range(base + b"g", base + b"h")):
+            if len(value) == 8:
+                continue
+            message = txn.get(queue_keys.message(queue.id, queue_keys.read_u64(key[-8:])))
+            if message is None:
+                txn.delete(key)
+            else:
+                txn.put(key, queue_keys.u64(Message.from_json(message).visible_ms))
+        for key, value in list(txn.range(base + b"G", base + b"H")):
+            if value[:1] == b"{":
+                continue
+            name = key[len(base) + 1:].decode("utf-8")
+            group = fifo.Group(name, queue_keys.read_u64(value), _received_prefix(txn, queue, name), value)
+            fifo.save(txn, queue, group)
+
+
+def _received_prefix(txn: Txn, queue: Queue, name: str) -> dict[int, int]:
+    """The received prefix of a group in the older layout: its front messages that were received."""
+    prefix: dict[int, int] = {}
+    for seq, _ in fifo.upcoming(txn, queue, name, None, 100):
+        raw = txn.get(queue_keys.message(queue.id, seq))
+        if raw is None:
+            continue
+        message = Message.from_json(raw)
+        if not message.receive_count:
+            break
+        prefix[seq] = message.visible_ms
+    return prefix
+
+
 DATA_MIGRATIONS: tuple[DataMigration, ...] = (
     DataMigration(1, "a stream for every table with StreamSpecification enabled", _streams_for_enabled_tables),
+    DataMigration(
+        2, "FIFO group records as JSON, and every group entry with its visible-at", _fifo_groups_in_the_current_layout
+    ),
 )
 
 LATEST = DATA_MIGRATIONS[-1].version

@@ -8,8 +8,7 @@
                                                 value b"d" never received, b"f" received
     0x03 0x02 <qid:8> "r" <expires-at:8> <seq:8>  retention index
     0x03 0x02 <qid:8> "g" <group> 0x00 <seq:8>  FIFO: a group's messages in order; value: visible-at as sent
-    0x03 0x02 <qid:8> "G" <group>               FIFO: the group record (JSON: ready-at, received prefix;
-                                                an 8-byte ready-at in the older layout, see fifo.py)
+    0x03 0x02 <qid:8> "G" <group>               FIFO: the group record (JSON: ready-at, received prefix)
     0x03 0x02 <qid:8> "v" <ready-at:8> <group>  FIFO: groups by when they can be served
     0x03 0x02 <qid:8> "d" <dedup key>           deduplication record (JSON)
     0x03 0x02 <qid:8> "e" <expires-at:8> <dedup key>  deduplication expiry index

@@ -152,7 +152,7 @@ def _take_from_group(claim: _Claim, group: fifo.Group, wanted: int) -> None:
     for seq, value in fifo.upcoming(txn, queue, group.name, after, max(wanted - len(claim.received), 1)):
         if len(claim.received) == wanted:
             return
-        if len(value) == 8 and keys.read_u64(value) > now_ms:
+        if keys.read_u64(value) > now_ms:
             return  # delayed: order forbids skipping it
         message = store.load(txn, queue, seq)
         if message is None:
