@@ -208,42 +208,68 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
+def private_reaches(module: str, tree: ast.AST) -> list[str]:
+    """Where ``module`` uses a private attribute of another package's module, or of an object it did not define."""
+    wrong = []
+    own = _defined_private_names(tree)
+    foreign_modules: dict[str, str] = {}  # local name -> non-cellstore module (its own business)
+    cellstore_modules: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                (cellstore_modules if alias.name.startswith("cellstore") else foreign_modules)[local] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                if target in MODULES:
+                    cellstore_modules[alias.asname or alias.name] = target
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _private(node.attr)):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+            continue
+        if isinstance(value, ast.Name) and value.id in foreign_modules:
+            continue
+        if isinstance(value, ast.Name) and value.id in cellstore_modules:
+            target = cellstore_modules[value.id]
+            if package_of(target) != package_of(module):
+                wrong.append(f"{module}:{node.lineno} uses {target}.{node.attr}")
+            continue
+        if node.attr not in own:
+            wrong.append(f"{module}:{node.lineno} uses .{node.attr}, private to another module")
+    return wrong
+
+
 def test_no_module_reaches_into_another_packages_private_names() -> None:
     wrong = []
     for found in ALL_IMPORTS:
         if found.target in MODULES and package_of(found.target) != package_of(found.source):
             wrong += [f"{found.source}:{found.line} imports {found.target}.{n}" for n in found.names if _private(n)]
     for module, path in MODULES.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        own = _defined_private_names(tree)
-        foreign_modules: dict[str, str] = {}  # local name -> non-cellstore module (its own business)
-        cellstore_modules: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    (cellstore_modules if alias.name.startswith("cellstore") else foreign_modules)[local] = alias.name
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    target = f"{node.module}.{alias.name}"
-                    if target in MODULES:
-                        cellstore_modules[alias.asname or alias.name] = target
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Attribute) and _private(node.attr)):
-                continue
-            value = node.value
-            if isinstance(value, ast.Name) and value.id in ("self", "cls"):
-                continue
-            if isinstance(value, ast.Name) and value.id in foreign_modules:
-                continue
-            if isinstance(value, ast.Name) and value.id in cellstore_modules:
-                target = cellstore_modules[value.id]
-                if package_of(target) != package_of(module):
-                    wrong.append(f"{module}:{node.lineno} uses {target}.{node.attr}")
-                continue
-            if node.attr not in own:
-                wrong.append(f"{module}:{node.lineno} uses .{node.attr}, private to another module")
+        wrong += private_reaches(module, ast.parse(path.read_text(encoding="utf-8")))
     assert wrong == []
+
+
+def test_the_private_name_check_finds_a_reach() -> None:
+    source = (
+        "import os\n"
+        "from cellstore.engine import database\n"
+        "class Mine:\n"
+        "    def __init__(self):\n"
+        "        self._mine = 1\n"
+        "def f(db, other):\n"
+        "    os._exit\n"
+        "    other._mine\n"
+        "    database._Task\n"
+        "    db._tasks\n"
+    )
+    found = private_reaches("cellstore.api.reads", ast.parse(source))
+    assert found == [
+        "cellstore.api.reads:9 uses cellstore.engine.database._Task",
+        "cellstore.api.reads:10 uses ._tasks, private to another module",
+    ]
 
 
 def test_only_the_engine_touches_the_store() -> None:
