@@ -172,7 +172,7 @@ def _migrate(args: argparse.Namespace) -> int:
         store = open_store(_location(args))
     except SchemaTooNew as err:
         raise SystemExit(f"cellstore: {err}") from err
-    found = store.migrated_from  # type: ignore[attr-defined]
+    found = store.migrated_from
     store.close()
     print(f"schema version {LATEST}" + ("" if found == LATEST else f" (was {found})"))
     return 0
@@ -210,6 +210,7 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 def _serve(args: argparse.Namespace) -> int:
     from cellstore.engine.database import Database
+    from cellstore.engine.wiring import open_database
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
     from cellstore.storage import open_store
@@ -234,7 +235,7 @@ def _serve(args: argparse.Namespace) -> int:
     parent = os.getpid()
 
     def open_db() -> Database:
-        db = Database(open_store(location), ttl_interval=args.ttl_interval)
+        db = open_database(open_store(location), ttl_interval=args.ttl_interval)
         if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
             _start_handlers(db, args.handlers)  # in the workers only: a lease picks the one that runs each
         return db
@@ -273,11 +274,11 @@ def _start_handlers(db: object, path: Path) -> None:
 def _handlers(args: argparse.Namespace) -> int:
     import json
 
-    from cellstore.engine.database import Database
+    from cellstore.engine.wiring import open_database
     from cellstore.handlers import stored_status
     from cellstore.storage import open_store
 
-    db = Database(open_store(_location(args)), background=False)
+    db = open_database(open_store(_location(args)), background=False)
     try:
         found = stored_status(db)
     finally:

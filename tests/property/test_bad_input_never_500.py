@@ -18,6 +18,7 @@ from mutations import WRONG_SHAPES, paths, replaced
 
 from cellstore.api import dispatch
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.errors import CellstoreError, InternalServerError
 from cellstore.storage.sqlite import SqliteStore
 
@@ -62,7 +63,7 @@ WRONG = st.one_of(
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None))
+    database = open_database(SqliteStore(None))
     dispatch(database, "CreateTable", {
         "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cellstore.api import dispatch
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.engine.keycodec import encode_value
 from cellstore.storage.sqlite import SqliteStore
 
@@ -45,7 +46,7 @@ conditions = st.tuples(
 
 
 def make_db() -> Database:
-    db = Database(SqliteStore(None), background=False)
+    db = open_database(SqliteStore(None), background=False)
     dispatch(db, "CreateTable", {
         "TableName": TABLE,
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -16,6 +16,7 @@ from mutations import WRONG_SHAPES, paths, replaced
 
 from cellstore.api import sqs
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.errors import CellstoreError, InternalServerError
 from cellstore.storage.sqlite import SqliteStore
 
@@ -50,7 +51,7 @@ WRONG = st.one_of(
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None))
+    database = open_database(SqliteStore(None))
     sqs.dispatch(database, "CreateQueue", {"QueueName": "fuzzed"}, ENDPOINT)
     sqs.dispatch(database, "CreateQueue", {"QueueName": "fuzzed.fifo", "Attributes": {"FifoQueue": "true"}}, ENDPOINT)
     yield database

@@ -1,9 +1,15 @@
-"""The api door: one module per operation family, each registering its actions.
+"""The api door: one module per operation family, declared here in one list.
 
 ``dispatch`` is all the protocol layer (and the in-process botocore hook) calls:
 an operation name and the decoded JSON payload in, a JSON-ready dict out, or a
 ``CellstoreError`` raised.  AWS's PascalCase parameter names stop here; the
 engine below receives typed requests.
+
+``FAMILIES`` is the DynamoDB service's operations: each module marks its
+handlers with ``registry.operation`` and ``REGISTRY`` collects them from this
+list (importing a family registers nothing by itself).  ``Database`` is
+re-exported because it is the handle ``dispatch`` takes: the protocol layer
+names it through this door, not the engine's.
 """
 
 from __future__ import annotations
@@ -11,21 +17,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cellstore.api import batch, items, reads, tables, tags, transactions, ttl
 from cellstore.api.registry import Registry
-from cellstore.engine.database import Database
+from cellstore.engine.database import Database as Database
 from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-REGISTRY: Registry[Handler] = Registry(lambda name: UnknownOperationException())
+FAMILIES = (tables, items, reads, batch, transactions, tags, ttl)
+
+REGISTRY: Registry[Handler] = Registry.of_families(lambda name: UnknownOperationException(), FAMILIES)
 OPERATIONS = REGISTRY.handlers
-operation = REGISTRY.operation
 
 
 def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     return REGISTRY.handler(name)(db, payload)
-
-
-# Importing the families registers their operations.
-from cellstore.api import batch, items, reads, tables, tags, transactions  # noqa: E402,F401
-from cellstore.api import ttl  # noqa: E402,F401

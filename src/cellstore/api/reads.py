@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api import operation
+from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
 from dataclasses import dataclass
 
-from cellstore.engine import capacity, indexes, reads
+from cellstore.engine import capacity, catalog, indexes, reads
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection
-from cellstore.engine.tables import Table, load_table
+from cellstore.engine.tables import Table
 from cellstore.engine.values import Item, validate_item
 from cellstore.errors import ValidationException
 
@@ -89,8 +89,7 @@ def _check_index(
     db: Database, payload: dict[str, Any], select: str, projection: Projection | None, filter_: Condition | None
 ) -> _IndexRead:
     """Resolve IndexName against the table and check the read's Select/projection against it."""
-    with db.store.transaction(write=False) as txn:
-        table = load_table(txn, payload["TableName"])  # a missing table is reported first
+    table = catalog.read_table(db, payload["TableName"])  # a missing table is reported first
     name = payload.get("IndexName")
     if name is None:
         return _IndexRead(table, None, select)

@@ -49,11 +49,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from cellstore.api.expression_params import RequestExpressions
-from cellstore.engine import indexes
+from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
-from cellstore.engine.queues import catalog, keys
-from cellstore.engine.queues.model import Message, Queue
-from cellstore.engine.tables import Table, find_table
+from cellstore.engine.queues import queues_for, redrive
+from cellstore.engine.tables import Table
 from cellstore.engine.values import KEY_TYPES, validate_value
 from cellstore.errors import CellstoreError
 
@@ -96,8 +95,7 @@ class _Tables:
 
     def get(self, name: str) -> Table | None:
         if name not in self._found:
-            with self.db.store.transaction(write=False) as txn:
-                self._found[name] = find_table(txn, name)
+            self._found[name] = catalog.lookup_table(self.db, name)
         return self._found[name]
 
 
@@ -403,39 +401,17 @@ def _task_source(db: Database, handle: Any) -> str:
     """The source queue of a stored move task (CancelMessageMoveTask acts on it)."""
     if not isinstance(handle, str) or not handle:
         return "*"
-    with db.store.transaction(write=False) as txn:
-        raw = txn.get(keys.move_task(handle))
-    source = orjson.loads(raw).get("source_arn") if raw is not None else None
-    return source if isinstance(source, str) else "*"
+    source = redrive.task_source(queues_for(db), handle)
+    return "*" if source is None else source
 
 
 def _move_destinations(db: Database, payload: Mapping[str, Any], source_arn: str) -> Iterator[str]:
-    """Every queue a move task may write to: ``DestinationArn``, else each message's original queue.
-
-    Without a destination each message goes back to the queue it was
-    dead-lettered from (its DeadLetterQueueSourceArn), so those are read from
-    the messages themselves — the same records the task is about to move —
-    together with the queues whose RedrivePolicy names the source now.
-    """
+    """Every queue a move task may write to: ``DestinationArn``, else each message's original queue."""
     destination = payload.get("DestinationArn")
     if destination is not None:
         yield destination if isinstance(destination, str) else "*"
         return
-    found: set[str] = set()
-    with db.store.transaction(write=False) as txn:
-        source = catalog.find(txn, catalog.name_of_arn(source_arn))
-        if source is None or queue_arn(db, source.name) != source_arn:
-            return  # the handler answers that the source does not exist
-        for _, raw in txn.range(keys.QUEUE_RECORDS, keys.QUEUE_RECORDS_END):
-            queue = Queue.from_json(raw)
-            if queue.redrive is not None and queue.redrive[0] == source_arn:
-                found.add(queue_arn(db, queue.name))
-        start, end = keys.messages(source.id)
-        for _, raw in txn.range(start, end):
-            origin = Message.from_json(raw).source_arn
-            if origin is not None:
-                found.add(origin)
-    yield from sorted(found)
+    yield from sorted(redrive.possible_destinations(queues_for(db), source_arn))
 
 
 def _attribute_text(attributes: Any, name: str) -> str | None:

@@ -3,7 +3,9 @@
 A service of its own (``X-Amz-Target: DynamoDBStreams_20120810.<Op>``) on the
 same endpoint as DynamoDB, so it has its own registry; ``protocol/server.py``
 serves it as the "streams" service.  Each handler checks its members with
-AWS's constraints, then calls ``engine.streams``.
+AWS's constraints, calls ``engine.streams`` and gives the engine's answer
+AWS's response shape (the engine knows streams, shards and records, not the
+wire's member names).
 """
 
 from __future__ import annotations
@@ -12,25 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from cellstore.api.validation import Param, table_name_rule, validate
-from cellstore.api.registry import Registry
+from cellstore.api.registry import Registry, operation
 from cellstore.engine import streams
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException, ValidationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-REGISTRY: Registry[Handler] = Registry(lambda name: UnknownOperationException())
-OPERATIONS = REGISTRY.handlers
-operation = REGISTRY.operation
 
 STREAM_ARN = Param("string", required=True, min_length=37, max_length=1024)
 SHARD_ID = Param("string", required=True, min_length=28, max_length=65)
 SEQUENCE_NUMBER = Param("string", min_length=21, max_length=40)
 SHARD_ITERATOR = Param("string", required=True, min_length=1, max_length=2048)
-
-
-def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return REGISTRY.handler(name)(db, payload)
 
 
 @operation("ListStreams")
@@ -46,7 +41,9 @@ def list_streams(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     found, last = streams.list_streams(
         db, payload.get("TableName"), payload.get("ExclusiveStartStreamArn"), int(payload.get("Limit") or 100)
     )
-    response: dict[str, Any] = {"Streams": found}
+    response: dict[str, Any] = {
+        "Streams": [{"StreamArn": s.arn, "TableName": s.table, "StreamLabel": s.label} for s in found]
+    }
     if last is not None:
         response["LastEvaluatedStreamArn"] = last
     return response
@@ -62,10 +59,32 @@ def describe_stream(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             "ExclusiveStartShardId": Param("string", min_length=28, max_length=65),
         },
     )
-    description = streams.describe_stream(
+    info = streams.describe_stream(
         db, payload["StreamArn"], int(payload.get("Limit") or 100), payload.get("ExclusiveStartShardId")
     )
+    description: dict[str, Any] = {
+        "StreamArn": info.arn,
+        "StreamLabel": info.label,
+        "StreamStatus": "ENABLED" if info.enabled else "DISABLED",
+        "StreamViewType": info.view,
+        "CreationRequestDateTime": info.created,
+        "TableName": info.table,
+        "KeySchema": info.key_schema,
+        "Shards": [_shard_shape(shard) for shard in info.shards],
+    }
+    if info.last_shard_id is not None:
+        description["LastEvaluatedShardId"] = info.last_shard_id
     return {"StreamDescription": description}
+
+
+def _shard_shape(shard: streams.Shard) -> dict[str, Any]:
+    numbers = {"StartingSequenceNumber": streams.sequence_text(shard.start)}
+    if shard.end is not None:
+        numbers["EndingSequenceNumber"] = streams.sequence_text(shard.end)
+    shape: dict[str, Any] = {"ShardId": shard.id, "SequenceNumberRange": numbers}
+    if shard.parent is not None:
+        shape["ParentShardId"] = shard.parent
+    return shape
 
 
 @operation("GetShardIterator")
@@ -99,3 +118,13 @@ def get_records(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     if page.next_iterator is not None:
         response["NextShardIterator"] = page.next_iterator
     return response
+
+
+REGISTRY: Registry[Handler] = Registry(
+    lambda name: UnknownOperationException(), (list_streams, describe_stream, get_shard_iterator, get_records)
+)
+OPERATIONS = REGISTRY.handlers
+
+
+def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return REGISTRY.handler(name)(db, payload)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api import operation
+from cellstore.api.registry import operation
 from cellstore.api.tables import TAG, list_errors
 from cellstore.api.validation import (
     Param,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api import operation
+from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions, item_param
 from cellstore.api.items import collection_metrics
 from cellstore.api.validation import (

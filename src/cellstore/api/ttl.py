@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api import operation
+from cellstore.api.registry import operation
 from cellstore.api.tables import resolve_table_name, table_name_errors
 from cellstore.api.validation import Param, constraint_errors, raise_if_errors, structure_errors
 from cellstore.engine import ttl

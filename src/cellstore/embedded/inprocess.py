@@ -38,7 +38,8 @@ from botocore.awsrequest import AWSResponse
 from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
 from cellstore.engine.database import Database
-from cellstore.engine.queues.wakeups import Wait
+from cellstore.engine.wiring import open_database
+from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.server import services_for
@@ -314,7 +315,7 @@ def in_process(
     from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = Database(open_store(storage if storage is not None else path))
+    db = open_database(open_store(storage if storage is not None else path))
     services = services_for(db)
     router = Router(services["dynamodb"], fast=fast, streams=services.get("streams"), sqs=services.get("sqs"))
     try:

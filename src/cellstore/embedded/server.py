@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cellstore.embedded.clients import Cellstore
-from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.protocol.server import BackgroundServer, build_app
 
 
@@ -35,7 +35,7 @@ def serve(
     from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = Database(open_store(storage if storage is not None else path))
+    db = open_database(open_store(storage if storage is not None else path))
     try:
         with BackgroundServer(build_app(db), host, port) as server:
             yield Cellstore(db, server.url)

@@ -41,9 +41,9 @@ def batch_write(db: Database, requests: list[WriteRequest]) -> list[items.WriteR
         results = []
         for request in requests:
             if request.put is not None:
-                results.append(items.put_in(txn, request.table_name, request.put, None, False))
+                results.append(items.put_in(txn, db.hooks, request.table_name, request.put, None, False))
             elif request.delete_key is not None:
-                results.append(items.delete_in(txn, request.table_name, request.delete_key, None, False))
+                results.append(items.delete_in(txn, db.hooks, request.table_name, request.delete_key, None, False))
         return results
 
 

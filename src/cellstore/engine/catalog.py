@@ -12,7 +12,7 @@ because clients expect it, but the table is ``ACTIVE`` by the time anyone can
 ask, and DeleteTable answers ``DELETING`` with the table already gone, so
 boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
 
-Streams: ``engine/streams.py`` creates and disables a table's streams when its
+Streams: ``engine/streams/lifecycle.py`` creates and disables a table's streams when its
 StreamSpecification changes (``follow_table``) and adds LatestStreamArn and
 LatestStreamLabel to the description.
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cellstore.engine import indexes, keycodec, streams, ttl
+from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table, find_table, next_table_id, save_table
+from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
@@ -99,6 +99,22 @@ def _load(txn: Txn, name: str) -> Table:
     if table is None:
         raise table_not_found(name)
     return table
+
+
+def read_table(db: Database, name: str) -> Table:
+    """Table ``name`` as a read sees it now; ResourceNotFoundException if there is none.
+
+    For the api's checks before an operation (an index name, a key schema):
+    the operation itself reads the table again in its own transaction.
+    """
+    with db.store.transaction(write=False) as txn:
+        return load_table(txn, name)
+
+
+def lookup_table(db: Database, name: str) -> Table | None:
+    """Table ``name`` as a read sees it now, or None (IAM resource checks name tables that may not exist)."""
+    with db.store.transaction(write=False) as txn:
+        return find_table(txn, name)
 
 
 def _stats(txn: Txn, table: Table) -> tuple[int, int]:
@@ -208,10 +224,10 @@ def describe_table(db: Database, name: str) -> dict[str, Any]:
 
 def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple[list[str], bool]:
     """Up to ``limit`` table names after ``start_after``, in name order, and whether more remain."""
-    start = keycodec.TABLES_START if start_after is None else keycodec.table_name_key(start_after) + b"\x00"
-    prefix_length = len(keycodec.TABLES_START)
+    start = keyspace.TABLES if start_after is None else keycodec.table_name_key(start_after) + b"\x00"
+    prefix_length = len(keyspace.TABLES)
     with db.store.transaction(write=False) as txn:
-        keys = [key for key, _ in txn.range(start, keycodec.TABLES_END, limit=limit + 1)]
+        keys = [key for key, _ in txn.range(start, prefix_end(keyspace.TABLES), limit=limit + 1)]
     names = [key[prefix_length:].decode("utf-8") for key in keys]
     return names[:limit], len(names) > limit
 

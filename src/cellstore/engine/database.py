@@ -4,18 +4,23 @@ Everything the api layer asks of the engine goes through a ``Database``; it is
 deliberately thin (operations live in their own engine modules and take the
 database as their first argument) so that cells and caches can wrap it later.
 
-It also owns the engine's background work (index backfill, the TTL sweeper,
-see ``engine/background.py``): a few daemon threads started with the database
-and stopped — finishing the short transaction they are in — by ``close``.
+It carries what ``engine/wiring.py`` declares: the ordered change hooks every
+item change runs (``items.apply``), and the background units (index backfill,
+the TTL sweeper) — daemon threads started with the database and stopped,
+finishing the short transaction they are in, by ``close``.  Build one with
+``wiring.open_database``; this module knows none of the hooks or units.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from cellstore.engine.changes import ChangeHook
 from cellstore.storage.base import Store
 
 log = logging.getLogger("cellstore.background")
@@ -46,17 +51,29 @@ class _Task:
             self.wakeup.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit of background work: ``work(db)`` now and every ``interval(db)`` seconds."""
+
+    name: str
+    interval: Callable[[Database], float]
+    work: Callable[[Database], object]
+
+
 class Database:
     def __init__(
         self,
         store: Store,
         *,
+        hooks: Sequence[ChangeHook],
+        units: Sequence[Unit] = (),
         region: str = "us-east-1",
         account: str = "000000000000",
         ttl_interval: float | None = None,
-        background: bool = True,
     ) -> None:
         self.store = store
+        # The change hooks, in the order they run inside every item change.
+        self.hooks: tuple[ChangeHook, ...] = tuple(hooks)
         self.region = region
         self.account = account
         if ttl_interval is None:
@@ -68,10 +85,8 @@ class Database:
         self.ttl_interval = ttl_interval
         self._closed = threading.Event()
         self._tasks: dict[str, _Task] = {}
-        if background:
-            from cellstore.engine import background as tasks
-
-            tasks.start(self)
+        for unit in units:
+            self.every(unit.name, functools.partial(unit.interval, self), unit.work)
 
     def table_arn(self, name: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"

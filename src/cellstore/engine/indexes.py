@@ -10,7 +10,8 @@ Scan, a Query is one range read under ``<hash> <index pk>``, and appending the
 table key makes entries with equal index keys distinct and ordered.  A local
 index has the same layout; its partition key is the table's.
 
-Entries are written by a change hook (``changes.on_change``) inside the
+Entries are written by a change hook (``maintain``, declared in
+``engine/wiring.py``) inside the
 transaction of the base write, so an index is never behind its table — stronger
 than DynamoDB, whose global indexes are eventually consistent.  An item lacking
 an index key attribute has no entry (the index is sparse); one whose index key
@@ -32,12 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from cellstore.engine import changes, keycodec
-from cellstore.engine.tables import KeyAttribute, Table, find_table, save_table
+from cellstore.engine import keycodec, keyspace
+from cellstore.engine.changes import WriteResult
+from cellstore.engine.tables import KeyAttribute, Table, save_table
 from cellstore.engine.values import AttributeValue, Item
 from cellstore.errors import (
     ItemCollectionSizeLimitExceededException,
@@ -46,10 +48,6 @@ from cellstore.errors import (
     ValidationException,
 )
 from cellstore.storage.base import Txn, prefix_end
-
-if TYPE_CHECKING:
-    from cellstore.engine.database import Database
-    from cellstore.engine.items import WriteResult
 
 MAX_GLOBAL = 20
 MAX_LOCAL = 5
@@ -63,8 +61,9 @@ GLOBAL = "GlobalSecondaryIndexes"
 LOCAL = "LocalSecondaryIndexes"
 
 # Work markers: ``<META> "backfill/" <table name>`` exists while a table has
-# a backfill to run (an index being created, or TTL being enabled).
-BACKFILL_MARKERS = keycodec.META + b"backfill/"
+# a backfill to run (an index being created, or TTL being enabled); run by
+# ``background.run_backfills``.
+BACKFILL_MARKERS = keyspace.BACKFILLS
 
 _INVALID = "One or more parameter values were invalid: "
 
@@ -410,7 +409,6 @@ def _write_entry(txn: Txn, table: Table, index: Index, old: Item | None, new: It
             txn.put(new_key, orjson.dumps(entry))
 
 
-@changes.on_change
 def maintain(txn: Txn, result: WriteResult) -> None:
     """Keep every index of the table in step with one item change, in its transaction."""
     table = result.table
@@ -495,31 +493,3 @@ def backfill_index_step(txn: Txn, table: Table, name: str, batch: int = BACKFILL
 
 def pending_backfills(table: Table) -> list[str]:
     return [name for name, info in table.state.get("indexes", {}).items() if info.get("backfill")]
-
-
-def run_backfills(db: Database) -> None:
-    """Run every pending backfill (indexes being created, TTL being enabled) to completion.
-
-    Each step is its own short write transaction that re-reads the table
-    record, so foreground writes interleave between steps, a restart resumes
-    from the saved cursor, and several worker processes may run this at once.
-    """
-    from cellstore.engine import ttl
-
-    with db.store.transaction(write=False) as txn:
-        names = [key[len(BACKFILL_MARKERS):].decode("utf-8") for key, _ in
-                 txn.range(BACKFILL_MARKERS, prefix_end(BACKFILL_MARKERS))]
-    for name in names:
-        more = True
-        while more and not db.closing:
-            with db.store.transaction(write=True) as txn:
-                table = find_table(txn, name)
-                pending = [] if table is None else pending_backfills(table)
-                # Keep stepping until a step finds nothing left to do.
-                if table is not None and pending:
-                    backfill_index_step(txn, table, pending[0])
-                elif table is not None and ttl.backfill_pending(table):
-                    ttl.backfill_step(txn, table)
-                else:
-                    txn.delete(BACKFILL_MARKERS + name.encode("utf-8"))
-                    more = False

@@ -5,46 +5,25 @@ writing it happen in one write transaction, so a condition can never be
 checked against one version and applied to another (optimistic locking in
 client code depends on that).  The steps are separate functions because a
 transaction runs the first three for every action before it applies any.
-Later capabilities that must be atomic with the write — index entries, stream
-records — hook in at ``apply``, the only place an item changes.
+Capabilities that must be atomic with the write — index entries, stream
+records, TTL entries — are the ``Database``'s change hooks (declared in
+``engine/wiring.py``), run by ``apply``, the only place an item changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import orjson
 
-from cellstore.engine import changes
-from cellstore.engine import streams  # noqa: F401 - registers the stream-record change hook
-from cellstore.engine import indexes, ttl  # noqa: F401 - register the index and TTL change hooks
+from cellstore.engine.changes import ChangeHook
+from cellstore.engine.changes import WriteResult as WriteResult
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Path, Update
 from cellstore.engine.tables import Table, load_table
-from cellstore.engine.values import Item, exceeds_item_limit, item_size
+from cellstore.engine.values import Item, exceeds_item_limit
 from cellstore.errors import ConditionalCheckFailedException, ValidationException
 from cellstore.storage.base import Txn
-
-
-@dataclass(slots=True)
-class WriteResult:
-    """One item's change: ``new`` None means deleted (or never existed)."""
-
-    table: Table
-    storage_key: bytes
-    old: Item | None
-    new: Item | None
-    updated_paths: list[Path] = field(default_factory=list)
-    # Who made the change: "user", or "ttl" for the TTL sweeper (streams
-    # report the latter with userIdentity dynamodb.amazonaws.com).
-    origin: str = "user"
-    # Bytes of the item's collection after the change (tables with local
-    # indexes only), set by the index hook for ItemCollectionMetrics.
-    collection_size: int | None = None
-
-    def size(self) -> int:
-        """The larger of the two versions, which is what a write is charged for."""
-        return max(item_size(self.old or {}), item_size(self.new or {}))
 
 
 def read(txn: Txn, key: bytes) -> Item | None:
@@ -89,11 +68,11 @@ def compute_update(key: Item, old: Item | None, update: Update | None) -> tuple[
     return new, paths
 
 
-def apply(txn: Txn, result: WriteResult) -> None:
+def apply(txn: Txn, result: WriteResult, hooks: Sequence[ChangeHook]) -> None:
     """Make ``result`` durable in ``txn``: the one place an item changes.
 
-    Registered change hooks (indexes, streams) run in the same transaction,
-    and only when something really changed.
+    ``hooks`` (the database's, in their declared order) run in the same
+    transaction, and only when something really changed.
     """
     if result.new is None:
         if result.old is None:
@@ -103,7 +82,7 @@ def apply(txn: Txn, result: WriteResult) -> None:
         return
     else:
         txn.put(result.storage_key, orjson.dumps(result.new))
-    for hook in changes.HOOKS:
+    for hook in hooks:
         hook(txn, result)
 
 
@@ -114,7 +93,9 @@ def get_item(db: Database, table_name: str, key: Item) -> tuple[Table, Item | No
         return table, read(txn, table.item_key(key))
 
 
-def put_in(txn: Txn, table_name: str, item: Item, condition: Condition | None, return_old: bool) -> WriteResult:
+def put_in(
+    txn: Txn, hooks: Sequence[ChangeHook], table_name: str, item: Item, condition: Condition | None, return_old: bool
+) -> WriteResult:
     """PutItem inside a caller's transaction (also used by BatchWriteItem)."""
     table = load_table(txn, table_name)
     check_put(table, item)
@@ -122,23 +103,31 @@ def put_in(txn: Txn, table_name: str, item: Item, condition: Condition | None, r
     old = read(txn, key)
     check(condition, old, return_old)
     result = WriteResult(table, key, old, item)
-    apply(txn, result)
+    apply(txn, result, hooks)
     return result
 
 
-def delete_in(txn: Txn, table_name: str, key: Item, condition: Condition | None, return_old: bool) -> WriteResult:
+def delete_in(
+    txn: Txn, hooks: Sequence[ChangeHook], table_name: str, key: Item, condition: Condition | None, return_old: bool
+) -> WriteResult:
     table = load_table(txn, table_name)
     table.check_key(key)
     storage_key = table.item_key(key)
     old = read(txn, storage_key)
     check(condition, old, return_old)
     result = WriteResult(table, storage_key, old, None)
-    apply(txn, result)
+    apply(txn, result, hooks)
     return result
 
 
 def update_in(
-    txn: Txn, table_name: str, key: Item, update: Update | None, condition: Condition | None, return_old: bool
+    txn: Txn,
+    hooks: Sequence[ChangeHook],
+    table_name: str,
+    key: Item,
+    update: Update | None,
+    condition: Condition | None,
+    return_old: bool,
 ) -> WriteResult:
     table = load_table(txn, table_name)
     table.check_key(key)
@@ -148,7 +137,7 @@ def update_in(
     check(condition, old, return_old)
     new, paths = compute_update(key, old, update)
     result = WriteResult(table, storage_key, old, new, paths)
-    apply(txn, result)
+    apply(txn, result, hooks)
     return result
 
 
@@ -156,14 +145,14 @@ def put_item(
     db: Database, table_name: str, item: Item, condition: Condition | None = None, *, return_old_on_failure: bool = False
 ) -> WriteResult:
     with db.store.transaction(write=True) as txn:
-        return put_in(txn, table_name, item, condition, return_old_on_failure)
+        return put_in(txn, db.hooks, table_name, item, condition, return_old_on_failure)
 
 
 def delete_item(
     db: Database, table_name: str, key: Item, condition: Condition | None = None, *, return_old_on_failure: bool = False
 ) -> WriteResult:
     with db.store.transaction(write=True) as txn:
-        return delete_in(txn, table_name, key, condition, return_old_on_failure)
+        return delete_in(txn, db.hooks, table_name, key, condition, return_old_on_failure)
 
 
 def update_item(
@@ -176,4 +165,4 @@ def update_item(
     return_old_on_failure: bool = False,
 ) -> WriteResult:
     with db.store.transaction(write=True) as txn:
-        return update_in(txn, table_name, key, update, condition, return_old_on_failure)
+        return update_in(txn, db.hooks, table_name, key, update, condition, return_old_on_failure)

@@ -11,10 +11,9 @@ Every encoding is *self-delimiting* (a prefix-free terminator, with 0x00
 escaped inside strings and binaries) so a partition key can be followed by a
 sort key and ordering still holds component by component.
 
-Keyspace (see docs/ARCHITECTURE.md):
+The keys of items, index entries and TTL entries are built here from the
+prefixes ``engine/keyspace.py`` assigns (the one map of the keyspace):
 
-    0x01 "table/" <name>                       table description (JSON)
-    0x01 "seq"                                 last table id handed out
     0x02 <table id: 8 bytes> <segment hash: 8 bytes> <pk> [<sk>]   item (JSON)
     0x04 <table id:8> <index number:2> <hash:8> <index pk> [<index sk>] <pk> [<sk>]
                                                    secondary-index entry (projected item JSON)
@@ -31,14 +30,9 @@ import hashlib
 import struct
 from decimal import Decimal
 
+from cellstore.engine.keyspace import EXPIRIES, INDEXES, ITEMS, TABLES
 from cellstore.engine.values import AttributeValue, decode_binary
 from cellstore.storage.base import prefix_end
-
-META = b"\x01"
-ITEMS = b"\x02"
-INDEXES = b"\x04"
-EXPIRIES = b"\x05"
-SEQUENCE_KEY = META + b"seq"
 
 _TAG_BINARY = 0x10
 _TAG_NUMBER = 0x20
@@ -149,8 +143,4 @@ def expiry_prefix(table_id: int) -> bytes:
 
 
 def table_name_key(name: str) -> bytes:
-    return META + b"table/" + name.encode("utf-8")
-
-
-TABLES_START = META + b"table/"
-TABLES_END = META + b"table0"  # "0" is the byte after "/"
+    return TABLES + name.encode("utf-8")

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cellstore.engine import keycodec
+from cellstore.engine import keycodec, keyspace
 from cellstore.engine.values import Item, value_size
 from cellstore.errors import ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn
@@ -196,7 +196,7 @@ def save_table(txn: Txn, table: Table) -> None:
 
 
 def next_table_id(txn: Txn) -> int:
-    raw = txn.get(keycodec.SEQUENCE_KEY)
+    raw = txn.get(keyspace.TABLE_SEQ)
     value = 1 if raw is None else int(raw) + 1
-    txn.put(keycodec.SEQUENCE_KEY, str(value).encode())
+    txn.put(keyspace.TABLE_SEQ, str(value).encode())
     return value

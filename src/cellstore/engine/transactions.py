@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from cellstore.engine import items, keycodec
+from cellstore.engine import items, keyspace
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection, Update
 from cellstore.engine.tables import Table, load_table
@@ -38,8 +38,8 @@ from cellstore.errors import (
 from cellstore.storage.base import Txn
 
 TOKEN_TTL_SECONDS = 600
-_TOKENS = keycodec.META + b"txtoken/"
-_TOKEN_EXPIRY = keycodec.META + b"txexpiry/"
+_TOKENS = keyspace.TX_TOKENS
+_TOKEN_EXPIRY = keyspace.TX_EXPIRIES
 _EXPIRED_SWEEP = 64  # expired token records removed per tokened transaction
 
 
@@ -163,7 +163,7 @@ def transact_write(
             )
         results = [result for result, _ in planned if result is not None]
         for result in results:
-            items.apply(txn, result)
+            items.apply(txn, result, db.hooks)
         if token is not None:
             _remember(txn, token, digest, now)
         return results

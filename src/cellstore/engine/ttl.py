@@ -5,10 +5,11 @@ an entry
 
     0x05 <table id:8> <expiry second:8> <item storage key>   (empty value)
 
-kept by a change hook in the transaction of each item change, so expired
+kept by a change hook (``maintain``, declared in ``engine/wiring.py``) in the
+transaction of each item change, so expired
 items are found by one range read up to "now" instead of a scan.  Enabling
 TTL on a populated table indexes the existing items with the same backfill
-machinery as an online index (``indexes.run_backfills``); disabling it drops
+machinery as an online index (``background.run_backfills``); disabling it drops
 the entries with one range delete.
 
 The sweeper (``sweep``) runs every ``Database.ttl_interval`` seconds.  It
@@ -30,19 +31,18 @@ from __future__ import annotations
 import math
 import time
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
-from cellstore.engine import changes, keycodec
+from cellstore.engine import items, keycodec, keyspace
+from cellstore.engine.changes import ChangeHook, WriteResult
+from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, save_table
 from cellstore.engine.values import Item
 from cellstore.errors import ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
-
-if TYPE_CHECKING:
-    from cellstore.engine.database import Database
-    from cellstore.engine.items import WriteResult
 
 DEFAULT_INTERVAL = 10.0  # seconds between sweeps
 MAX_AGE_SECONDS = 5 * 365 * 24 * 3600  # older expiry values are never acted on
@@ -50,7 +50,7 @@ SWEEP_BATCH = 100
 BACKFILL_BATCH = 256
 
 # ``<META> "ttl/" <table name>`` exists for every table with TTL enabled.
-TTL_MARKERS = keycodec.META + b"ttl/"
+TTL_MARKERS = keyspace.TTL_TABLES
 _EXPIRY_MAX = (1 << 64) - 1
 
 
@@ -84,7 +84,6 @@ def entry_key(table: Table, expiry: Decimal, storage_key: bytes) -> bytes | None
     return keycodec.expiry_prefix(table.id) + second.to_bytes(8, "big") + storage_key
 
 
-@changes.on_change
 def maintain(txn: Txn, result: WriteResult) -> None:
     """Keep the table's expiry entries in step with one item change (TTL-enabled tables only)."""
     attribute = attribute_of(result.table)
@@ -121,8 +120,6 @@ def describe(db: Database, name: str) -> dict[str, Any]:
 
 def update(db: Database, name: str, enabled: bool, attribute: str) -> dict[str, Any]:
     """Enable or disable TTL; enabling on a populated table starts an expiry-index backfill."""
-    from cellstore.engine.indexes import BACKFILL_MARKERS
-
     with db.store.transaction(write=True) as txn:
         table = _load(txn, name)
         current = attribute_of(table)
@@ -137,7 +134,7 @@ def update(db: Database, name: str, enabled: bool, attribute: str) -> dict[str, 
         if enabled:
             table.state["ttl"] = {"attribute": attribute, "backfill": True}
             txn.put(_marker(name), b"")
-            txn.put(BACKFILL_MARKERS + name.encode("utf-8"), b"")
+            txn.put(keyspace.BACKFILLS + name.encode("utf-8"), b"")
         else:
             del table.state["ttl"]
             delete_all(txn, table.id)
@@ -190,10 +187,10 @@ def expired(expiry: Decimal | None, now: float) -> bool:
     return expiry is not None and now - MAX_AGE_SECONDS <= expiry < Decimal(repr(now))
 
 
-def sweep_step(txn: Txn, table: Table, now: float, batch: int = SWEEP_BATCH) -> tuple[int, bool]:
+def sweep_step(
+    txn: Txn, hooks: Sequence[ChangeHook], table: Table, now: float, batch: int = SWEEP_BATCH
+) -> tuple[int, bool]:
     """Delete up to ``batch`` expired items of ``table``; (deleted, whether more may remain)."""
-    from cellstore.engine import items
-
     attribute = attribute_of(table)
     if attribute is None:
         return 0, False
@@ -210,7 +207,7 @@ def sweep_step(txn: Txn, table: Table, now: float, batch: int = SWEEP_BATCH) -> 
             txn.delete(key)  # a stale entry: nothing to expire here
             changed += 1
         elif expired(expiry, now):
-            items.apply(txn, items.WriteResult(table, storage_key, item, None, origin="ttl"))
+            items.apply(txn, WriteResult(table, storage_key, item, None, origin="ttl"), hooks)
             deleted += 1
             changed += 1
     # A full batch that changed nothing holds only items expiring later this second.
@@ -232,6 +229,6 @@ def sweep(db: Database, now: float | None = None) -> int:
                 if table is None or attribute_of(table) is None:
                     txn.delete(_marker(name))
                     break
-                deleted, more = sweep_step(txn, table, moment)
+                deleted, more = sweep_step(txn, db.hooks, table, moment)
                 total += deleted
     return total

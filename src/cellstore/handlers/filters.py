@@ -27,7 +27,14 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cellstore.handlers.settings import HandlerConfigError
+
+class HandlerConfigError(ValueError):
+    """A mapping Lambda would refuse to create (a bad setting, an unknown source).
+
+    Defined here, the lowest of the configuration modules, so ``settings`` can
+    check filter patterns without an import cycle; ``settings`` re-exports it.
+    """
+
 
 _MISSING = object()
 _OPERATORS = {

@@ -15,12 +15,11 @@ from typing import Any
 
 import orjson
 
+from cellstore.handlers.filters import HandlerConfigError as HandlerConfigError
+from cellstore.handlers.filters import check_pattern
+
 STREAM, QUEUE = "stream", "queue"
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
-
-
-class HandlerConfigError(ValueError):
-    """A mapping Lambda would refuse to create (a bad setting, an unknown source)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +165,6 @@ def _filters(criteria: Any) -> tuple[dict[str, Any], ...]:
                 raise HandlerConfigError(f"filter pattern is not JSON: {entry['Pattern']!r}") from None
         if not isinstance(pattern, dict):
             raise HandlerConfigError("each filter's Pattern must be a JSON object")
-        from cellstore.handlers.filters import check_pattern
-
         check_pattern(pattern)
         patterns.append(pattern)
     return tuple(patterns)

@@ -1,108 +1,15 @@
-"""What a mapping keeps in the keyspace: its definition, checkpoint, lease and metrics.
+"""What a mapping keeps in the keyspace, through the engine's door (``engine/mappings.py``).
 
-Everything lives under one prefix, so a restarted process (or another
-``serve --workers`` process, or ``cellstore handlers status``) sees it:
-
-    0x08 "d" <mapping name>    definition: source, function, settings (JSON)
-    0x08 "c" <mapping name>    checkpoint (JSON): stream mappings only
-    0x08 "l" <mapping name>    lease: {"owner", "expires"} (epoch seconds)
-    0x08 "m" <mapping name>    metrics as last saved by the lease holder (JSON)
-
-A checkpoint is ``{"stream": <arn>, "lanes": [<after seq>, ...]}``: lane *i*
-(records whose key hashes to *i* mod ParallelizationFactor) has been handled
-up to and including sequence number ``lanes[i]``.  It is written only while
-the lease is held and checked in the same transaction, so a process that
-lost its lease can never move a checkpoint back or forward.
+Its definition, checkpoint, lease and metrics; the layout and the lease
+rules are described there.  The handlers never touch storage themselves.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import orjson
-
-from cellstore.engine.database import Database
-from cellstore.storage.base import Txn, prefix_end
-
-HANDLERS = b"\x08"
-_DEFINITIONS = HANDLERS + b"d"
-_CHECKPOINTS = HANDLERS + b"c"
-_LEASES = HANDLERS + b"l"
-_METRICS = HANDLERS + b"m"
-
-
-class LeaseLost(Exception):
-    """Another process holds this mapping's lease now; stop and let it work."""
-
-
-def _key(prefix: bytes, name: str) -> bytes:
-    return prefix + name.encode("utf-8")
-
-
-def _load(txn: Txn, key: bytes) -> Any:
-    raw = txn.get(key)
-    return None if raw is None else orjson.loads(raw)
-
-
-def save_definition(db: Database, name: str, definition: dict[str, Any]) -> None:
-    with db.store.transaction(write=True) as txn:
-        txn.put(_key(_DEFINITIONS, name), orjson.dumps(definition))
-
-
-def load_checkpoint(db: Database, name: str) -> dict[str, Any] | None:
-    with db.store.transaction(write=False) as txn:
-        return _load(txn, _key(_CHECKPOINTS, name))  # type: ignore[no-any-return]
-
-
-def acquire(db: Database, name: str, owner: str, seconds: float) -> bool:
-    """Take or renew the lease on mapping ``name``; False while another live owner holds it."""
-    now = time.time()
-    with db.store.transaction(write=True) as txn:
-        lease = _load(txn, _key(_LEASES, name))
-        if lease is not None and lease["owner"] != owner and lease["expires"] > now:
-            return False
-        txn.put(_key(_LEASES, name), orjson.dumps({"owner": owner, "expires": now + seconds}))
-        return True
-
-
-def release(db: Database, name: str, owner: str) -> None:
-    with db.store.transaction(write=True) as txn:
-        lease = _load(txn, _key(_LEASES, name))
-        if lease is not None and lease["owner"] == owner:
-            txn.delete(_key(_LEASES, name))
-
-
-def save(
-    db: Database, name: str, owner: str, *, checkpoint: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None
-) -> None:
-    """Write the checkpoint and/or metrics if ``owner`` still holds the lease; else ``LeaseLost``."""
-    with db.store.transaction(write=True) as txn:
-        lease = _load(txn, _key(_LEASES, name))
-        if lease is None or lease["owner"] != owner:
-            raise LeaseLost(name)
-        if checkpoint is not None:
-            txn.put(_key(_CHECKPOINTS, name), orjson.dumps(checkpoint))
-        if metrics is not None:
-            txn.put(_key(_METRICS, name), orjson.dumps(metrics))
-
-
-def status(db: Database) -> list[dict[str, Any]]:
-    """Every mapping ever registered on this database, with its lease, checkpoint and saved metrics."""
-    now = time.time()
-    found = []
-    with db.store.transaction(write=False) as txn:
-        for key, raw in txn.range(_DEFINITIONS, prefix_end(_DEFINITIONS)):
-            name = key[len(_DEFINITIONS):].decode("utf-8")
-            lease = _load(txn, _key(_LEASES, name))
-            live = lease is not None and lease["expires"] > now
-            found.append(
-                {
-                    **orjson.loads(raw),
-                    "name": name,
-                    "owner": lease["owner"] if live else None,
-                    "checkpoint": _load(txn, _key(_CHECKPOINTS, name)),
-                    "metrics": _load(txn, _key(_METRICS, name)) or {},
-                }
-            )
-    return found
+from cellstore.engine.mappings import LeaseLost as LeaseLost
+from cellstore.engine.mappings import acquire as acquire
+from cellstore.engine.mappings import load_checkpoint as load_checkpoint
+from cellstore.engine.mappings import release as release
+from cellstore.engine.mappings import save as save
+from cellstore.engine.mappings import save_definition as save_definition
+from cellstore.engine.mappings import status as status

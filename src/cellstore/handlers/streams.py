@@ -63,39 +63,40 @@ class StreamMapping(Mapping):
             found, _ = streams.list_streams(self.db, table, None, 100)
         except ResourceNotFoundException:
             return None
-        return found[-1]["StreamArn"] if found else None
+        return found[-1].arn if found else None
 
-    def shards(self, arn: str) -> list[dict[str, Any]]:
+    def shards(self, arn: str) -> list[streams.Shard]:
         """Every shard of the stream, each after its parent."""
-        listed: list[dict[str, Any]] = []
+        listed: list[streams.Shard] = []
         start = None
         while True:
-            description = streams.describe_stream(self.db, arn, 100, start)
-            listed.extend(description["Shards"])
-            start = description.get("LastEvaluatedShardId")
+            info = streams.describe_stream(self.db, arn, 100, start)
+            listed.extend(info.shards)
+            start = info.last_shard_id
             if start is None:
                 break
-        by_id = {shard["ShardId"]: shard for shard in listed}
-        ordered: list[dict[str, Any]] = []
+        by_id = {shard.id: shard for shard in listed}
+        ordered: list[streams.Shard] = []
         placed: set[str] = set()
-        for shard in listed:
+        for first in listed:
             chain = []
-            while shard is not None and shard["ShardId"] not in placed:
+            shard: streams.Shard | None = first
+            while shard is not None and shard.id not in placed:
                 chain.append(shard)
-                shard = by_id.get(shard.get("ParentShardId", ""))
+                shard = by_id.get(shard.parent or "")
             for link in reversed(chain):
-                placed.add(link["ShardId"])
+                placed.add(link.id)
                 ordered.append(link)
         return ordered
 
-    def _start_position(self, arn: str, shards: list[dict[str, Any]]) -> int:
+    def _start_position(self, arn: str, shards: list[streams.Shard]) -> int:
         if self.settings.starting_position == "TRIM_HORIZON" or not shards:
             return 0
         newest = shards[-1]
-        iterator = streams.get_shard_iterator(self.db, arn, newest["ShardId"], "LATEST", None)
+        iterator = streams.get_shard_iterator(self.db, arn, newest.id, "LATEST", None)
         return streams.decode_iterator(iterator).after
 
-    def _lanes(self, arn: str, shards: list[dict[str, Any]]) -> list[int]:
+    def _lanes(self, arn: str, shards: list[streams.Shard]) -> list[int]:
         factor = self.settings.parallelization_factor
         with self.lock:
             checkpoint = self.checkpoint
@@ -108,28 +109,26 @@ class StreamMapping(Mapping):
                 self._save()
             return list(checkpoint["lanes"])
 
-    def _read(self, arn: str, shards: list[dict[str, Any]], lanes: list[int]) -> tuple[str, list[Record]]:
+    def _read(self, arn: str, shards: list[streams.Shard], lanes: list[int]) -> tuple[str, list[Record]]:
         """The next records after the slowest lane, from the first shard that has any."""
         limit = min(_MAX_READ, max(100, self.settings.batch_size * len(lanes)))
         for shard in shards:
-            numbers = shard["SequenceNumberRange"]
-            first = int(numbers["StartingSequenceNumber"])
-            end = int(numbers["EndingSequenceNumber"]) if "EndingSequenceNumber" in numbers else None
+            first, end = shard.start, shard.end
             low = min(lanes)
             if end is not None and low >= end:
                 continue
             try:
                 if low >= first:
-                    iterator = streams.get_shard_iterator(self.db, arn, shard["ShardId"], "AFTER_SEQUENCE_NUMBER", low)
+                    iterator = streams.get_shard_iterator(self.db, arn, shard.id, "AFTER_SEQUENCE_NUMBER", low)
                 else:
-                    iterator = streams.get_shard_iterator(self.db, arn, shard["ShardId"], "TRIM_HORIZON", None)
+                    iterator = streams.get_shard_iterator(self.db, arn, shard.id, "TRIM_HORIZON", None)
             except TrimmedDataAccessException:
-                iterator = streams.get_shard_iterator(self.db, arn, shard["ShardId"], "TRIM_HORIZON", None)
+                iterator = streams.get_shard_iterator(self.db, arn, shard.id, "TRIM_HORIZON", None)
             page = streams.get_records(self.db, iterator, limit)
             if page.records:
-                return shard["ShardId"], page.records
+                return shard.id, page.records
             if end is None:
-                return shard["ShardId"], []
+                return shard.id, []
             lanes[:] = [max(lane, end) for lane in lanes]  # a drained closed shard: on to its child
             self._advance_all(end)
         return "", []
@@ -322,10 +321,10 @@ class StreamMapping(Mapping):
         self._metrics_saved = 0.0
         state.save(self.db, self.name, self.owner, checkpoint=self.checkpoint, metrics=self.metrics_record())
 
-    def _measure_lag(self, arn: str, shards: list[dict[str, Any]], lanes: list[int]) -> None:
+    def _measure_lag(self, arn: str, shards: list[streams.Shard], lanes: list[int]) -> None:
         if not shards:
             return
-        newest = streams.get_shard_iterator(self.db, arn, shards[-1]["ShardId"], "LATEST", None)
+        newest = streams.get_shard_iterator(self.db, arn, shards[-1].id, "LATEST", None)
         self.metrics.lag = max(0, streams.decode_iterator(newest).after - min(lanes))
 
 

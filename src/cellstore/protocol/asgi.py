@@ -23,13 +23,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from cellstore.engine.queues.wakeups import Wait
 from cellstore.errors import (
     CellstoreError,
     ServiceUnavailable,
     SqsServiceUnavailable,
     UnknownOperationException,
 )
+from cellstore.waiting import Wait
 from cellstore.protocol import query, wire
 
 Scope = MutableMapping[str, Any]

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from cellstore import __version__
-from cellstore.engine.database import Database
+from cellstore.api import Database
 from cellstore.protocol import http
 from cellstore.protocol.asgi import App
 from cellstore.protocol.wire import Service

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from cellstore.engine.queues.wakeups import Wait
+from cellstore.waiting import Wait
 
 from cellstore.errors import (
     CellstoreError,

@@ -41,7 +41,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from cellstore import __version__
-from cellstore.engine.database import Database
+from cellstore.api import Database
 from cellstore.protocol.server import (
     PORT_WAIT,
     Tls,

@@ -51,7 +51,15 @@ class Txn(ABC):
 
 
 class Store(ABC):
-    """A backend: hands out transactions and owns the underlying connection(s)."""
+    """A backend: hands out transactions and owns the underlying connection(s).
+
+    Opening a store brings its schema up to date (``storage/migrations.py``);
+    ``migrated_from`` is the schema version it found, which ``cellstore
+    migrate`` reports.
+    """
+
+    #: The schema version found on opening; ``migrations.LATEST`` once open.
+    migrated_from: int
 
     @abstractmethod
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:

@@ -71,10 +71,12 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PostgresTxn(Txn):
-    __slots__ = ("_conn", "failed")
+    __slots__ = ("_conn", "connection", "failed")
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
+        #: The transaction's connection, for this backend's own schema migrations.
+        self.connection = conn
         #: A statement failed: PostgreSQL aborted the transaction, so it must
         #: not be reported committed even if the caller swallowed the error.
         self.failed = False
@@ -189,7 +191,7 @@ class PostgresStore(Store):
     def _migrate(self) -> int:
         """Apply pending migrations in one transaction holding the write lock."""
         with self.transaction(write=True) as txn:
-            conn = txn._conn  # noqa: SLF001 - schema work is this module's own business
+            conn = txn.connection
             conn.execute("CREATE TABLE IF NOT EXISTS cellstore_schema (version integer NOT NULL)")
             row = conn.execute("SELECT max(version) FROM cellstore_schema").fetchone()
             version = 0 if row is None or row[0] is None else int(row[0])
@@ -221,7 +223,7 @@ class PostgresStore(Store):
         raise _unavailable(failure) from failure
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Txn]:
+    def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
         conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ)
         txn = PostgresTxn(conn)
         try:

@@ -26,6 +26,7 @@ from cellstore.api import dispatch, resources
 from cellstore.api import sqs as sqs_api
 from cellstore.api.resources import UNREADABLE, Access
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.protocol import policy
 from cellstore.storage.sqlite import SqliteStore
 
@@ -44,7 +45,7 @@ def qurl(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None), background=False)
+    database = open_database(SqliteStore(None), background=False)
     for name, kind in (("numbers", "N"), ("binaries", "B"), ("strings", "S")):
         dispatch(database, "CreateTable", {
             "TableName": name, "BillingMode": "PAY_PER_REQUEST",

@@ -10,6 +10,7 @@ import pytest
 from cellstore.engine import catalog, keycodec
 from cellstore.engine.catalog import StreamSpec, TableSpec, TableUpdate, Throughput
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import load_table
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.sqlite import SqliteStore
@@ -17,7 +18,7 @@ from cellstore.storage.sqlite import SqliteStore
 
 @pytest.fixture
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None), region="eu-west-1", account="123456789012")
+    database = open_database(SqliteStore(None), region="eu-west-1", account="123456789012")
     yield database
     database.close()
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cellstore.engine import catalog, indexes, items, keycodec, ttl
+from cellstore.engine import background, catalog, indexes, items, keycodec, ttl, wiring
 from cellstore.engine.catalog import TableSpec, TableUpdate
 from cellstore.engine.database import Database
 from cellstore.engine.indexes import IndexSpec, IndexUpdate
+from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import find_table, load_table
 from cellstore.errors import ValidationException
 from cellstore.storage.base import prefix_end
@@ -36,7 +37,7 @@ def spec(name: str = "things", **fields: object) -> TableSpec:
 
 @pytest.fixture
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None), background=False)
+    database = open_database(SqliteStore(None), background=False)
     yield database
     database.close()
 
@@ -89,7 +90,7 @@ def _create_online(db: Database) -> None:
 
 def test_backfill_resumes_after_restart_and_equals_a_fresh_build(tmp_path: Path) -> None:
     path = tmp_path / "cellstore.db"
-    db = Database(SqliteStore(path), background=False)
+    db = open_database(SqliteStore(path), background=False)
     catalog.create_table(db, spec())
     for n in range(100):
         put(db, n, **({"g": {"S": f"G{n % 5}"}, "v": {"N": str(n)}} if n % 3 else {}))
@@ -100,14 +101,14 @@ def test_backfill_resumes_after_restart_and_equals_a_fresh_build(tmp_path: Path)
         assert indexes.backfill_index_step(txn, table, "by-g", batch=30) is True
     db.close()
 
-    db = Database(SqliteStore(path), background=False)  # a restart: the cursor was saved
+    db = open_database(SqliteStore(path), background=False)  # a restart: the cursor was saved
     with db.store.transaction(write=False) as txn:
         table = load_table(txn, "things")
         assert table.state["indexes"]["by-g"]["cursor"]
     assert catalog.describe_table(db, "things")["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING"
     put(db, 5, g={"S": "moved"}, v={"N": "5"})  # an item the backfill already passed changes
     items.delete_item(db, "things", {"pk": {"S": "p1"}, "sk": {"N": "99"}})  # one it has not reached goes
-    indexes.run_backfills(db)
+    background.run_backfills(db)
     described = catalog.describe_table(db, "things")["GlobalSecondaryIndexes"][0]
     assert described["IndexStatus"] == "ACTIVE" and "Backfilling" not in described
     online = entries(db)
@@ -126,13 +127,13 @@ def test_backfill_resumes_after_restart_and_equals_a_fresh_build(tmp_path: Path)
 def test_two_workers_backfill_together(tmp_path: Path) -> None:
     """Two processes' databases (here: two connections) running the backfill at once finish it exactly."""
     path = tmp_path / "cellstore.db"
-    first = Database(SqliteStore(path), background=False)
-    second = Database(SqliteStore(path), background=False)
+    first = open_database(SqliteStore(path), background=False)
+    second = open_database(SqliteStore(path), background=False)
     catalog.create_table(first, spec())
     for n in range(1500):
         put(first, n, g={"S": f"G{n % 11}"}, v={"N": str(n)})
     _create_online(first)
-    threads = [threading.Thread(target=indexes.run_backfills, args=(d,)) for d in (first, second)]
+    threads = [threading.Thread(target=background.run_backfills, args=(d,)) for d in (first, second)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -161,7 +162,7 @@ def test_deleting_an_index_drops_its_entries(db: Database) -> None:
 def ttl_table(db: Database) -> None:
     catalog.create_table(db, spec())
     ttl.update(db, "things", True, "exp")
-    indexes.run_backfills(db)
+    background.run_backfills(db)
 
 
 def count(db: Database) -> int:
@@ -188,8 +189,8 @@ def test_sweep_deletes_only_expired_numbers(db: Database) -> None:
 
 def test_sweep_in_batches_and_by_two_workers(tmp_path: Path) -> None:
     path = tmp_path / "cellstore.db"
-    first = Database(SqliteStore(path), background=False)
-    second = Database(SqliteStore(path), background=False)
+    first = open_database(SqliteStore(path), background=False)
+    second = open_database(SqliteStore(path), background=False)
     ttl_table(first)
     for n in range(450):
         put(first, n, exp={"N": "1000000"})
@@ -210,7 +211,7 @@ def test_disable_drops_entries_and_enable_backfills(db: Database) -> None:
     put(db, 1, exp={"N": "5"})
     ttl.update(db, "things", True, "exp")
     assert ttl.sweep(db, now=10.0) == 0  # not indexed until the backfill ran
-    indexes.run_backfills(db)
+    background.run_backfills(db)
     ttl.update(db, "things", False, "exp")
     with db.store.transaction(write=False) as txn:
         table = load_table(txn, "things")
@@ -218,30 +219,28 @@ def test_disable_drops_entries_and_enable_backfills(db: Database) -> None:
         assert list(txn.range(start, prefix_end(start))) == []
     assert ttl.sweep(db, now=10.0) == 0
     ttl.update(db, "things", True, "exp")
-    indexes.run_backfills(db)
+    background.run_backfills(db)
     assert ttl.sweep(db, now=10.0) == 1
 
 
-def test_ttl_deletion_is_a_real_delete_with_origin_ttl(db: Database) -> None:
-    from cellstore.engine import changes
-
+def test_ttl_deletion_is_a_real_delete_with_origin_ttl() -> None:
     seen: list[str] = []
 
     def hook(txn: object, result: items.WriteResult) -> None:
         seen.append(result.origin)
 
-    changes.HOOKS.append(hook)
+    db = Database(SqliteStore(None), hooks=wiring.CHANGE_HOOKS + (hook,))
     try:
         ttl_table(db)
         put(db, 1, exp={"N": "5"})
         ttl.sweep(db, now=10.0)
     finally:
-        changes.HOOKS.remove(hook)
+        db.close()
     assert seen == ["user", "ttl"]
 
 
 def test_background_tasks_run_and_stop_on_close() -> None:
-    db = Database(SqliteStore(None), ttl_interval=0.05)
+    db = open_database(SqliteStore(None), ttl_interval=0.05)
     catalog.create_table(db, spec())
     ttl.update(db, "things", True, "exp")
     put(db, 1, exp={"N": str(time.time() - 1)})
@@ -256,8 +255,8 @@ def test_background_tasks_run_and_stop_on_close() -> None:
 
 def test_ttl_interval_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CELLSTORE_TTL_INTERVAL", "2.5")
-    db = Database(SqliteStore(None), background=False)
+    db = open_database(SqliteStore(None), background=False)
     assert db.ttl_interval == 2.5
     db.close()
     with pytest.raises(ValueError):
-        Database(SqliteStore(None), ttl_interval=0, background=False)
+        open_database(SqliteStore(None), ttl_interval=0, background=False)

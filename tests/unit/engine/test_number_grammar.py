@@ -107,10 +107,10 @@ def test_every_spelling_of_a_number_is_the_same_text(number: Any) -> None:
 
 def _table_with_item() -> Any:
     from cellstore.api import dispatch
-    from cellstore.engine.database import Database
+    from cellstore.engine.wiring import open_database
     from cellstore.storage.sqlite import SqliteStore
 
-    db = Database(SqliteStore(None), background=False)
+    db = open_database(SqliteStore(None), background=False)
     dispatch(db, "CreateTable", {
         "TableName": "numbers", "BillingMode": "PAY_PER_REQUEST",
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -7,17 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from cellstore.engine import catalog, items, streams
+from cellstore.engine import catalog, items, keyspace, migrations, streams
 from cellstore.engine.catalog import StreamSpec, TableSpec, TableUpdate
 from cellstore.engine.database import Database
 from cellstore.engine.tables import find_table, load_table, save_table
+from cellstore.engine.wiring import open_database
 from cellstore.errors import ExpiredIteratorException, ValidationException
 from cellstore.storage.sqlite import SqliteStore
 
 
 @pytest.fixture
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None), region="eu-west-1", account="123456789012")
+    database = open_database(SqliteStore(None), region="eu-west-1", account="123456789012")
     yield database
     database.close()
 
@@ -38,8 +39,8 @@ def make_table(db: Database, view: str = "NEW_AND_OLD_IMAGES") -> str:
 
 
 def records(db: Database, arn: str) -> list[dict]:
-    (shard,) = streams.describe_stream(db, arn, 100, None)["Shards"]
-    iterator = streams.get_shard_iterator(db, arn, shard["ShardId"], "TRIM_HORIZON", None)
+    (shard,) = streams.describe_stream(db, arn, 100, None).shards
+    iterator = streams.get_shard_iterator(db, arn, shard.id, "TRIM_HORIZON", None)
     return streams.get_records(db, iterator, 1000).records
 
 
@@ -69,7 +70,7 @@ def test_ttl_deletions_carry_the_service_identity(db: Database) -> None:
     with db.store.transaction(write=True) as txn:
         table = load_table(txn, "things")
         key = table.item_key({"pk": {"S": "a"}})
-        items.apply(txn, items.WriteResult(table, key, items.read(txn, key), None, origin="ttl"))
+        items.apply(txn, items.WriteResult(table, key, items.read(txn, key), None, origin="ttl"), db.hooks)
     insert, remove = records(db, arn)
     assert "userIdentity" not in insert
     assert remove["eventName"] == "REMOVE"
@@ -80,7 +81,7 @@ def test_a_failed_write_leaves_no_record(db: Database) -> None:
     arn = make_table(db)
     with pytest.raises(RuntimeError):
         with db.store.transaction(write=True) as txn:
-            items.put_in(txn, "things", {"pk": {"S": "a"}}, None, False)
+            items.put_in(txn, db.hooks, "things", {"pk": {"S": "a"}}, None, False)
             raise RuntimeError("rolled back")
     assert records(db, arn) == []
     items.put_item(db, "things", {"pk": {"S": "b"}})
@@ -106,20 +107,29 @@ def test_expiry_uses_the_settings_clock(db: Database, monkeypatch: pytest.Monkey
     monkeypatch.setattr(streams.SETTINGS, "clock", lambda: now[0])
     monkeypatch.setattr(streams.SETTINGS, "iterator_ttl_seconds", 5)
     arn = make_table(db)
-    (shard,) = streams.describe_stream(db, arn, 100, None)["Shards"]
-    iterator = streams.get_shard_iterator(db, arn, shard["ShardId"], "LATEST", None)
+    (shard,) = streams.describe_stream(db, arn, 100, None).shards
+    iterator = streams.get_shard_iterator(db, arn, shard.id, "LATEST", None)
     now[0] += 5
     with pytest.raises(ExpiredIteratorException) as caught:
         streams.get_records(db, iterator, 10)
     assert "tolerated delay of 5000 milliseconds" in caught.value.message
 
 
-def test_a_table_streamed_before_streams_existed_gets_a_stream_on_its_next_write(db: Database) -> None:
-    make_table(db)
-    with db.store.transaction(write=True) as txn:  # as an older cellstore stored it: no stream identity
+def as_before_streams(db: Database) -> None:
+    """Make "things" look as a cellstore from before streams stored it: enabled, but no stream."""
+    with db.store.transaction(write=True) as txn:
         table = find_table(txn, "things")
+        assert table is not None
         del table.description["LatestStreamArn"], table.description["LatestStreamLabel"]
         save_table(txn, table)
+        txn.delete(keyspace.DATA_FORMAT)
+
+
+def test_data_migration_gives_a_table_streamed_before_streams_existed_its_stream(db: Database) -> None:
+    make_table(db)
+    as_before_streams(db)
+    assert migrations.migrate(db.store) == 0
+    assert migrations.migrate(db.store) == migrations.LATEST  # done once, then a no-op
     items.put_item(db, "things", {"pk": {"S": "a"}})
     arn = catalog.describe_table(db, "things")["LatestStreamArn"]
     (record,) = records(db, arn)

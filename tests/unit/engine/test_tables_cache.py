@@ -17,16 +17,17 @@ import orjson
 import pytest
 
 from cellstore.api import dispatch
-from cellstore.engine import indexes, items, tables, transactions, ttl
+from cellstore.engine import background, items, keyspace, migrations, tables, transactions, ttl
 from cellstore.engine import streams as engine_streams
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, save_table
+from cellstore.engine.wiring import open_database
 from cellstore.storage.sqlite import SqliteStore
 
 
 @pytest.fixture
 def db() -> Iterator[Database]:
-    database = Database(SqliteStore(None), background=False)
+    database = open_database(SqliteStore(None), background=False)
     yield database
     database.close()
 
@@ -123,7 +124,7 @@ def test_every_table_changing_operation_leaves_cached_tables_untouched(db: Datab
         }}],
     })
     loaded(db)
-    indexes.run_backfills(db)
+    background.run_backfills(db)
     loaded(db)
     dispatch(db, "PutItem", {"TableName": "things", "Item": {"pk": {"S": "after"}, "g": {"S": "y"}}})
     dispatch(db, "UpdateTable", {"TableName": "things", "DeletionProtectionEnabled": True})
@@ -135,15 +136,19 @@ def test_every_table_changing_operation_leaves_cached_tables_untouched(db: Datab
     assert_cache_intact()
 
 
-def test_a_pre_streams_table_gets_one_stream_even_from_a_transaction_of_several_writes(db: Database) -> None:
+def test_a_pre_streams_table_migrated_gets_one_stream_even_from_a_transaction_of_several_writes(
+    db: Database,
+) -> None:
     create(db, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
     with db.store.transaction(write=True) as txn:  # as an older cellstore stored it: no stream identity
         table = find_table(txn, "things")
         assert table is not None
         del table.description["LatestStreamArn"], table.description["LatestStreamLabel"]
         save_table(txn, table)
+        txn.delete(keyspace.DATA_FORMAT)
     legacy = loaded(db)
     snapshot = copy.deepcopy(legacy)
+    migrations.migrate(db.store)  # what opening the database does
     transactions.transact_write(db, [
         transactions.WriteAction("Put", "things", {"pk": {"S": "a"}}),
         transactions.WriteAction("Put", "things", {"pk": {"S": "b"}}),
@@ -152,8 +157,8 @@ def test_a_pre_streams_table_gets_one_stream_even_from_a_transaction_of_several_
     assert legacy == snapshot and "LatestStreamLabel" not in legacy.description
     stream_arn = loaded(db).description["LatestStreamArn"]
     described = engine_streams.describe_stream(db, stream_arn, 100, None)
-    (shard,) = described["Shards"]
-    iterator = engine_streams.get_shard_iterator(db, stream_arn, shard["ShardId"], "TRIM_HORIZON", None)
+    (shard,) = described.shards
+    iterator = engine_streams.get_shard_iterator(db, stream_arn, shard.id, "TRIM_HORIZON", None)
     records = engine_streams.get_records(db, iterator, 100).records
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "b", "c"]
     assert_cache_intact()

@@ -7,7 +7,8 @@ import base64
 import binascii
 from typing import Any
 
-from cellstore.api.sqs import Context, operation
+from cellstore.api.registry import operation
+from cellstore.api.sqs.context import Context
 from cellstore.api.sqs.params import integer, queue_from_url, queue_name, string, string_list, string_map
 from cellstore.engine.queues import catalog
 from cellstore.errors import InvalidParameterValue, QueueDoesNotExist

@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cellstore.api.sqs import Context, Result, messages, operation
+from cellstore.api.registry import operation
+from cellstore.api.sqs import messages
+from cellstore.api.sqs.context import Context, Result
 from cellstore.api.sqs.params import integer, queue_from_url, string, string_list
 from cellstore.engine.queues import catalog
 from cellstore.engine.queues import receive as engine
 from cellstore.engine.queues.md5 import md5_of_attributes
-from cellstore.engine.queues.wakeups import Wait
+from cellstore.waiting import Wait
 
 SYSTEM_NAMES = (
     "SenderId",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api.sqs import Context, messages, operation
+from cellstore.api.registry import operation
+from cellstore.api.sqs import messages
+from cellstore.api.sqs.context import Context
 from cellstore.api.sqs.params import entries, failure, integer, queue_from_url
 from cellstore.engine.queues import send as engine
 from cellstore.engine.queues.attributes import MAX_MESSAGE_SIZE

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api.sqs import Context, operation
+from cellstore.api.registry import operation
+from cellstore.api.sqs.context import Context
 from cellstore.api.sqs.params import queue_from_url, string_list, string_map
 from cellstore.engine.queues import catalog
 

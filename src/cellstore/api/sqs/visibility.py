@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api.sqs import Context, operation
+from cellstore.api.registry import operation
+from cellstore.api.sqs.context import Context
 from cellstore.api.sqs.params import entries, failure, integer, queue_from_url, string
 from cellstore.engine.queues import visibility as engine
 from cellstore.errors import CellstoreError, MissingParameter

@@ -13,6 +13,7 @@ Operations are module functions taking it first, one concept per module:
 * ``send``/``receive``/``visibility`` — the message life cycle
 * ``redrive``   — dead-letter moves, sources and message move tasks
 * ``md5``       — SQS's digests of bodies and message attributes
+* ``visible``   — whether anything is receivable now (the long-poll peek)
 
 The keyspace layout is in ``keys.py`` and docs/ARCHITECTURE.md.
 """
@@ -24,6 +25,7 @@ import weakref
 
 from cellstore.engine.database import Database
 from cellstore.engine.queues.clock import Clock, SystemClock
+from cellstore.engine.queues.visible import something_visible
 from cellstore.engine.queues.wakeups import Wakeups
 
 
@@ -40,9 +42,7 @@ class Queues:
         return f"arn:aws:sqs:{self.db.region}:{self.db.account}:{name}"
 
     def _peek(self, queue_id: int) -> bool:
-        from cellstore.engine.queues.receive import something_visible
-
-        return something_visible(self, queue_id)
+        return something_visible(self.db.store, self.now_ms(), queue_id)
 
 
 _engines: weakref.WeakKeyDictionary[Database, Queues] = weakref.WeakKeyDictionary()

@@ -21,8 +21,7 @@ head entry) instead of the whole group, and rewrites the record in the
 same write transaction as the message.
 
 Records written before this layout (an 8-byte ready-at, empty "g" values)
-are read the old way — the group scanned once — and rewritten in the new
-form the first time the group changes.
+were rewritten by data migration 2 (``engine/migrations.py``).
 """
 
 from __future__ import annotations
@@ -60,8 +59,6 @@ def load(txn: Txn, queue: Queue, name: str) -> Group:
     raw = txn.get(keys.group_state(queue.id, name))
     if raw is None:
         return Group(name, None, {}, None)
-    if raw[:1] != b"{":  # the old layout: an 8-byte ready-at
-        return Group(name, keys.read_u64(raw), _scan_prefix(txn, queue, name), raw)
     record = orjson.loads(raw)
     return Group(name, record["r"], {seq: at for seq, at in record["p"]}, raw)
 
@@ -71,11 +68,8 @@ def save(txn: Txn, queue: Queue, group: Group) -> None:
     if group.prefix:
         ready: int | None = max(group.prefix.values())
     else:
-        ready = None
-        for member in upcoming(txn, queue, group.name, None, 1):
-            ready = _visible_at(txn, queue, member)
-            if ready is not None:
-                break
+        head = next(upcoming(txn, queue, group.name, None, 1), None)
+        ready = None if head is None else keys.read_u64(head[1])  # its visible-at as sent
     if ready != group.ready:
         if group.ready is not None:
             txn.delete(keys.ready(queue.id, group.ready, group.name))
@@ -119,25 +113,3 @@ def ready_groups(txn: Txn, queue: Queue, now_ms: int, limit: int) -> list[str]:
     start, end = keys.ready_range(queue.id, now_ms)
     skip = len(start) + 8
     return [key[skip:].decode("utf-8") for key, _ in txn.range(start, end, limit=limit)]
-
-
-def _visible_at(txn: Txn, queue: Queue, member: tuple[int, bytes]) -> int | None:
-    seq, value = member
-    if len(value) == 8:
-        return keys.read_u64(value)
-    raw = txn.get(keys.message(queue.id, seq))  # an entry from before "g" carried the time
-    return None if raw is None else Message.from_json(raw).visible_ms
-
-
-def _scan_prefix(txn: Txn, queue: Queue, name: str) -> dict[int, int]:
-    """The received prefix of a group stored in the old layout, by reading its messages."""
-    prefix: dict[int, int] = {}
-    for seq, _ in upcoming(txn, queue, name, None, 100):
-        raw = txn.get(keys.message(queue.id, seq))
-        if raw is None:
-            continue
-        message = Message.from_json(raw)
-        if not message.receive_count:
-            break
-        prefix[seq] = message.visible_ms
-    return prefix

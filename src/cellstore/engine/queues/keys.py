@@ -1,4 +1,4 @@
-"""The queue keyspace: everything SQS stores lives under the 0x03 prefix.
+"""The queue keyspace: everything SQS stores lives under the 0x03 prefix (``engine/keyspace.py``).
 
     0x03 0x00                                   last queue id issued (decimal text)
     0x03 0x01 <name>                            queue record (JSON)
@@ -8,8 +8,7 @@
                                                 value b"d" never received, b"f" received
     0x03 0x02 <qid:8> "r" <expires-at:8> <seq:8>  retention index
     0x03 0x02 <qid:8> "g" <group> 0x00 <seq:8>  FIFO: a group's messages in order; value: visible-at as sent
-    0x03 0x02 <qid:8> "G" <group>               FIFO: the group record (JSON: ready-at, received prefix;
-                                                an 8-byte ready-at in the older layout, see fifo.py)
+    0x03 0x02 <qid:8> "G" <group>               FIFO: the group record (JSON: ready-at, received prefix)
     0x03 0x02 <qid:8> "v" <ready-at:8> <group>  FIFO: groups by when they can be served
     0x03 0x02 <qid:8> "d" <dedup key>           deduplication record (JSON)
     0x03 0x02 <qid:8> "e" <expires-at:8> <dedup key>  deduplication expiry index
@@ -26,13 +25,12 @@ Group ids and deduplication ids are printable ASCII (SQS allows 33–126), so
 
 from __future__ import annotations
 
+from cellstore.engine.keyspace import MOVE_TASKS as MOVE_TASKS
+from cellstore.engine.keyspace import QUEUE_DATA as QUEUE_DATA
+from cellstore.engine.keyspace import QUEUE_RECORDS as QUEUE_RECORDS
+from cellstore.engine.keyspace import QUEUE_SEQ as QUEUE_SEQ
+from cellstore.engine.keyspace import QUEUES as QUEUES
 from cellstore.storage.base import prefix_end
-
-QUEUES = b"\x03"
-QUEUE_SEQ = QUEUES + b"\x00"
-QUEUE_RECORDS = QUEUES + b"\x01"
-QUEUE_DATA = QUEUES + b"\x02"
-MOVE_TASKS = QUEUES + b"\x03"
 
 QUEUE_RECORDS_END = prefix_end(QUEUE_RECORDS)
 MOVE_TASKS_END = prefix_end(MOVE_TASKS)

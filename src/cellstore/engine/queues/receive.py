@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from cellstore.engine.queues import Queues, catalog, fifo, keys, redrive, store
+from cellstore.engine.queues import Queues, catalog, fifo, keys, redrive, store, visible
 from cellstore.engine.queues.model import Message, Queue, Receipt, new_token
 from cellstore.storage.base import Txn
 
@@ -40,7 +40,7 @@ def receive(
     moved_to: set[int] = set()
     with queues.db.store.transaction(write=False) as txn:
         queue = catalog.load(txn, name)
-        if not _anything_due(txn, queue, now_ms) and attempt_id is None:
+        if not visible.anything_due(txn, queue, now_ms) and attempt_id is None:
             return []
     with queues.db.store.transaction(write=True) as txn:
         queue = catalog.load(txn, name)
@@ -152,7 +152,7 @@ def _take_from_group(claim: _Claim, group: fifo.Group, wanted: int) -> None:
     for seq, value in fifo.upcoming(txn, queue, group.name, after, max(wanted - len(claim.received), 1)):
         if len(claim.received) == wanted:
             return
-        if len(value) == 8 and keys.read_u64(value) > now_ms:
+        if keys.read_u64(value) > now_ms:
             return  # delayed: order forbids skipping it
         message = store.load(txn, queue, seq)
         if message is None:
@@ -160,25 +160,6 @@ def _take_from_group(claim: _Claim, group: fifo.Group, wanted: int) -> None:
         if message.visible_ms > now_ms:
             return  # in flight or delayed: order forbids skipping it
         claim.take(message, group)
-
-
-def _anything_due(txn: Txn, queue: Queue, now_ms: int) -> bool:
-    """Whether a receive could find anything (read-only, so empty polls take no write lock)."""
-    if queue.fifo:
-        start, end = keys.ready_range(queue.id, now_ms)
-    else:
-        start, end = keys.visible_range(queue.id, now_ms)
-    return next(iter(txn.range(start, end, limit=1)), None) is not None
-
-
-def something_visible(queues: Queues, queue_id: int) -> bool:
-    """The long-poll peek: could a receive on ``queue_id`` get something now?"""
-    now_ms = queues.now_ms()
-    with queues.db.store.transaction(write=False) as txn:
-        base = keys.data(queue_id)
-        has_groups = next(iter(txn.range(base + b"G", base + b"H", limit=1)), None) is not None
-        probe = Queue(queue_id, "", {"FifoQueue": "true"} if has_groups else {})
-        return _anything_due(txn, probe, now_ms)
 
 
 def _repeat_attempt(txn: Txn, queue: Queue, attempt_id: str, now_ms: int) -> list[Received]:

@@ -22,6 +22,7 @@ import orjson
 
 from cellstore.engine.queues import Queues, catalog, fifo, keys, store
 from cellstore.engine.queues.model import Message, Queue
+from cellstore.engine.queues.send import SEQUENCE_BASE
 from cellstore.errors import InvalidParameterValue, SqsResourceNotFound
 from cellstore.storage.base import Txn
 
@@ -58,8 +59,6 @@ def transfer(txn: Txn, target: Queue, message: Message, now_ms: int, *, source_a
     start = message.sent_ms if not target.fifo else now_ms
     moved.expires_ms = start + target.retention_s * 1000
     if target.fifo:
-        from cellstore.engine.queues.send import SEQUENCE_BASE
-
         moved.sequence_number = str(SEQUENCE_BASE + moved.seq)
     store.insert(txn, target, moved)
 
@@ -137,6 +136,43 @@ def cancel_move(queues: Queues, handle: str) -> MoveTask:
     if raw is None or MoveTask(**orjson.loads(raw)).status != "RUNNING":
         raise SqsResourceNotFound("Task does not exist.")
     return MoveTask(**orjson.loads(raw))  # pragma: no cover - tasks never stay running
+
+
+def task_source(queues: Queues, handle: str) -> str | None:
+    """The source queue ARN of the stored move task ``handle``, if there is one.
+
+    Authorization reads it before CancelMessageMoveTask runs, so a principal
+    is checked against the queue the task really moves from.
+    """
+    with queues.db.store.transaction(write=False) as txn:
+        raw = txn.get(keys.move_task(handle))
+    source = orjson.loads(raw).get("source_arn") if raw is not None else None
+    return source if isinstance(source, str) else None
+
+
+def possible_destinations(queues: Queues, source_arn: str) -> set[str]:
+    """Every queue a move task without DestinationArn may write to.
+
+    Each message goes back to the queue it was dead-lettered from (its
+    DeadLetterQueueSourceArn), so those are read from the messages themselves,
+    together with the queues whose RedrivePolicy names the source now.  Empty
+    when the source does not exist (the handler then answers that).
+    """
+    found: set[str] = set()
+    with queues.db.store.transaction(write=False) as txn:
+        source = catalog.find(txn, catalog.name_of_arn(source_arn))
+        if source is None or queues.arn(source.name) != source_arn:
+            return found
+        for _, raw in txn.range(keys.QUEUE_RECORDS, keys.QUEUE_RECORDS_END):
+            queue = Queue.from_json(raw)
+            if queue.redrive is not None and queue.redrive[0] == source_arn:
+                found.add(queues.arn(queue.name))
+        start, end = keys.messages(source.id)
+        for _, raw in txn.range(start, end):
+            origin = Message.from_json(raw).source_arn
+            if origin is not None:
+                found.add(origin)
+    return found
 
 
 def _new_handle(source_arn: str) -> str:

@@ -29,8 +29,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+
+from cellstore.waiting import Wait as Wait
 
 log = logging.getLogger("cellstore.queues")
 
@@ -126,31 +126,3 @@ class Wakeups:
                     ready = False
                 if ready:
                     self.notify(queue_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """An answer that is not ready yet: a long-polling receive that found nothing.
-
-    Whoever holds it waits — ``block()`` in a thread, or ``subscribe`` on an
-    event loop — until the queue's generation moves or ``deadline``
-    (``time.monotonic``) passes, then calls ``retry()``, which returns the
-    answer or another ``Wait``.  A retry at or after the deadline always
-    returns the answer.
-    """
-
-    wakeups: Wakeups
-    queue_id: int
-    generation: int
-    deadline: float
-    retry: Callable[[], Any]
-
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
-
-    def stale(self) -> bool:
-        """True when a notify already happened since the attempt: retry at once."""
-        return self.wakeups.generation(self.queue_id) != self.generation
-
-    def block(self) -> None:
-        self.wakeups.block(self.queue_id, self.generation, self.deadline)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.engine.queues import Queues
 from cellstore.engine.queues.clock import ManualClock
 from cellstore.storage.sqlite import SqliteStore
@@ -19,7 +19,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def queues(clock: ManualClock) -> Iterator[Queues]:
-    db = Database(SqliteStore(None))
+    db = open_database(SqliteStore(None))
     try:
         yield Queues(db, clock)
     finally:

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from cellstore.engine.queues import Queues, catalog, fifo, keys, receive, send, store, visibility
+from cellstore.engine import keyspace, migrations
+from cellstore.engine.queues import Queues, catalog, keys, receive, send, store, visibility
 from cellstore.engine.queues.clock import ManualClock
 from cellstore.engine.queues.model import Message
 from cellstore.engine.queues.send import Outgoing
@@ -191,7 +192,7 @@ def test_receive_and_delete_read_the_same_whatever_the_group_size(queues: Queues
     assert cost["large.fifo"][1] < 60  # rows read for 3 × (receive, change visibility, delete)
 
 
-def test_groups_stored_in_the_old_layout_keep_working(queues: Queues, clock: ManualClock) -> None:
+def test_groups_stored_in_the_old_layout_are_migrated_and_keep_working(queues: Queues, clock: ManualClock) -> None:
     make(queues, VisibilityTimeout="10")
     for body in ("1", "2", "3"):
         put(queues, body)
@@ -205,6 +206,11 @@ def test_groups_stored_in_the_old_layout_keep_working(queues: Queues, clock: Man
             txn.put(key, b"")
         for key, raw in list(txn.range(base + b"G", base + b"H")):
             txn.put(key, keys.u64(orjson.loads(raw)["r"]))
+        txn.put(keyspace.DATA_FORMAT, b"1")  # as a cellstore from before data migration 2 left it
+    assert migrations.migrate(queues.db.store) == 1  # what opening the database does
+    with queues.db.store.transaction(write=False) as txn:
+        assert all(len(value) == 8 for _, value in txn.range(base + b"g", base + b"h"))
+        assert all(raw[:1] == b"{" for _, raw in txn.range(base + b"G", base + b"H"))
     assert bodies(receive.receive(queues, "q.fifo", 10)) == ["x"]  # the group is still blocked
     visibility.delete_messages(queues, "q.fifo", [first[0].receipt])
     assert receive.receive(queues, "q.fifo", 10) == []
@@ -212,5 +218,3 @@ def test_groups_stored_in_the_old_layout_keep_working(queues: Queues, clock: Man
     assert bodies(receive.receive(queues, "q.fifo", 10)) == ["3"]
     expected, stored = scanned(queues)
     assert stored == expected
-    with queues.db.store.transaction(write=False) as txn:
-        assert fifo.load(txn, catalog.load(txn, "q.fifo"), "g").prefix  # rewritten in the new layout
