@@ -26,20 +26,35 @@ dead pooled connection is retried at once on another, since nothing ran.
 
 Durability: with PostgreSQL's default ``synchronous_commit=on`` a commit is
 flushed to the WAL before ``transaction`` returns.
+
+A connection lost *during* COMMIT leaves the outcome unknown to us, so it is
+settled rather than guessed: a write transaction learns its transaction id
+with its first write (folded into that statement, no extra round trip), and
+after a failed COMMIT a fresh connection asks ``pg_xact_status`` — committed:
+return normally; not committed: ``StorageUnavailable``, safe to retry; still
+unknown after ``commit_check_timeout``: ``CommitOutcomeUnknown``.  A crash can
+hand a transaction id that never reached the WAL to a new transaction, which
+the check detects with the checkpoint's next id; docs/POSTGRES.md, "What a
+lost connection at COMMIT means", has the whole argument.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg import conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cellstore.errors import StorageUnavailable
+from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations
 from cellstore.storage.base import Store, Txn
 
@@ -64,6 +79,55 @@ _RANGE_REVERSE = "SELECT k, v FROM kv WHERE k >= %s AND k < %s ORDER BY k DESC L
 _DELETE_RANGE = "DELETE FROM kv WHERE k >= %s AND k < %s"
 _RANGE_STATS = "SELECT count(*), coalesce(sum(octet_length(v)), 0) FROM kv WHERE k >= %s AND k < %s"
 
+#: How long a failed COMMIT is checked for (PostgreSQL restarting) before
+#: answering CommitOutcomeUnknown, and the pause between checks.
+COMMIT_CHECK_TIMEOUT = 15.0
+_CHECK_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class _XidSql:
+    """The statements that learn a write transaction's id and later ask its fate.
+
+    The first write of a transaction is sent as a CTE that also returns the
+    transaction id and the server's start time, so learning them costs no
+    round trip; later writes are the plain statements.  PostgreSQL 13 named
+    the functions ``pg_current_xact_id``/``pg_xact_status``; 10 to 12 have
+    ``txid_current``/``txid_status``, which return the same 64-bit ids.
+    """
+
+    put: str
+    delete: str
+    delete_range: str
+    note: str
+    status: str
+
+    @classmethod
+    def for_server(cls, server_version: int) -> _XidSql:
+        if server_version >= 130000:
+            current, status = "pg_current_xact_id()", "pg_xact_status(%s::text::xid8)"
+        else:
+            current, status = "txid_current()", "txid_status(%s::text::bigint)"
+        noted = f"{current}::text, pg_postmaster_start_time()"
+
+        def noting(statement: str) -> str:
+            return f"WITH w AS ({statement} RETURNING 1) SELECT count(*), {noted} FROM w"
+
+        return cls(
+            put=noting(_PUT),
+            delete=noting(_DELETE),
+            delete_range=noting(_DELETE_RANGE),
+            note=f"SELECT {noted}",
+            status=f"SELECT {status}, pg_postmaster_start_time(), (SELECT next_xid FROM pg_control_checkpoint())",
+        )
+
+
+class _Outcome(enum.Enum):
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+    PENDING = "pending"  # not learned yet: the server is unreachable or the transaction still runs
+    UNKNOWABLE = "unknowable"  # PostgreSQL no longer keeps the status (NULL)
+
 
 def _unavailable(exc: BaseException) -> StorageUnavailable:
     log.warning("PostgreSQL unavailable: %s", exc)
@@ -71,13 +135,36 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PostgresTxn(Txn):
-    __slots__ = ("_conn", "failed")
+    __slots__ = ("_conn", "_sql", "backend_pid", "failed", "server_started", "xid")
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, sql: _XidSql) -> None:
         self._conn = conn
+        self._sql = sql
         #: A statement failed: PostgreSQL aborted the transaction, so it must
         #: not be reported committed even if the caller swallowed the error.
         self.failed = False
+        #: The transaction id (64-bit, as text) once something was written;
+        #: None while nothing was, when a lost COMMIT cannot have changed anything.
+        self.xid: str | None = None
+        #: ``pg_postmaster_start_time()`` when the id was taken: a different
+        #: value later means the server restarted in between.
+        self.server_started: datetime | None = None
+        #: The backend that runs the transaction, to end it if it outlives its client.
+        self.backend_pid = conn.info.backend_pid
+
+    def _write(self, statement: str, first: str, params: tuple[object, ...]) -> int:
+        """Run a write; the first one of the transaction also notes its id (same round trip)."""
+        if self.xid is not None:
+            return self._count(statement, params)
+        ((count, xid, started),) = self._rows(first, params)
+        self.xid, self.server_started = str(xid), started  # type: ignore[assignment]
+        return int(count)  # type: ignore[call-overload]
+
+    def note_xid(self) -> None:
+        """Note the id of a transaction that writes by other means (schema migrations)."""
+        if self.xid is None:
+            ((xid, started),) = self._rows(self._sql.note, ())
+            self.xid, self.server_started = str(xid), started  # type: ignore[assignment]
 
     def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
         try:
@@ -105,10 +192,10 @@ class PostgresTxn(Txn):
         return rows[0][0] if rows else None
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._count(_PUT, (key, value))
+        self._write(_PUT, self._sql.put, (key, value))
 
     def delete(self, key: bytes) -> None:
-        self._count(_DELETE, (key,))
+        self._write(_DELETE, self._sql.delete, (key,))
 
     def range(
         self,
@@ -136,7 +223,7 @@ class PostgresTxn(Txn):
             chunk = min(chunk * 4, _MAX_CHUNK)
 
     def delete_range(self, start: bytes, end: bytes) -> int:
-        return self._count(_DELETE_RANGE, (start, end))
+        return self._write(_DELETE_RANGE, self._sql.delete_range, (start, end))
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
         ((count, size),) = self._rows(_RANGE_STATS, (start, end))
@@ -160,11 +247,24 @@ class PostgresStore(Store):
     ``dsn`` is a libpq connection string or URL.  ``max_size`` bounds the
     connections this process holds (the server calls the engine from one
     thread; background tasks and long-poll peeks add a few).
+    ``commit_check_timeout`` bounds how long a COMMIT whose connection was
+    lost is checked for (while PostgreSQL restarts) before the request is
+    answered ``CommitOutcomeUnknown``.
     """
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 5.0,
+        commit_check_timeout: float = COMMIT_CHECK_TIMEOUT,
+    ) -> None:
         self.dsn = dsn
         self._max_size = max_size
+        self.commit_check_timeout = commit_check_timeout
+        self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
         self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
             dsn,
             min_size=min_size,
@@ -180,6 +280,8 @@ class PostgresStore(Store):
             self._pool.close()
             raise StorageUnavailable(f"cannot connect to {describe(dsn)}") from exc
         try:
+            with self._pool.connection() as conn:
+                self._sql = _XidSql.for_server(conn.info.server_version)
             #: The schema version found on opening; ``migrations.LATEST`` once open.
             self.migrated_from = self._migrate()
         except BaseException:
@@ -200,6 +302,7 @@ class PostgresStore(Store):
             if todo:
                 conn.execute("DELETE FROM cellstore_schema")
                 conn.execute("INSERT INTO cellstore_schema (version) VALUES (%s)", (todo[-1].version,))
+                txn.note_xid()
         return version
 
     def _begin(self, statement: str) -> psycopg.Connection:
@@ -223,7 +326,7 @@ class PostgresStore(Store):
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
         conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ)
-        txn = PostgresTxn(conn)
+        txn = PostgresTxn(conn, self._sql)
         try:
             try:
                 yield txn
@@ -236,12 +339,81 @@ class PostgresStore(Store):
             try:
                 conn.execute("COMMIT")
             except psycopg.OperationalError as exc:
-                raise _unavailable(exc) from exc
+                if txn.xid is None:  # nothing was written: whatever happened changed nothing
+                    raise _unavailable(exc) from exc
+                self._settle_commit(txn, exc)
         finally:
             self._pool.putconn(conn)
 
+    def _settle_commit(self, txn: PostgresTxn, cause: psycopg.OperationalError) -> None:
+        """Return if a COMMIT that failed with ``cause`` did commit; raise otherwise.
+
+        Asks PostgreSQL on fresh connections, retrying while it restarts, for
+        at most ``commit_check_timeout``: not committed is ``StorageUnavailable``
+        (a retry is safe), never learned is ``CommitOutcomeUnknown``.
+        """
+        deadline = time.monotonic() + self.commit_check_timeout
+        while True:
+            outcome = self._commit_outcome(txn, deadline)
+            if outcome is _Outcome.COMMITTED:
+                log.warning("connection lost during COMMIT of transaction %s, which did commit: %s", txn.xid, cause)
+                return
+            if outcome is _Outcome.ABORTED:
+                log.warning("connection lost during COMMIT of transaction %s, which did not commit: %s", txn.xid, cause)
+                raise StorageUnavailable() from cause
+            if outcome is _Outcome.UNKNOWABLE or time.monotonic() >= deadline:
+                log.error("connection lost during COMMIT of transaction %s, outcome unknown: %s", txn.xid, cause)
+                raise CommitOutcomeUnknown() from cause
+            time.sleep(_CHECK_INTERVAL)
+
+    def _commit_outcome(self, txn: PostgresTxn, deadline: float) -> _Outcome:
+        """One attempt to learn whether ``txn`` committed."""
+        xid = int(txn.xid or 0)
+        connect_timeout = max(2, int(deadline - time.monotonic()) + 1)  # libpq: whole seconds, at least 2
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+                try:
+                    row = conn.execute(self._sql.status, (str(xid),)).fetchone()
+                except psycopg.errors.InvalidParameterValue:
+                    # "transaction ID … is in the future": PostgreSQL crashed before
+                    # the id reached the WAL, so the transaction cannot have committed.
+                    return _Outcome.ABORTED
+                if row is None:
+                    return _Outcome.PENDING
+                status, started, next_xid = row
+                if started != txn.server_started and xid >= _full_xid(next_xid):
+                    # Restarted since, and the id is not below the next id of the
+                    # latest checkpoint (after a crash: the end-of-recovery one), so
+                    # it never reached the WAL: not committed, and the same id may
+                    # since have been handed to a new transaction whose status
+                    # pg_xact_status would report as if it were ours.
+                    return _Outcome.ABORTED
+                if status == "committed":
+                    return _Outcome.COMMITTED
+                if status == "aborted":
+                    return _Outcome.ABORTED
+                if status is None:
+                    return _Outcome.UNKNOWABLE
+                # In progress: the old backend has not noticed its client is gone
+                # (or is finishing the COMMIT).  End it — a backend that got the
+                # COMMIT completes it first — and look again.
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND backend_xid::text = %s",
+                    (txn.backend_pid, str(xid & 0xFFFFFFFF)),
+                )
+                return _Outcome.PENDING
+        except psycopg.OperationalError as exc:
+            log.info("checking a lost COMMIT: PostgreSQL not reachable yet: %s", exc)
+            return _Outcome.PENDING
+
     def close(self) -> None:
         self._pool.close()
+
+
+def _full_xid(checkpoint_next_xid: Any) -> int:
+    """``pg_control_checkpoint().next_xid`` ("epoch:xid") as a 64-bit transaction id."""
+    epoch, _, xid = str(checkpoint_next_xid).partition(":")
+    return (int(epoch) << 32) | int(xid)
 
 
 def _rollback(conn: psycopg.Connection) -> None:
