@@ -1,0 +1,301 @@
+"""A connection lost at COMMIT: the store learns the outcome instead of guessing.
+
+A small TCP proxy sits between the store and PostgreSQL and reads the
+frontend protocol; armed, it acts on the next ``COMMIT`` query — forwarding it
+and swallowing the answer (the server committed, the client never hears), or
+never forwarding it — and then cuts the client's connection.  So each branch
+of ``PostgresStore._settle_commit`` runs deterministically.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+pytest.importorskip("psycopg")
+
+import psycopg  # noqa: E402
+
+from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable  # noqa: E402
+from cellstore.storage.postgres import PostgresStore  # noqa: E402
+
+_COMMIT = b"COMMIT\x00"
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+class _Link:
+    """One client connection through the proxy and its upstream connection."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.swallow = False  # server → client bytes are dropped, not forwarded
+        self.answered = threading.Event()  # a ReadyForQuery was swallowed
+
+    def close_client(self) -> None:
+        try:
+            self.client.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.client.close()
+
+    def close_upstream(self) -> None:
+        try:
+            self.upstream.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.upstream.close()
+
+
+class CommitCutter:
+    """A loopback proxy to PostgreSQL that cuts a connection at the next COMMIT when armed.
+
+    Actions: ``"after"`` forwards the COMMIT, waits for the server's answer,
+    drops it and cuts both sides (the transaction committed); ``"before"`` cuts
+    both sides without forwarding it (the server aborts when it sees the
+    client gone); ``"orphan"`` cuts only the client and keeps the server's
+    side open, so the transaction stays "in progress" until someone ends it.
+    ``before_cut`` runs just before the client is cut.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.action: str | None = None
+        self.before_cut: Callable[[], None] = lambda: None
+        self.refuse = False  # new connections are closed at once (the server "is down")
+        self.cut = threading.Event()
+        self._links: list[_Link] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, action: str, before_cut: Callable[[], None] = lambda: None) -> None:
+        self.cut.clear()
+        self.before_cut = before_cut
+        self.action = action
+
+    def close(self) -> None:
+        self.listener.close()
+        for link in self._links:
+            link.close_client()
+            link.close_upstream()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refuse:
+                client.close()
+                continue
+            link = _Link(client, socket.create_connection(("127.0.0.1", self.upstream_port)))
+            self._links.append(link)
+            threading.Thread(target=self._client_to_server, args=(link,), daemon=True).start()
+            threading.Thread(target=self._server_to_client, args=(link,), daemon=True).start()
+
+    def _client_to_server(self, link: _Link) -> None:
+        try:
+            (length,) = struct.unpack("!i", _read_exactly(link.client, 4))  # the startup message
+            link.upstream.sendall(struct.pack("!i", length) + _read_exactly(link.client, length - 4))
+            while True:
+                header = _read_exactly(link.client, 5)
+                body = _read_exactly(link.client, struct.unpack("!i", header[1:])[0] - 4)
+                action = self.action
+                if action is not None and header[:1] == b"Q" and body == _COMMIT:
+                    self.action = None
+                    self._cut(link, action, header + body)
+                    return
+                link.upstream.sendall(header + body)
+        except OSError:
+            link.close_upstream()
+
+    def _cut(self, link: _Link, action: str, commit: bytes) -> None:
+        link.swallow = True
+        if action == "after":
+            link.upstream.sendall(commit)
+            if not link.answered.wait(10):
+                raise RuntimeError("PostgreSQL did not answer the COMMIT")
+        self.before_cut()
+        self.cut.set()  # before the client can notice the cut
+        link.close_client()
+        if action != "orphan":
+            link.close_upstream()
+
+    def _server_to_client(self, link: _Link) -> None:
+        try:
+            while True:
+                header = _read_exactly(link.upstream, 5)
+                body = _read_exactly(link.upstream, struct.unpack("!i", header[1:])[0] - 4)
+                if link.swallow:
+                    if header[:1] == b"Z":
+                        link.answered.set()
+                    continue
+                link.client.sendall(header + body)
+        except OSError:
+            if not link.swallow:
+                link.close_client()
+
+
+@pytest.fixture
+def cutter(postgres_dsn: str) -> Iterator[CommitCutter]:
+    proxy = CommitCutter(urlsplit(postgres_dsn).port or 5432)
+    yield proxy
+    proxy.close()
+
+
+def _through(dsn: str, proxy: CommitCutter) -> str:
+    parts = urlsplit(dsn)
+    netloc = f"{parts.username}@127.0.0.1:{proxy.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "sslmode=disable&gssencmode=disable", ""))
+
+
+@pytest.fixture
+def store(postgres_dsn: str, cutter: CommitCutter) -> Iterator[PostgresStore]:
+    backend = PostgresStore(_through(postgres_dsn, cutter), commit_check_timeout=10.0)
+    with backend.transaction(write=True) as txn:
+        txn.put(b"k", b"1")
+    yield backend
+    backend.close()
+
+
+def _value(dsn: str, key: bytes = b"k") -> bytes | None:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT v FROM kv WHERE k = %s", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def _idle_in_transaction(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_a_commit_that_happened_is_reported_committed(
+    store: PostgresStore, cutter: CommitCutter, postgres_dsn: str
+) -> None:
+    cutter.arm("after")
+    with store.transaction(write=True) as txn:
+        txn.put(b"k", b"2")
+    assert cutter.cut.is_set(), "the proxy never saw the COMMIT"
+    assert _value(postgres_dsn) == b"2"
+
+
+def test_a_commit_that_never_arrived_is_a_retryable_500(
+    store: PostgresStore, cutter: CommitCutter, postgres_dsn: str
+) -> None:
+    cutter.arm("before")
+    with pytest.raises(StorageUnavailable) as caught:
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"2")
+    assert cutter.cut.is_set()
+    assert caught.value.status == 500 and caught.value.code == "InternalServerError"
+    assert _value(postgres_dsn) == b"1"
+    with store.transaction(write=True) as txn:  # the retry
+        txn.put(b"k", b"2")
+    assert _value(postgres_dsn) == b"2"
+
+
+def test_an_orphaned_transaction_is_ended_then_reported_not_committed(
+    store: PostgresStore, cutter: CommitCutter, postgres_dsn: str
+) -> None:
+    """The server side outlives the client: the check ends it, which also frees the write lock."""
+    cutter.arm("orphan")
+    with pytest.raises(StorageUnavailable):
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"2")
+    assert cutter.cut.is_set()
+    assert _idle_in_transaction(postgres_dsn) == 0
+    assert _value(postgres_dsn) == b"1"
+    with store.transaction(write=True) as txn:  # the write lock is free again
+        txn.put(b"k", b"3")
+    assert _value(postgres_dsn) == b"3"
+
+
+def test_an_outcome_that_cannot_be_learned_is_a_distinct_500(postgres_dsn: str, cutter: CommitCutter) -> None:
+    backend = PostgresStore(_through(postgres_dsn, cutter), commit_check_timeout=0.5)
+    try:
+        cutter.arm("after", before_cut=lambda: setattr(cutter, "refuse", True))
+        started = time.monotonic()
+        with pytest.raises(CommitOutcomeUnknown) as caught:
+            with backend.transaction(write=True) as txn:
+                txn.put(b"k", b"2")
+        assert time.monotonic() - started < 10
+        assert caught.value.status == 500 and caught.value.code == "InternalServerError"
+        assert "outcome is unknown" in caught.value.message
+        assert _value(postgres_dsn) == b"2"  # it had in fact committed
+    finally:
+        cutter.refuse = False
+        backend.close()
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write-without-writes"])
+def test_a_transaction_that_wrote_nothing_is_retryable_without_a_check(
+    store: PostgresStore, cutter: CommitCutter, write: bool
+) -> None:
+    cutter.arm("after", before_cut=lambda: setattr(cutter, "refuse", True))
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            with store.transaction(write=write) as txn:
+                assert txn.get(b"k") == b"1"
+        assert time.monotonic() - started < 1  # no connection was attempted
+    finally:
+        cutter.refuse = False
+
+
+@pytest.mark.slow
+def test_a_crash_that_lost_the_transaction_id_is_not_mistaken_for_its_reuse(
+    store: PostgresStore, cutter: CommitCutter, postgres_dsn: str, postgres_cluster: Any
+) -> None:
+    """After a crash PostgreSQL hands an id that never reached the WAL to the next transaction.
+
+    The COMMIT is never forwarded; PostgreSQL crashes (``-m immediate``) and,
+    once up, another transaction commits — under the very same id.  Asked
+    naively, ``pg_xact_status`` now says "committed"; the store must not
+    believe it.
+    """
+    noted: dict[str, Any] = {}
+
+    def crash_then_reuse() -> None:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            noted["lost"] = conn.execute(
+                "SELECT backend_xid::text FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+            ).fetchall()
+        postgres_cluster.restart(mode="immediate")
+        with psycopg.connect(postgres_dsn) as conn:
+            noted["reused"] = conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+            conn.execute("INSERT INTO kv (k, v) VALUES ('other', 'x')")
+
+    cutter.arm("orphan", before_cut=crash_then_reuse)
+    with pytest.raises(StorageUnavailable):
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"2")
+    assert cutter.cut.is_set()
+    ((lost,),) = noted["lost"]
+    (reused,) = noted["reused"]
+    assert int(reused) & 0xFFFFFFFF == int(lost), "the crash did not hand the lost id out again"
+    with psycopg.connect(postgres_dsn) as conn:
+        row = conn.execute("SELECT pg_xact_status(%s::text::xid8)", (reused,)).fetchone()
+    assert row == ("committed",)  # what a naive check would have believed
+    assert _value(postgres_dsn) == b"1"
+    assert _value(postgres_dsn, b"other") == b"x"
