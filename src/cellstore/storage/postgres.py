@@ -89,11 +89,13 @@ _CHECK_INTERVAL = 0.1
 class _XidSql:
     """The statements that learn a write transaction's id and later ask its fate.
 
-    The first write of a transaction is sent as a CTE that also returns the
-    transaction id and the server's start time, so learning them costs no
-    round trip; later writes are the plain statements.  PostgreSQL 13 named
-    the functions ``pg_current_xact_id``/``pg_xact_status``; 10 to 12 have
-    ``txid_current``/``txid_status``, which return the same 64-bit ids.
+    The first write of a transaction returns the transaction id with its own
+    result (``RETURNING``, or a CTE where the row count is needed), so
+    learning it costs no round trip; later writes are the plain statements.
+    A write that changed no row returns no id, and none is needed: nothing
+    was written yet.  PostgreSQL 13 named the functions ``pg_current_xact_id``
+    and ``pg_xact_status``; 10 to 12 have ``txid_current``/``txid_status``,
+    which return the same 64-bit ids.
     """
 
     put: str
@@ -105,21 +107,31 @@ class _XidSql:
     @classmethod
     def for_server(cls, server_version: int) -> _XidSql:
         if server_version >= 130000:
-            current, status = "pg_current_xact_id()", "pg_xact_status(%s::text::xid8)"
+            current, if_assigned = "pg_current_xact_id()::text", "pg_current_xact_id_if_assigned()::text"
+            status = "pg_xact_status(%s::text::xid8)"
         else:
-            current, status = "txid_current()", "txid_status(%s::text::bigint)"
-        noted = f"{current}::text, pg_postmaster_start_time()"
-
-        def noting(statement: str) -> str:
-            return f"WITH w AS ({statement} RETURNING 1) SELECT count(*), {noted} FROM w"
-
+            current, if_assigned = "txid_current()::text", "txid_current_if_assigned()::text"
+            status = "txid_status(%s::text::bigint)"
         return cls(
-            put=noting(_PUT),
-            delete=noting(_DELETE),
-            delete_range=noting(_DELETE_RANGE),
-            note=f"SELECT {noted}",
+            put=f"{_PUT} RETURNING {current}",
+            delete=f"{_DELETE} RETURNING {current}",
+            # count(*) consumes the CTE, so the DELETE has run when the id is read.
+            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned} FROM w",
+            note=f"SELECT {if_assigned}",
             status=f"SELECT {status}, pg_postmaster_start_time(), (SELECT next_xid FROM pg_control_checkpoint())",
         )
+
+
+class _Connection(psycopg.Connection[Any]):
+    """A pooled connection that knows which start of the server it talks to."""
+
+    #: ``pg_postmaster_start_time()``, read once when the connection is made.
+    server_started: datetime | None = None
+
+
+def _configure(conn: _Connection) -> None:
+    row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    conn.server_started = None if row is None else row[0]
 
 
 class _Outcome(enum.Enum):
@@ -137,7 +149,7 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 class PostgresTxn(Txn):
     __slots__ = ("_conn", "_sql", "backend_pid", "failed", "server_started", "xid")
 
-    def __init__(self, conn: psycopg.Connection, sql: _XidSql) -> None:
+    def __init__(self, conn: _Connection, sql: _XidSql) -> None:
         self._conn = conn
         self._sql = sql
         #: A statement failed: PostgreSQL aborted the transaction, so it must
@@ -146,25 +158,20 @@ class PostgresTxn(Txn):
         #: The transaction id (64-bit, as text) once something was written;
         #: None while nothing was, when a lost COMMIT cannot have changed anything.
         self.xid: str | None = None
-        #: ``pg_postmaster_start_time()`` when the id was taken: a different
-        #: value later means the server restarted in between.
-        self.server_started: datetime | None = None
+        #: When the server the transaction runs on started: a different start
+        #: time when its COMMIT is checked means the server restarted in between.
+        self.server_started = conn.server_started
         #: The backend that runs the transaction, to end it if it outlives its client.
         self.backend_pid = conn.info.backend_pid
 
-    def _write(self, statement: str, first: str, params: tuple[object, ...]) -> int:
-        """Run a write; the first one of the transaction also notes its id (same round trip)."""
-        if self.xid is not None:
-            return self._count(statement, params)
-        ((count, xid, started),) = self._rows(first, params)
-        self.xid, self.server_started = str(xid), started  # type: ignore[assignment]
-        return int(count)  # type: ignore[call-overload]
+    def _note(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows and rows[0][-1] is not None:
+            self.xid = str(rows[0][-1])
 
     def note_xid(self) -> None:
-        """Note the id of a transaction that writes by other means (schema migrations)."""
+        """Note the id of a transaction that wrote by other means (schema migrations)."""
         if self.xid is None:
-            ((xid, started),) = self._rows(self._sql.note, ())
-            self.xid, self.server_started = str(xid), started  # type: ignore[assignment]
+            self._note(self._rows(self._sql.note, ()))
 
     def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
         try:
@@ -192,10 +199,16 @@ class PostgresTxn(Txn):
         return rows[0][0] if rows else None
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._write(_PUT, self._sql.put, (key, value))
+        if self.xid is None:
+            self._note(self._rows(self._sql.put, (key, value)))
+        else:
+            self._count(_PUT, (key, value))
 
     def delete(self, key: bytes) -> None:
-        self._write(_DELETE, self._sql.delete, (key,))
+        if self.xid is None:
+            self._note(self._rows(self._sql.delete, (key,)))
+        else:
+            self._count(_DELETE, (key,))
 
     def range(
         self,
@@ -223,7 +236,11 @@ class PostgresTxn(Txn):
             chunk = min(chunk * 4, _MAX_CHUNK)
 
     def delete_range(self, start: bytes, end: bytes) -> int:
-        return self._write(_DELETE_RANGE, self._sql.delete_range, (start, end))
+        if self.xid is not None:
+            return self._count(_DELETE_RANGE, (start, end))
+        rows = self._rows(self._sql.delete_range, (start, end))
+        self._note(rows)
+        return int(rows[0][0])  # type: ignore[call-overload]
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
         ((count, size),) = self._rows(_RANGE_STATS, (start, end))
@@ -265,8 +282,10 @@ class PostgresStore(Store):
         self._max_size = max_size
         self.commit_check_timeout = commit_check_timeout
         self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
-        self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
+        self._pool: ConnectionPool[_Connection] = ConnectionPool(
             dsn,
+            connection_class=_Connection,
+            configure=_configure,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -305,7 +324,7 @@ class PostgresStore(Store):
                 txn.note_xid()
         return version
 
-    def _begin(self, statement: str) -> psycopg.Connection:
+    def _begin(self, statement: str) -> _Connection:
         """A pooled connection inside a new transaction; dead pooled connections are skipped."""
         failure: BaseException = RuntimeError("no connection tried")
         for _ in range(self._max_size + 1):
@@ -324,7 +343,7 @@ class PostgresStore(Store):
         raise _unavailable(failure) from failure
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Txn]:
+    def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
         conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ)
         txn = PostgresTxn(conn, self._sql)
         try:

@@ -24,7 +24,7 @@ pytest.importorskip("psycopg")
 import psycopg  # noqa: E402
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable  # noqa: E402
-from cellstore.storage.postgres import PostgresStore  # noqa: E402
+from cellstore.storage.postgres import PostgresStore, PostgresTxn  # noqa: E402
 
 _COMMIT = b"COMMIT\x00"
 
@@ -299,3 +299,21 @@ def test_a_crash_that_lost_the_transaction_id_is_not_mistaken_for_its_reuse(
     assert row == ("committed",)  # what a naive check would have believed
     assert _value(postgres_dsn) == b"1"
     assert _value(postgres_dsn, b"other") == b"x"
+
+
+def test_the_first_write_notes_the_transaction_id_and_a_write_of_nothing_does_not(
+    store: PostgresStore, postgres_dsn: str
+) -> None:
+    with store.transaction(write=True) as txn:
+        assert isinstance(txn, PostgresTxn)
+        txn.delete(b"absent")
+        assert txn.delete_range(b"x", b"y") == 0
+        assert txn.xid is None  # nothing written: a lost COMMIT needs no check
+        txn.put(b"a", b"1")
+        with psycopg.connect(postgres_dsn) as conn:
+            row = conn.execute("SELECT backend_xid::text FROM pg_stat_activity WHERE pid = %s", (txn.backend_pid,))
+            assert txn.xid is not None and (int(txn.xid) & 0xFFFFFFFF,) == tuple(int(v) for v in row.fetchone() or ())
+    with store.transaction(write=True) as txn:
+        assert isinstance(txn, PostgresTxn)
+        assert txn.delete_range(b"a", b"l") == 2  # "a" and "k"
+        assert txn.xid is not None
