@@ -89,9 +89,12 @@ _CHECK_INTERVAL = 0.1
 class _XidSql:
     """The statements that learn a write transaction's id and later ask its fate.
 
-    The first write of a transaction returns the transaction id with its own
-    result (``RETURNING``, or a CTE where the row count is needed), so
-    learning it costs no round trip; later writes are the plain statements.
+    The first write of a transaction returns the transaction id and the
+    server's start time with its own result (``RETURNING``, or a CTE where
+    the row count is needed), so learning them costs no round trip; later
+    writes are the plain statements.  The start time is taken with the id,
+    not per connection, because a connection through pgbouncer outlives a
+    restart of the server behind it.
     A write that changed no row returns no id, and none is needed: nothing
     was written yet.  PostgreSQL 13 named the functions ``pg_current_xact_id``
     and ``pg_xact_status``; 10 to 12 have ``txid_current``/``txid_status``,
@@ -112,26 +115,15 @@ class _XidSql:
         else:
             current, if_assigned = "txid_current()::text", "txid_current_if_assigned()::text"
             status = "txid_status(%s::text::bigint)"
+        started = "pg_postmaster_start_time()"
         return cls(
-            put=f"{_PUT} RETURNING {current}",
-            delete=f"{_DELETE} RETURNING {current}",
+            put=f"{_PUT} RETURNING {current}, {started}",
+            delete=f"{_DELETE} RETURNING {current}, {started}",
             # count(*) consumes the CTE, so the DELETE has run when the id is read.
-            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned} FROM w",
-            note=f"SELECT {if_assigned}",
+            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {started} FROM w",
+            note=f"SELECT {if_assigned}, {started}",
             status=f"SELECT {status}, pg_postmaster_start_time(), (SELECT next_xid FROM pg_control_checkpoint())",
         )
-
-
-class _Connection(psycopg.Connection[Any]):
-    """A pooled connection that knows which start of the server it talks to."""
-
-    #: ``pg_postmaster_start_time()``, read once when the connection is made.
-    server_started: datetime | None = None
-
-
-def _configure(conn: _Connection) -> None:
-    row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
-    conn.server_started = None if row is None else row[0]
 
 
 class _Outcome(enum.Enum):
@@ -149,7 +141,7 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 class PostgresTxn(Txn):
     __slots__ = ("_conn", "_sql", "backend_pid", "failed", "server_started", "xid")
 
-    def __init__(self, conn: _Connection, sql: _XidSql) -> None:
+    def __init__(self, conn: psycopg.Connection, sql: _XidSql) -> None:
         self._conn = conn
         self._sql = sql
         #: A statement failed: PostgreSQL aborted the transaction, so it must
@@ -158,15 +150,16 @@ class PostgresTxn(Txn):
         #: The transaction id (64-bit, as text) once something was written;
         #: None while nothing was, when a lost COMMIT cannot have changed anything.
         self.xid: str | None = None
-        #: When the server the transaction runs on started: a different start
-        #: time when its COMMIT is checked means the server restarted in between.
-        self.server_started = conn.server_started
+        #: ``pg_postmaster_start_time()`` when the id was taken: a different
+        #: value when the COMMIT is checked means the server restarted in between.
+        self.server_started: datetime | None = None
         #: The backend that runs the transaction, to end it if it outlives its client.
         self.backend_pid = conn.info.backend_pid
 
     def _note(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows and rows[0][-1] is not None:
-            self.xid = str(rows[0][-1])
+        """Keep the (id, start time) that ends a first write's row; no row or no id: nothing written."""
+        if rows and rows[0][-2] is not None:
+            self.xid, self.server_started = str(rows[0][-2]), rows[0][-1]
 
     def note_xid(self) -> None:
         """Note the id of a transaction that wrote by other means (schema migrations)."""
@@ -282,10 +275,8 @@ class PostgresStore(Store):
         self._max_size = max_size
         self.commit_check_timeout = commit_check_timeout
         self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
-        self._pool: ConnectionPool[_Connection] = ConnectionPool(
+        self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
             dsn,
-            connection_class=_Connection,
-            configure=_configure,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -324,7 +315,7 @@ class PostgresStore(Store):
                 txn.note_xid()
         return version
 
-    def _begin(self, statement: str) -> _Connection:
+    def _begin(self, statement: str) -> psycopg.Connection:
         """A pooled connection inside a new transaction; dead pooled connections are skipped."""
         failure: BaseException = RuntimeError("no connection tried")
         for _ in range(self._max_size + 1):
