@@ -52,7 +52,7 @@ def test_acknowledged_writes_survive_a_postgres_restart(
 
     def writer(number: int) -> None:
         nonlocal retried
-        own = servers[number % len(servers)].client()  # botocore's default retries: 10 attempts
+        own = servers[number % len(servers)].client()  # botocore's default retries (standard mode: 4 attempts)
         i = 0
         try:
             while not done.is_set():
@@ -149,7 +149,7 @@ def test_a_counter_counts_every_acknowledged_add_exactly_across_crashes(
 
     def writer(number: int) -> None:
         nonlocal acknowledged, retried
-        own = servers[number % len(servers)].client()  # botocore's default retries: 10 attempts
+        own = servers[number % len(servers)].client()  # botocore's default retries (standard mode: 4 attempts)
         try:
             while not done.is_set():
                 response = own.update_item(
