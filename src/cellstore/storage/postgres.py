@@ -122,7 +122,7 @@ class _XidSql:
             # count(*) consumes the CTE, so the DELETE has run when the id is read.
             delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {started} FROM w",
             note=f"SELECT {if_assigned}, {started}",
-            status=f"SELECT {status}, pg_postmaster_start_time(), (SELECT next_xid FROM pg_control_checkpoint())",
+            status=f"SELECT {status}, {started}",
         )
 
 
@@ -382,42 +382,53 @@ class PostgresStore(Store):
         connect_timeout = max(2, int(deadline - time.monotonic()) + 1)  # libpq: whole seconds, at least 2
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
-                try:
-                    row = conn.execute(self._sql.status, (str(xid),)).fetchone()
-                except psycopg.errors.InvalidParameterValue:
-                    # "transaction ID … is in the future": PostgreSQL crashed before
-                    # the id reached the WAL, so the transaction cannot have committed.
-                    return _Outcome.ABORTED
-                if row is None:
-                    return _Outcome.PENDING
-                status, started, next_xid = row
-                if started != txn.server_started and xid >= _full_xid(next_xid):
-                    # Restarted since, and the id is not below the next id of the
-                    # latest checkpoint (after a crash: the end-of-recovery one), so
-                    # it never reached the WAL: not committed, and the same id may
-                    # since have been handed to a new transaction whose status
-                    # pg_xact_status would report as if it were ours.
-                    return _Outcome.ABORTED
-                if status == "committed":
-                    return _Outcome.COMMITTED
-                if status == "aborted":
-                    return _Outcome.ABORTED
-                if status is None:
-                    return _Outcome.UNKNOWABLE
-                # In progress: the old backend has not noticed its client is gone
-                # (or is finishing the COMMIT).  End it — a backend that got the
-                # COMMIT completes it first — and look again.
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND backend_xid::text = %s",
-                    (txn.backend_pid, str(xid & 0xFFFFFFFF)),
-                )
-                return _Outcome.PENDING
+                return _ask_outcome(conn, self._sql, txn, xid)
         except psycopg.OperationalError as exc:
             log.info("checking a lost COMMIT: PostgreSQL not reachable yet: %s", exc)
             return _Outcome.PENDING
+        except psycopg.Error as exc:  # e.g. a function this role may not call
+            log.error("checking a lost COMMIT failed: %s", exc)
+            return _Outcome.UNKNOWABLE
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _ask_outcome(conn: psycopg.Connection, sql: _XidSql, txn: PostgresTxn, xid: int) -> _Outcome:
+    try:
+        row = conn.execute(sql.status, (str(xid),)).fetchone()
+    except psycopg.errors.InvalidParameterValue:
+        # "transaction ID … is in the future": PostgreSQL crashed before the
+        # id reached the WAL, so the transaction cannot have committed.
+        return _Outcome.ABORTED
+    if row is None:
+        return _Outcome.PENDING
+    status, started = row
+    if started != txn.server_started:
+        # Restarted since.  Crash recovery ends with a checkpoint whose next id
+        # is the first handed out afterwards: an id at or beyond the latest
+        # checkpoint's never reached the WAL, so it did not commit — and it may
+        # since have gone to a new transaction, whose status pg_xact_status
+        # would report as if it were ours.
+        checkpoint = conn.execute("SELECT next_xid FROM pg_control_checkpoint()").fetchone()
+        if checkpoint is None:
+            return _Outcome.UNKNOWABLE
+        if xid >= _full_xid(checkpoint[0]):
+            return _Outcome.ABORTED
+    if status == "committed":
+        return _Outcome.COMMITTED
+    if status == "aborted":
+        return _Outcome.ABORTED
+    if status is None:
+        return _Outcome.UNKNOWABLE
+    # In progress: the old backend has not noticed that its client is gone, or
+    # is busy with the COMMIT.  End it (it commits or aborts on the way out)
+    # and look again.
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND backend_xid::text = %s",
+        (txn.backend_pid, str(xid & 0xFFFFFFFF)),
+    )
+    return _Outcome.PENDING
 
 
 def _full_xid(checkpoint_next_xid: Any) -> int:
