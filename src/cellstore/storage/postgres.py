@@ -259,7 +259,7 @@ class PostgresStore(Store):
     thread; background tasks and long-poll peeks add a few).
     ``commit_check_timeout`` bounds how long a COMMIT whose connection was
     lost is checked for (while PostgreSQL restarts) before the request is
-    answered ``CommitOutcomeUnknown``.
+    answered ``CommitOutcomeUnknown`` (default: ``COMMIT_CHECK_TIMEOUT``).
     """
 
     def __init__(
@@ -269,11 +269,11 @@ class PostgresStore(Store):
         min_size: int = 1,
         max_size: int = 8,
         timeout: float = 5.0,
-        commit_check_timeout: float = COMMIT_CHECK_TIMEOUT,
+        commit_check_timeout: float | None = None,
     ) -> None:
         self.dsn = dsn
         self._max_size = max_size
-        self.commit_check_timeout = commit_check_timeout
+        self.commit_check_timeout = COMMIT_CHECK_TIMEOUT if commit_check_timeout is None else commit_check_timeout
         self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
         self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
             dsn,

@@ -45,6 +45,9 @@ class _Link:
     def __init__(self, client: socket.socket, upstream: socket.socket) -> None:
         self.client = client
         self.upstream = upstream
+        self.statements: dict[bytes, bytes] = {}  # statement name → SQL, from Parse messages
+        self.wrote = False  # the current transaction ran a write on kv
+        self.commit: bytes | None = None  # an extended-protocol COMMIT being gathered up to its Sync
         self.swallow = False  # server → client bytes are dropped, not forwarded
         self.answered = threading.Event()  # a ReadyForQuery was swallowed
 
@@ -79,15 +82,17 @@ class CommitCutter:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.action: str | None = None
+        self.writes_only = False  # act only on the COMMIT of a transaction that wrote to kv
         self.before_cut: Callable[[], None] = lambda: None
         self.refuse = False  # new connections are closed at once (the server "is down")
         self.cut = threading.Event()
         self._links: list[_Link] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def arm(self, action: str, before_cut: Callable[[], None] = lambda: None) -> None:
+    def arm(self, action: str, before_cut: Callable[[], None] = lambda: None, *, writes_only: bool = False) -> None:
         self.cut.clear()
         self.before_cut = before_cut
+        self.writes_only = writes_only
         self.action = action
 
     def close(self) -> None:
@@ -117,14 +122,55 @@ class CommitCutter:
             while True:
                 header = _read_exactly(link.client, 5)
                 body = _read_exactly(link.client, struct.unpack("!i", header[1:])[0] - 4)
+                commit = self._commit_message(link, header[:1], body)
+                if commit is None:
+                    link.upstream.sendall(header + body)
+                    continue
+                if not commit:  # part of a COMMIT still being gathered
+                    continue
                 action = self.action
-                if action is not None and header[:1] == b"Q" and body == _COMMIT:
+                if action is not None and (link.wrote or not self.writes_only):
                     self.action = None
-                    self._cut(link, action, header + body)
+                    self._cut(link, action, commit)
                     return
-                link.upstream.sendall(header + body)
+                link.upstream.sendall(commit)
         except OSError:
             link.close_upstream()
+
+    @staticmethod
+    def _commit_message(link: _Link, kind: bytes, body: bytes) -> bytes | None:
+        """The whole COMMIT once complete; b"" while one is being gathered; None for anything else.
+
+        psycopg sends ``COMMIT`` as a simple query at first and, once it has
+        run it often enough on a connection, as a prepared statement: Bind,
+        Describe, Execute, Sync.  Notes writes on kv on the way.
+        """
+        message = kind + struct.pack("!i", len(body) + 4) + body
+        if link.commit is not None:
+            link.commit += message
+            if kind != b"S":
+                return b""
+            commit, link.commit = link.commit, None
+            return commit
+        if kind == b"P":
+            name, query = body.split(b"\x00", 2)[:2]
+            link.statements[name] = query
+            return None
+        if kind == b"Q":
+            query = body.rstrip(b"\x00")
+        elif kind == b"B":
+            query = link.statements.get(body.split(b"\x00", 2)[1], b"")
+        else:
+            return None
+        if query.startswith(b"BEGIN"):
+            link.wrote = False
+        link.wrote |= query.startswith((b"INSERT INTO kv", b"DELETE FROM kv", b"WITH w AS (DELETE"))
+        if query != b"COMMIT":
+            return None
+        if kind == b"Q":
+            return message
+        link.commit = message
+        return b""
 
     def _cut(self, link: _Link, action: str, commit: bytes) -> None:
         link.swallow = True
@@ -317,3 +363,61 @@ def test_the_first_write_notes_the_transaction_id_and_a_write_of_nothing_does_no
         assert isinstance(txn, PostgresTxn)
         assert txn.delete_range(b"a", b"l") == 2  # "a" and "k"
         assert txn.xid is not None
+
+
+def test_through_boto3_a_lost_commit_is_settled(
+    postgres_dsn: str, cutter: CommitCutter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a client sees, on the full HTTP handling path: success, a safe retry, or a 500 saying so."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from cellstore.embedded import in_process
+    from cellstore.storage import postgres
+
+    monkeypatch.setattr(postgres, "COMMIT_CHECK_TIMEOUT", 0.5)
+    with in_process(fast=False, storage=_through(postgres_dsn, cutter)) as cellstore:
+        ddb = cellstore.client()  # botocore's default retries
+        ddb.create_table(
+            TableName="counter",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        add = {
+            "TableName": "counter",
+            "Key": {"pk": {"S": "c"}},
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+
+        def counter() -> str:
+            item = ddb.get_item(TableName="counter", Key={"pk": {"S": "c"}}, ConsistentRead=True)["Item"]
+            return str(item["n"]["N"])
+
+        for _ in range(6):  # enough COMMITs for psycopg to prepare it: the proxy must see both forms
+            ddb.update_item(**add)
+        assert counter() == "6"
+
+        cutter.arm("after", writes_only=True)  # committed, answer lost: success, applied once
+        assert ddb.update_item(**add)["ResponseMetadata"]["RetryAttempts"] == 0
+        assert cutter.cut.is_set() and counter() == "7"
+
+        cutter.arm("before", writes_only=True)  # never committed: a 500 the SDK retries once
+        assert ddb.update_item(**add)["ResponseMetadata"]["RetryAttempts"] == 1
+        assert cutter.cut.is_set() and counter() == "8"
+
+        once = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1").client(
+            "dynamodb", endpoint_url=cellstore.endpoint_url, config=Config(retries={"total_max_attempts": 1})
+        )
+        cutter.arm("after", lambda: setattr(cutter, "refuse", True), writes_only=True)
+        with pytest.raises(ClientError) as caught:
+            once.update_item(**add)
+        cutter.refuse = False
+        assert cutter.cut.is_set()
+        error = caught.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert error["Error"]["Code"] == "InternalServerError"
+        assert "outcome is unknown: the request may or may not have been applied" in error["Error"]["Message"]
+        assert counter() == "9"  # it had been applied
