@@ -8,8 +8,9 @@ loopback port below 32768 (the ephemeral range above it is crowded) and
 server runs as the ``postgres`` user (``runuser``); as anyone else, as them.
 
 Settings trade durability against power loss for speed (``fsync=off``): the
-suite only ever stops the server cleanly or restarts it with ``-m fast``,
-which writes everything out first.
+suite only ever stops the server cleanly or restarts it (``-m fast``, or
+``-m immediate``, which kills the server processes but not the machine, so
+what they wrote to the kernel survives).
 
 Run directly (``python tests/pg_cluster.py``) it starts a cluster, prints its
 DSN and waits for Ctrl-C or SIGTERM — handy for poking at a PostgresStore by hand.
@@ -109,9 +110,13 @@ class Cluster:
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", *extra, action)
 
-    def restart(self) -> None:
-        """``pg_ctl restart -m fast``: every connection is cut, committed work survives."""
-        self._pg_ctl("restart", "-m", "fast")
+    def restart(self, mode: str = "fast") -> None:
+        """``pg_ctl restart -m fast``: every connection is cut, committed work survives.
+
+        ``mode="immediate"`` is a crash: no shutdown checkpoint, WAL still in
+        shared memory is lost and the server recovers from what was written.
+        """
+        self._pg_ctl("restart", "-m", mode)
 
     def stop(self) -> None:
         try:

@@ -364,6 +364,23 @@ class StorageUnavailable(InternalServerError):
     """The storage backend could not be reached or lost the connection mid-request.
 
     PostgreSQL restarting, a network cut, a pool with no connection to give:
-    the request did not happen (or, if the cut came during COMMIT, may have),
-    so it is AWS's retryable 500 ``InternalServerError``, which botocore retries.
+    the request did not happen (a cut during COMMIT is settled first; when it
+    cannot be, the answer is ``CommitOutcomeUnknown``), so it is AWS's
+    retryable 500 ``InternalServerError``, which botocore retries.
     """
+
+
+class CommitOutcomeUnknown(InternalServerError):
+    """The connection to storage was lost during COMMIT and the outcome could not be learned in time.
+
+    PostgreSQL may or may not have applied the write.  It is AWS's 500
+    ``InternalServerError`` (so SDKs retry it, as they retry AWS's own 500s),
+    but with a message saying so: unlike ``StorageUnavailable`` a retry of a
+    non-idempotent write may apply it twice (docs/POSTGRES.md, "What a lost
+    connection at COMMIT means").
+    """
+
+    default_message = (
+        "The connection to storage was lost while committing and the outcome is unknown: "
+        "the request may or may not have been applied"
+    )

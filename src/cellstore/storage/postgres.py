@@ -26,20 +26,35 @@ dead pooled connection is retried at once on another, since nothing ran.
 
 Durability: with PostgreSQL's default ``synchronous_commit=on`` a commit is
 flushed to the WAL before ``transaction`` returns.
+
+A connection lost *during* COMMIT leaves the outcome unknown to us, so it is
+settled rather than guessed: a write transaction learns its transaction id
+with its first write (folded into that statement, no extra round trip), and
+after a failed COMMIT a fresh connection asks ``pg_xact_status`` — committed:
+return normally; not committed: ``StorageUnavailable``, safe to retry; still
+unknown after ``commit_check_timeout``: ``CommitOutcomeUnknown``.  A crash can
+hand a transaction id that never reached the WAL to a new transaction, which
+the check detects with the checkpoint's next id; docs/POSTGRES.md, "What a
+lost connection at COMMIT means", has the whole argument.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg import conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cellstore.errors import StorageUnavailable
+from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations
 from cellstore.storage.base import Store, Txn
 
@@ -64,6 +79,59 @@ _RANGE_REVERSE = "SELECT k, v FROM kv WHERE k >= %s AND k < %s ORDER BY k DESC L
 _DELETE_RANGE = "DELETE FROM kv WHERE k >= %s AND k < %s"
 _RANGE_STATS = "SELECT count(*), coalesce(sum(octet_length(v)), 0) FROM kv WHERE k >= %s AND k < %s"
 
+#: How long a failed COMMIT is checked for (PostgreSQL restarting) before
+#: answering CommitOutcomeUnknown, and the pause between checks.
+COMMIT_CHECK_TIMEOUT = 15.0
+_CHECK_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class _XidSql:
+    """The statements that learn a write transaction's id and later ask its fate.
+
+    The first write of a transaction returns the transaction id and the
+    server's start time with its own result (``RETURNING``, or a CTE where
+    the row count is needed), so learning them costs no round trip; later
+    writes are the plain statements.  The start time is taken with the id,
+    not per connection, because a connection through pgbouncer outlives a
+    restart of the server behind it.
+    A write that changed no row returns no id, and none is needed: nothing
+    was written yet.  PostgreSQL 13 named the functions ``pg_current_xact_id``
+    and ``pg_xact_status``; 10 to 12 have ``txid_current``/``txid_status``,
+    which return the same 64-bit ids.
+    """
+
+    put: str
+    delete: str
+    delete_range: str
+    note: str
+    status: str
+
+    @classmethod
+    def for_server(cls, server_version: int) -> _XidSql:
+        if server_version >= 130000:
+            current, if_assigned = "pg_current_xact_id()::text", "pg_current_xact_id_if_assigned()::text"
+            status = "pg_xact_status(%s::text::xid8)"
+        else:
+            current, if_assigned = "txid_current()::text", "txid_current_if_assigned()::text"
+            status = "txid_status(%s::text::bigint)"
+        started = "pg_postmaster_start_time()"
+        return cls(
+            put=f"{_PUT} RETURNING {current}, {started}",
+            delete=f"{_DELETE} RETURNING {current}, {started}",
+            # count(*) consumes the CTE, so the DELETE has run when the id is read.
+            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {started} FROM w",
+            note=f"SELECT {if_assigned}, {started}",
+            status=f"SELECT {status}, {started}",
+        )
+
+
+class _Outcome(enum.Enum):
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+    PENDING = "pending"  # not learned yet: the server is unreachable or the transaction still runs
+    UNKNOWABLE = "unknowable"  # PostgreSQL no longer keeps the status (NULL)
+
 
 def _unavailable(exc: BaseException) -> StorageUnavailable:
     log.warning("PostgreSQL unavailable: %s", exc)
@@ -71,15 +139,34 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PostgresTxn(Txn):
-    __slots__ = ("_conn", "connection", "failed")
+    __slots__ = ("_conn", "_sql", "backend_pid", "connection", "failed", "server_started", "xid")
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, sql: _XidSql) -> None:
         self._conn = conn
         #: The transaction's connection, for this backend's own schema migrations.
         self.connection = conn
+        self._sql = sql
         #: A statement failed: PostgreSQL aborted the transaction, so it must
         #: not be reported committed even if the caller swallowed the error.
         self.failed = False
+        #: The transaction id (64-bit, as text) once something was written;
+        #: None while nothing was, when a lost COMMIT cannot have changed anything.
+        self.xid: str | None = None
+        #: ``pg_postmaster_start_time()`` when the id was taken: a different
+        #: value when the COMMIT is checked means the server restarted in between.
+        self.server_started: datetime | None = None
+        #: The backend that runs the transaction, to end it if it outlives its client.
+        self.backend_pid = conn.info.backend_pid
+
+    def _note(self, rows: list[tuple[Any, ...]]) -> None:
+        """Keep the (id, start time) that ends a first write's row; no row or no id: nothing written."""
+        if rows and rows[0][-2] is not None:
+            self.xid, self.server_started = str(rows[0][-2]), rows[0][-1]
+
+    def note_xid(self) -> None:
+        """Note the id of a transaction that wrote by other means (schema migrations)."""
+        if self.xid is None:
+            self._note(self._rows(self._sql.note, ()))
 
     def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
         try:
@@ -107,10 +194,16 @@ class PostgresTxn(Txn):
         return rows[0][0] if rows else None
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._count(_PUT, (key, value))
+        if self.xid is None:
+            self._note(self._rows(self._sql.put, (key, value)))
+        else:
+            self._count(_PUT, (key, value))
 
     def delete(self, key: bytes) -> None:
-        self._count(_DELETE, (key,))
+        if self.xid is None:
+            self._note(self._rows(self._sql.delete, (key,)))
+        else:
+            self._count(_DELETE, (key,))
 
     def range(
         self,
@@ -138,7 +231,11 @@ class PostgresTxn(Txn):
             chunk = min(chunk * 4, _MAX_CHUNK)
 
     def delete_range(self, start: bytes, end: bytes) -> int:
-        return self._count(_DELETE_RANGE, (start, end))
+        if self.xid is not None:
+            return self._count(_DELETE_RANGE, (start, end))
+        rows = self._rows(self._sql.delete_range, (start, end))
+        self._note(rows)
+        return int(rows[0][0])  # type: ignore[call-overload]
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
         ((count, size),) = self._rows(_RANGE_STATS, (start, end))
@@ -162,11 +259,24 @@ class PostgresStore(Store):
     ``dsn`` is a libpq connection string or URL.  ``max_size`` bounds the
     connections this process holds (the server calls the engine from one
     thread; background tasks and long-poll peeks add a few).
+    ``commit_check_timeout`` bounds how long a COMMIT whose connection was
+    lost is checked for (while PostgreSQL restarts) before the request is
+    answered ``CommitOutcomeUnknown`` (default: ``COMMIT_CHECK_TIMEOUT``).
     """
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 5.0,
+        commit_check_timeout: float | None = None,
+    ) -> None:
         self.dsn = dsn
         self._max_size = max_size
+        self.commit_check_timeout = COMMIT_CHECK_TIMEOUT if commit_check_timeout is None else commit_check_timeout
+        self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
         self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
             dsn,
             min_size=min_size,
@@ -182,6 +292,8 @@ class PostgresStore(Store):
             self._pool.close()
             raise StorageUnavailable(f"cannot connect to {describe(dsn)}") from exc
         try:
+            with self._pool.connection() as conn:
+                self._sql = _XidSql.for_server(conn.info.server_version)
             #: The schema version found on opening; ``migrations.LATEST`` once open.
             self.migrated_from = self._migrate()
         except BaseException:
@@ -202,6 +314,7 @@ class PostgresStore(Store):
             if todo:
                 conn.execute("DELETE FROM cellstore_schema")
                 conn.execute("INSERT INTO cellstore_schema (version) VALUES (%s)", (todo[-1].version,))
+                txn.note_xid()
         return version
 
     def _begin(self, statement: str) -> psycopg.Connection:
@@ -225,7 +338,7 @@ class PostgresStore(Store):
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
         conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ)
-        txn = PostgresTxn(conn)
+        txn = PostgresTxn(conn, self._sql)
         try:
             try:
                 yield txn
@@ -238,12 +351,92 @@ class PostgresStore(Store):
             try:
                 conn.execute("COMMIT")
             except psycopg.OperationalError as exc:
-                raise _unavailable(exc) from exc
+                if txn.xid is None:  # nothing was written: whatever happened changed nothing
+                    raise _unavailable(exc) from exc
+                self._settle_commit(txn, exc)
         finally:
             self._pool.putconn(conn)
 
+    def _settle_commit(self, txn: PostgresTxn, cause: psycopg.OperationalError) -> None:
+        """Return if a COMMIT that failed with ``cause`` did commit; raise otherwise.
+
+        Asks PostgreSQL on fresh connections, retrying while it restarts, for
+        at most ``commit_check_timeout``: not committed is ``StorageUnavailable``
+        (a retry is safe), never learned is ``CommitOutcomeUnknown``.
+        """
+        deadline = time.monotonic() + self.commit_check_timeout
+        while True:
+            outcome = self._commit_outcome(txn, deadline)
+            if outcome is _Outcome.COMMITTED:
+                log.warning("connection lost during COMMIT of transaction %s, which did commit: %s", txn.xid, cause)
+                return
+            if outcome is _Outcome.ABORTED:
+                log.warning("connection lost during COMMIT of transaction %s, which did not commit: %s", txn.xid, cause)
+                raise StorageUnavailable() from cause
+            if outcome is _Outcome.UNKNOWABLE or time.monotonic() >= deadline:
+                log.error("connection lost during COMMIT of transaction %s, outcome unknown: %s", txn.xid, cause)
+                raise CommitOutcomeUnknown() from cause
+            time.sleep(_CHECK_INTERVAL)
+
+    def _commit_outcome(self, txn: PostgresTxn, deadline: float) -> _Outcome:
+        """One attempt to learn whether ``txn`` committed."""
+        xid = int(txn.xid or 0)
+        connect_timeout = max(2, int(deadline - time.monotonic()) + 1)  # libpq: whole seconds, at least 2
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=connect_timeout) as conn:
+                return _ask_outcome(conn, self._sql, txn, xid)
+        except psycopg.OperationalError as exc:
+            log.info("checking a lost COMMIT: PostgreSQL not reachable yet: %s", exc)
+            return _Outcome.PENDING
+        except psycopg.Error as exc:  # e.g. a function this role may not call
+            log.error("checking a lost COMMIT failed: %s", exc)
+            return _Outcome.UNKNOWABLE
+
     def close(self) -> None:
         self._pool.close()
+
+
+def _ask_outcome(conn: psycopg.Connection, sql: _XidSql, txn: PostgresTxn, xid: int) -> _Outcome:
+    try:
+        row = conn.execute(sql.status, (str(xid),)).fetchone()
+    except psycopg.errors.InvalidParameterValue:
+        # "transaction ID … is in the future": PostgreSQL crashed before the
+        # id reached the WAL, so the transaction cannot have committed.
+        return _Outcome.ABORTED
+    if row is None:
+        return _Outcome.PENDING
+    status, started = row
+    if started != txn.server_started:
+        # Restarted since.  Crash recovery ends with a checkpoint whose next id
+        # is the first handed out afterwards: an id at or beyond the latest
+        # checkpoint's never reached the WAL, so it did not commit — and it may
+        # since have gone to a new transaction, whose status pg_xact_status
+        # would report as if it were ours.
+        checkpoint = conn.execute("SELECT next_xid FROM pg_control_checkpoint()").fetchone()
+        if checkpoint is None:
+            return _Outcome.UNKNOWABLE
+        if xid >= _full_xid(checkpoint[0]):
+            return _Outcome.ABORTED
+    if status == "committed":
+        return _Outcome.COMMITTED
+    if status == "aborted":
+        return _Outcome.ABORTED
+    if status is None:
+        return _Outcome.UNKNOWABLE
+    # In progress: the old backend has not noticed that its client is gone, or
+    # is busy with the COMMIT.  End it (it commits or aborts on the way out)
+    # and look again.
+    conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s AND backend_xid::text = %s",
+        (txn.backend_pid, str(xid & 0xFFFFFFFF)),
+    )
+    return _Outcome.PENDING
+
+
+def _full_xid(checkpoint_next_xid: Any) -> int:
+    """``pg_control_checkpoint().next_xid`` ("epoch:xid") as a 64-bit transaction id."""
+    epoch, _, xid = str(checkpoint_next_xid).partition(":")
+    return (int(epoch) << 32) | int(xid)
 
 
 def _rollback(conn: psycopg.Connection) -> None:
