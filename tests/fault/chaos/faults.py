@@ -1,0 +1,184 @@
+"""The fault drivers: kill -9 of the server in a loop, kill -9 of one worker, PostgreSQL restarted under load.
+
+Each driver runs the workload, injects its fault while the writers are busy,
+and runs the invariant checker afterwards; the figures it returns are what
+the report prints and what the tests assert on.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from procfs import children_of
+
+from .invariants import Findings, check
+from .sampler import Sampler
+from .workload import Ledger, Workload, create_resources
+
+Start = Callable[..., Any]  # starts a server with these ``serve`` arguments; see clients.Server
+
+
+@dataclass
+class FaultFigures:
+    """What one driver did and found."""
+
+    fault: str
+    cycles: int = 0
+    acknowledged: int = 0
+    unsure: int = 0
+    five_xx: list[str] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+    findings: Findings = field(default_factory=Findings)
+    seconds: float = 0.0
+
+    def take(self, ledger: Ledger) -> None:
+        with ledger.lock:
+            self.acknowledged = ledger.acknowledged
+            self.unsure = ledger.unsure
+            self.five_xx = list(ledger.five_xx)
+            self.rejected = dict(ledger.rejected)
+
+
+def _load(workload: Workload, ledger: Ledger, seconds: float, least: int) -> None:
+    """Let the writers run ``seconds``, and on until at least ``least`` more writes are acknowledged."""
+    with ledger.lock:
+        target = ledger.acknowledged + least
+    deadline = time.monotonic() + seconds
+    give_up = deadline + 60
+    while time.monotonic() < give_up:
+        with ledger.lock:
+            done = ledger.acknowledged >= target
+        if done and time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"the writers did not reach {least} acknowledged writes in a minute")
+
+
+def kill_loop(start: Start, args: tuple[str, ...], cycles: int, load_seconds: float, sampler: Sampler | None = None,
+              least: int = 50, seed: int = 0) -> FaultFigures:
+    """``cycles`` times: load, kill -9 of every server process at a random moment, restart, check."""
+    rng = random.Random(seed)
+    figures = FaultFigures("kill -9 of the server")
+    ledger = Ledger()
+    began = time.monotonic()
+    server = start(*args)
+    create_resources(server.endpoint_url)
+    for _ in range(cycles):
+        if sampler:
+            sampler.watch(server.process.pid)
+        workload = Workload(server.endpoint_url, ledger).start()
+        try:
+            _load(workload, ledger, rng.uniform(0.5, 1.5) * load_seconds, least)
+        finally:
+            server.kill()  # SIGKILL to the whole process group while the writers are busy
+            workload.stop()
+        figures.cycles += 1
+        server = start(*args)
+        if sampler:
+            sampler.watch(server.process.pid)
+        figures.findings.merge(check(server.endpoint_url, ledger))
+    if server.terminate() != 0:
+        raise RuntimeError(f"the last server did not stop cleanly:\n{server.log_path.read_text()[-2000:]}")
+    figures.take(ledger)
+    figures.seconds = time.monotonic() - began
+    return figures
+
+
+def worker_kills(start: Start, args: tuple[str, ...], kills: int, load_seconds: float, sampler: Sampler | None = None,
+                 least: int = 50) -> FaultFigures:
+    """With ``--workers 2``: kill -9 one worker under load ``kills`` times; the supervisor replaces it.
+
+    The writers on the killed worker's connections see cut connections (unsure
+    writes) and reconnect to the survivor or the replacement; nothing is restarted
+    by hand, and the checker runs against the same server at the end.
+    """
+    figures = FaultFigures("kill -9 of one worker")
+    ledger = Ledger()
+    began = time.monotonic()
+    server = start(*args, "--workers", "2")
+    if sampler:
+        sampler.watch(server.process.pid)
+    create_resources(server.endpoint_url)
+    workload = Workload(server.endpoint_url, ledger).start()
+    try:
+        for _ in range(kills):
+            _load(workload, ledger, load_seconds, least)
+            workers = children_of(server.process.pid)
+            if len(workers) != 2:
+                raise RuntimeError(f"expected 2 workers, found {workers}")
+            os.kill(random.choice(workers), signal.SIGKILL)
+            figures.cycles += 1
+            _wait_for_workers(server.process.pid, 2, exclude=set(workers))
+        _load(workload, ledger, load_seconds, least)
+    finally:
+        workload.stop()
+    figures.findings.merge(check(server.endpoint_url, ledger))
+    if server.terminate() != 0:
+        raise RuntimeError("the server did not stop cleanly after its workers were killed")
+    figures.take(ledger)
+    figures.seconds = time.monotonic() - began
+    return figures
+
+
+def _crash_restart(cluster: Any) -> None:
+    """``pg_ctl restart -m immediate``: PostgreSQL exits without a checkpoint and recovers from its WAL.
+
+    ``tests/pg_cluster.py`` offers only ``-m fast``; its ``_pg_ctl`` carries the
+    cluster's port and options, so it is reused rather than repeated here.
+    """
+    cluster._pg_ctl("restart", "-m", "immediate")
+
+
+def _wait_for_workers(supervisor: int, count: int, exclude: set[int], timeout: float = 15.0) -> None:
+    """Until the supervisor runs ``count`` workers again, one of them new."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = set(children_of(supervisor))
+        if len(workers) >= count and workers - exclude:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the supervisor did not replace a killed worker")
+
+
+def postgres_restarts(start: Start, dsn: str, cluster: Any, restarts: int, load_seconds: float,
+                      sampler: Sampler | None = None, least: int = 50) -> FaultFigures:
+    """PostgreSQL stopped with ``-m immediate`` (a crash: no checkpoint) and started again, under load.
+
+    Two front ends (one with two workers) share the database.  A request cut
+    by the crash is an unsure write or AWS's retryable 500
+    (StorageUnavailable), which the report counts apart from other 5xx.
+    """
+    figures = FaultFigures("PostgreSQL crash and restart")
+    ledger = Ledger()
+    began = time.monotonic()
+    servers = [start("--storage", dsn, "--workers", "1"), start("--storage", dsn, "--workers", "2")]
+    if sampler:
+        sampler.watch(servers[1].process.pid)
+    create_resources(servers[0].endpoint_url)
+    workloads = [Workload(servers[0].endpoint_url, ledger, kinds=("put", "add", "txn", "send")),
+                 Workload(servers[1].endpoint_url, ledger, kinds=("receive", "put", "txn", "send"))]
+    for workload in workloads:
+        workload.start()
+    try:
+        for _ in range(restarts):
+            _load(workloads[0], ledger, load_seconds, least)
+            _crash_restart(cluster)
+            figures.cycles += 1
+        _load(workloads[0], ledger, load_seconds, least)
+    finally:
+        for workload in workloads:
+            workload.stop()
+    for server in servers:
+        figures.findings.merge(check(server.endpoint_url, ledger))
+    for server in servers:
+        if server.terminate() != 0:
+            raise RuntimeError("a front end did not stop cleanly after PostgreSQL restarts")
+    figures.take(ledger)
+    figures.seconds = time.monotonic() - began
+    return figures
