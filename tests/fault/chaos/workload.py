@@ -151,7 +151,8 @@ class Workload:
             ddb.update_item(TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression="ADD n :one",
                             ExpressionAttributeValues=ONE)
         except Exception as error:
-            if status_of(error) is None:
+            status = status_of(error)
+            if status is None or status >= 500:  # no answer, or a 500 cut during COMMIT: maybe applied
                 with self.ledger.lock:
                     self.ledger.adds_unsure[key] += 1
             raise
