@@ -79,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
             with sampler.phase("kill -9 of the server"):
                 run.faults.append(faults.kill_loop(start, ("--data-dir", str(work / "kill9"), "--workers", "2"),
                                                    args.cycles, args.load_seconds, sampler, seed=args.seed))
-            say(f"kill -9 of one worker, {args.worker_kills} times")
-            with sampler.phase("kill -9 of one worker"):
-                run.faults.append(faults.worker_kills(start, ("--data-dir", str(work / "workers")),
-                                                      args.worker_kills, args.load_seconds, sampler))
+            if args.worker_kills:
+                say(f"kill -9 of one worker, {args.worker_kills} times")
+                with sampler.phase("kill -9 of one worker"):
+                    run.faults.append(faults.worker_kills(start, ("--data-dir", str(work / "workers")),
+                                                          args.worker_kills, args.load_seconds, sampler))
+            else:
+                run.skipped.append("kill -9 of one worker (--worker-kills 0)")
             postgres_phase(args, run, start, sampler, say)
             say("protocol abuse")
             abuse_phases(args, run, start, sampler, work)
@@ -136,7 +139,7 @@ def abuse_phases(args: argparse.Namespace, run: Run, start: faults.Start, sample
     pressures = [
         ("slowloris", lambda: abuse.slowloris(server.port, probe, args.slowloris, args.hold)),
         ("idle connections", lambda: abuse.idle_crowd(server.port, probe, args.idle, args.hold)),
-        ("pipelining", lambda: abuse.pipelining(server.port, probe, 1000, 4)),
+        ("pipelining", lambda: abuse.pipelining(server.port, probe, 1000, 2)),
         ("malformed HTTP", lambda: abuse.malformed(server.port, probe)),
         ("oversized bodies", lambda: abuse.oversized(server.port, probe, MAX_BODY_BYTES)),
     ]

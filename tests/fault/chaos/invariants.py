@@ -61,6 +61,9 @@ def check(endpoint_url: str, ledger: Ledger) -> Findings:
         findings.lost.extend(sorted(ledger.sends_acked - ledger.deleted))
         # settled: whatever was sent and not yet consumed is gone for good (the queue is empty)
         ledger.sends_acked &= ledger.deleted
+        # a half-applied transaction stays half-applied: report it once, not after every restart
+        findings.half_applied = [name for name in findings.half_applied if name not in ledger.reported]
+        ledger.reported.update(findings.half_applied)
     return findings
 
 
@@ -88,8 +91,8 @@ def _check_puts(items: dict[str, dict[str, Any]], ledger: Ledger, findings: Find
     found = {key for key in items if key.startswith("p")}
     findings.lost.extend(sorted(ledger.puts_acked - found))
     findings.phantom.extend(sorted(found - ledger.puts_tried))
-    ledger.puts_acked = found & ledger.puts_tried
-    ledger.puts_tried = set(ledger.puts_acked)
+    ledger.puts_acked = found
+    ledger.puts_tried = set(found)
 
 
 def _check_adds(items: dict[str, dict[str, Any]], ledger: Ledger, findings: Findings) -> None:

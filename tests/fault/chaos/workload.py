@@ -52,6 +52,8 @@ class Ledger:
     #: bodies consumed for good: a delete the server acknowledged (the workload's or the checker's)
     deleted: set[str] = field(default_factory=set)
     resurrected: set[str] = field(default_factory=set)
+    #: half-applied transactions already reported (they stay so; the checker reports each once)
+    reported: set[str] = field(default_factory=set)
     acknowledged: int = 0
     unsure: int = 0
     five_xx: list[str] = field(default_factory=list)
