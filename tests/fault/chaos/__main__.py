@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # The drivers share tests/conftest.py's ServerProcess and tests/procfs.py with the pytest suite.
 _TESTS = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(_TESTS), str(_TESTS / "fault")]
 
-from conftest import ServerProcess  # noqa: E402
+from conftest import ServerProcess
 
-from . import abuse, faults, fuzz  # noqa: E402
-from .clients import client  # noqa: E402
-from .invariants import check  # noqa: E402
-from .report import SOAK, Run  # noqa: E402
-from .sampler import Sampler  # noqa: E402
-from .workload import Ledger, Workload, create_resources  # noqa: E402
+from . import abuse, faults, fuzz
+from .clients import client
+from .invariants import check
+from .report import SOAK, Run
+from .sampler import Sampler
+from .workload import Ledger, Workload, create_resources
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # protocol/wire.py's limit, which the oversized bodies exceed
 
@@ -103,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = run.write(args.out)
     print(md_path.read_text())
     say(f"report: {md_path} and {json_path}")
-    return 1 if run.failures() else 0
+    if run.failures():
+        say(f"the servers' logs and data are kept in {work}")
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
-def postgres_phase(args: argparse.Namespace, run: Run, start: faults.Start, sampler: Sampler, say: faults.Any) -> None:
+def postgres_phase(args: argparse.Namespace, run: Run, start: faults.Start, sampler: Sampler,
+                   say: Callable[[str], None]) -> None:
     if args.postgres == "off" or args.pg_restarts == 0:
         run.skipped.append("PostgreSQL phase (--postgres off)")
         return

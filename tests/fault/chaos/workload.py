@@ -21,7 +21,6 @@ none, even during faults.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
