@@ -17,11 +17,12 @@ from typing import Any
 
 from procfs import children_of
 
+from .clients import Server
 from .invariants import Findings, check
 from .sampler import Sampler
 from .workload import Ledger, Workload, create_resources
 
-Start = Callable[..., Any]  # starts a server with these ``serve`` arguments; see clients.Server
+Start = Callable[..., Server]  # starts a server with these ``serve`` arguments
 
 
 @dataclass

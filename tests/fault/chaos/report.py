@@ -151,7 +151,8 @@ class Run:
             lines += ["", "Skipped: " + "; ".join(data["skipped"]) + "."]
         samples = [s for z in data["fuzz"] for s in z["five_xx_samples"]] + [s for f in data["faults"] for s in f["five_xx"]]
         if samples:
-            lines += ["", "## 5xx samples", "", *(f"- `{s[:400]}`" for s in samples[:20])]
+            lines += ["", "## 5xx answers (those from the PostgreSQL phase are its outage's retryable 500s)", "",
+                      *(f"- `{s[:400]}`" for s in samples[:20])]
         return "\n".join(lines) + "\n"
 
     def write(self, directory: Path) -> tuple[Path, Path]:

@@ -66,7 +66,7 @@ class Sampler:
         self.interval = interval
         self.phases: dict[str, Peak] = {}
         self._root: int | None = None
-        self._phase = "idle"
+        self._phase = "between phases"
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="chaos-sampler", daemon=True)
