@@ -63,24 +63,37 @@ def _load(workload: Workload, ledger: Ledger, seconds: float, least: int) -> Non
 
 def kill_loop(start: Start, args: tuple[str, ...], cycles: int, load_seconds: float, sampler: Sampler | None = None,
               least: int = 50, seed: int = 0) -> FaultFigures:
-    """``cycles`` times: load, kill -9 of every server process at a random moment, restart, check."""
+    """``cycles`` times: load, kill -9 at a random moment, restart, check.
+
+    Even cycles SIGKILL every server process at once; odd ones only the
+    supervisor, as ``kill -9 <pid>`` by hand does, so the workers must die
+    with it (``PR_SET_PDEATHSIG``) and free the port the next server takes.
+    """
     rng = random.Random(seed)
     figures = FaultFigures("kill -9 of the server")
     ledger = Ledger()
     began = time.monotonic()
     server = start(*args)
     create_resources(server.endpoint_url)
-    for _ in range(cycles):
+    for cycle in range(cycles):
         if sampler:
             sampler.watch(server.process.pid)
         workload = Workload(server.endpoint_url, ledger).start()
+        supervisor_only = cycle % 2 == 1
         try:
             _load(workload, ledger, rng.uniform(0.5, 1.5) * load_seconds, least)
         finally:
-            server.kill()  # SIGKILL to the whole process group while the writers are busy
+            if supervisor_only:
+                _kill_supervisor(server)
+            else:
+                server.kill()  # SIGKILL to the whole process group while the writers are busy
             workload.stop()
         figures.cycles += 1
-        server = start(*args)
+        # After a kill of the supervisor alone, restart on the same port at once, as an operator would.
+        port = server.port
+        server = start(*args, "--port", str(port)) if supervisor_only else start(*args)
+        if supervisor_only and server.port != port:
+            raise RuntimeError(f"the restarted server did not get port {port} back")
         if sampler:
             sampler.watch(server.process.pid)
         figures.findings.merge(check(server.endpoint_url, ledger))
@@ -125,6 +138,27 @@ def worker_kills(start: Start, args: tuple[str, ...], kills: int, load_seconds: 
     figures.take(ledger)
     figures.seconds = time.monotonic() - began
     return figures
+
+
+def _kill_supervisor(server: Server) -> None:
+    """SIGKILL the supervisor alone and wait until its workers are gone too (they must not linger)."""
+    workers = children_of(server.process.pid)
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in workers):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers {workers} outlived their supervisor")
+        time.sleep(0.01)
+    server.kill()  # nothing left to signal; closes the server's log
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def _crash_restart(cluster: Any) -> None:
