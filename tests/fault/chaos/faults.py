@@ -46,7 +46,7 @@ class FaultFigures:
             self.rejected = dict(ledger.rejected)
 
 
-def _load(workload: Workload, ledger: Ledger, seconds: float, least: int) -> None:
+def _load(ledger: Ledger, seconds: float, least: int) -> None:
     """Let the writers run ``seconds``, and on until at least ``least`` more writes are acknowledged."""
     with ledger.lock:
         target = ledger.acknowledged + least
@@ -81,7 +81,7 @@ def kill_loop(start: Start, args: tuple[str, ...], cycles: int, load_seconds: fl
         workload = Workload(server.endpoint_url, ledger).start()
         supervisor_only = cycle % 2 == 1
         try:
-            _load(workload, ledger, rng.uniform(0.5, 1.5) * load_seconds, least)
+            _load(ledger, rng.uniform(0.5, 1.5) * load_seconds, least)
         finally:
             if supervisor_only:
                 _kill_supervisor(server)
@@ -105,13 +105,14 @@ def kill_loop(start: Start, args: tuple[str, ...], cycles: int, load_seconds: fl
 
 
 def worker_kills(start: Start, args: tuple[str, ...], kills: int, load_seconds: float, sampler: Sampler | None = None,
-                 least: int = 50) -> FaultFigures:
+                 least: int = 50, seed: int = 0) -> FaultFigures:
     """With ``--workers 2``: kill -9 one worker under load ``kills`` times; the supervisor replaces it.
 
     The writers on the killed worker's connections see cut connections (unsure
     writes) and reconnect to the survivor or the replacement; nothing is restarted
     by hand, and the checker runs against the same server at the end.
     """
+    rng = random.Random(seed)
     figures = FaultFigures("kill -9 of one worker")
     ledger = Ledger()
     began = time.monotonic()
@@ -122,14 +123,14 @@ def worker_kills(start: Start, args: tuple[str, ...], kills: int, load_seconds: 
     workload = Workload(server.endpoint_url, ledger).start()
     try:
         for _ in range(kills):
-            _load(workload, ledger, load_seconds, least)
+            _load(ledger, load_seconds, least)
             workers = children_of(server.process.pid)
             if len(workers) != 2:
                 raise RuntimeError(f"expected 2 workers, found {workers}")
-            os.kill(random.choice(workers), signal.SIGKILL)
+            os.kill(rng.choice(workers), signal.SIGKILL)
             figures.cycles += 1
             _wait_for_workers(server.process.pid, 2, exclude=set(workers))
-        _load(workload, ledger, load_seconds, least)
+        _load(ledger, load_seconds, least)
     finally:
         workload.stop()
     figures.findings.merge(check(server.endpoint_url, ledger))
@@ -202,10 +203,10 @@ def postgres_restarts(start: Start, dsn: str, cluster: Any, restarts: int, load_
         workload.start()
     try:
         for _ in range(restarts):
-            _load(workloads[0], ledger, load_seconds, least)
+            _load(ledger, load_seconds, least)
             _crash_restart(cluster)
             figures.cycles += 1
-        _load(workloads[0], ledger, load_seconds, least)
+        _load(ledger, load_seconds, least)
     finally:
         for workload in workloads:
             workload.stop()
