@@ -1,9 +1,14 @@
 # make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
 # make test:  run the whole test suite; its PostgreSQL half starts a throwaway
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
+<<<<<<< HEAD
 #             postgresql package first if initdb is missing; its client tier
 #             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
 #             older botocore under .clients/, with node and npm from Debian
+=======
+#             postgresql package first if initdb is missing
+# make chaos: the chaos suite's long mode; its report goes to ./chaos-report
+>>>>>>> chaos
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
 
@@ -50,6 +55,14 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^cellstore' > constraints.txt
 	rm -rf .lock-venv
+
+# The chaos and abuse suite's long mode (docs/RELIABILITY.md): minutes of kill -9,
+# PostgreSQL crashes (when PostgreSQL can be had), hostile clients and fuzzing,
+# then a report of figures in chaos-report/ (exit status 1 if a promise broke).
+# Parameters: make chaos CHAOS_ARGS="--cycles 200 --duration 600" (see --help).
+.PHONY: chaos
+chaos: .make-test.stamp
+	$(BIN)/python -m tests.fault.chaos $(CHAOS_ARGS)
 
 # Benchmarks against peers (moto, dynalite) and ceilings (bench/README.md):
 # installs wrk, node and npm from Debian if missing; the peers themselves go
