@@ -267,12 +267,13 @@ def test_deep_update_operands_are_refused() -> None:
 
 
 def test_nesting_up_to_the_bound_parses_and_evaluates() -> None:
-    """100 levels (mixing parentheses and NOT) is accepted, evaluated and counted back down."""
-    text = "NOT (" * 50 + "NOT " * 49 + "a = :v" + ")" * 50
+    """100 levels (mixing parentheses and NOT) are accepted and evaluated; 101 are not."""
+    text = "NOT (" * 25 + "NOT " * 50 + "a = :v" + ")" * 25  # 25 * 2 + 50 = 100 levels
     condition = parse_condition(text, ExpressionContext(None, dict(VALUES)), "FilterExpression")
-    # 99 NOTs around a = :v: true for a = "x" flips an odd number of times.
+    # 75 NOTs around a = :v: an odd number of flips.
     assert condition.evaluate({"a": {"S": "x"}}) is False
     assert condition.evaluate({"a": {"S": "z"}}) is True
+    assert condition_error("NOT " + text) == "Invalid ConditionExpression: " + NESTING_LIMIT
     # Siblings do not add up: the bound is on depth, not on the number of parentheses.
     many = " AND ".join(["(a = :v)"] * 200)
     parse_condition(many, ExpressionContext(None, dict(VALUES)), "ConditionExpression")
