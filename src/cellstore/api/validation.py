@@ -9,6 +9,12 @@ listing every violated constraint, as AWS does:
 
 JSON type mismatches (a number where a string belongs) are not validation
 errors in AWS but serialization errors, raised before any constraint check.
+So are numbers too wide for the member's Java type: AWS models Limit,
+Segment, TotalSegments, ... as ``Integer`` (32-bit), and a value outside that
+range never reaches the constraint checks (``Limit=2147483648`` is refused, not
+read as "no limit").  The few ``Long`` members (ReadCapacityUnits, ...) are
+checked as integers too: every value between 2**31 and 2**63 is far above any
+of their quotas, so refusing it as unparseable loses nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
 }
 
-_LONG_LIMIT = 2**63
+#: AWS's Integer members are Java ints: -2**31 <= value < 2**31.
+_INTEGER_LIMIT = 2**31
 
 _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "map": "Map", "list": "List"}
 
@@ -41,7 +48,7 @@ _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "m
 class Param:
     """Constraints of one request member, in AWS's model vocabulary."""
 
-    type: str  # string | integer | boolean | map | list
+    type: str  # string | integer (a Java int) | boolean | map | list
     required: bool = False
     min_length: int | None = None
     max_length: int | None = None
@@ -52,14 +59,14 @@ class Param:
 
 
 def check_type(name: str, value: Any, kind: str) -> None:
-    """Raise SerializationException unless ``value`` has JSON type ``kind``."""
+    """Raise SerializationException unless ``value`` has JSON type ``kind`` (and fits its width)."""
     expected = _JSON_TYPES[kind]
-    ok = isinstance(value, expected) and not (kind == "integer" and isinstance(value, bool))
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
+    integer = kind == "integer"
+    ok = isinstance(value, expected) and not (integer and isinstance(value, bool))
+    if integer and isinstance(value, float) and value.is_integer():
         ok = True
-    if ok and kind == "integer" and not -_LONG_LIMIT <= value < _LONG_LIMIT:
-        # AWS models these members as Integer or Long; nothing wider parses.
-        raise SerializationException(f"{json_kind(value)} can not be converted to a Long")
+    if ok and integer and not -_INTEGER_LIMIT <= value < _INTEGER_LIMIT:
+        raise SerializationException(f"{json_kind(value)} can not be converted to an Integer")
     if not ok:
         raise SerializationException(
             f"{json_kind(value)} can not be converted to an {_CONVERTED[kind]}"
