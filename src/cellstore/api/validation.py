@@ -20,6 +20,7 @@ of their quotas, so refusing it as unparseable loses nothing.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,41 @@ def wire_name(name: str) -> str:
 def shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    return safe_str(value)
+
+
+#: Deeper than this, a value in an error message is cut short (``[[...]]``).
+MESSAGE_DEPTH = 64
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = MESSAGE_DEPTH
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 10**9
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 10**9
+
+
+def safe_str(value: Any) -> str:
+    """``str(value)`` for an error message, safe for any JSON a client can send.
+
+    ``str`` of a list nested ~1,000 deep (orjson parses up to 1,024) raises
+    RecursionError, which would turn a typed error into a 500.  Containers
+    deeper than ``MESSAGE_DEPTH`` are shown cut short instead; everything
+    else reads exactly as ``str`` would.
+    """
+    if isinstance(value, (list, dict)) and _deeper_than(value, MESSAGE_DEPTH):
+        return _SHORT.repr(value)
     return str(value)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
 
 
 def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cellstore.api.validation import safe_str
 from cellstore.api.sqs import Context, messages, operation
 from cellstore.api.sqs.params import entries, failure, integer, queue_from_url
 from cellstore.engine.queues import send as engine
@@ -47,7 +48,7 @@ def send_message(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
 def send_message_batch(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     name = queue_from_url(payload, ctx.queues.db.account)
     batch = entries(payload, "SendMessageBatchRequestEntry")
-    total = sum(len(str(e.get("MessageBody", "")).encode("utf-8")) + _attributes_size(e) for e in batch)
+    total = sum(len(safe_str(e.get("MessageBody", "")).encode("utf-8")) + _attributes_size(e) for e in batch)
     if total > MAX_MESSAGE_SIZE:
         raise BatchRequestTooLong(
             f"Batch requests cannot be longer than {MAX_MESSAGE_SIZE} bytes. You have sent {total} bytes."
