@@ -246,7 +246,14 @@ def mutate(data: Any, payload: dict[str, Any], wrong: Any) -> Any:
     """One or two members of ``payload`` replaced by values drawn from ``wrong``."""
     all_paths = list(paths(payload))
     request: Any = copy.deepcopy(payload)  # once: the values placed may be ~1,000 levels deep
+    placed: list[tuple[Any, ...]] = []
     for _ in range(data.draw(st.integers(1, 2), label="mutations")):
         path = data.draw(st.sampled_from(all_paths), label="path")
-        request = _place(request, path, data.draw(wrong, label="value"))
+        value = data.draw(wrong, label="value")
+        # Never place into a value placed before: it may be a shared constant
+        # (st.just), and placing it inside itself would make a cycle no JSON has.
+        if any(path[: len(earlier)] == earlier for earlier in placed):
+            continue
+        request = _place(request, path, value)
+        placed.append(path)
     return request
