@@ -29,7 +29,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
-from mutations import DEEP_EXPRESSIONS, DYNAMODB_VALID, WRONG_SHAPES, create_dynamodb_table, mutate
+from mutations import (
+    DEEP_EXPRESSIONS,
+    DYNAMODB_VALID,
+    WRONG_SHAPES,
+    create_dynamodb_table,
+    mutate,
+)
 from test_sqs_bad_input import VALID as SQS_VALID
 
 pytestmark = [pytest.mark.server]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api.validation import safe_str
 from cellstore.api.sqs import Context, messages, operation
 from cellstore.api.sqs.params import entries, failure, integer, queue_from_url
+from cellstore.api.validation import safe_str
 from cellstore.engine.queues import send as engine
 from cellstore.engine.queues.attributes import MAX_MESSAGE_SIZE
 from cellstore.engine.queues.model import attributes_size
