@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import WRONG_SHAPES, mutate
+from mutations import WRONG_SHAPES, mutate, nested_list, replaced
 
 from cellstore.api import sqs
 from cellstore.engine.database import Database
@@ -71,3 +71,18 @@ def test_mutated_sqs_request_gets_a_typed_error(db: Database, operation: str, da
         raise
     except CellstoreError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("MessageAttributes", "a", "DataType"), nested_list(999)),  # str() of it: RecursionError
+        (("MessageAttributes", "a"), {"DataType": "Binary", "BinaryValue": [1]}),  # b64decode(list): TypeError
+        (("QueueUrl",), nested_list(999)),  # f"Value {value} ...": RecursionError
+    ],
+)
+def test_found_by_the_property_above(db: Database, path: tuple[Any, ...], value: Any) -> None:
+    """Each once a 500, found by these generators (or the auth-on run in test_bad_input_auth.py)."""
+    with pytest.raises(CellstoreError) as info:
+        sqs.dispatch(db, "SendMessage", replaced(VALID["SendMessage"], path, value), ENDPOINT)
+    assert not isinstance(info.value, InternalServerError)

@@ -76,7 +76,7 @@ def _value(name: str, value: Any) -> dict[str, Any]:
     data_type = value.get("DataType")
     if not data_type:
         raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message attribute type.")
-    base = str(data_type).split(".", 1)[0]
+    base = safe_str(data_type).split(".", 1)[0]
     if base not in ("String", "Number", "Binary"):
         raise InvalidParameterValue(
             f"The message attribute '{name}' has an invalid message attribute type, the set of "
@@ -90,7 +90,7 @@ def _value(name: str, value: Any) -> dict[str, Any]:
             )
         try:
             base64.b64decode(binary, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, TypeError):  # TypeError: not a string at all
             raise InvalidParameterValue(f"The message attribute '{name}' has an invalid binary value.") from None
         return {"DataType": data_type, "BinaryValue": binary}
     text = value.get("StringValue")
