@@ -35,8 +35,8 @@ from cellstore.engine.expressions.context import ExpressionContext, Resolver
 from cellstore.engine.expressions.parser import parse_update_tree
 from cellstore.engine.expressions.path import Path, check_paths, get_path
 from cellstore.engine.values import (
-    AttributeValue,
     MAX_DEPTH,
+    AttributeValue,
     Item,
     add_numbers,
     subtract_numbers,
