@@ -91,6 +91,8 @@ class InternalServerError(CellstoreError):
     code = "InternalServerError"
     status = 500
     default_message = "Internal server error"
+    #: Set by ``protocol/wire.internal_error``: the id its log line names, sent as x-amzn-RequestId.
+    request_id: str | None = None
 
 
 class TransactionCanceledException(CellstoreError):

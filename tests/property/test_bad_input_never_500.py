@@ -1,8 +1,15 @@
 """Malformed requests get a typed AWS error, never an internal error.
 
-Hypothesis takes a valid request for each DynamoDB operation and replaces
-one member (at any depth) with a value of the wrong shape; dispatch must
-either succeed or raise a CellstoreError that is not InternalServerError.
+Hypothesis takes a valid request for each DynamoDB operation (the legacy
+parameter forms included) and replaces one or two members, at any depth and
+list elements included, with a value of the wrong shape (see mutations.py);
+dispatch must either succeed or raise a CellstoreError that is not
+InternalServerError.  Two targeted properties follow: every expression member
+given a deeply nested expression within 4 KB, and every integer member given
+a number outside its range (which must be refused, not obeyed).
+
+The same requests are sent signed to a ``--auth sigv4`` server in
+test_bad_input_auth.py.
 """
 
 from __future__ import annotations
@@ -14,7 +21,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import WRONG_SHAPES, paths, replaced
+from mutations import (
+    DEEP_EXPRESSIONS,
+    DYNAMODB_INTEGER_MEMBERS,
+    DYNAMODB_VALID,
+    OUT_OF_RANGE,
+    WRONG_SHAPES,
+    create_dynamodb_table,
+    expression_paths,
+    mutate,
+    replaced,
+)
 
 from cellstore.api import dispatch
 from cellstore.engine.database import Database
@@ -22,74 +39,76 @@ from cellstore.engine.wiring import open_database
 from cellstore.errors import CellstoreError, InternalServerError
 from cellstore.storage.sqlite import SqliteStore
 
-TABLE = "fuzzed"
-KEY = {"pk": {"S": "a"}, "sk": {"N": "1"}}
-VALUES = {":v": {"N": "1"}, ":s": {"S": "x"}}
-
-VALID: dict[str, dict[str, Any]] = {
-    "PutItem": {"TableName": TABLE, "Item": {**KEY, "n": {"N": "5"}, "l": {"L": [{"S": "x"}]}},
-                "ConditionExpression": "attribute_not_exists(pk) OR n < :v OR s = :s", "ExpressionAttributeValues": VALUES,
-                "ReturnValues": "ALL_OLD"},
-    "GetItem": {"TableName": TABLE, "Key": KEY, "ProjectionExpression": "#n, l[0]",
-                "ExpressionAttributeNames": {"#n": "n"}},
-    "UpdateItem": {"TableName": TABLE, "Key": KEY, "UpdateExpression": "SET n = n + :v, s = :s REMOVE l[0]",
-                   "ExpressionAttributeValues": VALUES, "ReturnValues": "UPDATED_NEW"},
-    "DeleteItem": {"TableName": TABLE, "Key": KEY, "ConditionExpression": "attribute_exists(pk)"},
-    "Query": {"TableName": TABLE, "KeyConditionExpression": "pk = :s AND sk > :v", "ExpressionAttributeValues": VALUES,
-              "Limit": 5, "ScanIndexForward": False},
-    "Scan": {"TableName": TABLE, "FilterExpression": "n > :v", "ExpressionAttributeValues": {":v": {"N": "1"}},
-             "Segment": 0, "TotalSegments": 2},
-    "BatchWriteItem": {"RequestItems": {TABLE: [{"PutRequest": {"Item": KEY}}]}},
-    "BatchGetItem": {"RequestItems": {TABLE: {"Keys": [KEY]}}},
-    "TransactWriteItems": {"TransactItems": [{"Update": {"TableName": TABLE, "Key": KEY, "UpdateExpression": "ADD n :v",
-                                                         "ExpressionAttributeValues": {":v": {"N": "1"}}}}],
-                           "ClientRequestToken": "tok"},
-    "TransactGetItems": {"TransactItems": [{"Get": {"TableName": TABLE, "Key": KEY}}]},
-    "CreateTable": {"TableName": "other", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                    "BillingMode": "PAY_PER_REQUEST"},
-    "DescribeTable": {"TableName": TABLE},
-    "ListTables": {"Limit": 5, "ExclusiveStartTableName": "aaa"},
-    "UpdateTable": {"TableName": TABLE, "BillingMode": "PROVISIONED",
-                    "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}},
-}
-
 WRONG = st.one_of(
     WRONG_SHAPES,
+    DEEP_EXPRESSIONS,
     st.just({"S": 1}), st.just({"N": "x"}), st.just({"SS": []}), st.just({}), st.just({"B": "!!"}),
-    st.just("#"), st.just(":"), st.just("a.b[x]"), st.just("SET"), st.just("))"),
+    st.just("#"), st.just(":"), st.just("a.b[x]"), st.just("SET"), st.just("))"), st.just("no_such_table"),
 )
+
+EXPRESSION_PATHS = expression_paths()
 
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
     database = open_database(SqliteStore(None))
-    dispatch(database, "CreateTable", {
-        "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
-    })
+    dispatch(database, "CreateTable", create_dynamodb_table())
     yield database
     database.close()
 
 
-@pytest.mark.parametrize("operation", sorted(VALID))
-def test_valid_request_succeeds(db: Database, operation: str) -> None:
-    """The unmutated requests are valid, so the mutations below test one fault each."""
-    dispatch(db, operation, copy.deepcopy(VALID[operation]))
-
-
-@pytest.mark.parametrize("operation", sorted(VALID))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_mutated_request_gets_a_typed_error(db: Database, operation: str, data: st.DataObject) -> None:
-    payload = VALID[operation]
-    path = data.draw(st.sampled_from(list(paths(payload))), label="path")
-    value = data.draw(WRONG, label="value")
-    request = replaced(payload, path, value)
+def typed_or_success(db: Database, operation: str, request: Any) -> CellstoreError | None:
+    """The typed error ``request`` gets, or None if it succeeds; anything else fails the test."""
     try:
         dispatch(db, operation, request if isinstance(request, dict) else {"_": request})
     except InternalServerError:
         raise
-    except CellstoreError:
-        pass
+    except CellstoreError as err:
+        return err
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(DYNAMODB_VALID))
+def test_valid_request_succeeds(db: Database, name: str) -> None:
+    """The unmutated requests are valid, so the mutations below test one fault each."""
+    operation, payload = DYNAMODB_VALID[name]
+    dispatch(db, operation, copy.deepcopy(payload))
+
+
+@pytest.mark.parametrize("name", sorted(DYNAMODB_VALID))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_request_gets_a_typed_error(db: Database, name: str, data: st.DataObject) -> None:
+    operation, payload = DYNAMODB_VALID[name]
+    typed_or_success(db, operation, mutate(data, payload, WRONG))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(EXPRESSION_PATHS), text=DEEP_EXPRESSIONS)
+def test_deep_expressions_get_a_typed_error(db: Database, where: tuple[str, tuple[Any, ...]], text: str) -> None:
+    """Every expression member, nested ~1-2,000 deep within 4 KB: a ValidationException, never a RecursionError."""
+    name, path = where
+    operation, payload = DYNAMODB_VALID[name]
+    typed_or_success(db, operation, replaced(payload, path, text))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(DYNAMODB_INTEGER_MEMBERS), number=OUT_OF_RANGE)
+def test_integer_members_refuse_numbers_out_of_range(
+    db: Database, where: tuple[str, tuple[Any, ...], int, int], number: float
+) -> None:
+    """``Limit=2147483648`` is refused, not read as "no limit"."""
+    name, path, _, _ = where
+    operation, payload = DYNAMODB_VALID[name]
+    assert typed_or_success(db, operation, replaced(payload, path, number)) is not None
+
+
+@pytest.mark.parametrize(("name", "path", "low", "high"), DYNAMODB_INTEGER_MEMBERS)
+def test_integer_members_accept_their_whole_range(db: Database, name: str, path: tuple[Any, ...], low: int, high: int) -> None:
+    """The bounds themselves are valid, so the property above is about the range, not the member."""
+    operation, payload = DYNAMODB_VALID[name]
+    for number in (low, high):
+        request = replaced(payload, path, number)
+        if path == ("Segment",):
+            request["TotalSegments"] = 1_000_000
+        assert typed_or_success(db, operation, request) is None

@@ -1,7 +1,10 @@
 """Malformed SQS requests get a typed SQS error, never an internal error.
 
-The same method as test_bad_input_never_500.py (one member replaced by a
-wrong-shaped value), over the SQS JSON-protocol operations.
+The same method as test_bad_input_never_500.py (one or two members replaced
+by wrong-shaped values: every JSON type, wrong-typed list elements, numbers
+out of range, lists and maps ~1,000 levels deep), over the SQS JSON-protocol
+operations.  Deep values found the SQS readers' ``str(value)`` and
+``f"Value {value} ..."`` raising RecursionError (now ``safe_str``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutations import WRONG_SHAPES, paths, replaced
+from mutations import WRONG_SHAPES, mutate, nested_list, replaced
 
 from cellstore.api import sqs
 from cellstore.engine.database import Database
@@ -62,13 +65,25 @@ def db() -> Iterator[Database]:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_sqs_request_gets_a_typed_error(db: Database, operation: str, data: st.DataObject) -> None:
-    payload = VALID[operation]
-    path = data.draw(st.sampled_from(list(paths(payload))), label="path")
-    value = data.draw(WRONG, label="value")
-    request = replaced(payload, path, value)
+    request = mutate(data, VALID[operation], WRONG)
     try:
         sqs.dispatch(db, operation, request if isinstance(request, dict) else {"_": request}, ENDPOINT)
     except InternalServerError:
         raise
     except CellstoreError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("MessageAttributes", "a", "DataType"), nested_list(999)),  # str() of it: RecursionError
+        (("MessageAttributes", "a"), {"DataType": "Binary", "BinaryValue": [1]}),  # b64decode(list): TypeError
+        (("QueueUrl",), nested_list(999)),  # f"Value {value} ...": RecursionError
+    ],
+)
+def test_found_by_the_property_above(db: Database, path: tuple[Any, ...], value: Any) -> None:
+    """Each once a 500, found by these generators (or the auth-on run in test_bad_input_auth.py)."""
+    with pytest.raises(CellstoreError) as info:
+        sqs.dispatch(db, "SendMessage", replaced(VALID["SendMessage"], path, value), ENDPOINT)
+    assert not isinstance(info.value, InternalServerError)

@@ -124,6 +124,8 @@ class RequestExpressions:
         names = self.payload.get("AttributesToGet")
         if names is not None:
             check_type("AttributesToGet", names, "list")
+            for name in names:  # before set(): a list or map element is unhashable
+                check_type("AttributesToGet", name, "string")
             if len(set(names)) != len(names):
                 raise ValidationException(
                     f"One or more parameter values were invalid: Duplicate value in attribute name: {names[0]}"

@@ -9,11 +9,18 @@ listing every violated constraint, as AWS does:
 
 JSON type mismatches (a number where a string belongs) are not validation
 errors in AWS but serialization errors, raised before any constraint check.
+So are numbers too wide for the member's Java type: AWS models Limit,
+Segment, TotalSegments, ... as ``Integer`` (32-bit), and a value outside that
+range never reaches the constraint checks (``Limit=2147483648`` is refused, not
+read as "no limit").  The few ``Long`` members (ReadCapacityUnits, ...) are
+checked as integers too: every value between 2**31 and 2**63 is far above any
+of their quotas, so refusing it as unparseable loses nothing.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +39,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
 }
 
-_LONG_LIMIT = 2**63
+#: AWS's Integer members are Java ints: -2**31 <= value < 2**31.
+_INTEGER_LIMIT = 2**31
 
 _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "map": "Map", "list": "List"}
 
@@ -41,7 +49,7 @@ _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "m
 class Param:
     """Constraints of one request member, in AWS's model vocabulary."""
 
-    type: str  # string | integer | boolean | map | list
+    type: str  # string | integer (a Java int) | boolean | map | list
     required: bool = False
     min_length: int | None = None
     max_length: int | None = None
@@ -52,14 +60,14 @@ class Param:
 
 
 def check_type(name: str, value: Any, kind: str) -> None:
-    """Raise SerializationException unless ``value`` has JSON type ``kind``."""
+    """Raise SerializationException unless ``value`` has JSON type ``kind`` (and fits its width)."""
     expected = _JSON_TYPES[kind]
-    ok = isinstance(value, expected) and not (kind == "integer" and isinstance(value, bool))
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
+    integer = kind == "integer"
+    ok = isinstance(value, expected) and not (integer and isinstance(value, bool))
+    if integer and isinstance(value, float) and value.is_integer():
         ok = True
-    if ok and kind == "integer" and not -_LONG_LIMIT <= value < _LONG_LIMIT:
-        # AWS models these members as Integer or Long; nothing wider parses.
-        raise SerializationException(f"{json_kind(value)} can not be converted to a Long")
+    if ok and integer and not -_INTEGER_LIMIT <= value < _INTEGER_LIMIT:
+        raise SerializationException(f"{json_kind(value)} can not be converted to an Integer")
     if not ok:
         raise SerializationException(
             f"{json_kind(value)} can not be converted to an {_CONVERTED[kind]}"
@@ -76,7 +84,41 @@ def wire_name(name: str) -> str:
 def shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    return safe_str(value)
+
+
+#: Deeper than this, a value in an error message is cut short (``[[...]]``).
+MESSAGE_DEPTH = 64
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = MESSAGE_DEPTH
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 10**9
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 10**9
+
+
+def safe_str(value: Any) -> str:
+    """``str(value)`` for an error message, safe for any JSON a client can send.
+
+    ``str`` of a list nested ~1,000 deep (orjson parses up to 1,024) raises
+    RecursionError, which would turn a typed error into a 500.  Containers
+    deeper than ``MESSAGE_DEPTH`` are shown cut short instead; everything
+    else reads exactly as ``str`` would.
+    """
+    if isinstance(value, (list, dict)) and _deeper_than(value, MESSAGE_DEPTH):
+        return _SHORT.repr(value)
     return str(value)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
 
 
 def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:

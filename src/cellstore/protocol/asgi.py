@@ -376,14 +376,29 @@ def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:
 
 
 def _json_response(status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()) -> HttpResponse:
-    """An AWS JSON answer: the common case has no headers of its own (``extra``)."""
+    """An AWS JSON answer: the common case has no headers of its own (``extra``).
+
+    An unexpected error brings the request id its log line names (in ``extra``),
+    and that one is sent instead of a fresh id.
+    """
+    if extra and any(name == wire.REQUEST_ID_HEADER for name, _ in extra):
+        return HttpResponse(
+            status,
+            [
+                (b"content-type", wire.CONTENT_TYPE),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"x-amz-crc32", wire.crc32(body)),
+                *extra,
+            ],
+            body,
+        )
     return HttpResponse(
         status,
         [
             (b"content-type", wire.CONTENT_TYPE),
             (b"content-length", str(len(body)).encode("ascii")),
             (b"x-amz-crc32", wire.crc32(body)),
-            (b"x-amzn-RequestId", wire.new_request_id().encode("ascii")),
+            (wire.REQUEST_ID_HEADER, wire.new_request_id().encode("ascii")),
             *extra,
         ],
         body,
@@ -392,7 +407,7 @@ def _json_response(status: int, body: bytes, extra: tuple[tuple[bytes, bytes], .
 
 def error_response(err: CellstoreError) -> HttpResponse:
     """``err`` as the AWS JSON error answer (also what a server sends for a failure outside the app)."""
-    return _json_response(err.status, wire.error_body(err))
+    return _json_response(err.status, wire.error_body(err), wire.error_headers(err))
 
 
 def _is_form(content_type: bytes) -> bool:

@@ -249,6 +249,10 @@ def request_time(request: wire.Request) -> tuple[str, datetime, str]:
     """(the date as signed, as a datetime, and the header it came from).
 
     ``X-Amz-Date`` (or the presigned ``X-Amz-Date`` parameter) wins over ``Date``.
+    A date that does not parse, or parses to an instant outside what a
+    datetime holds (``Mon, 31 Dec 9999 23:59:59 -2359`` overflows past year
+    9999 once moved to UTC), raises IncompleteSignatureException and nothing
+    else, so the refusal is audited like every other authentication failure.
     """
     if request.authorization is None:
         text = _query_params(request.query).get("X-Amz-Date", "")
@@ -260,12 +264,12 @@ def request_time(request: wire.Request) -> tuple[str, datetime, str]:
             text, source = _header(request.headers, b"date") or "", "date"
             try:
                 when = parsedate_to_datetime(text).astimezone(timezone.utc)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise IncompleteSignatureException(f"Date must be in ISO-8601 'basic format'. Got '{text}'.") from None
             return when.strftime(_AMZ_DATE), when, source
     try:
         when = datetime.strptime(text, _AMZ_DATE).replace(tzinfo=timezone.utc)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise IncompleteSignatureException(
             f"Date must be in ISO-8601 'basic format'. Got '{text}'. See http://en.wikipedia.org/wiki/ISO_8601"
         ) from None

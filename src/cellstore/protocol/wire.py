@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import traceback
 import zlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -282,11 +283,13 @@ def error_headers(err: CellstoreError) -> tuple[tuple[bytes, bytes], ...]:
     """``x-amzn-query-error`` for errors of services that once spoke the query protocol (SQS).
 
     botocore reads it to report the query code as ``Error.Code`` while
-    mapping the exception class from ``__type``.
+    mapping the exception class from ``__type``.  An unexpected error instead
+    carries the request id its log line names (see ``internal_error``).
     """
     query_code = getattr(err, "query_code", None)
     if query_code is None:
-        return ()
+        request_id = getattr(err, "request_id", None)  # an InternalServerError's logged id
+        return () if request_id is None else ((REQUEST_ID_HEADER, request_id.encode("ascii")),)
     return ((b"x-amzn-query-error", f"{query_code};{getattr(err, 'fault', 'Sender')}".encode("ascii")),)
 
 
@@ -303,10 +306,42 @@ def error_body(err: CellstoreError) -> bytes:
     return orjson.dumps(body)
 
 
-def internal_error(exc: BaseException) -> CellstoreError:
-    """Log an unexpected exception with its traceback and return what the client sees."""
-    log.error("unexpected error while handling a request", exc_info=exc)
-    return InternalServerError()
+#: The response header carrying the request id (set by the app, or by an InternalServerError).
+REQUEST_ID_HEADER = b"x-amzn-RequestId"
+
+
+def internal_error(exc: BaseException) -> InternalServerError:
+    """Log an unexpected exception in one line and return what the client sees.
+
+    One ERROR line per failure: the exception type, where it was raised
+    (file:line in function) and a fresh request id, which the answer carries
+    as ``x-amzn-RequestId`` so a client's report can be matched to the line.
+    The full traceback goes to the DEBUG level only — not rate-limited, just
+    off by default: ``serve`` logs at INFO, so it appears only when whoever
+    runs cellstore sets the ``cellstore.protocol`` logger to DEBUG.  A bad
+    request that trips a bug must not write a traceback per request — a
+    2,000-deep RecursionError is ~141 KB — and a client repeating it could
+    otherwise fill the disk.  The exception's message is left out too: it may
+    quote request data.
+    """
+    request_id = new_request_id()
+    where = "?"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f"{_short_path(last.filename)}:{last.lineno} in {last.name}"
+    log.error("unexpected %s at %s; request id %s", type(exc).__name__, where, request_id)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("traceback of request %s", request_id, exc_info=exc)
+    err = InternalServerError()
+    err.request_id = request_id
+    return err
+
+
+def _short_path(filename: str) -> str:
+    """``.../site-packages/cellstore/engine/items.py`` → ``cellstore/engine/items.py``."""
+    marker = filename.rfind("cellstore" + os.sep)
+    return filename[marker:] if marker >= 0 else os.path.basename(filename)
 
 
 def new_request_id() -> str:

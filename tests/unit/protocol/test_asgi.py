@@ -140,3 +140,33 @@ def test_client_gone_mid_body_gets_no_answer() -> None:
     scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
     asyncio.run(APP(scope, receive, send))
     assert sent == []
+
+
+def test_unexpected_error_answers_with_the_logged_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    """The x-amzn-RequestId of a 500 is the id in its one log line, so the two can be matched."""
+    def broken(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise ZeroDivisionError
+
+    app = App({"dynamodb": wire.Service(broken, {"Echo"})})
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"x-amz-target", b"DynamoDB_20120810.Echo"),
+        (b"authorization", AUTH),
+        (b"x-amz-date", b"20240101T000000Z"),
+        (b"content-type", b"application/x-amz-json-1.0"),
+    ]
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    assert start["status"] == 500
+    ids = [value.decode() for name, value in start["headers"] if name.lower() == b"x-amzn-requestid"]
+    assert len(ids) == 1
+    line = caplog.records[-1].getMessage()
+    assert line.startswith("unexpected ZeroDivisionError at ") and line.endswith(f"; request id {ids[0]}")

@@ -337,3 +337,30 @@ def test_signing_keys_are_cached_per_secret(monkeypatch: pytest.MonkeyPatch) -> 
     for _ in range(3):
         check.verify(botocore_request(monkeypatch), "dynamodb")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 31 Dec 9999 23:59:59 -2359",  # parses, then overflows past year 9999 in UTC (an OverflowError)
+        "Mon, 31 Dec 99999 23:59:59 GMT",
+        "Mon, 99 Jan 2020 00:00:00 GMT",
+        "Mon, 31 Dec 2020 23:59:60 GMT",
+        "yesterday",
+        "",
+    ],
+)
+def test_unusable_date_header_is_an_incomplete_signature(monkeypatch: pytest.MonkeyPatch, date: str) -> None:
+    """Whatever the ``Date:`` header holds, verification raises only the typed auth error."""
+    request = botocore_request(monkeypatch)
+    headers = [(k, v) for k, v in request.headers if k != b"x-amz-date"] + [(b"date", date.encode("latin-1"))]
+    with pytest.raises(IncompleteSignatureException) as info:
+        verifier().verify(request._replace(headers=headers), "dynamodb")
+    assert info.value.message == f"Date must be in ISO-8601 'basic format'. Got '{date}'."
+
+
+@pytest.mark.parametrize("amz_date", ["99991231T235959Z", "00010101T000000Z"])
+def test_extreme_but_valid_x_amz_dates_are_refused_by_the_clock(monkeypatch: pytest.MonkeyPatch, amz_date: str) -> None:
+    request = with_header(botocore_request(monkeypatch), b"x-amz-date", amz_date.encode())
+    with pytest.raises(InvalidSignatureException):
+        verifier().verify(request, "dynamodb")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import zlib
 from typing import Any
 
@@ -212,7 +214,40 @@ class TestHandle:
             "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
             "message": "Internal server error",
         }
-        assert "boom" in caplog.text and "Traceback" in caplog.text
+        # One line: the type, where it was raised and the request id; no traceback, no message.
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and errors[0].exc_info is None
+        line = errors[0].getMessage()
+        assert line.startswith("unexpected RuntimeError at ") and "in dispatch; request id " in line
+        assert "boom" not in caplog.text and "Traceback" not in caplog.text
+
+    def test_unexpected_exception_traceback_only_at_debug(self, caplog: pytest.LogCaptureFixture) -> None:
+        def dispatch(op: str, payload: dict[str, Any]) -> dict[str, Any]:
+            raise RuntimeError("boom")
+
+        caplog.set_level(logging.DEBUG, logger="cellstore.protocol")
+        wire.handle(self.services(dispatch), self.request())
+        assert "Traceback" in caplog.text and "boom" in caplog.text
+
+    def test_deep_recursion_logs_one_short_line(self, caplog: pytest.LogCaptureFixture) -> None:
+        """The issue's case: a RecursionError logged ~141 KB of traceback per request."""
+        def dispatch(op: str, payload: dict[str, Any]) -> dict[str, Any]:
+            def down(n: int) -> int:
+                return down(n + 1)
+            return {"n": down(0)}
+
+        status, _ = wire.handle(self.services(dispatch), self.request())
+        assert status == 500
+        assert len(caplog.text) < 500
+
+    def test_unexpected_error_request_id_is_the_one_answered(self, caplog: pytest.LogCaptureFixture) -> None:
+        def dispatch(op: str, payload: dict[str, Any]) -> dict[str, Any]:
+            raise KeyError("x")
+
+        reply = wire.respond(self.services(dispatch), self.request())
+        assert isinstance(reply, wire.Reply)
+        request_id = dict(reply.headers)[wire.REQUEST_ID_HEADER].decode()
+        assert caplog.records[-1].getMessage().endswith(f"request id {request_id}")
 
     def test_oversized_body(self) -> None:
         status, body = wire.handle(self.services(dict), self.request(body=b" " * (wire.MAX_BODY_BYTES + 1)))

@@ -13,6 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cellstore.api.validation import safe_str
 from cellstore.errors import InvalidMessageContents, InvalidParameterValue, MissingParameter
 
 # XML 1.0's characters: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
@@ -27,7 +28,7 @@ def body(payload: dict[str, Any]) -> str:
     value = payload.get("MessageBody")
     if value is None or value == "":
         raise MissingParameter("The request must contain the parameter MessageBody.")
-    text = str(value)
+    text = safe_str(value)
     if _INVALID_CHARS.search(text):
         raise InvalidMessageContents()
     return text
@@ -75,7 +76,7 @@ def _value(name: str, value: Any) -> dict[str, Any]:
     data_type = value.get("DataType")
     if not data_type:
         raise InvalidParameterValue(f"The message attribute '{name}' must contain non-empty message attribute type.")
-    base = str(data_type).split(".", 1)[0]
+    base = safe_str(data_type).split(".", 1)[0]
     if base not in ("String", "Number", "Binary"):
         raise InvalidParameterValue(
             f"The message attribute '{name}' has an invalid message attribute type, the set of "
@@ -89,7 +90,7 @@ def _value(name: str, value: Any) -> dict[str, Any]:
             )
         try:
             base64.b64decode(binary, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, TypeError):  # TypeError: not a string at all
             raise InvalidParameterValue(f"The message attribute '{name}' has an invalid binary value.") from None
         return {"DataType": data_type, "BinaryValue": binary}
     text = value.get("StringValue")
@@ -97,7 +98,7 @@ def _value(name: str, value: Any) -> dict[str, Any]:
         raise InvalidParameterValue(
             f"The message attribute '{name}' with type '{base}' must use field 'String'."
         )
-    text = str(text)
+    text = safe_str(text)
     if _INVALID_CHARS.search(text):
         raise InvalidMessageContents()
     if base == "Number":
@@ -112,7 +113,7 @@ def fifo_id(payload: dict[str, Any], member: str) -> str | None:
     value = payload.get(member)
     if value is None:
         return None
-    text = str(value)
+    text = safe_str(value)
     if not _ID_CHARS.fullmatch(text):
         raise InvalidParameterValue(
             f"Value {text} for parameter {member} is invalid. Reason: {member} can only include "

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from cellstore.api.validation import safe_str
 from cellstore.engine.queues.attributes import parse_integer
 from cellstore.engine.queues.model import FIFO_SUFFIX
 from cellstore.errors import (
@@ -41,7 +42,7 @@ def string(payload: Mapping[str, Any], name: str, *, need: bool = False) -> str 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: Must be a string.")
+        raise InvalidParameterValue(f"Value {safe_str(value)} for parameter {name} is invalid. Reason: Must be a string.")
     return value
 
 
@@ -54,7 +55,7 @@ def integer(payload: Mapping[str, Any], name: str, low: int, high: int, reason: 
     # text must be plain ASCII digits (parse_integer), unlike Python's int().
     number = int(value) if isinstance(value, float) and value.is_integer() else parse_integer(value)
     if number is None or not low <= number <= high:
-        raise InvalidParameterValue(f"Value {value} for parameter {name} is invalid. Reason: {reason}")
+        raise InvalidParameterValue(f"Value {safe_str(value)} for parameter {name} is invalid. Reason: {reason}")
     return number
 
 
@@ -62,14 +63,14 @@ def string_map(payload: Mapping[str, Any], name: str) -> dict[str, str]:
     value = payload.get(name) or {}
     if not isinstance(value, dict):
         raise InvalidParameterValue(f"Value for parameter {name} is invalid. Reason: Must be a map.")
-    return {str(k): str(v) for k, v in value.items()}
+    return {str(k): safe_str(v) for k, v in value.items()}
 
 
 def string_list(payload: Mapping[str, Any], name: str) -> list[str]:
     value = payload.get(name) or []
     if not isinstance(value, list):
         raise InvalidParameterValue(f"Value for parameter {name} is invalid. Reason: Must be a list.")
-    return [str(v) for v in value]
+    return [safe_str(v) for v in value]
 
 
 def queue_name(value: str) -> str:

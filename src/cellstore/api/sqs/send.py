@@ -8,6 +8,7 @@ from cellstore.api.registry import operation
 from cellstore.api.sqs import messages
 from cellstore.api.sqs.context import Context
 from cellstore.api.sqs.params import entries, failure, integer, queue_from_url
+from cellstore.api.validation import safe_str
 from cellstore.engine.queues import send as engine
 from cellstore.engine.queues.attributes import MAX_MESSAGE_SIZE
 from cellstore.engine.queues.model import attributes_size
@@ -49,7 +50,7 @@ def send_message(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
 def send_message_batch(ctx: Context, payload: dict[str, Any]) -> dict[str, Any]:
     name = queue_from_url(payload, ctx.queues.db.account)
     batch = entries(payload, "SendMessageBatchRequestEntry")
-    total = sum(len(str(e.get("MessageBody", "")).encode("utf-8")) + _attributes_size(e) for e in batch)
+    total = sum(len(safe_str(e.get("MessageBody", "")).encode("utf-8")) + _attributes_size(e) for e in batch)
     if total > MAX_MESSAGE_SIZE:
         raise BatchRequestTooLong(
             f"Batch requests cannot be longer than {MAX_MESSAGE_SIZE} bytes. You have sent {total} bytes."

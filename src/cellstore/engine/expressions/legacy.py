@@ -6,6 +6,14 @@ evaluator, each is translated into the resolved AST the expression pipeline
 produces, so Condition/Update/Projection/KeyCondition behave identically
 whichever parameter style the client used.  Legacy attribute names are plain
 top-level names: ``"a.b"`` names the attribute called ``a.b``, not a path.
+
+The api layer only checks that each legacy parameter is a map (or a list);
+every member inside — the per-attribute structure, its operator or action
+string, its Exists flag, its value list and each AttributeValue — is
+type-checked here, as AWS's deserializer would (SerializationException), and
+every value is validated and made canonical with ``validate_value`` exactly
+as an item's values are, so a legacy request can neither crash the server nor
+store a value an expression request could not.
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ from cellstore.engine.expressions.condition import Condition
 from cellstore.engine.expressions.keycondition import KeyCondition, KeyPart, build_key_condition
 from cellstore.engine.expressions.projection import Projection
 from cellstore.engine.expressions.update import Update
-from cellstore.engine.values import AttributeValue, compare, type_of, validate_value
-from cellstore.errors import ValidationException
+from cellstore.engine.values import AttributeValue, compare, json_kind, type_of, validate_value
+from cellstore.errors import SerializationException, ValidationException
 
 _INVALID = "One or more parameter values were invalid: "
 TYPE_MISMATCH = _INVALID + "Type mismatch for attribute to update"
@@ -83,6 +91,44 @@ def mixed_parameters_error(
     )
 
 
+def _structure(spec: Any, shape: str) -> dict[str, Any]:
+    """One per-attribute legacy structure (``shape`` names its AWS type); null reads as empty."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        article = "an" if shape[0] in "AEIOU" else "a"
+        raise SerializationException(
+            f"Unexpected value type in payload: {json_kind(spec)} can not be converted to {article} {shape}"
+        )
+    return spec
+
+
+def _string(value: Any) -> str | None:
+    """An optional string member (ComparisonOperator, Action)."""
+    if value is not None and not isinstance(value, str):
+        raise SerializationException(f"{json_kind(value)} can not be converted to a String")
+    return value
+
+
+def _boolean(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise SerializationException(f"{json_kind(value)} can not be converted to a Boolean")
+    return value
+
+
+def _value_list(values: Any) -> list[AttributeValue]:
+    """AttributeValueList: a list of AttributeValues, each validated and canonical."""
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise SerializationException(f"{json_kind(values)} can not be converted to a List")
+    return [validate_value(value) for value in values]
+
+
+def _optional_value(value: Any) -> AttributeValue | None:
+    return None if value is None else validate_value(value)
+
+
 def _camel(parameter: str) -> str:
     return parameter[0].lower() + parameter[1:]
 
@@ -91,6 +137,8 @@ def _comparison(
     name: str, operator: Any, values: Any, parameter: str
 ) -> Node:
     """One legacy ComparisonOperator/AttributeValueList pair as a condition node."""
+    operator = _string(operator)
+    operands = _value_list(values)
     if operator is None:
         raise ValidationException(
             f"1 validation error detected: Value null at '{_camel(parameter)}.{name}.member."
@@ -102,9 +150,6 @@ def _comparison(
             f"member.comparisonOperator' failed to satisfy constraint: Member must satisfy "
             f"enum value set: {_ENUM}"
         )
-    # Validated (numbers made canonical) as expression values are, so a legacy
-    # operand obeys the same number grammar and compares like a stored value.
-    operands: list[AttributeValue] = [validate_value(v) for v in values or []]
     counts, types = _OPERATORS[operator]
     if len(operands) not in counts:
         raise ValidationException(
@@ -169,10 +214,10 @@ def _combine(nodes: list[Node], conditional_operator: str | None, count: int) ->
 def condition_from_expected(expected: dict[str, Any], conditional_operator: str | None) -> Condition:
     """Expected → Condition (Value/Exists or ComparisonOperator/AttributeValueList per attribute)."""
     nodes: list[Node] = []
-    for name, spec in expected.items():
-        spec = spec or {}
-        value = spec.get("Value")
-        exists = spec.get("Exists")
+    for name, raw_spec in expected.items():
+        spec = _structure(raw_spec, "ExpectedAttributeValue")
+        value = _optional_value(spec.get("Value"))
+        exists = _boolean(spec.get("Exists"))
         operator = spec.get("ComparisonOperator")
         values = spec.get("AttributeValueList")
         if operator is not None:
@@ -208,22 +253,20 @@ def condition_from_filter(
     conditions: dict[str, Any], conditional_operator: str | None, kind: str
 ) -> Condition:
     """QueryFilter/ScanFilter → Condition; ``kind`` is the parameter name for messages."""
-    nodes = [
-        _comparison(
-            name, (spec or {}).get("ComparisonOperator"), (spec or {}).get("AttributeValueList"), kind
-        )
-        for name, spec in conditions.items()
-    ]
+    nodes = []
+    for name, raw_spec in conditions.items():
+        spec = _structure(raw_spec, "Condition")
+        nodes.append(_comparison(name, spec.get("ComparisonOperator"), spec.get("AttributeValueList"), kind))
     return _combine(nodes, conditional_operator, len(conditions))
 
 
 def update_from_attribute_updates(updates: dict[str, Any]) -> Update:
     """AttributeUpdates → Update: PUT is SET, ADD is ADD, DELETE is REMOVE or set DELETE."""
     actions: list[UpdateAction] = []
-    for name, spec in updates.items():
-        spec = spec or {}
-        action = spec.get("Action") or "PUT"
-        value = spec.get("Value")
+    for name, raw_spec in updates.items():
+        spec = _structure(raw_spec, "AttributeValueUpdate")
+        action = _string(spec.get("Action")) or "PUT"
+        value = _optional_value(spec.get("Value"))
         target = Attr((name,))
         if action not in ("PUT", "ADD", "DELETE"):
             raise ValidationException(
@@ -261,6 +304,7 @@ def projection_from_attributes(names: list[str]) -> Projection:
     """AttributesToGet → Projection of top-level attributes (names taken literally)."""
     seen: set[str] = set()
     for name in names:
+        _string(name)
         if name in seen:
             raise ValidationException(_INVALID + f"Duplicate value in attribute name: {name}")
         seen.add(name)
@@ -274,8 +318,8 @@ def key_condition_from_key_conditions(
     if not 1 <= len(conditions) <= 2:
         raise ValidationException("Conditions can be of length 1 or 2 only")
     parts: list[KeyPart] = []
-    for name, spec in conditions.items():
-        spec = spec or {}
+    for name, raw_spec in conditions.items():
+        spec = _structure(raw_spec, "Condition")
         operator = spec.get("ComparisonOperator")
         node = _comparison(name, operator, spec.get("AttributeValueList"), "KeyConditions")
         if operator not in _KEY_OPERATORS:

@@ -9,6 +9,19 @@ once; *semantic* errors found while parsing (a reserved word used as a name,
 an unknown function, a repeated clause, ...) are remembered and raised only
 once the whole text has parsed, so a syntax error later in the text wins.
 
+Nesting is bounded so that a hostile 4 KB text cannot exhaust the
+interpreter's stack (a RecursionError would be a 500): parentheses, NOT and
+function calls may nest at most ``MAX_NESTING`` deep, checked on the way
+*down* and raised at once, before the stack is at risk (each parenthesis
+level costs the recursive descent about five Python frames, and the tree is
+walked recursively again when resolved and evaluated).  DynamoDB documents
+no nesting limit, only its 4 KB size and a 300-operator limit, so any legal
+expression this deep would need about as many operators as that limit
+allows; the message is cellstore's own, shaped like DynamoDB's other
+"Invalid <Kind>: ..." messages.  AND/OR chains are built in loops and
+evaluated with one frame per operand, so the 4 KB limit bounds them
+(about 450 operands).
+
 The result depends only on (text, kind), so it is cached: applications send
 the same few expression texts over and over.
 """
@@ -48,6 +61,8 @@ from cellstore.errors import ValidationException
 MAX_EXPRESSION_BYTES = 4096
 MAX_PATH_DEPTH = 32
 MAX_IN_OPERANDS = 100
+#: How deep parentheses, NOT and function calls may nest (see the module docstring).
+MAX_NESTING = 100
 
 COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
 # Words the grammar itself uses; they can never be a bare attribute name.
@@ -88,6 +103,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.pos = 0
         self.deferred: ValidationException | None = None
+        self.nesting = 0  # open parentheses, NOTs and calls, against MAX_NESTING
 
     # --- token helpers ---------------------------------------------------------
 
@@ -129,6 +145,23 @@ class _Parser:
             raise self.syntax_error()
         if self.deferred is not None:
             raise self.deferred
+
+    def enter(self) -> None:
+        """One level deeper into parentheses, NOT or a call; refuses past ``MAX_NESTING``.
+
+        Raised at once rather than deferred like other semantic errors:
+        parsing on is what would exhaust the stack.
+        """
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise messages.invalid(
+                self.kind,
+                "The expression has too many nesting levels; "
+                f"nesting levels: {self.nesting}, maximum: {MAX_NESTING}",
+            )
+
+    def leave(self) -> None:
+        self.nesting -= 1
 
     # --- paths and operands ---------------------------------------------------------
 
@@ -177,11 +210,13 @@ class _Parser:
         if token.kind is TokenKind.NAME and self.peek(1).is_op("("):
             self.advance()
             self.advance()
+            self.enter()
             args = [self.operand()]
             while self.peek().is_op(","):
                 self.advance()
                 args.append(self.operand())
             self.expect_op(")")
+            self.leave()
             return Call(token.text, tuple(args))
         return self.path()
 
@@ -246,16 +281,25 @@ class _Parser:
         return node
 
     def negation(self) -> Node:
-        if self.peek().is_word("NOT"):
+        """``NOT NOT ... x``: parsed in a loop, but each NOT nests the tree one level deeper."""
+        count = 0
+        while self.peek().is_word("NOT"):
             self.advance()
-            return Not(self.negation())
-        return self.primary()
+            self.enter()
+            count += 1
+        node = self.primary()
+        for _ in range(count):
+            node = Not(node)
+            self.leave()
+        return node
 
     def primary(self) -> Node:
         if self.peek().is_op("("):
             self.advance()
+            self.enter()
             inner = self.condition()
             self.expect_op(")")
+            self.leave()
             if isinstance(inner, Parens):
                 self.defer("The expression has redundant parentheses;")
             return Parens(inner)

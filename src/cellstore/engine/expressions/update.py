@@ -35,6 +35,7 @@ from cellstore.engine.expressions.context import ExpressionContext, Resolver
 from cellstore.engine.expressions.parser import parse_update_tree
 from cellstore.engine.expressions.path import Path, check_paths, get_path
 from cellstore.engine.values import (
+    MAX_DEPTH,
     AttributeValue,
     Item,
     add_numbers,
@@ -84,6 +85,8 @@ class Update:
             if isinstance(action, SetAction):
                 if value is None:  # pragma: no cover - _compute never returns None
                     raise ValidationException(messages.MISSING_ATTRIBUTE)
+                if len(target) > 1 and len(target) - 1 + _depth(value) > MAX_DEPTH:
+                    raise ValidationException(NESTING_EXCEEDED)
                 touched.append(_set_path(new, target, value))
             elif isinstance(action, RemoveAction):
                 removes.append(target)
@@ -186,6 +189,29 @@ def _compute(operand: Operand, item: Item) -> AttributeValue:
                 raise ValidationException(messages.INCORRECT_DATA_TYPE)
             return {"L": left["L"] + right["L"]}
     raise ValidationException(messages.INCORRECT_DATA_TYPE)  # pragma: no cover
+
+
+#: What DynamoDB says of a value nested past its 32 levels (as ``values.validate_value`` does).
+NESTING_EXCEEDED = "One or more parameter values were invalid: Nesting Levels have exceeded supported limits"
+
+
+def _depth(value: AttributeValue) -> int:
+    """Levels of ``value`` (a scalar is 1, ``{"L": [scalar]}`` is 2), found without recursion.
+
+    Only a SET into a nested path can make an item deeper than its values:
+    every value was at most ``MAX_DEPTH`` deep when it arrived, but written
+    ``n`` levels down it sits ``n`` levels deeper.
+    """
+    deepest = 0
+    stack: list[tuple[AttributeValue, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if "M" in current:
+            stack.extend((child, depth + 1) for child in current["M"].values())
+        elif "L" in current:
+            stack.extend((child, depth + 1) for child in current["L"])
+    return deepest
 
 
 def _set_path(item: Item, path: Path, value: AttributeValue) -> Path:

@@ -15,7 +15,7 @@ from cellstore.engine.expressions import (
     projection_from_attributes,
     update_from_attribute_updates,
 )
-from cellstore.errors import ValidationException
+from cellstore.errors import SerializationException, ValidationException
 
 ITEM: dict[str, Any] = {
     "s": {"S": "hello"},
@@ -201,3 +201,65 @@ def test_mixed_parameters_message() -> None:
         "Non-expression parameters: {AttributesToGet, QueryFilter} Expression parameters: "
         "{ProjectionExpression}"
     )
+
+
+# --- wrong JSON types anywhere inside a legacy parameter: typed errors, never a crash ---
+
+WRONG_TYPED: list[tuple[Any, Any, str]] = [
+    # AttributeUpdates: the per-attribute structure, its Action and its Value.
+    (update_from_attribute_updates, {"x": [1]},
+     "Unexpected value type in payload: START_ARRAY can not be converted to an AttributeValueUpdate"),
+    (update_from_attribute_updates, {"x": "PUT"},
+     "Unexpected value type in payload: STRING_VALUE can not be converted to an AttributeValueUpdate"),
+    (update_from_attribute_updates, {"x": {"Action": [], "Value": {"N": "1"}}},
+     "START_ARRAY can not be converted to a String"),
+    (update_from_attribute_updates, {"x": {"Value": [1]}},
+     "Unexpected value type in payload: START_ARRAY can not be converted to an AttributeValue"),
+    (update_from_attribute_updates, {"x": {"Value": {"S": 1}}}, "NUMBER_VALUE can not be converted to a String"),
+    # Expected.
+    (lambda e: condition_from_expected(e, None), {"x": [1]},
+     "Unexpected value type in payload: START_ARRAY can not be converted to an ExpectedAttributeValue"),
+    (lambda e: condition_from_expected(e, None), {"x": {"Exists": "yes"}},
+     "STRING_VALUE can not be converted to a Boolean"),
+    (lambda e: condition_from_expected(e, None), {"x": {"ComparisonOperator": ["EQ"], "AttributeValueList": []}},
+     "START_ARRAY can not be converted to a String"),
+    (lambda e: condition_from_expected(e, None), {"x": {"ComparisonOperator": "EQ", "AttributeValueList": 7}},
+     "NUMBER_VALUE can not be converted to a List"),
+    (lambda e: condition_from_expected(e, None), {"x": {"ComparisonOperator": "EQ", "AttributeValueList": [5]}},
+     "Unexpected value type in payload: NUMBER_VALUE can not be converted to an AttributeValue"),
+    # QueryFilter/ScanFilter and KeyConditions.
+    (lambda f: condition_from_filter(f, None, "ScanFilter"), {"x": 1},
+     "Unexpected value type in payload: NUMBER_VALUE can not be converted to a Condition"),
+    (lambda f: condition_from_filter(f, None, "ScanFilter"), {"x": {"ComparisonOperator": "IN", "AttributeValueList": [[]]}},
+     "Unexpected value type in payload: START_ARRAY can not be converted to an AttributeValue"),
+    (lambda k: key_condition_from_key_conditions(k, "pk", None), {"pk": [1]},
+     "Unexpected value type in payload: START_ARRAY can not be converted to a Condition"),
+    (lambda k: key_condition_from_key_conditions(k, "pk", None), {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": 5}]}},
+     "NUMBER_VALUE can not be converted to a String"),
+    # AttributesToGet elements.
+    (projection_from_attributes, [["a"]], "START_ARRAY can not be converted to a String"),
+    (projection_from_attributes, [{"a": 1}], "START_OBJECT can not be converted to a String"),
+]
+
+
+@pytest.mark.parametrize(("call", "argument", "message"), WRONG_TYPED)
+def test_wrong_json_types_inside_legacy_parameters(call: Any, argument: Any, message: str) -> None:
+    with pytest.raises(SerializationException) as info:
+        call(argument)
+    assert info.value.message == message
+
+
+def test_legacy_values_are_validated_and_canonical() -> None:
+    """Values reach the item exactly as an expression's would: checked numbers, canonical text."""
+    with pytest.raises(ValidationException, match="cannot be converted to a numeric value: abc"):
+        update_from_attribute_updates({"x": {"Value": {"N": "abc"}}})
+    with pytest.raises(ValidationException, match="cannot be converted to a numeric value: zz"):
+        condition_from_filter({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "zz"}]}}, None, "ScanFilter")
+    new, _ = update_from_attribute_updates({"x": {"Value": {"N": "010.50"}}}).apply({})
+    assert new == {"x": {"N": "10.5"}}
+    assert condition_from_expected({"n": {"Value": {"N": "1e1"}}}, None).evaluate(ITEM) is True
+    deep: dict[str, Any] = {"S": "x"}
+    for _ in range(40):
+        deep = {"L": [deep]}
+    with pytest.raises(ValidationException, match="Nesting Levels have exceeded supported limits"):
+        update_from_attribute_updates({"x": {"Value": deep}})

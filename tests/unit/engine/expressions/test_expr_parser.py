@@ -237,3 +237,51 @@ def test_projection_errors() -> None:
     with pytest.raises(ValidationException) as info:
         parse_projection("a, :v", ctx)
     assert info.value.message == 'Invalid ProjectionExpression: Syntax error; token: ":v", near: ", :v"'
+
+
+# --- nesting bound: deep texts within 4 KB are a ValidationException, never a RecursionError ---
+
+NESTING_LIMIT = "The expression has too many nesting levels; nesting levels: 101, maximum: 100"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 2000 + "a = :v" + ")" * 2000,  # ~2,000 deep: RecursionError before the bound
+        "NOT " * 1000 + "a = :v",
+        "NOT (" * 600 + "a = :v" + ")" * 600,
+        "a = :v AND (" * 300 + "a = :v" + ")" * 300,
+        "f(" * 1300 + "a" + ")" * 1300 + " > :n",  # calls nest too (f is unknown: a deferred error)
+    ],
+)
+def test_deep_conditions_are_refused_before_the_stack_runs_out(text: str) -> None:
+    assert len(text.encode()) <= 4096
+    assert condition_error(text, "FilterExpression") == "Invalid FilterExpression: " + NESTING_LIMIT
+
+
+def test_deep_update_operands_are_refused() -> None:
+    text = "SET a = " + "if_not_exists(b," * 200 + ":v" + ")" * 200
+    with pytest.raises(ValidationException) as info:
+        parse_update(text, ExpressionContext(None, dict(VALUES)))
+    assert info.value.message == "Invalid UpdateExpression: " + NESTING_LIMIT
+
+
+def test_nesting_up_to_the_bound_parses_and_evaluates() -> None:
+    """100 levels (mixing parentheses and NOT) are accepted and evaluated; 101 are not."""
+    text = "NOT (" * 25 + "NOT " * 50 + "a = :v" + ")" * 25  # 25 * 2 + 50 = 100 levels
+    condition = parse_condition(text, ExpressionContext(None, dict(VALUES)), "FilterExpression")
+    # 75 NOTs around a = :v: an odd number of flips.
+    assert condition.evaluate({"a": {"S": "x"}}) is False
+    assert condition.evaluate({"a": {"S": "z"}}) is True
+    assert condition_error("NOT " + text) == "Invalid ConditionExpression: " + NESTING_LIMIT
+    # Siblings do not add up: the bound is on depth, not on the number of parentheses.
+    many = " AND ".join(["(a = :v)"] * 200)
+    parse_condition(many, ExpressionContext(None, dict(VALUES)), "ConditionExpression")
+
+
+def test_long_and_or_chains_within_4kb_evaluate() -> None:
+    """AND/OR chains are not nesting: ~450 operands in 4 KB parse and evaluate."""
+    chain = "a<>:v OR " * 450 + "a=:v"
+    assert len(chain) <= 4096
+    condition = parse_condition(chain, ExpressionContext(None, dict(VALUES)), "FilterExpression")
+    assert condition.evaluate({"a": {"S": "x"}}) is True

@@ -152,3 +152,27 @@ def test_number_overflow_is_reported() -> None:
     assert info.value.message == (
         "Number overflow. Attempting to store a number with magnitude larger than supported range"
     )
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """An AttributeValue ``levels`` deep: ``_nested(1)`` is a scalar."""
+    value: dict[str, Any] = {"S": "x"}
+    for _ in range(levels - 1):
+        value = {"L": [value]}
+    return value
+
+
+@pytest.mark.parametrize(("levels", "allowed"), [(31, True), (32, False)])
+def test_set_into_a_nested_path_keeps_the_item_within_32_levels(levels: int, allowed: bool) -> None:
+    """``a.b = :v`` puts :v two levels down: a 31-level value reaches level 32, a 32-level one would be 33."""
+    update = parse_update("SET a.b = :v", ExpressionContext(None, {":v": _nested(levels)}))
+    item = {"a": {"M": {}}}
+    if allowed:
+        new, _ = update.apply(item)
+        assert new["a"]["M"]["b"] == _nested(levels)
+    else:
+        with pytest.raises(ValidationException) as info:
+            update.apply(item)
+        assert info.value.message == (
+            "One or more parameter values were invalid: Nesting Levels have exceeded supported limits"
+        )
