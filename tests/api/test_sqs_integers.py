@@ -50,3 +50,16 @@ def test_json_protocol(sqs: Any, queue_name: str, value: str) -> None:
         "Invalid value for the parameter RedrivePolicy. Reason: "
         f"Value {value} for parameter MaxReceiveCount is invalid. Reason: Must be an integer from 1 to 1000."
     )
+
+
+@pytest.mark.parametrize("value", ["1_000", " 7 ", "--7", "١٢", "８", "NaN", "Infinity", "1e"])
+def test_number_message_attributes_use_the_number_grammar(sqs: Any, queue_name: str, value: str) -> None:
+    """A Number attribute is spelled as a number; Decimal() alone took ' 7 ', '1_000', 'NaN' and '١٢'."""
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    with pytest.raises(ClientError) as excinfo:
+        sqs.send_message(QueueUrl=url, MessageBody="b",
+                         MessageAttributes={"n": {"DataType": "Number", "StringValue": value}})
+    assert excinfo.value.response["Error"]["Message"] == "Can't cast the value of message (user) attribute 'n' to a number."
+    sent = sqs.send_message(QueueUrl=url, MessageBody="b",
+                            MessageAttributes={"n": {"DataType": "Number", "StringValue": "-1.5E3"}})
+    assert "MD5OfMessageAttributes" in sent

@@ -53,6 +53,11 @@ _INVALID = "One or more parameter values were invalid: "
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` is spelled as a number in DynamoDB's grammar (SQS's Number attributes share it)."""
+    return _NUMBER.fullmatch(text) is not None
+
+
 def not_a_number(text: str) -> ValidationException:
     """DynamoDB's error for a string that is not a number (its exact words)."""
     return ValidationException(f"The parameter cannot be converted to a numeric value: {text}")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cellstore.api.validation import safe_str
+from cellstore.engine.values import is_number_text
 from cellstore.errors import InvalidMessageContents, InvalidParameterValue, MissingParameter
 
 # XML 1.0's characters: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF
@@ -102,10 +102,9 @@ def _value(name: str, value: Any) -> dict[str, Any]:
     if _INVALID_CHARS.search(text):
         raise InvalidMessageContents()
     if base == "Number":
-        try:
-            Decimal(text)
-        except InvalidOperation:
-            raise InvalidParameterValue(f"Can't cast the value of message (user) attribute '{name}' to a number.") from None
+        # Decimal() alone would also take ' 7 ', '1_000', 'NaN' and other scripts' digits.
+        if not is_number_text(text):
+            raise InvalidParameterValue(f"Can't cast the value of message (user) attribute '{name}' to a number.")
     return {"DataType": data_type, "StringValue": text}
 
 
