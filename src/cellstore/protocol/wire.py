@@ -126,6 +126,8 @@ class Waiting(NamedTuple):
 
     wait: Wait
     resume: Callable[[], Reply | Waiting]
+    #: The answer of a wait that ends with nothing found, without another attempt (a stopping server's).
+    found_nothing: Callable[[], Reply] | None = None
 
 
 def endpoint_of(request: Request) -> str:
@@ -149,7 +151,7 @@ def settle(
             return fail(internal_error(exc))
         return settle(retried, ok, fail)
 
-    return Waiting(wait, resume)
+    return Waiting(wait, resume, lambda: ok({}))  # {}: a receive that found nothing
 
 
 _parsed_targets: dict[str, tuple[str, str]] = {}
