@@ -28,9 +28,9 @@ from cellstore.errors import (
     CellstoreError,
     ServiceUnavailable,
     SqsServiceUnavailable,
-    UnknownOperationException,
 )
 from cellstore.protocol import query, wire
+from cellstore.protocol.operations import unknown_operation
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -242,7 +242,7 @@ class App:
             service_name, operation = wire.parse_target(request.target)
             service = self.services.get(service_name)
             if service is None or operation not in service.operations:
-                raise UnknownOperationException()
+                raise unknown_operation(service_name, operation)
             self._authenticate_head(request, service_name)
         except CellstoreError as err:
             return _reply_response(wire.error_reply(err), wire.CONTENT_TYPE)

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from cellstore.engine.queues.wakeups import Wait
+from cellstore.protocol.operations import unknown_operation
 
 from cellstore.errors import (
     CellstoreError,
@@ -342,7 +343,7 @@ def respond(
         service_name, operation = parse_target(request.target)
         service = services.get(service_name)
         if service is None or operation not in service.operations:
-            raise UnknownOperationException()
+            raise unknown_operation(service_name, operation)
         if auth is None:
             check_auth(request.authorization, request.query, request.has_date)
         else:

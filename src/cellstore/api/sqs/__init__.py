@@ -46,4 +46,4 @@ def dispatch(db: Database, name: str, payload: dict[str, Any], endpoint: str) ->
     return REGISTRY.handler(name)(Context(queues_for(db), endpoint), payload)
 
 
-from cellstore.api.sqs import queues, receive, redrive, send, tags, visibility  # noqa: E402,F401
+from cellstore.api.sqs import permissions, queues, receive, redrive, send, tags, visibility  # noqa: E402,F401
