@@ -233,9 +233,11 @@ def serve(
     except BaseException:
         db.close()  # run_on would have; nothing was served
         raise
-    log.info("%s", banner(url_of(sock, tls), 1, about))
     try:
-        run_on(db, sock, credentials=credentials, tls=tls, max_connections=max_connections, access_log=access_log)
+        run_on(
+            db, sock, credentials=credentials, tls=tls, max_connections=max_connections, access_log=access_log,
+            ready=banner(url_of(sock, tls), 1, about),
+        )
     finally:
         sock.close()
         log.info("cellstore stopped")
@@ -249,10 +251,14 @@ def run_on(
     tls: Tls | None = None,
     max_connections: int | None = None,
     access_log: AccessLog | None = None,
+    ready: str | None = None,
 ) -> None:
     """Serve ``db`` on an already listening socket until a signal; closes ``db``.
 
-    With ``credentials``, SIGHUP re-reads them (in this process).
+    With ``credentials``, SIGHUP re-reads them (in this process).  ``ready``
+    is logged once SIGINT and SIGTERM stop the server gracefully: a
+    supervisor that signals as soon as it reads the start-up line gets exit
+    code 0, not death by signal.
     """
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
@@ -273,6 +279,8 @@ def run_on(
     if credentials is not None:
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: credentials.reload())
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a forked worker starts with it blocked
+    if ready is not None:
+        log.info("%s", ready)
     try:
         server.run(sockets=[sock])
     finally:
