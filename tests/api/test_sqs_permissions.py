@@ -93,8 +93,10 @@ def test_an_unknown_action_is_refused(sqs: Any, queue: str) -> None:
         sqs.add_permission(QueueUrl=queue, Label="x", AWSAccountIds=["111122223333"], Actions=["SendMessages"])
     assert error(excinfo) == (
         "InvalidParameterValue",
-        "Value SQS:SendMessages for parameter ActionName is invalid. "
-        "Reason: Please refer to the appropriate WSDL for a list of valid actions.",
+        (
+            "Value SQS:SendMessages for parameter ActionName is invalid. "
+            "Reason: Please refer to the appropriate WSDL for a list of valid actions."
+        ),
     )
 
 

@@ -98,11 +98,13 @@ class AccessLog:
             elif name == b"content-type":
                 content_type = value.partition(b";")[0].strip().lower()
         path, _, query = url.decode("latin-1").partition("?")
-        service = operation = resource = None
+        service: str | None = None
+        operation: str | None = None
+        resource: str | None = None
         if target is not None:
-            prefix, _, name = target.partition(".")
+            prefix, _, action = target.partition(".")
             service = wire.TARGET_PREFIXES.get(prefix)
-            operation = name or None
+            operation = action or None
             resource = _json_resource(operation, body)
         elif content_type == b"application/x-www-form-urlencoded" or "Action=" in query:
             params = parse_qs(query)

@@ -25,7 +25,6 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from cellstore.engine.queues.wakeups import Wait
-from cellstore.protocol.operations import unknown_operation
 
 from cellstore.errors import (
     CellstoreError,
@@ -36,6 +35,7 @@ from cellstore.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from cellstore.protocol.operations import unknown_operation
 
 log = logging.getLogger("cellstore.protocol")
 

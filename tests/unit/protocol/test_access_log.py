@@ -68,7 +68,7 @@ def test_a_health_check_and_a_missing_signature() -> None:
 
 def test_with_credentials_the_principal_is_named() -> None:
     class Key:
-        class principal:  # noqa: N801 - the attribute a credentials Key has
+        class principal:  # the attribute a credentials Key has
             name = "alice"
 
     class Credentials:
