@@ -45,6 +45,8 @@ what this module adds is the connection's life:
 - a closed connection is freed at once, not by the cyclic collector: the
   parser's callbacks, the transport and a long poll's Task all point back at
   the connection, and ``connection_lost`` breaks those cycles;
+- with an ``access_log`` (``serve --access-log``), a line per answer written,
+  timed from the request's first byte;
 - graceful stop: stop accepting, answer long polls at once as if they found
   nothing (``App.stop_waiting``), close idle connections, let requests in
   progress finish for up to ``GRACE_SECONDS``, then cancel what still waits.
