@@ -1,14 +1,10 @@
 # make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
 # make test:  run the whole test suite; its PostgreSQL half starts a throwaway
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
-<<<<<<< HEAD
 #             postgresql package first if initdb is missing; its client tier
 #             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
 #             older botocore under .clients/, with node and npm from Debian
-=======
-#             postgresql package first if initdb is missing
 # make chaos: the chaos suite's long mode; its report goes to ./chaos-report
->>>>>>> chaos
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
 
@@ -22,15 +18,30 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: .make-test.stamp client-tools
+test: .make-test.stamp client-tools postgres-tools
+	@echo "make test: the whole suite (see README.md for its duration and faster subsets); it starts"
+	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
+	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
+	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
+	@echo "    .clients/ on first use (tests/clients)"
 	$(BIN)/python -m pytest
 
 # The client tier (tests/clients) installs its clients itself, each into its own
 # environment under .clients/ from the lock files beside its script; what it
 # needs from the system is node and npm for the JS SDK (Debian's, as for `make
 # bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools
+.PHONY: client-tools postgres-tools
 client-tools: npm
+
+# Says where the suite's PostgreSQL comes from; tests/pg_cluster.py itself
+# installs Debian's package when it is missing (as root, with apt-get).
+postgres-tools:
+	@initdb=$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | tail -n 1); \
+	initdb=$${initdb:-$$(command -v initdb || true)}; \
+	if [ -n "$$initdb" ]; then echo "make test: PostgreSQL for the tests: $$initdb"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: PostgreSQL is not installed; tests/pg_cluster.py will install Debian's postgresql package (apt-get)"; \
+	else echo "make test: PostgreSQL is not installed and cannot be (needs root and apt-get): its half of the suite is skipped (fails with CI=true)"; fi
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -46,6 +57,7 @@ $(VENV)/pyvenv.cfg:
 	@touch $@
 
 .make-test.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg
+	@echo "make test: installing cellstore with its test extras (boto3, pytest, hypothesis, pynamodb, psycopg) into $(VENV)"
 	$(PIP) install -c constraints.txt -e '.[test]'
 	@touch $@ .make-install.stamp
 
@@ -82,4 +94,4 @@ wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 npm:
-	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@command -v npm >/dev/null || { echo "installing Debian's nodejs and npm (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }

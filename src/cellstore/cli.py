@@ -6,32 +6,42 @@ import argparse
 import errno
 import logging
 import os
+import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cellstore import __version__
+
+if TYPE_CHECKING:
+    from cellstore.protocol.access_log import AccessLog
+    from cellstore.storage.base import Store
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellstore",
-        description="A DynamoDB-compatible data store.",
-        epilog="Run 'cellstore serve --help' for the server's options.",
+        description="A data store that speaks the DynamoDB, DynamoDB Streams and SQS APIs on one port, "
+        "and runs handlers fed from its streams and queues.",
+        epilog="Run 'cellstore COMMAND --help' for a command's options; the operations served are "
+        "listed in docs/OPERATIONS.md.",
     )
     parser.add_argument("--version", action="version", version=f"cellstore {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser(
         "serve",
-        help="serve the DynamoDB API over HTTP",
-        description="Serve the DynamoDB API over HTTP until SIGINT or SIGTERM.",
-        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem",
+        help="serve DynamoDB, DynamoDB Streams and SQS over HTTP (and run handlers)",
+        description="Serve the DynamoDB, DynamoDB Streams and SQS APIs over HTTP on one port until SIGINT "
+        "or SIGTERM, and run the stream and queue handlers of --handlers.",
+        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem\n  cellstore serve --in-memory --access-log - --access-log-format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument(
-        "--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=8000, help="port to listen on; 0 picks a free one (default: %(default)s)"
     )
     serve.add_argument(
         "--workers",
@@ -101,7 +111,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="append a JSON line per refused request to FILE (also logged as 'cellstore.audit')",
     )
-    serve.set_defaults(run=_serve)
+    logs = serve.add_argument_group("logging")
+    logs.add_argument(
+        "--access-log",
+        metavar="FILE",
+        help="log one line per request (time, request id, principal, service, operation, table or queue, "
+        "status, milliseconds) to FILE, or to standard error for '-' (default: no access log)",
+    )
+    logs.add_argument(
+        "--access-log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: space-separated fields; json: one JSON object per line (default: %(default)s)",
+    )
+    serve.set_defaults(run=_serve, parser=serve)
 
     migrate = commands.add_parser(
         "migrate",
@@ -117,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
     )
     target.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
-    migrate.set_defaults(run=_migrate)
+    migrate.set_defaults(run=_migrate, parser=migrate)
 
     handlers = commands.add_parser(
         "handlers",
@@ -134,8 +157,19 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
-    handlers.set_defaults(run=_handlers)
+    handlers.set_defaults(run=_handlers, parser=handlers)
     return parser
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, checked here so that 99999 is a usage error rather than a traceback from bind."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 1-65535, or 0 for a free one")
+    return port
 
 
 def default_workers(location: str | None) -> int:
@@ -164,14 +198,87 @@ def _location(args: argparse.Namespace) -> str | None:
     return str(args.data_dir / "cellstore.db")
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    from cellstore.storage import open_store
-    from cellstore.storage.migrations import LATEST, SchemaTooNew
+class _LastPoolWarning(logging.Handler):
+    """Keeps the last warning of psycopg's pool: the reason a first connection failed, for a one-line error."""
 
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reason: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reason = record.getMessage().split("\n")[0].removeprefix("error connecting in 'cellstore': ")
+
+
+def _open_store(location: str | None) -> Store:
+    """``open_store``, with what a first run gets wrong said in one line (a ``SystemExit``), not a traceback.
+
+    A missing driver, an unreachable PostgreSQL (whose pool would log a
+    warning a second for five seconds first), a data directory that cannot
+    be made or a database written by a newer cellstore: each is the user's
+    to fix, so each names the problem and what to do.
+    """
+    from cellstore.errors import StorageUnavailable
+    from cellstore.storage import is_postgres, open_store
+    from cellstore.storage.migrations import SchemaTooNew
+
+    pool_log = logging.getLogger("psycopg.pool")
+    reasons = _LastPoolWarning()
+    propagate = pool_log.propagate
+    pool_log.addHandler(reasons)
+    pool_log.propagate = False
     try:
-        store = open_store(_location(args))
+        return open_store(location)
     except SchemaTooNew as err:
-        raise SystemExit(f"cellstore: {err}") from err
+        raise SystemExit(f"cellstore: {err}") from None
+    except ModuleNotFoundError as err:
+        if is_postgres(location) and (err.name or "").startswith("psycopg"):
+            raise SystemExit(
+                "cellstore: --storage postgresql:// needs the PostgreSQL driver: pip install 'cellstore[postgres]'"
+            ) from None
+        raise
+    except StorageUnavailable as err:
+        reason = f" ({reasons.reason})" if reasons.reason else ""
+        raise SystemExit(
+            f"cellstore: {err.message}{reason}; check that PostgreSQL runs there and the URL's user, "
+            "password and database are right"
+        ) from None
+    except (OSError, sqlite3.Error) as err:
+        raise SystemExit(f"cellstore: cannot open the database {location}: {_reason(err)}") from None
+    finally:
+        pool_log.removeHandler(reasons)
+        pool_log.propagate = propagate
+
+
+def _reason(err: BaseException) -> str:
+    """The OS's words for ``err``, without the call details Python appends."""
+    reason = getattr(err, "strerror", None) or str(err)
+    return str(reason).partition(" (while attempting")[0]
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """The SQLite data directory, made if missing, or None for PostgreSQL and memory; refused in one line."""
+    if getattr(args, "storage", None) is not None or getattr(args, "in_memory", False):
+        return None
+    path: Path = args.data_dir
+    if path.exists() and not path.is_dir():
+        raise SystemExit(f"cellstore: --data-dir {path} is a file, not a directory: choose another --data-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SystemExit(
+            f"cellstore: cannot create --data-dir {path}: {_reason(err)}; choose another --data-dir"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SystemExit(f"cellstore: --data-dir {path} is not writable by this user: choose another --data-dir")
+    return path
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from cellstore.storage.migrations import LATEST
+
+    location = _location(args)
+    _data_dir(args)
+    store = _open_store(location)
     found = store.migrated_from
     store.close()
     print(f"schema version {LATEST}" + ("" if found == LATEST else f" (was {found})"))
@@ -211,9 +318,8 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 def _serve(args: argparse.Namespace) -> int:
     from cellstore.engine.database import Database
     from cellstore.engine.wiring import open_database
-    from cellstore.protocol.server import serve
+    from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
     from cellstore.protocol.workers import serve_workers
-    from cellstore.storage import open_store
 
     location = _location(args)
     if args.workers is None:
@@ -232,19 +338,33 @@ def _serve(args: argparse.Namespace) -> int:
             config.check(args.handlers)  # before any worker starts: a bad file stops serve here
         except HandlerConfigError as err:
             raise SystemExit(f"cellstore: {err}") from None
+    if args.workers > 1 and location is None:
+        raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    access_log = _access_log(args)
+    data_dir = _data_dir(args)
+    if data_dir is not None:
+        try:
+            claim_data_dir(data_dir)  # held until this process exits (kill -9 included)
+        except DataDirInUse as err:
+            raise SystemExit(f"cellstore: {err}") from None
+    # Opened once here, before anything is served: every mistake in --storage or
+    # --data-dir is reported in one line, and migrations run before any worker starts.
+    _open_store(location).close()
     parent = os.getpid()
 
     def open_db() -> Database:
-        db = open_database(open_store(location), ttl_interval=args.ttl_interval)
+        db = open_database(_open_store(location), ttl_interval=args.ttl_interval)
         if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
             _start_handlers(db, args.handlers)  # in the workers only: a lease picks the one that runs each
         return db
 
-    if args.workers > 1 and location is None:
-        raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    about = _about(args, location)
     try:
         if args.workers == 1:
-            serve(open_db(), args.host, args.port, max_connections=args.max_connections, **security)  # type: ignore[arg-type]
+            serve(
+                open_db(), args.host, args.port, max_connections=args.max_connections, about=about,
+                access_log=access_log, **security,  # type: ignore[arg-type]
+            )
             return 0
         # Each worker opens its own store (SQLite connection, PostgreSQL pool) after the fork.
         return serve_workers(
@@ -253,12 +373,50 @@ def _serve(args: argparse.Namespace) -> int:
             args.port,
             args.workers,
             max_connections=args.max_connections,
+            about=about,
+            access_log=access_log,
             **security,  # type: ignore[arg-type]
         )
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use") from None
+            raise SystemExit(
+                f"cellstore: {args.host}:{args.port} is already in use: stop what listens there, "
+                "or choose another --port (0 picks a free one)"
+            ) from None
+        if err.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(err, socket.gaierror):
+            raise SystemExit(f"cellstore: cannot listen on {args.host}:{args.port}: {_reason(err)}") from None
         raise
+
+
+def _about(args: argparse.Namespace, location: str | None) -> str:
+    """What the start-up line says besides the URL and workers: where the data lives, auth, handlers, logs."""
+    if location is None:
+        where = "in memory (lost on exit)"
+    elif args.storage is not None:
+        from cellstore.storage.postgres import describe
+
+        where = f"PostgreSQL {describe(location)}"
+    else:
+        where = f"SQLite {Path(location).resolve()}"
+    parts = [f"data: {where}", f"auth: {args.auth}"]
+    if args.handlers is not None:
+        parts.append(f"handlers: {args.handlers}")
+    if args.access_log is not None:
+        parts.append(f"access log: {'stderr' if args.access_log == '-' else args.access_log}")
+    return "; ".join(parts)
+
+
+def _access_log(args: argparse.Namespace) -> AccessLog | None:
+    """``--access-log``: the writer the HTTP server calls per request, or None (the default: no cost at all)."""
+    if args.access_log is None:
+        return None
+    from cellstore.protocol.access_log import AccessLog
+
+    try:
+        stream = sys.stderr if args.access_log == "-" else open(args.access_log, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - open for the process's life
+    except OSError as err:
+        raise SystemExit(f"cellstore: cannot open --access-log {args.access_log}: {_reason(err)}") from None
+    return AccessLog(stream, json_lines=args.access_log_format == "json")
 
 
 def _start_handlers(db: object, path: Path) -> None:
@@ -276,9 +434,10 @@ def _handlers(args: argparse.Namespace) -> int:
 
     from cellstore.engine.wiring import open_database
     from cellstore.handlers import stored_status
-    from cellstore.storage import open_store
 
-    db = open_database(open_store(_location(args)), background=False)
+    location = _location(args)
+    _data_dir(args)
+    db = open_database(_open_store(location), background=False)
     try:
         found = stored_status(db)
     finally:
@@ -300,9 +459,14 @@ def _handlers(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
     if args.command is None:
-        _parser().print_help(sys.stderr)
-        return 2
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.print_help()  # what cellstore is and does, to stdout: `cellstore | less` works
+        return 0
+    if extra:  # the subcommand's usage, not the top level's: that is where the options are
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.run(args))

@@ -4,8 +4,11 @@ boto3 for the rest, both against the embedded server and a real child process.""
 from __future__ import annotations
 
 import http.client
+import signal
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -80,6 +83,14 @@ class TestSerialization:
         status, _, body = post(cellstore_endpoint, b"{}", target="DynamoDB_20120810.Frobnicate")
         assert status == 400
         assert orjson.loads(body) == {"__type": "com.amazon.coral.service#UnknownOperationException"}
+
+    def test_an_aws_operation_cellstore_does_not_serve_names_itself(self, cellstore_endpoint: str) -> None:
+        status, _, body = post(cellstore_endpoint, b"{}", target="DynamoDB_20120810.CreateBackup")
+        assert status == 400
+        assert orjson.loads(body) == {
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": "cellstore does not implement DynamoDB CreateBackup yet; docs/OPERATIONS.md lists what it serves",
+        }
 
     def test_missing_target(self, cellstore_endpoint: str) -> None:
         status, _, body = post(cellstore_endpoint, b"{}", target=None)
@@ -231,6 +242,84 @@ class TestProcess:
         assert f"127.0.0.1:{first.port} is already in use" in second.stderr
         assert "Traceback" not in second.stderr
         assert first.terminate() == 0
+
+    def test_the_start_up_line_says_where_the_data_lives(
+        self, server_process: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        server = server_process("--workers", "1", "--data-dir", str(tmp_path / "data"))
+        banner = next(line for line in server.log_path.read_text().splitlines() if "listening on" in line)
+        assert banner.endswith(
+            f"listening on {server.endpoint_url} (1 worker); data: SQLite {tmp_path / 'data' / 'cellstore.db'}; "
+            "auth: none"
+        )
+        assert server.terminate() == 0
+        memory = server_process("--in-memory", "--access-log", "-")
+        assert "(1 worker); data: in memory (lost on exit); auth: none; access log: stderr" in memory.log_path.read_text()
+        assert memory.terminate() == 0
+
+    def test_a_second_server_on_the_same_data_dir_is_refused(
+        self, server_process: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        data_dir = tmp_path / "data"
+        first = server_process("--workers", "2", "--data-dir", str(data_dir))
+        second = subprocess.run(
+            [sys.executable, "-m", "cellstore", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"cellstore: --data-dir {data_dir} is in use by another cellstore server (pid {first.process.pid}): "
+            "stop that one, or choose another --data-dir\n"
+        )
+        first.client().list_tables()  # the first one is untouched
+        first.kill()  # kill -9 of everything: the kernel drops the lock with its holder
+        again = server_process("--workers", "2", "--data-dir", str(data_dir))
+        assert again.client().list_tables()["TableNames"] == []
+        assert again.terminate() == 0
+
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_sigterm_answers_a_waiting_long_poll_at_once(
+        self, server_process: Callable[..., Any], tmp_path: Path, workers: str
+    ) -> None:
+        server = server_process("--workers", workers, "--data-dir", str(tmp_path / "data"))
+        sqs = new_client("sqs", server.endpoint_url)
+        queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+        answers: list[dict[str, Any]] = []
+        poll = threading.Thread(
+            target=lambda: answers.append(sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20))
+        )
+        poll.start()
+        time.sleep(0.5)  # the receive is waiting on the server
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        poll.join(10)
+        answered = time.monotonic() - stopped
+        assert answers and "Messages" not in answers[0], answers
+        assert answers[0]["ResponseMetadata"]["RetryAttempts"] == 0
+        assert answered < 2.0, answered  # was: no answer, then the grace period (7 s in all) and SDK retries
+        assert server.process.wait(10) == 0
+        assert "Traceback" not in server.log_path.read_text()
+
+    def test_the_access_log_has_a_line_per_request(
+        self, server_process: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "access.jsonl"
+        server = server_process("--in-memory", "--access-log", str(path), "--access-log-format", "json")
+        client = server.client()
+        client.list_tables()
+        with pytest.raises(client.exceptions.ResourceNotFoundException) as missing:
+            client.describe_table(TableName="nope")
+        sqs = new_client("sqs", server.endpoint_url)
+        sqs.create_queue(QueueName="jobs")
+        assert server.terminate() == 0
+        entries = [orjson.loads(line) for line in path.read_text().splitlines()]
+        assert [(e["service"], e["operation"], e["resource"], e["status"]) for e in entries] == [
+            ("dynamodb", "ListTables", None, 200),
+            ("dynamodb", "DescribeTable", "nope", 400),
+            ("sqs", "CreateQueue", "jobs", 200),
+        ]
+        assert entries[1]["request_id"] == missing.value.response["ResponseMetadata"]["RequestId"]
+        assert all(e["principal"] == "cellstore" and e["ms"] >= 0 for e in entries)
 
     def test_in_memory_server_speaks_raw_http(self, server_process: Callable[..., Any]) -> None:
         server = server_process("--in-memory")

@@ -33,7 +33,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from botocore.awsrequest import AWSResponse
+
+try:
+    from botocore.awsrequest import AWSResponse
+except ModuleNotFoundError as missing:  # a plain `pip install cellstore`: say what to install, not where it broke
+    raise ModuleNotFoundError(
+        "cellstore's in_process() answers boto3 calls and needs boto3: pip install 'cellstore[embedded]'",
+        name=missing.name,
+    ) from None
 
 from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
@@ -42,6 +49,7 @@ from cellstore.engine.wiring import open_database
 from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
+from cellstore.protocol.operations import unknown_operation
 from cellstore.protocol.server import services_for
 
 # In-process clients need an endpoint to exist; should a call ever escape the
@@ -155,6 +163,10 @@ class Router:
         try:
             # botocore's own serializer wrote this body: always a JSON object.
             service_name = model.service_model.service_name
+            served = "streams" if service_name == _STREAMS_SERVICE else service_name
+            service = self._services.get(served)
+            if service is not None and model.name not in service.operations:  # as the wire path answers it
+                raise unknown_operation(served, model.name)
             payload = orjson.loads(params["body"] or b"{}")
             if service_name == "sqs":
                 url = urlsplit(params["url"])

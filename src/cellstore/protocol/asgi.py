@@ -27,10 +27,10 @@ from cellstore.errors import (
     CellstoreError,
     ServiceUnavailable,
     SqsServiceUnavailable,
-    UnknownOperationException,
 )
 from cellstore.waiting import Wait
 from cellstore.protocol import query, wire
+from cellstore.protocol.operations import unknown_operation
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,6 +95,7 @@ class App:
         self.services = services
         # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
         self.auth = auth
+        self._polls = _LongPolls()
         # DynamoDB's health check answer, trailing space included.
         body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
         self._health = HttpResponse(
@@ -168,13 +169,22 @@ class App:
             reply = query.respond(self.services, request, self.auth)
             if type(reply) is wire.Reply:
                 return _reply_response(reply, query.CONTENT_TYPE)
-            return _settled(reply, query.CONTENT_TYPE)
+            return _settled(reply, query.CONTENT_TYPE, self._polls)
         reply = wire.respond(self.services, request, self.auth)
         if type(reply) is wire.Reply:
             if not reply.headers:
                 return _json_response(reply.status, reply.body)
             return _reply_response(reply, wire.CONTENT_TYPE)
-        return _settled(reply, wire.CONTENT_TYPE)
+        return _settled(reply, wire.CONTENT_TYPE, self._polls)
+
+    def stop_waiting(self) -> None:
+        """A server is stopping: answer every long poll now, and any begun later at once, as if it found nothing.
+
+        Without it a SIGTERM left a waiting ReceiveMessage unanswered until
+        the grace period ran out and its connection was dropped, and the SDK
+        retried against a server that was gone.
+        """
+        self._polls.stop()
 
     def _query_get(
         self, path: str, raw_path: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]], scheme: str
@@ -195,7 +205,7 @@ class App:
         reply = query.respond(self.services, request, self.auth)
         if type(reply) is wire.Reply:
             return _reply_response(reply, query.CONTENT_TYPE)
-        return _settled(reply, query.CONTENT_TYPE)
+        return _settled(reply, query.CONTENT_TYPE, self._polls)
 
     def precheck(
         self,
@@ -232,7 +242,7 @@ class App:
             service_name, operation = wire.parse_target(request.target)
             service = self.services.get(service_name)
             if service is None or operation not in service.operations:
-                raise UnknownOperationException()
+                raise unknown_operation(service_name, operation)
             self._authenticate_head(request, service_name)
         except CellstoreError as err:
             return _reply_response(wire.error_reply(err), wire.CONTENT_TYPE)
@@ -330,15 +340,32 @@ def _raw_path(scope: Scope) -> str:
     return raw.decode("latin-1").partition("?")[0] if raw else ""
 
 
-async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes) -> HttpResponse:
-    """Wait out a long poll without blocking the loop: woken by a send, or at the deadline."""
+class _LongPolls:
+    """The long polls an app is waiting out, so that a stopping server can end them at once."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.wakers: set[Callable[[], None]] = set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        for wake in list(self.wakers):
+            wake()
+
+
+async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls: _LongPolls) -> HttpResponse:
+    """Wait out a long poll without blocking the loop: woken by a send, at the deadline, or by a stop."""
     while isinstance(reply, wire.Waiting):
-        await _wake_or_deadline(reply.wait)
-        reply = reply.resume()
+        if not polls.stopping:
+            await _wake_or_deadline(reply.wait, polls)
+        if polls.stopping and reply.found_nothing is not None:
+            reply = reply.found_nothing()  # no receive: the messages stay for a client of the next server
+        else:
+            reply = reply.resume()
     return _reply_response(reply, content_type)
 
 
-async def _wake_or_deadline(wait: Wait) -> None:
+async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
 
@@ -349,6 +376,7 @@ async def _wake_or_deadline(wait: Wait) -> None:
             pass
 
     token = wait.wakeups.subscribe(wait.queue_id, wake)
+    polls.wakers.add(wake)
     try:
         if wait.stale():
             return
@@ -357,6 +385,7 @@ async def _wake_or_deadline(wait: Wait) -> None:
         except asyncio.TimeoutError:
             pass
     finally:
+        polls.wakers.discard(wake)
         wait.wakeups.unsubscribe(wait.queue_id, token)
 
 

@@ -45,7 +45,10 @@ what this module adds is the connection's life:
 - a closed connection is freed at once, not by the cyclic collector: the
   parser's callbacks, the transport and a long poll's Task all point back at
   the connection, and ``connection_lost`` breaks those cycles;
-- graceful stop: stop accepting, close idle connections, let requests in
+- with an ``access_log`` (``serve --access-log``), a line per answer written,
+  timed from the request's first byte;
+- graceful stop: stop accepting, answer long polls at once as if they found
+  nothing (``App.stop_waiting``), close idle connections, let requests in
   progress finish for up to ``GRACE_SECONDS``, then cancel what still waits.
 """
 
@@ -74,6 +77,7 @@ from urllib.parse import unquote
 import httptools
 
 from cellstore.protocol import wire
+from cellstore.protocol.access_log import AccessLog
 from cellstore.protocol.asgi import (
     HttpResponse,
     Responder,
@@ -185,6 +189,7 @@ class _Request(NamedTuple):
     keep_alive: bool
     size: int = 0  # body bytes it holds of the server's budget
     answer: HttpResponse | None = None  # decided on its head: written as is, no app call
+    started: float = 0.0  # perf_counter at its first byte, with an access log only
 
 
 class Connection(asyncio.Protocol):
@@ -209,6 +214,7 @@ class Connection(asyncio.Protocol):
         self._continue = False  # owes an "100 Continue" once the budget has room
         self._in_request = False  # a request has begun arriving and is not complete
         self._begun = 0.0  # server clock when it began
+        self._started = 0.0  # perf_counter when it began, with an access log (the clock above is per tick)
         self._idle_since = 0.0
         self._waiting: asyncio.Task[None] | None = None  # a long poll being answered
         self._queued: deque[_Request] = deque()  # pipelined behind it
@@ -281,6 +287,8 @@ class Connection(asyncio.Protocol):
         self._server.idle.pop(self, None)
         self._in_request = True
         self._begun = self._server.clock
+        if self._server.access_log is not None:
+            self._started = time.perf_counter()
         self._url = b""
         self._headers = []
         self._body = []
@@ -374,7 +382,7 @@ class Connection(asyncio.Protocol):
             return
         request = _Request(
             parser.get_method().decode("ascii"), self._url, self._headers, body, parser.should_keep_alive(),
-            self._reserved,
+            self._reserved, started=self._started,
         )
         self._reserved = 0
         if self._waiting is not None or self._writing_paused or self._queued:
@@ -439,6 +447,15 @@ class Connection(asyncio.Protocol):
             return
         keep_alive = request.keep_alive and not self._server.stopping
         transport.write(encode(response, self._server.date_header, keep_alive, request.method == "HEAD"))
+        access_log = self._server.access_log
+        if access_log is not None:
+            try:
+                access_log.record(
+                    request.method, request.url, request.headers, request.body, response.status, response.headers,
+                    time.perf_counter() - request.started,
+                )
+            except Exception:  # noqa: BLE001 - a full disk must not take the answers with it
+                log.exception("could not write the access log")
         if not keep_alive:
             self._close()
             return
@@ -479,7 +496,7 @@ class Connection(asyncio.Protocol):
             self._reserved = 0
         parser = self._parser
         method = parser.get_method().decode("ascii") if parser is not None else "POST"
-        request = _Request(method, self._url, self._headers, None, False, 0, answer)
+        request = _Request(method, self._url, self._headers, None, False, 0, answer, self._started)
         if self._waiting is not None or self._writing_paused or self._queued:
             self._queue(request)  # answered in turn, then the connection closes
         else:
@@ -653,8 +670,11 @@ class Server:
         precheck: Precheck | None = None,
         max_connections: int | None = None,
         max_buffered: int = MAX_BUFFERED_BYTES,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.app = app
+        #: ``serve --access-log``: told of every answer written (None: off, and free).
+        self.access_log = access_log
         self.tls = tls
         self.scheme = "https" if tls is not None else "http"
         self.precheck = precheck
@@ -819,6 +839,9 @@ class Server:
         self.stopping = True
         for listener in listeners:
             listener.close()
+        stop_waiting = getattr(self.app, "stop_waiting", None)  # App's; stand-ins may have none
+        if stop_waiting is not None:
+            stop_waiting()  # long polls answer now (and close), rather than be cut off after the grace period
         for connection in list(self.connections):
             connection.stop()
         deadline = time.monotonic() + GRACE_SECONDS

@@ -2,21 +2,25 @@
 
 The socket is bound here rather than by the server so that the real port is
 known before the first request (``port=0`` picks a free one), and so that a
-bind failure raises ``OSError`` in the caller.  There is no access log: a
-log line per request would cost more than the request.
+bind failure raises ``OSError`` in the caller.  The access log is off unless
+asked for (``serve --access-log``): a line per request adds about a fifth to
+a GetItem (``protocol/access_log.py``).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import gc
 import logging
+import os
 import resource
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from cellstore import __version__
@@ -26,6 +30,7 @@ from cellstore.protocol.asgi import App
 from cellstore.protocol.wire import Service
 
 if TYPE_CHECKING:
+    from cellstore.protocol.access_log import AccessLog
     from cellstore.protocol.credentials import CredentialsFile
 
 log = logging.getLogger("cellstore.server")
@@ -94,6 +99,58 @@ def url_of(sock: socket.socket, tls: Tls | None = None) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
+#: The file in a data directory whose lock says a server is using it.
+SERVE_LOCK = "cellstore.db.serve"
+
+
+class DataDirInUse(Exception):
+    """Another cellstore server is running on this data directory."""
+
+
+_claimed: list[int] = []  # lock descriptors this process holds for its lifetime
+
+
+def claim_data_dir(path: Path, *, wait: float = PORT_WAIT) -> None:
+    """Hold an exclusive lock on ``path`` for the life of this process, or raise ``DataDirInUse``.
+
+    Two servers on one SQLite file would both work, each with its own
+    wake-ups, leases and caches, and would look to their clients like one
+    server losing messages.  The lock is ``flock`` on a file in the
+    directory, taken by the supervisor only (workers close their copy right
+    after the fork), so the kernel drops it the moment that process ends —
+    kill -9 included — and a restart straight after a kill -9 gets it within
+    ``wait`` seconds.  The file holds the holder's pid, for the message.
+    """
+    lock = path / SERVE_LOCK
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirInUse(
+                f"--data-dir {path} is in use by another cellstore server (pid {holder}): "
+                "stop that one, or choose another --data-dir"
+            ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    if not _claimed:
+        os.register_at_fork(after_in_child=_drop_claims)
+    _claimed.append(fd)
+
+
+def _drop_claims() -> None:
+    """In a forked worker: close the copies of the lock, so that only the supervisor holds it."""
+    while _claimed:
+        os.close(_claimed.pop())
+
+
 def raise_open_file_limit() -> int:
     """Raise this process's soft RLIMIT_NOFILE to its hard limit, and return the limit now in force.
 
@@ -133,13 +190,22 @@ def connection_limit(requested: int | None) -> int:
     return requested
 
 
-def _server(app: App, tls: Tls | None = None, max_connections: int | None = None) -> http.Server:
+def _server(
+    app: App, tls: Tls | None = None, max_connections: int | None = None, access_log: AccessLog | None = None
+) -> http.Server:
     return http.Server(
         app,
         tls=http.tls_context(tls.certfile, tls.keyfile) if tls else None,
         precheck=app.precheck,
         max_connections=connection_limit(max_connections),
+        access_log=access_log,
     )
+
+
+def banner(url: str, workers: int, about: str = "") -> str:
+    """The start-up line: the URL first (tests and scripts read it), then workers and ``about``."""
+    line = f"cellstore {__version__} listening on {url} ({workers} worker{'s' if workers > 1 else ''})"
+    return f"{line}; {about}" if about else line
 
 
 def serve(
@@ -150,12 +216,16 @@ def serve(
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     max_connections: int | None = None,
+    about: str = "",
+    access_log: AccessLog | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then close ``db`` so SQLite checkpoints.
 
     Returns normally after a signal, so a supervisor sees exit code 0 for a
     clean shutdown.  ``max_connections`` None derives the cap from the
-    open-file limit, first raised to its hard limit.
+    open-file limit, first raised to its hard limit.  ``about`` ends the
+    start-up line (where the data lives, auth...); ``access_log`` gets a
+    line per request.
     """
     raise_open_file_limit()
     try:
@@ -163,9 +233,11 @@ def serve(
     except BaseException:
         db.close()  # run_on would have; nothing was served
         raise
-    log.info("cellstore %s listening on %s", __version__, url_of(sock, tls))
     try:
-        run_on(db, sock, credentials=credentials, tls=tls, max_connections=max_connections)
+        run_on(
+            db, sock, credentials=credentials, tls=tls, max_connections=max_connections, access_log=access_log,
+            ready=banner(url_of(sock, tls), 1, about),
+        )
     finally:
         sock.close()
         log.info("cellstore stopped")
@@ -178,12 +250,19 @@ def run_on(
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     max_connections: int | None = None,
+    access_log: AccessLog | None = None,
+    ready: str | None = None,
 ) -> None:
     """Serve ``db`` on an already listening socket until a signal; closes ``db``.
 
-    With ``credentials``, SIGHUP re-reads them (in this process).
+    With ``credentials``, SIGHUP re-reads them (in this process).  ``ready``
+    is logged once SIGINT and SIGTERM stop the server gracefully: a
+    supervisor that signals as soon as it reads the start-up line gets exit
+    code 0, not death by signal.
     """
-    server = _server(build_app(db, credentials), tls, max_connections)
+    if access_log is not None and credentials is not None:
+        access_log.credentials = credentials  # principals by name, not by access key
+    server = _server(build_app(db, credentials), tls, max_connections, access_log)
     # Everything alive now (modules, the app, parsed tables) lives as long as
     # the process: move it out of the collector's sight, so a full collection
     # walks only what requests allocate and does not stall one for milliseconds.
@@ -200,6 +279,8 @@ def run_on(
     if credentials is not None:
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: credentials.reload())
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a forked worker starts with it blocked
+    if ready is not None:
+        log.info("%s", ready)
     try:
         server.run(sockets=[sock])
     finally:

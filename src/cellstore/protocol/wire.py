@@ -36,6 +36,7 @@ from cellstore.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from cellstore.protocol.operations import unknown_operation
 
 log = logging.getLogger("cellstore.protocol")
 
@@ -127,6 +128,8 @@ class Waiting(NamedTuple):
 
     wait: Wait
     resume: Callable[[], Reply | Waiting]
+    #: The answer of a wait that ends with nothing found, without another attempt (a stopping server's).
+    found_nothing: Callable[[], Reply] | None = None
 
 
 def endpoint_of(request: Request) -> str:
@@ -150,7 +153,7 @@ def settle(
             return fail(internal_error(exc))
         return settle(retried, ok, fail)
 
-    return Waiting(wait, resume)
+    return Waiting(wait, resume, lambda: ok({}))  # {}: a receive that found nothing
 
 
 _parsed_targets: dict[str, tuple[str, str]] = {}
@@ -375,7 +378,7 @@ def respond(
         service_name, operation = parse_target(request.target)
         service = services.get(service_name)
         if service is None or operation not in service.operations:
-            raise UnknownOperationException()
+            raise unknown_operation(service_name, operation)
         if auth is None:
             check_auth(request.authorization, request.query, request.has_date)
         else:

@@ -40,11 +40,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from cellstore import __version__
 from cellstore.api import Database
 from cellstore.protocol.server import (
     PORT_WAIT,
     Tls,
+    banner,
     bind,
     raise_open_file_limit,
     run_on,
@@ -52,6 +52,7 @@ from cellstore.protocol.server import (
 )
 
 if TYPE_CHECKING:
+    from cellstore.protocol.access_log import AccessLog
     from cellstore.protocol.credentials import CredentialsFile
 
 log = logging.getLogger("cellstore.workers")
@@ -101,6 +102,7 @@ def _start_worker(
     tls: Tls | None = None,
     ready: int | None = None,
     max_connections: int | None = None,
+    access_log: AccessLog | None = None,
 ) -> int:
     """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening."""
     # SIGHUP stays blocked in the worker until run_on has installed its reload
@@ -122,7 +124,10 @@ def _start_worker(
             if ready is not None:
                 os.write(ready, b"!")
                 os.close(ready)
-            run_on(open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections)
+            run_on(
+                open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections,
+                access_log=access_log,
+            )
             code = 0
         except BaseException:
             log.exception("worker %d failed", os.getpid())
@@ -175,11 +180,15 @@ def serve_workers(
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     max_connections: int | None = None,
+    about: str = "",
+    access_log: AccessLog | None = None,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
 
     ``max_connections`` caps each worker's connections (None: from the
     open-file limit, raised here once and inherited by every worker).
+    ``about`` ends the start-up line; ``access_log`` is each worker's (lines
+    are written whole, so workers appending to one file do not interleave).
     """
     raise_open_file_limit()
     sock = _reserve(host, port)
@@ -213,14 +222,14 @@ def serve_workers(
         # The banner promises a listening port: print it once every worker listens.
         readable, ready = os.pipe()
         for _ in range(workers):
-            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections))
+            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, access_log))
         os.close(ready)
         listening = 0
         # Empty once every worker has written its byte or died (all write ends closed).
         while listening < workers and (ready_bytes := os.read(readable, 64)):
             listening += len(ready_bytes)
         os.close(readable)
-        log.info("cellstore %s listening on %s (%d workers)", __version__, url_of(sock, tls), workers)
+        log.info("%s", banner(url_of(sock, tls), workers, about))
         while children:
             try:
                 pid, status = os.wait()
@@ -237,7 +246,9 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
-            children.add(_start_worker(sock, open_db, credentials, tls, max_connections=max_connections))
+            children.add(
+                _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, access_log=access_log)
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from cellstore.api.registry import Registry
-from cellstore.api.sqs import queues, receive, redrive, send, tags, visibility
+from cellstore.api.sqs import permissions, queues, receive, redrive, send, tags, visibility
 from cellstore.api.sqs.context import Context as Context
 from cellstore.api.sqs.context import Handler as Handler
 from cellstore.api.sqs.context import Result as Result
@@ -25,7 +25,7 @@ from cellstore.engine.database import Database
 from cellstore.engine.queues import queues_for
 from cellstore.errors import InvalidAction
 
-FAMILIES = (queues, send, receive, visibility, redrive, tags)
+FAMILIES = (queues, permissions, send, receive, visibility, redrive, tags)
 
 REGISTRY: Registry[Handler] = Registry.of_families(
     lambda name: InvalidAction(f"The action {name} is not valid for this endpoint."), FAMILIES

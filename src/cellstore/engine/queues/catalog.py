@@ -8,7 +8,7 @@ difference is ``QueueNameExists``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cellstore.engine.queues import Queues, attributes, keys, store
 from cellstore.engine.queues.model import FIFO_SUFFIX, Queue
@@ -193,6 +193,25 @@ def set_attributes(queues: Queues, name: str, changes: Mapping[str, str]) -> Non
                 queue.attributes[key] = stored
         attributes.check_fifo_combination(queue.attributes)
         _check_redrive(txn, queues, queue)
+        queue.modified = now_ms // 1000
+        txn.put(keys.queue_record(name), queue.to_json())
+
+
+def edit_policy(queues: Queues, name: str, edit: Callable[[Queue, str | None], str | None]) -> None:
+    """Replace a queue's Policy with ``edit(queue, policy)`` in one write transaction; None removes it.
+
+    AddPermission and RemovePermission read the policy, add or drop a
+    statement and write it back: in one transaction, two of them at once
+    cannot lose each other's statement.  ``edit`` raises to refuse.
+    """
+    now_ms = queues.now_ms()
+    with queues.db.store.transaction(write=True) as txn:
+        queue = load(txn, name)
+        policy = edit(queue, queue.attributes.get("Policy"))
+        if policy is None:
+            queue.attributes.pop("Policy", None)
+        else:
+            queue.attributes["Policy"] = attributes.canonical("Policy", policy, fifo=queue.fifo)
         queue.modified = now_ms // 1000
         txn.put(keys.queue_record(name), queue.to_json())
 
