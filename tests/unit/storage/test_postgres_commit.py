@@ -309,17 +309,42 @@ def test_a_transaction_that_wrote_nothing_is_retryable_without_a_check(
         cutter.refuse = False
 
 
+@pytest.fixture
+def lone_cluster(postgres_cluster: Any) -> Iterator[Any]:
+    """A cluster of its own: on the session's, other tests' servers (TTL sweeps, backfills) take ids too."""
+    from pg_cluster import Cluster
+
+    cluster = Cluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.mark.slow
-def test_a_crash_that_lost_the_transaction_id_is_not_mistaken_for_its_reuse(
-    store: PostgresStore, cutter: CommitCutter, postgres_dsn: str, postgres_cluster: Any
-) -> None:
+def test_a_crash_that_lost_the_transaction_id_is_not_mistaken_for_its_reuse(lone_cluster: Any) -> None:
     """After a crash PostgreSQL hands an id that never reached the WAL to the next transaction.
 
     The COMMIT is never forwarded; PostgreSQL crashes (``-m immediate``) and,
     once up, another transaction commits — under the very same id.  Asked
     naively, ``pg_xact_status`` now says "committed"; the store must not
-    believe it.
+    believe it.  The cluster is this test's alone, so no other client can
+    take the lost id first.
     """
+    postgres_dsn = lone_cluster.create_database("lone")
+    postgres_cluster = lone_cluster
+    cutter = CommitCutter(urlsplit(postgres_dsn).port or 5432)
+    store = PostgresStore(_through(postgres_dsn, cutter), commit_check_timeout=10.0)
+    with store.transaction(write=True) as txn:
+        txn.put(b"k", b"1")
+    try:
+        _crash_and_reuse(store, cutter, postgres_dsn, postgres_cluster)
+    finally:
+        store.close()
+        cutter.close()
+
+
+def _crash_and_reuse(store: PostgresStore, cutter: CommitCutter, postgres_dsn: str, postgres_cluster: Any) -> None:
     noted: dict[str, Any] = {}
 
     def crash_then_reuse() -> None:
