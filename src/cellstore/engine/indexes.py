@@ -52,6 +52,8 @@ from cellstore.storage.base import Txn, prefix_end
 MAX_GLOBAL = 20
 MAX_LOCAL = 5
 MAX_PROJECTED_ATTRIBUTES = 100
+# A GSI key may hold up to this many partition and this many sort attributes.
+MAX_KEY_ATTRIBUTES = 4
 # DynamoDB's item-collection limit for tables with local indexes.  A module
 # constant so tests can lower it.
 COLLECTION_LIMIT = 10 * 1024**3
@@ -70,11 +72,15 @@ _INVALID = "One or more parameter values were invalid: "
 
 @dataclass(frozen=True, slots=True)
 class IndexSpec:
-    """One index of a CreateTable or UpdateTable request, already checked."""
+    """One index of a CreateTable or UpdateTable request, already checked.
+
+    ``hash_keys``/``range_keys`` hold one attribute each for a classic key, up
+    to four each for a GSI with a multi-attribute key (key-schema order).
+    """
 
     name: str
-    hash_key: str
-    range_key: str | None
+    hash_keys: tuple[str, ...]
+    range_keys: tuple[str, ...]
     projection_type: str  # ALL | KEYS_ONLY | INCLUDE
     non_key_attributes: tuple[str, ...] = ()
     throughput: tuple[int, int] | None = None  # (read, write)
@@ -85,17 +91,28 @@ class Index:
     name: str
     number: int
     is_global: bool
-    hash_key: KeyAttribute
-    range_key: KeyAttribute | None
+    hash_keys: tuple[KeyAttribute, ...]  # partition attributes, key-schema order (1 to 4)
+    range_keys: tuple[KeyAttribute, ...]  # sort attributes, key-schema order (0 to 4)
     projection_type: str
     non_key_attributes: frozenset[str]
     status: str  # "ACTIVE" | "CREATING"
 
     @property
+    def hash_key(self) -> KeyAttribute:
+        """The first partition attribute (the only one unless the key has several)."""
+        return self.hash_keys[0]
+
+    @property
+    def hash_names(self) -> tuple[str, ...]:
+        return tuple(attribute.name for attribute in self.hash_keys)
+
+    @property
+    def range_names(self) -> tuple[str, ...]:
+        return tuple(attribute.name for attribute in self.range_keys)
+
+    @property
     def key_names(self) -> tuple[str, ...]:
-        if self.range_key is None:
-            return (self.hash_key.name,)
-        return (self.hash_key.name, self.range_key.name)
+        return self.hash_names + self.range_names
 
     def projects(self, table: Table, name: str) -> bool:
         if self.projection_type == "ALL" or name in table.key_names or name in self.key_names:
@@ -123,14 +140,12 @@ def indexes_of(table: Table) -> list[Index]:
     found = []
     for kind in (LOCAL, GLOBAL):
         for entry in description.get(kind, ()):
-            hash_key = range_key = None
+            hash_keys: list[KeyAttribute] = []
+            range_keys: list[KeyAttribute] = []
             for element in entry["KeySchema"]:
                 attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
-                if element["KeyType"] == "HASH":
-                    hash_key = attribute
-                else:
-                    range_key = attribute
-            if hash_key is None:
+                (hash_keys if element["KeyType"] == "HASH" else range_keys).append(attribute)
+            if not hash_keys:
                 raise ValueError(f"stored index {entry['IndexName']} has no HASH key")
             projection = entry["Projection"]
             found.append(
@@ -138,8 +153,8 @@ def indexes_of(table: Table) -> list[Index]:
                     entry["IndexName"],
                     numbers[entry["IndexName"]]["number"],
                     kind == GLOBAL,
-                    hash_key,
-                    range_key,
+                    tuple(hash_keys),
+                    tuple(range_keys),
                     projection.get("ProjectionType", "ALL"),
                     frozenset(projection.get("NonKeyAttributes", ())),
                     entry.get("IndexStatus", "ACTIVE"),
@@ -164,10 +179,9 @@ def _projection(spec: IndexSpec) -> dict[str, Any]:
 
 
 def _key_schema(spec: IndexSpec) -> list[dict[str, str]]:
-    schema = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
-    if spec.range_key is not None:
-        schema.append({"AttributeName": spec.range_key, "KeyType": "RANGE"})
-    return schema
+    return [{"AttributeName": name, "KeyType": "HASH"} for name in spec.hash_keys] + [
+        {"AttributeName": name, "KeyType": "RANGE"} for name in spec.range_keys
+    ]
 
 
 def _new_number(table: Table, name: str) -> int:
@@ -307,11 +321,9 @@ def _unknown_index(name: str, table: str) -> Exception:
 def _merge_definitions(description: dict[str, Any], definitions: tuple[tuple[str, str], ...], spec: IndexSpec) -> None:
     current = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
     given = dict(definitions)
-    for name in (spec.hash_key, spec.range_key):
-        if name is None:
-            continue
+    keys = spec.hash_keys + spec.range_keys
+    for name in keys:
         if name not in given and name not in current:
-            keys = [k for k in (spec.hash_key, spec.range_key) if k]
             raise ValidationException(
                 f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
                 f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(given)}]"
@@ -365,16 +377,15 @@ def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -
     ``strict`` (new versions being written) raises DynamoDB's ValidationException
     for an index key of the wrong type; otherwise such an item is just absent.
     """
-    hash_value = item.get(index.hash_key.name)
-    if hash_value is None or not _key_value_ok(index, index.hash_key, hash_value, strict=strict):
-        return None
-    key = keycodec.index_partition_prefix(table.id, index.number, hash_value)
-    if index.range_key is not None:
-        range_value = item.get(index.range_key.name)
-        if range_value is None or not _key_value_ok(index, index.range_key, range_value, strict=strict):
+    values = []
+    for attribute in index.hash_keys + index.range_keys:
+        value = item.get(attribute.name)
+        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
             return None
-        key += keycodec.encode_value(range_value)
-    return key + table_key_suffix(table, item)
+        values.append(value)
+    split = len(index.hash_keys)
+    key = keycodec.index_tuple_partition_prefix(table.id, index.number, values[:split])
+    return key + keycodec.encode_values(values[split:]) + table_key_suffix(table, item)
 
 
 def table_key_suffix(table: Table, item: Item) -> bytes:
