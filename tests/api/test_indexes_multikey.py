@@ -190,8 +190,10 @@ def test_every_key_attribute_needs_a_definition(ddb: Any, table_name: str) -> No
         GlobalSecondaryIndexes=[gsi("ggg", ["tournament", "division"], ["round"])],
     ) == (
         "ValidationException",
-        f"{INVALID}Some index key attributes are not defined in AttributeDefinitions. "
-        "Keys: [tournament, division, round], AttributeDefinitions: [pk, sk, tournament, round]",
+        (
+            f"{INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+            "Keys: [tournament, division, round], AttributeDefinitions: [pk, sk, tournament, round]"
+        ),
     )
 
 

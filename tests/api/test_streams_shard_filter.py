@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,7 @@ def children(streams: Any, arn: str, parent: str, **extra: Any) -> dict[str, Any
 
 def test_child_shards_of_each_shard(streams: Any, rolled: tuple[str, list[dict[str, Any]]]) -> None:
     arn, listed = rolled
-    for parent, child in zip(listed, listed[1:]):
+    for parent, child in itertools.pairwise(listed):
         described = children(streams, arn, parent["ShardId"])
         assert described["Shards"] == [child]
         assert "LastEvaluatedShardId" not in described
@@ -88,13 +89,17 @@ def test_filter_with_limit_and_exclusive_start(streams: Any, rolled: tuple[str, 
     [
         (
             {"Type": "PARENT_SHARDS", "ShardId": "shardId-00000000000000000000-00000000"},
-            "1 validation error detected: Value 'PARENT_SHARDS' at 'shardFilter.type' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [CHILD_SHARDS]",
+            (
+                "1 validation error detected: Value 'PARENT_SHARDS' at 'shardFilter.type' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [CHILD_SHARDS]"
+            ),
         ),
         (
             {"Type": "CHILD_SHARDS", "ShardId": "short"},
-            "1 validation error detected: Value 'short' at 'shardFilter.shardId' failed to satisfy constraint: "
-            "Member must have length greater than or equal to 28",
+            (
+                "1 validation error detected: Value 'short' at 'shardFilter.shardId' failed to satisfy "
+                "constraint: Member must have length greater than or equal to 28"
+            ),
         ),
         ({"Type": "CHILD_SHARDS"}, "ShardFilter ShardId is required when ShardFilter Type is CHILD_SHARDS"),
         ({"ShardId": "shardId-00000000000000000000-00000000"},
