@@ -362,6 +362,19 @@ def test_refused_key_conditions(ddb: Any, table: str, condition: str, values: di
     assert error(ddb.query, **params) == ("ValidationException", message)
 
 
+def test_legacy_key_conditions_within_their_two_conditions(ddb: Any, loaded: str) -> None:
+    """KeyConditions allows two conditions: enough for both partition attributes of ``matches``."""
+    page = ddb.query(TableName=loaded, IndexName="matches", KeyConditions={
+        "tournament": {"ComparisonOperator": "EQ", "AttributeValueList": [s("W24")]},
+        "division": {"ComparisonOperator": "EQ", "AttributeValueList": [s("EU")]},
+    })
+    assert [item["pk"]["S"] for item in page["Items"]] == expected("EU")
+    assert error(ddb.query, TableName=loaded, IndexName="matches", KeyConditions={
+        "tournament": {"ComparisonOperator": "EQ", "AttributeValueList": [s("W24")]},
+        "round": {"ComparisonOperator": "EQ", "AttributeValueList": [s("R1")]},
+    }) == ("ValidationException", "Query condition missed key schema element: division")
+
+
 def test_consistent_read_is_refused(ddb: Any, table: str) -> None:
     assert error(ddb.query, TableName=table, IndexName="matches", KeyConditionExpression=PARTITION,
                  ExpressionAttributeValues=WNA, ConsistentRead=True) == (

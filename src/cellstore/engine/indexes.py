@@ -4,7 +4,11 @@ An index entry lives at
 
     0x04 <table id:8> <index number:2> <hash of index pk:8> <index pk> [<index sk>] <pk> [<sk>]
 
-and holds the item as the index projects it (JSON).  The layout mirrors the
+and holds the item as the index projects it (JSON).  A GSI with a
+multi-attribute key (up to four partition and four sort attributes) stores
+each part as the tuple of its values, one encoding after another
+(``keycodec.encode_values``); a 1-tuple is the single value's bytes, so
+single-attribute indexes keep exactly their layout.  The layout mirrors the
 table's own (``keycodec``): the hash spreads index partitions and orders a
 Scan, a Query is one range read under ``<hash> <index pk>``, and appending the
 table key makes entries with equal index keys distinct and ordered.  A local
