@@ -100,23 +100,16 @@ class Index:
     projection_type: str
     non_key_attributes: frozenset[str]
     status: str  # "ACTIVE" | "CREATING"
+    # The names of hash_keys, of range_keys and of both, in key-schema order
+    # (built once by ``indexes_of``: every Query and write asks for them).
+    hash_names: tuple[str, ...]
+    range_names: tuple[str, ...]
+    key_names: tuple[str, ...]
 
     @property
     def hash_key(self) -> KeyAttribute:
         """The first partition attribute (the only one unless the key has several)."""
         return self.hash_keys[0]
-
-    @property
-    def hash_names(self) -> tuple[str, ...]:
-        return tuple(attribute.name for attribute in self.hash_keys)
-
-    @property
-    def range_names(self) -> tuple[str, ...]:
-        return tuple(attribute.name for attribute in self.range_keys)
-
-    @property
-    def key_names(self) -> tuple[str, ...]:
-        return self.hash_names + self.range_names
 
     def projects(self, table: Table, name: str) -> bool:
         if self.projection_type == "ALL" or name in table.key_names or name in self.key_names:
@@ -146,9 +139,16 @@ def indexes_of(table: Table) -> list[Index]:
         for entry in description.get(kind, ()):
             hash_keys: list[KeyAttribute] = []
             range_keys: list[KeyAttribute] = []
+            hash_names: list[str] = []
+            range_names: list[str] = []
             for element in entry["KeySchema"]:
-                attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
-                (hash_keys if element["KeyType"] == "HASH" else range_keys).append(attribute)
+                name = element["AttributeName"]
+                if element["KeyType"] == "HASH":
+                    hash_keys.append(KeyAttribute(name, types[name]))
+                    hash_names.append(name)
+                else:
+                    range_keys.append(KeyAttribute(name, types[name]))
+                    range_names.append(name)
             if not hash_keys:
                 raise ValueError(f"stored index {entry['IndexName']} has no HASH key")
             projection = entry["Projection"]
@@ -162,6 +162,9 @@ def indexes_of(table: Table) -> list[Index]:
                     projection.get("ProjectionType", "ALL"),
                     frozenset(projection.get("NonKeyAttributes", ())),
                     entry.get("IndexStatus", "ACTIVE"),
+                    tuple(hash_names),
+                    tuple(range_names),
+                    tuple(hash_names + range_names),
                 )
             )
     return found
@@ -381,15 +384,24 @@ def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -
     ``strict`` (new versions being written) raises DynamoDB's ValidationException
     for an index key of the wrong type; otherwise such an item is just absent.
     """
-    values = []
-    for attribute in index.hash_keys + index.range_keys:
+    hash_values = []
+    for attribute in index.hash_keys:
         value = item.get(attribute.name)
         if value is None or not _key_value_ok(index, attribute, value, strict=strict):
             return None
-        values.append(value)
-    split = len(index.hash_keys)
-    key = keycodec.index_tuple_partition_prefix(table.id, index.number, values[:split])
-    return key + keycodec.encode_values(values[split:]) + table_key_suffix(table, item)
+        hash_values.append(value)
+    # One partition attribute (every index but a multi-attribute GSI) takes the
+    # write path's cheaper call; the bytes are the same either way.
+    if len(hash_values) == 1:
+        key = keycodec.index_partition_prefix(table.id, index.number, hash_values[0])
+    else:
+        key = keycodec.index_tuple_partition_prefix(table.id, index.number, hash_values)
+    for attribute in index.range_keys:
+        value = item.get(attribute.name)
+        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
+            return None
+        key += keycodec.encode_value(value)
+    return key + table_key_suffix(table, item)
 
 
 def table_key_suffix(table: Table, item: Item) -> bytes:

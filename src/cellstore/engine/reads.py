@@ -101,17 +101,29 @@ def partition_bounds(prefix: bytes, condition: KeyCondition) -> tuple[bytes, byt
 
 
 def _check_key_types(hash_keys: Sequence[KeyAttribute], range_keys: Sequence[KeyAttribute], condition: KeyCondition) -> None:
-    """Every value of the condition has its key attribute's declared type."""
-    pairs = list(zip(hash_keys, condition.partition))
-    pairs += zip(range_keys, condition.range_prefix)
+    """Every value of the condition has its key attribute's declared type (a value is a
+    one-member dict keyed by its type)."""
+    if not condition.hash_values:  # a classic key: one partition value, no equal sort prefix
+        if hash_keys[0].type not in condition.hash_value:
+            raise _condition_type_mismatch()
+    else:
+        for attribute, value in zip(hash_keys, condition.hash_values):
+            if attribute.type not in value:
+                raise _condition_type_mismatch()
+        for attribute, value in zip(range_keys, condition.range_prefix):
+            if attribute.type not in value:
+                raise _condition_type_mismatch()
     if condition.range_op is not None:
-        restricted = range_keys[len(condition.range_prefix)]
-        pairs += [(restricted, value) for value in condition.range_values]
-    for attribute, value in pairs:
-        if next(iter(value)) != attribute.type:
-            raise ValidationException(
-                "One or more parameter values were invalid: Condition parameter type does not match schema type"
-            )
+        kind = range_keys[len(condition.range_prefix)].type
+        for value in condition.range_values:
+            if kind not in value:
+                raise _condition_type_mismatch()
+
+
+def _condition_type_mismatch() -> ValidationException:
+    return ValidationException(
+        "One or more parameter values were invalid: Condition parameter type does not match schema type"
+    )
 
 
 def _start_key(table: Table, start: Item | None) -> bytes | None:
@@ -257,10 +269,13 @@ def _query_index(
     fetch_base: bool,
 ) -> Page:
     _check_key_types(index.hash_keys, index.range_keys, key_condition)
-    prefix = keycodec.index_tuple_partition_prefix(table.id, index.number, key_condition.partition)
-    # Leading sort attributes fixed by "=" narrow the partition like a longer
-    # partition key: the remaining condition is a range within that prefix.
-    prefix += keycodec.encode_values(key_condition.range_prefix)
+    if key_condition.hash_values:
+        prefix = keycodec.index_tuple_partition_prefix(table.id, index.number, key_condition.hash_values)
+        # Leading sort attributes fixed by "=" narrow the partition like a longer
+        # partition key: the remaining condition is a range within that prefix.
+        prefix += keycodec.encode_values(key_condition.range_prefix)
+    else:  # a one-attribute partition key and at most one sort attribute, as on a table
+        prefix = keycodec.index_partition_prefix(table.id, index.number, key_condition.hash_value)
     start, end = partition_bounds(prefix, key_condition)
     start, end = _resume_query(start, end, _index_start_key(table, index, exclusive_start), exclusive_start,
                                index.hash_names, key_condition, forward)

@@ -142,9 +142,9 @@ def _collect(node: Node, parts: list[KeyPart]) -> None:
 
 
 def _names(names: KeyNames | None) -> tuple[str, ...]:
-    if names is None:
-        return ()
-    return (names,) if isinstance(names, str) else tuple(names)
+    if isinstance(names, tuple):
+        return names
+    return () if names is None else (names,)
 
 
 def _missed(name: str) -> ValidationException:
@@ -168,22 +168,30 @@ def build_key_condition(
     for name in hash_names:
         if name not in by_name:
             raise _missed(name)
-    if set(by_name) - set(hash_names) - set(range_names):
-        unnamed = [name for name in range_names if name not in by_name]
-        if unnamed:
-            raise _missed(unnamed[0])
+    used = 0  # how many sort attributes, from the left, the condition names
+    for name in range_names:
+        if name not in by_name:
+            break
+        used += 1
+    beyond = len(by_name) > len(hash_names) + used  # a name that is no key attribute, or a gap
+    if beyond and any(name not in hash_names and name not in range_names for name in by_name):
+        if used < len(range_names):
+            raise _missed(range_names[used])
         raise ValidationException("Query key condition not supported")
-    if any(by_name[name][1] != "=" for name in hash_names):
-        raise ValidationException("Query key condition not supported")
-    used = [name for name in range_names if name in by_name]
-    if tuple(used) != range_names[: len(used)]:
-        raise _missed(next(name for name in range_names if name not in by_name))
-    if any(by_name[name][1] != "=" for name in used[:-1]):
-        raise ValidationException("Query key condition not supported")
-    hash_values = tuple(by_name[name][2][0] for name in hash_names)
+    for name in hash_names:
+        if by_name[name][1] != "=":
+            raise ValidationException("Query key condition not supported")
+    if beyond:
+        raise _missed(range_names[used])
+    first = by_name[hash_names[0]][2][0]
+    # A classic key (one attribute per role) leaves the tuple fields empty.
     several = len(hash_names) > 1 or len(range_names) > 1
+    hash_values = tuple([by_name[name][2][0] for name in hash_names]) if several else ()
     if not used:
-        return KeyCondition(hash_values[0], None, (), hash_values if several else ())
-    _, range_op, range_values = by_name[used[-1]]
-    prefix = tuple(by_name[name][2][0] for name in used[:-1])
-    return KeyCondition(hash_values[0], range_op, range_values, hash_values if several else (), prefix)
+        return KeyCondition(first, None, (), hash_values)
+    for name in range_names[: used - 1]:
+        if by_name[name][1] != "=":
+            raise ValidationException("Query key condition not supported")
+    _, range_op, range_values = by_name[range_names[used - 1]]
+    prefix = tuple([by_name[name][2][0] for name in range_names[: used - 1]]) if used > 1 else ()
+    return KeyCondition(first, range_op, range_values, hash_values, prefix)
