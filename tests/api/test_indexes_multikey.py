@@ -449,6 +449,14 @@ def test_update_table_create_backfills(ddb: Any, table_name: str) -> None:
         assert index["KeySchema"] == MATCHES["KeySchema"]
         want = sorted((i % 5, f"m{i:03d}") for i in range(1, 40) if i % 2)
         assert query(ddb, table_name, PARTITION, WNA) == [p for _, p in want]
+        # Deleting it drops its entries: the index is gone, the table's items stay.
+        ddb.update_table(TableName=table_name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "matches"}}])
+        assert "GlobalSecondaryIndexes" not in ddb.describe_table(TableName=table_name)["Table"]
+        assert error(ddb.query, TableName=table_name, IndexName="matches", KeyConditionExpression=PARTITION,
+                     ExpressionAttributeValues=WNA) == (
+            "ValidationException", "The table does not have the specified index: matches",
+        )
+        assert ddb.scan(TableName=table_name, Select="COUNT")["Count"] == 39
     finally:
         ddb.delete_table(TableName=table_name)
 
