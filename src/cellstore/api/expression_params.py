@@ -16,6 +16,7 @@ from typing import Any
 from cellstore.api.validation import check_type
 from cellstore.engine import expressions
 from cellstore.engine.expressions import ExpressionContext, legacy
+from cellstore.engine.expressions.keycondition import KeyNames
 from cellstore.engine.values import AttributeValue, Item, validate_item, validate_value
 from cellstore.errors import ValidationException
 
@@ -143,7 +144,7 @@ class RequestExpressions:
             return legacy.update_from_attribute_updates(updates)
         return None
 
-    def key_condition(self, hash_key: str, range_key: str | None) -> expressions.KeyCondition:
+    def key_condition(self, hash_key: KeyNames, range_key: KeyNames | None) -> expressions.KeyCondition:
         text = self.text("KeyConditionExpression")
         if text is not None:
             return expressions.parse_key_condition(text, self.context, hash_key, range_key)

@@ -151,8 +151,7 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     filter_ = exprs.filter("QueryFilter")
     plan = _check_index(db, payload, select, projection, filter_)
     keyed: Table | indexes.Index = plan.table if plan.index is None else plan.index
-    range_name = keyed.range_key.name if keyed.range_key else None
-    key_condition = exprs.key_condition(keyed.hash_key.name, range_name)
+    key_condition = exprs.key_condition(keyed.hash_names, keyed.range_names)
     exprs.finish()
     page = reads.query(
         db,

@@ -233,7 +233,7 @@ def _query_leading(payload: Mapping[str, Any], table: Table | None) -> tuple[str
         if payload.get("KeyConditionExpression") is None:
             return _legacy_query_leading(payload.get("KeyConditions"), keyed.hash_key.name)
         exprs = RequestExpressions(payload, ("KeyConditionExpression", "FilterExpression", "ProjectionExpression"))
-        condition = exprs.key_condition(keyed.hash_key.name, keyed.range_key.name if keyed.range_key else None)
+        condition = exprs.key_condition(keyed.hash_names, keyed.range_names)
     except CellstoreError:
         return (UNREADABLE,)
     return (key_text(condition.hash_value),)

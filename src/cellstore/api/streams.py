@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api.validation import Param, table_name_rule, validate
+from cellstore.api.validation import (
+    Param,
+    check_type,
+    constraint_errors,
+    raise_if_errors,
+    structure_errors,
+    table_name_rule,
+    validate,
+    wire_name,
+)
 from cellstore.api.registry import Registry, operation
 from cellstore.engine import streams
 from cellstore.engine.database import Database
@@ -26,6 +35,7 @@ STREAM_ARN = Param("string", required=True, min_length=37, max_length=1024)
 SHARD_ID = Param("string", required=True, min_length=28, max_length=65)
 SEQUENCE_NUMBER = Param("string", min_length=21, max_length=40)
 SHARD_ITERATOR = Param("string", required=True, min_length=1, max_length=2048)
+CHILD_SHARDS = "CHILD_SHARDS"  # the one ShardFilter Type DynamoDB Streams accepts
 
 
 @operation("ListStreams")
@@ -49,18 +59,46 @@ def list_streams(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+DESCRIBE_STREAM = {
+    "StreamArn": STREAM_ARN,
+    "Limit": Param("integer", min_value=1, max_value=100),
+    "ExclusiveStartShardId": Param("string", min_length=28, max_length=65),
+    "ShardFilter": Param("map"),
+}
+SHARD_FILTER = {
+    "Type": Param("string", enum=(CHILD_SHARDS,)),
+    "ShardId": Param("string", min_length=28, max_length=65),
+}
+
+
+def _shard_filter(payload: dict[str, Any]) -> str | None:
+    """Check DescribeStream's members (ShardFilter's with them, in one message); the parent
+    shard id a CHILD_SHARDS filter names, or None without a filter."""
+    validate(payload, {})  # a payload that is not a JSON object is a serialization error
+    errors: list[str] = []
+    for name, rule in DESCRIBE_STREAM.items():
+        value = payload.get(name)
+        if value is not None:
+            check_type(name, value, rule.type)
+        errors.extend(constraint_errors(wire_name(name), value, rule))
+    raw = payload.get("ShardFilter")
+    if raw is not None:
+        errors.extend(structure_errors("shardFilter", raw, SHARD_FILTER))
+    raise_if_errors(errors)
+    if raw is None:
+        return None
+    if raw.get("Type") is None:
+        raise ValidationException("ShardFilter Type is required when a ShardFilter is specified")
+    if raw.get("ShardId") is None:
+        raise ValidationException(f"ShardFilter ShardId is required when ShardFilter Type is {CHILD_SHARDS}")
+    return str(raw["ShardId"])
+
+
 @operation("DescribeStream")
 def describe_stream(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
-    validate(
-        payload,
-        {
-            "StreamArn": STREAM_ARN,
-            "Limit": Param("integer", min_value=1, max_value=100),
-            "ExclusiveStartShardId": Param("string", min_length=28, max_length=65),
-        },
-    )
+    child_of = _shard_filter(payload)
     info = streams.describe_stream(
-        db, payload["StreamArn"], int(payload.get("Limit") or 100), payload.get("ExclusiveStartShardId")
+        db, payload["StreamArn"], int(payload.get("Limit") or 100), payload.get("ExclusiveStartShardId"), child_of
     )
     description: dict[str, Any] = {
         "StreamArn": info.arn,

@@ -92,13 +92,17 @@ def list_errors(path: str, value: Any, rules: dict[str, Param], errors: list[str
     return list(value)
 
 
-def key_schema_errors(path: str, value: Any, errors: list[str], *, required: bool = True) -> list[dict[str, Any]]:
-    """A KeySchema (table or index): 1 or 2 elements, each an attribute name and HASH/RANGE."""
+def key_schema_errors(
+    path: str, value: Any, errors: list[str], *, required: bool = True, most: int | None = 2
+) -> list[dict[str, Any]]:
+    """A KeySchema: 1 or 2 elements (a table's, an LSI's), or at least 1 (a GSI's, whose
+    multi-attribute key may hold up to four HASH and four RANGE elements, counted by
+    ``parse_index_key_schema``), each an attribute name and HASH/RANGE."""
     if value is None:
         errors.extend(constraint_errors(path, None, Param("list", required=required)))
         return []
     elements = list_errors(path, value, KEY_ELEMENT, errors)
-    if not 1 <= len(elements) <= 2:
+    if not elements or (most is not None and len(elements) > most):
         shown = _java_list(elements, "KeySchemaElement", ("AttributeName", "KeyType"))
         bound = "greater than or equal to 1" if not elements else "less than or equal to 2"
         errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length {bound}")
@@ -138,6 +142,38 @@ def parse_key_schema(elements: list[dict[str, Any]]) -> tuple[str, str | None]:
             "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name"
         )
     return first["AttributeName"], second["AttributeName"]
+
+
+def parse_index_key_schema(elements: list[dict[str, Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(partition attributes, sort attributes) of a GSI KeySchema already constraint-checked.
+
+    A GSI key may have up to four HASH and four RANGE attributes (multi-attribute
+    keys, DynamoDB November 2025), every HASH before every RANGE, no name twice.
+    One HASH and at most one RANGE keeps the classic checks and messages.
+    """
+    if len(elements) == 1 or (len(elements) == 2 and elements[1]["KeyType"] == "RANGE"):
+        hash_key, range_key = parse_key_schema(elements)
+        return (hash_key,), () if range_key is None else (range_key,)
+    if elements[0]["KeyType"] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    kinds = [element["KeyType"] for element in elements]
+    split = kinds.index("RANGE") if "RANGE" in kinds else len(kinds)
+    if "HASH" in kinds[split:]:
+        raise ValidationException(
+            "Invalid KeySchema: All HASH key attributes must precede RANGE key attributes in the KeySchema"
+        )
+    for kind, count in (("HASH", split), ("RANGE", len(kinds) - split)):
+        if count > indexes.MAX_KEY_ATTRIBUTES:
+            raise ValidationException(
+                f"Invalid KeySchema: The KeySchema exceeds the maximum allowed number of {kind} key attributes"
+            )
+    names = [element["AttributeName"] for element in elements]
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValidationException(
+            f"Invalid KeySchema: The KeySchema contains the attribute {duplicate} more than once"
+        )
+    return tuple(names[:split]), tuple(names[split:])
 
 
 def parse_definitions(elements: list[dict[str, Any]]) -> dict[str, str]:
@@ -225,10 +261,10 @@ def projection_errors(path: str, value: Any, errors: list[str]) -> None:
             errors.extend(constraint_errors(member_path(f"{path}.nonKeyAttributes", index), attribute, _ATTRIBUTE_NAME))
 
 
-def index_errors(path: str, index: Any, errors: list[str]) -> None:
+def index_errors(path: str, index: Any, errors: list[str], *, is_global: bool) -> None:
     """Constraints of one LocalSecondaryIndex, GlobalSecondaryIndex or GSI Create action."""
     errors.extend(structure_errors(path, index, {"IndexName": INDEX_NAME}))
-    key_schema_errors(f"{path}.keySchema", index.get("KeySchema"), errors)
+    key_schema_errors(f"{path}.keySchema", index.get("KeySchema"), errors, most=None if is_global else 2)
     projection_errors(f"{path}.projection", index.get("Projection"), errors)
     optional_structure(f"{path}.provisionedThroughput", index.get("ProvisionedThroughput"), THROUGHPUT, errors)
 
@@ -238,7 +274,7 @@ def index_list_errors(path: str, value: Any, errors: list[str]) -> list[dict[str
         return None
     check_type(path, value, "list")
     for position, index in enumerate(value):
-        index_errors(member_path(path, position), index, errors)
+        index_errors(member_path(path, position), index, errors, is_global=path.startswith("global"))
     return list(value)
 
 
@@ -251,7 +287,7 @@ def index_update_errors(value: Any, errors: list[str]) -> list[dict[str, Any]] |
         element = member_path(path, position)
         errors.extend(structure_errors(element, update, {}))
         if update.get("Create") is not None:
-            index_errors(f"{element}.create", update["Create"], errors)
+            index_errors(f"{element}.create", update["Create"], errors, is_global=True)
         if update.get("Update") is not None:
             errors.extend(structure_errors(f"{element}.update", update["Update"], {"IndexName": INDEX_NAME}))
             optional_structure(
@@ -273,7 +309,10 @@ def check_projection(projection: dict[str, Any]) -> None:
 def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str, *, is_global: bool) -> list[str]:
     """The rules of one index between its members; returns its key attribute names."""
     elements = index["KeySchema"]
-    parse_key_schema(elements)
+    if is_global:
+        parse_index_key_schema(elements)
+    else:
+        parse_key_schema(elements)
     keys = [element["AttributeName"] for element in elements]
     check_defined(keys, definitions)
     check_projection(index["Projection"])
@@ -290,13 +329,13 @@ def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str
 
 def index_spec(index: dict[str, Any]) -> indexes.IndexSpec:
     """An index definition already checked by ``check_index``, as the engine takes it."""
-    hash_key, range_key = parse_key_schema(index["KeySchema"])
+    hash_keys, range_keys = parse_index_key_schema(index["KeySchema"])
     projection = index["Projection"]
     throughput = index.get("ProvisionedThroughput")
     return indexes.IndexSpec(
         name=index["IndexName"],
-        hash_key=hash_key,
-        range_key=range_key,
+        hash_keys=hash_keys,
+        range_keys=range_keys,
         projection_type=projection.get("ProjectionType") or "ALL",
         non_key_attributes=tuple(projection.get("NonKeyAttributes") or ()),
         throughput=None

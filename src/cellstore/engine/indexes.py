@@ -4,7 +4,11 @@ An index entry lives at
 
     0x04 <table id:8> <index number:2> <hash of index pk:8> <index pk> [<index sk>] <pk> [<sk>]
 
-and holds the item as the index projects it (JSON).  The layout mirrors the
+and holds the item as the index projects it (JSON).  A GSI with a
+multi-attribute key (up to four partition and four sort attributes) stores
+each part as the tuple of its values, one encoding after another
+(``keycodec.encode_values``); a 1-tuple is the single value's bytes, so
+single-attribute indexes keep exactly their layout.  The layout mirrors the
 table's own (``keycodec``): the hash spreads index partitions and orders a
 Scan, a Query is one range read under ``<hash> <index pk>``, and appending the
 table key makes entries with equal index keys distinct and ordered.  A local
@@ -52,6 +56,8 @@ from cellstore.storage.base import Txn, prefix_end
 MAX_GLOBAL = 20
 MAX_LOCAL = 5
 MAX_PROJECTED_ATTRIBUTES = 100
+# A GSI key may hold up to this many partition and this many sort attributes.
+MAX_KEY_ATTRIBUTES = 4
 # DynamoDB's item-collection limit for tables with local indexes.  A module
 # constant so tests can lower it.
 COLLECTION_LIMIT = 10 * 1024**3
@@ -70,11 +76,15 @@ _INVALID = "One or more parameter values were invalid: "
 
 @dataclass(frozen=True, slots=True)
 class IndexSpec:
-    """One index of a CreateTable or UpdateTable request, already checked."""
+    """One index of a CreateTable or UpdateTable request, already checked.
+
+    ``hash_keys``/``range_keys`` hold one attribute each for a classic key, up
+    to four each for a GSI with a multi-attribute key (key-schema order).
+    """
 
     name: str
-    hash_key: str
-    range_key: str | None
+    hash_keys: tuple[str, ...]
+    range_keys: tuple[str, ...]
     projection_type: str  # ALL | KEYS_ONLY | INCLUDE
     non_key_attributes: tuple[str, ...] = ()
     throughput: tuple[int, int] | None = None  # (read, write)
@@ -85,17 +95,21 @@ class Index:
     name: str
     number: int
     is_global: bool
-    hash_key: KeyAttribute
-    range_key: KeyAttribute | None
+    hash_keys: tuple[KeyAttribute, ...]  # partition attributes, key-schema order (1 to 4)
+    range_keys: tuple[KeyAttribute, ...]  # sort attributes, key-schema order (0 to 4)
     projection_type: str
     non_key_attributes: frozenset[str]
     status: str  # "ACTIVE" | "CREATING"
+    # The names of hash_keys, of range_keys and of both, in key-schema order
+    # (built once by ``indexes_of``: every Query and write asks for them).
+    hash_names: tuple[str, ...]
+    range_names: tuple[str, ...]
+    key_names: tuple[str, ...]
 
     @property
-    def key_names(self) -> tuple[str, ...]:
-        if self.range_key is None:
-            return (self.hash_key.name,)
-        return (self.hash_key.name, self.range_key.name)
+    def hash_key(self) -> KeyAttribute:
+        """The first partition attribute (the only one unless the key has several)."""
+        return self.hash_keys[0]
 
     def projects(self, table: Table, name: str) -> bool:
         if self.projection_type == "ALL" or name in table.key_names or name in self.key_names:
@@ -123,14 +137,19 @@ def indexes_of(table: Table) -> list[Index]:
     found = []
     for kind in (LOCAL, GLOBAL):
         for entry in description.get(kind, ()):
-            hash_key = range_key = None
+            hash_keys: list[KeyAttribute] = []
+            range_keys: list[KeyAttribute] = []
+            hash_names: list[str] = []
+            range_names: list[str] = []
             for element in entry["KeySchema"]:
-                attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
+                name = element["AttributeName"]
                 if element["KeyType"] == "HASH":
-                    hash_key = attribute
+                    hash_keys.append(KeyAttribute(name, types[name]))
+                    hash_names.append(name)
                 else:
-                    range_key = attribute
-            if hash_key is None:
+                    range_keys.append(KeyAttribute(name, types[name]))
+                    range_names.append(name)
+            if not hash_keys:
                 raise ValueError(f"stored index {entry['IndexName']} has no HASH key")
             projection = entry["Projection"]
             found.append(
@@ -138,11 +157,14 @@ def indexes_of(table: Table) -> list[Index]:
                     entry["IndexName"],
                     numbers[entry["IndexName"]]["number"],
                     kind == GLOBAL,
-                    hash_key,
-                    range_key,
+                    tuple(hash_keys),
+                    tuple(range_keys),
                     projection.get("ProjectionType", "ALL"),
                     frozenset(projection.get("NonKeyAttributes", ())),
                     entry.get("IndexStatus", "ACTIVE"),
+                    tuple(hash_names),
+                    tuple(range_names),
+                    tuple(hash_names + range_names),
                 )
             )
     return found
@@ -164,10 +186,9 @@ def _projection(spec: IndexSpec) -> dict[str, Any]:
 
 
 def _key_schema(spec: IndexSpec) -> list[dict[str, str]]:
-    schema = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
-    if spec.range_key is not None:
-        schema.append({"AttributeName": spec.range_key, "KeyType": "RANGE"})
-    return schema
+    return [{"AttributeName": name, "KeyType": "HASH"} for name in spec.hash_keys] + [
+        {"AttributeName": name, "KeyType": "RANGE"} for name in spec.range_keys
+    ]
 
 
 def _new_number(table: Table, name: str) -> int:
@@ -307,11 +328,9 @@ def _unknown_index(name: str, table: str) -> Exception:
 def _merge_definitions(description: dict[str, Any], definitions: tuple[tuple[str, str], ...], spec: IndexSpec) -> None:
     current = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
     given = dict(definitions)
-    for name in (spec.hash_key, spec.range_key):
-        if name is None:
-            continue
+    keys = spec.hash_keys + spec.range_keys
+    for name in keys:
         if name not in given and name not in current:
-            keys = [k for k in (spec.hash_key, spec.range_key) if k]
             raise ValidationException(
                 f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
                 f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(given)}]"
@@ -365,15 +384,23 @@ def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -
     ``strict`` (new versions being written) raises DynamoDB's ValidationException
     for an index key of the wrong type; otherwise such an item is just absent.
     """
-    hash_value = item.get(index.hash_key.name)
-    if hash_value is None or not _key_value_ok(index, index.hash_key, hash_value, strict=strict):
-        return None
-    key = keycodec.index_partition_prefix(table.id, index.number, hash_value)
-    if index.range_key is not None:
-        range_value = item.get(index.range_key.name)
-        if range_value is None or not _key_value_ok(index, index.range_key, range_value, strict=strict):
+    hash_values = []
+    for attribute in index.hash_keys:
+        value = item.get(attribute.name)
+        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
             return None
-        key += keycodec.encode_value(range_value)
+        hash_values.append(value)
+    # One partition attribute (every index but a multi-attribute GSI) takes the
+    # write path's cheaper call; the bytes are the same either way.
+    if len(hash_values) == 1:
+        key = keycodec.index_partition_prefix(table.id, index.number, hash_values[0])
+    else:
+        key = keycodec.index_tuple_partition_prefix(table.id, index.number, hash_values)
+    for attribute in index.range_keys:
+        value = item.get(attribute.name)
+        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
+            return None
+        key += keycodec.encode_value(value)
     return key + table_key_suffix(table, item)
 
 

@@ -15,8 +15,10 @@ The keys of items, index entries and TTL entries are built here from the
 prefixes ``engine/keyspace.py`` assigns (the one map of the keyspace):
 
     0x02 <table id: 8 bytes> <segment hash: 8 bytes> <pk> [<sk>]   item (JSON)
-    0x04 <table id:8> <index number:2> <hash:8> <index pk> [<index sk>] <pk> [<sk>]
-                                                   secondary-index entry (projected item JSON)
+    0x04 <table id:8> <index number:2> <hash:8> <index pk>... [<index sk>...] <pk> [<sk>]
+                                                   secondary-index entry (projected item JSON);
+                                                   a multi-attribute GSI key is the tuple of its
+                                                   values, one ``encode_value`` after another
     0x05 <table id:8> <expiry seconds:8> <item storage key>   TTL entry (empty value)
 
 The 8-byte hash of the encoded partition key spreads partitions over the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from decimal import Decimal
 
 from cellstore.engine.keyspace import EXPIRIES, INDEXES, ITEMS, TABLES
@@ -134,6 +137,27 @@ def index_prefix(table_id: int, number: int) -> bytes:
 
 def index_partition_prefix(table_id: int, number: int, pk: AttributeValue) -> bytes:
     encoded = encode_value(pk)
+    return index_prefix(table_id, number) + partition_hash(encoded) + encoded
+
+
+def encode_values(values: Sequence[AttributeValue]) -> bytes:
+    """A tuple of key values (a multi-attribute index key) as one order-preserving byte string.
+
+    Each element is self-delimiting, so the concatenation orders tuples
+    lexicographically, element by element, and a 1-tuple is exactly
+    ``encode_value`` of its element (single-attribute keys keep their bytes).
+    """
+    return b"".join(encode_value(value) for value in values)
+
+
+def index_tuple_partition_prefix(table_id: int, number: int, values: Sequence[AttributeValue]) -> bytes:
+    """``index_partition_prefix`` for a partition key of one or more attributes.
+
+    The hash covers the whole encoded tuple (the attributes are hashed
+    together, as DynamoDB does), then the tuple follows; for one attribute the
+    bytes equal ``index_partition_prefix``'s.
+    """
+    encoded = encode_values(values)
     return index_prefix(table_id, number) + partition_hash(encoded) + encoded
 
 

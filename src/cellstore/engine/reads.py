@@ -15,6 +15,7 @@ project) reads each entry's item from the table, in the same snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,7 +23,7 @@ import orjson
 from cellstore.engine import indexes, keycodec
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, KeyCondition
-from cellstore.engine.tables import Table, load_table
+from cellstore.engine.tables import KeyAttribute, Table, load_table
 from cellstore.engine.values import Item, item_size
 from cellstore.errors import ValidationException
 from cellstore.storage.base import Txn, prefix_end
@@ -60,7 +61,8 @@ def _past(encoded: bytes) -> bytes:
     """Above every key whose sort component is exactly the value ``encoded`` ends with.
 
     What may follow an encoded value is nothing (a table key), or a type tag
-    (an index entry continues with the table key); both sort below 0xff,
+    (an index entry continues with the next attribute of a multi-attribute
+    key, or with the table key); both sort below 0xff,
     while a longer value sharing these bytes continues with an escape (0xff).
     """
     return encoded + b"\xff"
@@ -98,15 +100,30 @@ def partition_bounds(prefix: bytes, condition: KeyCondition) -> tuple[bytes, byt
     raise ValueError(f"unknown key condition operator {op}")
 
 
-def _check_key_types(table: Table | indexes.Index, condition: KeyCondition) -> None:
-    if next(iter(condition.hash_value)) != table.hash_key.type:
-        raise ValidationException("One or more parameter values were invalid: Condition parameter type does not match schema type")
-    if table.range_key is not None:
+def _check_key_types(hash_keys: Sequence[KeyAttribute], range_keys: Sequence[KeyAttribute], condition: KeyCondition) -> None:
+    """Every value of the condition has its key attribute's declared type (a value is a
+    one-member dict keyed by its type)."""
+    if not condition.hash_values:  # a classic key: one partition value, no equal sort prefix
+        if hash_keys[0].type not in condition.hash_value:
+            raise _condition_type_mismatch()
+    else:
+        for attribute, value in zip(hash_keys, condition.hash_values):
+            if attribute.type not in value:
+                raise _condition_type_mismatch()
+        for attribute, value in zip(range_keys, condition.range_prefix):
+            if attribute.type not in value:
+                raise _condition_type_mismatch()
+    if condition.range_op is not None:
+        kind = range_keys[len(condition.range_prefix)].type
         for value in condition.range_values:
-            if next(iter(value)) != table.range_key.type:
-                raise ValidationException(
-                    "One or more parameter values were invalid: Condition parameter type does not match schema type"
-                )
+            if kind not in value:
+                raise _condition_type_mismatch()
+
+
+def _condition_type_mismatch() -> ValidationException:
+    return ValidationException(
+        "One or more parameter values were invalid: Condition parameter type does not match schema type"
+    )
 
 
 def _start_key(table: Table, start: Item | None) -> bytes | None:
@@ -190,14 +207,14 @@ def _resume_query(
     end: bytes,
     after: bytes | None,
     exclusive_start: Item | None,
-    hash_name: str,
+    hash_names: tuple[str, ...],
     key_condition: KeyCondition,
     forward: bool,
 ) -> tuple[bytes, bytes]:
     """Narrow a Query's range to what follows ExclusiveStartKey (storage key ``after``)."""
     if after is None:
         return start, end
-    if exclusive_start is not None and exclusive_start.get(hash_name) != key_condition.hash_value:
+    if exclusive_start is not None and tuple(exclusive_start.get(name) for name in hash_names) != key_condition.partition:
         raise ValidationException("The provided starting key is outside query boundaries based on provided conditions")
     return (max(start, _after(after)), end) if forward else (start, min(end, after))
 
@@ -230,10 +247,10 @@ def query(
         if index_name is not None:
             return _query_index(txn, table, _readable_index(table, index_name), key_condition,
                                 filter_, forward, limit, exclusive_start, fetch_base)
-        _check_key_types(table, key_condition)
+        _check_key_types((table.hash_key,), () if table.range_key is None else (table.range_key,), key_condition)
         start, end = query_bounds(table, key_condition)
         start, end = _resume_query(start, end, _start_key(table, exclusive_start), exclusive_start,
-                                   table.hash_key.name, key_condition, forward)
+                                   table.hash_names, key_condition, forward)
         if start >= end:
             return Page(table)
         rows = txn.range(start, end, reverse=not forward, limit=limit)
@@ -251,11 +268,17 @@ def _query_index(
     exclusive_start: Item | None,
     fetch_base: bool,
 ) -> Page:
-    _check_key_types(index, key_condition)
-    prefix = keycodec.index_partition_prefix(table.id, index.number, key_condition.hash_value)
+    _check_key_types(index.hash_keys, index.range_keys, key_condition)
+    if key_condition.hash_values:
+        prefix = keycodec.index_tuple_partition_prefix(table.id, index.number, key_condition.hash_values)
+        # Leading sort attributes fixed by "=" narrow the partition like a longer
+        # partition key: the remaining condition is a range within that prefix.
+        prefix += keycodec.encode_values(key_condition.range_prefix)
+    else:  # a one-attribute partition key and at most one sort attribute, as on a table
+        prefix = keycodec.index_partition_prefix(table.id, index.number, key_condition.hash_value)
     start, end = partition_bounds(prefix, key_condition)
     start, end = _resume_query(start, end, _index_start_key(table, index, exclusive_start), exclusive_start,
-                               index.hash_key.name, key_condition, forward)
+                               index.hash_names, key_condition, forward)
     if start >= end:
         return Page(table, index)
     rows = txn.range(start, end, reverse=not forward, limit=limit)

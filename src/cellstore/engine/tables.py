@@ -90,6 +90,16 @@ class Table:
             return (self.hash_key.name,)
         return (self.hash_key.name, self.range_key.name)
 
+    @property
+    def hash_names(self) -> tuple[str, ...]:
+        """The partition key attribute(s), as an index with a multi-attribute key has them."""
+        return (self.hash_key.name,)
+
+    @property
+    def range_names(self) -> tuple[str, ...]:
+        """The sort key attribute(s): none, or the one sort key."""
+        return () if self.range_key is None else (self.range_key.name,)
+
     def key_of(self, item: Item) -> Item:
         return {name: item[name] for name in self.key_names if name in item}
 

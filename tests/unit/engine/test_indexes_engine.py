@@ -20,7 +20,7 @@ from cellstore.errors import ValidationException
 from cellstore.storage.base import prefix_end
 from cellstore.storage.sqlite import SqliteStore
 
-BY_G = IndexSpec("by-g", "g", None, "INCLUDE", ("v",))
+BY_G = IndexSpec("by-g", ("g",), (), "INCLUDE", ("v",))
 
 
 def spec(name: str = "things", **fields: object) -> TableSpec:

@@ -37,15 +37,33 @@ _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 # (attribute name, operator, operand values) for one key attribute.
 KeyPart = tuple[str, str, tuple[AttributeValue, ...]]
+# A key role's attribute: one name, or (multi-attribute GSI keys) the names in key-schema order.
+KeyNames = str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class KeyCondition:
-    """The hash-key value and the optional range-key restriction of a Query."""
+    """The partition value(s) and the optional sort-key restriction of a Query.
+
+    For a table or a single-attribute index: ``hash_value`` and one
+    ``range_op`` on the sort key.  For a GSI with a multi-attribute key
+    (up to four partition and four sort attributes): ``hash_values`` holds
+    every partition attribute's value in key-schema order, ``range_prefix``
+    the values of the leading sort attributes compared with ``=``, and
+    ``range_op``/``range_values`` restrict the sort attribute after them (the
+    last one the condition names).  Both shapes are one range read.
+    """
 
     hash_value: AttributeValue
     range_op: str | None
     range_values: tuple[AttributeValue, ...]
+    hash_values: tuple[AttributeValue, ...] = ()
+    range_prefix: tuple[AttributeValue, ...] = ()
+
+    @property
+    def partition(self) -> tuple[AttributeValue, ...]:
+        """Every partition attribute's value, in key-schema order."""
+        return self.hash_values or (self.hash_value,)
 
     def matches_range(self, value: AttributeValue | None) -> bool:
         """Whether a range-key value satisfies the range condition (True if there is none)."""
@@ -63,7 +81,7 @@ class KeyCondition:
 
 
 def parse_key_condition(
-    text: str, ctx: ExpressionContext, hash_key: str, range_key: str | None
+    text: str, ctx: ExpressionContext, hash_key: KeyNames, range_key: KeyNames | None
 ) -> KeyCondition:
     """Parse (cached), resolve and check a KeyConditionExpression against the key schema."""
     tree = parse_condition_tree(text, KIND)
@@ -123,10 +141,23 @@ def _collect(node: Node, parts: list[KeyPart]) -> None:
         raise ValidationException("Query key condition not supported")
 
 
+def _names(names: KeyNames | None) -> tuple[str, ...]:
+    if isinstance(names, tuple):
+        return names
+    return () if names is None else (names,)
+
+
+def _missed(name: str) -> ValidationException:
+    return ValidationException(f"Query condition missed key schema element: {name}")
+
+
 def build_key_condition(
-    parts: list[KeyPart], hash_key: str, range_key: str | None
+    parts: list[KeyPart], hash_key: KeyNames, range_key: KeyNames | None
 ) -> KeyCondition:
-    """Check one condition per key, the hash key present with ``=``, nothing else."""
+    """Check the condition against the key schema: every partition attribute with ``=``, then
+    conditions on the sort attributes left to right with no gap, all ``=`` but the last one
+    named, and nothing else.  With one attribute per role these are DynamoDB's classic rules."""
+    hash_names, range_names = _names(hash_key), _names(range_key)
     by_name: dict[str, KeyPart] = {}
     for part in parts:
         if part[0] in by_name:
@@ -134,17 +165,33 @@ def build_key_condition(
                 "KeyConditionExpressions must only contain one condition per key"
             )
         by_name[part[0]] = part
-    if hash_key not in by_name:
-        raise ValidationException(f"Query condition missed key schema element: {hash_key}")
-    extra = set(by_name) - {hash_key, range_key}
-    if extra:
-        if range_key is not None and range_key not in by_name:
-            raise ValidationException(f"Query condition missed key schema element: {range_key}")
+    for name in hash_names:
+        if name not in by_name:
+            raise _missed(name)
+    used = 0  # how many sort attributes, from the left, the condition names
+    for name in range_names:
+        if name not in by_name:
+            break
+        used += 1
+    beyond = len(by_name) > len(hash_names) + used  # a name that is no key attribute, or a gap
+    if beyond and any(name not in hash_names and name not in range_names for name in by_name):
+        if used < len(range_names):
+            raise _missed(range_names[used])
         raise ValidationException("Query key condition not supported")
-    _, hash_op, hash_values = by_name[hash_key]
-    if hash_op != "=":
-        raise ValidationException("Query key condition not supported")
-    if range_key is None or range_key not in by_name:
-        return KeyCondition(hash_values[0], None, ())
-    _, range_op, range_values = by_name[range_key]
-    return KeyCondition(hash_values[0], range_op, range_values)
+    for name in hash_names:
+        if by_name[name][1] != "=":
+            raise ValidationException("Query key condition not supported")
+    if beyond:
+        raise _missed(range_names[used])
+    first = by_name[hash_names[0]][2][0]
+    # A classic key (one attribute per role) leaves the tuple fields empty.
+    several = len(hash_names) > 1 or len(range_names) > 1
+    hash_values = tuple([by_name[name][2][0] for name in hash_names]) if several else ()
+    if not used:
+        return KeyCondition(first, None, (), hash_values)
+    for name in range_names[: used - 1]:
+        if by_name[name][1] != "=":
+            raise ValidationException("Query key condition not supported")
+    _, range_op, range_values = by_name[range_names[used - 1]]
+    prefix = tuple([by_name[name][2][0] for name in range_names[: used - 1]]) if used > 1 else ()
+    return KeyCondition(first, range_op, range_values, hash_values, prefix)

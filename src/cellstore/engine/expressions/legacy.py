@@ -40,7 +40,7 @@ from cellstore.engine.expressions.ast import (
     UpdateAction,
 )
 from cellstore.engine.expressions.condition import Condition
-from cellstore.engine.expressions.keycondition import KeyCondition, KeyPart, build_key_condition
+from cellstore.engine.expressions.keycondition import KeyCondition, KeyNames, KeyPart, build_key_condition
 from cellstore.engine.expressions.projection import Projection
 from cellstore.engine.expressions.update import Update
 from cellstore.engine.values import AttributeValue, compare, json_kind, type_of, validate_value
@@ -312,7 +312,7 @@ def projection_from_attributes(names: list[str]) -> Projection:
 
 
 def key_condition_from_key_conditions(
-    conditions: dict[str, Any], hash_key: str, range_key: str | None
+    conditions: dict[str, Any], hash_key: KeyNames, range_key: KeyNames | None
 ) -> KeyCondition:
     """KeyConditions → KeyCondition, with the legacy parameter's own error messages."""
     if not 1 <= len(conditions) <= 2:

@@ -98,14 +98,30 @@ def _shards(txn: Txn, stream: Stream, after: int | None) -> Iterator[dict[str, A
         yield orjson.loads(raw)
 
 
-def describe_stream(db: Database, arn: str, limit: int, start_shard_id: str | None) -> StreamInfo:
+def describe_stream(
+    db: Database, arn: str, limit: int, start_shard_id: str | None, child_of: str | None = None
+) -> StreamInfo:
+    """A stream and up to ``limit`` of its shards after ``start_shard_id``.
+
+    ``child_of`` (DescribeStream's ShardFilter CHILD_SHARDS) keeps only the
+    shards whose parent is that shard id.  A child is always opened after its
+    parent, so the walk starts past the parent's number; a parent already
+    trimmed away still names its children, and an id that is no shard of this
+    stream has none.
+    """
     now = SETTINGS.clock()
     stream = retention.stream_for(db, arn, now)
     after = None if start_shard_id is None else lifecycle.shard_number(start_shard_id)
+    parent = None if child_of is None else lifecycle.shard_number(child_of)
+    if parent is not None and (after is None or parent > after):
+        after = parent
     shards: list[Shard] = []
     more = False
     with db.store.transaction(write=False) as txn:
-        for shard in _shards(txn, stream, after):
+        found = _shards(txn, stream, after) if child_of is None or parent is not None else iter(())
+        for shard in found:
+            if child_of is not None and shard["parent"] != child_of:
+                continue
             if len(shards) == limit:
                 more = True
                 break
