@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from mutations import DYNAMODB_VALID, create_dynamodb_table
 
 from cellstore.api import dispatch
-from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
 from cellstore.protocol import wire
 from cellstore.protocol.asgi import App, HttpResponse

@@ -122,9 +122,7 @@ def choose(accept_encoding: bytes) -> str | None:
         coding = name.strip().lower()
         if _refused(params):
             continue
-        if coding == "*":
-            accepted.add(GZIP)
-        elif coding in (GZIP, "x-gzip"):
+        if coding in ("*", GZIP, "x-gzip"):
             accepted.add(GZIP)
         elif coding == DEFLATE:
             accepted.add(DEFLATE)
