@@ -124,11 +124,14 @@ def test_damaged_compressed_bodies_never_get_a_500(app: App, data: st.DataObject
         )
     answer = send(app, operation, body, label)
     assert answer.status != 500, answer.body
-    if answer.status >= 400:
+    if answer.status >= 400:  # a typed AWS error (an earlier example may have created or filled the table)
         error = orjson.loads(answer.body)
-        assert error["__type"].rpartition("#")[2] in {
-            "SerializationException", "ValidationException", "ConditionalCheckFailedException",
-        }, error
+        assert error["__type"].endswith("Exception") and "InternalServer" not in error["__type"], error
+    if damage in ("truncate", "append") and not label.startswith(b"deflate") and answer.status != 413:
+        # gzip checks its length and CRC: a cut or padded stream never passes as a body
+        assert (answer.status, orjson.loads(answer.body)) == (
+            400, {"__type": "com.amazon.coral.service#SerializationException"},
+        )
 
 
 def bomb(size: int, nested: bool = False, wbits: int = 31) -> bytes:
