@@ -276,3 +276,16 @@ def test_describe_endpoints_and_empty_tag_answers_at_the_wire() -> None:
         "db.example.test"
     )
     assert answer("TagResource", "h").body == b"" and answer("UntagResource", "h").body == b""
+
+
+def test_an_answer_that_waited_is_compressed_when_written() -> None:
+    """A long poll's answer is awaited, then compressed like any other (``App.respond`` wraps the awaitable)."""
+    from cellstore.protocol import asgi
+
+    async def later() -> asgi.HttpResponse:
+        return asgi.HttpResponse(200, [(b"content-length", str(len(LARGE)).encode()), (b"x-amz-crc32", b"0")], LARGE)
+
+    answer = asyncio.run(asgi._compressed_later(later(), "gzip"))
+    assert dict(answer.headers)[b"content-encoding"] == b"gzip"
+    assert int(dict(answer.headers)[b"x-amz-crc32"]) == zlib.crc32(answer.body)
+    assert gzip.decompress(answer.body) == LARGE
