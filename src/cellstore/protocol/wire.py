@@ -275,7 +275,9 @@ def inflated_body(request: Request) -> bytes:
     return body
 
 
-#: Operations DynamoDB answers with an empty body (HTTP 200, Content-Length 0), not ``{}``.
+#: DynamoDB's operations whose service model defines no output: DynamoDB answers
+#: them with an empty body (HTTP 200, Content-Length 0), not ``{}``.  (SQS's
+#: outputless operations are left as they are: that is the SQS API's own question.)
 _EMPTY_ANSWERS = frozenset({"TagResource", "UntagResource"})
 
 
@@ -427,7 +429,7 @@ def respond(
             auth.authorize(identity, service_name, operation, accesses)
         if not service.needs_endpoint:
             result = service.dispatch(operation, payload)
-            if operation in _EMPTY_ANSWERS:
+            if operation in _EMPTY_ANSWERS and service_name == "dynamodb":
                 return Reply(200, b"")
             if operation == "DescribeEndpoints":
                 result = _endpoints_as_used(result, request)
