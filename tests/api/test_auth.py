@@ -327,6 +327,35 @@ def test_wrong_region_in_scope(server: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("minutes", [-20, 20])
+def test_the_date_is_judged_before_the_scope(server: Any, shifted_clock: Callable[[float], None], minutes: int) -> None:
+    """Issue 21 item 13: a stale or future date is reported even with a wrongly scoped credential, as AWS does."""
+    shifted_clock(minutes * 60)
+    ddb = boto3.session.Session().client(
+        "dynamodb", region_name="eu-west-1", endpoint_url=server.endpoint_url,
+        aws_access_key_id=ADMIN[0], aws_secret_access_key=ADMIN[1], config=Config(retries={"max_attempts": 1}),
+    )
+    code, message, _ = error_of(ddb.list_tables)
+    assert code == "InvalidSignatureException"
+    assert message.startswith("Signature expired: " if minutes < 0 else "Signature not yet current: ")
+
+
+def test_a_compressed_body_is_verified_as_sent(server: Any, table: str) -> None:
+    """The signature covers the gzipped body (botocore compresses before it signs); the item is stored inflated."""
+    import gzip
+
+    ddb = client(server, "dynamodb")
+
+    def compress(request: Any, **kwargs: Any) -> None:
+        request.data = gzip.compress(request.data if isinstance(request.data, bytes) else request.data.encode())
+        request.headers["Content-Encoding"] = "gzip"
+
+    ddb.meta.events.register("before-sign.dynamodb.PutItem", compress)
+    item = {"pk": {"S": "gzip"}, "sk": {"S": "a"}, "data": {"S": "g" * 12_000}}
+    ddb.put_item(TableName=table, Item=item)
+    assert client(server, "dynamodb").get_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})["Item"] == item
+
+
 # --- presigned URLs (query-string auth) ---------------------------------------
 
 

@@ -29,7 +29,7 @@ from cellstore.errors import (
     SqsServiceUnavailable,
 )
 from cellstore.waiting import Wait
-from cellstore.protocol import query, wire
+from cellstore.protocol import compression, query, wire
 from cellstore.protocol.operations import unknown_operation
 
 Scope = MutableMapping[str, Any]
@@ -128,12 +128,15 @@ class App:
                 # The query protocol's GET form (what a presigned SQS URL is).
                 return self._query_get(path, raw_path, query_string, headers, scheme)
             if method == "GET" and path == "/":
-                return self._health
+                return self._health_of(headers)
+            if method == "OPTIONS":
+                return preflight_response(headers)
             return _NOT_FOUND
 
-        target = authorization = content_type = None
+        target = authorization = content_type = accept_encoding = None
         has_date = False
         host = ""
+        content_encoding: tuple[bytes, ...] = ()
         for name, value in headers:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
@@ -145,6 +148,10 @@ class App:
                 has_date = True
             elif name == b"host":
                 host = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value
+            elif name == b"content-encoding":
+                content_encoding += (value,)
 
         is_form = content_type is not None and _is_form(content_type)
         if content_type is not None and not is_form and not _is_json(content_type):
@@ -164,18 +171,53 @@ class App:
             method,
             raw_path,
             scheme,
+            content_encoding,
         )
+        answer: HttpResponse | Awaitable[HttpResponse]
         if is_form:
             reply = query.respond(self.services, request, self.auth)
             if type(reply) is wire.Reply:
-                return _reply_response(reply, query.CONTENT_TYPE)
-            return _settled(reply, query.CONTENT_TYPE, self._polls)
-        reply = wire.respond(self.services, request, self.auth)
-        if type(reply) is wire.Reply:
-            if not reply.headers:
-                return _json_response(reply.status, reply.body)
-            return _reply_response(reply, wire.CONTENT_TYPE)
-        return _settled(reply, wire.CONTENT_TYPE, self._polls)
+                answer = _reply_response(reply, query.CONTENT_TYPE)
+            else:
+                answer = _settled(reply, query.CONTENT_TYPE, self._polls)
+        else:
+            reply = wire.respond(self.services, request, self.auth)
+            if type(reply) is wire.Reply:
+                if not reply.headers:
+                    answer = _json_response(reply.status, reply.body)
+                else:
+                    answer = _reply_response(reply, wire.CONTENT_TYPE)
+            else:
+                answer = _settled(reply, wire.CONTENT_TYPE, self._polls)
+        if accept_encoding is None:
+            return answer
+        coding = compression.choose(accept_encoding)
+        if coding is None:
+            return answer
+        if isinstance(answer, HttpResponse):
+            return compressed(answer, coding)
+        return _compressed_later(answer, coding)
+
+    def _health_of(self, headers: Sequence[tuple[bytes, bytes]]) -> HttpResponse:
+        """DynamoDB's health check answer, naming the host the client used (AWS's own name without one).
+
+        DynamoDB answers ``healthy: dynamodb.<region>.amazonaws.com `` — the
+        name the client reached it by; a client of cellstore reached it by
+        its ``Host``, and tools that check the answer compare it with that.
+        """
+        host = next((value for name, value in headers if name == b"host"), None)
+        if host is None or b"\r" in host or b"\n" in host:
+            return self._health
+        body = b"healthy: " + host + b" "
+        return HttpResponse(
+            200,
+            [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"x-amz-crc32", wire.crc32(body)),
+            ],
+            body,
+        )
 
     def stop_waiting(self) -> None:
         """A server is stopping: answer every long poll now, and any begun later at once, as if it found nothing.
@@ -231,7 +273,9 @@ class App:
         if method != "POST":
             if method == "GET" and b"Action=" in query_string:
                 return self._precheck_form(path, raw_path, query_string, headers, scheme, method)
-            return self._health if method == "GET" and path == "/" else _NOT_FOUND
+            if method == "OPTIONS":
+                return preflight_response(headers)
+            return self._health_of(headers) if method == "GET" and path == "/" else _NOT_FOUND
         content_type = next((value for name, value in headers if name == b"content-type"), None)
         if content_type is not None and _is_form(content_type):
             return self._precheck_form(path, raw_path, query_string, headers, scheme, method)
@@ -288,7 +332,8 @@ class App:
         )
         if not isinstance(answer, HttpResponse):
             answer = await answer
-        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        headers = [*answer.headers, *EDGE_HEADERS]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
 
@@ -312,6 +357,76 @@ def _head_request(
         target, authorization, has_date, query_string.decode("latin-1"), b"", host, path, headers, method, raw_path,
         scheme,
     )
+
+
+#: Headers on every answer, as DynamoDB's endpoint sends them: ``Server``, and
+#: CORS's for browsers (any origin may read the answer and these headers of it).
+#: cellstore's own server writes them as one constant (``http.encode``).
+EDGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"server", b"Server"),
+    (b"access-control-allow-origin", b"*"),
+    (
+        b"access-control-expose-headers",
+        b"x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date",
+    ),
+)
+#: How long a browser may cache a preflight's answer (two days, as DynamoDB's).
+PREFLIGHT_MAX_AGE = b"172800"
+
+
+def preflight_response(headers: Sequence[tuple[bytes, bytes]]) -> HttpResponse:
+    """The answer to a CORS preflight (``OPTIONS``): 200, no body, whatever was asked allowed.
+
+    DynamoDB's endpoint lets browsers call it from any origin — access is
+    decided by the signature, not the origin — so a preflight is granted the
+    method and headers it asks for (echoed back; ``Allow-Methods`` falls back
+    to POST and GET).  AWS documents none of this; these are the headers its
+    endpoint is observed to send.  No authentication: browsers send a
+    preflight without credentials.
+    """
+    methods = b"POST, GET, OPTIONS"
+    allow_headers = None
+    for name, value in headers:
+        if name == b"access-control-request-method":
+            methods = value
+        elif name == b"access-control-request-headers":
+            allow_headers = value
+    answer = [
+        (b"content-length", b"0"),
+        (wire.REQUEST_ID_HEADER, wire.new_request_id().encode("ascii")),
+        (b"access-control-allow-methods", methods),
+        (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+    ]
+    if allow_headers is not None:
+        answer.append((b"access-control-allow-headers", allow_headers))
+    if any(b"\r" in value or b"\n" in value for _, value in answer):  # written as given: never split a header
+        answer = [(name, value) for name, value in answer if b"\r" not in value and b"\n" not in value]
+    return HttpResponse(200, answer, b"")
+
+
+def compressed(answer: HttpResponse, coding: str) -> HttpResponse:
+    """``answer`` in ``coding`` if it is large enough to gain from it (see ``compression``).
+
+    ``Content-Length`` and ``x-amz-crc32`` describe the compressed bytes, the
+    ones on the wire, as DynamoDB's do; ``Vary`` tells caches the answer
+    depends on ``Accept-Encoding``.
+    """
+    if len(answer.body) < compression.MIN_COMPRESS_BYTES:
+        return answer
+    body = compression.compress(answer.body, coding)
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in answer.headers:
+        if name == b"content-length":
+            value = str(len(body)).encode("ascii")
+        elif name == b"x-amz-crc32":
+            value = wire.crc32(body)
+        headers.append((name, value))
+    headers += ((b"content-encoding", coding.encode("ascii")), (b"vary", b"accept-encoding"))
+    return HttpResponse(answer.status, headers, body)
+
+
+async def _compressed_later(answer: Awaitable[HttpResponse], coding: str) -> HttpResponse:
+    return compressed(await answer, coding)
 
 
 def unavailable_response(headers: Sequence[tuple[bytes, bytes]]) -> HttpResponse:

@@ -23,7 +23,8 @@ what this module adds is the connection's life:
 - ``Expect: 100-continue`` answered before the body is read;
 - bodies over ``wire.MAX_BODY_BYTES`` refused without reading them (the
   connection then closes, since the rest of the body is unread); request
-  heads over ``MAX_HEAD_BYTES`` and unparseable requests get 400 and a close;
+  heads over ``MAX_HEAD_BYTES`` (or targets over ``MAX_URL_BYTES``) and
+  unparseable requests get 400 and a close, as DynamoDB answers them;
 - a body over ``PRECHECK_BYTES`` (or of unknown length) is read only once
   the app's ``precheck`` has passed its head: a client that is not signed
   in is refused on its headers, and the body it is still sending is dropped
@@ -79,6 +80,7 @@ import httptools
 from cellstore.protocol import wire
 from cellstore.protocol.access_log import AccessLog
 from cellstore.protocol.asgi import (
+    EDGE_HEADERS,
     HttpResponse,
     Responder,
     error_response,
@@ -97,6 +99,9 @@ REQUEST_SECONDS = 60.0
 GRACE_SECONDS = 5.0
 #: Largest request line plus headers accepted (llhttp itself sets no limit).
 MAX_HEAD_BYTES = 64 * 1024
+#: Longest request target accepted: DynamoDB answers a 17,000-byte URL with a
+#: bare 400 before it reads the rest, and an SDK's is "/" or a queue's path.
+MAX_URL_BYTES = 16 * 1024
 #: Pipelined requests queued behind a long poll before the connection stops reading.
 MAX_QUEUED = 16
 #: Body bytes of the requests queued on one connection before it stops reading
@@ -124,7 +129,9 @@ TICK_SECONDS = 0.1
 #: ``App.precheck``'s signature: (method, path, raw path, query, headers, scheme) → an answer or None.
 Precheck = Callable[[str, str, str, bytes, Sequence[tuple[bytes, bytes]], str], "HttpResponse | None"]
 
-_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+#: ``asgi.EDGE_HEADERS`` (Server, CORS), written as one constant into every answer.
+_EDGE = b"".join(name + b": " + value + b"\r\n" for name, value in EDGE_HEADERS)
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n" + _EDGE + b"connection: close\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode("ascii") for status in http.HTTPStatus}
 
@@ -144,6 +151,7 @@ def encode(response: HttpResponse, date: bytes, keep_alive: bool, head_only: boo
     parts = [status_line(response.status)]
     for name, value in response.headers:
         parts += (name, b": ", value, b"\r\n")
+    parts.append(_EDGE)
     parts.append(date)
     if not keep_alive:
         parts.append(b"connection: close\r\n")
@@ -298,6 +306,8 @@ class Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            raise httptools.HttpParserError("request target too long")  # → data_received refuses it: 400
         self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:

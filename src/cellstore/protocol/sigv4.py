@@ -304,7 +304,8 @@ class Verifier:
     def check_headers(self, request: wire.Request, service: str) -> tuple[SigningKey, Material, str]:
         """Every check ``verify`` makes that needs no body: (the key, the material, the date as signed).
 
-        Shape, scope, signed headers, clock skew, a known key and its session
+        The order is AWS's: the header's shape, then the date's skew, then the
+        credential scope and signed headers, then the key.  Shape, scope, signed headers, clock skew, a known key and its session
         token come from the head alone, so a server can refuse a stranger
         before reading (and buffering) a body of up to 16 MB; only the
         signature itself covers the payload's hash.  ``request.body`` is not read.
@@ -312,6 +313,10 @@ class Verifier:
         wire.check_auth(request.authorization, request.query, request.has_date)
         found = material(request)
         amz_date, when, date_source = request_time(request)
+        # The date first, as AWS checks it: a stale or future request is
+        # "Signature expired"/"not yet current" whatever else is odd in its
+        # scope or signed headers (a retried request signed long ago, say).
+        self._check_time(when, found)
         self._check_scope(found, amz_date, SIGNING_NAMES.get(service, service))
         if "host" not in found.signed_headers:
             raise IncompleteSignatureException(
@@ -322,7 +327,6 @@ class Verifier:
                 f"'{'X-Amz-Date' if date_source == 'x-amz-date' else 'Date'}' must be a 'SignedHeader' "
                 "in the AWS Authorization."
             )
-        self._check_time(when, found)
         key = self.lookup(found.access_key)
         if key is None or not _token_ok(key.session_tokens, found.token):
             raise UnrecognizedClientException()

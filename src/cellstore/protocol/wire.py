@@ -36,6 +36,7 @@ from cellstore.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from cellstore.protocol import compression
 from cellstore.protocol.operations import unknown_operation
 
 log = logging.getLogger("cellstore.protocol")
@@ -101,6 +102,8 @@ class Request(NamedTuple):
     method: str = "POST"
     raw_path: str = ""
     scheme: str = "http"
+    #: The ``Content-Encoding`` header values, in order (``compression.inflate`` undoes them).
+    content_encoding: tuple[bytes, ...] = ()
 
 
 class Authenticator(Protocol):
@@ -261,6 +264,41 @@ def _check_presigned(query: str) -> None:
         )
 
 
+def inflated_body(request: Request) -> bytes:
+    """The request's body with its ``Content-Encoding`` undone, within ``MAX_BODY_BYTES`` (see ``compression``).
+
+    Called after authentication: a signature covers the body as sent, compressed.
+    """
+    body = compression.inflate(request.body, compression.codings(request.content_encoding), MAX_BODY_BYTES)
+    if body is None:
+        raise RequestEntityTooLarge()
+    return body
+
+
+#: DynamoDB's operations whose service model defines no output: DynamoDB answers
+#: them with an empty body (HTTP 200, Content-Length 0), not ``{}``.  (SQS's
+#: outputless operations are left as they are: that is the SQS API's own question.)
+_EMPTY_ANSWERS = frozenset({"TagResource", "UntagResource"})
+
+
+def _endpoints_as_used(result: dict[str, Any], request: Request) -> dict[str, Any]:
+    """DescribeEndpoints naming the host this client reached, not an AWS hostname.
+
+    The api layer knows no HTTP, so it answers with DynamoDB's own address
+    and the protocol layer, which knows the ``Host`` the client used, puts
+    that in.  AWS answers a bare hostname (``dynamodb.us-east-1.amazonaws.com``)
+    and SDKs that use endpoint discovery prepend ``https://`` to an address
+    without a scheme; over plain HTTP cellstore therefore answers
+    ``http://host:port``, so that discovery reaches the same server, and over
+    HTTPS the bare ``host:port`` as AWS does.
+    """
+    if not request.host:
+        return result
+    address = request.host if request.scheme == "https" else f"{request.scheme}://{request.host}"
+    endpoints = [{**endpoint, "Address": address} for endpoint in result.get("Endpoints", ())]
+    return {**result, "Endpoints": endpoints}
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     """Parse a request body into the JSON object every AWS JSON operation takes.
 
@@ -385,12 +423,17 @@ def respond(
             identity = auth.authenticate(request, service_name)
         if len(request.body) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
-        payload = decode_body(request.body)
+        payload = decode_body(inflated_body(request) if request.content_encoding else request.body)
         if auth is not None:
             accesses = None if service.resources is None else service.resources(operation, payload)
             auth.authorize(identity, service_name, operation, accesses)
         if not service.needs_endpoint:
-            return Reply(200, orjson.dumps(service.dispatch(operation, payload)))
+            result = service.dispatch(operation, payload)
+            if operation in _EMPTY_ANSWERS and service_name == "dynamodb":
+                return Reply(200, b"")
+            if operation == "DescribeEndpoints":
+                result = _endpoints_as_used(result, request)
+            return Reply(200, orjson.dumps(result))
         result = service.dispatch(operation, payload, endpoint_of(request))
     except CellstoreError as err:
         return error_reply(err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import zlib
 from collections.abc import MutableMapping
 from typing import Any
@@ -71,7 +72,7 @@ def test_errors_carry_crc_and_request_id() -> None:
 
 
 def test_health_check() -> None:
-    status, headers, body = call("GET", chunks=[])
+    status, headers, body = call("GET", chunks=[])  # no Host header: DynamoDB's own name
     assert (status, body) == (200, b"healthy: dynamodb.us-east-1.amazonaws.com ")
     assert headers[b"x-amz-crc32"] == b"3128867991"
 
@@ -170,3 +171,121 @@ def test_unexpected_error_answers_with_the_logged_request_id(caplog: pytest.LogC
     assert len(ids) == 1
     line = caplog.records[-1].getMessage()
     assert line.startswith("unexpected ZeroDivisionError at ") and line.endswith(f"; request id {ids[0]}")
+
+
+# --- issue 21 items 2 and 3: compression, CORS, Server, the host used ------------------
+
+HEAD = [
+    (b"x-amz-target", b"DynamoDB_20120810.Echo"),
+    (b"authorization", AUTH),
+    (b"x-amz-date", b"20240101T000000Z"),
+    (b"content-type", b"application/x-amz-json-1.0"),
+]
+LARGE = orjson.dumps({"Data": "x" * 8000})
+
+
+def test_health_check_names_the_host_used() -> None:
+    status, headers, body = call("GET", headers=[(b"host", b"db.example.test:8000")], chunks=[])
+    assert (status, body) == (200, b"healthy: db.example.test:8000 ")
+    assert int(headers[b"x-amz-crc32"]) == zlib.crc32(body)
+
+
+def test_every_asgi_answer_carries_server_and_cors_headers() -> None:
+    for method, chunks in (("POST", [b"{}"]), ("GET", [])):
+        _, headers, _ = call(method, chunks=chunks)
+        assert headers[b"server"] == b"Server"
+        assert headers[b"access-control-allow-origin"] == b"*"
+        assert b"x-amzn-RequestId" in headers[b"access-control-expose-headers"]
+
+
+def test_preflight_grants_what_it_asks_for() -> None:
+    status, headers, body = call(
+        "OPTIONS",
+        headers=[
+            (b"origin", b"https://app.example.test"),
+            (b"access-control-request-method", b"POST"),
+            (b"access-control-request-headers", b"content-type,x-amz-target,x-amz-date,authorization"),
+        ],
+        chunks=[],
+    )
+    assert (status, body) == (200, b"")
+    assert headers[b"access-control-allow-origin"] == b"*"
+    assert headers[b"access-control-allow-methods"] == b"POST"
+    assert headers[b"access-control-allow-headers"] == b"content-type,x-amz-target,x-amz-date,authorization"
+    assert headers[b"access-control-max-age"] == b"172800"
+    assert headers[b"content-length"] == b"0"
+
+
+@pytest.mark.parametrize(("coding", "decode"), [(b"gzip", gzip.decompress), (b"deflate", zlib.decompress)])
+def test_a_large_answer_is_compressed_when_the_client_accepts_it(coding: bytes, decode: Any) -> None:
+    status, headers, body = call(headers=[*HEAD, (b"accept-encoding", coding)], chunks=[LARGE])
+    assert status == 200
+    assert headers[b"content-encoding"] == coding
+    assert headers[b"content-length"] == str(len(body)).encode()
+    assert int(headers[b"x-amz-crc32"]) == zlib.crc32(body)  # the bytes on the wire, as DynamoDB's
+    assert orjson.loads(decode(body)) == {"Operation": "Echo", "Payload": {"Data": "x" * 8000}}
+    assert len(body) < 200
+
+
+def test_a_small_answer_and_a_client_that_does_not_ask_stay_uncompressed() -> None:
+    _, headers, body = call(headers=[*HEAD, (b"accept-encoding", b"gzip")], chunks=[b"{}"])
+    assert b"content-encoding" not in headers and orjson.loads(body)["Operation"] == "Echo"
+    _, headers, body = call(headers=HEAD, chunks=[LARGE])
+    assert b"content-encoding" not in headers and orjson.loads(body)["Operation"] == "Echo"
+
+
+def test_a_compressed_request_is_inflated() -> None:
+    status, _, body = call(headers=[*HEAD, (b"content-encoding", b"gzip")], chunks=[gzip.compress(LARGE)])
+    assert (status, orjson.loads(body)["Payload"]) == (200, {"Data": "x" * 8000})
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [(b"gzip", gzip.compress(LARGE)[:30]), (b"br", gzip.compress(LARGE)), (b"gzip, gzip", gzip.compress(LARGE))],
+)
+def test_a_compressed_request_that_does_not_inflate_is_a_serialization_error(coding: bytes, body: bytes) -> None:
+    status, _, answer = call(headers=[*HEAD, (b"content-encoding", coding)], chunks=[body])
+    assert (status, orjson.loads(answer)) == (400, {"__type": "com.amazon.coral.service#SerializationException"})
+
+
+def test_a_request_inflating_past_16_mb_is_too_large() -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(compressor.compress(bytes(1 << 20)) for _ in range(17)) + compressor.flush()
+    status, _, answer = call(headers=[*HEAD, (b"content-encoding", b"gzip")], chunks=[bomb])
+    assert (status, orjson.loads(answer)["Message"]) == (413, "Request entity too large")
+
+
+def test_describe_endpoints_and_empty_tag_answers_at_the_wire() -> None:
+    def tables(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if operation == "DescribeEndpoints":
+            return {"Endpoints": [{"Address": "dynamodb.us-east-1.amazonaws.com", "CachePeriodInMinutes": 1440}]}
+        return {}
+
+    services = {"dynamodb": wire.Service(tables, {"DescribeEndpoints", "TagResource", "UntagResource"})}
+
+    def answer(operation: str, host: str, scheme: str = "http") -> wire.Reply:
+        request = wire.Request(f"DynamoDB_20120810.{operation}", AUTH.decode(), True, "", b"{}", host, scheme=scheme)
+        reply = wire.respond(services, request)
+        assert isinstance(reply, wire.Reply)
+        return reply
+
+    assert orjson.loads(answer("DescribeEndpoints", "127.0.0.1:8000").body)["Endpoints"] == [
+        {"Address": "http://127.0.0.1:8000", "CachePeriodInMinutes": 1440}
+    ]
+    assert orjson.loads(answer("DescribeEndpoints", "db.example.test", "https").body)["Endpoints"][0]["Address"] == (
+        "db.example.test"
+    )
+    assert answer("TagResource", "h").body == b"" and answer("UntagResource", "h").body == b""
+
+
+def test_an_answer_that_waited_is_compressed_when_written() -> None:
+    """A long poll's answer is awaited, then compressed like any other (``App.respond`` wraps the awaitable)."""
+    from cellstore.protocol import asgi
+
+    async def later() -> asgi.HttpResponse:
+        return asgi.HttpResponse(200, [(b"content-length", str(len(LARGE)).encode()), (b"x-amz-crc32", b"0")], LARGE)
+
+    answer = asyncio.run(asgi._compressed_later(later(), "gzip"))
+    assert dict(answer.headers)[b"content-encoding"] == b"gzip"
+    assert int(dict(answer.headers)[b"x-amz-crc32"]) == zlib.crc32(answer.body)
+    assert gzip.decompress(answer.body) == LARGE

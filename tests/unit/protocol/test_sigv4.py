@@ -256,6 +256,32 @@ def test_clock_skew(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "old", "new"),
+    [
+        ("region", "/us-east-1/", "/eu-west-1/"),
+        ("service", "/dynamodb/", "/sqs/"),
+        ("terminator", "aws4_request", "aws4_other"),
+        ("scope date", "/20240501/", "/20240502/"),
+        ("host unsigned", "SignedHeaders=", "SignedHeaders=x-ignored;"),
+    ],
+)
+@pytest.mark.parametrize("minutes", [-16, 16])
+def test_the_date_is_checked_before_the_scope(
+    monkeypatch: pytest.MonkeyPatch, change: str, old: str, new: str, minutes: int
+) -> None:
+    """Issue 21 item 13: AWS reports a stale or future date whatever else is unusual in the header."""
+    request = botocore_request(monkeypatch, when=NOW + datetime.timedelta(minutes=minutes))
+    assert request.authorization is not None and old in request.authorization
+    odd = request.authorization.replace(old, new)
+    if change == "host unsigned":
+        odd = odd.replace("host;", "")
+    with pytest.raises(InvalidSignatureException) as excinfo:
+        verifier().verify(request._replace(authorization=odd), "dynamodb")
+    expected = "Signature expired: " if minutes < 0 else "Signature not yet current: "
+    assert excinfo.value.message.startswith(expected)
+
+
 def test_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InvalidSignatureException) as excinfo:
         verifier().verify(botocore_request(monkeypatch, region="eu-west-1"), "dynamodb")

@@ -255,3 +255,12 @@ class TestHandle:
 
     def test_every_error_is_a_cellstore_error(self) -> None:
         assert issubclass(wire.RequestEntityTooLarge, CellstoreError)
+
+
+def test_the_empty_answers_are_the_dynamodb_operations_without_an_output() -> None:
+    """TagResource/UntagResource answer an empty body because DynamoDB's model gives them no output shape."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    outputless = {name for name in model.operation_names if model.operation_model(name).output_shape is None}
+    assert wire._EMPTY_ANSWERS == outputless
