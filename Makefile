@@ -1,14 +1,12 @@
 # make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
 # make test:  run the whole test suite; its PostgreSQL half starts a throwaway
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
-<<<<<<< HEAD
 #             postgresql package first if initdb is missing; its client tier
 #             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
-#             older botocore under .clients/, with node and npm from Debian
-=======
-#             postgresql package first if initdb is missing
+#             older botocore under .clients/, with node and npm from Debian;
+#             `make lint` (mypy --strict and ruff, settings in pyproject.toml)
+#             runs first, so CI fails on a type or lint finding
 # make chaos: the chaos suite's long mode; its report goes to ./chaos-report
->>>>>>> chaos
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
 
@@ -22,8 +20,14 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: .make-test.stamp client-tools
+test: lint .make-test.stamp client-tools
 	$(BIN)/python -m pytest
+
+# Zero findings is the bar: mypy's file list and ruff's rules are in pyproject.toml.
+.PHONY: lint
+lint: .make-test.stamp
+	$(BIN)/python -m mypy
+	$(BIN)/python -m ruff check
 
 # The client tier (tests/clients) installs its clients itself, each into its own
 # environment under .clients/ from the lock files beside its script; what it
