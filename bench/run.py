@@ -37,11 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dynamo  # noqa: E402
-import hotspots  # noqa: E402
-import load  # noqa: E402
-import sqs  # noqa: E402
-from targets import BENCH, MAIN_PYTHON, PEERS_PYTHON, REPO, Target, all_targets, ensure_peers, require_wrk  # noqa: E402
+import dynamo
+import hotspots
+import load
+import sqs
+from targets import BENCH, MAIN_PYTHON, PEERS_PYTHON, REPO, Target, all_targets, ensure_peers, require_wrk
 
 RESULTS = BENCH / "results"
 SERVER_CPU, LOAD_CPU = 0, 1

@@ -169,7 +169,7 @@ class TestFunctionality:
         table.put_item(Item={"pk": "r", "price": Decimal("9.99"), "tags": {"x", "y"}, "data": b"raw"})
         table.update_item(Key={"pk": "r"}, UpdateExpression="SET price = price - :d", ExpressionAttributeValues={":d": Decimal("0.99")})
         item = table.get_item(Key={"pk": "r"})["Item"]
-        assert item["price"] == Decimal("9")
+        assert item["price"] == Decimal(9)
         assert item["tags"] == {"x", "y"}
         assert item["data"].value == b"raw"
         table.delete()

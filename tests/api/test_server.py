@@ -18,9 +18,9 @@ from botocore.config import Config
 from botocore.exceptions import ChecksumError
 
 from cellstore.embedded import serve
-from procfs import children_of, established_per_process
 from cellstore.embedded.clients import new_client
 from cellstore.protocol import wire
+from procfs import children_of, established_per_process
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, "

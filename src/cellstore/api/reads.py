@@ -8,13 +8,12 @@ projects.  A local index asked for more reads the table for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.registry import operation
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
-from dataclasses import dataclass
-
 from cellstore.engine import capacity, catalog, indexes, reads
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection

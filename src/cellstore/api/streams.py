@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api.validation import Param, table_name_rule, validate
 from cellstore.api.registry import Registry, operation
+from cellstore.api.validation import Param, table_name_rule, validate
 from cellstore.engine import streams
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException, ValidationException

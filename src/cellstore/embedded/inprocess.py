@@ -39,10 +39,10 @@ from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
 from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
-from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.server import services_for
+from cellstore.waiting import Wait
 
 # In-process clients need an endpoint to exist; should a call ever escape the
 # hooks, it meets a closed loopback port rather than the real AWS.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
@@ -130,7 +130,7 @@ def _stats(txn: Txn, table: Table) -> tuple[int, int]:
 
 
 def _utc_day(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
 
 
 def _decreases_today(throughput: dict[str, Any], now: float) -> int:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 import time
-from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson

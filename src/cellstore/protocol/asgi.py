@@ -29,8 +29,8 @@ from cellstore.errors import (
     SqsServiceUnavailable,
     UnknownOperationException,
 )
-from cellstore.waiting import Wait
 from cellstore.protocol import query, wire
+from cellstore.waiting import Wait
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -354,7 +354,7 @@ async def _wake_or_deadline(wait: Wait) -> None:
             return
         try:
             await asyncio.wait_for(woken.wait(), wait.remaining())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     finally:
         wait.wakeups.unsubscribe(wait.queue_id, token)

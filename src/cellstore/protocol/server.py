@@ -42,8 +42,7 @@ def services_for(db: Database) -> dict[str, Service]:
     """The services cellstore offers over ``db``, by the name ``wire.parse_target`` gives."""
     # Imported here so that the protocol layer can be used (and tested) on its
     # own, and so that importing this module stays cheap.
-    from cellstore.api import OPERATIONS, dispatch
-    from cellstore.api import resources, sqs, streams
+    from cellstore.api import OPERATIONS, dispatch, resources, sqs, streams
 
     return {
         "dynamodb": Service(

@@ -25,8 +25,6 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from cellstore.waiting import Wait
-
 from cellstore.errors import (
     CellstoreError,
     IncompleteSignatureException,
@@ -36,6 +34,7 @@ from cellstore.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.protocol")
 

@@ -10,8 +10,8 @@ import pytest
 from cellstore.engine import catalog, keycodec
 from cellstore.engine.catalog import StreamSpec, TableSpec, TableUpdate, Throughput
 from cellstore.engine.database import Database
-from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import load_table
+from cellstore.engine.wiring import open_database
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.sqlite import SqliteStore
 

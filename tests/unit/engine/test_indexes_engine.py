@@ -14,8 +14,8 @@ from cellstore.engine import background, catalog, indexes, items, keycodec, ttl,
 from cellstore.engine.catalog import TableSpec, TableUpdate
 from cellstore.engine.database import Database
 from cellstore.engine.indexes import IndexSpec, IndexUpdate
-from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import find_table, load_table
+from cellstore.engine.wiring import open_database
 from cellstore.errors import ValidationException
 from cellstore.storage.base import prefix_end
 from cellstore.storage.sqlite import SqliteStore

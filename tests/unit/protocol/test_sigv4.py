@@ -124,7 +124,7 @@ def test_canonical_headers_trim_collapse_and_join() -> None:
 
 # --- the verifier, against botocore ---------------------------------------------------
 
-NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 def keyring() -> Keyring:

@@ -74,7 +74,7 @@ def string_list(payload: Mapping[str, Any], name: str) -> list[str]:
 
 
 def queue_name(value: str) -> str:
-    stem = value[: -len(FIFO_SUFFIX)] if value.endswith(FIFO_SUFFIX) else value
+    stem = value.removesuffix(FIFO_SUFFIX)
     if not _QUEUE_NAME.fullmatch(stem) or len(value) > 80:
         raise InvalidParameterValue(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from cellstore.engine.expressions.ast import (
-    Always,
     AddAction,
+    Always,
     And,
     Attr,
     Between,
@@ -58,8 +58,8 @@ _OPERATORS: dict[str, tuple[range, frozenset[str] | None]] = {
     "LT": (range(1, 2), _SCALARS),
     "GE": (range(1, 2), _SCALARS),
     "GT": (range(1, 2), _SCALARS),
-    "NOT_NULL": (range(0, 1), None),
-    "NULL": (range(0, 1), None),
+    "NOT_NULL": (range(1), None),
+    "NULL": (range(1), None),
     "CONTAINS": (range(1, 2), _SCALARS),
     "NOT_CONTAINS": (range(1, 2), _SCALARS),
     "BEGINS_WITH": (range(1, 2), frozenset({"S", "B"})),

@@ -24,7 +24,6 @@ from cellstore.engine.expressions.ast import (
     Arith,
     Attr,
     Call,
-    DeleteAction,
     Literal,
     Operand,
     RemoveAction,
