@@ -158,7 +158,7 @@ def bench_group(
                 log(f"{target.label}: started, preloaded in {time.monotonic() - t:.1f}s")
                 warm_up(target, args.workloads, queues[target.name], cpu)
                 running.append(target)
-            except Exception as exc:  # a peer that cannot start is reported, not fatal
+            except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported, not fatal
                 log(f"{target.name} failed to start: {exc}")
                 target.stop()
                 failures.append({"target": target.name, "workload": "*", "error": str(exc)})
@@ -262,7 +262,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
 
 def _version(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         return (out.stdout or out.stderr).strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"

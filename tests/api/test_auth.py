@@ -725,14 +725,14 @@ def test_sigv4_needs_credentials(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0", "--auth", "sigv4"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode != 0 and "--auth sigv4 needs --credentials FILE" in result.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"keys": {"AKID": {"secret": "s3cr3t-value"}}}')
     result = subprocess.run(
         [sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0", "--auth", "sigv4", "--credentials", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode != 0 and "keys.AKID needs a 'principal' name" in result.stderr
     assert "s3cr3t-value" not in result.stderr

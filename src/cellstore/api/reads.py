@@ -54,7 +54,7 @@ _SCAN_RULES = {
 def _projection_for_select(payload: dict[str, Any], projection: Projection | None) -> str:
     """Resolve Select against the projection parameters, as DynamoDB does."""
     projection_param = "ProjectionExpression" if payload.get("ProjectionExpression") is not None else "AttributesToGet"
-    select = payload.get("Select")
+    select: str | None = payload.get("Select")
     if select is None:
         return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
     if select == "ALL_PROJECTED_ATTRIBUTES" and payload.get("IndexName") is None:

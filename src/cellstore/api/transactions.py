@@ -134,7 +134,7 @@ def transact_get_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     found = transactions.transact_get(db, actions)
     responses: list[dict[str, Any]] = []
     units: dict[str, float] = {}
-    for action, (table, item) in zip(actions, found):
+    for action, (table, item) in zip(actions, found, strict=True):
         units[table.name] = units.get(table.name, 0.0) + 2 * capacity.read_units(
             item_size(item) if item else 0, consistent=True
         )

@@ -289,7 +289,8 @@ def compare(a: AttributeValue, b: AttributeValue) -> int | None:
         x, y = decode_binary(a["B"]), decode_binary(b["B"])
     else:
         x, y = a["S"], b["S"]
-    return (x > y) - (x < y)
+    order: int = (x > y) - (x < y)
+    return order
 
 
 def equal(a: AttributeValue, b: AttributeValue) -> bool:
@@ -304,7 +305,8 @@ def equal(a: AttributeValue, b: AttributeValue) -> bool:
     if kind == "M":
         ma, mb = a["M"], b["M"]
         return ma.keys() == mb.keys() and all(equal(ma[k], mb[k]) for k in ma)
-    return a[kind] == b[kind]
+    same: bool = a[kind] == b[kind]
+    return same
 
 
 # --- size --------------------------------------------------------------------

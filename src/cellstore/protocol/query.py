@@ -208,7 +208,7 @@ def respond(
         if auth is not None:
             accesses = None if service.resources is None else service.resources(action, payload)
             auth.authorize(identity, "sqs", action, accesses)
-        result = service.dispatch(action, payload, wire.endpoint_of(request))  # type: ignore[call-arg]
+        result = service.dispatch(action, payload, wire.endpoint_of(request))
     except CellstoreError as err:
         return _error_reply(err)
     except Exception as exc:  # noqa: BLE001 - any bug is a 500, never a hang

@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Self
 
 from cellstore import __version__
 from cellstore.api import Database
@@ -244,8 +244,9 @@ class BackgroundServer:
             self._thread.join(timeout)
         self._sock.close()
 
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -79,7 +79,7 @@ def test_wrong_type_rolls_back_the_write(db: Database) -> None:
     with pytest.raises(ValidationException, match="Type mismatch for Index Key g Expected: S Actual: N IndexName: by-g"):
         put(db, 1, g={"N": "5"})
     assert items.get_item(db, "things", {"pk": {"S": "p1"}, "sk": {"N": "1"}})[1] is None
-    with pytest.raises(ValidationException, match="cannot contain an empty string value. IndexName: by-g, IndexKey: g"):
+    with pytest.raises(ValidationException, match=r"cannot contain an empty string value. IndexName: by-g, IndexKey: g"):
         put(db, 1, g={"S": ""})
 
 

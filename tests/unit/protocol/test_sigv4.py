@@ -213,7 +213,7 @@ def test_wrong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(UnrecognizedClientException, match="The security token included in the request is invalid."):
+    with pytest.raises(UnrecognizedClientException, match=r"The security token included in the request is invalid."):
         verifier().verify(botocore_request(monkeypatch, key=("AKIDBOB", "x")), "dynamodb")
 
 

@@ -189,11 +189,11 @@ class TestHandle:
         assert orjson.loads(body)["__type"] == "com.amazon.coral.service#UnknownOperationException"
 
     def test_service_not_offered(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request("AmazonSQS.Echo"))
+        _status, body = wire.handle(self.services(dict), self.request("AmazonSQS.Echo"))
         assert orjson.loads(body)["__type"].endswith("#UnknownOperationException")
 
     def test_auth_before_body(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request(body=b"{", auth=None))
+        _status, body = wire.handle(self.services(dict), self.request(body=b"{", auth=None))
         assert orjson.loads(body)["__type"].endswith("#MissingAuthenticationTokenException")
 
     def test_engine_error(self) -> None:
@@ -249,7 +249,7 @@ class TestHandle:
         assert caplog.records[-1].getMessage().endswith(f"request id {request_id}")
 
     def test_oversized_body(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request(body=b" " * (wire.MAX_BODY_BYTES + 1)))
+        status, _body = wire.handle(self.services(dict), self.request(body=b" " * (wire.MAX_BODY_BYTES + 1)))
         assert status == 413
 
     def test_every_error_is_a_cellstore_error(self) -> None:

@@ -79,7 +79,7 @@ class Update:
         new: Item = dict(item)
         touched: list[Path] = []
         removes: list[Path] = []
-        for action, value in zip(self.actions, computed):
+        for action, value in zip(self.actions, computed, strict=True):
             target = _target(action)
             if isinstance(action, SetAction):
                 if value is None:  # pragma: no cover - _compute never returns None
