@@ -83,10 +83,6 @@ class ItemCollectionSizeLimitExceededException(CellstoreError):
     default_message = "Item collection size limit exceeded"
 
 
-class RequestLimitExceeded(CellstoreError):
-    code = "RequestLimitExceeded"
-
-
 class InternalServerError(CellstoreError):
     code = "InternalServerError"
     status = 500
@@ -97,16 +93,6 @@ class InternalServerError(CellstoreError):
 
 class TransactionCanceledException(CellstoreError):
     code = "TransactionCanceledException"
-
-
-class TransactionConflictException(CellstoreError):
-    code = "TransactionConflictException"
-    default_message = "Transaction is ongoing for the item"
-
-
-class TransactionInProgressException(CellstoreError):
-    code = "TransactionInProgressException"
-    default_message = "Transaction is in progress"
 
 
 class IdempotentParameterMismatchException(CellstoreError):
@@ -144,11 +130,6 @@ class QueueDoesNotExist(SqsError):
 class QueueNameExists(SqsError):
     code = "QueueNameExists"
     query_code = "QueueAlreadyExists"
-
-
-class QueueDeletedRecently(SqsError):
-    code = "QueueDeletedRecently"
-    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
 
 
 class PurgeQueueInProgress(SqsError):
@@ -225,19 +206,9 @@ class BatchRequestTooLong(SqsError):
     query_code = "AWS.SimpleQueueService.BatchRequestTooLong"
 
 
-class OverLimit(SqsError):
-    code = "OverLimit"
-    query_code = "OverLimit"
-
-
 class SqsResourceNotFound(SqsError):
     code = "ResourceNotFoundException"
     query_code = "ResourceNotFoundException"
-
-
-class UnsupportedOperation(SqsError):
-    code = "UnsupportedOperation"
-    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 class InvalidAction(SqsError):

@@ -30,7 +30,6 @@ from cellstore.errors import SerializationException, ValidationException
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
 
-TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 KEY_TYPES = frozenset({"S", "N", "B"})
 MAX_DEPTH = 32
 MAX_ITEM_SIZE = 400 * 1024

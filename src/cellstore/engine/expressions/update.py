@@ -43,8 +43,6 @@ from cellstore.engine.values import (
 )
 from cellstore.errors import ValidationException
 
-_SETS = ("SS", "NS", "BS")
-
 
 class Update:
     """A parsed, resolved update; ``apply`` may be called once per target item.
