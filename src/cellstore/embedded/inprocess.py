@@ -3,7 +3,7 @@
 Two botocore events can take over a call, and a ``Router`` answers either:
 
 * ``before-send`` (the *wire* path): botocore has built and signed the HTTP
-  request; the router hands its headers and body to ``wire.handle``, exactly
+  request; the router hands its headers and body to ``wire.respond``, exactly
   as the server does, and returns an HTTP response that botocore parses,
   checks and retries as usual.  Nothing differs from the server but the socket.
 * ``before-call`` (the *fast* path, the default): botocore has validated and

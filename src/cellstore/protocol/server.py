@@ -59,7 +59,7 @@ def services_for(db: Database) -> dict[str, Service]:
 
 
 def build_app(db: Database, credentials: CredentialsFile | None = None) -> App:
-    """The ASGI app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
+    """The HTTP app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
     auth = None
     if credentials is not None:
         from cellstore.protocol.auth import Auth
