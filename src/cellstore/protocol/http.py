@@ -74,7 +74,7 @@ from urllib.parse import unquote
 import httptools
 
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import (
+from cellstore.protocol.app import (
     HttpResponse,
     Responder,
     error_response,
@@ -135,7 +135,7 @@ def encode(response: HttpResponse, date: bytes, keep_alive: bool, head_only: boo
 
     Header values are written as given: ``App`` builds them from constants,
     numbers and request ids, and checks the few it takes from elsewhere
-    (``asgi._reply_response``); checking every value here cost 4 µs an answer.
+    (``app._reply_response``); checking every value here cost 4 µs an answer.
     """
     parts = [status_line(response.status)]
     for name, value in response.headers:
@@ -634,7 +634,7 @@ def _internal_error(exc: BaseException) -> HttpResponse:
 
 
 class Server:
-    """Serves an app (``asgi.App`` or any ``Responder``) on listening sockets.
+    """Serves an app (``app.App`` or any ``Responder``) on listening sockets.
 
     The interface is the part of uvicorn's ``Server`` cellstore used:
     ``run(sockets)`` blocks, ``started`` turns true once accepting,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple, Self
 from cellstore import __version__
 from cellstore.api import Database
 from cellstore.protocol import http
-from cellstore.protocol.asgi import App
+from cellstore.protocol.app import App
 from cellstore.protocol.wire import Service
 
 if TYPE_CHECKING:

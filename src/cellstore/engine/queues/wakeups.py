@@ -11,7 +11,7 @@ Two kinds of waiter share the hub:
 
 * threads (in-process mode) block on a ``threading.Condition``;
 * the server's event loop subscribes a callback that resolves an asyncio
-  future via ``call_soon_threadsafe`` (see ``protocol/asgi.py``).
+  future via ``call_soon_threadsafe`` (see ``protocol/app.py``).
 
 Things a notify cannot see — a send by another ``serve --workers`` process,
 an in-flight message whose visibility timeout ran out, a delay that ended —

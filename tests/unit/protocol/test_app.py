@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import App, HttpResponse
+from cellstore.protocol.app import App, HttpResponse
 
 AUTH = b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
 HEADERS = [
