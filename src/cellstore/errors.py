@@ -37,6 +37,11 @@ class ValidationException(CellstoreError):
     namespace = CORAL_VALIDATE
 
 
+#: How DynamoDB begins the message of a ValidationException about a parameter's
+#: value (an item, a key, a legacy condition, a tag), as opposed to its shape.
+INVALID_PARAMETERS = "One or more parameter values were invalid: "
+
+
 class SerializationException(CellstoreError):
     code = "SerializationException"
     namespace = CORAL_SERVICE

@@ -41,7 +41,7 @@ from cellstore.engine.values import (
     subtract_numbers,
     type_of,
 )
-from cellstore.errors import ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 
 
 class Update:
@@ -189,7 +189,7 @@ def _compute(operand: Operand, item: Item) -> AttributeValue:
 
 
 #: What DynamoDB says of a value nested past its 32 levels (as ``values.validate_value`` does).
-NESTING_EXCEEDED = "One or more parameter values were invalid: Nesting Levels have exceeded supported limits"
+NESTING_EXCEEDED = INVALID_PARAMETERS + "Nesting Levels have exceeded supported limits"
 
 
 def _depth(value: AttributeValue) -> int:
