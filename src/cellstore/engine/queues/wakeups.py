@@ -121,7 +121,7 @@ class Wakeups:
             for queue_id in queue_ids:
                 try:
                     ready = self._peek(queue_id)
-                except Exception:
+                except Exception:  # a closed store at shutdown, a deleted queue
                     log.debug("queue peek failed", exc_info=True)
                     ready = False
                 if ready:
