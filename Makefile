@@ -3,7 +3,9 @@
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
 #             postgresql package first if initdb is missing; its client tier
 #             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
-#             older botocore under .clients/, with node and npm from Debian
+#             older botocore under .clients/, with node and npm from Debian;
+#             `make lint` (mypy --strict and ruff, settings in pyproject.toml)
+#             runs first, so CI fails on a type or lint finding
 # make chaos: the chaos suite's long mode; its report goes to ./chaos-report
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
@@ -18,13 +20,19 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: .make-test.stamp client-tools postgres-tools
-	@echo "make test: the whole suite (see README.md for its duration and faster subsets); it starts"
+test: lint .make-test.stamp client-tools postgres-tools
+	@echo "make test: lint passed; now the whole suite (see README.md for its duration and faster subsets); it starts"
 	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
 	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
 	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
 	@echo "    .clients/ on first use (tests/clients)"
 	$(BIN)/python -m pytest
+
+# Zero findings is the bar: mypy's file list and ruff's rules are in pyproject.toml.
+.PHONY: lint
+lint: .make-test.stamp
+	$(BIN)/python -m mypy
+	$(BIN)/python -m ruff check
 
 # The client tier (tests/clients) installs its clients itself, each into its own
 # environment under .clients/ from the lock files beside its script; what it

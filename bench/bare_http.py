@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from cellstore.protocol.asgi import HttpResponse
+from cellstore.protocol.app import HttpResponse
 from cellstore.protocol.http import Server
 from cellstore.protocol.server import bind
 

@@ -133,12 +133,12 @@ def headline(r: Results) -> list[str]:
     lines = [
         f"## Headline: served, default configuration, {_shape(HEADLINE)} items",
         "",
-        f"cellstore as `cellstore serve --data-dir` starts it (no `--workers`: {_workers_text(r)}; "
+        (f"cellstore as `cellstore serve --data-dir` starts it (no `--workers`: {_workers_text(r)}; "
         "durable SQLite file) against each peer on the same workload, every server unpinned. "
         "Each ratio is cellstore's rate divided by the peer's (above 1× cellstore is faster), then, "
         "in brackets, the peer's server CPU per request divided by cellstore's (above 1× cellstore needs less CPU "
         "per request). The CPU ratio is the steadier of the two on a shared machine. The SQS row counts whole "
-        "send + receive + delete cycles (three requests each), not requests.",
+        "send + receive + delete cycles (three requests each), not requests."),
         "",
         "| Workload | cellstore rate | p50 / p99 ms | server CPU µs/unit | × dynalite (LevelDB) | × dynalite (memory) | × moto |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -151,8 +151,8 @@ def headline(r: Results) -> list[str]:
         ratios = " | ".join(_pair(r.ratio(workload, peer), r.cpu_ratio(workload, peer)) for peer in PEERS)
         lines.append(f"| {name} | {_rps(c['rps'])} {unit} | {_ms(c['p50_ms'])} / {_ms(c['p99_ms'])} | "
                      f"{c['cpu_us_per_request']:.0f} | {ratios} |")
-    lines += ["", "— : the peer does not implement the operation (dynalite has no transactions and no SQS) "
-              "or it was not run.", ""]
+    lines += ["", ("— : the peer does not implement the operation (dynalite has no transactions and no SQS) "
+              "or it was not run."), ""]
     return lines
 
 
@@ -162,14 +162,14 @@ def targets(r: Results) -> list[str]:
     lines = [
         "## Against the issue's targets",
         "",
-        f"Ratios within this run, {_shape(HEADLINE)} items; rate ratio first, CPU-per-request ratio in brackets "
-        "(the verdict is on the rate).",
+        (f"Ratios within this run, {_shape(HEADLINE)} items; rate ratio first, CPU-per-request ratio in brackets "
+        "(the verdict is on the rate)."),
         "",
-        f"**Served, default configuration, durable SQLite** (unpinned, as above): ≥ {TARGET_DYNALITE}× dynalite "
-        f"(LevelDB), ≥ {TARGET_MOTO:.0f}× moto server, p99 ≤ {TARGET_P99_MS:.0f} ms.",
+        (f"**Served, default configuration, durable SQLite** (unpinned, as above): ≥ {TARGET_DYNALITE}× dynalite "
+        f"(LevelDB), ≥ {TARGET_MOTO:.0f}× moto server, p99 ≤ {TARGET_P99_MS:.0f} ms."),
         "",
-        f"| Workload | × dynalite (LevelDB) | ≥ {TARGET_DYNALITE}× | × moto | ≥ {TARGET_MOTO:.0f}× | p99 ms "
-        f"| ≤ {TARGET_P99_MS:.0f} ms |",
+        (f"| Workload | × dynalite (LevelDB) | ≥ {TARGET_DYNALITE}× | × moto | ≥ {TARGET_MOTO:.0f}× | p99 ms "
+        f"| ≤ {TARGET_P99_MS:.0f} ms |"),
         "| --- | ---: | :---: | ---: | :---: | ---: | :---: |",
     ]
     for workload in TARGETED:
@@ -189,8 +189,8 @@ def targets(r: Results) -> list[str]:
         f"**One worker**: `--workers 1` against dynalite (LevelDB), ≥ {TARGET_ONE_WORKER:.1f}×, "
         + ("each server pinned to one core and wrk to the other." if pinned else "unpinned (`--no-pin`)."),
         "",
-        "| Workload | one worker req/s | dynalite (LevelDB) req/s | × dynalite (LevelDB) "
-        f"| ≥ {TARGET_ONE_WORKER:.1f}× |",
+        ("| Workload | one worker req/s | dynalite (LevelDB) req/s | × dynalite (LevelDB) "
+        f"| ≥ {TARGET_ONE_WORKER:.1f}× |"),
         "| --- | ---: | ---: | ---: | :---: |",
     ]
     for workload in TARGETED:
@@ -212,8 +212,8 @@ def targets(r: Results) -> list[str]:
         "",
         f"| Scenario | cellstore s | moto mock_aws s | moto ÷ cellstore | ≥ {TARGET_INPROCESS:.0f}× |",
         "| --- | ---: | ---: | ---: | :---: |",
-        f"| create, 2,000 PutItem, 2,000 GetItem, 200 Query, delete | {'—' if ours_s is None else f'{ours_s:.2f}'} | "
-        f"{'—' if moto_s is None else f'{moto_s:.2f}'} | {_x(ratio)} | {_yes(ok)} |",
+        (f"| create, 2,000 PutItem, 2,000 GetItem, 200 Query, delete | {'—' if ours_s is None else f'{ours_s:.2f}'} | "
+        f"{'—' if moto_s is None else f'{moto_s:.2f}'} | {_x(ratio)} | {_yes(ok)} |"),
     ]
     ours, theirs = r.cell("cellstore", SQS), r.cell("moto", SQS)
     ratio = r.ratio(SQS, "moto")
@@ -221,17 +221,17 @@ def targets(r: Results) -> list[str]:
     verdicts.append(ok)
     lines += [
         "",
-        f"**SQS send + receive + delete**, default configuration against moto server (unpinned), "
-        f"≥ {TARGET_SQS:.0f}×; complete cycles per second.",
+        (f"**SQS send + receive + delete**, default configuration against moto server (unpinned), "
+        f"≥ {TARGET_SQS:.0f}×; complete cycles per second."),
         "",
         f"| Workload | cellstore cycles/s | moto cycles/s | × moto | ≥ {TARGET_SQS:.0f}× |",
         "| --- | ---: | ---: | ---: | :---: |",
-        f"| {WORKLOADS[SQS]} | {_rps(ours['rps']) if ours else '—'} | {_rps(theirs['rps']) if theirs else '—'} | "
-        f"{_pair(ratio, r.cpu_ratio(SQS, 'moto'))} | {_yes(ok)} |",
+        (f"| {WORKLOADS[SQS]} | {_rps(ours['rps']) if ours else '—'} | {_rps(theirs['rps']) if theirs else '—'} | "
+        f"{_pair(ratio, r.cpu_ratio(SQS, 'moto'))} | {_yes(ok)} |"),
     ]
     met = sum(1 for v in verdicts if v)
-    lines += ["", f"Met: {met} of {len(verdicts)}. — : not measured in this run (a peer failed, or the run left "
-              "the cell out), which counts as not met."]
+    lines += ["", (f"Met: {met} of {len(verdicts)}. — : not measured in this run (a peer failed, or the run left "
+              "the cell out), which counts as not met.")]
     return lines + [""]
 
 
@@ -248,8 +248,8 @@ def one_worker(r: Results) -> list[str]:
         + ": the per-core comparison. The last column is the default configuration's rate (unpinned, from the "
         "headline) over one worker's (pinned): what the extra workers buy on this machine, conditions differing.",
         "",
-        "| Workload | one worker rate | p50 / p99 ms | CPU µs/unit | × dynalite (LevelDB, 1 core) "
-        "| default ÷ one worker |",
+        ("| Workload | one worker rate | p50 / p99 ms | CPU µs/unit | × dynalite (LevelDB, 1 core) "
+        "| default ÷ one worker |"),
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for workload in rows:
@@ -268,14 +268,14 @@ def ceilings(r: Results) -> list[str]:
     lines = [
         "## Against the ceilings",
         "",
-        "**HTTP ceiling** — a bare app on cellstore's own HTTP server (`protocol/http.py`: uvloop + httptools), "
+        ("**HTTP ceiling** — a bare app on cellstore's own HTTP server (`protocol/http.py`: uvloop + httptools), "
         "one process, driven by the PutItem script; it reads the body and answers `{}`. For reference, the "
         "same fixed answer from a bare ASGI app on uvicorn (uvloop + httptools), cellstore's stack before it "
         "had its own server. The share is how much of its own server's ceiling cellstore's PutItem reaches "
-        "with one worker; all are in the one-core group.",
+        "with one worker; all are in the one-core group."),
         "",
-        "| Shape | bare app req/s | p50 / p99 ms | CPU µs/req | bare ASGI on uvicorn req/s | CPU µs/req "
-        "| cellstore PutItem req/s (one worker) | share |",
+        ("| Shape | bare app req/s | p50 / p99 ms | CPU µs/req | bare ASGI on uvicorn req/s | CPU µs/req "
+        "| cellstore PutItem req/s (one worker) | share |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for shape in r.shapes:
@@ -289,11 +289,11 @@ def ceilings(r: Results) -> list[str]:
                      f"{100 * ours['rps'] / bare['rps']:.0f}% |")
     lines += [
         "",
-        "**Storage ceiling** — raw SQLite from Python in one thread, no network: the same `kv` table and "
+        ("**Storage ceiling** — raw SQLite from Python in one thread, no network: the same `kv` table and "
         "pragmas as cellstore, one statement per operation in its own transaction. Compared with cellstore's "
         "server CPU per request at 16 connections (one worker; ‡ : the default configuration, where the "
         "one-worker cell was not run), the storage share is the part of cellstore's CPU that SQLite alone "
-        "would need.",
+        "would need."),
         "",
         "| Operation | item | raw SQLite ops/s | p50 / p99 ms | CPU µs/op | cellstore CPU µs/req | storage share |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -316,12 +316,12 @@ def matrix(r: Results) -> list[str]:
     lines = [
         "## Every cell",
         "",
-        "req/s, then p50 / p99 in ms, then server CPU in µs per request. "
+        ("req/s, then p50 / p99 in ms, then server CPU in µs per request. "
         "Batch and transaction rows count requests, not items (25 and 4 items per request); SQS rows count "
         "send + receive + delete cycles (three requests; latency per request, CPU per cycle). "
         "Servers marked *1 core* are the one-core group (pinned); the others ran unpinned. "
         f"† : other processes on the machine used more than {NOISY_PCT}% of a core during the cell "
-        "(the machine is shared; such a cell may read low).",
+        "(the machine is shared; such a cell may read low)."),
         "",
     ]
     for workload, name in WORKLOADS.items():
@@ -360,23 +360,25 @@ def inprocess(r: Results) -> list[str]:
     lines = [
         "## In-process: a test suite's calls through boto3, no server",
         "",
-        "`bench/inprocess.py`: create a table, 2,000 PutItem, 2,000 GetItem, 200 Query, delete the table, "
+        ("`bench/inprocess.py`: create a table, 2,000 PutItem, 2,000 GetItem, 200 Query, delete the table, "
         "through a boto3 client. cellstore's `in_process()` fast path (botocore `before-call` hook), its "
         "wire path (`fast=False`: botocore signs and serializes, cellstore parses the HTTP request), and "
-        "moto's `mock_aws`. Best of the runs, seconds.",
+        "moto's `mock_aws`. Best of the runs, seconds."),
         "",
         "| Phase | cellstore | cellstore (wire path) | moto mock_aws | moto ÷ cellstore |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
+    def fmt(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
     for phase in phases:
         ours, wire, moto = (data.get(i, {}).get(phase) for i in ("cellstore", "cellstore-wire", "moto"))
         ratio = _x(moto / ours) if ours and moto else "—"
-        fmt = (lambda v: "—" if v is None else f"{v:.3f}")
         lines.append(f"| {names[phase]} | {fmt(ours)} | {fmt(wire)} | {fmt(moto)} | {ratio} |")
     ours = data.get("cellstore", {})
     if ours.get("put_item"):
-        lines += ["", f"Per call on the fast path: PutItem {1e6 * ours['put_item'] / 2000:.0f} µs, "
-                  f"GetItem {1e6 * ours['get_item'] / 2000:.0f} µs, Query {1e6 * ours['query'] / 200:.0f} µs."]
+        lines += ["", (f"Per call on the fast path: PutItem {1e6 * ours['put_item'] / 2000:.0f} µs, "
+                  f"GetItem {1e6 * ours['get_item'] / 2000:.0f} µs, Query {1e6 * ours['query'] / 200:.0f} µs.")]
     return lines + [""]
 
 
@@ -387,10 +389,10 @@ def profile(r: Results) -> list[str]:
     lines = [
         "### Measured profile",
         "",
-        "py-spy (`--nonblocking --function`, 500 Hz) on the cellstore server (SQLite file, `--workers 1`: py-spy "
+        ("py-spy (`--nonblocking --function`, 500 Hz) on the cellstore server (SQLite file, `--workers 1`: py-spy "
         "samples one process) while wrk drives "
         "16 connections of 200-byte items. *Self* is the share of samples whose innermost Python frame is the "
-        "function; time inside C (sqlite3, orjson, httptools) counts against the Python function that called it.",
+        "function; time inside C (sqlite3, orjson, httptools) counts against the Python function that called it."),
         "",
     ]
     for workload, summary in data.items():
@@ -419,12 +421,12 @@ def method(r: Results) -> list[str]:
     return [
         "## How these numbers were made",
         "",
-        f"- Command: `{r.data['command']}` (from the repository root; {r.data.get('elapsed_s', '?')} s in all), "
+        (f"- Command: `{r.data['command']}` (from the repository root; {r.data.get('elapsed_s', '?')} s in all), "
         f"{r.data['date']}. Raw results: `{r.data.get('results_file', 'bench/results/latest.json')}`; re-render with "
-        f"`python3 bench/run.py --render-only{_results_option(r)}`.",
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; {m['python']}, SQLite {m['sqlite']}, "
-        f"node {m['node']}, {m['wrk']}; {m['cellstore']}, moto {m['moto']}, dynalite 4.0.0.",
-        "- Two groups of servers, one after the other. The headline group — cellstore in its default "
+        f"`python3 bench/run.py --render-only{_results_option(r)}`."),
+        (f"- Machine: {m['cpu']}, {m['cores']} cores, {m['os']}; {m['python']}, SQLite {m['sqlite']}, "
+        f"node {m['node']}, {m['wrk']}; {m['cellstore']}, moto {m['moto']}, dynalite 4.0.0."),
+        ("- Two groups of servers, one after the other. The headline group — cellstore in its default "
         "configuration, cellstore in memory, dynalite on LevelDB and in memory, moto server — runs with nothing "
         "pinned, neither the servers nor wrk: a multi-process server cannot be held to one core, so for the same "
         "conditions no server is, and the scheduler places everything. The one-core group — cellstore "
@@ -434,29 +436,29 @@ def method(r: Results) -> list[str]:
         f"{r.data['duration_s']} s of wrk, and each server's best round counts (the rounds' rates are in the JSON). "
         "Each server gets a 1 s warm-up per kind of workload first. Server CPU is utime+stime of the server's "
         "process tree — the process (all threads), its live child processes and the children it reaped, from "
-        "`/proc/<pid>/stat` — before and after each round, so a multi-worker cellstore's workers count.",
-        "- DynamoDB requests are real DynamoDB JSON 1.0 with `X-Amz-Target`, a well-formed SigV4 `Authorization` "
+        "`/proc/<pid>/stat` — before and after each round, so a multi-worker cellstore's workers count."),
+        ("- DynamoDB requests are real DynamoDB JSON 1.0 with `X-Amz-Target`, a well-formed SigV4 `Authorization` "
         "header and `X-Amz-Date` (bench/lua/). Write workloads write a new key per item; GetItem, Query and "
         f"UpdateItem pick a random one of {r.data['partitions']} preloaded partitions of 10 items. Items are "
         "~200 bytes or ~4 KB (a padding attribute). The headline group runs every DynamoDB workload at every "
         "shape (cellstore in memory at 16 connections, 200 B only); the one-core group runs each at 16 "
-        "connections, 200 B, and one worker's and the bare apps' PutItem at every shape.",
-        "- SQS (`bench/lua/sqs_cycle.lua`): AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.*`, the credential scope naming "
+        "connections, 200 B, and one worker's and the bare apps' PutItem at every shape."),
+        ("- SQS (`bench/lua/sqs_cycle.lua`): AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.*`, the credential scope naming "
         "`sqs`) on one standard queue per server, created before the load with a backlog of 100 messages. "
         "One state machine per wrk thread steps SendMessage (a 200-byte body), ReceiveMessage (one message, "
         "`WaitTimeSeconds` 0) and DeleteMessage of the oldest receipt handle received (a send instead when none "
         "is pending). The rate is complete cycles per second: DeleteMessage requests answered 2xx. Latency "
-        "percentiles are over all three operations' requests; CPU is per cycle. 16 connections only.",
-        f"- cellstore: `python -m cellstore serve --data-dir <tmp>` with no `--workers` ({_workers_text(r)}; "
+        "percentiles are over all three operations' requests; CPU is per cycle. 16 connections only."),
+        (f"- cellstore: `python -m cellstore serve --data-dir <tmp>` with no `--workers` ({_workers_text(r)}; "
         "WAL, synchronous=NORMAL), the same with `--workers 1`, and `--in-memory`. dynalite: `node cli.js --path "
         "<tmp>` (LevelDB) and without `--path` (memory), `--createTableMs 0`. moto: `moto_server` (Flask/werkzeug, "
-        "threaded). All peers live under bench/.peers/.",
-        f"- Load average {' '.join(r.data.get('loadavg_start', []))} at the start, "
+        "threaded). All peers live under bench/.peers/."),
+        (f"- Load average {' '.join(r.data.get('loadavg_start', []))} at the start, "
         f"{' '.join(r.data.get('loadavg_end', []))} at the end: other engineers' test runs share these two cores. "
         "Each round first waits briefly (--quiet-wait, 0.5 s by default) for the machine to go quiet and records the CPU other "
-        "processes used meanwhile (the † marks above); ratios within one run are more trustworthy than absolute numbers.",
-        "- Latency percentiles are wrk's (closed loop: at 64 connections they include queueing). "
-        "Raw SQLite and in-process numbers are single-threaded, in one process, no network.",
+        "processes used meanwhile (the † marks above); ratios within one run are more trustworthy than absolute numbers."),
+        ("- Latency percentiles are wrk's (closed loop: at 64 connections they include queueing). "
+        "Raw SQLite and in-process numbers are single-threaded, in one process, no network."),
         "",
     ]
 
@@ -525,12 +527,12 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        "cellstore served over HTTP — in its default configuration and with one worker — against dynalite "
+        ("cellstore served over HTTP — in its default configuration and with one worker — against dynalite "
         "(LevelDB and in-memory), moto's server, a bare app on the same HTTP server (and one on uvicorn) and raw SQLite, "
         "DynamoDB operations and an SQS send + receive + delete cycle, all in one run on one machine; then "
         "cellstore's in-process mode against moto's `mock_aws`. Generated by `bench/run.py` with "
         f"`{data['command']}` (from the repository root) on {data['date']}; only the *Where the time goes* "
-        "analysis is written by hand.",
+        "analysis is written by hand."),
         "",
     ]
     if has_chart:

@@ -37,11 +37,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dynamo  # noqa: E402
-import hotspots  # noqa: E402
-import load  # noqa: E402
-import sqs  # noqa: E402
-from targets import BENCH, MAIN_PYTHON, PEERS_PYTHON, REPO, Target, all_targets, ensure_peers, require_wrk  # noqa: E402
+import dynamo
+import hotspots
+import load
+import sqs
+from targets import BENCH, MAIN_PYTHON, PEERS_PYTHON, REPO, Target, all_targets, ensure_peers, require_wrk
 
 RESULTS = BENCH / "results"
 SERVER_CPU, LOAD_CPU = 0, 1
@@ -158,7 +158,7 @@ def bench_group(
                 log(f"{target.label}: started, preloaded in {time.monotonic() - t:.1f}s")
                 warm_up(target, args.workloads, queues[target.name], cpu)
                 running.append(target)
-            except Exception as exc:  # a peer that cannot start is reported, not fatal
+            except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported, not fatal
                 log(f"{target.name} failed to start: {exc}")
                 target.stop()
                 failures.append({"target": target.name, "workload": "*", "error": str(exc)})
@@ -262,7 +262,7 @@ def in_process(args: argparse.Namespace) -> dict[str, Any]:
 
 def _version(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         return (out.stdout or out.stderr).strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"

@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from dynamo import wait_ready
 
@@ -104,7 +105,7 @@ class Target:
             argv = ["taskset", "-c", str(cpu), *argv]  # taskset execs: the pid stays the server's
         env = dict(os.environ, AWS_ACCESS_KEY_ID="AKID", AWS_SECRET_ACCESS_KEY="secret",
                    AWS_DEFAULT_REGION="us-east-1")
-        self._log = open(Path(self._tmp) / "server.log", "wb")
+        self._log = open(Path(self._tmp) / "server.log", "wb")  # noqa: SIM115 - the server's, closed in stop()
         self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                       cwd=REPO, env=env, start_new_session=True)
         try:
@@ -134,7 +135,7 @@ class Target:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def __enter__(self) -> Target:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

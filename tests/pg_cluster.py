@@ -48,7 +48,7 @@ def find_or_install() -> Path:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
-            result = subprocess.run(command, env=env, capture_output=True, text=True)
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise Unavailable(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
         bindir = _bindir()
@@ -86,7 +86,7 @@ class Cluster:
         argv = [str(self.bindir / command[0]), *command[1:]]
         if self._as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
-        result = subprocess.run(argv, capture_output=True, text=True, cwd=self.root)
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=self.root, check=False)
         if result.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}{log}")

@@ -454,7 +454,7 @@ def _handlers(args: argparse.Namespace) -> int:
             str(metrics.get(key, 0)) for key in ("records", "errors", "retries", "lag")), metrics.get("last_error") or "-"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
     for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -37,6 +37,11 @@ class ValidationException(CellstoreError):
     namespace = CORAL_VALIDATE
 
 
+#: How DynamoDB begins the message of a ValidationException about a parameter's
+#: value (an item, a key, a legacy condition, a tag), as opposed to its shape.
+INVALID_PARAMETERS = "One or more parameter values were invalid: "
+
+
 class SerializationException(CellstoreError):
     code = "SerializationException"
     namespace = CORAL_SERVICE
@@ -83,10 +88,6 @@ class ItemCollectionSizeLimitExceededException(CellstoreError):
     default_message = "Item collection size limit exceeded"
 
 
-class RequestLimitExceeded(CellstoreError):
-    code = "RequestLimitExceeded"
-
-
 class InternalServerError(CellstoreError):
     code = "InternalServerError"
     status = 500
@@ -97,16 +98,6 @@ class InternalServerError(CellstoreError):
 
 class TransactionCanceledException(CellstoreError):
     code = "TransactionCanceledException"
-
-
-class TransactionConflictException(CellstoreError):
-    code = "TransactionConflictException"
-    default_message = "Transaction is ongoing for the item"
-
-
-class TransactionInProgressException(CellstoreError):
-    code = "TransactionInProgressException"
-    default_message = "Transaction is in progress"
 
 
 class IdempotentParameterMismatchException(CellstoreError):
@@ -144,11 +135,6 @@ class QueueDoesNotExist(SqsError):
 class QueueNameExists(SqsError):
     code = "QueueNameExists"
     query_code = "QueueAlreadyExists"
-
-
-class QueueDeletedRecently(SqsError):
-    code = "QueueDeletedRecently"
-    query_code = "AWS.SimpleQueueService.QueueDeletedRecently"
 
 
 class PurgeQueueInProgress(SqsError):
@@ -233,11 +219,6 @@ class OverLimit(SqsError):
 class SqsResourceNotFound(SqsError):
     code = "ResourceNotFoundException"
     query_code = "ResourceNotFoundException"
-
-
-class UnsupportedOperation(SqsError):
-    code = "UnsupportedOperation"
-    query_code = "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 class InvalidAction(SqsError):

@@ -198,7 +198,7 @@ def shifted_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
         monkeypatch.setattr(
             botocore.auth,
             "get_current_datetime",
-            lambda: datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(seconds=seconds),
+            lambda: datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(seconds=seconds),
         )
 
     return shift
@@ -754,14 +754,14 @@ def test_sigv4_needs_credentials(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0", "--auth", "sigv4"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode != 0 and "--auth sigv4 needs --credentials FILE" in result.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"keys": {"AKID": {"secret": "s3cr3t-value"}}}')
     result = subprocess.run(
         [sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0", "--auth", "sigv4", "--credentials", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode != 0 and "keys.AKID needs a 'principal' name" in result.stderr
     assert "s3cr3t-value" not in result.stderr

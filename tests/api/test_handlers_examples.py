@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import time
@@ -76,7 +77,7 @@ def test_cqrs_read_model_follows_inserts_changes_and_deletes_across_a_restart(tm
             write(client, f"o{phase}-1", "c9", 1000)  # moves to another customer
             client.delete_item(TableName="orders", Key={"order": {"S": f"o{phase}-2"}})
             del orders[f"o{phase}-2"]
-            wait_for(lambda: settled(client), 10)
+            wait_for(functools.partial(settled, client), 10)
     assert expected["c9"] == (Decimal(2000), 2)
 
 

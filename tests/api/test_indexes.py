@@ -159,8 +159,8 @@ class TestErrors:
         name = table({"g": "S"}, GlobalSecondaryIndexes=[gsi("keys", "g", projection="KEYS_ONLY")])
         assert error(ddb.scan, TableName=name, IndexName="keys", Select="ALL_ATTRIBUTES") == (
             "ValidationException",
-            f"{INVALID}Select type ALL_ATTRIBUTES is not supported for global secondary index keys because its "
-            "projection type is not ALL",
+            (f"{INVALID}Select type ALL_ATTRIBUTES is not supported for global secondary index keys because its "
+            "projection type is not ALL"),
         )
         assert error(ddb.scan, TableName=name, IndexName="keys", ProjectionExpression="pk, b, a") == (
             "ValidationException", f"{INVALID}Global secondary index keys does not project [a, b]")

@@ -169,7 +169,7 @@ class TestFunctionality:
         table.put_item(Item={"pk": "r", "price": Decimal("9.99"), "tags": {"x", "y"}, "data": b"raw"})
         table.update_item(Key={"pk": "r"}, UpdateExpression="SET price = price - :d", ExpressionAttributeValues={":d": Decimal("0.99")})
         item = table.get_item(Key={"pk": "r"})["Item"]
-        assert item["price"] == Decimal("9")
+        assert item["price"] == Decimal(9)
         assert item["tags"] == {"x", "y"}
         assert item["data"].value == b"raw"
         table.delete()
@@ -271,8 +271,8 @@ class TestValidation:
             ddb.update_item(TableName=hash_table, Key={"pk": {"S": "a"}}, ReturnValues="SOME")
         assert error(excinfo) == (
             "ValidationException",
-            "1 validation error detected: Value 'SOME' at 'returnValues' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW]")
+            ("1 validation error detected: Value 'SOME' at 'returnValues' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW]"))
 
     def test_reserved_word_needs_placeholder(self, ddb: Any, hash_table: str) -> None:
         with pytest.raises(ClientError) as excinfo:

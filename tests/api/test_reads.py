@@ -46,7 +46,7 @@ class TestQuery:
     def test_sort_key_conditions(self, ddb: Any, number_range_table: str, condition: str, values: list[str], expected: list[str]) -> None:
         fill_numbers(ddb, number_range_table, "p", NUMBERS)
         attribute_values = {":p": {"S": "p"}}
-        for name, value in zip((":a", ":b"), values):
+        for name, value in zip((":a", ":b"), values, strict=False):
             attribute_values[name] = {"N": value}
         items = ddb.query(TableName=number_range_table, KeyConditionExpression=f"pk = :p AND {condition}",
                           ExpressionAttributeValues=attribute_values)["Items"]

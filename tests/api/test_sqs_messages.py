@@ -191,8 +191,8 @@ def test_fifo_errors(sqs: Any, fifo: str) -> None:
         sqs.send_message(QueueUrl=fifo, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d", DelaySeconds=2)
     assert error(excinfo) == (
         "InvalidParameterValue",
-        "Value 2 for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid "
-        "for this queue type.",
+        ("Value 2 for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid "
+        "for this queue type."),
     )
 
 

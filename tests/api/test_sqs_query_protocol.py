@@ -93,12 +93,14 @@ def test_batches(client: QueryClient, url: str) -> None:
         handles[f"ChangeMessageVisibilityBatchRequestEntry.{i + 1}.Id"] = f"c{i}"
         handles[f"ChangeMessageVisibilityBatchRequestEntry.{i + 1}.VisibilityTimeout"] = "60"
     status, root = client.call("ChangeMessageVisibilityBatch", QueueUrl=url, **handles)
+    assert status == 200
     assert len(all_of(root, "ChangeMessageVisibilityBatchResultEntry")) == 2
     deletes = {}
     for i, m in enumerate(messages, 1):
         deletes[f"DeleteMessageBatchRequestEntry.{i}.Id"] = f"d{i}"
         deletes[f"DeleteMessageBatchRequestEntry.{i}.ReceiptHandle"] = m.findtext("{*}ReceiptHandle")
     status, root = client.call("DeleteMessageBatch", QueueUrl=url, **deletes)
+    assert status == 200
     assert len(all_of(root, "DeleteMessageBatchResultEntry")) == 2
 
 

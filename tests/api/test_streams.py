@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -148,7 +149,7 @@ def test_records_per_view_type(ddb: Any, streams: Any, table_name: str, view: st
     ddb.delete_item(TableName=table_name, Key={"pk": {"S": "k"}})
     records = read_all(streams, arn)
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
-    for record, expected in zip(records, images):
+    for record, expected in zip(records, images, strict=True):
         assert record["eventVersion"] == "1.1"
         assert record["eventSource"] == "aws:dynamodb"
         assert record["awsRegion"] == "us-east-1"
@@ -242,7 +243,7 @@ def test_iterator_types(ddb: Any, streams: Any, stream_table: tuple[str, str]) -
 def test_iterator_expires_after_fifteen_minutes(
     ddb: Any, streams: Any, stream_table: tuple[str, str], stream_settings: Any
 ) -> None:
-    name, arn = stream_table
+    _name, arn = stream_table
     clock = FakeClock()
     stream_settings.clock = clock
     (shard,) = shards(streams, arn)
@@ -276,7 +277,7 @@ def test_shards_roll_over_by_size_and_age_with_parent_links(
     listed = shards(streams, arn)
     assert len(listed) == 4
     assert listed[0].get("ParentShardId") is None
-    for parent, child in zip(listed, listed[1:]):
+    for parent, child in itertools.pairwise(listed):
         assert child["ParentShardId"] == parent["ShardId"]
         ending = int(parent["SequenceNumberRange"]["EndingSequenceNumber"])
         assert int(child["SequenceNumberRange"]["StartingSequenceNumber"]) == ending + 1
@@ -366,7 +367,7 @@ def test_list_streams_pages(ddb: Any, streams: Any, table_name: str) -> None:
 
 
 def test_errors(ddb: Any, streams: Any, stream_table: tuple[str, str]) -> None:
-    name, arn = stream_table
+    _name, arn = stream_table
     (shard,) = shards(streams, arn)
     missing = arn[:-3] + "999"
     assert error_of(streams.describe_stream, StreamArn=missing) == (
@@ -385,8 +386,8 @@ def test_errors(ddb: Any, streams: Any, stream_table: tuple[str, str]) -> None:
     )
     assert error_of(streams.get_records, ShardIterator="x" * 10, Limit=1001) == (
         "ValidationException",
-        "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: "
-        "Member must have value less than or equal to 1000",
+        ("1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: "
+        "Member must have value less than or equal to 1000"),
     )
     assert error_of(streams.list_streams, TableName="no-such-table-anywhere")[0] == "ResourceNotFoundException"
 

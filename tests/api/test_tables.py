@@ -261,8 +261,8 @@ class TestCreateTableValidation:
         [
             (
                 {"IndexName": "by-g", "KeySchema": [{"AttributeName": "nope", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
-                f"{INVALID}Some index key attributes are not defined in AttributeDefinitions. Keys: [nope], "
-                "AttributeDefinitions: [pk, g]",
+                (f"{INVALID}Some index key attributes are not defined in AttributeDefinitions. Keys: [nope], "
+                "AttributeDefinitions: [pk, g]"),
             ),
             (
                 {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "INCLUDE"}},

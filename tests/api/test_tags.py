@@ -83,8 +83,8 @@ class TestValidation:
     def test_untag_key_length(self, raw: Any, arn: str) -> None:
         assert error(raw.untag_resource, ResourceArn=arn, TagKeys=[""]) == (
             "ValidationException",
-            "1 validation error detected: Value '' at 'tagKeys.1.member' failed to satisfy constraint: "
-            "Member must have length greater than or equal to 1",
+            ("1 validation error detected: Value '' at 'tagKeys.1.member' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"),
         )
 
     def test_reserved_prefix(self, ddb: Any, arn: str) -> None:

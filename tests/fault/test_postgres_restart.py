@@ -174,7 +174,7 @@ def test_a_counter_counts_every_acknowledged_add_exactly_across_crashes(
         with progress:
             targets = [done_so_far + count for done_so_far in per_writer]
             assert progress.wait_for(
-                lambda: all(n >= t for n, t in zip(per_writer, targets)) or bool(errors), 120
+                lambda: all(n >= t for n, t in zip(per_writer, targets, strict=True)) or bool(errors), 120
             ), "writers stalled"
 
     if crash_in_commit:  # other databases of the shared cluster commit as usual

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from procfs import children_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

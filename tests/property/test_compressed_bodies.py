@@ -28,7 +28,7 @@ from mutations import DYNAMODB_VALID, create_dynamodb_table
 from cellstore.api import dispatch
 from cellstore.engine.wiring import open_database
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import App, HttpResponse
+from cellstore.protocol.app import App, HttpResponse
 from cellstore.protocol.server import services_for
 from cellstore.storage.sqlite import SqliteStore
 

@@ -98,7 +98,7 @@ def ref_equal(x: Any, y: Any) -> bool:
     if kx in ("SS", "BS"):
         return set(rx) == set(ry)
     if kx == "L":
-        return len(rx) == len(ry) and all(ref_equal(p, q) for p, q in zip(rx, ry))
+        return len(rx) == len(ry) and all(ref_equal(p, q) for p, q in zip(rx, ry, strict=True))
     if kx == "M":
         return set(rx) == set(ry) and all(ref_equal(rx[k], ry[k]) for k in rx)
     return bool(rx == ry)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from cellstore.api import dispatch
 from cellstore.engine.database import Database
-from cellstore.engine.wiring import open_database
 from cellstore.engine.keycodec import encode_value
+from cellstore.engine.wiring import open_database
 from cellstore.storage.sqlite import SqliteStore
 
 TABLE = "things"

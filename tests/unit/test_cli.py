@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "80"}
     return subprocess.run(
-        [sys.executable, "-m", "cellstore", *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "cellstore", *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.items import collection_metrics
+from cellstore.api.registry import operation
 from cellstore.api.validation import (
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
@@ -20,8 +20,8 @@ from cellstore.api.validation import (
 )
 from cellstore.engine import batch, capacity
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table
 from cellstore.engine.expressions import Projection
+from cellstore.engine.tables import Table
 from cellstore.engine.values import Item, validate_item
 from cellstore.errors import ValidationException
 

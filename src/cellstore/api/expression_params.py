@@ -18,7 +18,7 @@ from cellstore.engine import expressions
 from cellstore.engine.expressions import ExpressionContext, legacy
 from cellstore.engine.expressions.keycondition import KeyNames
 from cellstore.engine.values import AttributeValue, Item, validate_item, validate_value
-from cellstore.errors import ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 
 # Each expression parameter and the legacy parameters it replaces.
 LEGACY_OF = {
@@ -129,7 +129,7 @@ class RequestExpressions:
                 check_type("AttributesToGet", name, "string")
             if len(set(names)) != len(names):
                 raise ValidationException(
-                    f"One or more parameter values were invalid: Duplicate value in attribute name: {names[0]}"
+                    INVALID_PARAMETERS + f"Duplicate value in attribute name: {names[0]}"
                 )
             return legacy.projection_from_attributes(names)
         return None

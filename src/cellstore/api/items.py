@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions, item_param
+from cellstore.api.registry import operation
 from cellstore.api.validation import (
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,

@@ -8,13 +8,12 @@ projects.  A local index asked for more reads the table for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.registry import operation
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
-from dataclasses import dataclass
-
 from cellstore.engine import capacity, catalog, indexes, reads
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection
@@ -55,7 +54,7 @@ _SCAN_RULES = {
 def _projection_for_select(payload: dict[str, Any], projection: Projection | None) -> str:
     """Resolve Select against the projection parameters, as DynamoDB does."""
     projection_param = "ProjectionExpression" if payload.get("ProjectionExpression") is not None else "AttributesToGet"
-    select = payload.get("Select")
+    select: str | None = payload.get("Select")
     if select is None:
         return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
     if select == "ALL_PROJECTED_ATTRIBUTES" and payload.get("IndexName") is None:

@@ -44,11 +44,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import orjson
 
 from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
 from cellstore.engine.queues import queues_for, redrive
@@ -391,7 +391,7 @@ def _queue_of(db: Database, operation: str, payload: Mapping[str, Any]) -> str:
         return "*"
     url = payload.get("QueueUrl")
     if isinstance(url, str) and url:
-        parts = [p for p in (urlsplit(url).path if "://" in url else url).split("/") if p]
+        parts = queue_url_parts(url)
         if parts:
             return queue_arn(db, parts[-1])
     return "*"

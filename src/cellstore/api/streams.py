@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cellstore.api.registry import Registry, operation
 from cellstore.api.validation import (
     Param,
     check_type,
@@ -23,7 +24,6 @@ from cellstore.api.validation import (
     validate,
     wire_name,
 )
-from cellstore.api.registry import Registry, operation
 from cellstore.engine import streams
 from cellstore.engine.database import Database
 from cellstore.errors import UnknownOperationException, ValidationException

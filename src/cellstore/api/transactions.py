@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions, item_param
 from cellstore.api.items import collection_metrics
+from cellstore.api.registry import operation
 from cellstore.api.validation import (
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
@@ -33,7 +33,7 @@ _GET_RULES = {
     "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
 }
 _ON_FAILURE = Param("string", enum=("ALL_OLD", "NONE"))
-_ACTION_RULES: dict[str, dict[str, Param]] = {
+_ACTION_RULES: dict[transactions.WriteKind, dict[str, Param]] = {
     "Put": {"TableName": table_name_rule(), "Item": Param("map", required=True), "ConditionExpression": Param("string"),
             "ReturnValuesOnConditionCheckFailure": _ON_FAILURE},
     "Delete": {"TableName": table_name_rule(), "Key": Param("map", required=True), "ConditionExpression": Param("string"),
@@ -47,7 +47,11 @@ _ACTION_RULES: dict[str, dict[str, Param]] = {
 }
 
 
-def _only_member(entry: Any, members: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+_WRITE_KINDS: tuple[transactions.WriteKind, ...] = ("ConditionCheck", "Put", "Delete", "Update")
+_Member = TypeVar("_Member", bound=str)
+
+
+def _only_member(entry: Any, members: tuple[_Member, ...]) -> tuple[_Member, dict[str, Any]]:
     check_type("TransactItems", entry, "map")
     present = [name for name in members if entry.get(name) is not None]
     if len(present) != 1:
@@ -61,7 +65,7 @@ def _only_member(entry: Any, members: tuple[str, ...]) -> tuple[str, dict[str, A
     return present[0], body
 
 
-def _write_action(kind: str, body: dict[str, Any]) -> transactions.WriteAction:
+def _write_action(kind: transactions.WriteKind, body: dict[str, Any]) -> transactions.WriteAction:
     validate(body, _ACTION_RULES[kind])
     params = ("ConditionExpression", "UpdateExpression") if kind == "Update" else ("ConditionExpression",)
     exprs = RequestExpressions(body, params)
@@ -89,7 +93,7 @@ def _consumed(payload: dict[str, Any], units: dict[str, float], *, read: bool) -
 def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     validate(payload, _WRITE_RULES)
     actions = [
-        _write_action(*_only_member(entry, ("ConditionCheck", "Put", "Delete", "Update")))
+        _write_action(*_only_member(entry, _WRITE_KINDS))
         for entry in payload["TransactItems"]
     ]
     if sum(item_size(action.item) for action in actions) > MAX_TRANSACTION_BYTES:
@@ -134,7 +138,7 @@ def transact_get_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     found = transactions.transact_get(db, actions)
     responses: list[dict[str, Any]] = []
     units: dict[str, float] = {}
-    for action, (table, item) in zip(actions, found):
+    for action, (table, item) in zip(actions, found, strict=True):
         units[table.name] = units.get(table.name, 0.0) + 2 * capacity.read_units(
             item_size(item) if item else 0, consistent=True
         )

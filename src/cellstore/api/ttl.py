@@ -26,6 +26,8 @@ def update_time_to_live(db: Database, payload: dict[str, Any]) -> dict[str, Any]
     else:
         errors.extend(structure_errors("timeToLiveSpecification", specification, _SPECIFICATION))
     raise_if_errors(errors)
+    # Checked above: a missing specification is one of the errors raised.
+    specification = payload["TimeToLiveSpecification"]
     answer = ttl.update(db, name, bool(specification["Enabled"]), str(specification["AttributeName"]))
     return {"TimeToLiveSpecification": answer}
 

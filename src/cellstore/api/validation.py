@@ -23,7 +23,7 @@ import re
 import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cellstore.engine.values import json_kind
 from cellstore.errors import SerializationException, ValidationException
@@ -42,6 +42,9 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 #: AWS's Integer members are Java ints: -2**31 <= value < 2**31.
 _INTEGER_LIMIT = 2**31
 
+#: A member's JSON type in AWS's model vocabulary; "integer" is a Java int.
+JsonKind = Literal["string", "integer", "boolean", "map", "list"]
+
 _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "map": "Map", "list": "List"}
 
 
@@ -49,7 +52,7 @@ _CONVERTED = {"string": "String", "integer": "Integer", "boolean": "Boolean", "m
 class Param:
     """Constraints of one request member, in AWS's model vocabulary."""
 
-    type: str  # string | integer (a Java int) | boolean | map | list
+    type: JsonKind
     required: bool = False
     min_length: int | None = None
     max_length: int | None = None
@@ -59,7 +62,7 @@ class Param:
     max_value: int | None = None
 
 
-def check_type(name: str, value: Any, kind: str) -> None:
+def check_type(name: str, value: Any, kind: JsonKind) -> None:
     """Raise SerializationException unless ``value`` has JSON type ``kind`` (and fits its width)."""
     expected = _JSON_TYPES[kind]
     integer = kind == "integer"

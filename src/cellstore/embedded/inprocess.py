@@ -3,7 +3,7 @@
 Two botocore events can take over a call, and a ``Router`` answers either:
 
 * ``before-send`` (the *wire* path): botocore has built and signed the HTTP
-  request; the router hands its headers and body to ``wire.handle``, exactly
+  request; the router hands its headers and body to ``wire.respond``, exactly
   as the server does, and returns an HTTP response that botocore parses,
   checks and retries as usual.  Nothing differs from the server but the socket.
 * ``before-call`` (the *fast* path, the default): botocore has validated and
@@ -26,7 +26,7 @@ client was made inside the block or earlier from the default session.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,11 @@ from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore
 from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
-from cellstore.waiting import Wait
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.operations import unknown_operation
 from cellstore.protocol.server import services_for
+from cellstore.waiting import Wait
 
 # In-process clients need an endpoint to exist; should a call ever escape the
 # hooks, it meets a closed loopback port rather than the real AWS.
@@ -63,6 +63,10 @@ _STREAMS_CALL_EVENT = "before-call.dynamodb-streams"
 _STREAMS_SEND_EVENT = "before-send.dynamodb-streams"
 _STREAMS_SERVICE = "dynamodbstreams"
 # SQS (botocore's "sqs" service, AWS JSON protocol), served on the same endpoint too.
+#: A DynamoDB or Streams dispatcher: ``wire.Dispatch`` narrowed to the two-argument
+#: services, which answer with a dict (only SQS may answer with a ``Wait``).
+_Dispatch = Callable[[str, dict[str, Any]], dict[str, Any]]
+
 _SQS_CALL_EVENT = "before-call.sqs"
 _SQS_SEND_EVENT = "before-send.sqs"
 
@@ -98,9 +102,9 @@ class Router:
     ) -> None:
         self.fast = fast
         self._lock = threading.Lock()
-        self._dispatch_unlocked = service.dispatch
+        self._dispatch_unlocked: _Dispatch = service.dispatch
         self._services = {"dynamodb": wire.Service(self._dispatch, service.operations)}
-        self._streams_unlocked = None if streams is None else streams.dispatch
+        self._streams_unlocked: _Dispatch | None = None if streams is None else streams.dispatch
         if streams is not None:
             self._services["streams"] = wire.Service(self._dispatch_streams, streams.operations)
         self._sqs_unlocked = None if sqs is None else sqs.dispatch

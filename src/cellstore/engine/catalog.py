@@ -30,13 +30,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
-from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
 PROVISIONED = "PROVISIONED"
@@ -44,7 +44,6 @@ PAY_PER_REQUEST = "PAY_PER_REQUEST"
 MAX_TAGS = 50
 RESERVED_TAG_PREFIX = "aws:"
 
-_INVALID = "One or more parameter values were invalid: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,7 @@ def _stats(txn: Txn, table: Table) -> tuple[int, int]:
 
 
 def _utc_day(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(epoch, UTC).date().isoformat()
 
 
 def _decreases_today(throughput: dict[str, Any], now: float) -> int:
@@ -157,14 +156,14 @@ def _check_tags(current: list[dict[str, str]], added: tuple[tuple[str, str], ...
     for key, _ in added:
         if key.startswith(RESERVED_TAG_PREFIX):
             raise ValidationException(
-                f"{_INVALID}Tag keys starting with '{RESERVED_TAG_PREFIX}' are reserved for system use. Key: {key}"
+                f"{INVALID_PARAMETERS}Tag keys starting with '{RESERVED_TAG_PREFIX}' are reserved for system use. Key: {key}"
             )
     merged = {tag["Key"]: tag["Value"] for tag in current}
     for key, value in added:
         merged[key] = value
     if len(merged) > MAX_TAGS:
         raise ValidationException(
-            f"{_INVALID}The number of tags on the resource exceeds the limit of {MAX_TAGS}"
+            f"{INVALID_PARAMETERS}The number of tags on the resource exceeds the limit of {MAX_TAGS}"
         )
     return [{"Key": key, "Value": value} for key, value in merged.items()]
 
@@ -282,12 +281,12 @@ def _update_billing(description: dict[str, Any], update: TableUpdate, now: float
     mode = update.billing_mode or current_mode
     if mode == PAY_PER_REQUEST and update.throughput is not None:
         raise ValidationException(
-            f"{_INVALID}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
+            f"{INVALID_PARAMETERS}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
             "BillingMode is PAY_PER_REQUEST"
         )
     if mode == PROVISIONED and current_mode == PAY_PER_REQUEST and update.throughput is None:
         raise ValidationException(
-            f"{_INVALID}ReadCapacityUnits and WriteCapacityUnits must both be specified when "
+            f"{INVALID_PARAMETERS}ReadCapacityUnits and WriteCapacityUnits must both be specified when "
             "BillingMode is PROVISIONED"
         )
     throughput = dict(description["ProvisionedThroughput"])
@@ -326,7 +325,7 @@ def _update_stream(description: dict[str, Any], stream: StreamSpec | None, capac
     if stream is None:
         return False
     if capacity_changed:
-        raise ValidationException(f"{_INVALID}You cannot modify stream status while updating table IOPS")
+        raise ValidationException(f"{INVALID_PARAMETERS}You cannot modify stream status while updating table IOPS")
     enabled = description.get("StreamSpecification", {}).get("StreamEnabled", False)
     if stream.enabled and enabled:
         raise ValidationException(f"Table already has an enabled stream: TableName: {name}")

@@ -44,7 +44,7 @@ class _Task:
         while not db.closing:
             try:
                 self._work(db)
-            except Exception:  # noqa: BLE001 - a failed round is retried next round
+            except Exception:  # a failed round is retried next round
                 if not db.closing:
                     log.exception("background task %s failed", self.thread.name)
             self.wakeup.wait(self._interval())

@@ -22,7 +22,7 @@ from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Path, Update
 from cellstore.engine.tables import Table, load_table
 from cellstore.engine.values import Item, exceeds_item_limit
-from cellstore.errors import ConditionalCheckFailedException, ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ConditionalCheckFailedException, ValidationException
 from cellstore.storage.base import Txn
 
 
@@ -54,7 +54,7 @@ def check_update(table: Table, update: Update | None) -> None:
     for name in update.top_level_names():
         if name in table.key_names:
             raise ValidationException(
-                "One or more parameter values were invalid: Cannot update attribute "
+                INVALID_PARAMETERS + "Cannot update attribute "
                 f"{name}. This attribute is part of the key"
             )
 

@@ -108,10 +108,7 @@ def segment_bounds(table_id: int, segment: int, total: int) -> tuple[bytes, byte
     low = space * segment // total
     high = space * (segment + 1) // total
     start = prefix + low.to_bytes(8, "big")
-    if high == space:
-        end = ITEMS + (table_id + 1).to_bytes(8, "big")
-    else:
-        end = prefix + high.to_bytes(8, "big")
+    end = ITEMS + (table_id + 1).to_bytes(8, "big") if high == space else prefix + high.to_bytes(8, "big")
     return start, end
 
 

@@ -107,10 +107,10 @@ def _check_key_types(hash_keys: Sequence[KeyAttribute], range_keys: Sequence[Key
         if hash_keys[0].type not in condition.hash_value:
             raise _condition_type_mismatch()
     else:
-        for attribute, value in zip(hash_keys, condition.hash_values):
+        for attribute, value in zip(hash_keys, condition.hash_values, strict=False):
             if attribute.type not in value:
                 raise _condition_type_mismatch()
-        for attribute, value in zip(range_keys, condition.range_prefix):
+        for attribute, value in zip(range_keys, condition.range_prefix, strict=False):  # a prefix: may be shorter
             if attribute.type not in value:
                 raise _condition_type_mismatch()
     if condition.range_op is not None:

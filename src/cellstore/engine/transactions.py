@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -43,9 +43,13 @@ _TOKEN_EXPIRY = keyspace.TX_EXPIRIES
 _EXPIRED_SWEEP = 64  # expired token records removed per tokened transaction
 
 
+#: The member of a TransactItems entry a write action came from.
+WriteKind = Literal["Put", "Update", "Delete", "ConditionCheck"]
+
+
 @dataclass(slots=True)
 class WriteAction:
-    kind: str  # "Put" | "Update" | "Delete" | "ConditionCheck"
+    kind: WriteKind
     table_name: str
     item: Item  # the item for Put, the key otherwise
     condition: Condition | None = None

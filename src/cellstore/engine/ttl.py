@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import math
 import time
-from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -44,7 +44,6 @@ from cellstore.engine.values import Item
 from cellstore.errors import ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
-DEFAULT_INTERVAL = 10.0  # seconds between sweeps
 MAX_AGE_SECONDS = 5 * 365 * 24 * 3600  # older expiry values are never acted on
 SWEEP_BATCH = 100
 BACKFILL_BATCH = 256

@@ -25,12 +25,11 @@ from typing import Any
 
 import orjson
 
-from cellstore.errors import SerializationException, ValidationException
+from cellstore.errors import INVALID_PARAMETERS, SerializationException, ValidationException
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
 
-TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 KEY_TYPES = frozenset({"S", "N", "B"})
 MAX_DEPTH = 32
 MAX_ITEM_SIZE = 400 * 1024
@@ -40,7 +39,6 @@ MAX_ITEM_SIZE = 400 * 1024
 _MAX_ADJUSTED = 125
 _MIN_ADJUSTED = -130
 
-_INVALID = "One or more parameter values were invalid: "
 
 
 #: DynamoDB's number grammar: an optional sign, ASCII digits with at most one
@@ -180,7 +178,7 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
             f"Unexpected value type in payload: {json_kind(value)} can not be converted to an AttributeValue"
         )
     if depth > MAX_DEPTH:
-        raise ValidationException(_INVALID + "Nesting Levels have exceeded supported limits")
+        raise ValidationException(INVALID_PARAMETERS + "Nesting Levels have exceeded supported limits")
     if len(value) == 1:
         # Fast path for the usual one-member S/N value; anything else takes the general checks.
         for kind, raw in value.items():
@@ -216,7 +214,7 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
             raise SerializationException(f"{json_kind(raw)} can not be converted to a Boolean")
         if raw is not True:
             raise ValidationException(
-                _INVALID + "Null attribute value types must have the value of true"
+                INVALID_PARAMETERS + "Null attribute value types must have the value of true"
             )
         return {"NULL": True}
     if kind == "M":
@@ -239,7 +237,7 @@ def _validate_set(kind: str, raw: Any) -> list[str]:
     if not isinstance(raw, list):
         raise SerializationException(f"{json_kind(raw)} can not be converted to a List")
     if not raw:
-        raise ValidationException(_INVALID + f"An {_SET_NAMES[kind]} set  may not be empty")
+        raise ValidationException(INVALID_PARAMETERS + f"An {_SET_NAMES[kind]} set  may not be empty")
     if kind == "SS":
         for element in raw:
             if not isinstance(element, str):
@@ -253,7 +251,7 @@ def _validate_set(kind: str, raw: Any) -> list[str]:
         members = [_canonical_binary(element) for element in raw]
     if len(set(members)) != len(members):
         shown = ", ".join(str(m) for m in raw)
-        raise ValidationException(_INVALID + f"Input collection [{shown}] contains duplicates.")
+        raise ValidationException(INVALID_PARAMETERS + f"Input collection [{shown}] contains duplicates.")
     return members
 
 
@@ -266,7 +264,7 @@ def validate_item(item: Any) -> Item:
     result: Item = {}
     for name, value in item.items():
         if name == "":
-            raise ValidationException(_INVALID + "An attribute name may not be empty")
+            raise ValidationException(INVALID_PARAMETERS + "An attribute name may not be empty")
         result[name] = validate_value(value)
     return result
 
@@ -294,7 +292,8 @@ def compare(a: AttributeValue, b: AttributeValue) -> int | None:
         x, y = decode_binary(a["B"]), decode_binary(b["B"])
     else:
         x, y = a["S"], b["S"]
-    return (x > y) - (x < y)
+    order: int = (x > y) - (x < y)
+    return order
 
 
 def equal(a: AttributeValue, b: AttributeValue) -> bool:
@@ -309,7 +308,8 @@ def equal(a: AttributeValue, b: AttributeValue) -> bool:
     if kind == "M":
         ma, mb = a["M"], b["M"]
         return ma.keys() == mb.keys() and all(equal(ma[k], mb[k]) for k in ma)
-    return a[kind] == b[kind]
+    same: bool = a[kind] == b[kind]
+    return same
 
 
 # --- size --------------------------------------------------------------------

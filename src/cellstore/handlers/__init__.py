@@ -31,7 +31,7 @@ from typing import Any
 from cellstore.engine.database import Database
 from cellstore.handlers.invoke import Context, Function
 from cellstore.handlers.registry import Handlers, handlers_for, stored_status
-from cellstore.handlers.runner import SETTINGS, Metrics, Mapping
+from cellstore.handlers.runner import SETTINGS, Mapping, Metrics
 from cellstore.handlers.settings import HandlerConfigError
 
 

@@ -12,7 +12,7 @@ afford to keep.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ _file_lock = threading.Lock()
 def invocation_record(
     function_arn: str, condition: str, attempts: int, error: str | None, batch_info: dict[str, Any], payload: Any
 ) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "requestContext": {
             "requestId": batch_info.get("requestId", ""),

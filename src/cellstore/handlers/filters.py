@@ -93,7 +93,7 @@ def _compare(kind: str, argument: Any, value: Any) -> bool:
         number = _number(value)
         if number is None:
             return False
-        pairs = zip(argument[0::2], argument[1::2])
+        pairs = zip(argument[0::2], argument[1::2], strict=False)
         return all(_OPERATORS[op](number, Decimal(str(bound))) for op, bound in pairs)
     if not isinstance(value, str):
         return False
@@ -155,8 +155,9 @@ def _check_matcher(matcher: Any, where: str) -> None:
         if not isinstance(argument, bool):
             raise HandlerConfigError(f"filter rule for {where}: exists takes true or false")
     elif kind == "anything-but":
-        if isinstance(argument, dict):
-            if len(argument) != 1 or next(iter(argument)) not in ("prefix", "suffix", "equals-ignore-case"):
-                raise HandlerConfigError(f"filter rule for {where}: anything-but takes values or one prefix/suffix")
+        if isinstance(argument, dict) and (
+            len(argument) != 1 or next(iter(argument)) not in ("prefix", "suffix", "equals-ignore-case")
+        ):
+            raise HandlerConfigError(f"filter rule for {where}: anything-but takes values or one prefix/suffix")
     elif not isinstance(argument, str):
         raise HandlerConfigError(f"filter rule for {where}: {kind} takes a string")

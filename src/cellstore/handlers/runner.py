@@ -147,7 +147,7 @@ class Mapping:
                         worked = self.round()
                 except state.LeaseLost:
                     self._lost()
-                except Exception as exc:  # noqa: BLE001 - a broken round must not end the mapping
+                except Exception as exc:  # a broken round must not end the mapping
                     if self.halted():
                         break
                     log.exception("handler %s: round failed", self.name)
@@ -197,7 +197,7 @@ class Mapping:
         try:
             self.save_metrics(force=True)
             state.release(self.db, self.name, self.owner)
-        except Exception:  # noqa: BLE001 - a store already closing: the lease simply expires
+        except Exception:  # a store already closing: the lease simply expires
             log.debug("handler %s: lease not released", self.name, exc_info=True)
         self._held = False
 

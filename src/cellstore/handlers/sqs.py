@@ -58,11 +58,11 @@ class QueueMapping(Mapping):
         fifo = queue.fifo
         records = [self._record(r, fifo) for r in received]
         wanted = [matches_any(self.settings.filters, _filter_view(record)) for record in records]
-        rejected = [r.receipt for r, keep in zip(received, wanted) if not keep]
+        rejected = [r.receipt for r, keep in zip(received, wanted, strict=True) if not keep]
         if rejected:
             self.count(filtered=len(rejected))
             visibility.delete_messages(self.queues, self.queue_name, rejected)
-        chosen = [(r, record) for r, record, keep in zip(received, records, wanted) if keep]
+        chosen = [(r, record) for r, record, keep in zip(received, records, wanted, strict=True) if keep]
         if chosen:
             self._deliver(chosen, fifo)
         self._measure_lag()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import UTC
 from typing import Any
 
 import orjson
@@ -340,6 +341,6 @@ def _age_ms(record: Record) -> int:
 
 
 def _iso(epoch: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

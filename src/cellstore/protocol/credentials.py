@@ -125,10 +125,7 @@ def load(path: Path) -> Keyring:
     except OSError as exc:
         raise CredentialsError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        if path.suffix.lower() == ".toml":
-            document = tomllib.loads(raw.decode("utf-8"))
-        else:
-            document = json.loads(raw)
+        document = tomllib.loads(raw.decode("utf-8")) if path.suffix.lower() == ".toml" else json.loads(raw)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         # The parsers' messages quote positions, not content, so no secret leaks.
         raise CredentialsError(f"{path}: cannot parse ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None

@@ -79,7 +79,7 @@ import httptools
 
 from cellstore.protocol import wire
 from cellstore.protocol.access_log import AccessLog
-from cellstore.protocol.asgi import (
+from cellstore.protocol.app import (
     EDGE_HEADERS,
     HttpResponse,
     Responder,
@@ -129,7 +129,7 @@ TICK_SECONDS = 0.1
 #: ``App.precheck``'s signature: (method, path, raw path, query, headers, scheme) → an answer or None.
 Precheck = Callable[[str, str, str, bytes, Sequence[tuple[bytes, bytes]], str], "HttpResponse | None"]
 
-#: ``asgi.EDGE_HEADERS`` (Server, CORS), written as one constant into every answer.
+#: ``app.EDGE_HEADERS`` (Server, CORS), written as one constant into every answer.
 _EDGE = b"".join(name + b": " + value + b"\r\n" for name, value in EDGE_HEADERS)
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n" + _EDGE + b"connection: close\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -146,7 +146,7 @@ def encode(response: HttpResponse, date: bytes, keep_alive: bool, head_only: boo
 
     Header values are written as given: ``App`` builds them from constants,
     numbers and request ids, and checks the few it takes from elsewhere
-    (``asgi._reply_response``); checking every value here cost 4 µs an answer.
+    (``app._reply_response``); checking every value here cost 4 µs an answer.
     """
     parts = [status_line(response.status)]
     for name, value in response.headers:
@@ -464,7 +464,7 @@ class Connection(asyncio.Protocol):
                     request.method, request.url, request.headers, request.body, response.status, response.headers,
                     time.perf_counter() - request.started,
                 )
-            except Exception:  # noqa: BLE001 - a full disk must not take the answers with it
+            except Exception:
                 log.exception("could not write the access log")
         if not keep_alive:
             self._close()
@@ -661,7 +661,7 @@ def _internal_error(exc: BaseException) -> HttpResponse:
 
 
 class Server:
-    """Serves an app (``asgi.App`` or any ``Responder``) on listening sockets.
+    """Serves an app (``app.App`` or any ``Responder``) on listening sockets.
 
     The interface is the part of uvicorn's ``Server`` cellstore used:
     ``run(sockets)`` blocks, ``started`` turns true once accepting,

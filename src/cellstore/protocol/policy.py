@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 VERSION = "2012-10-17"
 
@@ -49,7 +49,11 @@ class Decision(Enum):
     EXPLICIT_DENY = "explicit deny"
 
 
-_OPERATORS = {
+#: How a condition operator compares: exactly, ignoring case, by wildcard, or null-ness.
+ConditionKind = Literal["equals", "equals_ci", "like", "null"]
+Effect = Literal["Allow", "Deny"]
+
+_OPERATORS: dict[str, tuple[ConditionKind, bool]] = {
     "StringEquals": ("equals", False),
     "StringNotEquals": ("equals", True),
     "StringEqualsIgnoreCase": ("equals_ci", False),
@@ -97,7 +101,7 @@ class Condition:
     """One key under one operator: ``ForAllValues:StringEquals {"dynamodb:LeadingKeys": [...]}``."""
 
     operator: str
-    kind: str
+    kind: ConditionKind
     negated: bool
     qualifier: str | None
     if_exists: bool
@@ -137,7 +141,7 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    effect: str  # "Allow" or "Deny"
+    effect: Effect
     actions: tuple[str, ...]
     not_actions: tuple[str, ...]
     resources: tuple[str, ...]

@@ -167,7 +167,7 @@ def encode_result(action: str, result: Mapping[str, Any], request_id: str) -> by
     return (
         f'<?xml version="1.0"?><{action}Response xmlns="{NAMESPACE}">{body}'
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def encode_error(err: CellstoreError, request_id: str) -> bytes:
@@ -177,7 +177,7 @@ def encode_error(err: CellstoreError, request_id: str) -> bytes:
         f'<?xml version="1.0"?><ErrorResponse xmlns="{NAMESPACE}"><Error><Type>{fault}</Type>'
         f"<Code>{escape(code)}</Code><Message>{escape(err.message)}</Message><Detail/></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-    ).encode("utf-8")
+    ).encode()
 
 
 # --- the whole exchange -----------------------------------------------------
@@ -208,7 +208,7 @@ def respond(
         if auth is not None:
             accesses = None if service.resources is None else service.resources(action, payload)
             auth.authorize(identity, "sqs", action, accesses)
-        result = service.dispatch(action, payload, wire.endpoint_of(request))  # type: ignore[call-arg]
+        result = service.dispatch(action, payload, wire.endpoint_of(request))
     except CellstoreError as err:
         return _error_reply(err)
     except Exception as exc:  # noqa: BLE001 - any bug is a 500, never a hang

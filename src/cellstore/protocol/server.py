@@ -21,12 +21,12 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Self
 
 from cellstore import __version__
 from cellstore.api import Database
 from cellstore.protocol import http
-from cellstore.protocol.asgi import App
+from cellstore.protocol.app import App
 from cellstore.protocol.wire import Service
 
 if TYPE_CHECKING:
@@ -47,8 +47,7 @@ def services_for(db: Database) -> dict[str, Service]:
     """The services cellstore offers over ``db``, by the name ``wire.parse_target`` gives."""
     # Imported here so that the protocol layer can be used (and tested) on its
     # own, and so that importing this module stays cheap.
-    from cellstore.api import OPERATIONS, dispatch
-    from cellstore.api import resources, sqs, streams
+    from cellstore.api import OPERATIONS, dispatch, resources, sqs, streams
 
     return {
         "dynamodb": Service(
@@ -65,7 +64,7 @@ def services_for(db: Database) -> dict[str, Service]:
 
 
 def build_app(db: Database, credentials: CredentialsFile | None = None) -> App:
-    """The ASGI app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
+    """The HTTP app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
     auth = None
     if credentials is not None:
         from cellstore.protocol.auth import Auth
@@ -326,8 +325,9 @@ class BackgroundServer:
             self._thread.join(timeout)
         self._sock.close()
 
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

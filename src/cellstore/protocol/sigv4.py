@@ -26,7 +26,7 @@ import hmac
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple, Protocol
 from urllib.parse import quote, unquote
@@ -263,12 +263,12 @@ def request_time(request: wire.Request) -> tuple[str, datetime, str]:
         if not text:
             text, source = _header(request.headers, b"date") or "", "date"
             try:
-                when = parsedate_to_datetime(text).astimezone(timezone.utc)
+                when = parsedate_to_datetime(text).astimezone(UTC)
             except (TypeError, ValueError, OverflowError):
                 raise IncompleteSignatureException(f"Date must be in ISO-8601 'basic format'. Got '{text}'.") from None
             return when.strftime(_AMZ_DATE), when, source
     try:
-        when = datetime.strptime(text, _AMZ_DATE).replace(tzinfo=timezone.utc)
+        when = datetime.strptime(text, _AMZ_DATE).replace(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise IncompleteSignatureException(
             f"Date must be in ISO-8601 'basic format'. Got '{text}'. See http://en.wikipedia.org/wiki/ISO_8601"
@@ -277,7 +277,7 @@ def request_time(request: wire.Request) -> tuple[str, datetime, str]:
 
 
 def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime(_AMZ_DATE)
+    return datetime.fromtimestamp(seconds, UTC).strftime(_AMZ_DATE)
 
 
 # --- verification ---------------------------------------------------------

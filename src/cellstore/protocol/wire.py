@@ -1,9 +1,9 @@
 """The AWS JSON 1.0 wire format: bytes and headers in, (service, operation, dict) out.
 
 This module knows HTTP headers and JSON, and nothing of DynamoDB semantics.
-Both the ASGI app and the in-process botocore hook go through ``handle`` so
-that a request is judged identically whichever way it arrived, and error
-bodies are built in exactly one place (``error_body``).
+Both the HTTP app (``App.respond``) and the in-process botocore hook go through
+``respond`` so that a request is judged identically whichever way it arrived,
+and error bodies are built in exactly one place (``error_body``).
 
 Checks happen in the order AWS applies them — target, then authentication,
 then the body — so a request with several faults reports the same one AWS
@@ -25,8 +25,6 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from cellstore.waiting import Wait
-
 from cellstore.errors import (
     CellstoreError,
     IncompleteSignatureException,
@@ -38,6 +36,7 @@ from cellstore.errors import (
 )
 from cellstore.protocol import compression
 from cellstore.protocol.operations import unknown_operation
+from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.protocol")
 
@@ -152,7 +151,7 @@ def settle(
             retried = wait.retry()
         except CellstoreError as err:
             return fail(err)
-        except Exception as exc:  # noqa: BLE001 - as in handle
+        except Exception as exc:  # noqa: BLE001 - as in respond
             return fail(internal_error(exc))
         return settle(retried, ok, fail)
 
@@ -393,15 +392,6 @@ def new_request_id() -> str:
 def crc32(body: bytes) -> bytes:
     """The ``x-amz-crc32`` value botocore checks DynamoDB responses against."""
     return str(zlib.crc32(body)).encode("ascii")
-
-
-def handle(services: Mapping[str, Service], request: Request) -> tuple[int, bytes]:
-    """Turn one request into (status, JSON body); never raises and never waits."""
-    reply = respond(services, request)
-    while isinstance(reply, Waiting):
-        reply.wait.block()
-        reply = reply.resume()
-    return reply.status, reply.body
 
 
 def _ok(result: dict[str, Any]) -> Reply:

@@ -18,7 +18,8 @@ class Txn(ABC):
     """One storage transaction: reads see a consistent snapshot plus own writes.
 
     A write transaction is serializable against every other write transaction
-    of the same store (SQLite: one writer at a time; PostgreSQL: row locks).
+    of the same store: one writer at a time (SQLite: its write lock; PostgreSQL:
+    one advisory lock every write transaction takes first, see docs/POSTGRES.md).
     """
 
     @abstractmethod

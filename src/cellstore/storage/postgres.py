@@ -170,7 +170,7 @@ class PostgresTxn(Txn):
 
     def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
         try:
-            cursor = self._conn.execute(query, params, binary=True)  # type: ignore[arg-type]
+            cursor = self._conn.execute(query, params, binary=True)
             return cursor.fetchall() if cursor.description is not None else []
         except psycopg.OperationalError as exc:
             self.failed = True
@@ -181,7 +181,7 @@ class PostgresTxn(Txn):
 
     def _count(self, query: str, params: tuple[object, ...]) -> int:
         try:
-            return self._conn.execute(query, params).rowcount  # type: ignore[arg-type]
+            return self._conn.execute(query, params).rowcount
         except psycopg.OperationalError as exc:
             self.failed = True
             raise _unavailable(exc) from exc
@@ -218,7 +218,7 @@ class PostgresTxn(Txn):
         while remaining is None or remaining > 0:
             size = chunk if remaining is None else min(chunk, remaining)
             rows = self._rows(_RANGE_REVERSE if reverse else _RANGE, (start, end, size))
-            for k, v in rows:
+            for k, v in rows:  # noqa: UP028 - unpacking makes a row the (key, value) pair range() promises
                 yield k, v
             if len(rows) < size:
                 return
@@ -235,11 +235,11 @@ class PostgresTxn(Txn):
             return self._count(_DELETE_RANGE, (start, end))
         rows = self._rows(self._sql.delete_range, (start, end))
         self._note(rows)
-        return int(rows[0][0])  # type: ignore[call-overload]
+        return int(rows[0][0])
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
         ((count, size),) = self._rows(_RANGE_STATS, (start, end))
-        return int(count), int(size)  # type: ignore[call-overload]
+        return int(count), int(size)
 
 
 def describe(dsn: str) -> str:
@@ -310,7 +310,7 @@ class PostgresStore(Store):
             todo = migrations.pending(version, describe(self.dsn))
             for migration in todo:
                 for statement in migration.postgres:
-                    conn.execute(statement)  # type: ignore[arg-type]
+                    conn.execute(statement)
             if todo:
                 conn.execute("DELETE FROM cellstore_schema")
                 conn.execute("INSERT INTO cellstore_schema (version) VALUES (%s)", (todo[-1].version,))
@@ -326,7 +326,7 @@ class PostgresStore(Store):
             except PoolTimeout as exc:
                 raise _unavailable(exc) from exc
             try:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
                 return conn
             except psycopg.OperationalError as exc:
                 self._pool.putconn(conn)  # broken: the pool discards it and connects anew

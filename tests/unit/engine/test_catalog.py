@@ -10,8 +10,8 @@ import pytest
 from cellstore.engine import catalog, keycodec
 from cellstore.engine.catalog import StreamSpec, TableSpec, TableUpdate, Throughput
 from cellstore.engine.database import Database
-from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import load_table
+from cellstore.engine.wiring import open_database
 from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
 from cellstore.storage.sqlite import SqliteStore
 
@@ -77,7 +77,7 @@ class TestCreate:
 
     def test_existing_name_is_in_use(self, db: Database) -> None:
         catalog.create_table(db, spec())
-        with pytest.raises(ResourceInUseException, match="^Table already exists: things$"):
+        with pytest.raises(ResourceInUseException, match=r"^Table already exists: things$"):
             catalog.create_table(db, spec())
 
     def test_tags_are_checked_before_anything_is_stored(self, db: Database) -> None:
@@ -102,7 +102,7 @@ class TestDescribe:
         assert catalog.describe_table(db, "one")["ItemCount"] == 0
 
     def test_unknown_table(self, db: Database) -> None:
-        with pytest.raises(ResourceNotFoundException, match="^Requested resource not found: Table: nope not found$"):
+        with pytest.raises(ResourceNotFoundException, match=r"^Requested resource not found: Table: nope not found$"):
             catalog.describe_table(db, "nope")
 
 
@@ -141,7 +141,7 @@ class TestDelete:
 
     def test_deletion_protection(self, db: Database) -> None:
         catalog.create_table(db, spec(deletion_protection=True))
-        with pytest.raises(ValidationException, match="^Resource cannot be deleted as it is currently protected"):
+        with pytest.raises(ValidationException, match=r"^Resource cannot be deleted as it is currently protected"):
             catalog.delete_table(db, "things")
         catalog.update_table(db, "things", TableUpdate(deletion_protection=False))
         catalog.delete_table(db, "things")
@@ -192,7 +192,7 @@ class TestUpdate:
         with pytest.raises(ValidationException, match="stream disabled"):
             catalog.update_table(db, "things", TableUpdate(stream=StreamSpec(False)))
         catalog.update_table(db, "things", TableUpdate(stream=StreamSpec(True, "NEW_IMAGE")))
-        with pytest.raises(ValidationException, match="^Table already has an enabled stream: TableName: things$"):
+        with pytest.raises(ValidationException, match=r"^Table already has an enabled stream: TableName: things$"):
             catalog.update_table(db, "things", TableUpdate(stream=StreamSpec(True, "OLD_IMAGE")))
         with pytest.raises(ValidationException, match="while updating table IOPS"):
             catalog.update_table(db, "things", TableUpdate(throughput=Throughput(9, 9), stream=StreamSpec(False)))

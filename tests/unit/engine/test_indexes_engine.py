@@ -14,8 +14,8 @@ from cellstore.engine import background, catalog, indexes, items, keycodec, ttl,
 from cellstore.engine.catalog import TableSpec, TableUpdate
 from cellstore.engine.database import Database
 from cellstore.engine.indexes import IndexSpec, IndexUpdate
-from cellstore.engine.wiring import open_database
 from cellstore.engine.tables import find_table, load_table
+from cellstore.engine.wiring import open_database
 from cellstore.errors import ValidationException
 from cellstore.storage.base import prefix_end
 from cellstore.storage.sqlite import SqliteStore
@@ -79,7 +79,7 @@ def test_wrong_type_rolls_back_the_write(db: Database) -> None:
     with pytest.raises(ValidationException, match="Type mismatch for Index Key g Expected: S Actual: N IndexName: by-g"):
         put(db, 1, g={"N": "5"})
     assert items.get_item(db, "things", {"pk": {"S": "p1"}, "sk": {"N": "1"}})[1] is None
-    with pytest.raises(ValidationException, match="cannot contain an empty string value. IndexName: by-g, IndexKey: g"):
+    with pytest.raises(ValidationException, match=r"cannot contain an empty string value. IndexName: by-g, IndexKey: g"):
         put(db, 1, g={"S": ""})
 
 

@@ -79,10 +79,9 @@ def test_ttl_deletions_carry_the_service_identity(db: Database) -> None:
 
 def test_a_failed_write_leaves_no_record(db: Database) -> None:
     arn = make_table(db)
-    with pytest.raises(RuntimeError):
-        with db.store.transaction(write=True) as txn:
-            items.put_in(txn, db.hooks, "things", {"pk": {"S": "a"}}, None, False)
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), db.store.transaction(write=True) as txn:
+        items.put_in(txn, db.hooks, "things", {"pk": {"S": "a"}}, None, False)
+        raise RuntimeError("rolled back")
     assert records(db, arn) == []
     items.put_item(db, "things", {"pk": {"S": "b"}})
     (record,) = records(db, arn)

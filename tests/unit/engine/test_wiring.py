@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 
 def test_the_declared_hook_order_is_indexes_streams_ttl() -> None:
     # The order ``import cellstore.api`` gave when hooks registered themselves at import.
-    assert wiring.CHANGE_HOOKS == (indexes.maintain, streams.record_change, ttl.maintain)
+    assert (indexes.maintain, streams.record_change, ttl.maintain) == wiring.CHANGE_HOOKS
 
 
 def test_an_opened_database_carries_the_declared_hooks_and_units() -> None:

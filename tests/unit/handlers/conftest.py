@@ -43,7 +43,7 @@ def open_store(tmp_path: Path) -> Iterator[Callable[[], Any]]:
     for block in blocks:
         try:
             block.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001 - already closed
+        except Exception:  # noqa: BLE001, S110 - already closed
             pass
 
 

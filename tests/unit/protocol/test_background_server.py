@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from cellstore.protocol import wire
-from cellstore.protocol.asgi import App
+from cellstore.protocol.app import App
 from cellstore.protocol.server import BackgroundServer
 
 

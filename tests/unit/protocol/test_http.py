@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from cellstore.protocol import http, wire
-from cellstore.protocol.asgi import HttpResponse
+from cellstore.protocol.app import HttpResponse
 from cellstore.protocol.server import bind
 
 
@@ -398,7 +398,7 @@ def test_status_lines_cover_unusual_codes() -> None:
 
 
 def test_header_values_with_line_breaks_are_never_written() -> None:
-    from cellstore.protocol import asgi
+    from cellstore.protocol import app
 
     with pytest.raises(ValueError):
-        asgi._reply_response(wire.Reply(400, b"{}", ((b"x-amzn-query-error", b"a\r\nb"),)), wire.CONTENT_TYPE)
+        app._reply_response(wire.Reply(400, b"{}", ((b"x-amzn-query-error", b"a\r\nb"),)), wire.CONTENT_TYPE)

@@ -29,8 +29,8 @@ from botocore.exceptions import ClientError
 from test_http import EchoApp, Reader, Running, request
 
 from cellstore.engine.wiring import open_database
-from cellstore.protocol import asgi, http, server, wire
-from cellstore.protocol.asgi import HttpResponse
+from cellstore.protocol import http, server, wire
+from cellstore.protocol.app import App, HttpResponse, unavailable_response
 from cellstore.protocol.auth import Auth
 from cellstore.protocol.credentials import CredentialsFile
 from cellstore.protocol.server import BackgroundServer, build_app
@@ -412,7 +412,7 @@ POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": 
 
 
 @pytest.fixture
-def signed_app(tmp_path: Path) -> Iterator[asgi.App]:
+def signed_app(tmp_path: Path) -> Iterator[App]:
     (tmp_path / "creds.toml").write_text(
         f'[keys.{KEY[0]}]\nsecret = "{KEY[1]}"\nprincipal = "admin"\n\n'
         f'[keys.{TOKEN_KEY[0]}]\nsecret = "{TOKEN_KEY[1]}"\nprincipal = "admin"\nsession_tokens = ["t1"]\n\n'
@@ -426,7 +426,7 @@ def signed_app(tmp_path: Path) -> Iterator[asgi.App]:
 
 
 @pytest.fixture
-def signed_server(signed_app: asgi.App) -> Iterator[BackgroundServer]:
+def signed_server(signed_app: App) -> Iterator[BackgroundServer]:
     server = BackgroundServer(signed_app).start()
     try:
         yield server
@@ -482,7 +482,7 @@ def test_an_unknown_access_key_is_refused_on_the_head_alone(
     ids=["outside-the-clock-skew", "session-token-missing"],
 )
 def test_a_stale_date_or_a_missing_session_token_is_refused_on_the_head(
-    signed_app: asgi.App, signed_server: BackgroundServer, key: tuple[str, str], skew: float, code: str, message: str
+    signed_app: App, signed_server: BackgroundServer, key: tuple[str, str], skew: float, code: str, message: str
 ) -> None:
     assert isinstance(signed_app.auth, Auth)
     signed_app.auth.verifier.clock = lambda: time.time() + skew  # the server's clock runs ahead of the client's
@@ -527,7 +527,7 @@ def test_a_large_query_protocol_request_is_refused_in_xml(signed_server: Backgro
 
 
 def test_app_precheck_passes_a_well_formed_head_without_auth_and_refuses_a_missing_one() -> None:
-    app = asgi.App({"dynamodb": wire.Service(lambda op, payload: {}, {"PutItem"})})
+    app = App({"dynamodb": wire.Service(lambda op, payload: {}, {"PutItem"})})
     target = [(b"x-amz-target", b"DynamoDB_20120810.PutItem")]
     signed = [
         (b"authorization", b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"),
@@ -544,13 +544,13 @@ def test_app_precheck_passes_a_well_formed_head_without_auth_and_refuses_a_missi
 
 
 def test_503_answers_speak_the_request_protocol() -> None:
-    dynamodb = asgi.unavailable_response([(b"x-amz-target", b"DynamoDB_20120810.PutItem")])
+    dynamodb = unavailable_response([(b"x-amz-target", b"DynamoDB_20120810.PutItem")])
     assert dynamodb.status == 503
     assert orjson.loads(dynamodb.body) == {
         "__type": "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
         "message": "The service is currently unavailable or busy.",
     }
-    form = asgi.unavailable_response([(b"content-type", b"application/x-www-form-urlencoded")])
+    form = unavailable_response([(b"content-type", b"application/x-www-form-urlencoded")])
     assert form.status == 503 and b"<Code>ServiceUnavailable</Code>" in form.body and b"<Type>Receiver</Type>" in form.body
 
 

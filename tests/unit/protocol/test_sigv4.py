@@ -124,7 +124,7 @@ def test_canonical_headers_trim_collapse_and_join() -> None:
 
 # --- the verifier, against botocore ---------------------------------------------------
 
-NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 def keyring() -> Keyring:
@@ -213,7 +213,7 @@ def test_wrong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(UnrecognizedClientException, match="The security token included in the request is invalid."):
+    with pytest.raises(UnrecognizedClientException, match=r"The security token included in the request is invalid."):
         verifier().verify(botocore_request(monkeypatch, key=("AKIDBOB", "x")), "dynamodb")
 
 

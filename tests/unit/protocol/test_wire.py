@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 import zlib
 from typing import Any
 
@@ -171,7 +170,14 @@ def test_crc32_is_decimal_zlib_crc() -> None:
     assert wire.crc32(body) == str(zlib.crc32(body)).encode()
 
 
-class TestHandle:
+def answer(services: dict[str, wire.Service], request: wire.Request) -> tuple[int, bytes]:
+    """``wire.respond`` for a service that never long-polls: a Reply's status and body."""
+    reply = wire.respond(services, request)
+    assert isinstance(reply, wire.Reply)
+    return reply.status, reply.body
+
+
+class TestRespond:
     @staticmethod
     def request(target: str | None = "DynamoDB_20120810.Echo", body: bytes = b"{}", auth: str | None = AUTH) -> wire.Request:
         return wire.Request(target, auth, True, "", body)
@@ -181,34 +187,34 @@ class TestHandle:
         return {"dynamodb": wire.Service(dispatch, {"Echo"})}
 
     def test_success(self) -> None:
-        status, body = wire.handle(self.services(lambda op, p: {"op": op, **p}), self.request(body=b'{"a":1}'))
+        status, body = answer(self.services(lambda op, p: {"op": op, **p}), self.request(body=b'{"a":1}'))
         assert (status, orjson.loads(body)) == (200, {"op": "Echo", "a": 1})
 
     def test_unknown_operation_before_auth(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request("DynamoDB_20120810.Nope", auth=None))
+        status, body = answer(self.services(dict), self.request("DynamoDB_20120810.Nope", auth=None))
         assert status == 400
         assert orjson.loads(body)["__type"] == "com.amazon.coral.service#UnknownOperationException"
 
     def test_service_not_offered(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request("AmazonSQS.Echo"))
+        _, body = answer(self.services(dict), self.request("AmazonSQS.Echo"))
         assert orjson.loads(body)["__type"].endswith("#UnknownOperationException")
 
     def test_auth_before_body(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request(body=b"{", auth=None))
+        _, body = answer(self.services(dict), self.request(body=b"{", auth=None))
         assert orjson.loads(body)["__type"].endswith("#MissingAuthenticationTokenException")
 
     def test_engine_error(self) -> None:
         def dispatch(op: str, payload: dict[str, Any]) -> dict[str, Any]:
             raise ValidationException("nope")
 
-        status, body = wire.handle(self.services(dispatch), self.request())
+        status, body = answer(self.services(dispatch), self.request())
         assert (status, orjson.loads(body)["message"]) == (400, "nope")
 
     def test_unexpected_exception_is_a_logged_500(self, caplog: pytest.LogCaptureFixture) -> None:
         def dispatch(op: str, payload: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError("boom")
 
-        status, body = wire.handle(self.services(dispatch), self.request())
+        status, body = answer(self.services(dispatch), self.request())
         assert status == 500
         assert orjson.loads(body) == {
             "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
@@ -226,7 +232,7 @@ class TestHandle:
             raise RuntimeError("boom")
 
         caplog.set_level(logging.DEBUG, logger="cellstore.protocol")
-        wire.handle(self.services(dispatch), self.request())
+        answer(self.services(dispatch), self.request())
         assert "Traceback" in caplog.text and "boom" in caplog.text
 
     def test_deep_recursion_logs_one_short_line(self, caplog: pytest.LogCaptureFixture) -> None:
@@ -236,7 +242,7 @@ class TestHandle:
                 return down(n + 1)
             return {"n": down(0)}
 
-        status, _ = wire.handle(self.services(dispatch), self.request())
+        status, _ = answer(self.services(dispatch), self.request())
         assert status == 500
         assert len(caplog.text) < 500
 
@@ -250,7 +256,7 @@ class TestHandle:
         assert caplog.records[-1].getMessage().endswith(f"request id {request_id}")
 
     def test_oversized_body(self) -> None:
-        status, body = wire.handle(self.services(dict), self.request(body=b" " * (wire.MAX_BODY_BYTES + 1)))
+        status, _ = answer(self.services(dict), self.request(body=b" " * (wire.MAX_BODY_BYTES + 1)))
         assert status == 413
 
     def test_every_error_is_a_cellstore_error(self) -> None:
@@ -263,4 +269,4 @@ def test_the_empty_answers_are_the_dynamodb_operations_without_an_output() -> No
 
     model = botocore.session.get_session().get_service_model("dynamodb")
     outputless = {name for name in model.operation_names if model.operation_model(name).output_shape is None}
-    assert wire._EMPTY_ANSWERS == outputless
+    assert outputless == wire._EMPTY_ANSWERS

@@ -66,10 +66,9 @@ def test_delete_range(store: Store) -> None:
 
 
 def test_error_rolls_back(store: Store) -> None:
-    with pytest.raises(RuntimeError):
-        with store.transaction(write=True) as txn:
-            txn.put(b"x", b"1")
-            raise RuntimeError("abort")
+    with pytest.raises(RuntimeError), store.transaction(write=True) as txn:
+        txn.put(b"x", b"1")
+        raise RuntimeError("abort")
     with store.transaction(write=False) as txn:
         assert txn.get(b"x") is None
 

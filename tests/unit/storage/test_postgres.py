@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 pytest.importorskip("psycopg")
 
-import psycopg  # noqa: E402
+import psycopg
 
-from cellstore.errors import StorageUnavailable  # noqa: E402
-from cellstore.storage import migrations  # noqa: E402
-from cellstore.storage.postgres import PostgresStore  # noqa: E402
+from cellstore.errors import StorageUnavailable
+from cellstore.storage import migrations
+from cellstore.storage.postgres import PostgresStore
 
 
 @pytest.fixture
@@ -48,13 +47,12 @@ def test_a_read_transaction_is_one_snapshot(store: PostgresStore) -> None:
 
 
 def test_a_swallowed_statement_error_never_commits(store: PostgresStore) -> None:
-    with pytest.raises(StorageUnavailable):
-        with store.transaction(write=True) as txn:
-            txn.put(b"a", b"1")
-            try:
-                txn.range_stats(b"a", 5)  # type: ignore[arg-type] - bytea < integer: an SQL error
-            except Exception:  # noqa: BLE001 - an engine that swallows a storage error
-                pass
+    with pytest.raises(StorageUnavailable), store.transaction(write=True) as txn:
+        txn.put(b"a", b"1")
+        try:
+            txn.range_stats(b"a", 5)  # type: ignore[arg-type] - bytea < integer: an SQL error
+        except Exception:  # noqa: BLE001, S110 - an engine that swallows a storage error
+            pass
     with store.transaction(write=False) as txn:
         assert txn.get(b"a") is None
 
@@ -96,11 +94,10 @@ def test_a_killed_connection_is_a_retryable_500_then_recovers(store: PostgresSto
     with store.transaction(write=True) as txn:
         txn.put(b"k", b"1")
     # Mid-transaction: the statement after the cut fails, nothing commits.
-    with pytest.raises(StorageUnavailable) as caught:
-        with store.transaction(write=True) as txn:
-            txn.put(b"k", b"2")
-            kill_backends()
-            txn.put(b"k2", b"2")
+    with pytest.raises(StorageUnavailable) as caught, store.transaction(write=True) as txn:
+        txn.put(b"k", b"2")
+        kill_backends()
+        txn.put(b"k2", b"2")
     assert caught.value.status == 500 and caught.value.code == "InternalServerError"
     # Idle pooled connections are dead too: the next transaction skips them.
     kill_backends()

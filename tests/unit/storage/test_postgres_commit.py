@@ -21,10 +21,10 @@ import pytest
 
 pytest.importorskip("psycopg")
 
-import psycopg  # noqa: E402
+import psycopg
 
-from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable  # noqa: E402
-from cellstore.storage.postgres import PostgresStore, PostgresTxn  # noqa: E402
+from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
+from cellstore.storage.postgres import PostgresStore, PostgresTxn
 
 _COMMIT = b"COMMIT\x00"
 
@@ -250,9 +250,8 @@ def test_a_commit_that_never_arrived_is_a_retryable_500(
     store: PostgresStore, cutter: CommitCutter, postgres_dsn: str
 ) -> None:
     cutter.arm("before")
-    with pytest.raises(StorageUnavailable) as caught:
-        with store.transaction(write=True) as txn:
-            txn.put(b"k", b"2")
+    with pytest.raises(StorageUnavailable) as caught, store.transaction(write=True) as txn:
+        txn.put(b"k", b"2")
     assert cutter.cut.is_set()
     assert caught.value.status == 500 and caught.value.code == "InternalServerError"
     assert _value(postgres_dsn) == b"1"
@@ -266,9 +265,8 @@ def test_an_orphaned_transaction_is_ended_then_reported_not_committed(
 ) -> None:
     """The server side outlives the client: the check ends it, which also frees the write lock."""
     cutter.arm("orphan")
-    with pytest.raises(StorageUnavailable):
-        with store.transaction(write=True) as txn:
-            txn.put(b"k", b"2")
+    with pytest.raises(StorageUnavailable), store.transaction(write=True) as txn:
+        txn.put(b"k", b"2")
     assert cutter.cut.is_set()
     assert _idle_in_transaction(postgres_dsn) == 0
     assert _value(postgres_dsn) == b"1"
@@ -282,9 +280,8 @@ def test_an_outcome_that_cannot_be_learned_is_a_distinct_500(postgres_dsn: str, 
     try:
         cutter.arm("after", before_cut=lambda: setattr(cutter, "refuse", True))
         started = time.monotonic()
-        with pytest.raises(CommitOutcomeUnknown) as caught:
-            with backend.transaction(write=True) as txn:
-                txn.put(b"k", b"2")
+        with pytest.raises(CommitOutcomeUnknown) as caught, backend.transaction(write=True) as txn:
+            txn.put(b"k", b"2")
         assert time.monotonic() - started < 10
         assert caught.value.status == 500 and caught.value.code == "InternalServerError"
         assert "outcome is unknown" in caught.value.message
@@ -301,9 +298,8 @@ def test_a_transaction_that_wrote_nothing_is_retryable_without_a_check(
     cutter.arm("after", before_cut=lambda: setattr(cutter, "refuse", True))
     try:
         started = time.monotonic()
-        with pytest.raises(StorageUnavailable):
-            with store.transaction(write=write) as txn:
-                assert txn.get(b"k") == b"1"
+        with pytest.raises(StorageUnavailable), store.transaction(write=write) as txn:
+            assert txn.get(b"k") == b"1"
         assert time.monotonic() - started < 1  # no connection was attempted
     finally:
         cutter.refuse = False
@@ -358,9 +354,8 @@ def _crash_and_reuse(store: PostgresStore, cutter: CommitCutter, postgres_dsn: s
             conn.execute("INSERT INTO kv (k, v) VALUES ('other', 'x')")
 
     cutter.arm("orphan", before_cut=crash_then_reuse)
-    with pytest.raises(StorageUnavailable):
-        with store.transaction(write=True) as txn:
-            txn.put(b"k", b"2")
+    with pytest.raises(StorageUnavailable), store.transaction(write=True) as txn:
+        txn.put(b"k", b"2")
     assert cutter.cut.is_set()
     ((lost,),) = noted["lost"]
     (reused,) = noted["reused"]

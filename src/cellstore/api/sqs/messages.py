@@ -101,10 +101,9 @@ def _value(name: str, value: Any) -> dict[str, Any]:
     text = safe_str(text)
     if _INVALID_CHARS.search(text):
         raise InvalidMessageContents()
-    if base == "Number":
-        # Decimal() alone would also take ' 7 ', '1_000', 'NaN' and other scripts' digits.
-        if not is_number_text(text):
-            raise InvalidParameterValue(f"Can't cast the value of message (user) attribute '{name}' to a number.")
+    # Decimal() alone would also take ' 7 ', '1_000', 'NaN' and other scripts' digits.
+    if base == "Number" and not is_number_text(text):
+        raise InvalidParameterValue(f"Can't cast the value of message (user) attribute '{name}' to a number.")
     return {"DataType": data_type, "StringValue": text}
 
 

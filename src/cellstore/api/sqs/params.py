@@ -74,7 +74,7 @@ def string_list(payload: Mapping[str, Any], name: str) -> list[str]:
 
 
 def queue_name(value: str) -> str:
-    stem = value[: -len(FIFO_SUFFIX)] if value.endswith(FIFO_SUFFIX) else value
+    stem = value.removesuffix(FIFO_SUFFIX)
     if not _QUEUE_NAME.fullmatch(stem) or len(value) > 80:
         raise InvalidParameterValue(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
@@ -82,11 +82,20 @@ def queue_name(value: str) -> str:
     return value
 
 
+def queue_url_parts(url: str) -> list[str]:
+    """The non-empty path segments of a queue URL, given whole or as its path alone.
+
+    SQS accepts both ``http://host:port/<account>/<name>`` and
+    ``/<account>/<name>``; the handlers and the authorizer (``api/resources.py``)
+    read the queue from the same parse.
+    """
+    path = urlsplit(url).path if "://" in url else url
+    return [p for p in path.split("/") if p]
+
+
 def queue_from_url(payload: Mapping[str, Any], account: str) -> str:
     """The queue name in ``QueueUrl`` (``http://host:port/<account>/<name>``)."""
-    url = str(string(payload, "QueueUrl", need=True))
-    path = urlsplit(url).path if "://" in url else url
-    parts = [p for p in path.split("/") if p]
+    parts = queue_url_parts(str(string(payload, "QueueUrl", need=True)))
     if len(parts) != 2 or parts[0] != account:
         raise QueueDoesNotExist()
     return parts[1]

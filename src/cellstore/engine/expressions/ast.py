@@ -12,7 +12,6 @@ which is what makes this one pipeline rather than three.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from cellstore.engine.expressions.path import Path
 from cellstore.engine.values import AttributeValue
@@ -65,7 +64,7 @@ class Arith:
     right: Operand
 
 
-Operand = Union[PathRef, ValueRef, Attr, Literal, Call, Arith]
+Operand = PathRef | ValueRef | Attr | Literal | Call | Arith
 
 # --- conditions ---------------------------------------------------------------
 
@@ -126,7 +125,7 @@ class Parens:
     inner: Node
 
 
-Node = Union[Compare, Between, In, And, Or, Not, FunctionCondition, Always, Parens]
+Node = Compare | Between | In | And | Or | Not | FunctionCondition | Always | Parens
 
 # --- updates --------------------------------------------------------------------
 
@@ -154,7 +153,7 @@ class DeleteAction:
     value: ValueRef | Literal
 
 
-UpdateAction = Union[SetAction, RemoveAction, AddAction, DeleteAction]
+UpdateAction = SetAction | RemoveAction | AddAction | DeleteAction
 
 
 @dataclass(frozen=True, slots=True)

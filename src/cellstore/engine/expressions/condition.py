@@ -191,6 +191,5 @@ def evaluate(node: Node, item: Item) -> bool:
         )
     if isinstance(node, Parens):
         return evaluate(node.inner, item)
-    if isinstance(node, Always):
-        return True
-    return False  # pragma: no cover - every node kind is handled above
+    # Always is the last kind; every other node is handled above.
+    return isinstance(node, Always)

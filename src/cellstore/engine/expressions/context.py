@@ -16,8 +16,8 @@ import re
 
 from cellstore.engine.expressions import messages
 from cellstore.engine.expressions.ast import (
-    Always,
     AddAction,
+    Always,
     And,
     Arith,
     Attr,

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from cellstore.engine.expressions.ast import (
-    Always,
     AddAction,
+    Always,
     And,
     Attr,
     Between,
@@ -44,10 +44,9 @@ from cellstore.engine.expressions.keycondition import KeyCondition, KeyNames, Ke
 from cellstore.engine.expressions.projection import Projection
 from cellstore.engine.expressions.update import Update
 from cellstore.engine.values import AttributeValue, compare, json_kind, type_of, validate_value
-from cellstore.errors import SerializationException, ValidationException
+from cellstore.errors import INVALID_PARAMETERS, SerializationException, ValidationException
 
-_INVALID = "One or more parameter values were invalid: "
-TYPE_MISMATCH = _INVALID + "Type mismatch for attribute to update"
+TYPE_MISMATCH = INVALID_PARAMETERS + "Type mismatch for attribute to update"
 
 # operator -> (allowed operand counts, allowed operand types or None for any)
 _SCALARS = frozenset({"S", "N", "B"})
@@ -58,8 +57,8 @@ _OPERATORS: dict[str, tuple[range, frozenset[str] | None]] = {
     "LT": (range(1, 2), _SCALARS),
     "GE": (range(1, 2), _SCALARS),
     "GT": (range(1, 2), _SCALARS),
-    "NOT_NULL": (range(0, 1), None),
-    "NULL": (range(0, 1), None),
+    "NOT_NULL": (range(1), None),
+    "NULL": (range(1), None),
     "CONTAINS": (range(1, 2), _SCALARS),
     "NOT_CONTAINS": (range(1, 2), _SCALARS),
     "BEGINS_WITH": (range(1, 2), frozenset({"S", "B"})),
@@ -153,12 +152,12 @@ def _comparison(
     counts, types = _OPERATORS[operator]
     if len(operands) not in counts:
         raise ValidationException(
-            _INVALID + f"Invalid number of argument(s) for the {operator} ComparisonOperator"
+            INVALID_PARAMETERS + f"Invalid number of argument(s) for the {operator} ComparisonOperator"
         )
     for operand in operands:
         if types is not None and type_of(operand) not in types:
             raise ValidationException(
-                _INVALID
+                INVALID_PARAMETERS
                 + f"ComparisonOperator {operator} is not valid for {type_of(operand)} "
                 "AttributeValue type"
             )
@@ -180,12 +179,12 @@ def _comparison(
     low, high = operands
     if type_of(low) != type_of(high):
         raise ValidationException(
-            _INVALID + "AttributeValues inside AttributeValueList must be of same type"
+            INVALID_PARAMETERS + "AttributeValues inside AttributeValueList must be of same type"
         )
     order = compare(low, high)
     if order is not None and order > 0:
         raise ValidationException(
-            _INVALID + "The BETWEEN condition was provided a range where the lower bound is "
+            INVALID_PARAMETERS + "The BETWEEN condition was provided a range where the lower bound is "
             "greater than the upper bound"
         )
     return Between(attr, Literal(low), Literal(high))
@@ -200,7 +199,7 @@ def _combine(nodes: list[Node], conditional_operator: str | None, count: int) ->
         )
     if conditional_operator is not None and count < 2:
         raise ValidationException(
-            _INVALID + "ConditionalOperator can only be used when Filter or Expected has two "
+            INVALID_PARAMETERS + "ConditionalOperator can only be used when Filter or Expected has two "
             "or more elements"
         )
     if not nodes:
@@ -223,27 +222,27 @@ def condition_from_expected(expected: dict[str, Any], conditional_operator: str 
         if operator is not None:
             if value is not None or exists is not None:
                 raise ValidationException(
-                    _INVALID + "Value and Exists cannot be used with ComparisonOperator for "
+                    INVALID_PARAMETERS + "Value and Exists cannot be used with ComparisonOperator for "
                     f"Attribute: {name}"
                 )
             nodes.append(_comparison(name, operator, values, "Expected"))
             continue
         if values is not None:
             raise ValidationException(
-                _INVALID + "AttributeValueList can only be used with a ComparisonOperator for "
+                INVALID_PARAMETERS + "AttributeValueList can only be used with a ComparisonOperator for "
                 f"Attribute: {name}"
             )
         if exists is False:
             if value is not None:
                 raise ValidationException(
-                    _INVALID + f"Value cannot be used when Exists is false for Attribute: {name}"
+                    INVALID_PARAMETERS + f"Value cannot be used when Exists is false for Attribute: {name}"
                 )
             nodes.append(FunctionCondition(Call("attribute_not_exists", (Attr((name,)),))))
             continue
         if value is None:
             shown = "null" if exists is None else "true"
             raise ValidationException(
-                _INVALID + f"Value must be provided when Exists is {shown} for Attribute: {name}"
+                INVALID_PARAMETERS + f"Value must be provided when Exists is {shown} for Attribute: {name}"
             )
         nodes.append(Compare("=", Attr((name,)), Literal(validate_value(value))))
     return _combine(nodes, conditional_operator, len(expected))
@@ -277,7 +276,7 @@ def update_from_attribute_updates(updates: dict[str, Any]) -> Update:
         if value is None:
             if action != "DELETE":
                 raise ValidationException(
-                    _INVALID + "Only DELETE action is allowed when no attribute value is specified"
+                    INVALID_PARAMETERS + "Only DELETE action is allowed when no attribute value is specified"
                 )
             actions.append(RemoveAction(target))
             continue
@@ -288,13 +287,13 @@ def update_from_attribute_updates(updates: dict[str, Any]) -> Update:
         elif action == "ADD":
             if kind not in ("N", "SS", "NS", "BS"):
                 raise ValidationException(
-                    _INVALID + f"ADD action is not supported for the type {kind}"
+                    INVALID_PARAMETERS + f"ADD action is not supported for the type {kind}"
                 )
             actions.append(AddAction(target, Literal(value)))
         else:
             if kind not in ("SS", "NS", "BS"):
                 raise ValidationException(
-                    _INVALID + f"DELETE action with value is not supported for the type {kind}"
+                    INVALID_PARAMETERS + f"DELETE action with value is not supported for the type {kind}"
                 )
             actions.append(DeleteAction(target, Literal(value)))
     return Update(tuple(actions), mismatch=TYPE_MISMATCH)
@@ -306,7 +305,7 @@ def projection_from_attributes(names: list[str]) -> Projection:
     for name in names:
         _string(name)
         if name in seen:
-            raise ValidationException(_INVALID + f"Duplicate value in attribute name: {name}")
+            raise ValidationException(INVALID_PARAMETERS + f"Duplicate value in attribute name: {name}")
         seen.add(name)
     return Projection([(name,) for name in names])
 

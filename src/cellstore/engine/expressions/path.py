@@ -52,7 +52,7 @@ def relation(one: Path, two: Path) -> str | None:
     first step where they differ one treats the value as a map and the other
     as a list, so no item could satisfy both.
     """
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=False):
         if a == b and type(a) is type(b):
             continue
         if isinstance(a, int) != isinstance(b, int):

@@ -24,7 +24,6 @@ from cellstore.engine.expressions.ast import (
     Arith,
     Attr,
     Call,
-    DeleteAction,
     Literal,
     Operand,
     RemoveAction,
@@ -42,9 +41,7 @@ from cellstore.engine.values import (
     subtract_numbers,
     type_of,
 )
-from cellstore.errors import ValidationException
-
-_SETS = ("SS", "NS", "BS")
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 
 
 class Update:
@@ -80,7 +77,7 @@ class Update:
         new: Item = dict(item)
         touched: list[Path] = []
         removes: list[Path] = []
-        for action, value in zip(self.actions, computed):
+        for action, value in zip(self.actions, computed, strict=True):
             target = _target(action)
             if isinstance(action, SetAction):
                 if value is None:  # pragma: no cover - _compute never returns None
@@ -192,7 +189,7 @@ def _compute(operand: Operand, item: Item) -> AttributeValue:
 
 
 #: What DynamoDB says of a value nested past its 32 levels (as ``values.validate_value`` does).
-NESTING_EXCEEDED = "One or more parameter values were invalid: Nesting Levels have exceeded supported limits"
+NESTING_EXCEEDED = INVALID_PARAMETERS + "Nesting Levels have exceeded supported limits"
 
 
 def _depth(value: AttributeValue) -> int:

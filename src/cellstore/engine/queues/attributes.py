@@ -166,7 +166,7 @@ def _redrive_policy(value: str) -> str:
         )
     extra = set(policy) - {"deadLetterTargetArn", "maxReceiveCount"}
     if extra:
-        raise invalid("RedrivePolicy", f"Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount].")
+        raise invalid("RedrivePolicy", "Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount].")
     return orjson.dumps({"deadLetterTargetArn": target, "maxReceiveCount": number}).decode()
 
 

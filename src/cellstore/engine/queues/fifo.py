@@ -38,7 +38,7 @@ from cellstore.storage.base import Txn
 class Group:
     """One group's record, loaded for a change and written back by ``save``."""
 
-    __slots__ = ("name", "ready", "prefix", "_raw")
+    __slots__ = ("_raw", "name", "prefix", "ready")
 
     def __init__(self, name: str, ready: int | None, prefix: dict[int, int], raw: bytes | None) -> None:
         self.name = name

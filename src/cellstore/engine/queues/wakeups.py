@@ -11,7 +11,7 @@ Two kinds of waiter share the hub:
 
 * threads (in-process mode) block on a ``threading.Condition``;
 * the server's event loop subscribes a callback that resolves an asyncio
-  future via ``call_soon_threadsafe`` (see ``protocol/asgi.py``).
+  future via ``call_soon_threadsafe`` (see ``protocol/app.py``).
 
 Things a notify cannot see — a send by another ``serve --workers`` process,
 an in-flight message whose visibility timeout ran out, a delay that ended —
@@ -121,7 +121,7 @@ class Wakeups:
             for queue_id in queue_ids:
                 try:
                     ready = self._peek(queue_id)
-                except Exception:  # noqa: BLE001 - a closed store at shutdown, a deleted queue
+                except Exception:  # a closed store at shutdown, a deleted queue
                     log.debug("queue peek failed", exc_info=True)
                     ready = False
                 if ready:

@@ -16,7 +16,7 @@ is, and how far retention has trimmed.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -51,7 +51,7 @@ def sequence_text(seq: int) -> str:
 
 def label_of(epoch: float) -> str:
     """DynamoDB's stream label: the UTC creation time to the millisecond, no zone."""
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 

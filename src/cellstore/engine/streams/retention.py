@@ -26,19 +26,18 @@ def trim(txn: Txn, stream: Stream, now: float, limit: int) -> bool:
     """Delete up to ``limit`` expired records of ``stream``; True if more may be due."""
     horizon = now - SETTINGS.retention_seconds
     prefix = keys.records(stream["id"])
-    seen = 0
     stream["oldest"] = None
-    for key, raw in list(txn.range(prefix, prefix_end(prefix), limit=limit)):
+    batch = list(txn.range(prefix, prefix_end(prefix), limit=limit))
+    for key, raw in batch:
         created = orjson.loads(raw)["_t"]
         if created > horizon:
             stream["oldest"] = created
             break
-        seen += 1
         txn.delete(key)
         stream["trimmed"] = keys.seq_of(key)
         stream["oldest"] = created  # still due if the batch ran out
     else:
-        if seen < limit:
+        if len(batch) < limit:
             stream["oldest"] = None
     _drop_old_shards(txn, stream, horizon)
     return stream["oldest"] is not None and stream["oldest"] <= horizon

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -63,7 +63,7 @@ def check_fresh(position: Position, now: float) -> None:
         return
 
     def shown(epoch: float) -> str:
-        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+        return datetime.fromtimestamp(epoch, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
 
     raise ExpiredIteratorException(
         f"Iterator expired. The iterator was created at time {shown(position.issued)} while right now it is "

@@ -75,8 +75,8 @@ def test_reserved_list_is_complete_and_case_insensitive() -> None:
         ),
         (
             "attribute_exists(a, b)",
-            "Incorrect number of operands for operator or function; operator or function: "
-            "attribute_exists, number of operands: 2",
+            ("Incorrect number of operands for operator or function; operator or function: "
+            "attribute_exists, number of operands: 2"),
         ),
         (
             "attribute_exists(:v)",
@@ -194,8 +194,8 @@ def update_error(text: str) -> str:
         ),
         (
             "SET a = list_append(:v)",
-            "Incorrect number of operands for operator or function; operator or function: "
-            "list_append, number of operands: 1",
+            ("Incorrect number of operands for operator or function; operator or function: "
+            "list_append, number of operands: 1"),
         ),
         (
             "SET a = b + :v",

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from cellstore.engine.wiring import open_database
 from cellstore.engine.queues import Queues
 from cellstore.engine.queues.clock import ManualClock
+from cellstore.engine.wiring import open_database
 from cellstore.storage.sqlite import SqliteStore
 
 

@@ -72,7 +72,6 @@ def test_group_records_match_a_full_scan_through_random_operations(queues: Queue
     rng = random.Random(7)
     held: list[receive.Received] = []
     sent: dict[str, list[str]] = {}
-    done: dict[str, list[str]] = {}
     for step in range(600):
         op = rng.random()
         if op < 0.3:

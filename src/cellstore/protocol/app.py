@@ -4,9 +4,8 @@ No framework: a DynamoDB request is one POST to ``/`` whose meaning is in two
 headers and a JSON body, so routing, middleware and request objects would be
 pure overhead on the hot path.  ``App.respond`` takes the parts of a request
 a server has already parsed and returns the answer; cellstore's own server
-(``protocol/http.py``) calls it directly, and ``App`` is also an ASGI 3
-application for embedding in any other server.  The engine is synchronous and fast (SQLite
-calls take microseconds), so ``dispatch`` runs inline on the event loop
+(``protocol/http.py``) calls it directly.  The engine is synchronous and fast
+(SQLite calls take microseconds), so ``dispatch`` runs inline on the event loop
 rather than in a thread pool, whose hand-off would cost more than the call.
 
 SQS arrives two ways on the same port: AWS JSON (``X-Amz-Target:
@@ -20,23 +19,18 @@ blocking the loop, then retries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 from cellstore.errors import (
     CellstoreError,
     ServiceUnavailable,
     SqsServiceUnavailable,
 )
-from cellstore.waiting import Wait
 from cellstore.protocol import compression, query, wire
 from cellstore.protocol.operations import unknown_operation
+from cellstore.waiting import Wait
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class HttpResponse(NamedTuple):
     """A complete HTTP answer; the server adds the status line, ``date`` and ``connection``."""
@@ -81,8 +75,8 @@ class App:
     """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher.
 
     ``respond`` is the whole of it, with no server in it: cellstore's own
-    HTTP server (``protocol/http.py``) calls it directly, and ``__call__``
-    adapts it to ASGI for any other server.
+    HTTP server (``protocol/http.py``) calls it directly, after asking
+    ``precheck`` about a large body's head.
     """
 
     def __init__(
@@ -308,35 +302,6 @@ class App:
         else:
             self.auth.check_headers(request, service)
 
-    # ASGI: the same answers for any ASGI server.
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._asgi_http(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
-
-    async def _asgi_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body: bytes | None = None
-        if scope["method"] == "POST":
-            declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
-            if declared is None or not _too_long(declared):
-                try:
-                    body = await _read_body(receive)
-                except _Disconnected:
-                    return  # nobody is left to answer
-        answer = self.respond(
-            scope["method"], scope["path"], _raw_path(scope), scope["query_string"], scope["headers"], body,
-            scope.get("scheme", "http"),
-        )
-        if not isinstance(answer, HttpResponse):
-            answer = await answer
-        headers = [*answer.headers, *EDGE_HEADERS]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
-
-
 def _head_request(
     method: str, path: str, raw_path: str, query_string: bytes, headers: Sequence[tuple[bytes, bytes]], scheme: str
 ) -> wire.Request:
@@ -449,12 +414,6 @@ def unavailable_response(headers: Sequence[tuple[bytes, bytes]]) -> HttpResponse
     return error_response(ServiceUnavailable())
 
 
-def _raw_path(scope: Scope) -> str:
-    """The path as the client sent it, still percent-encoded (what SigV4 signs)."""
-    raw = scope.get("raw_path")
-    return raw.decode("latin-1").partition("?")[0] if raw else ""
-
-
 class _LongPolls:
     """The long polls an app is waiting out, so that a stopping server can end them at once."""
 
@@ -473,10 +432,9 @@ async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls:
     while isinstance(reply, wire.Waiting):
         if not polls.stopping:
             await _wake_or_deadline(reply.wait, polls)
-        if polls.stopping and reply.found_nothing is not None:
-            reply = reply.found_nothing()  # no receive: the messages stay for a client of the next server
-        else:
-            reply = reply.resume()
+        # Stopping: no receive, so the messages stay for a client of the next server.
+        stopped = polls.stopping and reply.found_nothing is not None
+        reply = reply.found_nothing() if stopped and reply.found_nothing is not None else reply.resume()
     return _reply_response(reply, content_type)
 
 
@@ -497,7 +455,7 @@ async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
             return
         try:
             await asyncio.wait_for(woken.wait(), wait.remaining())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     finally:
         polls.wakers.discard(wake)
@@ -560,48 +518,3 @@ def _is_form(content_type: bytes) -> bool:
 
 def _is_json(content_type: bytes) -> bool:
     return content_type.partition(b";")[0].strip().lower() in _JSON_TYPES
-
-
-def _too_long(content_length: bytes) -> bool:
-    try:
-        return int(content_length) > wire.MAX_BODY_BYTES
-    except ValueError:
-        return False
-
-
-class _Disconnected(Exception):
-    """The client went away before sending its whole body."""
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None once it passes ``MAX_BODY_BYTES``."""
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise _Disconnected
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > wire.MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Acknowledge startup and shutdown; the server closes the database itself."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
