@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         "limit at start, less 64 descriptors; see docs/RELIABILITY.md)",
     )
     serve.add_argument(
+        "--no-writer",
+        dest="writer",
+        action="store_false",
+        help="with --workers and --data-dir, let every worker write to SQLite itself, taking turns on a file "
+        "lock, instead of handing writes to one writer process (see docs/ARCHITECTURE.md, write path)",
+    )
+    serve.add_argument(
         "--ttl-interval",
         type=float,
         default=None,
@@ -213,7 +220,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cellstore.engine.wiring import open_database
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
-    from cellstore.storage import open_store
+    from cellstore.storage import is_postgres, open_store
 
     location = _location(args)
     if args.workers is None:
@@ -253,6 +260,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.port,
             args.workers,
             max_connections=args.max_connections,
+            writer=args.writer and not is_postgres(location),
             **security,  # type: ignore[arg-type]
         )
     except OSError as err:

@@ -352,8 +352,11 @@ def respond(
             accesses = None if service.resources is None else service.resources(operation, payload)
             auth.authorize(identity, service_name, operation, accesses)
         if not service.needs_endpoint:
-            return Reply(200, orjson.dumps(service.dispatch(operation, payload)))
-        result = service.dispatch(operation, payload, endpoint_of(request))
+            result = service.dispatch(operation, payload)
+            if type(result) is not Wait:  # a Wait: a write handed to the writer process (protocol/writer.py)
+                return Reply(200, orjson.dumps(result))
+        else:
+            result = service.dispatch(operation, payload, endpoint_of(request))
     except CellstoreError as err:
         return error_reply(err)
     except Exception as exc:  # noqa: BLE001 - any bug becomes AWS's 500, never a hang

@@ -42,12 +42,14 @@ from typing import TYPE_CHECKING
 
 from cellstore import __version__
 from cellstore.api import Database
+from cellstore.protocol import writer as single_writer
 from cellstore.protocol.server import (
     PORT_WAIT,
     Tls,
     bind,
     raise_open_file_limit,
     run_on,
+    services_for,
     url_of,
 )
 
@@ -101,8 +103,12 @@ def _start_worker(
     tls: Tls | None = None,
     ready: int | None = None,
     max_connections: int | None = None,
+    writer: socket.socket | None = None,
 ) -> int:
-    """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening."""
+    """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening.
+
+    With ``writer`` (the writer's listening socket) the worker hands its writes to that process.
+    """
     # SIGHUP stays blocked in the worker until run_on has installed its reload
     # handler, so a reload asked for while the worker starts is not lost.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
@@ -118,17 +124,51 @@ def _start_worker(
             if credentials is None:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+            address = None
+            if writer is not None:
+                address = writer.getsockname()
+                writer.close()  # the worker connects to it; only the writer accepts
             listener = _listener(sock)  # connections queue from here on, before the loop runs
             if ready is not None:
                 os.write(ready, b"!")
                 os.close(ready)
-            run_on(open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections)
+            run_on(
+                open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections, writer=address
+            )
             code = 0
         except BaseException:
             log.exception("worker %d failed", os.getpid())
         finally:
             os._exit(code)
     return pid
+
+
+def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Database]) -> int:
+    """Fork the writer process: it owns the database's write path (``protocol/writer.py``)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        _die_with(os.getppid())
+        reserved.close()  # the writer takes no HTTP connections
+        db = open_db()
+        try:
+            single_writer.run_writer(services_for(db), listener)
+        finally:
+            db.close()
+        code = 0
+    except BaseException:
+        log.exception("writer %d failed", os.getpid())
+    finally:
+        os._exit(code)
+    return pid  # not reached: the child exits above
 
 
 def _die_with(supervisor: int) -> None:
@@ -175,21 +215,29 @@ def serve_workers(
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     max_connections: int | None = None,
+    writer: bool = False,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
 
     ``max_connections`` caps each worker's connections (None: from the
-    open-file limit, raised here once and inherited by every worker).
+    open-file limit, raised here once and inherited by every worker).  With
+    ``writer`` (an SQLite database) one more process owns the write path and
+    the workers hand it their writes (``protocol/writer.py``); it is stopped
+    after the last worker, and replaced like a worker if it dies.
     """
     raise_open_file_limit()
     sock = _reserve(host, port)
     # Create or upgrade the database once, before any worker races to do it.
     open_db().close()
     stopping = False
+    writer_sock = single_writer.listen() if writer else None
+    writer_pid: int | None = None
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        if not children and writer_pid is not None:
+            os.kill(writer_pid, signal.SIGTERM)
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -212,8 +260,11 @@ def serve_workers(
     try:
         # The banner promises a listening port: print it once every worker listens.
         readable, ready = os.pipe()
+        if writer_sock is not None:
+            writer_pid = _start_writer(writer_sock, sock, open_db)
+        writer_started = time.monotonic()
         for _ in range(workers):
-            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections))
+            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, writer_sock))
         os.close(ready)
         listening = 0
         # Empty once every worker has written its byte or died (all write ends closed).
@@ -221,15 +272,28 @@ def serve_workers(
             listening += len(ready_bytes)
         os.close(readable)
         log.info("cellstore %s listening on %s (%d workers)", __version__, url_of(sock, tls), workers)
-        while children:
+        while children or writer_pid is not None:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
             except InterruptedError:
                 continue
+            if pid == writer_pid:
+                writer_pid = None
+                if stopping:
+                    failed = failed or os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM)
+                    continue
+                log.error("writer %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
+                if time.monotonic() - writer_started < _RESTART_PAUSE:
+                    time.sleep(_RESTART_PAUSE)  # against a crash loop; a writer killed once comes back at once
+                writer_pid = _start_writer(writer_sock, sock, open_db)  # type: ignore[arg-type]
+                writer_started = time.monotonic()
+                continue
             children.discard(pid)
             if stopping:
+                if not children and writer_pid is not None:
+                    os.kill(writer_pid, signal.SIGTERM)  # the last worker is gone: nothing more to write
                 # A worker signalled before it installed its handlers dies
                 # of the SIGTERM we sent: that is the stop we asked for, and
                 # every write it acknowledged was already committed.
@@ -237,10 +301,14 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
-            children.add(_start_worker(sock, open_db, credentials, tls, max_connections=max_connections))
+            children.add(
+                _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, writer=writer_sock)
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+        if writer_sock is not None:
+            writer_sock.close()
     log.info("cellstore stopped")
     return 1 if failed else 0
