@@ -160,7 +160,7 @@ def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Cal
         reserved.close()  # the writer takes no HTTP connections
         db = open_db()
         try:
-            single_writer.run_writer(services_for(db), listener)
+            single_writer.run_writer(services_for(db), listener, group=db.group)
         finally:
             db.close()
         code = 0

@@ -149,7 +149,8 @@ class WriterClient:
         for name, service in services.items():
             writes = WRITES.get(name)
             if writes:
-                service = service._replace(dispatch=self._dispatcher(name, service.dispatch, writes))
+                dispatch = self._dispatcher(name, service.dispatch, writes)
+                service = wire.Service(dispatch, service.operations, service.needs_endpoint, service.resources)
             wrapped[name] = service
         return wrapped
 

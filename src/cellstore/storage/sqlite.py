@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cellstore.storage import migrations
-from cellstore.storage.base import Store, Txn
+from cellstore.storage.base import Group, Store, Txn
 
 SCHEMA_VERSION = migrations.LATEST  # PRAGMA user_version of a current database
 
@@ -93,6 +93,28 @@ class SqliteTxn(Txn):
         return int(count), int(size)
 
 
+class _GroupTxn(SqliteTxn):
+    """A transaction inside a group commit: notes whether it wrote, so a failure knows what it spoiled."""
+
+    __slots__ = ("wrote",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.wrote = False
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.wrote = True
+        super().put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.wrote = True
+        super().delete(key)
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        self.wrote = True
+        return super().delete_range(start, end)
+
+
 class SqliteStore(Store):
     """A cellstore database in one SQLite file, or in memory when ``path`` is None."""
 
@@ -111,6 +133,7 @@ class SqliteStore(Store):
         if path is not None:
             self._write_lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         self._txn = SqliteTxn(self._conn)
+        self._group: Group | None = None  # the group commit open on this connection, if any
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         #: The schema version found on opening; ``migrations.LATEST`` once open.
@@ -135,6 +158,9 @@ class SqliteStore(Store):
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
         with self._lock:
+            if self._group is not None:  # only the thread that opened the group gets the lock
+                yield from self._in_group()
+                return
             locked = write and self._write_lock_fd is not None
             if locked:
                 fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
@@ -147,6 +173,44 @@ class SqliteStore(Store):
                     raise
                 self._conn.execute("COMMIT")
             finally:
+                if locked:
+                    fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+
+    def _in_group(self) -> Iterator[Txn]:
+        """A transaction inside the open group: the group's, with no BEGIN or COMMIT of its own."""
+        txn = _GroupTxn(self._conn)
+        try:
+            yield txn
+        except BaseException:
+            if txn.wrote and self._group is not None:
+                self._group.spoiled = True
+            raise
+
+    @contextmanager
+    def group(self) -> Iterator[Group]:
+        """One BEGIN IMMEDIATE ... COMMIT around every transaction this thread opens inside (``Store.group``).
+
+        The commit is what makes them durable, so the caller answers nobody
+        before the block exits.  Spoiled (a transaction failed after it
+        wrote) or left by an exception, it rolls back instead.
+        """
+        with self._lock:
+            if self._group is not None:
+                raise RuntimeError("group commits do not nest")
+            locked = self._write_lock_fd is not None
+            if locked:
+                fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
+            group = self._group = Group()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield group
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("ROLLBACK" if group.spoiled else "COMMIT")
+            finally:
+                self._group = None
                 if locked:
                     fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
