@@ -32,12 +32,13 @@ WORKLOADS = ("put_item", "sqs_cycle")
 
 @dataclass
 class Configured(Cellstore):
-    """``cellstore serve`` with extra flags (``--no-writer``)."""
+    """``cellstore serve --data-dir`` with ``--workers`` and extra flags (``--no-writer``)."""
 
+    count: int = 1
     extra: tuple[str, ...] = ()
 
     def argv(self, data_dir: str) -> list[str]:
-        return [*super().argv(data_dir), *self.extra]
+        return [*super().argv(data_dir), "--workers", str(self.count), *self.extra]
 
 
 CONFIGURATIONS = {
@@ -64,7 +65,7 @@ def main() -> int:
     for _ in range(args.rounds):
         for port, name in enumerate(names, start=18060):
             workers, extra = CONFIGURATIONS[name]
-            with Configured("cellstore", name, port, workers=workers, extra=extra) as server:
+            with Configured("cellstore", name, port, count=workers, extra=extra) as server:
                 server.start(None)
                 client = dynamo.Client(server.port)
                 dynamo.create_table(client, load.table_for(200))

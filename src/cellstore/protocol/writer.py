@@ -142,6 +142,7 @@ class WriterClient:
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
         self._loop: Any = None
+        self._waiting_writable = False  # a loop writer is registered for the socket
 
     def wrap(self, services: Mapping[str, wire.Service]) -> dict[str, wire.Service]:
         """``services`` with each one's write operations sent to the writer."""
@@ -249,37 +250,38 @@ class WriterClient:
         return sock
 
     def _write(self, frame: bytes) -> None:
+        """Queue a frame; the queue goes out once per loop turn, so one send carries a turn's requests."""
         sock = self._sock or self._connect()
-        if self._outbuf:
-            self._outbuf += frame
-            return
-        try:
-            sent = sock.send(frame)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(frame):
-            self._outbuf += frame[sent:]
-            if self._loop is not None:
-                self._loop.add_writer(sock.fileno(), self._writable)
-            else:  # no loop (a thread using ``block``): finish the write here
-                sock.setblocking(True)
+        was_empty = not self._outbuf
+        self._outbuf += frame
+        if self._loop is None:  # no loop (a thread using ``block``): send it now
+            sock.setblocking(True)
+            try:
                 sock.sendall(self._outbuf)
+            finally:
                 sock.setblocking(False)
-                self._outbuf.clear()
+            self._outbuf.clear()
+        elif was_empty and not self._waiting_writable:
+            self._loop.call_soon(self._writable)
 
     def _writable(self) -> None:
         sock = self._sock
-        if sock is None:
+        if sock is None or not self._outbuf:
             return
         try:
             sent = sock.send(self._outbuf)
         except BlockingIOError:
-            return
+            sent = 0
         except OSError:
+            log.warning("the writer process is unreachable", exc_info=True)
             self._disconnect()
             return
         del self._outbuf[:sent]
-        if not self._outbuf:
+        if self._outbuf and not self._waiting_writable:
+            self._waiting_writable = True
+            self._loop.add_writer(sock.fileno(), self._writable)
+        elif not self._outbuf and self._waiting_writable:
+            self._waiting_writable = False
             self._loop.remove_writer(sock.fileno())
 
     def _readable(self) -> None:
@@ -324,9 +326,10 @@ class WriterClient:
         if sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(sock.fileno())
-                if self._outbuf:
+                if self._waiting_writable:
                     self._loop.remove_writer(sock.fileno())
             sock.close()
+        self._waiting_writable = False
         self._inbuf.clear()
         self._outbuf.clear()
         for pending in list(self._pending.values()):
@@ -663,3 +666,4 @@ def run_writer(
         signal.signal(sig, stop)
     log.debug("writer %d serving", os.getpid())
     writer.serve()
+    log.info("writer %d stopped: %d requests in %d rounds", os.getpid(), writer.requests, writer.rounds)
