@@ -149,6 +149,7 @@ def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Cal
     pid = os.fork()
     if pid != 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        log.info("writer process %d owns the write path", pid)
         return pid
     code = 1
     try:
@@ -287,6 +288,8 @@ def serve_workers(
                 log.error("writer %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
                 if time.monotonic() - writer_started < _RESTART_PAUSE:
                     time.sleep(_RESTART_PAUSE)  # against a crash loop; a writer killed once comes back at once
+                if stopping and not children:
+                    continue  # asked to stop meanwhile, and no worker is left to write for
                 writer_pid = _start_writer(writer_sock, sock, open_db)  # type: ignore[arg-type]
                 writer_started = time.monotonic()
                 continue
@@ -301,6 +304,10 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
+            if stopping:  # asked to stop during the pause: a replacement now would never be told to stop
+                if not children and writer_pid is not None:
+                    os.kill(writer_pid, signal.SIGTERM)
+                continue
             children.add(
                 _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, writer=writer_sock)
             )

@@ -116,12 +116,14 @@ def listen() -> socket.socket:
 
 
 class _Pending:
-    __slots__ = ("service", "answer", "callback")
+    __slots__ = ("service", "answer", "callback", "abandoned")
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.answer: tuple[int, bytes] | CellstoreError | None = None
         self.callback: Callable[[], None] | None = None
+        #: Nobody waits any more (deadline, or the client went away): the answer is dropped when it comes.
+        self.abandoned = False
 
 
 class WriterClient:
@@ -179,15 +181,21 @@ class WriterClient:
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""
         pending = self._pending.pop(request_id, None)
-        answer = None if pending is None else pending.answer
+        if pending is None:  # settled twice: a bug, never a made-up success
+            raise InternalServerError()
+        answer = pending.answer
         if answer is None:  # the deadline passed with no answer
-            raise _unavailable("sqs" if pending is None else pending.service)
+            raise _unavailable(pending.service)
         if isinstance(answer, CellstoreError):
             raise answer
         kind, body = answer
         if kind == _OK:
             return orjson.loads(body)
         raise _error_from(orjson.loads(body))
+
+    def close(self) -> None:
+        """Drop the connection (the worker is stopping); writes still in flight fail retryably."""
+        self._disconnect()
 
     # waiting.Hub
 
@@ -226,12 +234,11 @@ class WriterClient:
         pending = self._pending.get(queue_id)
         if pending is None:
             return
+        pending.callback = None
         if pending.answer is None:
             # Given up on (deadline, or the client went away): an answer that
             # comes later is dropped, and ``_settle`` reports the timeout.
-            del self._pending[queue_id]
-        else:
-            pending.callback = None
+            pending.abandoned = True
 
     # the socket
 
@@ -314,7 +321,10 @@ class WriterClient:
             offset = start + length
             pending = pending_map.get(request_id)
             if pending is None:
-                continue  # given up on
+                continue
+            if pending.abandoned:
+                del pending_map[request_id]
+                continue
             pending.answer = (kind, bytes(buf[start:offset]))
             if pending.callback is not None:
                 pending.callback()
@@ -332,8 +342,10 @@ class WriterClient:
         self._waiting_writable = False
         self._inbuf.clear()
         self._outbuf.clear()
-        for pending in list(self._pending.values()):
-            if pending.answer is None:
+        for request_id, pending in list(self._pending.items()):
+            if pending.abandoned:
+                del self._pending[request_id]
+            elif pending.answer is None:
                 pending.answer = _unavailable(pending.service)
                 if pending.callback is not None:
                     pending.callback()
