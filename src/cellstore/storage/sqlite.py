@@ -7,8 +7,10 @@ Durability: WAL with ``synchronous=NORMAL`` — a commit is in the WAL file
 the server; surviving power loss needs ``synchronous=FULL`` (``durable=True``),
 at the price of an fsync per commit.
 
-Concurrency inside one process: a single connection guarded by a lock, so a
-write transaction is serialised against everything else in the process.
+Concurrency inside one process: writes share one connection guarded by a
+lock, so a write transaction is serialised against every other in the
+process; reads of a file database have a second connection (and lock) of
+their own, so a reader never waits behind a writer.
 Across processes (``serve --workers N``), writers queue on an exclusive
 ``flock`` of ``<db>.lock`` before ``BEGIN IMMEDIATE``.  SQLite's own busy
 handler would also serialise them, but it polls with sleeps of up to 100 ms,
@@ -139,9 +141,20 @@ class SqliteStore(Store):
         #: The schema version found on opening; ``migrations.LATEST`` once open.
         self.migrated_from = self._migrate(":memory:" if path is None else str(path))
         self._checkpointer: _Checkpointer | None = None
+        # Read transactions of a file database have a connection of their own,
+        # so a reader never queues behind a writer of this process — which may
+        # itself be waiting for the flock (a background unit in a worker while
+        # the writer process commits a group).  In memory there is one
+        # connection: a second one would be a second, empty database.
+        self._read_conn: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         if path is not None:
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._checkpointer = _Checkpointer(str(path), durable)
+            self._read_conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
+            self._read_conn.execute("PRAGMA query_only=1")
+            self._read_txn = SqliteTxn(self._read_conn)
+        self._group_owner: int | None = None  # the thread whose group commit is open
 
     def _migrate(self, where: str) -> int:
         """Apply pending migrations in one write transaction; the version found first."""
@@ -157,6 +170,14 @@ class SqliteStore(Store):
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
+        if not write and self._read_conn is not None and self._group_owner != threading.get_ident():
+            with self._read_lock:
+                self._read_conn.execute("BEGIN")
+                try:
+                    yield self._read_txn
+                finally:
+                    self._read_conn.execute("COMMIT")  # ends the snapshot; nothing was written
+            return
         with self._lock:
             if self._group is not None:  # only the thread that opened the group gets the lock
                 yield from self._in_group()
@@ -201,6 +222,7 @@ class SqliteStore(Store):
             if locked:
                 fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
             group = self._group = Group()
+            self._group_owner = threading.get_ident()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -211,6 +233,7 @@ class SqliteStore(Store):
                 self._conn.execute("ROLLBACK" if group.spoiled else "COMMIT")
             finally:
                 self._group = None
+                self._group_owner = None
                 if locked:
                     fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
@@ -218,6 +241,9 @@ class SqliteStore(Store):
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        with self._read_lock:
+            if self._read_conn is not None:
+                self._read_conn.close()
         with self._lock:
             self._conn.close()
             if self._write_lock_fd is not None:
