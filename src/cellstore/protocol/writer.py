@@ -37,6 +37,7 @@ transaction (``Store.group``) and answers them all after its one COMMIT.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import os
@@ -45,6 +46,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -105,8 +107,6 @@ def listen() -> socket.socket:
     if sys.platform.startswith("linux"):
         sock.bind(f"\0cellstore-writer-{os.getpid()}-{token}")
     else:
-        import tempfile
-
         sock.bind(os.path.join(tempfile.mkdtemp(prefix="cellstore-"), "writer.sock"))
     sock.listen(128)
     return sock
@@ -352,8 +352,6 @@ class WriterClient:
 
 
 def _running_loop() -> Any:
-    import asyncio
-
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -558,8 +556,10 @@ class Writer:
                         raise _GroupSpoiled
         except _GroupSpoiled:
             return None
-        except CellstoreError as err:  # the COMMIT itself failed (e.g. storage unavailable)
+        except CellstoreError as err:  # the COMMIT itself failed: none of the round happened
             return [("error", err)] * len(requests)
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk at COMMIT: a 500 each, never a success
+            return [("error", wire.internal_error(exc))] * len(requests)
         return answers
 
     def _execute(self, body: bytes) -> Any:

@@ -195,3 +195,39 @@ def test_the_listening_socket_is_not_in_the_file_system() -> None:
     with pytest.raises(OSError):
         probe.connect(name)  # closed with the supervisor: nobody can connect to a stale writer
     probe.close()
+
+
+class FailingCommit:
+    """A group whose COMMIT fails (say, a full disk): nothing of the round happened."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __call__(self) -> Any:
+        return self
+
+    def __enter__(self) -> Any:
+        self.inner = self.store.group()
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(RuntimeError, RuntimeError("disk I/O error"), None)  # roll back, as SQLite would
+        raise OSError("disk I/O error")
+
+
+def test_a_failed_commit_answers_every_request_of_the_round_with_an_error(store: SqliteStore) -> None:
+    handle = Running(store)
+    handle.writer = Writer(
+        {"dynamodb": wire.Service(handle.service.dispatch, {"UpdateItem"})}, handle.listener, group=FailingCommit(store)
+    )
+    handle.thread = threading.Thread(target=handle.writer.serve, daemon=True)
+    try:
+        waits = [handle.wrapped["dynamodb"].dispatch("UpdateItem", {"key": "n"}) for _ in range(3)]
+        handle.start()
+        for wait in waits:
+            with pytest.raises(InternalServerError):  # never a success for a write that did not commit
+                settle(wait)
+        assert handle.service.read("n") is None
+    finally:
+        handle.client.close()
+        handle.stop()
