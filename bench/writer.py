@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dynamo  # noqa: E402
-import load  # noqa: E402
-import sqs  # noqa: E402
-from targets import MAIN_PYTHON, Cellstore  # noqa: E402
+import dynamo
+import load
+import sqs
+from targets import MAIN_PYTHON, Cellstore
 
 PARTITIONS = 50
 WORKLOADS = ("put_item", "sqs_cycle")

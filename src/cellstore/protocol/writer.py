@@ -55,7 +55,12 @@ from typing import Any
 
 import orjson
 
-from cellstore.errors import CellstoreError, InternalServerError, ServiceUnavailable, SqsServiceUnavailable
+from cellstore.errors import (
+    CellstoreError,
+    InternalServerError,
+    ServiceUnavailable,
+    SqsServiceUnavailable,
+)
 from cellstore.protocol import wire
 from cellstore.waiting import Wait
 
@@ -116,7 +121,7 @@ def listen() -> socket.socket:
 
 
 class _Pending:
-    __slots__ = ("service", "answer", "callback", "abandoned")
+    __slots__ = ("abandoned", "answer", "callback", "service")
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -379,7 +384,7 @@ def _error_from(shipped: list[Any]) -> CellstoreError:
 
 
 class _Connection:
-    __slots__ = ("sock", "inbuf", "outbuf")
+    __slots__ = ("inbuf", "outbuf", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -390,7 +395,7 @@ class _Connection:
 class _Parked:
     """A long-polling ReceiveMessage waiting inside the writer for a message or its deadline."""
 
-    __slots__ = ("connection", "request_id", "wait", "token", "done")
+    __slots__ = ("connection", "done", "request_id", "token", "wait")
 
     def __init__(self, connection: _Connection, request_id: int, wait: Wait) -> None:
         self.connection = connection

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from typing import Self
 
 
 class Txn(ABC):
@@ -96,7 +97,7 @@ class Group:
     def __init__(self) -> None:
         self.spoiled = False
 
-    def __enter__(self) -> Group:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

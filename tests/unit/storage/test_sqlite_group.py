@@ -74,16 +74,13 @@ def test_a_failure_after_a_write_spoils_the_group_and_nothing_commits(store: Sql
 
 
 def test_an_exception_out_of_the_group_rolls_it_back(store: SqliteStore, tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError):
-        with store.group():
-            with store.transaction(write=True) as txn:
-                txn.put(b"a", b"1")
-            raise RuntimeError("the writer stopped mid-round")
+    with pytest.raises(RuntimeError), store.group():
+        with store.transaction(write=True) as txn:
+            txn.put(b"a", b"1")
+        raise RuntimeError("the writer stopped mid-round")
     assert committed(tmp_path, b"a") is None
 
 
 def test_groups_do_not_nest(store: SqliteStore) -> None:
-    with store.group():
-        with pytest.raises(RuntimeError):
-            with store.group():
-                pass
+    with store.group(), pytest.raises(RuntimeError), store.group():
+        pass
