@@ -260,10 +260,10 @@ def serve_workers(
     failed = False
     try:
         # The banner promises a listening port: print it once every worker listens.
-        readable, ready = os.pipe()
-        if writer_sock is not None:
+        if writer_sock is not None:  # before the pipe: the writer must not hold its write end
             writer_pid = _start_writer(writer_sock, sock, open_db)
         writer_started = time.monotonic()
+        readable, ready = os.pipe()
         for _ in range(workers):
             children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, writer_sock))
         os.close(ready)
