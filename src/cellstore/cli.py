@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         "limit at start, less 64 descriptors; see docs/RELIABILITY.md)",
     )
     serve.add_argument(
+        "--writer",
+        action="store_true",
+        help="experimental: with --workers and --data-dir, hand every write to one writer process with group "
+        "commit instead of letting each worker take turns on SQLite's lock (docs/ARCHITECTURE.md, write path); "
+        "off by default until the chaos suite passes with it (docs/RELIABILITY.md)",
+    )
+    serve.add_argument(
         "--ttl-interval",
         type=float,
         default=None,
@@ -320,6 +327,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cellstore.engine.wiring import open_database
     from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
     from cellstore.protocol.workers import serve_workers
+    from cellstore.storage import is_postgres
 
     location = _location(args)
     if args.workers is None:
@@ -375,6 +383,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             about=about,
             access_log=access_log,
+            writer=args.writer and not is_postgres(location),
             **security,  # type: ignore[arg-type]
         )
     except OSError as err:

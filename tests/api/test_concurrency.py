@@ -41,7 +41,7 @@ class FrontEnds:
             return str(next(self._next).endpoint_url)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=["sqlite", "writer", "postgres"])
 def server(
     request: pytest.FixtureRequest,
     module_server_process: Callable[..., Any],
@@ -49,6 +49,10 @@ def server(
 ) -> Iterator[Any]:
     if request.param == "sqlite":
         processes = [module_server_process("--data-dir", str(tmp_path_factory.mktemp("concurrency")), "--workers", "2")]
+    elif request.param == "writer":  # the experimental single writer (serve --writer)
+        processes = [
+            module_server_process("--data-dir", str(tmp_path_factory.mktemp("writer")), "--workers", "2", "--writer")
+        ]
     else:
         dsn = request.getfixturevalue("new_postgres_database")()
         processes = [module_server_process("--storage", dsn, "--workers", "2"), module_server_process("--storage", dsn)]
@@ -195,3 +199,60 @@ def test_atomic_counters_are_exact(server: Any) -> None:
     run_clients(increment)
     item = client.get_item(TableName=table, Key={"pk": {"S": "hits"}}, ConsistentRead=True)["Item"]
     assert item["n"] == {"N": str(CLIENTS * 1000)}
+
+
+def test_put_if_absent_has_exactly_one_winner_per_key(server: Any) -> None:
+    """Conditional puts racing through every front end (and, on SQLite, grouped in one commit by the writer)."""
+    client = client_of(server)
+    table = make_table(client, "claims")
+    keys = [f"slot{i:03}" for i in range(100)]
+    winners: dict[str, list[int]] = {key: [] for key in keys}
+    lock = threading.Lock()
+
+    def claim(worker: int) -> None:
+        own = client_of(server)
+        for key in random.Random(worker).sample(keys, len(keys)):
+            try:
+                own.put_item(TableName=table, Item={"pk": {"S": key}, "owner": {"N": str(worker)}},
+                             ConditionExpression="attribute_not_exists(pk)")
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+                continue
+            with lock:
+                winners[key].append(worker)
+
+    run_clients(claim)
+    assert all(len(won) == 1 for won in winners.values()), {k: v for k, v in winners.items() if len(v) != 1}
+    stored = {i["pk"]["S"]: int(i["owner"]["N"]) for i in client.scan(TableName=table, ConsistentRead=True)["Items"]}
+    assert stored == {key: won[0] for key, won in winners.items()}  # the acknowledged winner is the one kept
+
+
+def test_every_message_is_received_once_by_concurrent_consumers(server: Any) -> None:
+    """SQS sends, receives and deletes racing through every front end: no message lost or handed out twice."""
+    def sqs_client() -> Any:
+        return boto3.client(
+            "sqs", endpoint_url=server.endpoint_url, region_name="us-east-1",
+            aws_access_key_id="test", aws_secret_access_key="test",
+            config=Config(max_pool_connections=CLIENTS * 2, retries={"max_attempts": 1}),
+        )
+
+    url = sqs_client().create_queue(QueueName="race", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    sent = [f"m{n}" for n in range(CLIENTS * 40)]
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def produce_and_consume(worker: int) -> None:
+        own = sqs_client()
+        for body in sent[worker::CLIENTS]:
+            own.send_message(QueueUrl=url, MessageBody=body)
+        idle = 0
+        while idle < 3:
+            messages = own.receive_message(QueueUrl=url, MaxNumberOfMessages=5, WaitTimeSeconds=1).get("Messages", [])
+            idle = 0 if messages else idle + 1
+            for message in messages:
+                own.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            with lock:
+                received.extend(message["Body"] for message in messages)
+
+    run_clients(produce_and_consume)
+    assert sorted(received) == sorted(sent)  # each exactly once: the visibility timeout outlives the test

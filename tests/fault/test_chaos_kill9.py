@@ -9,6 +9,7 @@ same drivers for 70 cycles (docs/RELIABILITY.md).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ import pytest
 from chaos.faults import kill_loop, worker_kills
 from chaos.sampler import Sampler
 
+#: More `serve` options for the kill -9 loop, e.g. CHAOS_EXTRA=--writer to try the experimental
+#: single writer (docs/ARCHITECTURE.md, "Write path", says what this found).
+EXTRA = tuple(os.environ.get("CHAOS_EXTRA", "").split())
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
 def test_kill9_cycles_lose_duplicate_and_half_apply_nothing(server_process: Callable[..., Any], tmp_path: Path) -> None:
     with Sampler() as sampler, sampler.phase("kill -9") as peak:
-        figures = kill_loop(server_process, ("--data-dir", str(tmp_path / "data"), "--workers", "2"),
+        figures = kill_loop(server_process, ("--data-dir", str(tmp_path / "data"), "--workers", "2", *EXTRA),
                             cycles=4, load_seconds=0.5, sampler=sampler)
     assert figures.cycles == 4
     assert figures.acknowledged >= 4 * 50

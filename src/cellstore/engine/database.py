@@ -18,10 +18,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from cellstore.engine.changes import ChangeHook
-from cellstore.storage.base import Store
+from cellstore.storage.base import Group, Store
 
 log = logging.getLogger("cellstore.background")
 
@@ -107,6 +108,10 @@ class Database:
         task = self._tasks.get(name)
         if task is not None:
             task.wakeup.set()
+
+    def group(self) -> AbstractContextManager[Group]:
+        """A group commit of this thread's storage transactions (``Store.group``), for the writer process."""
+        return self.store.group()
 
     def close(self) -> None:
         self._closed.set()

@@ -19,6 +19,7 @@ blocking the loop, then retries.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
@@ -439,12 +440,22 @@ async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls:
 
 
 async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
+    """Until ``wait`` is woken, its deadline passes or the server stops (``polls``).
+
+    A bare future and a timer rather than ``asyncio.Event`` and ``wait_for``:
+    on Python 3.11 ``wait_for`` starts a Task of its own, and every write
+    handed to the writer process (``protocol/writer.py``) comes this way.
+    """
     loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
+    woken = loop.create_future()
+    on_loop = threading.get_ident()
 
     def wake() -> None:
+        if threading.get_ident() == on_loop:  # the writer's answer, read by this loop
+            _resolve(woken)
+            return
         try:
-            loop.call_soon_threadsafe(woken.set)
+            loop.call_soon_threadsafe(_resolve, woken)
         except RuntimeError:  # the loop closed while a sender was notifying
             pass
 
@@ -453,13 +464,19 @@ async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
     try:
         if wait.stale():
             return
+        timer = loop.call_later(wait.remaining(), _resolve, woken)
         try:
-            await asyncio.wait_for(woken.wait(), wait.remaining())
-        except TimeoutError:
-            pass
+            await woken
+        finally:
+            timer.cancel()
     finally:
         polls.wakers.discard(wake)
         wait.wakeups.unsubscribe(wait.queue_id, token)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:

@@ -28,6 +28,7 @@ from cellstore.api import Database
 from cellstore.protocol import http
 from cellstore.protocol.app import App
 from cellstore.protocol.wire import Service
+from cellstore.protocol.writer import WriterClient
 
 if TYPE_CHECKING:
     from cellstore.protocol.access_log import AccessLog
@@ -63,14 +64,21 @@ def services_for(db: Database) -> dict[str, Service]:
     }
 
 
-def build_app(db: Database, credentials: CredentialsFile | None = None) -> App:
-    """The HTTP app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``."""
+def build_app(db: Database, credentials: CredentialsFile | None = None, *, writer: str | bytes | None = None) -> App:
+    """The HTTP app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``.
+
+    With ``writer`` (the writer process's address, ``serve --workers``) write
+    operations are handed to that process (``protocol/writer.py``).
+    """
     auth = None
     if credentials is not None:
         from cellstore.protocol.auth import Auth
 
         auth = Auth(credentials, region=db.region, account=db.account)
-    return App(services_for(db), region=db.region, auth=auth)
+    services = services_for(db)
+    if writer is not None:
+        services = WriterClient(writer).wrap(services)
+    return App(services, region=db.region, auth=auth)
 
 
 #: Seconds ``cellstore serve`` retries a port that is in use: a server killed
@@ -251,17 +259,19 @@ def run_on(
     max_connections: int | None = None,
     access_log: AccessLog | None = None,
     ready: str | None = None,
+    writer: str | bytes | None = None,
 ) -> None:
     """Serve ``db`` on an already listening socket until a signal; closes ``db``.
 
-    With ``credentials``, SIGHUP re-reads them (in this process).  ``ready``
+    With ``credentials``, SIGHUP re-reads them (in this process); with
+    ``writer``, writes go to the writer process at that address.  ``ready``
     is logged once SIGINT and SIGTERM stop the server gracefully: a
     supervisor that signals as soon as it reads the start-up line gets exit
     code 0, not death by signal.
     """
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
-    server = _server(build_app(db, credentials), tls, max_connections, access_log)
+    server = _server(build_app(db, credentials, writer=writer), tls, max_connections, access_log)
     # Everything alive now (modules, the app, parsed tables) lives as long as
     # the process: move it out of the collector's sight, so a full collection
     # walks only what requests allocate and does not stall one for milliseconds.

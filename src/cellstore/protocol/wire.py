@@ -398,6 +398,15 @@ def _ok(result: dict[str, Any]) -> Reply:
     return Reply(200, orjson.dumps(result))
 
 
+def _answer_for(service_name: str, operation: str, request: Request) -> Callable[[dict[str, Any]], Reply]:
+    """How a successful result becomes the answer: most as JSON; a few as DynamoDB shapes them."""
+    if service_name == "dynamodb" and operation in _EMPTY_ANSWERS:
+        return lambda _result: Reply(200, b"")
+    if operation == "DescribeEndpoints":
+        return lambda result: _ok(_endpoints_as_used(result, request))
+    return _ok
+
+
 def respond(
     services: Mapping[str, Service], request: Request, auth: Authenticator | None = None
 ) -> Reply | Waiting:
@@ -419,14 +428,14 @@ def respond(
             auth.authorize(identity, service_name, operation, accesses)
         if not service.needs_endpoint:
             result = service.dispatch(operation, payload)
-            if operation in _EMPTY_ANSWERS and service_name == "dynamodb":
-                return Reply(200, b"")
-            if operation == "DescribeEndpoints":
-                result = _endpoints_as_used(result, request)
-            return Reply(200, orjson.dumps(result))
-        result = service.dispatch(operation, payload, endpoint_of(request))
+            answer = _answer_for(service_name, operation, request)
+            if type(result) is not Wait:  # a Wait: a write handed to the writer process (protocol/writer.py)
+                return answer(result)
+        else:
+            answer = _ok
+            result = service.dispatch(operation, payload, endpoint_of(request))
     except CellstoreError as err:
         return error_reply(err)
     except Exception as exc:  # noqa: BLE001 - any bug becomes AWS's 500, never a hang
         return error_reply(internal_error(exc))
-    return settle(result, _ok, error_reply)
+    return settle(result, answer, error_reply)

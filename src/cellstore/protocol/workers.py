@@ -41,6 +41,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from cellstore.api import Database
+from cellstore.protocol import writer as single_writer
 from cellstore.protocol.server import (
     PORT_WAIT,
     Tls,
@@ -48,6 +49,7 @@ from cellstore.protocol.server import (
     bind,
     raise_open_file_limit,
     run_on,
+    services_for,
     url_of,
 )
 
@@ -103,8 +105,12 @@ def _start_worker(
     ready: int | None = None,
     max_connections: int | None = None,
     access_log: AccessLog | None = None,
+    writer: socket.socket | None = None,
 ) -> int:
-    """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening."""
+    """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening.
+
+    With ``writer`` (the writer's listening socket) the worker hands its writes to that process.
+    """
     # SIGHUP stays blocked in the worker until run_on has installed its reload
     # handler, so a reload asked for while the worker starts is not lost.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
@@ -120,13 +126,17 @@ def _start_worker(
             if credentials is None:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+            address = None
+            if writer is not None:
+                address = writer.getsockname()
+                writer.close()  # the worker connects to it; only the writer accepts
             listener = _listener(sock)  # connections queue from here on, before the loop runs
             if ready is not None:
                 os.write(ready, b"!")
                 os.close(ready)
             run_on(
                 open_db(), listener, credentials=credentials, tls=tls, max_connections=max_connections,
-                access_log=access_log,
+                access_log=access_log, writer=address,
             )
             code = 0
         except BaseException:
@@ -134,6 +144,34 @@ def _start_worker(
         finally:
             os._exit(code)
     return pid
+
+
+def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Database]) -> int:
+    """Fork the writer process: it owns the database's write path (``protocol/writer.py``)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        log.info("writer process %d owns the write path", pid)
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        _die_with(os.getppid())
+        reserved.close()  # the writer takes no HTTP connections
+        db = open_db()
+        try:
+            single_writer.run_writer(services_for(db), listener, group=db.group)
+        finally:
+            db.close()
+        code = 0
+    except BaseException:
+        log.exception("writer %d failed", os.getpid())
+    finally:
+        os._exit(code)
 
 
 def _die_with(supervisor: int) -> None:
@@ -182,6 +220,7 @@ def serve_workers(
     max_connections: int | None = None,
     about: str = "",
     access_log: AccessLog | None = None,
+    writer: bool = False,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
 
@@ -189,16 +228,27 @@ def serve_workers(
     open-file limit, raised here once and inherited by every worker).
     ``about`` ends the start-up line; ``access_log`` is each worker's (lines
     are written whole, so workers appending to one file do not interleave).
+    With ``writer`` (an SQLite database) one more process owns the write path
+    and the workers hand it their writes (``protocol/writer.py``); it is
+    stopped after the last worker, and replaced like a worker if it dies.
     """
     raise_open_file_limit()
     sock = _reserve(host, port)
     # Create or upgrade the database once, before any worker races to do it.
     open_db().close()
     stopping = False
+    writer_sock = single_writer.listen() if writer else None
+    writer_pid: int | None = None
+
+    def asked_to_stop() -> bool:
+        """Read afresh each time: the handler below sets it between any two lines (even in a sleep)."""
+        return stopping
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        if not children and writer_pid is not None:
+            os.kill(writer_pid, signal.SIGTERM)
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -220,9 +270,12 @@ def serve_workers(
     failed = False
     try:
         # The banner promises a listening port: print it once every worker listens.
+        if writer_sock is not None:  # before the pipe: the writer must not hold its write end
+            writer_pid = _start_writer(writer_sock, sock, open_db)
+        writer_started = time.monotonic()
         readable, ready = os.pipe()
         for _ in range(workers):
-            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, access_log))
+            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, access_log, writer_sock))
         os.close(ready)
         listening = 0
         # Empty once every worker has written its byte or died (all write ends closed).
@@ -230,15 +283,30 @@ def serve_workers(
             listening += len(ready_bytes)
         os.close(readable)
         log.info("%s", banner(url_of(sock, tls), workers, about))
-        while children:
+        while children or writer_pid is not None:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
             except InterruptedError:
                 continue
+            if pid == writer_pid:
+                writer_pid = None
+                if asked_to_stop():
+                    failed = failed or os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM)
+                    continue
+                log.error("writer %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
+                if time.monotonic() - writer_started < _RESTART_PAUSE:
+                    time.sleep(_RESTART_PAUSE)  # against a crash loop; a writer killed once comes back at once
+                if asked_to_stop() and not children:
+                    continue  # asked to stop meanwhile, and no worker is left to write for
+                writer_pid = _start_writer(writer_sock, sock, open_db)  # type: ignore[arg-type]
+                writer_started = time.monotonic()
+                continue
             children.discard(pid)
-            if stopping:
+            if asked_to_stop():
+                if not children and writer_pid is not None:
+                    os.kill(writer_pid, signal.SIGTERM)  # the last worker is gone: nothing more to write
                 # A worker signalled before it installed its handlers dies
                 # of the SIGTERM we sent: that is the stop we asked for, and
                 # every write it acknowledged was already committed.
@@ -246,12 +314,19 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
+            if asked_to_stop():  # asked to stop during the pause: a replacement now would never be told to stop
+                if not children and writer_pid is not None:
+                    os.kill(writer_pid, signal.SIGTERM)
+                continue
             children.add(
-                _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, access_log=access_log)
+                _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, access_log=access_log,
+                              writer=writer_sock)
             )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+        if writer_sock is not None:
+            writer_sock.close()
     log.info("cellstore stopped")
     return 1 if failed else 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from typing import Self
 
 
 class Txn(ABC):
@@ -70,8 +71,41 @@ class Store(ABC):
         (kill -9) before ``transaction`` returns.
         """
 
+    def group(self) -> AbstractContextManager[Group]:
+        """A group commit: this thread's transactions inside the block share one, committed at its end.
+
+        For a single writer that runs many requests' transactions back to
+        back (``protocol/writer.py``): each transaction of the block behaves
+        as if it committed when it ends — later ones see its writes — but the
+        one durable COMMIT comes when the block exits, so nothing done inside
+        may be acknowledged before then.  A transaction that raises after it
+        wrote cannot be undone alone: the group is then ``spoiled`` and the
+        block's exit rolls back everything; the caller runs the block's work
+        again without a group.  A backend that cannot group (the default)
+        commits each transaction on its own and is never spoiled.
+        """
+        return _NO_GROUP
+
     @abstractmethod
     def close(self) -> None: ...
+
+
+class Group:
+    """What ``Store.group`` yields: whether a transaction inside failed after writing."""
+
+    __slots__ = ("spoiled",)
+
+    def __init__(self) -> None:
+        self.spoiled = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_GROUP = Group()  # never spoiled: nothing is ever grouped
 
 
 def prefix_end(prefix: bytes) -> bytes:

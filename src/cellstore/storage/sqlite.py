@@ -7,8 +7,10 @@ Durability: WAL with ``synchronous=NORMAL`` — a commit is in the WAL file
 the server; surviving power loss needs ``synchronous=FULL`` (``durable=True``),
 at the price of an fsync per commit.
 
-Concurrency inside one process: a single connection guarded by a lock, so a
-write transaction is serialised against everything else in the process.
+Concurrency inside one process: writes share one connection guarded by a
+lock, so a write transaction is serialised against every other in the
+process; reads of a file database have a second connection (and lock) of
+their own, so a reader never waits behind a writer.
 Across processes (``serve --workers N``), writers queue on an exclusive
 ``flock`` of ``<db>.lock`` before ``BEGIN IMMEDIATE``.  SQLite's own busy
 handler would also serialise them, but it polls with sleeps of up to 100 ms,
@@ -40,7 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cellstore.storage import migrations
-from cellstore.storage.base import Store, Txn
+from cellstore.storage.base import Group, Store, Txn
 
 SCHEMA_VERSION = migrations.LATEST  # PRAGMA user_version of a current database
 
@@ -93,6 +95,28 @@ class SqliteTxn(Txn):
         return int(count), int(size)
 
 
+class _GroupTxn(SqliteTxn):
+    """A transaction inside a group commit: notes whether it wrote, so a failure knows what it spoiled."""
+
+    __slots__ = ("wrote",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.wrote = False
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.wrote = True
+        super().put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.wrote = True
+        super().delete(key)
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        self.wrote = True
+        return super().delete_range(start, end)
+
+
 class SqliteStore(Store):
     """A cellstore database in one SQLite file, or in memory when ``path`` is None."""
 
@@ -111,14 +135,26 @@ class SqliteStore(Store):
         if path is not None:
             self._write_lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         self._txn = SqliteTxn(self._conn)
+        self._group: Group | None = None  # the group commit open on this connection, if any
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         #: The schema version found on opening; ``migrations.LATEST`` once open.
         self.migrated_from = self._migrate(":memory:" if path is None else str(path))
         self._checkpointer: _Checkpointer | None = None
+        # Read transactions of a file database have a connection of their own,
+        # so a reader never queues behind a writer of this process — which may
+        # itself be waiting for the flock (a background unit in a worker while
+        # the writer process commits a group).  In memory there is one
+        # connection: a second one would be a second, empty database.
+        self._read_conn: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         if path is not None:
             self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
             self._checkpointer = _Checkpointer(str(path), durable)
+            self._read_conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
+            self._read_conn.execute("PRAGMA query_only=1")
+            self._read_txn = SqliteTxn(self._read_conn)
+        self._group_owner: int | None = None  # the thread whose group commit is open
 
     def _migrate(self, where: str) -> int:
         """Apply pending migrations in one write transaction; the version found first."""
@@ -134,7 +170,18 @@ class SqliteStore(Store):
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[Txn]:
+        if not write and self._read_conn is not None and self._group_owner != threading.get_ident():
+            with self._read_lock:
+                self._read_conn.execute("BEGIN")
+                try:
+                    yield self._read_txn
+                finally:
+                    self._read_conn.execute("COMMIT")  # ends the snapshot; nothing was written
+            return
         with self._lock:
+            if self._group is not None:  # only the thread that opened the group gets the lock
+                yield from self._in_group()
+                return
             locked = write and self._write_lock_fd is not None
             if locked:
                 fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
@@ -150,10 +197,53 @@ class SqliteStore(Store):
                 if locked:
                     fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
+    def _in_group(self) -> Iterator[Txn]:
+        """A transaction inside the open group: the group's, with no BEGIN or COMMIT of its own."""
+        txn = _GroupTxn(self._conn)
+        try:
+            yield txn
+        except BaseException:
+            if txn.wrote and self._group is not None:
+                self._group.spoiled = True
+            raise
+
+    @contextmanager
+    def group(self) -> Iterator[Group]:
+        """One BEGIN IMMEDIATE ... COMMIT around every transaction this thread opens inside (``Store.group``).
+
+        The commit is what makes them durable, so the caller answers nobody
+        before the block exits.  Spoiled (a transaction failed after it
+        wrote) or left by an exception, it rolls back instead.
+        """
+        with self._lock:
+            if self._group is not None:
+                raise RuntimeError("group commits do not nest")
+            locked = self._write_lock_fd is not None
+            if locked:
+                fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
+            group = self._group = Group()
+            self._group_owner = threading.get_ident()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield group
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("ROLLBACK" if group.spoiled else "COMMIT")
+            finally:
+                self._group = None
+                self._group_owner = None
+                if locked:
+                    fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        with self._read_lock:
+            if self._read_conn is not None:
+                self._read_conn.close()
         with self._lock:
             self._conn.close()
             if self._write_lock_fd is not None:

@@ -1,0 +1,116 @@
+"""Requests answered by the writer process (``serve --workers 2`` on SQLite) read exactly like local ones.
+
+The writer runs every write; its results and errors cross a socket back to
+the worker that took the request.  These check what crosses: error classes
+with their extra fields, both SQS protocols, a long poll woken by a send
+that arrived through the other worker, and that the default (no ``--writer``) still
+serves the old way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from sqs_query_client import QueryClient, text
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def server(module_server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    process = module_server_process("--workers", "2", "--writer", "--data-dir", str(tmp_path_factory.mktemp("writer")))
+    assert "writer process" in process.log_path.read_text()
+    yield process
+    assert process.terminate() == 0
+
+
+def client(server: Any, service: str) -> Any:
+    return boto3.client(
+        service, endpoint_url=server.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def test_a_failed_condition_comes_back_with_its_item(server: Any) -> None:
+    ddb = client(server, "dynamodb")
+    ddb.create_table(
+        TableName="relayed", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="relayed", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as refused:
+        ddb.put_item(
+            TableName="relayed", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert refused.value.response["Item"] == {"pk": {"S": "a"}, "n": {"N": "1"}}  # an error field crossed
+    with pytest.raises(ClientError) as cancelled:
+        ddb.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": "relayed", "Key": {"pk": {"S": "a"}},
+                                "ConditionExpression": "n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": "relayed", "Item": {"pk": {"S": "b"}}}},
+        ])
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    assert "Item" not in ddb.get_item(TableName="relayed", Key={"pk": {"S": "b"}}, ConsistentRead=True)
+    updated = ddb.update_item(TableName="relayed", Key={"pk": {"S": "a"}}, UpdateExpression="ADD n :one",
+                              ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW")
+    assert updated["Attributes"] == {"n": {"N": "2"}}
+
+
+def test_the_query_protocol_goes_through_the_writer(server: Any) -> None:
+    query = QueryClient(server.endpoint_url)
+    status, created = query.call("CreateQueue", QueueName="formed")
+    assert status == 200
+    url = text(created, "CreateQueueResult/QueueUrl")
+    assert url is not None
+    status, sent = query.call("SendMessage", QueueUrl=url, MessageBody="hello")
+    assert status == 200 and text(sent, "SendMessageResult/MessageId")
+    status, received = query.call("ReceiveMessage", QueueUrl=url, WaitTimeSeconds=1)
+    assert status == 200 and text(received, "ReceiveMessageResult/Message/Body") == "hello"
+    status, error = query.call("SendMessage", QueueUrl=url.rsplit("/", 1)[0] + "/missing", MessageBody="x")
+    assert status == 400
+    assert text(error, "Error/Code") == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+def test_a_long_poll_wakes_for_a_send_through_the_other_worker(server: Any) -> None:
+    url = client(server, "sqs").create_queue(QueueName="woken")["QueueUrl"]
+    got: list[Any] = []
+
+    def poll() -> None:
+        started = time.monotonic()
+        messages = client(server, "sqs").receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+        got.append(([m["Body"] for m in messages], time.monotonic() - started))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.5)
+    # Fresh clients: fresh connections, which the kernel spreads over both workers.
+    for n in range(4):
+        client(server, "sqs").send_message(QueueUrl=url, MessageBody=f"m{n}")
+    poller.join(15)
+    bodies, waited = got[0]
+    assert bodies and waited < 3  # woken by a send, not by the 10 s deadline
+
+
+def test_no_writer_serves_the_old_way(
+    server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    process = server_process("--workers", "2", "--data-dir", str(tmp_path_factory.mktemp("flock")))
+    assert "writer process" not in process.log_path.read_text()
+    ddb = process.client()
+    ddb.create_table(
+        TableName="plain", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="plain", Item={"pk": {"S": "a"}})
+    assert ddb.get_item(TableName="plain", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"] == {"pk": {"S": "a"}}
+    assert process.terminate() == 0

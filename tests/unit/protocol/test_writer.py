@@ -1,0 +1,233 @@
+"""The hand-off between workers and the writer process (``protocol/writer.py``), in one process.
+
+The writer serves on a thread over a real Unix socket; the worker's side is
+a ``WriterClient`` used without an event loop (``Wait.block``), the way
+``wire.handle`` waits.  The services are stand-ins over a real SQLite store,
+so group commit, its rollback and the errors that cross are the real ones.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cellstore.errors import (
+    CellstoreError,
+    ConditionalCheckFailedException,
+    InternalServerError,
+    ServiceUnavailable,
+    SqsServiceUnavailable,
+    ValidationException,
+)
+from cellstore.protocol import wire
+from cellstore.protocol.writer import WRITES, Writer, WriterClient, listen
+from cellstore.storage.sqlite import SqliteStore
+from cellstore.waiting import Wait
+
+
+class Counters:
+    """A stand-in DynamoDB service: PutItem sets, UpdateItem adds, each in its own write transaction."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.calls: list[str] = []
+
+    def dispatch(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(operation)
+        key = payload["key"].encode()
+        with self.store.transaction(write=True) as txn:
+            if operation == "PutItem":
+                if payload.get("if_absent") and txn.get(key) is not None:
+                    raise ConditionalCheckFailedException()
+                txn.put(key, str(payload["value"]).encode())
+                return {}
+            if operation == "UpdateItem":
+                old = int(txn.get(key) or b"0")
+                txn.put(key, str(old + 1).encode())
+                return {"Attributes": {"n": old + 1}}
+            if operation == "DeleteItem":  # a failure after a write: spoils a group
+                txn.put(key, b"half-done")
+                raise ValidationException("refused after writing", Detail="x")
+        raise AssertionError(operation)
+
+    def read(self, key: str) -> bytes | None:
+        with self.store.transaction(write=False) as txn:
+            return txn.get(key.encode())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    backend = SqliteStore(tmp_path / "db.sqlite")
+    yield backend
+    backend.close()
+
+
+class Running:
+    def __init__(self, store: SqliteStore) -> None:
+        self.service = Counters(store)
+        self.listener = listen()
+        services = {"dynamodb": wire.Service(self.service.dispatch, {"PutItem", "UpdateItem", "DeleteItem"})}
+        self.writer = Writer(services, self.listener, group=store.group)
+        self.thread = threading.Thread(target=self.writer.serve, daemon=True)
+        self.client = WriterClient(self.listener.getsockname())
+        self.wrapped = self.client.wrap(services)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.thread.join(10)
+        self.listener.close()
+
+
+@pytest.fixture
+def running(store: SqliteStore) -> Iterator[Running]:
+    handle = Running(store)
+    yield handle
+    handle.client.close()
+    if handle.thread.is_alive():
+        handle.stop()
+
+
+def settle(wait: Any) -> Any:
+    assert isinstance(wait, Wait)
+    while wait.wakeups.generation(wait.queue_id) == wait.generation:
+        wait.block()
+    return wait.retry()
+
+
+def test_only_write_operations_are_handed_off() -> None:
+    assert {"PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"} <= WRITES["dynamodb"]
+    assert not {"GetItem", "Query", "Scan", "TransactGetItems"} & WRITES["dynamodb"]
+    assert {"SendMessage", "ReceiveMessage", "DeleteMessage"} <= WRITES["sqs"]
+    local: list[str] = []
+    client = WriterClient(b"\0nobody-listens-here")
+    services = client.wrap({"dynamodb": wire.Service(lambda op, payload: local.append(op) or {"Item": {}}, {"GetItem"})})
+    assert services["dynamodb"].dispatch("GetItem", {}) == {"Item": {}}  # a read never leaves the worker
+    assert local == ["GetItem"]
+
+
+def test_a_round_of_requests_shares_one_commit(running: Running) -> None:
+    dispatch = running.wrapped["dynamodb"].dispatch
+    # Sent before the writer runs: it reads them all in its first round.
+    waits = [dispatch("UpdateItem", {"key": "hits"}) for _ in range(10)]
+    waits.append(dispatch("PutItem", {"key": "hits", "value": 0, "if_absent": True}))
+    waits.append(dispatch("PutItem", {"key": "other", "value": 7}))
+    running.start()
+    answers = []
+    for wait in waits[:10]:
+        answers.append(settle(wait)["Attributes"]["n"])
+    assert answers == list(range(1, 11))  # in order, each seeing the one before
+    with pytest.raises(ConditionalCheckFailedException) as refused:  # the same class as a local failure
+        settle(waits[10])
+    assert refused.value.message == "The conditional request failed"
+    assert settle(waits[11]) == {}
+    assert running.writer.rounds == 1 and running.writer.requests == 12
+    assert running.service.read("hits") == b"10"
+    assert running.service.read("other") == b"7"
+
+
+def test_a_failure_after_a_write_rolls_the_group_back_and_runs_each_alone(running: Running) -> None:
+    dispatch = running.wrapped["dynamodb"].dispatch
+    before = [dispatch("UpdateItem", {"key": "n"}) for _ in range(3)]
+    failing = dispatch("DeleteItem", {"key": "spoiler"})
+    after = [dispatch("UpdateItem", {"key": "n"}) for _ in range(3)]
+    running.start()
+    assert [settle(wait)["Attributes"]["n"] for wait in before + after] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValidationException) as refused:
+        settle(failing)
+    assert refused.value.message == "refused after writing"
+    assert refused.value.fields == {"Detail": "x"}
+    # Every increment applied exactly once although the group ran twice in part.
+    assert running.service.read("n") == b"6"
+    assert running.service.read("spoiler") is None  # the failed operation's write is gone
+    assert running.service.calls.count("UpdateItem") == 3 + 6  # the group got to 3, then all 6 alone
+
+
+def test_writes_in_flight_when_the_writer_goes_away_fail_retryably(running: Running) -> None:
+    dispatch = running.wrapped["dynamodb"].dispatch
+    client = running.client
+    sqs_wait = client.send("sqs", "SendMessage", {"key": "q"}, "http://localhost")
+    dynamo_wait = client.send("dynamodb", "UpdateItem", {"key": "lost"}, None)
+    client._received(b"")  # the writer's end of the socket closed (what kill -9 of it looks like)
+    with pytest.raises(SqsServiceUnavailable):
+        settle(sqs_wait)
+    with pytest.raises(ServiceUnavailable):
+        settle(dynamo_wait)
+    # The next write reconnects; a writer accepting on the same listening socket answers it.
+    running.start()
+    assert settle(dispatch("UpdateItem", {"key": "n"}))["Attributes"]["n"] == 1
+
+
+def test_an_unanswered_wait_past_its_deadline_is_a_retryable_error(running: Running) -> None:
+    wait = running.wrapped["dynamodb"].dispatch("UpdateItem", {"key": "n"})  # the writer is not serving yet
+    running.client.unsubscribe(wait.queue_id, 0)  # the server gave up waiting (deadline or client gone)
+    with pytest.raises(ServiceUnavailable):
+        wait.retry()
+    running.start()
+    # The late answer is dropped, not delivered to anybody else.
+    assert settle(running.wrapped["dynamodb"].dispatch("UpdateItem", {"key": "n"}))["Attributes"]["n"] == 2
+
+
+def test_an_error_class_the_worker_cannot_name_becomes_a_500() -> None:
+    from cellstore.protocol.writer import _error_from
+
+    err = _error_from(["cellstore.nowhere", "Gone", "m", {}])
+    assert isinstance(err, InternalServerError)
+    rebuilt = _error_from(["cellstore.errors", "ConditionalCheckFailedException", "m", {"Item": {"a": {"S": "b"}}}])
+    assert isinstance(rebuilt, CellstoreError) and rebuilt.fields == {"Item": {"a": {"S": "b"}}}
+
+
+def test_the_listening_socket_is_not_in_the_file_system() -> None:
+    sock = listen()
+    try:
+        name = sock.getsockname()
+        assert isinstance(name, (str, bytes)) and name[:1] in ("\0", b"\0")
+    finally:
+        sock.close()
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(OSError):
+        probe.connect(name)  # closed with the supervisor: nobody can connect to a stale writer
+    probe.close()
+
+
+class FailingCommit:
+    """A group whose COMMIT fails (say, a full disk): nothing of the round happened."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __call__(self) -> Any:
+        return self
+
+    def __enter__(self) -> Any:
+        self.inner = self.store.group()
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.__exit__(RuntimeError, RuntimeError("disk I/O error"), None)  # roll back, as SQLite would
+        raise OSError("disk I/O error")
+
+
+def test_a_failed_commit_answers_every_request_of_the_round_with_an_error(store: SqliteStore) -> None:
+    handle = Running(store)
+    handle.writer = Writer(
+        {"dynamodb": wire.Service(handle.service.dispatch, {"UpdateItem"})}, handle.listener, group=FailingCommit(store)
+    )
+    handle.thread = threading.Thread(target=handle.writer.serve, daemon=True)
+    try:
+        waits = [handle.wrapped["dynamodb"].dispatch("UpdateItem", {"key": "n"}) for _ in range(3)]
+        handle.start()
+        for wait in waits:
+            with pytest.raises(InternalServerError):  # never a success for a write that did not commit
+                settle(wait)
+        assert handle.service.read("n") is None
+    finally:
+        handle.client.close()
+        handle.stop()
