@@ -149,6 +149,9 @@ def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             table.check_item_keys(request.put)
             keys_by_table.setdefault(request.table_name, []).append(table.key_of(request.put))
         else:
+            # Checked here, before the duplicate check encodes it: an empty or
+            # partial Key has no encoding (it was a KeyError, a 500).
+            table.check_key(request.delete_key)  # type: ignore[arg-type]
             keys_by_table.setdefault(request.table_name, []).append(request.delete_key)  # type: ignore[arg-type]
     _no_duplicates(tables, keys_by_table)
     results = batch.batch_write(db, requests)

@@ -62,14 +62,24 @@ class RequestExpressions:
     def __init__(self, payload: Mapping[str, Any], expression_params: tuple[str, ...]) -> None:
         self.payload = payload
         used_expressions = [p for p in expression_params if payload.get(p) is not None]
-        used_legacy = [
-            legacy_name
-            for p in expression_params
+        # Mixing is refused only within one pair (KeyConditions with
+        # KeyConditionExpression, QueryFilter with FilterExpression, ...):
+        # DynamoDB accepts KeyConditions next to a FilterExpression or
+        # ProjectionExpression.
+        clashes = [
+            (p, legacy_name)
+            for p in used_expressions
             for legacy_name in LEGACY_OF[p]
             if payload.get(legacy_name) is not None
         ]
-        used_legacy = list(dict.fromkeys(used_legacy))
-        if used_expressions and used_legacy:
+        if clashes:
+            # The message still names every legacy and expression parameter sent.
+            used_legacy = list(dict.fromkeys(
+                legacy_name
+                for p in expression_params
+                for legacy_name in LEGACY_OF[p]
+                if payload.get(legacy_name) is not None
+            ))
             raise ValidationException(
                 "Can not use both expression and non-expression parameters in the same request: "
                 f"Non-expression parameters: {{{', '.join(used_legacy)}}} "

@@ -142,6 +142,24 @@ def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection:
     return response
 
 
+def _check_filter_keys(payload: dict[str, Any], filter_: Condition | None, keyed: Table | indexes.Index) -> None:
+    """A Query's filter may not name a key attribute of the table or index it queries.
+
+    Key attributes belong in the key condition; DynamoDB refuses them in
+    FilterExpression and QueryFilter alike, naming the first in key-schema
+    order (partition attributes, then sort attributes).
+    """
+    if filter_ is None:
+        return
+    names = filter_.top_level_names()
+    for key in (*keyed.hash_names, *keyed.range_names):
+        if key in names:
+            what = "Filter Expression" if payload.get("FilterExpression") is not None else "QueryFilter"
+            raise ValidationException(
+                f"{what} can only contain non-primary key attributes: Primary key attribute: {key}"
+            )
+
+
 @operation("Query")
 def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     validate(payload, _QUERY_RULES)
@@ -152,6 +170,7 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     plan = _check_index(db, payload, select, projection, filter_)
     keyed: Table | indexes.Index = plan.table if plan.index is None else plan.index
     key_condition = exprs.key_condition(keyed.hash_names, keyed.range_names)
+    _check_filter_keys(payload, filter_, keyed)
     exprs.finish()
     page = reads.query(
         db,

@@ -81,8 +81,11 @@ def check_number(number: Decimal) -> Decimal:
     """Reject a Decimal DynamoDB could not store (used for arithmetic results too)."""
     if number.is_zero():
         return Decimal(0)
-    digits = number.normalize(decimal.Context(prec=1000)).as_tuple().digits
-    if len(digits) > 38:
+    # Significant digits counted from the tuple, not via normalize(): that
+    # raises decimal.Overflow for an exponent beyond its context's
+    # (1e999999999), which must be DynamoDB's overflow error, not a 500.
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(significant) > 38:
         raise ValidationException(
             "Attempting to store more than 38 significant digits in a Number"
         )
@@ -188,7 +191,9 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
                 return {"S": raw}
             if kind == "N" and raw.__class__ is str:
                 return {"N": canonical_number(raw)}
-    present = [k for k, v in value.items() if v is not None]
+    # Members that are no AttributeValue type are ignored, as AWS's JSON
+    # deserializer ignores unknown members: {"Z": "x"} is an empty value.
+    present = [k for k, v in value.items() if v is not None and k in _TYPE_KINDS]
     if not present:
         raise ValidationException(
             "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
@@ -231,6 +236,9 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
         return {kind: _validate_set(kind, raw)}
     raise SerializationException(f"Unknown AttributeValue type: {kind}")
 
+
+#: Every AttributeValue member name.
+_TYPE_KINDS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
 _SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
 
