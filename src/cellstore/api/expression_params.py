@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cellstore.api.validation import check_type
+from cellstore.api.validation import ONE_ERROR, check_type
 from cellstore.engine import expressions
 from cellstore.engine.expressions import ExpressionContext, legacy
 from cellstore.engine.expressions.keycondition import KeyNames
@@ -93,8 +93,11 @@ class RequestExpressions:
                     "ExpressionAttributeNames can only be specified when using expressions"
                 )
             if values is not None:
+                # AWS names the expressions that could have used the values.
+                absent = [p for p in expression_params if p != "ProjectionExpression"]
+                suffix = f": {' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} null" if absent else ""
                 raise ValidationException(
-                    "ExpressionAttributeValues can only be specified when using expressions"
+                    "ExpressionAttributeValues can only be specified when using expressions" + suffix
                 )
         for param in used_expressions:
             check_type(param, payload[param], "string")
@@ -103,7 +106,7 @@ class RequestExpressions:
     def text(self, param: str) -> str | None:
         value = self.payload.get(param)
         if value is not None and value == "":
-            raise ValidationException(f"Invalid {param}: The expression can not be empty;")
+            raise ValidationException(f"{ONE_ERROR}Invalid {param}: The expression can not be empty;")
         return value
 
     def condition(self) -> expressions.Condition | None:
@@ -166,7 +169,11 @@ class RequestExpressions:
 
     def finish(self) -> None:
         """Call once every expression is parsed: unused names or values are errors."""
-        self.context.check_unused()
+        try:
+            self.context.check_unused()
+        except ValidationException as error:
+            # AWS words these as a one-error validation message (observed).
+            raise ValidationException(ONE_ERROR + error.message) from None
 
 
 def item_param(payload: Mapping[str, Any], name: str) -> Item:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cellstore.api.registry import operation
 from cellstore.api.expression_params import RequestExpressions
-from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
+from cellstore.api.validation import ONE_ERROR, RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
 from dataclasses import dataclass
 
 from cellstore.engine import capacity, catalog, indexes, reads
@@ -25,7 +25,8 @@ from cellstore.errors import ValidationException
 _COMMON_RULES = {
     "TableName": table_name_rule(),
     "IndexName": Param("string", min_length=3, max_length=255, pattern="[a-zA-Z0-9_.-]+"),
-    "Select": Param("string", enum=("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")),
+    # AWS lists Select's values in this order (observed), not the model's.
+    "Select": Param("string", enum=("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")),
     "Limit": Param("integer", min_value=1),
     "ConsistentRead": Param("boolean"),
     "ExclusiveStartKey": Param("map"),
@@ -59,14 +60,16 @@ def _projection_for_select(payload: dict[str, Any], projection: Projection | Non
     if select is None:
         return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
     if select == "ALL_PROJECTED_ATTRIBUTES" and payload.get("IndexName") is None:
-        raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+        raise ValidationException(
+            ONE_ERROR + "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+        )
     if select == "COUNT" and projection is not None:
         raise ValidationException(f"Cannot specify the {projection_param} when choosing to get only the COUNT")
     if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES") and projection is not None:
         raise ValidationException(f"Cannot specify the {projection_param} when choosing to get {select}")
     if select == "SPECIFIC_ATTRIBUTES" and projection is None:
         raise ValidationException(
-            "SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet"
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
         )
     return select
 

@@ -25,6 +25,7 @@ from cellstore.api.validation import (
     member_path,
     raise_if_errors,
     structure_errors,
+    missing_parameter,
     table_name_rule,
     validate,
 )
@@ -481,8 +482,16 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     return {"TableDescription": catalog.create_table(db, spec)}
 
 
+def _require_table_name(payload: dict[str, Any]) -> None:
+    """DescribeTable and UpdateTable without TableName: AWS's observed answer."""
+    validate(payload, {})  # a payload that is not a JSON object is a serialization error
+    if payload.get("TableName") is None:
+        raise missing_parameter("TableName")
+
+
 @operation("DescribeTable")
 def describe_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_table_name(payload)
     return {"Table": catalog.describe_table(db, resolve_table_name(db, payload))}
 
 
@@ -510,6 +519,7 @@ def list_tables(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 
 @operation("UpdateTable")
 def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_table_name(payload)
     errors: list[str] = []
     name = table_name_errors(db, payload, errors)
     definitions = list_errors("attributeDefinitions", payload.get("AttributeDefinitions"), ATTRIBUTE_DEFINITION, errors)

@@ -57,6 +57,7 @@ class Param:
     enum: Sequence[str] | None = None
     min_value: int | None = None
     max_value: int | None = None
+    empty_min_length: int | None = None
 
 
 def check_type(name: str, value: Any, kind: str) -> None:
@@ -149,6 +150,10 @@ def _violations(value: Any, rule: Param) -> list[str]:
             compiled = _PATTERNS[pattern] = re.compile(pattern)
         if compiled.fullmatch(value) is None:
             failed.append(f"Member must satisfy regular expression pattern: {pattern}")
+    if rule.empty_min_length is not None and isinstance(value, str) and value == "":
+        # AWS's model gives TableName (a name or an ARN) length 1..1024; an
+        # empty one reports only that minimum, not the pattern or the 3.
+        return [f"Member must have length greater than or equal to {rule.empty_min_length}"]
     if rule.min_length is not None and len(value) < rule.min_length:
         failed.append(f"Member must have length greater than or equal to {rule.min_length}")
     if rule.max_length is not None and len(value) > rule.max_length:
@@ -160,6 +165,17 @@ def _violations(value: Any, rule: Param) -> list[str]:
     if rule.max_value is not None and value > rule.max_value:
         failed.append(f"Member must have value less than or equal to {rule.max_value}")
     return failed
+
+
+#: AWS puts this prefix before some messages that are not member-constraint
+#: errors too (unused placeholders, an empty expression): observed answers.
+ONE_ERROR = "1 validation error detected: "
+
+
+def missing_parameter(name: str) -> ValidationException:
+    """A required member left out, as AWS words it where its model omits the
+    ``required`` trait and the service checks (DescribeTable, UpdateTable)."""
+    return ValidationException(f"The parameter '{name}' is required but was not present in the request")
 
 
 def raise_if_errors(errors: list[str]) -> None:
@@ -194,7 +210,9 @@ def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
 
 
 def table_name_rule(required: bool = True) -> Param:
-    return Param("string", required=required, min_length=3, max_length=255, pattern=TABLE_NAME_PATTERN)
+    return Param(
+        "string", required=required, min_length=3, max_length=255, pattern=TABLE_NAME_PATTERN, empty_min_length=1
+    )
 
 
 def is_valid_table_name(name: str) -> bool:
