@@ -15,10 +15,11 @@ from cellstore.api.validation import (
     table_name_rule,
     validate,
 )
-from cellstore.engine import capacity, transactions
+from cellstore.engine import capacity, catalog, transactions
 from cellstore.engine.database import Database
-from cellstore.engine.values import item_size
-from cellstore.errors import ValidationException
+from cellstore.engine.tables import Table
+from cellstore.engine.values import Item, item_size
+from cellstore.errors import TransactionCanceledException, ValidationException
 
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 
@@ -78,6 +79,39 @@ def _write_action(kind: str, body: dict[str, Any]) -> transactions.WriteAction:
     )
 
 
+def _check_keys(db: Database, keys: list[tuple[str, Item, bool]]) -> list[Table]:
+    """Each action's key against its table's schema, before the engine sees it.
+
+    DynamoDB answers a key of the wrong shape or type inside a transaction
+    with a TransactionCanceledException whose reason for that action is
+    ValidationError (the others "None"), not with a ValidationException.
+    ``keys`` holds (table name, key or item, whether it is a whole item).
+    TransactWriteItems passes its keyed actions only, so its reasons list
+    covers those actions (a Put among them is not listed).
+    """
+    tables: dict[str, Table] = {}
+    reasons: list[dict[str, str]] = []
+    for name, key, whole in keys:
+        if name not in tables:
+            tables[name] = catalog.read_table(db, name)
+        try:
+            if whole:
+                tables[name].check_item_keys(key)
+            else:
+                tables[name].check_key(key)
+        except ValidationException as error:
+            reasons.append({"Code": "ValidationError", "Message": error.message})
+        else:
+            reasons.append({"Code": "None"})
+    if any(reason["Code"] != "None" for reason in reasons):
+        raise TransactionCanceledException(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons "
+            f"[{', '.join(reason['Code'] for reason in reasons)}]",
+            CancellationReasons=reasons,
+        )
+    return [tables[name] for name, _, _ in keys]
+
+
 def _consumed(payload: dict[str, Any], units: dict[str, float], *, read: bool) -> list[dict[str, Any]] | None:
     mode = payload.get("ReturnConsumedCapacity")
     if mode in (None, "NONE"):
@@ -92,6 +126,8 @@ def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any
         _write_action(*_only_member(entry, ("ConditionCheck", "Put", "Delete", "Update")))
         for entry in payload["TransactItems"]
     ]
+    # Keys only: a Put's item of the wrong key type stays a ValidationException.
+    _check_keys(db, [(action.table_name, action.item, False) for action in actions if action.kind != "Put"])
     if sum(item_size(action.item) for action in actions) > MAX_TRANSACTION_BYTES:
         raise ValidationException("Transaction size has exceeded the maximum allowed size")
     token = payload.get("ClientRequestToken")
@@ -131,6 +167,11 @@ def transact_get_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         projection = exprs.projection()
         exprs.finish()
         actions.append(transactions.GetAction(body["TableName"], item_param(body, "Key"), projection))
+    tables = _check_keys(db, [(action.table_name, action.key, False) for action in actions])
+    encoded = [table.item_key(action.key) for table, action in zip(tables, actions)]
+    if len(set(encoded)) != len(encoded):
+        # Two Gets on one item: refused like two writes on one item (observed).
+        raise ValidationException("Transaction request cannot include multiple operations on one item")
     found = transactions.transact_get(db, actions)
     responses: list[dict[str, Any]] = []
     units: dict[str, float] = {}
