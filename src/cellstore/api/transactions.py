@@ -79,25 +79,23 @@ def _write_action(kind: str, body: dict[str, Any]) -> transactions.WriteAction:
     )
 
 
-def _check_keys(db: Database, keys: list[tuple[str, Item, bool]]) -> list[Table]:
+def _check_keys(db: Database, keys: list[tuple[str, Item | None]]) -> list[Table]:
     """Each action's key against its table's schema, before the engine sees it.
 
     DynamoDB answers a key of the wrong shape or type inside a transaction
     with a TransactionCanceledException whose reason for that action is
     ValidationError (the others "None"), not with a ValidationException.
-    ``keys`` holds (table name, key or item, whether it is a whole item).
-    TransactWriteItems passes its keyed actions only, so its reasons list
-    covers those actions (a Put among them is not listed).
+    ``keys`` holds (table name, key) per action in request order; a None key
+    (a Put: its item's key types stay a ValidationException, checked by the
+    engine) is not checked here.
     """
     tables: dict[str, Table] = {}
     reasons: list[dict[str, str]] = []
-    for name, key, whole in keys:
+    for name, key in keys:
         if name not in tables:
             tables[name] = catalog.read_table(db, name)
         try:
-            if whole:
-                tables[name].check_item_keys(key)
-            else:
+            if key is not None:
                 tables[name].check_key(key)
         except ValidationException as error:
             reasons.append({"Code": "ValidationError", "Message": error.message})
@@ -109,7 +107,7 @@ def _check_keys(db: Database, keys: list[tuple[str, Item, bool]]) -> list[Table]
             f"[{', '.join(reason['Code'] for reason in reasons)}]",
             CancellationReasons=reasons,
         )
-    return [tables[name] for name, _, _ in keys]
+    return [tables[name] for name, _ in keys]
 
 
 def _consumed(payload: dict[str, Any], units: dict[str, float], *, read: bool) -> list[dict[str, Any]] | None:
@@ -126,8 +124,7 @@ def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any
         _write_action(*_only_member(entry, ("ConditionCheck", "Put", "Delete", "Update")))
         for entry in payload["TransactItems"]
     ]
-    # Keys only: a Put's item of the wrong key type stays a ValidationException.
-    _check_keys(db, [(action.table_name, action.item, False) for action in actions if action.kind != "Put"])
+    _check_keys(db, [(action.table_name, None if action.kind == "Put" else action.item) for action in actions])
     if sum(item_size(action.item) for action in actions) > MAX_TRANSACTION_BYTES:
         raise ValidationException("Transaction size has exceeded the maximum allowed size")
     token = payload.get("ClientRequestToken")
@@ -167,7 +164,7 @@ def transact_get_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         projection = exprs.projection()
         exprs.finish()
         actions.append(transactions.GetAction(body["TableName"], item_param(body, "Key"), projection))
-    tables = _check_keys(db, [(action.table_name, action.key, False) for action in actions])
+    tables = _check_keys(db, [(action.table_name, action.key) for action in actions])
     encoded = [table.item_key(action.key) for table, action in zip(tables, actions)]
     if len(set(encoded)) != len(encoded):
         # Two Gets on one item: refused like two writes on one item (observed).
