@@ -215,6 +215,34 @@ def table_name_rule(required: bool = True) -> Param:
     )
 
 
+_ARN_HEAD = r"arn:aws[a-z-]*:dynamodb:[^:/]+:[^:/]+:table/[a-zA-Z0-9_.-]{3,255}"
+_TABLE_ARN_RE = re.compile(_ARN_HEAD)
+_STREAM_ARN_RE = re.compile(_ARN_HEAD + r"/stream/[^/]+")
+
+
+def check_table_arn(arn: str) -> None:
+    """A tagging ResourceArn must be a table's ARN before anything is looked up.
+
+    DynamoDB's observed answer for anything else (not an ARN, another
+    service's, an index's or a stream's) is this ValidationException; a
+    well-formed ARN naming no table stays ResourceNotFoundException.
+    """
+    if _TABLE_ARN_RE.fullmatch(arn) is None:
+        raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+
+
+def check_stream_arn(arn: str) -> None:
+    """A StreamArn must have a stream ARN's shape before any lookup.
+
+    AWS documents no text for a malformed StreamArn; cellstore answers a
+    ValidationException worded like the TableArn one
+    (``Invalid StreamArn: Invalid StreamArn provided as input <arn>``), and
+    keeps ResourceNotFoundException for a well-formed ARN naming no stream.
+    """
+    if _STREAM_ARN_RE.fullmatch(arn) is None:
+        raise ValidationException(f"Invalid StreamArn: Invalid StreamArn provided as input {arn}")
+
+
 def is_valid_table_name(name: str) -> bool:
     return 3 <= len(name) <= 255 and _TABLE_NAME_RE.fullmatch(name) is not None
 
