@@ -64,6 +64,9 @@ def invalid(message: str) -> tuple[str, str]:
         ("1e999999999", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
         ("-1E999999999", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
         ("1e-999999999", "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
+        # Beyond Decimal's own exponent bound: decimal.InvalidOperation, also a 500 before.
+        ("1e1000000000000000000", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("1e-1000000000000000000", "Number underflow. Attempting to store a number with magnitude smaller than supported range"),
     ],
 )
 def test_numbers_with_huge_exponents(raw: Any, table: str, number: str, message: str) -> None:
@@ -75,8 +78,9 @@ def test_numbers_with_huge_exponents(raw: Any, table: str, number: str, message:
 
 
 def test_zero_with_a_huge_exponent_is_zero(raw: Any, table: str) -> None:
-    raw.put_item(TableName=table, Item={**KEY, "n": {"N": "0e999999999"}})
-    assert raw.get_item(TableName=table, Key=KEY)["Item"]["n"] == {"N": "0"}
+    for zero in ("0e999999999", "-0.0e1000000000000000000"):
+        raw.put_item(TableName=table, Item={**KEY, "n": {"N": zero}})
+        assert raw.get_item(TableName=table, Key=KEY)["Item"]["n"] == {"N": "0"}
 
 
 @pytest.mark.parametrize("key", [{}, {"pk": {"S": "a"}}, {"pk": {"N": "1"}, "sk": {"S": "b"}}])

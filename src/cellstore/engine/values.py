@@ -74,7 +74,17 @@ def parse_number(text: str) -> Decimal:
         raise SerializationException(f"{json_kind(text)} can not be converted to a String")
     if _NUMBER.fullmatch(text) is None:
         raise not_a_number(text)
-    return check_number(Decimal(text))
+    try:
+        number = Decimal(text)
+    except decimal.InvalidOperation:
+        # An exponent beyond even Decimal's own bounds (1e1000000000000000000):
+        # far outside DynamoDB's range, on the side its sign says.
+        # A zero mantissa is zero whatever its exponent.
+        mantissa, exponent = text.lower().rsplit("e", 1)
+        if not any(digit in "123456789" for digit in mantissa):
+            return Decimal(0)
+        number = Decimal("1e-1000") if exponent.startswith("-") else Decimal("1e1000")
+    return check_number(number)
 
 
 def check_number(number: Decimal) -> Decimal:
