@@ -357,3 +357,71 @@ def test_sequence_number_with_a_position_that_ignores_it(streams: Any, stream: t
 def test_describe_stream_after_an_unknown_shard(streams: Any, stream: tuple[str, str], start: str) -> None:
     arn, _ = stream
     assert streams.describe_stream(StreamArn=arn, ExclusiveStartShardId=start)["StreamDescription"]["Shards"] == []
+
+
+# --- item 4: legacy parameters and table definitions ---------------------------------------------------
+
+
+def test_legacy_in_with_values_of_two_types(raw: Any, table: str) -> None:
+    assert error(
+        raw.put_item, TableName=table, Item=KEY,
+        Expected={"x": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]}},
+    ) == invalid("One or more parameter values were invalid: AttributeValues inside AttributeValueList must be of same type")
+
+
+def test_conditional_operator_without_expected_or_a_filter(raw: Any, table: str) -> None:
+    expected = invalid("ConditionalOperator cannot be used without Filter or Expected")
+    assert error(raw.put_item, TableName=table, Item=KEY, ConditionalOperator="AND") == expected
+    assert error(raw.update_item, TableName=table, Key=KEY, ConditionalOperator="OR") == expected
+    assert error(raw.delete_item, TableName=table, Key=KEY, ConditionalOperator="OR") == expected
+    assert error(raw.scan, TableName=table, ConditionalOperator="OR") == expected
+    assert error(
+        raw.query, TableName=table, ConditionalOperator="AND",
+        KeyConditions={"pk": {"AttributeValueList": [{"S": "a"}], "ComparisonOperator": "EQ"}},
+    ) == expected
+    assert raw.get_item(TableName=table, Key=KEY)["Item"]["x"] == {"N": "1"}  # nothing was written or deleted
+
+
+def _index_table(name: str, projection: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "TableName": name, "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+        "GlobalSecondaryIndexes": [
+            {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": projection}
+        ],
+    }
+
+
+def test_index_projection_rules(raw: Any, table_name: str) -> None:
+    assert error(raw.create_table, **_index_table(table_name, {})) == invalid(
+        "One or more parameter values were invalid: Unknown ProjectionType: null"
+    )
+    assert error(
+        raw.create_table, **_index_table(table_name, {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a", "b", "a"]}),
+    ) == invalid("One or more parameter values were invalid: Duplicate NonKeyAttributes in the projection of index by-g: [a]")
+    assert error(raw.describe_table, TableName=table_name)[0] == "ResourceNotFoundException"
+
+
+def test_table_key_schema_with_one_attribute_twice(raw: Any, table_name: str) -> None:
+    assert error(
+        raw.create_table, TableName=table_name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    ) == invalid("Invalid KeySchema: Some index key attribute have no definition")
+
+
+def test_update_table_index_create_needs_its_attribute_definitions(raw: Any, table: str) -> None:
+    """Even for an attribute the table already defines (``sk`` here): the request must define it."""
+    create = {"Create": {"IndexName": "by-sk", "KeySchema": [{"AttributeName": "sk", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "ALL"}}}
+    assert error(raw.update_table, TableName=table, GlobalSecondaryIndexUpdates=[create]) == invalid(
+        "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. "
+        "Keys: [sk], AttributeDefinitions: []"
+    )
+    raw.update_table(
+        TableName=table, AttributeDefinitions=[{"AttributeName": "sk", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[create],
+    )
+    indexes = raw.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in indexes] == ["by-sk"]

@@ -117,7 +117,13 @@ class RequestExpressions:
         if expected is not None:
             check_type("Expected", expected, "map")
             return legacy.condition_from_expected(expected, self.payload.get("ConditionalOperator"))
+        self.no_lone_conditional_operator()
         return None
+
+    def no_lone_conditional_operator(self) -> None:
+        """ConditionalOperator joins the conditions of Expected or a legacy filter; alone it is refused."""
+        if self.payload.get("ConditionalOperator") is not None:
+            raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
 
     def filter(self, legacy_param: str) -> expressions.Condition | None:
         text = self.text("FilterExpression")
@@ -129,6 +135,7 @@ class RequestExpressions:
             return legacy.condition_from_filter(
                 conditions, self.payload.get("ConditionalOperator"), legacy_param
             )
+        self.no_lone_conditional_operator()
         return None
 
     def projection(self) -> expressions.Projection | None:
