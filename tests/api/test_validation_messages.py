@@ -425,3 +425,15 @@ def test_update_table_index_create_needs_its_attribute_definitions(raw: Any, tab
     )
     indexes = raw.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
     assert [index["IndexName"] for index in indexes] == ["by-sk"]
+
+
+def test_query_and_scan_limit_as_aws_names_it(raw: Any, table: str) -> None:
+    """AWS's observed answer: 'Limit' as the path, and no echo of the value."""
+    expected = invalid(
+        "1 validation error detected: Value at 'Limit' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1"
+    )
+    assert error(raw.scan, TableName=table, Limit=0) == expected
+    assert error(
+        raw.query, TableName=table, Limit=-5, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}},
+    ) == expected

@@ -27,7 +27,8 @@ _COMMON_RULES = {
     "IndexName": Param("string", min_length=3, max_length=255, pattern="[a-zA-Z0-9_.-]+"),
     # AWS lists Select's values in this order (observed), not the model's.
     "Select": Param("string", enum=("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")),
-    "Limit": Param("integer", min_value=1),
+    # AWS's observed answer names Query/Scan's Limit as 'Limit', without its value.
+    "Limit": Param("integer", min_value=1, path="Limit", echo_value=False),
     "ConsistentRead": Param("boolean"),
     "ExclusiveStartKey": Param("map"),
     "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,

@@ -58,6 +58,11 @@ class Param:
     min_value: int | None = None
     max_value: int | None = None
     empty_min_length: int | None = None
+    #: How AWS names the member in a constraint message, where it does not use
+    #: the lowerCamel model name (Query and Scan's Limit is 'Limit').
+    path: str | None = None
+    #: Whether AWS echoes the offending value ("Value '0' at ...") or not ("Value at ...").
+    echo_value: bool = True
 
 
 def check_type(name: str, value: Any, kind: str) -> None:
@@ -133,7 +138,10 @@ def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
     failed = _violations(value, rule)
     if not failed:
         return failed
-    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
+    if rule.path is not None:
+        path = rule.path
+    shown_value = f" '{shown(value)}'" if rule.echo_value else ""
+    prefix = f"Value{shown_value} at '{path}' failed to satisfy constraint: "
     return [prefix + message for message in failed]
 
 
