@@ -437,3 +437,12 @@ def test_query_and_scan_limit_as_aws_names_it(raw: Any, table: str) -> None:
     assert error(
         raw.query, TableName=table, Limit=-5, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}},
     ) == expected
+
+
+def test_empty_sets(raw: Any, table: str) -> None:
+    assert error(raw.put_item, TableName=table, Item={**KEY, "b": {"BS": []}}) == invalid(
+        "One or more parameter values were invalid: Binary sets should not be empty"
+    )
+    assert error(raw.put_item, TableName=table, Item={**KEY, "s": {"SS": []}}) == invalid(
+        "One or more parameter values were invalid: An string set  may not be empty"
+    )

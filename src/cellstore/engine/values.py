@@ -257,6 +257,9 @@ def _validate_set(kind: str, raw: Any) -> list[str]:
     if not isinstance(raw, list):
         raise SerializationException(f"{json_kind(raw)} can not be converted to a List")
     if not raw:
+        if kind == "BS":
+            # AWS words the binary case differently (observed).
+            raise ValidationException(_INVALID + "Binary sets should not be empty")
         raise ValidationException(_INVALID + f"An {_SET_NAMES[kind]} set  may not be empty")
     if kind == "SS":
         for element in raw:
