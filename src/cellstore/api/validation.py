@@ -181,8 +181,9 @@ ONE_ERROR = "1 validation error detected: "
 
 
 def missing_parameter(name: str) -> ValidationException:
-    """A required member left out, as AWS words it where its model omits the
-    ``required`` trait and the service checks (DescribeTable, UpdateTable)."""
+    """A required member left out, in the words AWS has been observed to use
+    for DescribeTable and UpdateTable (other operations answer the
+    "Value null at ..." member-constraint form)."""
     return ValidationException(f"The parameter '{name}' is required but was not present in the request")
 
 
