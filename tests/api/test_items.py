@@ -256,7 +256,8 @@ class TestValidation:
             ddb.put_item(TableName=hash_table, Item={"pk": {"S": "a"}}, ConditionExpression="attribute_exists(pk)",
                          ExpressionAttributeValues={":unused": {"S": "x"}})
         assert error(excinfo) == (
-            "ValidationException", "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}")
+            "ValidationException",
+            "1 validation error detected: Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}")
 
     def test_expression_and_legacy_together(self, ddb: Any, hash_table: str) -> None:
         with pytest.raises(ClientError) as excinfo:

@@ -10,7 +10,11 @@ has produced 500s before:
   orjson's own limit of 1,024, the deepest a served request can be);
 - numbers outside the Java int and long ranges AWS parses members into;
 - expressions within the 4 KB limit nested ~1,000-2,000 deep (parentheses,
-  NOT chains, function calls).
+  NOT chains, function calls);
+- number strings with exponents far beyond any Decimal context
+  (``1e999999999`` overflowed inside the range check);
+- keys that are empty, partial, of the wrong type or carry an unknown
+  AttributeValue member (an empty DeleteRequest Key was a KeyError).
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ DYNAMODB_VALID: dict[str, tuple[str, dict[str, Any]]] = {
     "Scan": ("Scan", {"TableName": DYNAMODB_TABLE, "FilterExpression": "n > :v", "ExpressionAttributeValues": {":v": {"N": "1"}},
                       "Segment": 0, "TotalSegments": 2, "Limit": 10}),
     "BatchWriteItem": ("BatchWriteItem", {"RequestItems": {DYNAMODB_TABLE: [{"PutRequest": {"Item": KEY}}]}}),
+    "BatchWriteItem/delete": ("BatchWriteItem", {
+        "RequestItems": {DYNAMODB_TABLE: [{"DeleteRequest": {"Key": {"pk": {"S": "gone"}, "sk": {"N": "9"}}}}]}}),
+    "TransactWriteItems/keys": ("TransactWriteItems", {"TransactItems": [
+        {"ConditionCheck": {"TableName": DYNAMODB_TABLE, "Key": KEY, "ConditionExpression": "attribute_exists(pk)"}},
+        {"Delete": {"TableName": DYNAMODB_TABLE, "Key": {"pk": {"S": "b"}, "sk": {"N": "2"}}}}]}),
     "BatchGetItem": ("BatchGetItem", {"RequestItems": {DYNAMODB_TABLE: {"Keys": [KEY], "AttributesToGet": ["pk", "n"]}}}),
     "TransactWriteItems": ("TransactWriteItems", {
         "TransactItems": [{"Update": {"TableName": DYNAMODB_TABLE, "Key": KEY, "UpdateExpression": "ADD n :v",
@@ -110,6 +119,26 @@ def expression_paths() -> list[tuple[str, tuple[Any, ...]]]:
     return found
 
 
+def number_paths() -> list[tuple[str, tuple[Any, ...]]]:
+    """(name, path) of every number string (an ``N`` member) in DYNAMODB_VALID."""
+    return [
+        (name, path)
+        for name, (_, payload) in DYNAMODB_VALID.items()
+        for path in paths(payload)
+        if path and path[-1] == "N"
+    ]
+
+
+def key_paths() -> list[tuple[str, tuple[Any, ...]]]:
+    """(name, path) of every primary key (a ``Key`` member or an element of ``Keys``) in DYNAMODB_VALID."""
+    return [
+        (name, path)
+        for name, (_, payload) in DYNAMODB_VALID.items()
+        for path in paths(payload)
+        if path and (path[-1] == "Key" or (len(path) > 1 and path[-2] == "Keys"))
+    ]
+
+
 # --- values of the wrong shape -------------------------------------------------------------
 
 SCALARS = st.one_of(
@@ -120,6 +149,32 @@ SCALARS = st.one_of(
 OUT_OF_RANGE = st.one_of(
     st.sampled_from([2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 10**30, 1e300, -1e300]),
     st.integers(min_value=2**31), st.integers(max_value=-(2**31) - 1),
+)
+
+
+def _number(mantissa: str, sign: str, exponent: int) -> str:
+    return f"{mantissa}e{sign}{exponent}"
+
+
+#: Number strings whose exponent no Decimal context holds, or that sit at DynamoDB's range edges.
+EXTREME_NUMBERS = st.one_of(
+    st.sampled_from(["1e999999999", "-1E999999999", "1e-999999999", "1e126", "1e-131",
+                     "1" * 39, "0." + "0" * 200 + "1", "1" + "0" * 200]),
+    st.builds(_number, st.sampled_from(["1", "-1", "9.99", "0.001"]), st.sampled_from(["", "+", "-"]),
+              st.integers(min_value=200, max_value=10**18)),
+)
+
+#: Keys of the wrong shape for the ``pk``/``sk`` (S/N) table.
+WRONG_KEYS = st.one_of(
+    st.just({}),
+    st.just({"pk": {"S": "a"}}),
+    st.just({"sk": {"N": "1"}}),
+    st.just({"pk": {"N": "1"}, "sk": {"N": "1"}}),
+    st.just({"pk": {"S": "a"}, "sk": {"S": "1"}}),
+    st.just({"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"S": "extra"}}),
+    st.just({"pk": {"Z": "a"}, "sk": {"N": "1"}}),
+    st.just({"pk": {"S": ""}, "sk": {"N": "1"}}),
+    st.builds(lambda n: {"pk": {"S": "a"}, "sk": {"N": n}}, EXTREME_NUMBERS),
 )
 
 

@@ -25,11 +25,15 @@ from mutations import (
     DEEP_EXPRESSIONS,
     DYNAMODB_INTEGER_MEMBERS,
     DYNAMODB_VALID,
+    EXTREME_NUMBERS,
     OUT_OF_RANGE,
+    WRONG_KEYS,
     WRONG_SHAPES,
     create_dynamodb_table,
     expression_paths,
+    key_paths,
     mutate,
+    number_paths,
     replaced,
 )
 
@@ -44,9 +48,12 @@ WRONG = st.one_of(
     DEEP_EXPRESSIONS,
     st.just({"S": 1}), st.just({"N": "x"}), st.just({"SS": []}), st.just({}), st.just({"B": "!!"}),
     st.just("#"), st.just(":"), st.just("a.b[x]"), st.just("SET"), st.just("))"), st.just("no_such_table"),
+    st.just({"Z": "x"}), st.just({"Z": "x", "S": "y"}), EXTREME_NUMBERS, WRONG_KEYS,
 )
 
 EXPRESSION_PATHS = expression_paths()
+NUMBER_PATHS = number_paths()
+KEY_PATHS = key_paths()
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +119,23 @@ def test_integer_members_accept_their_whole_range(db: Database, name: str, path:
         if path == ("Segment",):
             request["TotalSegments"] = 1_000_000
         assert typed_or_success(db, operation, request) is None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(NUMBER_PATHS), number=EXTREME_NUMBERS)
+def test_extreme_numbers_get_a_typed_error(db: Database, where: tuple[str, tuple[Any, ...]], number: str) -> None:
+    """Every number a request carries (items, keys, expression values, legacy operands) given an exponent far
+    out of range: DynamoDB's overflow/underflow error, never decimal.Overflow (``1e999999999`` was a 500)."""
+    name, path = where
+    operation, payload = DYNAMODB_VALID[name]
+    assert typed_or_success(db, operation, replaced(payload, path, number)) is not None
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(KEY_PATHS), key=WRONG_KEYS)
+def test_wrong_keys_get_a_typed_error(db: Database, where: tuple[str, tuple[Any, ...]], key: dict[str, Any]) -> None:
+    """Every primary key (single, batched, transactional) empty, partial, mistyped or with an unknown member:
+    refused with a typed error (an empty DeleteRequest Key was a KeyError, a 500)."""
+    name, path = where
+    operation, payload = DYNAMODB_VALID[name]
+    assert typed_or_success(db, operation, replaced(payload, path, key)) is not None

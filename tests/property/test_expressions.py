@@ -229,11 +229,12 @@ class Builder:
 def conditions(draw: Any) -> tuple[tuple[Any, ...], str, dict[str, Any], dict[str, str]]:
     builder = Builder(draw)
 
-    def operand(avoid: tuple[Any, ...] | None = None) -> tuple[tuple[Any, ...], str]:
+    def operand(avoid: tuple[Any, ...] | None = None, ordered: bool = False) -> tuple[tuple[Any, ...], str]:
         choice = draw(st.sampled_from(["path", "size", "value"]))
         path = draw(paths)
         if choice == "value" or path == avoid:  # DynamoDB refuses ``a = a``
-            key = builder.value()
+            # An ordering comparison takes only S, N or B constants (others are refused at parse time).
+            key = builder.value(scalars.filter(lambda v: next(iter(v)) in ("S", "N", "B"))) if ordered else builder.value()
             return ("value", key), key
         text = builder.path_text(path)
         return ((choice, path), f"size({text})" if choice == "size" else text)
@@ -247,8 +248,9 @@ def conditions(draw: Any) -> tuple[tuple[Any, ...], str, dict[str, Any], dict[st
         path = draw(paths)
         if kind == "cmp":
             op = draw(st.sampled_from(["=", "<>", "<", "<=", ">", ">="]))
-            left, ltext = operand()
-            right, rtext = operand(avoid=left[1] if left[0] != "value" else None)
+            ordered = op not in ("=", "<>")
+            left, ltext = operand(ordered=ordered)
+            right, rtext = operand(avoid=left[1] if left[0] != "value" else None, ordered=ordered)
             return ("cmp", op, left, right), f"{ltext} {op} {rtext}"
         text = builder.path_text(path)
         if kind == "between":

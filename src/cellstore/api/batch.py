@@ -8,6 +8,7 @@ from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.items import collection_metrics
 from cellstore.api.registry import operation
 from cellstore.api.validation import (
+    ONE_ERROR,
     RETURN_CONSUMED_CAPACITY,
     RETURN_ITEM_COLLECTION_METRICS,
     Param,
@@ -38,6 +39,7 @@ _WRITE_RULES = {
     "ReturnItemCollectionMetrics": RETURN_ITEM_COLLECTION_METRICS,
 }
 _TABLE_NAME = table_name_rule()
+_KEYS = Param("list", required=True, min_length=1, max_length=100)
 
 
 def _check_table_names(request_items: dict[str, Any]) -> None:
@@ -55,8 +57,15 @@ def _no_duplicates(tables: dict[str, Table], keys_by_table: dict[str, list[Item]
             raise ValidationException("Provided list of item keys contains duplicates")
 
 
+def _require_request_items(payload: dict[str, Any], operation_name: str) -> None:
+    """An empty RequestItems map: AWS's observed message, not the length constraint."""
+    if isinstance(payload, dict) and payload.get("RequestItems") == {}:
+        raise ValidationException(f"The requestItems parameter is required for {operation_name}")
+
+
 @operation("BatchGetItem")
 def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_request_items(payload, "BatchGetItem")
     validate(payload, _GET_RULES)
     request_items: dict[str, Any] = payload["RequestItems"]
     _check_table_names(request_items)
@@ -65,7 +74,12 @@ def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     total = 0
     for name, spec in request_items.items():
         check_type("RequestItems", spec, "map")
-        validate(spec, {"Keys": Param("list", required=True, min_length=1, max_length=100), "ConsistentRead": Param("boolean")})
+        validate(spec, {"ConsistentRead": Param("boolean")})
+        keys = spec.get("Keys")
+        if keys is not None:
+            check_type("Keys", keys, "list")
+        # AWS's member path here keeps the request's case: RequestItems.<table>.member.Keys.
+        raise_if_errors(constraint_errors(f"RequestItems.{name}.member.Keys", keys, _KEYS))
         total += len(spec["Keys"])
         if total > MAX_GET_KEYS:
             raise ValidationException("Too many items requested for the BatchGetItem call")
@@ -128,12 +142,20 @@ def _write_request(name: str, entry: Any) -> batch.WriteRequest:
 
 @operation("BatchWriteItem")
 def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_request_items(payload, "BatchWriteItem")
     validate(payload, _WRITE_RULES)
     request_items: dict[str, Any] = payload["RequestItems"]
     _check_table_names(request_items)
     requests: list[batch.WriteRequest] = []
     for name, entries in request_items.items():
         check_type("RequestItems", entries, "list")
+        if not entries:
+            # AWS checks each map value against both bounds and lists them so.
+            raise ValidationException(
+                f"{ONE_ERROR}Value '{{{name}=[]}}' at 'requestItems' failed to satisfy constraint: "
+                "Map value must satisfy constraint: [Member must have length less than or equal to 25, "
+                "Member must have length greater than or equal to 1]"
+            )
         errors = constraint_errors(
             f"requestItems.{name}.member", entries, Param("list", min_length=1, max_length=25)
         )
@@ -149,6 +171,9 @@ def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             table.check_item_keys(request.put)
             keys_by_table.setdefault(request.table_name, []).append(table.key_of(request.put))
         else:
+            # Checked here, before the duplicate check encodes it: an empty or
+            # partial Key has no encoding (it was a KeyError, a 500).
+            table.check_key(request.delete_key)  # type: ignore[arg-type]
             keys_by_table.setdefault(request.table_name, []).append(request.delete_key)  # type: ignore[arg-type]
     _no_duplicates(tables, keys_by_table)
     results = batch.batch_write(db, requests)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cellstore.api.validation import check_type
+from cellstore.api.validation import ONE_ERROR, check_type
 from cellstore.engine import expressions
 from cellstore.engine.expressions import ExpressionContext, legacy
 from cellstore.engine.expressions.keycondition import KeyNames
@@ -62,14 +62,24 @@ class RequestExpressions:
     def __init__(self, payload: Mapping[str, Any], expression_params: tuple[str, ...]) -> None:
         self.payload = payload
         used_expressions = [p for p in expression_params if payload.get(p) is not None]
-        used_legacy = [
-            legacy_name
-            for p in expression_params
+        # Mixing is refused only within one pair (KeyConditions with
+        # KeyConditionExpression, QueryFilter with FilterExpression, ...):
+        # DynamoDB accepts KeyConditions next to a FilterExpression or
+        # ProjectionExpression.
+        clashes = [
+            (p, legacy_name)
+            for p in used_expressions
             for legacy_name in LEGACY_OF[p]
             if payload.get(legacy_name) is not None
         ]
-        used_legacy = list(dict.fromkeys(used_legacy))
-        if used_expressions and used_legacy:
+        if clashes:
+            # The message still names every legacy and expression parameter sent.
+            used_legacy = list(dict.fromkeys(
+                legacy_name
+                for p in expression_params
+                for legacy_name in LEGACY_OF[p]
+                if payload.get(legacy_name) is not None
+            ))
             raise ValidationException(
                 "Can not use both expression and non-expression parameters in the same request: "
                 f"Non-expression parameters: {{{', '.join(used_legacy)}}} "
@@ -83,8 +93,11 @@ class RequestExpressions:
                     "ExpressionAttributeNames can only be specified when using expressions"
                 )
             if values is not None:
+                # AWS names the expressions that could have used the values.
+                absent = [p for p in expression_params if p != "ProjectionExpression"]
+                suffix = f": {' and '.join(absent)} {'is' if len(absent) == 1 else 'are'} null" if absent else ""
                 raise ValidationException(
-                    "ExpressionAttributeValues can only be specified when using expressions"
+                    "ExpressionAttributeValues can only be specified when using expressions" + suffix
                 )
         for param in used_expressions:
             check_type(param, payload[param], "string")
@@ -93,7 +106,7 @@ class RequestExpressions:
     def text(self, param: str) -> str | None:
         value = self.payload.get(param)
         if value is not None and value == "":
-            raise ValidationException(f"Invalid {param}: The expression can not be empty;")
+            raise ValidationException(f"{ONE_ERROR}Invalid {param}: The expression can not be empty;")
         return value
 
     def condition(self) -> expressions.Condition | None:
@@ -104,7 +117,13 @@ class RequestExpressions:
         if expected is not None:
             check_type("Expected", expected, "map")
             return legacy.condition_from_expected(expected, self.payload.get("ConditionalOperator"))
+        self.no_lone_conditional_operator()
         return None
+
+    def no_lone_conditional_operator(self) -> None:
+        """ConditionalOperator joins the conditions of Expected or a legacy filter; alone it is refused."""
+        if self.payload.get("ConditionalOperator") is not None:
+            raise ValidationException("ConditionalOperator cannot be used without Filter or Expected")
 
     def filter(self, legacy_param: str) -> expressions.Condition | None:
         text = self.text("FilterExpression")
@@ -116,6 +135,7 @@ class RequestExpressions:
             return legacy.condition_from_filter(
                 conditions, self.payload.get("ConditionalOperator"), legacy_param
             )
+        self.no_lone_conditional_operator()
         return None
 
     def projection(self) -> expressions.Projection | None:
@@ -156,7 +176,11 @@ class RequestExpressions:
 
     def finish(self) -> None:
         """Call once every expression is parsed: unused names or values are errors."""
-        self.context.check_unused()
+        try:
+            self.context.check_unused()
+        except ValidationException as error:
+            # AWS words these as a one-error validation message (observed).
+            raise ValidationException(ONE_ERROR + error.message) from None
 
 
 def item_param(payload: Mapping[str, Any], name: str) -> Item:

@@ -13,7 +13,7 @@ from typing import Any
 
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.registry import operation
-from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
+from cellstore.api.validation import ONE_ERROR, RETURN_CONSUMED_CAPACITY, Param, table_name_rule, validate
 from cellstore.engine import capacity, catalog, indexes, reads
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection
@@ -24,8 +24,10 @@ from cellstore.errors import ValidationException
 _COMMON_RULES = {
     "TableName": table_name_rule(),
     "IndexName": Param("string", min_length=3, max_length=255, pattern="[a-zA-Z0-9_.-]+"),
-    "Select": Param("string", enum=("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")),
-    "Limit": Param("integer", min_value=1),
+    # AWS lists Select's values in this order (observed), not the model's.
+    "Select": Param("string", enum=("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES")),
+    # AWS's observed answer names Query/Scan's Limit as 'Limit', without its value.
+    "Limit": Param("integer", min_value=1, path="Limit", echo_value=False),
     "ConsistentRead": Param("boolean"),
     "ExclusiveStartKey": Param("map"),
     "ReturnConsumedCapacity": RETURN_CONSUMED_CAPACITY,
@@ -58,14 +60,16 @@ def _projection_for_select(payload: dict[str, Any], projection: Projection | Non
     if select is None:
         return "SPECIFIC_ATTRIBUTES" if projection is not None else "ALL_ATTRIBUTES"
     if select == "ALL_PROJECTED_ATTRIBUTES" and payload.get("IndexName") is None:
-        raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+        raise ValidationException(
+            ONE_ERROR + "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+        )
     if select == "COUNT" and projection is not None:
         raise ValidationException(f"Cannot specify the {projection_param} when choosing to get only the COUNT")
     if select in ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES") and projection is not None:
         raise ValidationException(f"Cannot specify the {projection_param} when choosing to get {select}")
     if select == "SPECIFIC_ATTRIBUTES" and projection is None:
         raise ValidationException(
-            "SPECIFIC_ATTRIBUTES requires either ProjectionExpression or AttributesToGet"
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
         )
     return select
 
@@ -141,6 +145,24 @@ def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection:
     return response
 
 
+def _check_filter_keys(payload: dict[str, Any], filter_: Condition | None, keyed: Table | indexes.Index) -> None:
+    """A Query's filter may not name a key attribute of the table or index it queries.
+
+    Key attributes belong in the key condition; DynamoDB refuses them in
+    FilterExpression and QueryFilter alike, naming the first in key-schema
+    order (partition attributes, then sort attributes).
+    """
+    if filter_ is None:
+        return
+    names = filter_.top_level_names()
+    for key in (*keyed.hash_names, *keyed.range_names):
+        if key in names:
+            what = "Filter Expression" if payload.get("FilterExpression") is not None else "QueryFilter"
+            raise ValidationException(
+                f"{what} can only contain non-primary key attributes: Primary key attribute: {key}"
+            )
+
+
 @operation("Query")
 def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     validate(payload, _QUERY_RULES)
@@ -151,6 +173,7 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     plan = _check_index(db, payload, select, projection, filter_)
     keyed: Table | indexes.Index = plan.table if plan.index is None else plan.index
     key_condition = exprs.key_condition(keyed.hash_names, keyed.range_names)
+    _check_filter_keys(payload, filter_, keyed)
     exprs.finish()
     page = reads.query(
         db,

@@ -16,6 +16,7 @@ from typing import Any
 from cellstore.api.registry import Registry, operation
 from cellstore.api.validation import (
     Param,
+    check_stream_arn,
     check_type,
     constraint_errors,
     raise_if_errors,
@@ -97,6 +98,7 @@ def _shard_filter(payload: dict[str, Any]) -> str | None:
 @operation("DescribeStream")
 def describe_stream(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     child_of = _shard_filter(payload)
+    check_stream_arn(payload["StreamArn"])
     info = streams.describe_stream(
         db, payload["StreamArn"], int(payload.get("Limit") or 100), payload.get("ExclusiveStartShardId"), child_of
     )
@@ -136,7 +138,15 @@ def get_shard_iterator(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             "SequenceNumber": SEQUENCE_NUMBER,
         },
     )
+    check_stream_arn(payload["StreamArn"])
     raw = payload.get("SequenceNumber")
+    if raw is not None and payload["ShardIteratorType"] in ("TRIM_HORIZON", "LATEST"):
+        # A position that ignores the number: refused rather than silently
+        # dropped.  AWS documents no text; this mirrors the "must be
+        # specified" message for the two types that need one.
+        raise ValidationException(
+            "SequenceNumber may only be specified for AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER"
+        )
     sequence = None
     if raw is not None:
         if not (raw.isascii() and raw.isdigit()):

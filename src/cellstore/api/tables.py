@@ -23,6 +23,7 @@ from cellstore.api.validation import (
     constraint_errors,
     is_valid_table_name,
     member_path,
+    missing_parameter,
     raise_if_errors,
     structure_errors,
     table_name_rule,
@@ -127,8 +128,13 @@ def tag_errors(value: Any, errors: list[str], *, required: bool = False) -> tupl
 # ---- rules between members ------------------------------------------------
 
 
-def parse_key_schema(elements: list[dict[str, Any]]) -> tuple[str, str | None]:
-    """(hash key, range key) of a KeySchema already constraint-checked."""
+def parse_key_schema(elements: list[dict[str, Any]], *, table: bool = False) -> tuple[str, str | None]:
+    """(hash key, range key) of a KeySchema already constraint-checked.
+
+    ``table``: the table's own KeySchema, where AWS answers one attribute as
+    both hash and range key with "Some index key attribute have no
+    definition" (observed); an index keeps the "same name" message.
+    """
     first = elements[0]
     if first["KeyType"] != "HASH":
         raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
@@ -138,6 +144,8 @@ def parse_key_schema(elements: list[dict[str, Any]]) -> tuple[str, str | None]:
     if second["KeyType"] != "RANGE":
         raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
     if second["AttributeName"] == first["AttributeName"]:
+        if table:
+            raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
         raise ValidationException(
             "Invalid KeySchema: Both the Hash Key and the Range Key element in the KeySchema have the same name"
         )
@@ -298,8 +306,23 @@ def index_update_errors(value: Any, errors: list[str]) -> list[dict[str, Any]] |
     return list(value)
 
 
-def check_projection(projection: dict[str, Any]) -> None:
+def check_projection(projection: dict[str, Any], index_name: str) -> None:
+    """The rules between a Projection's members.
+
+    A Projection without ProjectionType (and without NonKeyAttributes) is
+    refused as AWS refuses it ("Unknown ProjectionType: null").  Duplicate
+    NonKeyAttributes: AWS documents no text; cellstore refuses them, naming
+    the index and the repeated names.
+    """
     kind = projection.get("ProjectionType")
+    if kind is None and projection.get("NonKeyAttributes") is None:
+        raise ValidationException(f"{_INVALID}Unknown ProjectionType: null")
+    names = projection.get("NonKeyAttributes") or []
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValidationException(
+            f"{_INVALID}Duplicate NonKeyAttributes in the projection of index {index_name}: [{', '.join(repeated)}]"
+        )
     if kind == "INCLUDE" and not projection.get("NonKeyAttributes"):
         raise ValidationException(f"{_INVALID}ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
     if kind != "INCLUDE" and projection.get("NonKeyAttributes") is not None:
@@ -315,7 +338,7 @@ def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str
         parse_key_schema(elements)
     keys = [element["AttributeName"] for element in elements]
     check_defined(keys, definitions)
-    check_projection(index["Projection"])
+    check_projection(index["Projection"], index["IndexName"])
     name = index["IndexName"]
     if is_global and billing == PROVISIONED and index.get("ProvisionedThroughput") is None:
         raise ValidationException(f"{_INVALID}ProvisionedThroughput must be specified for index: {name}")
@@ -454,7 +477,7 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     raise_if_errors(errors)
 
     attribute_types = parse_definitions(definitions)
-    hash_key, range_key = parse_key_schema(key_schema)
+    hash_key, range_key = parse_key_schema(key_schema, table=True)
     check_defined([e["AttributeName"] for e in key_schema], attribute_types)
     billing = mode or PROVISIONED
     spec_throughput = billing_throughput(billing, throughput)
@@ -481,8 +504,16 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     return {"TableDescription": catalog.create_table(db, spec)}
 
 
+def _require_table_name(payload: dict[str, Any]) -> None:
+    """DescribeTable and UpdateTable without TableName: AWS's observed answer."""
+    validate(payload, {})  # a payload that is not a JSON object is a serialization error
+    if payload.get("TableName") is None:
+        raise missing_parameter("TableName")
+
+
 @operation("DescribeTable")
 def describe_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_table_name(payload)
     return {"Table": catalog.describe_table(db, resolve_table_name(db, payload))}
 
 
@@ -510,6 +541,7 @@ def list_tables(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 
 @operation("UpdateTable")
 def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
+    _require_table_name(payload)
     errors: list[str] = []
     name = table_name_errors(db, payload, errors)
     definitions = list_errors("attributeDefinitions", payload.get("AttributeDefinitions"), ATTRIBUTE_DEFINITION, errors)
@@ -540,6 +572,12 @@ def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         current = catalog.describe_table(db, name)
         known = {d["AttributeName"]: d["AttributeType"] for d in current["AttributeDefinitions"]}
         billing = mode or current["BillingModeSummary"]["BillingMode"]
+        # A Create's key attributes must be in this request's AttributeDefinitions
+        # ("must include the key element(s) of the new index"), even when the
+        # table already defines them.
+        creates = [u["Create"] for u in index_updates if isinstance(u, dict) and u.get("Create") is not None]
+        for create in creates:
+            check_defined([element["AttributeName"] for element in create["KeySchema"]], attribute_types)
         checked_updates = check_index_updates(index_updates, {**known, **attribute_types}, billing)
     update = TableUpdate(
         billing_mode=mode,

@@ -17,6 +17,7 @@ from cellstore.api.registry import operation
 from cellstore.api.tables import TAG, list_errors
 from cellstore.api.validation import (
     Param,
+    check_table_arn,
     check_type,
     constraint_errors,
     member_path,
@@ -39,6 +40,7 @@ def tag_resource(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         errors.extend(constraint_errors("tags", None, Param("list", required=True)))
     tags = list_errors("tags", raw, TAG, errors)
     raise_if_errors(errors)
+    check_table_arn(payload["ResourceArn"])
     catalog.tag_resource(db, payload["ResourceArn"], tuple((tag["Key"], tag["Value"]) for tag in tags))
     return {}
 
@@ -53,6 +55,7 @@ def untag_resource(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             check_type("TagKeys", key, "string")
         errors.extend(constraint_errors(member_path("tagKeys", index), key, TAG_KEY))
     raise_if_errors(errors)
+    check_table_arn(payload["ResourceArn"])
     catalog.untag_resource(db, payload["ResourceArn"], tuple(keys))
     return {}
 
@@ -60,4 +63,5 @@ def untag_resource(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
 @operation("ListTagsOfResource")
 def list_tags_of_resource(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     validate(payload, {"ResourceArn": RESOURCE_ARN, "NextToken": Param("string")})
+    check_table_arn(payload["ResourceArn"])
     return {"Tags": catalog.list_tags(db, payload["ResourceArn"])}

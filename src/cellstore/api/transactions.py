@@ -15,10 +15,11 @@ from cellstore.api.validation import (
     table_name_rule,
     validate,
 )
-from cellstore.engine import capacity, transactions
+from cellstore.engine import capacity, catalog, transactions
 from cellstore.engine.database import Database
-from cellstore.engine.values import item_size
-from cellstore.errors import ValidationException
+from cellstore.engine.tables import Table
+from cellstore.engine.values import Item, item_size
+from cellstore.errors import TransactionCanceledException, ValidationException
 
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 
@@ -82,6 +83,37 @@ def _write_action(kind: transactions.WriteKind, body: dict[str, Any]) -> transac
     )
 
 
+def _check_keys(db: Database, keys: list[tuple[str, Item | None]]) -> list[Table]:
+    """Each action's key against its table's schema, before the engine sees it.
+
+    DynamoDB answers a key of the wrong shape or type inside a transaction
+    with a TransactionCanceledException whose reason for that action is
+    ValidationError (the others "None"), not with a ValidationException.
+    ``keys`` holds (table name, key) per action in request order; a None key
+    (a Put: its item's key types stay a ValidationException, checked by the
+    engine) is not checked here.
+    """
+    tables: dict[str, Table] = {}
+    reasons: list[dict[str, str]] = []
+    for name, key in keys:
+        if name not in tables:
+            tables[name] = catalog.read_table(db, name)
+        try:
+            if key is not None:
+                tables[name].check_key(key)
+        except ValidationException as error:
+            reasons.append({"Code": "ValidationError", "Message": error.message})
+        else:
+            reasons.append({"Code": "None"})
+    if any(reason["Code"] != "None" for reason in reasons):
+        raise TransactionCanceledException(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons "
+            f"[{', '.join(reason['Code'] for reason in reasons)}]",
+            CancellationReasons=reasons,
+        )
+    return [tables[name] for name, _ in keys]
+
+
 def _consumed(payload: dict[str, Any], units: dict[str, float], *, read: bool) -> list[dict[str, Any]] | None:
     mode = payload.get("ReturnConsumedCapacity")
     if mode in (None, "NONE"):
@@ -96,6 +128,7 @@ def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any
         _write_action(*_only_member(entry, _WRITE_KINDS))
         for entry in payload["TransactItems"]
     ]
+    _check_keys(db, [(action.table_name, None if action.kind == "Put" else action.item) for action in actions])
     if sum(item_size(action.item) for action in actions) > MAX_TRANSACTION_BYTES:
         raise ValidationException("Transaction size has exceeded the maximum allowed size")
     token = payload.get("ClientRequestToken")
@@ -135,6 +168,11 @@ def transact_get_items(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         projection = exprs.projection()
         exprs.finish()
         actions.append(transactions.GetAction(body["TableName"], item_param(body, "Key"), projection))
+    tables = _check_keys(db, [(action.table_name, action.key) for action in actions])
+    encoded = [table.item_key(action.key) for table, action in zip(tables, actions, strict=True)]
+    if len(set(encoded)) != len(encoded):
+        # Two Gets on one item: refused like two writes on one item (observed).
+        raise ValidationException("Transaction request cannot include multiple operations on one item")
     found = transactions.transact_get(db, actions)
     responses: list[dict[str, Any]] = []
     units: dict[str, float] = {}

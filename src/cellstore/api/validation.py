@@ -60,6 +60,12 @@ class Param:
     enum: Sequence[str] | None = None
     min_value: int | None = None
     max_value: int | None = None
+    empty_min_length: int | None = None
+    #: How AWS names the member in a constraint message, where it does not use
+    #: the lowerCamel model name (Query and Scan's Limit is 'Limit').
+    path: str | None = None
+    #: Whether AWS echoes the offending value ("Value '0' at ...") or not ("Value at ...").
+    echo_value: bool = True
 
 
 def check_type(name: str, value: Any, kind: JsonKind) -> None:
@@ -135,7 +141,10 @@ def constraint_errors(path: str, value: Any, rule: Param) -> list[str]:
     failed = _violations(value, rule)
     if not failed:
         return failed
-    prefix = f"Value '{shown(value)}' at '{path}' failed to satisfy constraint: "
+    if rule.path is not None:
+        path = rule.path
+    shown_value = f" '{shown(value)}'" if rule.echo_value else ""
+    prefix = f"Value{shown_value} at '{path}' failed to satisfy constraint: "
     return [prefix + message for message in failed]
 
 
@@ -152,6 +161,10 @@ def _violations(value: Any, rule: Param) -> list[str]:
             compiled = _PATTERNS[pattern] = re.compile(pattern)
         if compiled.fullmatch(value) is None:
             failed.append(f"Member must satisfy regular expression pattern: {pattern}")
+    if rule.empty_min_length is not None and isinstance(value, str) and value == "":
+        # AWS's model gives TableName (a name or an ARN) length 1..1024; an
+        # empty one reports only that minimum, not the pattern or the 3.
+        return [f"Member must have length greater than or equal to {rule.empty_min_length}"]
     if rule.min_length is not None and len(value) < rule.min_length:
         failed.append(f"Member must have length greater than or equal to {rule.min_length}")
     if rule.max_length is not None and len(value) > rule.max_length:
@@ -163,6 +176,18 @@ def _violations(value: Any, rule: Param) -> list[str]:
     if rule.max_value is not None and value > rule.max_value:
         failed.append(f"Member must have value less than or equal to {rule.max_value}")
     return failed
+
+
+#: AWS puts this prefix before some messages that are not member-constraint
+#: errors too (unused placeholders, an empty expression): observed answers.
+ONE_ERROR = "1 validation error detected: "
+
+
+def missing_parameter(name: str) -> ValidationException:
+    """A required member left out, in the words AWS has been observed to use
+    for DescribeTable and UpdateTable (other operations answer the
+    "Value null at ..." member-constraint form)."""
+    return ValidationException(f"The parameter '{name}' is required but was not present in the request")
 
 
 def raise_if_errors(errors: list[str]) -> None:
@@ -197,7 +222,37 @@ def validate(payload: Mapping[str, Any], rules: Mapping[str, Param]) -> None:
 
 
 def table_name_rule(required: bool = True) -> Param:
-    return Param("string", required=required, min_length=3, max_length=255, pattern=TABLE_NAME_PATTERN)
+    return Param(
+        "string", required=required, min_length=3, max_length=255, pattern=TABLE_NAME_PATTERN, empty_min_length=1
+    )
+
+
+_ARN_HEAD = r"arn:aws[a-z-]*:dynamodb:[^:/]+:[^:/]+:table/[a-zA-Z0-9_.-]{3,255}"
+_TABLE_ARN_RE = re.compile(_ARN_HEAD)
+_STREAM_ARN_RE = re.compile(_ARN_HEAD + r"/stream/[^/]+")
+
+
+def check_table_arn(arn: str) -> None:
+    """A tagging ResourceArn must be a table's ARN before anything is looked up.
+
+    DynamoDB's observed answer for anything else (not an ARN, another
+    service's, an index's or a stream's) is this ValidationException; a
+    well-formed ARN naming no table stays ResourceNotFoundException.
+    """
+    if _TABLE_ARN_RE.fullmatch(arn) is None:
+        raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
+
+
+def check_stream_arn(arn: str) -> None:
+    """A StreamArn must have a stream ARN's shape before any lookup.
+
+    AWS documents no text for a malformed StreamArn; cellstore answers a
+    ValidationException worded like the TableArn one
+    (``Invalid StreamArn: Invalid StreamArn provided as input <arn>``), and
+    keeps ResourceNotFoundException for a well-formed ARN naming no stream.
+    """
+    if _STREAM_ARN_RE.fullmatch(arn) is None:
+        raise ValidationException(f"Invalid StreamArn: Invalid StreamArn provided as input {arn}")
 
 
 def is_valid_table_name(name: str) -> bool:

@@ -72,15 +72,28 @@ def parse_number(text: str) -> Decimal:
         raise SerializationException(f"{json_kind(text)} can not be converted to a String")
     if _NUMBER.fullmatch(text) is None:
         raise not_a_number(text)
-    return check_number(Decimal(text))
+    try:
+        number = Decimal(text)
+    except decimal.InvalidOperation:
+        # An exponent beyond even Decimal's own bounds (1e1000000000000000000):
+        # far outside DynamoDB's range, on the side its sign says.
+        # A zero mantissa is zero whatever its exponent.
+        mantissa, exponent = text.lower().rsplit("e", 1)
+        if not any(digit in "123456789" for digit in mantissa):
+            return Decimal(0)
+        number = Decimal("1e-1000") if exponent.startswith("-") else Decimal("1e1000")
+    return check_number(number)
 
 
 def check_number(number: Decimal) -> Decimal:
     """Reject a Decimal DynamoDB could not store (used for arithmetic results too)."""
     if number.is_zero():
         return Decimal(0)
-    digits = number.normalize(decimal.Context(prec=1000)).as_tuple().digits
-    if len(digits) > 38:
+    # Significant digits counted from the tuple, not via normalize(): that
+    # raises decimal.Overflow for an exponent beyond its context's
+    # (1e999999999), which must be DynamoDB's overflow error, not a 500.
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(significant) > 38:
         raise ValidationException(
             "Attempting to store more than 38 significant digits in a Number"
         )
@@ -186,7 +199,9 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
                 return {"S": raw}
             if kind == "N" and raw.__class__ is str:
                 return {"N": canonical_number(raw)}
-    present = [k for k, v in value.items() if v is not None]
+    # Members that are no AttributeValue type are ignored, as AWS's JSON
+    # deserializer ignores unknown members: {"Z": "x"} is an empty value.
+    present = [k for k, v in value.items() if v is not None and k in _TYPE_KINDS]
     if not present:
         raise ValidationException(
             "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
@@ -230,6 +245,9 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
     raise SerializationException(f"Unknown AttributeValue type: {kind}")
 
 
+#: Every AttributeValue member name.
+_TYPE_KINDS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+
 _SET_NAMES = {"SS": "string", "NS": "number", "BS": "binary"}
 
 
@@ -237,6 +255,9 @@ def _validate_set(kind: str, raw: Any) -> list[str]:
     if not isinstance(raw, list):
         raise SerializationException(f"{json_kind(raw)} can not be converted to a List")
     if not raw:
+        if kind == "BS":
+            # AWS words the binary case differently (observed).
+            raise ValidationException(INVALID_PARAMETERS + "Binary sets should not be empty")
         raise ValidationException(INVALID_PARAMETERS + f"An {_SET_NAMES[kind]} set  may not be empty")
     if kind == "SS":
         for element in raw:

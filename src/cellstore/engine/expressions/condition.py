@@ -55,6 +55,40 @@ class Condition:
     def __repr__(self) -> str:
         return f"Condition({self.node!r})"
 
+    def top_level_names(self) -> set[str]:
+        """The attribute names the condition's paths start with (found without recursion).
+
+        A Query's filter may not name the key attributes of what it queries,
+        which DynamoDB checks on these names.
+        """
+        names: set[str] = set()
+        stack: list[Node | Operand] = [self.node]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Attr):
+                if node.path and isinstance(node.path[0], str):
+                    names.add(node.path[0])
+            elif isinstance(node, (And, Or)):
+                stack.extend((node.left, node.right))
+            elif isinstance(node, Not):
+                stack.append(node.operand)
+            elif isinstance(node, Parens):
+                stack.append(node.inner)
+            elif isinstance(node, Compare):
+                stack.extend((node.left, node.right))
+            elif isinstance(node, Between):
+                stack.extend((node.operand, node.low, node.high))
+            elif isinstance(node, In):
+                stack.append(node.operand)
+                stack.extend(node.options)
+            elif isinstance(node, FunctionCondition):
+                stack.append(node.call)
+            elif isinstance(node, Call):
+                stack.extend(node.args)
+            elif isinstance(node, Arith):
+                stack.extend((node.left, node.right))
+        return names
+
 
 def parse_condition(
     text: str, ctx: ExpressionContext, kind: str = "ConditionExpression"

@@ -46,6 +46,10 @@ from cellstore.errors import ValidationException
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
 VALID_TYPES = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
+#: Types an ordering comparison accepts as a constant.
+_ORDERED_TYPES = frozenset({"S", "N", "B"})
+#: Types size() is defined for.
+_SIZED_TYPES = frozenset({"S", "B", "SS", "NS", "BS", "L", "M"})
 _TYPE_NAMES = frozenset({"B", "NULL", "SS", "BOOL", "L", "BS", "N", "NS", "S", "M"})
 
 
@@ -151,7 +155,14 @@ class Resolver:
         return operand
 
     def check_call_types(self, call: Call) -> None:
-        """Operand-type checks DynamoDB makes on literal arguments before touching data."""
+        """Operand-type checks DynamoDB makes on arguments before touching data.
+
+        attribute_type's second argument must be a value: a document path
+        there is refused with operand type ``PATH`` (AWS documents no text
+        for this case; the wording follows its other operand-type errors).
+        """
+        if call.name == "attribute_type" and len(call.args) == 2 and isinstance(call.args[1], Attr):
+            raise messages.operand_type(self.kind, call.name, "PATH")
         literals = [(i, a.value) for i, a in enumerate(call.args) if isinstance(a, Literal)]
         for index, value in literals:
             kind = type_of(value)
@@ -168,6 +179,21 @@ class Resolver:
                     )
             if call.name == "list_append" and kind != "L":
                 raise messages.operand_type(self.kind, call.name, kind)
+            if call.name == "size" and kind not in _SIZED_TYPES:
+                raise messages.operand_type(self.kind, call.name, kind)
+
+    def check_comparable(self, op: str, operands: tuple[Operand, ...]) -> None:
+        """An ordering comparison (<, <=, >, >=, BETWEEN) needs S, N or B constants.
+
+        DynamoDB refuses a constant of any other type (list, map, set, BOOL,
+        NULL) when it parses the expression, whatever the item holds; a path
+        to such a value is not an error (the comparison is simply false).
+        """
+        for operand in operands:
+            if isinstance(operand, Literal):
+                kind = type_of(operand.value)
+                if kind not in _ORDERED_TYPES:
+                    raise messages.operand_type(self.kind, op, kind)
 
     def condition(self, node: Node) -> Node:
         if isinstance(node, Parens):
@@ -183,12 +209,15 @@ class Resolver:
         if isinstance(node, Compare):
             left, right = self.operand(node.left), self.operand(node.right)
             self.check_distinct(node.op, left, (right,))
+            if node.op not in ("=", "<>"):
+                self.check_comparable(node.op, (left, right))
             return Compare(node.op, left, right)
         if isinstance(node, Between):
             between = Between(
                 self.operand(node.operand), self.operand(node.low), self.operand(node.high)
             )
             self.check_distinct("BETWEEN", between.operand, (between.low, between.high))
+            self.check_comparable("BETWEEN", (between.operand, between.low, between.high))
             self.check_bounds(between)
             return between
         if isinstance(node, In):
@@ -199,6 +228,10 @@ class Resolver:
         call = self.operand(node.call)
         if not isinstance(call, Call):  # pragma: no cover - the parser only builds calls here
             raise TypeError(call)
+        if call.name == "contains":
+            # contains(a, a) is refused like a = a (the Developer Guide: "The
+            # path and the operand must be distinct").
+            self.check_distinct("contains", call.args[0], call.args[1:])
         return FunctionCondition(call)
 
     def check_distinct(self, op: str, first: Operand, rest: tuple[Operand, ...]) -> None:

@@ -175,6 +175,11 @@ def _comparison(
     if operator == "BEGINS_WITH":
         return FunctionCondition(Call("begins_with", (attr, Literal(operands[0]))))
     if operator == "IN":
+        # IN's values share one type, as BETWEEN's bounds do (same message).
+        if len({type_of(v) for v in operands}) > 1:
+            raise ValidationException(
+                INVALID_PARAMETERS + "AttributeValues inside AttributeValueList must be of same type"
+            )
         return In(attr, tuple(Literal(v) for v in operands))
     low, high = operands
     if type_of(low) != type_of(high):

@@ -73,11 +73,13 @@ _CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
 BOOLEAN_FUNCTIONS: dict[str, tuple[int, tuple[int, ...]]] = {
     "attribute_exists": (1, (0,)),
     "attribute_not_exists": (1, (0,)),
-    "attribute_type": (2, (0,)),
+    # attribute_type(:v, :t) and size(:v) are accepted: DynamoDB evaluates
+    # them on the value itself (only the existence checks need a path).
+    "attribute_type": (2, ()),
     "begins_with": (2, ()),
     "contains": (2, ()),
 }
-CONDITION_OPERAND_FUNCTIONS: dict[str, tuple[int, tuple[int, ...]]] = {"size": (1, (0,))}
+CONDITION_OPERAND_FUNCTIONS: dict[str, tuple[int, tuple[int, ...]]] = {"size": (1, ())}
 UPDATE_FUNCTIONS: dict[str, tuple[int, tuple[int, ...]]] = {
     "if_not_exists": (2, (0,)),
     "list_append": (2, ()),
@@ -130,6 +132,10 @@ class _Parser:
         token = self.tokens[self.pos]
         if token.kind is TokenKind.EOF:
             window = self.tokens[max(0, self.pos - 2) : self.pos]
+        elif self.pos == 0:
+            # Nothing before it: the bad token and the next one (``_x`` → ``near: "_x"``).
+            following = self.tokens[1]
+            window = [token] if following.kind is TokenKind.EOF else [token, following]
         else:
             window = self.tokens[max(0, self.pos - 1) : self.pos + 1]
         near = self.text[window[0].start : window[-1].end] if window else ""

@@ -40,7 +40,7 @@ class Token:
 _PATTERN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>[A-Za-z][A-Za-z0-9_]*)
   | (?P<name_ref>\#[A-Za-z0-9_]+)
   | (?P<value_ref>:[A-Za-z0-9_]+)
   | (?P<number>[0-9]+)
@@ -61,6 +61,8 @@ _KINDS = {
 def tokenize(text: str) -> list[Token]:
     """All tokens of ``text`` ending with one EOF token; never raises.
 
+    A bare name starts with a letter (DynamoDB's grammar: ``_x`` is a syntax
+    error on its ``_``; such names need a ``#placeholder``).
     An unknown character becomes an ILLEGAL token so the parser reports it as a
     syntax error with DynamoDB's ``token``/``near`` quoting, like any other.
     """

@@ -98,6 +98,14 @@ def _shards(txn: Txn, stream: Stream, after: int | None) -> Iterator[dict[str, A
         yield orjson.loads(raw)
 
 
+def _is_shard(txn: Txn, stream: Stream, shard_id: str) -> bool:
+    number = lifecycle.shard_number(shard_id)
+    if number is None:
+        return False
+    shard = lifecycle.load(txn, keys.shard(stream["id"], number))
+    return shard is not None and shard["id"] == shard_id
+
+
 def describe_stream(
     db: Database, arn: str, limit: int, start_shard_id: str | None, child_of: str | None = None
 ) -> StreamInfo:
@@ -119,6 +127,10 @@ def describe_stream(
     more = False
     with db.store.transaction(write=False) as txn:
         found = _shards(txn, stream, after) if child_of is None or parent is not None else iter(())
+        if start_shard_id is not None and not _is_shard(txn, stream, start_shard_id):
+            # DynamoDB answers an ExclusiveStartShardId that is no shard of
+            # the stream with no shards (not the shards after its number).
+            found = iter(())
         for shard in found:
             if child_of is not None and shard["parent"] != child_of:
                 continue
