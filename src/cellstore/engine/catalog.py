@@ -232,6 +232,27 @@ def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple
     return names[:limit], len(names) > limit
 
 
+#: The TableDescription members DeleteTable answers with.  DynamoDB's answer
+#: leaves out the schema (AttributeDefinitions, KeySchema, the indexes) and
+#: CreationDateTime; AWS documents the answer only as a TableDescription, so
+#: these are the members DynamoDB is observed to return.
+DELETE_TABLE_MEMBERS = (
+    "TableName",
+    "TableStatus",
+    "ProvisionedThroughput",
+    "TableSizeBytes",
+    "ItemCount",
+    "TableArn",
+    "TableId",
+    "BillingModeSummary",
+    "StreamSpecification",
+    "LatestStreamLabel",
+    "LatestStreamArn",
+    "TableClassSummary",
+    "DeletionProtectionEnabled",
+)
+
+
 def delete_table(db: Database, name: str) -> dict[str, Any]:
     """Remove the table and every item of it; answer its last description, TableStatus DELETING."""
     with db.store.transaction(write=True) as txn:
@@ -241,7 +262,8 @@ def delete_table(db: Database, name: str) -> dict[str, Any]:
                 "Resource cannot be deleted as it is currently protected against deletion. "
                 "Disable deletion protection first."
             )
-        description = _described(txn, table, "DELETING", time.time())
+        described = _described(txn, table, "DELETING", time.time())
+        description = {name: described[name] for name in DELETE_TABLE_MEMBERS if name in described}
         start = keycodec.table_prefix(table.id)
         txn.delete_range(start, prefix_end(start))
         indexes.delete_all(txn, table.id)
