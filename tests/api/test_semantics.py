@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from test_streams import create as create_streamed
 from test_streams import read_all
 
@@ -188,8 +187,10 @@ class TestIndexKeySizeLimits:
         item = {**KEY, "g": {"S": "x" * 2049}, "r": {"S": "r"}}
         assert error(ddb.put_item, TableName=gsi_table, Item=item) == (
             "ValidationException",
-            "One or more parameter values were invalid: Size limit exceeded for Index Key g "
-            "Actual Size: 2049 bytes Max Size: 2048 bytes IndexName: by-g",
+            (
+                "One or more parameter values were invalid: Size limit exceeded for Index Key g "
+                "Actual Size: 2049 bytes Max Size: 2048 bytes IndexName: by-g"
+            ),
         )
         assert "Item" not in ddb.get_item(TableName=gsi_table, Key=KEY)
 
@@ -202,8 +203,10 @@ class TestIndexKeySizeLimits:
             ExpressionAttributeValues={":g": {"S": "g"}, ":r": {"S": "é" * 513}},
         ) == (
             "ValidationException",
-            "One or more parameter values were invalid: Size limit exceeded for Index Key r "
-            "Actual Size: 1026 bytes Max Size: 1024 bytes IndexName: by-g",
+            (
+                "One or more parameter values were invalid: Size limit exceeded for Index Key r "
+                "Actual Size: 1026 bytes Max Size: 1024 bytes IndexName: by-g"
+            ),
         )
 
     def test_keys_at_the_limits_are_indexed(self, ddb: Any, gsi_table: str) -> None:
