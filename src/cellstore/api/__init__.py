@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api import batch, items, reads, tables, tags, transactions, ttl
+from cellstore.api import backups, batch, items, reads, tables, tags, transactions, ttl
 from cellstore.api.registry import Registry
 from cellstore.engine.database import Database as Database
 from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-FAMILIES = (tables, items, reads, batch, transactions, tags, ttl)
+FAMILIES = (tables, items, reads, batch, transactions, tags, ttl, backups)
 
 REGISTRY: Registry[Handler] = Registry.of_families(lambda name: UnknownOperationException(), FAMILIES)
 OPERATIONS = REGISTRY.handlers

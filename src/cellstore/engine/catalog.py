@@ -36,7 +36,12 @@ from typing import Any
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
-from cellstore.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from cellstore.errors import (
+    ResourceInUseException,
+    ResourceNotFoundException,
+    TableNotFoundException,
+    ValidationException,
+)
 from cellstore.storage.base import Txn, prefix_end
 
 PROVISIONED = "PROVISIONED"
@@ -398,3 +403,50 @@ def list_tags(db: Database, arn: str) -> list[dict[str, str]]:
     """The table's tags in the order they were first set."""
     with db.store.transaction(write=False) as txn:
         return list(_table_of_arn(db, txn, arn).tags)
+
+
+# ---- continuous backups (described, not taken) ----------------------------------
+
+#: The recovery period DynamoDB reports when none was asked for (and its bounds).
+DEFAULT_RECOVERY_DAYS = 35
+
+
+def _load_for_backups(txn: Txn, name: str) -> Table:
+    """The table, or DynamoDB's TableNotFoundException (not ResourceNotFound) for these two operations."""
+    table = find_table(txn, name)
+    if table is None:
+        raise TableNotFoundException(f"Table not found: {name}")
+    return table
+
+
+def _continuous_backups(table: Table) -> dict[str, Any]:
+    """The ContinuousBackupsDescription of ``table``.
+
+    Continuous backups are ENABLED on every table, as AWS reports them.  Point
+    in time recovery is a setting cellstore stores and reports but does not
+    act on (restoring is not served: RestoreTableToPointInTime answers
+    UnknownOperationException), so the restorable window — Earliest and
+    LatestRestorableDateTime, which would promise a restore — is left out.
+    """
+    setting = table.state.get("pitr")
+    recovery: dict[str, Any] = {"PointInTimeRecoveryStatus": "DISABLED"}
+    if setting is not None and setting.get("enabled"):
+        recovery = {"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": setting["period"]}
+    return {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": recovery}
+
+
+def describe_continuous_backups(db: Database, name: str) -> dict[str, Any]:
+    with db.store.transaction(write=False) as txn:
+        return _continuous_backups(_load_for_backups(txn, name))
+
+
+def update_continuous_backups(db: Database, name: str, enabled: bool, period: int | None) -> dict[str, Any]:
+    """Record the point-in-time-recovery setting; answer the new description."""
+    with db.store.transaction(write=True) as txn:
+        table = _load_for_backups(txn, name)
+        if enabled:
+            table.state["pitr"] = {"enabled": True, "period": period or DEFAULT_RECOVERY_DAYS}
+        else:
+            table.state.pop("pitr", None)
+        save_table(txn, table)
+        return _continuous_backups(table)

@@ -55,6 +55,10 @@ PARTLY: Mapping[tuple[str, str], str] = {
     "OnDemandThroughput, WarmThroughput and ResourcePolicy are not applied",
     ("dynamodb", "UpdateTable"): "provisioned capacity is recorded but never throttles; ReplicaUpdates "
     "(global tables), SSESpecification, OnDemandThroughput and WarmThroughput are not applied",
+    ("dynamodb", "DescribeContinuousBackups"): "point-in-time recovery is a recorded setting: nothing can be "
+    "restored, so EarliestRestorableDateTime and LatestRestorableDateTime are not reported",
+    ("dynamodb", "UpdateContinuousBackups"): "records the point-in-time-recovery setting; no recovery points "
+    "are kept (RestoreTableToPointInTime is not served)",
     ("sqs", "SetQueueAttributes"): "Policy is stored, not enforced; KMS attributes are stored, nothing is "
     "encrypted",
     ("sqs", "CreateQueue"): "Policy is stored, not enforced; KMS attributes are stored, nothing is encrypted; "
