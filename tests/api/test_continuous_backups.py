@@ -75,8 +75,10 @@ def test_the_setting_is_validated(ddb: Any, hash_table: str) -> None:
     code, message = error(client.update_continuous_backups, TableName=hash_table)
     assert (code, message) == (
         "ValidationException",
-        "1 validation error detected: Value null at 'pointInTimeRecoverySpecification' failed to satisfy "
-        "constraint: Member must not be null",
+        (
+            "1 validation error detected: Value null at 'pointInTimeRecoverySpecification' failed to satisfy "
+            "constraint: Member must not be null"
+        ),
     )
     code, message = error(
         client.update_continuous_backups,

@@ -12,7 +12,12 @@ from typing import Any
 
 from cellstore.api.registry import operation
 from cellstore.api.tables import resolve_table_name, table_name_errors
-from cellstore.api.validation import Param, constraint_errors, raise_if_errors, structure_errors
+from cellstore.api.validation import (
+    Param,
+    constraint_errors,
+    raise_if_errors,
+    structure_errors,
+)
 from cellstore.engine import catalog
 from cellstore.engine.database import Database
 
@@ -38,8 +43,9 @@ def update_continuous_backups(db: Database, payload: dict[str, Any]) -> dict[str
     else:
         errors.extend(structure_errors("pointInTimeRecoverySpecification", specification, _SPECIFICATION))
     raise_if_errors(errors)
-    period = specification.get("RecoveryPeriodInDays")
+    checked: dict[str, Any] = specification or {}  # present and a map: checked above
+    period = checked.get("RecoveryPeriodInDays")
     answer = catalog.update_continuous_backups(
-        db, name, bool(specification["PointInTimeRecoveryEnabled"]), None if period is None else int(period)
+        db, name, bool(checked["PointInTimeRecoveryEnabled"]), None if period is None else int(period)
     )
     return {"ContinuousBackupsDescription": answer}
