@@ -83,8 +83,15 @@ def queue_name(value: str) -> str:
 
 
 def queue_from_url(payload: Mapping[str, Any], account: str) -> str:
-    """The queue name in ``QueueUrl`` (``http://host:port/<account>/<name>``)."""
+    """The queue name in ``QueueUrl`` (``http://host:port/<account>/<name>``).
+
+    A bare queue name (no scheme, no slash) is also accepted, as SQS accepts
+    it: it names the caller's queue of that name, in the caller's account and
+    region (this server's), exactly as the full URL would.
+    """
     url = str(string(payload, "QueueUrl", need=True))
+    if "/" not in url:
+        return url
     path = urlsplit(url).path if "://" in url else url
     parts = [p for p in path.split("/") if p]
     if len(parts) != 2 or parts[0] != account:
