@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
@@ -317,7 +318,8 @@ def _transact_accesses(tables: _Tables, operation: str, payload: Mapping[str, An
 
 
 def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
-    """What a DynamoDB request touches."""
+    """What a DynamoDB request touches (a table ARN as TableName is the table it names)."""
+    payload, _ = table_arns.with_table_names(db, operation, payload, strict=False)
     tables = _Tables(db)
     if operation in _ITEM_OPERATIONS:
         return [_item_access(tables, f"dynamodb:{operation}", payload.get("TableName"), payload, _ITEM_OPERATIONS[operation])]
