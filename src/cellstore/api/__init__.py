@@ -17,7 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api import backups, batch, items, reads, table_arns, tables, tags, transactions, ttl
+from cellstore.api import (
+    backups,
+    batch,
+    items,
+    reads,
+    table_arns,
+    tables,
+    tags,
+    transactions,
+    ttl,
+)
 from cellstore.api.registry import Registry
 from cellstore.engine.database import Database as Database
 from cellstore.errors import UnknownOperationException
