@@ -21,6 +21,7 @@ from cellstore.api import (
     backups,
     batch,
     items,
+    policies,
     reads,
     table_arns,
     tables,
@@ -34,7 +35,7 @@ from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-FAMILIES = (tables, items, reads, batch, transactions, tags, ttl, backups)
+FAMILIES = (tables, items, reads, batch, transactions, tags, ttl, backups, policies)
 
 REGISTRY: Registry[Handler] = Registry.of_families(lambda name: UnknownOperationException(), FAMILIES)
 OPERATIONS = REGISTRY.handlers

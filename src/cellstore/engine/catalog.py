@@ -37,6 +37,7 @@ from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
 from cellstore.errors import (
+    PolicyNotFoundException,
     ResourceInUseException,
     ResourceNotFoundException,
     TableNotFoundException,
@@ -450,3 +451,75 @@ def update_continuous_backups(db: Database, name: str, enabled: bool, period: in
             table.state.pop("pitr", None)
         save_table(txn, table)
         return _continuous_backups(table)
+
+
+# ---- resource-based policies (stored with the table) -----------------------------
+
+#: ExpectedRevisionId meaning "only if the resource has no policy yet".
+NO_POLICY = "NO_POLICY"
+
+
+def _policy_not_found(arn: str) -> PolicyNotFoundException:
+    return PolicyNotFoundException(f"Resource-based policy not found for the provided ResourceArn: {arn}")
+
+
+def resource_policy_of(table: Table, arn: str) -> str:
+    """The policy document attached to ``arn`` (the table's or one of its streams'), "" for none."""
+    entry = table.state.get("resource_policies", {}).get(arn)
+    return "" if entry is None else str(entry["Policy"])
+
+
+def _policies(table: Table) -> dict[str, dict[str, str]]:
+    return table.state.setdefault("resource_policies", {})  # type: ignore[no-any-return]
+
+
+def _revision_mismatch(current: dict[str, str] | None, expected: str) -> bool:
+    """Whether ExpectedRevisionId ``expected`` (NO_POLICY: there must be none) fails for ``current``."""
+    if current is None:
+        return expected != NO_POLICY
+    return current["RevisionId"] != expected
+
+
+def put_resource_policy(db: Database, table_name: str, arn: str, document: str, expected: str | None) -> str:
+    """Attach ``document`` to ``arn`` (the table, or a stream of it); answer the revision id.
+
+    Putting the document already attached answers its revision id again
+    (PutResourcePolicy is idempotent, AWS says).  Revision ids are the
+    attach time in milliseconds, as AWS's look, strictly increasing per resource.
+    """
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, table_name)
+        policies = _policies(table)
+        current = policies.get(arn)
+        if expected is not None and _revision_mismatch(current, expected):
+            raise _policy_not_found(arn)
+        if current is not None and current["Policy"] == document:
+            return current["RevisionId"]
+        revision = int(time.time() * 1000)
+        if current is not None:
+            revision = max(revision, int(current["RevisionId"]) + 1)
+        policies[arn] = {"Policy": document, "RevisionId": str(revision)}
+        save_table(txn, table)
+        return str(revision)
+
+
+def get_resource_policy(db: Database, table_name: str, arn: str) -> tuple[str, str]:
+    """(Policy, RevisionId) attached to ``arn``; PolicyNotFoundException if none."""
+    with db.store.transaction(write=False) as txn:
+        entry = _load(txn, table_name).state.get("resource_policies", {}).get(arn)
+    if entry is None:
+        raise _policy_not_found(arn)
+    return str(entry["Policy"]), str(entry["RevisionId"])
+
+
+def delete_resource_policy(db: Database, table_name: str, arn: str, expected: str | None) -> str:
+    """Detach ``arn``'s policy; answer the revision id it had."""
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, table_name)
+        policies = _policies(table)
+        current = policies.get(arn)
+        if current is None or (expected is not None and current["RevisionId"] != expected):
+            raise _policy_not_found(arn)
+        del policies[arn]
+        save_table(txn, table)
+        return current["RevisionId"]

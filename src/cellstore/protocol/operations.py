@@ -52,7 +52,7 @@ AWS_OPERATIONS: Mapping[str, tuple[str, ...]] = {
 #: Served, but not whole: what is missing.
 PARTLY: Mapping[tuple[str, str], str] = {
     ("dynamodb", "CreateTable"): "provisioned capacity is recorded but never throttles; SSESpecification, "
-    "OnDemandThroughput, WarmThroughput and ResourcePolicy are not applied",
+    "OnDemandThroughput and WarmThroughput are not applied",
     ("dynamodb", "UpdateTable"): "provisioned capacity is recorded but never throttles; ReplicaUpdates "
     "(global tables), SSESpecification, OnDemandThroughput and WarmThroughput are not applied",
     ("dynamodb", "DescribeContinuousBackups"): "point-in-time recovery is a recorded setting: nothing can be "
