@@ -59,6 +59,8 @@ PARTLY: Mapping[tuple[str, str], str] = {
     "restored, so EarliestRestorableDateTime and LatestRestorableDateTime are not reported",
     ("dynamodb", "UpdateContinuousBackups"): "records the point-in-time-recovery setting; no recovery points "
     "are kept (RestoreTableToPointInTime is not served)",
+    ("dynamodb", "PutResourcePolicy"): "tables and streams; the document's shape is checked, not its grammar, "
+    "and a stored policy cellstore cannot evaluate denies every request to its resource (docs/AUTH.md)",
     ("sqs", "SetQueueAttributes"): "Policy is stored, not enforced; KMS attributes are stored, nothing is "
     "encrypted",
     ("sqs", "CreateQueue"): "Policy is stored, not enforced; KMS attributes are stored, nothing is encrypted; "
