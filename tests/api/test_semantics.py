@@ -14,6 +14,11 @@ from botocore.exceptions import ClientError
 from test_streams import create as create_streamed
 from test_streams import read_all
 
+# The shared boto3 session of ``embedded.clients`` (the ``streams`` fixture's)
+# routes in-process only if this module was imported before the session was
+# made; a server-mode test first in the session would otherwise make it bare.
+import cellstore.embedded.inprocess  # noqa: F401
+
 KEY = {"pk": {"S": "k"}}
 
 
