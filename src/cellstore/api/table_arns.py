@@ -59,30 +59,44 @@ def table_name(db: Database, value: Any, *, strict: bool = True) -> Any:
 def with_table_names(db: Database, operation: str, payload: Any, *, strict: bool = True) -> tuple[Any, dict[str, str]]:
     """``payload`` with every table ARN replaced by its name, and batch keys' original spellings.
 
-    The payload is copied where it changes (never mutated: the caller's dict
-    may be reused, and the authorizer and the handler each normalize).  The
-    second value maps a name back to the ARN a batch request keyed it by.
+    The payload is copied only where it changes (never mutated: the caller's
+    dict may be reused, and the authorizer and the handler each normalize), so
+    a request naming its tables by name — nearly all of them — costs a few
+    lookups and no copy.  The second value maps a name back to the ARN a
+    batch request keyed it by.
     """
     if not isinstance(payload, Mapping):
         return payload, {}
-    result = dict(payload)
-    if "TableName" in result:
-        result["TableName"] = table_name(db, result["TableName"], strict=strict)
+    changes: dict[str, Any] = {}
     spelled: dict[str, str] = {}
-    items = result.get("RequestItems")
-    if operation in _BATCH_MEMBERS and isinstance(items, Mapping):
+    name = payload.get("TableName")
+    if isinstance(name, str) and name.startswith("arn:"):
+        changes["TableName"] = table_name(db, name, strict=strict)
+    items = payload.get("RequestItems")
+    if operation in _BATCH_MEMBERS and isinstance(items, Mapping) and any(_is_arn(key) for key in items):
         renamed: dict[str, Any] = {}
         for key, spec in items.items():
-            name = table_name(db, key, strict=strict)
-            if name != key:
-                spelled[name] = key
+            plain = table_name(db, key, strict=strict)
+            if plain != key:
+                spelled[plain] = key
             # Two spellings of one table: the last one wins, as a JSON object's repeated key does.
-            renamed[name] = spec
-        result["RequestItems"] = renamed
-    entries = result.get("TransactItems")
-    if isinstance(entries, list):
-        result["TransactItems"] = [_transact_entry(db, entry, strict) for entry in entries]
-    return result, spelled
+            renamed[plain] = spec
+        changes["RequestItems"] = renamed
+    entries = payload.get("TransactItems")
+    if isinstance(entries, list) and any(_names_by_arn(entry) for entry in entries):
+        changes["TransactItems"] = [_transact_entry(db, entry, strict) for entry in entries]
+    return ({**payload, **changes} if changes else payload), spelled
+
+
+def _is_arn(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("arn:")
+
+
+def _names_by_arn(entry: Any) -> bool:
+    """Whether a TransactItems entry names its table by an ARN."""
+    return isinstance(entry, Mapping) and any(
+        isinstance(body, Mapping) and _is_arn(body.get("TableName")) for body in entry.values()
+    )
 
 
 def _transact_entry(db: Database, entry: Any, strict: bool) -> Any:

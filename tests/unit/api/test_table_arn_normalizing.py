@@ -74,3 +74,13 @@ def test_a_foreign_arn_is_refused_by_dispatch_and_left_alone_for_the_authorizer(
 @pytest.mark.parametrize("value", ["numbers", "arn:aws:sqs:us-east-1:000000000000:q", "arn:nonsense", 7, None])
 def test_anything_but_a_table_arn_is_left_as_it_is(db: Database, value: Any) -> None:
     assert table_arns.table_name(db, value) == value
+
+
+def test_a_request_naming_tables_by_name_is_passed_through_uncopied(db: Database) -> None:
+    for operation, request in (
+        ("GetItem", {"TableName": "numbers", "Key": KEY}),
+        ("BatchGetItem", {"RequestItems": {"numbers": {"Keys": [KEY]}}}),
+        ("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "numbers", "Key": KEY}}]}),
+    ):
+        assert table_arns.with_table_names(db, operation, request) == (request, {})
+        assert table_arns.with_table_names(db, operation, request)[0] is request
