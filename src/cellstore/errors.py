@@ -70,6 +70,18 @@ class ResourceNotFoundException(CellstoreError):
     default_message = "Requested resource not found"
 
 
+class TableNotFoundException(CellstoreError):
+    """DescribeContinuousBackups/UpdateContinuousBackups' word for a missing table."""
+
+    code = "TableNotFoundException"
+
+
+class PolicyNotFoundException(CellstoreError):
+    """Get/DeleteResourcePolicy on a resource without a policy (or with another revision)."""
+
+    code = "PolicyNotFoundException"
+
+
 class ResourceInUseException(CellstoreError):
     code = "ResourceInUseException"
 

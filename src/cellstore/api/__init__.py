@@ -17,18 +17,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cellstore.api import batch, items, reads, tables, tags, transactions, ttl
+from cellstore.api import (
+    backups,
+    batch,
+    items,
+    policies,
+    reads,
+    table_arns,
+    tables,
+    tags,
+    transactions,
+    ttl,
+)
 from cellstore.api.registry import Registry
 from cellstore.engine.database import Database as Database
 from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-FAMILIES = (tables, items, reads, batch, transactions, tags, ttl)
+FAMILIES = (tables, items, reads, batch, transactions, tags, ttl, backups, policies)
 
 REGISTRY: Registry[Handler] = Registry.of_families(lambda name: UnknownOperationException(), FAMILIES)
 OPERATIONS = REGISTRY.handlers
 
 
 def dispatch(db: Database, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return REGISTRY.handler(name)(db, payload)
+    """Run operation ``name``; a table ARN given as a TableName is the table's name (``table_arns``)."""
+    handler = REGISTRY.handler(name)
+    named, spelled = table_arns.with_table_names(db, name, payload)
+    return table_arns.respell(name, handler(db, named), spelled)

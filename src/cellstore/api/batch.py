@@ -103,7 +103,7 @@ def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     consumed = [
         capacity.consumed(
             name,
-            capacity.read_units(result.bytes_read[name], consistent=bool(request_items[name].get("ConsistentRead"))),
+            capacity.items_read_units(result.sizes[name], consistent=bool(request_items[name].get("ConsistentRead"))),
             mode,
             read=True,
         )
@@ -187,10 +187,8 @@ def batch_write_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         response["ItemCollectionMetrics"] = metrics
     mode = payload.get("ReturnConsumedCapacity")
     if mode not in (None, "NONE"):
-        units: dict[str, float] = {name: 0.0 for name in request_items}
-        for result in results:
-            units[result.table.name] += capacity.write_units(result.size())
+        usages = capacity.writes_by_table(results, request_items)
         response["ConsumedCapacity"] = [
-            capacity.consumed(name, total, mode, read=False) for name, total in units.items()
+            capacity.consumed(name, usage, mode, read=False) for name, usage in usages.items()
         ]
     return response

@@ -65,8 +65,7 @@ def _write_response(payload: dict[str, Any], result: items.WriteResult, attribut
         response["Attributes"] = attributes
     mode = payload.get("ReturnConsumedCapacity")
     if capacity.wanted(mode):
-        units = capacity.write_units(result.size())
-        response["ConsumedCapacity"] = capacity.consumed(result.table.name, units, mode, read=False)
+        response["ConsumedCapacity"] = capacity.consumed(result.table.name, capacity.write_usage(result), mode, read=False)
     metrics = collection_metrics(payload, result)
     if metrics is not None:
         response["ItemCollectionMetrics"] = metrics

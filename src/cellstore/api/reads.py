@@ -132,7 +132,8 @@ def _respond(payload: dict[str, Any], page: reads.Page, select: str, projection:
     consumed = None
     if capacity.wanted(mode):  # sizing every item read is only needed for this
         units = capacity.read_units(page.bytes_read, consistent=bool(payload.get("ConsistentRead", False)))
-        consumed = capacity.consumed(page.table.name, units, mode, read=True)
+        usage = capacity.Usage(units) if page.index is None else capacity.index_read(page.index, units)
+        consumed = capacity.consumed(page.table.name, usage, mode, read=True)
     if select != "COUNT":
         found = page.items
         if page.index is not None and select == "ALL_PROJECTED_ATTRIBUTES":

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
@@ -70,6 +71,9 @@ class Access(NamedTuple):
     action: str
     resource: str
     context: ContextKeys = ()
+    #: The resource-based policy (PutResourcePolicy's JSON document) of the table or
+    #: stream the resource is, or is an index of; "" when it has none.
+    resource_policy: str = ""
 
 
 # --- DynamoDB -----------------------------------------------------------------
@@ -83,7 +87,12 @@ _TRANSACT_ACTIONS = {
     "Get": ("GetItem", "Key"),
 }
 #: Control-plane operations that name their table by ARN.
-_BY_RESOURCE_ARN = frozenset({"TagResource", "UntagResource", "ListTagsOfResource"})
+_BY_RESOURCE_ARN = frozenset(
+    {
+        "TagResource", "UntagResource", "ListTagsOfResource",
+        "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
+    }
+)
 
 
 class _Tables:
@@ -316,9 +325,36 @@ def _transact_accesses(tables: _Tables, operation: str, payload: Mapping[str, An
         yield _item_access(tables, f"dynamodb:{action}", body.get("TableName"), body, member)
 
 
+def _with_resource_policies(tables: _Tables, accesses: Iterable[Access]) -> list[Access]:
+    """``accesses``, each carrying the resource policy of what it touches.
+
+    A table's policy also governs its indexes (``…/table/t/index/i``), as in
+    DynamoDB; a stream has its own.  Stored with the table, read in the same
+    lookup as the key schema.
+    """
+    prefix = tables.db.table_arn("")
+    found = []
+    for access in accesses:
+        document = ""
+        if access.resource.startswith(prefix):
+            name, _, rest = access.resource[len(prefix):].partition("/")
+            table = tables.get(name)
+            if table is not None:
+                attached = access.resource if rest.startswith("stream/") else prefix + name
+                document = catalog.resource_policy_of(table, attached)
+        found.append(Access(*access[:3], document) if document else access)
+    return found
+
+
 def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
-    """What a DynamoDB request touches."""
+    """What a DynamoDB request touches (a table ARN as TableName is the table it names)."""
     tables = _Tables(db)
+    return _with_resource_policies(tables, _dynamodb(tables, operation, payload))
+
+
+def _dynamodb(tables: _Tables, operation: str, payload: dict[str, Any]) -> list[Access]:
+    db = tables.db
+    payload, _ = table_arns.with_table_names(db, operation, payload, strict=False)
     if operation in _ITEM_OPERATIONS:
         return [_item_access(tables, f"dynamodb:{operation}", payload.get("TableName"), payload, _ITEM_OPERATIONS[operation])]
     if operation in ("Query", "Scan"):
@@ -344,6 +380,10 @@ def dynamodb(db: Database, operation: str, payload: dict[str, Any]) -> list[Acce
 
 def streams(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
     """What a Streams request touches: its stream, found in the iterator for GetRecords."""
+    return _with_resource_policies(_Tables(db), _streams(db, operation, payload))
+
+
+def _streams(db: Database, operation: str, payload: dict[str, Any]) -> list[Access]:
     action = f"dynamodb:{operation}"
     arn = payload.get("StreamArn")
     if operation == "GetRecords" and isinstance(payload.get("ShardIterator"), str):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cellstore.api import policies
 from cellstore.api.registry import operation
 from cellstore.api.validation import (
     TABLE_NAME_PATTERN,
@@ -487,6 +488,10 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
             f"{_INVALID}Number of attributes in KeySchema does not exactly match number of attributes "
             "defined in AttributeDefinitions"
         )
+    resource_policy = payload.get("ResourcePolicy")
+    if resource_policy is not None:
+        check_type("ResourcePolicy", resource_policy, "string")
+        policies.check_document(resource_policy)
     spec = TableSpec(
         name=str(name),
         attribute_definitions=tuple(attribute_types.items()),
@@ -501,7 +506,10 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         local_indexes=local_indexes,
         global_indexes=global_indexes,
     )
-    return {"TableDescription": catalog.create_table(db, spec)}
+    description = catalog.create_table(db, spec)
+    if resource_policy is not None:  # attached as PutResourcePolicy would, right after the table exists
+        catalog.put_resource_policy(db, spec.name, db.table_arn(spec.name), resource_policy, None)
+    return {"TableDescription": description}
 
 
 def _require_table_name(payload: dict[str, Any]) -> None:

@@ -114,7 +114,9 @@ def _check_keys(db: Database, keys: list[tuple[str, Item | None]]) -> list[Table
     return [tables[name] for name, _ in keys]
 
 
-def _consumed(payload: dict[str, Any], units: dict[str, float], *, read: bool) -> list[dict[str, Any]] | None:
+def _consumed(
+    payload: dict[str, Any], units: dict[str, float] | dict[str, capacity.Usage], *, read: bool
+) -> list[dict[str, Any]] | None:
     mode = payload.get("ReturnConsumedCapacity")
     if mode in (None, "NONE"):
         return None
@@ -135,15 +137,11 @@ def transact_write_items(db: Database, payload: dict[str, Any]) -> dict[str, Any
     digest = transactions.request_digest(payload) if token is not None else ""
     results = transactions.transact_write(db, actions, token=token, digest=digest)
     response: dict[str, Any] = {}
-    units: dict[str, float] = {}
-    for action in actions:
-        units.setdefault(action.table_name, 0.0)
-    # Transactional writes cost two write units per KB, as in DynamoDB.
-    for result in results or []:
-        units[result.table.name] += 2 * capacity.write_units(result.size())
+    # Transactional writes cost two write units per KB (indexes included), as in DynamoDB.
+    units = capacity.writes_by_table(results or [], (action.table_name for action in actions), times=2)
     for action in actions:
         if action.kind == "ConditionCheck":
-            units[action.table_name] += 2 * capacity.write_units(item_size(action.item))
+            units[action.table_name].table += 2 * capacity.write_units(item_size(action.item))
     consumed = _consumed(payload, units, read=False)
     if consumed is not None:
         response["ConsumedCapacity"] = consumed

@@ -33,6 +33,8 @@ class BatchGetResult:
     found: dict[str, list[Item]] = field(default_factory=dict)
     unprocessed: dict[str, list[Item]] = field(default_factory=dict)
     bytes_read: dict[str, int] = field(default_factory=dict)
+    # The size of each key read (0 for a missing item): capacity rounds each up on its own.
+    sizes: dict[str, list[int]] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
 
 
@@ -67,12 +69,14 @@ def batch_get(db: Database, keys_by_table: dict[str, list[Item]]) -> BatchGetRes
             result.tables[name] = table
             result.found[name] = []
             result.bytes_read[name] = 0
+            result.sizes[name] = []
             for position, key in enumerate(keys):
                 if full:
                     result.unprocessed.setdefault(name, []).extend(keys[position:])
                     break
                 raw = txn.get(table.item_key(key))
                 if raw is None:
+                    result.sizes[name].append(0)
                     continue
                 item: Item = orjson.loads(raw)
                 size = item_size(item)
@@ -82,5 +86,6 @@ def batch_get(db: Database, keys_by_table: dict[str, list[Item]]) -> BatchGetRes
                     break
                 total += size
                 result.bytes_read[name] += size
+                result.sizes[name].append(size)
                 result.found[name].append(item)
     return result

@@ -36,7 +36,14 @@ from typing import Any
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
-from cellstore.errors import INVALID_PARAMETERS, ResourceInUseException, ResourceNotFoundException, ValidationException
+from cellstore.errors import (
+    INVALID_PARAMETERS,
+    PolicyNotFoundException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    TableNotFoundException,
+    ValidationException,
+)
 from cellstore.storage.base import Txn, prefix_end
 
 PROVISIONED = "PROVISIONED"
@@ -231,6 +238,27 @@ def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple
     return names[:limit], len(names) > limit
 
 
+#: The TableDescription members DeleteTable answers with.  DynamoDB's answer
+#: leaves out the schema (AttributeDefinitions, KeySchema, the indexes) and
+#: CreationDateTime; AWS documents the answer only as a TableDescription, so
+#: these are the members DynamoDB is observed to return.
+DELETE_TABLE_MEMBERS = (
+    "TableName",
+    "TableStatus",
+    "ProvisionedThroughput",
+    "TableSizeBytes",
+    "ItemCount",
+    "TableArn",
+    "TableId",
+    "BillingModeSummary",
+    "StreamSpecification",
+    "LatestStreamLabel",
+    "LatestStreamArn",
+    "TableClassSummary",
+    "DeletionProtectionEnabled",
+)
+
+
 def delete_table(db: Database, name: str) -> dict[str, Any]:
     """Remove the table and every item of it; answer its last description, TableStatus DELETING."""
     with db.store.transaction(write=True) as txn:
@@ -240,7 +268,8 @@ def delete_table(db: Database, name: str) -> dict[str, Any]:
                 "Resource cannot be deleted as it is currently protected against deletion. "
                 "Disable deletion protection first."
             )
-        description = _described(txn, table, "DELETING", time.time())
+        described = _described(txn, table, "DELETING", time.time())
+        description = {name: described[name] for name in DELETE_TABLE_MEMBERS if name in described}
         start = keycodec.table_prefix(table.id)
         txn.delete_range(start, prefix_end(start))
         indexes.delete_all(txn, table.id)
@@ -375,3 +404,122 @@ def list_tags(db: Database, arn: str) -> list[dict[str, str]]:
     """The table's tags in the order they were first set."""
     with db.store.transaction(write=False) as txn:
         return list(_table_of_arn(db, txn, arn).tags)
+
+
+# ---- continuous backups (described, not taken) ----------------------------------
+
+#: The recovery period DynamoDB reports when none was asked for (and its bounds).
+DEFAULT_RECOVERY_DAYS = 35
+
+
+def _load_for_backups(txn: Txn, name: str) -> Table:
+    """The table, or DynamoDB's TableNotFoundException (not ResourceNotFound) for these two operations."""
+    table = find_table(txn, name)
+    if table is None:
+        raise TableNotFoundException(f"Table not found: {name}")
+    return table
+
+
+def _continuous_backups(table: Table) -> dict[str, Any]:
+    """The ContinuousBackupsDescription of ``table``.
+
+    Continuous backups are ENABLED on every table, as AWS reports them.  Point
+    in time recovery is a setting cellstore stores and reports but does not
+    act on (restoring is not served: RestoreTableToPointInTime answers
+    UnknownOperationException), so the restorable window — Earliest and
+    LatestRestorableDateTime, which would promise a restore — is left out.
+    """
+    setting = table.state.get("pitr")
+    recovery: dict[str, Any] = {"PointInTimeRecoveryStatus": "DISABLED"}
+    if setting is not None and setting.get("enabled"):
+        recovery = {"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": setting["period"]}
+    return {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": recovery}
+
+
+def describe_continuous_backups(db: Database, name: str) -> dict[str, Any]:
+    with db.store.transaction(write=False) as txn:
+        return _continuous_backups(_load_for_backups(txn, name))
+
+
+def update_continuous_backups(db: Database, name: str, enabled: bool, period: int | None) -> dict[str, Any]:
+    """Record the point-in-time-recovery setting; answer the new description."""
+    with db.store.transaction(write=True) as txn:
+        table = _load_for_backups(txn, name)
+        if enabled:
+            table.state["pitr"] = {"enabled": True, "period": period or DEFAULT_RECOVERY_DAYS}
+        else:
+            table.state.pop("pitr", None)
+        save_table(txn, table)
+        return _continuous_backups(table)
+
+
+# ---- resource-based policies (stored with the table) -----------------------------
+
+#: ExpectedRevisionId meaning "only if the resource has no policy yet".
+NO_POLICY = "NO_POLICY"
+
+
+def _policy_not_found(arn: str) -> PolicyNotFoundException:
+    return PolicyNotFoundException(f"Resource-based policy not found for the provided ResourceArn: {arn}")
+
+
+def resource_policy_of(table: Table, arn: str) -> str:
+    """The policy document attached to ``arn`` (the table's or one of its streams'), "" for none."""
+    entry = table.state.get("resource_policies", {}).get(arn)
+    return "" if entry is None else str(entry["Policy"])
+
+
+def _policies(table: Table) -> dict[str, dict[str, str]]:
+    return table.state.setdefault("resource_policies", {})  # type: ignore[no-any-return]
+
+
+def _revision_mismatch(current: dict[str, str] | None, expected: str) -> bool:
+    """Whether ExpectedRevisionId ``expected`` (NO_POLICY: there must be none) fails for ``current``."""
+    if current is None:
+        return expected != NO_POLICY
+    return current["RevisionId"] != expected
+
+
+def put_resource_policy(db: Database, table_name: str, arn: str, document: str, expected: str | None) -> str:
+    """Attach ``document`` to ``arn`` (the table, or a stream of it); answer the revision id.
+
+    Putting the document already attached answers its revision id again
+    (PutResourcePolicy is idempotent, AWS says).  Revision ids are the
+    attach time in milliseconds, as AWS's look, strictly increasing per resource.
+    """
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, table_name)
+        policies = _policies(table)
+        current = policies.get(arn)
+        if expected is not None and _revision_mismatch(current, expected):
+            raise _policy_not_found(arn)
+        if current is not None and current["Policy"] == document:
+            return current["RevisionId"]
+        revision = int(time.time() * 1000)
+        if current is not None:
+            revision = max(revision, int(current["RevisionId"]) + 1)
+        policies[arn] = {"Policy": document, "RevisionId": str(revision)}
+        save_table(txn, table)
+        return str(revision)
+
+
+def get_resource_policy(db: Database, table_name: str, arn: str) -> tuple[str, str]:
+    """(Policy, RevisionId) attached to ``arn``; PolicyNotFoundException if none."""
+    with db.store.transaction(write=False) as txn:
+        entry = _load(txn, table_name).state.get("resource_policies", {}).get(arn)
+    if entry is None:
+        raise _policy_not_found(arn)
+    return str(entry["Policy"]), str(entry["RevisionId"])
+
+
+def delete_resource_policy(db: Database, table_name: str, arn: str, expected: str | None) -> str:
+    """Detach ``arn``'s policy; answer the revision id it had."""
+    with db.store.transaction(write=True) as txn:
+        table = _load(txn, table_name)
+        policies = _policies(table)
+        current = policies.get(arn)
+        if current is None or (expected is not None and current["RevisionId"] != expected):
+            raise _policy_not_found(arn)
+        del policies[arn]
+        save_table(txn, table)
+        return current["RevisionId"]

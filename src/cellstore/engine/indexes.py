@@ -43,8 +43,8 @@ import orjson
 
 from cellstore.engine import keycodec, keyspace
 from cellstore.engine.changes import WriteResult
-from cellstore.engine.tables import KeyAttribute, Table, save_table
-from cellstore.engine.values import AttributeValue, Item
+from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table, save_table
+from cellstore.engine.values import AttributeValue, Item, value_size
 from cellstore.errors import (
     ItemCollectionSizeLimitExceededException,
     LimitExceededException,
@@ -358,7 +358,14 @@ def check_projected_total(projections: list[dict[str, Any]]) -> None:
 # ---- entries ---------------------------------------------------------------------
 
 
-def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, *, strict: bool) -> bool:
+def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, limit: int, *, strict: bool) -> bool:
+    """Whether ``value`` can be ``attribute`` of an entry of ``index``.
+
+    ``limit`` is the key-size limit of the attribute's role (2,048 bytes for a
+    partition attribute, 1,024 for a sort attribute, as for a table key).  A
+    new version breaking a rule is refused with DynamoDB's message; an
+    existing item breaking one (a backfill, an old version) has no entry.
+    """
     kind = next(iter(value))
     if kind != attribute.type:
         if strict:
@@ -375,6 +382,14 @@ def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, 
                 f"{'string' if kind == 'S' else 'binary'} value. IndexName: {index.name}, IndexKey: {attribute.name}"
             )
         return False
+    size = value_size(value)
+    if size > limit:
+        if strict:
+            raise ValidationException(
+                f"{_INVALID}Size limit exceeded for Index Key {attribute.name} Actual Size: {size} bytes "
+                f"Max Size: {limit} bytes IndexName: {index.name}"
+            )
+        return False
     return True
 
 
@@ -387,7 +402,7 @@ def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -
     hash_values = []
     for attribute in index.hash_keys:
         value = item.get(attribute.name)
-        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
+        if value is None or not _key_value_ok(index, attribute, value, MAX_HASH_KEY_BYTES, strict=strict):
             return None
         hash_values.append(value)
     # One partition attribute (every index but a multi-attribute GSI) takes the
@@ -398,7 +413,7 @@ def entry_key(table: Table, index: Index, item: Item, *, strict: bool = False) -
         key = keycodec.index_tuple_partition_prefix(table.id, index.number, hash_values)
     for attribute in index.range_keys:
         value = item.get(attribute.name)
-        if value is None or not _key_value_ok(index, attribute, value, strict=strict):
+        if value is None or not _key_value_ok(index, attribute, value, MAX_RANGE_KEY_BYTES, strict=strict):
             return None
         key += keycodec.encode_value(value)
     return key + table_key_suffix(table, item)

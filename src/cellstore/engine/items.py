@@ -59,8 +59,16 @@ def check_update(table: Table, update: Update | None) -> None:
             )
 
 
-def compute_update(key: Item, old: Item | None, update: Update | None) -> tuple[Item, list[Path]]:
-    """The item after ``update``; raises ValidationException for data-dependent errors."""
+def compute_update(key: Item, old: Item | None, update: Update | None) -> tuple[Item | None, list[Path]]:
+    """The item after ``update`` (None: still no item); raises ValidationException for data-dependent errors.
+
+    An update of a missing item whose actions only take away (REMOVE, DELETE
+    from a set, legacy DELETE) creates nothing, as DynamoDB observably does:
+    there is nothing to remove from, so no item and no stream record.  An
+    update with no actions at all still creates the item from its key.
+    """
+    if old is None and update is not None and update.only_removes():
+        return None, []
     base = dict(old) if old is not None else dict(key)
     new, paths = (base, []) if update is None else update.apply(base)
     if exceeds_item_limit(new):

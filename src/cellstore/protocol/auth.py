@@ -109,14 +109,12 @@ class Auth:
             seen.add(access)
             action, resource = access.action, access.resource
             context = {**base, **{name: list(values) for name, values in access.context}}
-            decision = policy.evaluate(principal.policies, action, resource, context, variables)
+            decision, source = policy.evaluate_with_resource_policy(
+                principal.policies, access.resource_policy, arn, self.account, action, resource, context, variables
+            )
             if decision is policy.Decision.ALLOW:
                 continue
-            reason = (
-                "with an explicit deny in an identity-based policy"
-                if decision is policy.Decision.EXPLICIT_DENY
-                else f"because no identity-based policy allows the {action} action"
-            )
+            reason = policy.denial_reason(decision, source, action)
             err = AccessDeniedException(
                 f"User: {arn} is not authorized to perform: {action} on resource: {resource} {reason}"
             )

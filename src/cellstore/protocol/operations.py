@@ -52,9 +52,15 @@ AWS_OPERATIONS: Mapping[str, tuple[str, ...]] = {
 #: Served, but not whole: what is missing.
 PARTLY: Mapping[tuple[str, str], str] = {
     ("dynamodb", "CreateTable"): "provisioned capacity is recorded but never throttles; SSESpecification, "
-    "OnDemandThroughput, WarmThroughput and ResourcePolicy are not applied",
+    "OnDemandThroughput and WarmThroughput are not applied",
     ("dynamodb", "UpdateTable"): "provisioned capacity is recorded but never throttles; ReplicaUpdates "
     "(global tables), SSESpecification, OnDemandThroughput and WarmThroughput are not applied",
+    ("dynamodb", "DescribeContinuousBackups"): "point-in-time recovery is a recorded setting: nothing can be "
+    "restored, so EarliestRestorableDateTime and LatestRestorableDateTime are not reported",
+    ("dynamodb", "UpdateContinuousBackups"): "records the point-in-time-recovery setting; no recovery points "
+    "are kept (RestoreTableToPointInTime is not served)",
+    ("dynamodb", "PutResourcePolicy"): "tables and streams; the document's shape is checked, not its grammar, "
+    "and a stored policy cellstore cannot evaluate denies every request to its resource (docs/AUTH.md)",
     ("sqs", "SetQueueAttributes"): "Policy is stored, not enforced; KMS attributes are stored, nothing is "
     "encrypted",
     ("sqs", "CreateQueue"): "Policy is stored, not enforced; KMS attributes are stored, nothing is encrypted; "

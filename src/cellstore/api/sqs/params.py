@@ -94,8 +94,16 @@ def queue_url_parts(url: str) -> list[str]:
 
 
 def queue_from_url(payload: Mapping[str, Any], account: str) -> str:
-    """The queue name in ``QueueUrl`` (``http://host:port/<account>/<name>``)."""
-    parts = queue_url_parts(str(string(payload, "QueueUrl", need=True)))
+    """The queue name in ``QueueUrl`` (``http://host:port/<account>/<name>``).
+
+    A bare queue name (no scheme, no slash) is also accepted, as SQS accepts
+    it: it names the caller's queue of that name, in the caller's account and
+    region (this server's), exactly as the full URL would.
+    """
+    url = str(string(payload, "QueueUrl", need=True))
+    if "/" not in url:
+        return url
+    parts = queue_url_parts(url)
     if len(parts) != 2 or parts[0] != account:
         raise QueueDoesNotExist()
     return parts[1]

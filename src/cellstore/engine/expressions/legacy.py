@@ -171,7 +171,13 @@ def _comparison(
     if operator == "CONTAINS":
         return FunctionCondition(Call("contains", (attr, Literal(operands[0]))))
     if operator == "NOT_CONTAINS":
-        return Not(FunctionCondition(Call("contains", (attr, Literal(operands[0])))))
+        # Unlike ``NOT contains(a, :v)``, legacy NOT_CONTAINS needs the attribute
+        # to exist: on a missing one DynamoDB fails the check (AWS documents only
+        # the present case; this is the observed answer).
+        return And(
+            FunctionCondition(Call("attribute_exists", (attr,))),
+            Not(FunctionCondition(Call("contains", (attr, Literal(operands[0]))))),
+        )
     if operator == "BEGINS_WITH":
         return FunctionCondition(Call("begins_with", (attr, Literal(operands[0]))))
     if operator == "IN":
@@ -290,7 +296,9 @@ def update_from_attribute_updates(updates: dict[str, Any]) -> Update:
         if action == "PUT":
             actions.append(SetAction(target, Literal(value)))
         elif action == "ADD":
-            if kind not in ("N", "SS", "NS", "BS"):
+            # A list is also accepted and appended to an existing list: AWS
+            # documents numbers and sets only, DynamoDB is observed to take lists.
+            if kind not in ("N", "SS", "NS", "BS", "L"):
                 raise ValidationException(
                     INVALID_PARAMETERS + f"ADD action is not supported for the type {kind}"
                 )

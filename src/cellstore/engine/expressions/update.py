@@ -7,7 +7,8 @@ Semantics follow DynamoDB:
 * list indexes everywhere refer to the original list: SET/ADD/DELETE run in
   the order written, then REMOVEs run deepest/highest index first, so
   ``REMOVE a[0], a[2]`` removes the original first and third elements;
-* SET on a list index past the end appends;
+* SET on a list index past the end appends; several such SETs on one list
+  append in ascending index order (``_application_order``);
 * the input item is never mutated; the result shares untouched sub-values with it.
 
 The only errors raised here are the data-dependent ones DynamoDB reports at
@@ -24,6 +25,7 @@ from cellstore.engine.expressions.ast import (
     Arith,
     Attr,
     Call,
+    DeleteAction,
     Literal,
     Operand,
     RemoveAction,
@@ -65,6 +67,10 @@ class Update:
         """Attributes the update writes, so the engine can refuse key attributes."""
         return {str(_target(action)[0]) for action in self.actions}
 
+    def only_removes(self) -> bool:
+        """Whether every action takes something away (REMOVE or DELETE), so a missing item stays missing."""
+        return bool(self.actions) and all(isinstance(a, (RemoveAction, DeleteAction)) for a in self.actions)
+
     def paths(self) -> list[Path]:
         return [_target(action) for action in self.actions]
 
@@ -75,25 +81,26 @@ class Update:
             for action in self.actions
         ]
         new: Item = dict(item)
-        touched: list[Path] = []
+        written: dict[int, Path] = {}  # by position in the expression
         removes: list[Path] = []
-        for action, value in zip(self.actions, computed, strict=True):
+        for position, (action, value) in sorted(enumerate(zip(self.actions, computed, strict=True)), key=_application_order):
             target = _target(action)
             if isinstance(action, SetAction):
                 if value is None:  # pragma: no cover - _compute never returns None
                     raise ValidationException(messages.MISSING_ATTRIBUTE)
                 if len(target) > 1 and len(target) - 1 + _depth(value) > MAX_DEPTH:
                     raise ValidationException(NESTING_EXCEEDED)
-                touched.append(_set_path(new, target, value))
+                written[position] = _set_path(new, target, value)
             elif isinstance(action, RemoveAction):
                 removes.append(target)
-                touched.append(target)
+                written[position] = target
             elif isinstance(action, AddAction):
                 self._add(new, target, _literal_value(action.value))
-                touched.append(target)
+                written[position] = target
             else:
                 self._delete(new, target, _literal_value(action.value))
-                touched.append(target)
+                written[position] = target
+        touched = [written[position] for position in sorted(written)]
         for target in sorted(removes, key=_removal_order):
             _remove_path(new, target)
         return new, touched
@@ -108,6 +115,9 @@ class Update:
             raise ValidationException(self.mismatch)
         if kind == "N":
             _set_path(item, target, {"N": add_numbers(current["N"], operand["N"])})
+            return
+        if kind == "L":  # legacy AttributeUpdates only: the expression grammar refuses ADD of a list
+            _set_path(item, target, {"L": current["L"] + operand["L"]})
             return
         existing = current[kind]
         present = set(existing)
@@ -149,6 +159,25 @@ def _literal_value(operand: Operand) -> AttributeValue:
     if not isinstance(operand, Literal):  # pragma: no cover - resolved trees only
         raise TypeError(operand)
     return operand.value
+
+
+def _application_order(
+    entry: tuple[int, tuple[UpdateAction, AttributeValue | None]],
+) -> tuple[int, tuple[tuple[int, Any], ...]]:
+    """SETs first, in ascending path order, then the other actions in the order written.
+
+    Paths never overlap (``check_paths``), so the order only shows when
+    several SETs name indexes past the end of the same list: each appends,
+    and DynamoDB appends them in ascending index order whatever order they
+    were written in (``SET l[9] = :a, l[5] = :b`` on a two-element list
+    gives ``[x, y, b, a]``).  AWS documents only that an index past the end
+    appends; the ordering is what DynamoDB is observed to do.  ``sorted`` is
+    stable, so everything else keeps the order written.
+    """
+    action = entry[1][0]
+    if isinstance(action, SetAction):
+        return 0, tuple((1, step) if isinstance(step, int) else (0, step) for step in _target(action))
+    return 1, ()
 
 
 def _removal_order(path: Path) -> tuple[tuple[int, Any], ...]:

@@ -102,7 +102,7 @@ def test_enum_and_conditional_operator_errors() -> None:
         ("s", "CONTAINS", [{"S": "ell"}], True),
         ("ss", "CONTAINS", [{"S": "a"}], True),
         ("ss", "NOT_CONTAINS", [{"S": "z"}], True),
-        ("x", "NOT_CONTAINS", [{"S": "z"}], True),
+        ("x", "NOT_CONTAINS", [{"S": "z"}], False),  # a missing attribute fails NOT_CONTAINS, as in DynamoDB
         ("s", "BEGINS_WITH", [{"S": "he"}], True),
         ("n", "IN", [{"N": "1"}, {"N": "10"}], True),
         ("n", "BETWEEN", [{"N": "1"}, {"N": "10"}], True),
