@@ -11,6 +11,11 @@ operation, the table or queue, the status and the milliseconds from the first
 byte of the request to the answer.  Text lines are space-separated with "-"
 for a missing field; ``json_lines`` writes one JSON object per line instead.
 
+The same hook counts requests for ``/metrics`` (``protocol/metrics.py``):
+with ``metrics`` set and no ``stream`` only the service and operation are
+read (a header scan, no regular expression), so the server keeps one
+per-request path whatever is on.
+
 Everything is read from the request as the server has it (headers and raw
 body), never from the api layer: the protocol layer stays ignorant of
 payloads beyond a few member names, and the log costs nothing when off.
@@ -30,6 +35,7 @@ from cellstore.protocol import wire
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile
+    from cellstore.protocol.metrics import Metrics
 
 FIELDS = ("time", "request_id", "principal", "service", "operation", "resource", "status", "ms")
 
@@ -43,11 +49,15 @@ _BATCHES = frozenset({"BatchGetItem", "BatchWriteItem"})
 
 
 class AccessLog:
-    """Formats and writes the access log; ``record`` is called once per answered request."""
+    """Formats and writes the access log and counts metrics; ``record`` is called once per answered request.
 
-    def __init__(self, stream: TextIO, *, json_lines: bool = False) -> None:
+    ``stream`` None writes no lines (``/metrics`` on, ``--access-log`` off).
+    """
+
+    def __init__(self, stream: TextIO | None, *, json_lines: bool = False, metrics: Metrics | None = None) -> None:
         self.stream = stream
         self.json_lines = json_lines
+        self.metrics = metrics
         #: With ``--auth sigv4``: access keys are logged as the principal they belong to.
         self.credentials: CredentialsFile | None = None
 
@@ -61,7 +71,15 @@ class AccessLog:
         response_headers: Sequence[tuple[bytes, bytes]],
         seconds: float,
     ) -> None:
-        self.stream.write(self.line(method, url, headers, body, status, response_headers, seconds, time.time()))
+        metrics = self.metrics
+        if self.stream is None:
+            if metrics is not None:
+                metrics.count(*request_kind(method, url, headers, body), status, seconds)
+            return
+        entry = self.entry(method, url, headers, body or b"", status, response_headers, seconds, time.time())
+        if metrics is not None:
+            metrics.count(entry["service"], entry["operation"], status, seconds)  # type: ignore[arg-type]
+        self.stream.write(self.format(entry))
 
     def line(
         self,
@@ -75,7 +93,10 @@ class AccessLog:
         now: float,
     ) -> str:
         """One line (newline included) for a request, its answer and how long it took."""
-        entry = self.entry(method, url, headers, body or b"", status, response_headers, seconds, now)
+        return self.format(self.entry(method, url, headers, body or b"", status, response_headers, seconds, now))
+
+    def format(self, entry: dict[str, object]) -> str:
+        """An entry as its line: space-separated fields, or one JSON object."""
         if self.json_lines:
             return orjson.dumps(entry).decode("utf-8") + "\n"
         return " ".join("-" if entry[name] is None else str(entry[name]) for name in FIELDS) + "\n"
@@ -144,6 +165,32 @@ class AccessLog:
             if key is not None:
                 return key.principal.name
         return key_id
+
+
+def request_kind(
+    method: str, url: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes | None
+) -> tuple[str | None, str | None]:
+    """(service, operation) of a request, as cheaply as they can be read; (None, "METHOD /path") for no API call.
+
+    The metrics' per-request path: one pass over the headers for an AWS JSON
+    request; the query protocol's ``Action`` needs the query string or form body.
+    """
+    content_type = b""
+    for name, value in headers:
+        if name == b"x-amz-target":
+            prefix, _, action = value.decode("latin-1").partition(".")
+            service = wire.TARGET_PREFIXES.get(prefix)
+            return (service, action or None) if service is not None else (None, None)
+        if name == b"content-type":
+            content_type = value
+    path, _, query = url.partition(b"?")
+    form = content_type.partition(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    if form or b"Action=" in query:
+        params = parse_qs(query.decode("latin-1"))
+        if form and body:
+            params.update(parse_qs(body.decode("utf-8", "replace")))
+        return "sqs", _first(params, "Action")
+    return None, f"{method} {path.decode('latin-1')}"
 
 
 def _json_resource(operation: str | None, body: bytes) -> str | None:

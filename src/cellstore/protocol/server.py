@@ -262,7 +262,11 @@ def run_on(
     """
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
-    server = _server(build_app(db, credentials), tls, max_connections, access_log)
+    app = build_app(db, credentials)
+    if access_log is not None and access_log.metrics is not None:
+        access_log.metrics.bind(app.services)
+        app.metrics = access_log.metrics.exposition
+    server = _server(app, tls, max_connections, access_log)
     # Everything alive now (modules, the app, parsed tables) lives as long as
     # the process: move it out of the collector's sight, so a full collection
     # walks only what requests allocate and does not stall one for milliseconds.

@@ -182,13 +182,16 @@ def serve_workers(
     max_connections: int | None = None,
     about: str = "",
     access_log: AccessLog | None = None,
+    worker_exited: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
 
     ``max_connections`` caps each worker's connections (None: from the
     open-file limit, raised here once and inherited by every worker).
     ``about`` ends the start-up line; ``access_log`` is each worker's (lines
-    are written whole, so workers appending to one file do not interleave).
+    are written whole, so workers appending to one file do not interleave);
+    ``worker_exited(pid)`` is told of each worker that ends (``/metrics``
+    drops its live files).
     """
     raise_open_file_limit()
     sock = _reserve(host, port)
@@ -238,6 +241,8 @@ def serve_workers(
             except InterruptedError:
                 continue
             children.discard(pid)
+            if worker_exited is not None:
+                worker_exited(pid)
             if stopping:
                 # A worker signalled before it installed its handlers dies
                 # of the SIGTERM we sent: that is the stop we asked for, and
