@@ -9,7 +9,10 @@ request id the client saw (``x-amzn-RequestId``), the principal (the access
 key, or with ``--auth sigv4`` the principal it belongs to), the service and
 operation, the table or queue, the status and the milliseconds from the first
 byte of the request to the answer.  Text lines are space-separated with "-"
-for a missing field; ``json_lines`` writes one JSON object per line instead.
+for a missing field; ``json_lines`` writes one JSON object per line instead,
+with the caller's ``trace_id`` too when the request carried a W3C
+``traceparent``.  ``JsonFormatter`` is ``serve --log-format json`` for the
+server's other log lines, which name the request id they are about.
 
 The same hook counts requests for ``/metrics`` (``protocol/metrics.py``):
 with ``metrics`` set and no ``stream`` only the service and operation are
@@ -23,6 +26,7 @@ payloads beyond a few member names, and the log costs nothing when off.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -31,7 +35,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from cellstore.protocol import wire
+from cellstore.protocol import tracing, wire
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile
@@ -77,6 +81,10 @@ class AccessLog:
                 metrics.count(*request_kind(method, url, headers, body), status, seconds)
             return
         entry = self.entry(method, url, headers, body or b"", status, response_headers, seconds, time.time())
+        if self.json_lines:
+            parent = tracing.of_headers(headers)
+            if parent is not None:
+                entry["trace_id"] = parent.trace_id
         if metrics is not None:
             metrics.count(entry["service"], entry["operation"], status, seconds)  # type: ignore[arg-type]
         self.stream.write(self.format(entry))
@@ -165,6 +173,30 @@ class AccessLog:
             if key is not None:
                 return key.principal.name
         return key_id
+
+
+class JsonFormatter(logging.Formatter):
+    """``serve --log-format json``: each log record as one JSON object, for log shippers.
+
+    A record logged with ``extra={"request_id": ...}`` (an unexpected error's
+    line, ``wire.unexpected_error``) carries the id the client got as
+    ``x-amzn-RequestId``, so the line can be found from the client's error.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ("request_id", "trace_id"):
+            found = getattr(record, name, None)
+            if found is not None:
+                entry[name] = found
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode("utf-8")
 
 
 def request_kind(
