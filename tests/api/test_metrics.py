@@ -173,3 +173,29 @@ def test_one_scrape_of_any_worker_counts_the_whole_server_under_load(
         assert value(samples, "cellstore_table_items", table="load") == written
     assert server.terminate() == 0
     assert "Traceback" not in server.log_path.read_text()
+
+
+def test_log_format_json_writes_json_lines_whose_request_ids_match_the_clients(
+    server_process: Callable[..., Any],
+) -> None:
+    """``--log-format json``: every line the server writes is JSON, access lines included, ids as AWS's."""
+    server = server_process("--in-memory", "--log-format", "json", "--access-log", "-")
+    ddb = server.client()
+    with pytest.raises(ddb.exceptions.ResourceNotFoundException) as missing:
+        ddb.describe_table(TableName="missing")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = urllib.request.Request(
+        server.endpoint_url, data=b"{}", method="POST",
+        headers={
+            "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+            "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+        },
+    )
+    status_of(request)  # unsigned: refused, and logged with the caller's trace id
+    assert server.terminate() == 0
+    entries = [orjson.loads(line) for line in server.log_path.read_text().splitlines() if line.strip()]
+    access = [e for e in entries if "status" in e]
+    assert access[0]["request_id"] == missing.value.response["ResponseMetadata"]["RequestId"]
+    assert access[0]["operation"] == "DescribeTable"
+    assert access[1]["trace_id"] == trace and access[1]["operation"] == "ListTables"
+    assert any(e.get("logger") == "cellstore.server" and "listening on" in e["message"] for e in entries)
