@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve DynamoDB, DynamoDB Streams and SQS over HTTP (and run handlers)",
         description="Serve the DynamoDB, DynamoDB Streams and SQS APIs over HTTP on one port until SIGINT "
         "or SIGTERM, and run the stream and queue handlers of --handlers.",
-        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem\n  cellstore serve --in-memory --access-log - --access-log-format json",
+        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem\n  cellstore serve --in-memory --access-log - --access-log-format json\n  OTEL_TRACES_EXPORTER=console cellstore serve --in-memory --log-format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -130,9 +130,8 @@ def _parser() -> argparse.ArgumentParser:
         "--log-format",
         choices=("text", "json"),
         default="text",
-        help="the server's own log lines: text, or one JSON object per line carrying the request id "
-        "(x-amzn-RequestId) and trace id of the request it is about; json also makes --access-log json "
-        "(default: %(default)s)",
+        help="the server's own log lines: text, or one JSON object per line, a line about a request "
+        "naming its request id (x-amzn-RequestId); json also makes --access-log json (default: %(default)s)",
     )
     observe = serve.add_argument_group("observability (docs/OBSERVABILITY.md)")
     observe.add_argument(
