@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -107,3 +109,19 @@ def test_two_servers_in_one_process_count_apart() -> None:
     first.count("dynamodb", "GetItem", 200, 0.001)
     assert requests(first, service="dynamodb", operation="GetItem", outcome="success") == 1
     assert requests(second, service="dynamodb", operation="GetItem", outcome="success") == 0
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+    dashboard = Path(__file__).parents[3] / "docs" / "grafana" / "cellstore.json"
+    expressions = [
+        target["expr"] for panel in orjson.loads(dashboard.read_bytes())["panels"] for target in panel.get("targets", ())
+    ]
+    used = {name for expr in expressions for name in re.findall(r"\bcellstore_[a-z_]+", expr)}
+    declared = set(re.findall(rb"^# TYPE (\S+) ", bound().exposition(), re.MULTILINE))
+    families = {name.decode("ascii") for name in declared}
+    suffixes = ("_bucket", "_count", "_sum", "_total")
+    missing = {
+        name for name in used
+        if name not in families and not any(name.endswith(s) and name[: -len(s)] in families for s in suffixes)
+    }
+    assert len(used) >= 9 and missing == set()
