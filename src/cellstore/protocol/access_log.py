@@ -86,7 +86,11 @@ class AccessLog:
             if parent is not None:
                 entry["trace_id"] = parent.trace_id
         if metrics is not None:
-            metrics.count(entry["service"], entry["operation"], status, seconds)  # type: ignore[arg-type]
+            service, operation = entry["service"], entry["operation"]
+            metrics.count(
+                service if isinstance(service, str) else None, operation if isinstance(operation, str) else None,
+                status, seconds,
+            )
         self.stream.write(self.format(entry))
 
     def line(

@@ -120,7 +120,7 @@ class Metrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         if self._store is not None:
             registry.register(self._store)
         return generate_latest(registry)
@@ -235,4 +235,4 @@ def _dlq_name(policy: str) -> str:
 def worker_exited(pid: int) -> None:
     """A worker is gone: drop its live-gauge files (its counters stay, as Prometheus expects of a counter)."""
     if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

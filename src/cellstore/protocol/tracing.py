@@ -29,9 +29,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cellstore.protocol import wire
+from cellstore.protocol.asgi import HttpResponse
 
 if TYPE_CHECKING:
-    from cellstore.protocol.asgi import HttpResponse, Responder
+    from cellstore.protocol.asgi import Responder
 
 #: version-traceid-parentid-flags, lower-case hex (W3C Trace Context, level 1).
 _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
@@ -161,7 +162,7 @@ class Tracing:
         self, app: Responder, method: str, path: str, raw_path: str, query_string: bytes,
         headers: Sequence[tuple[bytes, bytes]], body: bytes | None, scheme: str,
     ) -> HttpResponse | Awaitable[HttpResponse]:
-        carrier = {"traceparent": value.decode("latin-1") for name, value in headers if name == HEADER}
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name == HEADER}
         parent = self._propagator.extract(carrier)
         service, operation = _operation_of(headers)
         span = self._tracer.start_span(
@@ -180,9 +181,9 @@ class Tracing:
             raise
         finally:
             self._context.detach(token)
-        if hasattr(answer, "status"):
-            return self._finish(span, answer)  # type: ignore[arg-type]
-        return self._finish_later(span, answer)  # type: ignore[arg-type]
+        if isinstance(answer, HttpResponse):
+            return self._finish(span, answer)
+        return self._finish_later(span, answer)
 
     def _finish(self, span: Any, answer: HttpResponse) -> HttpResponse:
         span.set_attribute("http.response.status_code", answer.status)

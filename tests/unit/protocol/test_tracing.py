@@ -22,6 +22,7 @@ from cellstore.protocol.tracing import TraceParent, Tracing
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "b7ad6b7169203331"
 HEADER = f"00-{TRACE}-{PARENT}-01".encode("ascii")
+AUTH = b"AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00"
 
 
 @pytest.mark.parametrize(
@@ -81,8 +82,7 @@ def call(app: Any, *extra: tuple[bytes, bytes]) -> HttpResponse:
     headers = [
         (b"x-amz-target", b"DynamoDB_20120810.PutItem"),
         (b"content-type", b"application/x-amz-json-1.0"),
-        (b"authorization", b"AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, "
-                           b"SignedHeaders=host, Signature=00"),
+        (b"authorization", AUTH),
         (b"x-amz-date", b"20240101T000000Z"),
         *extra,
     ]
