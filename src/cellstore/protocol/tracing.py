@@ -148,7 +148,10 @@ class Tracing:
     def services(self, services: Mapping[str, wire.Service]) -> dict[str, wire.Service]:
         """``services`` with each dispatch inside a span (the api → engine → storage call)."""
         return {
-            name: service._replace(dispatch=functools.partial(self._dispatch, name, service.dispatch))
+            name: wire.Service(
+                functools.partial(self._dispatch, name, service.dispatch), service.operations,
+                service.needs_endpoint, service.resources,
+            )
             for name, service in services.items()
         }
 
@@ -192,7 +195,7 @@ class Tracing:
         context = span.get_span_context()
         span.end()
         header = TraceParent(f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags)).header()
-        return answer._replace(headers=[*answer.headers, (HEADER, header)])
+        return HttpResponse(answer.status, [*answer.headers, (HEADER, header)], answer.body)
 
     async def _finish_later(self, span: Any, answer: Awaitable[HttpResponse]) -> HttpResponse:
         try:
