@@ -134,13 +134,22 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
-        yield from self._tables()
-        yield from self._queues()
+        read = GaugeMetricFamily(
+            "cellstore_scrape_store_up", "1 if this scrape could read the tables and queues, 0 if storage failed it."
+        )
+        up = 1
+        try:
+            # Collected whole before any is yielded: a storage failure half-way gives no partial families.
+            families = [*self._tables(), *self._queues()]
+        except CellstoreError as err:  # e.g. PostgreSQL unreachable: the request counters are still worth a scrape
+            log.warning("/metrics: could not read tables and queues: %s", err)
+            families, up = [], 0
+        read.add_metric([], up)
         duration = GaugeMetricFamily(
             "cellstore_scrape_store_seconds", "Seconds the last scrape spent reading tables and queues."
         )
         duration.add_metric([], time.perf_counter() - started)
-        yield duration
+        yield from (*families, read, duration)
 
     def _tables(self) -> Iterator[Metric]:
         service = self._services.get("dynamodb")

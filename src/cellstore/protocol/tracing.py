@@ -24,6 +24,7 @@ import functools
 import importlib.util
 import os
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -91,6 +92,8 @@ def from_environment() -> Tracing | None:
     one is installed here.
     """
     exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter in ("", "none") and "opentelemetry.sdk.trace" not in sys.modules:
+        return None  # not asked for, and no program here installed a provider: import nothing
     if importlib.util.find_spec("opentelemetry") is None or importlib.util.find_spec("opentelemetry.sdk") is None:
         return None
     from opentelemetry import trace

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from cellstore.errors import StorageUnavailable
 from cellstore.protocol import wire
 from cellstore.protocol.access_log import AccessLog, request_kind
 from cellstore.protocol.asgi import App
@@ -125,3 +126,17 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
         if name not in families and not any(name.endswith(s) and name[: -len(s)] in families for s in suffixes)
     }
     assert len(used) >= 9 and missing == set()
+
+
+def test_a_storage_failure_leaves_the_request_counters_scrapable() -> None:
+    def unavailable(operation: str, payload: dict[str, Any], *endpoint: str) -> dict[str, Any]:
+        raise StorageUnavailable()
+
+    metrics = Metrics()
+    metrics.bind({"dynamodb": wire.Service(unavailable, {"GetItem"}), "sqs": wire.Service(unavailable, set())})
+    metrics.count("dynamodb", "GetItem", 500, 0.01)
+    scraped = samples(metrics)
+    assert scraped[("cellstore_scrape_store_up", ())] == 0
+    assert requests(metrics, service="dynamodb", operation="GetItem", outcome="server_error") == 1
+    assert requests(bound(), service="dynamodb", operation="GetItem", outcome="server_error") == 0
+    assert samples(bound())[("cellstore_scrape_store_up", ())] == 1
