@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -199,3 +202,58 @@ def test_log_format_json_writes_json_lines_whose_request_ids_match_the_clients(
     assert access[0]["operation"] == "DescribeTable"
     assert access[1]["trace_id"] == trace and access[1]["operation"] == "ListTables"
     assert any(e.get("logger") == "cellstore.server" and "listening on" in e["message"] for e in entries)
+
+
+def test_a_dead_workers_counts_stay_in_the_servers_totals(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    """A worker killed with kill -9 is replaced; what it counted is still summed (counters never go down).
+
+    It also stops cleanly when SIGTERM comes during the pause before the
+    replacement starts: that replacement used to be forked after the stop
+    and never told, so the server hung (terminate timed out after 30 s).
+    """
+    server = server_process("--workers", "2", "--data-dir", str(tmp_path / "data"))
+    ddb = server.client()
+    ddb.create_table(TableName="survivors", **KEY)
+    for i in range(10):
+        client = new_client("dynamodb", server.endpoint_url)
+        client.put_item(TableName="survivors", Item={"pk": {"S": str(i)}})
+        client.close()
+    workers = [int(pid) for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()]
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while "starting a replacement" not in server.log_path.read_text():
+        assert time.monotonic() < deadline, server.log_path.read_text()
+        time.sleep(0.05)
+    for _ in range(4):
+        samples = scrape(server.endpoint_url)
+        assert value(samples, "cellstore_requests_total", service="dynamodb", operation="PutItem", outcome="success") == 10
+    assert server.terminate() == 0
+
+
+def test_traces_reach_the_configured_exporter_and_the_answer_names_the_span(
+    server_process: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    server = server_process("--in-memory")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    request = urllib.request.Request(
+        server.endpoint_url, data=b"{}", method="POST",
+        headers={
+            "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+            "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+            "X-Amz-Date": "20240101T000000Z",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=00",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+        echoed = answer.headers["traceparent"]
+    version, trace_id, span_id, flags = echoed.split("-")
+    assert (version, trace_id, flags) == ("00", trace, "01") and span_id != "00f067aa0ba902b7"
+    assert server.terminate() == 0  # the exporter flushes at exit
+    log = server.log_path.read_text()
+    assert f'"trace_id": "0x{trace}"' in log and f'"span_id": "0x{span_id}"' in log
+    assert '"name": "dynamodb ListTables"' in log and '"name": "dynamodb.dispatch ListTables"' in log

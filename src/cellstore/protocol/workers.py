@@ -251,6 +251,8 @@ def serve_workers(
                 continue
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
+            if stopping:  # a SIGTERM during the pause: a replacement forked now would never be told to stop
+                continue
             children.add(
                 _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, access_log=access_log)
             )
