@@ -462,9 +462,10 @@ def _access_log(args: argparse.Namespace) -> AccessLog | None:
     """What the HTTP server calls per request: ``--access-log`` lines and ``/metrics`` counts, or None (no cost)."""
     metrics = None
     if args.metrics:
+        from cellstore.handlers import stored_status
         from cellstore.protocol.metrics import Metrics
 
-        metrics = Metrics()
+        metrics = Metrics(handler_status=stored_status)
     from cellstore.protocol.access_log import AccessLog
 
     if args.access_log is None:

@@ -257,3 +257,52 @@ def test_traces_reach_the_configured_exporter_and_the_answer_names_the_span(
     log = server.log_path.read_text()
     assert f'"trace_id": "0x{trace}"' in log and f'"span_id": "0x{span_id}"' in log
     assert '"name": "dynamodb ListTables"' in log and '"name": "dynamodb.dispatch ListTables"' in log
+
+
+HANDLER_MODULE = '''
+def on_orders(event, context):
+    if any(record["dynamodb"]["Keys"]["pk"]["S"] == "poison" for record in event["Records"]):
+        raise ValueError("poison")
+'''
+
+HANDLER_CONFIG = '''
+[[handler]]
+name = "orders-totals"
+function = "order_totals:on_orders"
+table = "orders"
+BatchSize = 100
+StartingPosition = "TRIM_HORIZON"
+MaximumRetryAttempts = 0
+'''
+
+
+def test_handler_counters_are_scraped_as_their_lease_holder_saved_them(
+    server_process: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "order_totals.py").write_text(HANDLER_MODULE)
+    config = tmp_path / "handlers.toml"
+    config.write_text(HANDLER_CONFIG)
+    monkeypatch.setenv("CELLSTORE_HANDLER_POLL_SECONDS", "0.02")
+    server = server_process("--in-memory", "--handlers", str(config))
+    ddb = server.client()
+    ddb.create_table(TableName="orders", **KEY, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    for n in range(6):
+        ddb.put_item(TableName="orders", Item={"pk": {"S": f"k{n}"}})
+    deadline = time.monotonic() + 20
+    while True:
+        samples = scrape(server.endpoint_url)
+        if value(samples, "cellstore_handler_records_total", handler="orders-totals") >= 6:
+            break
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.1)
+    assert value(samples, "cellstore_handler_invocations_total", handler="orders-totals") >= 1
+    assert value(samples, "cellstore_handler_errors_total", handler="orders-totals") == 0
+    assert value(samples, "cellstore_handler_running", handler="orders-totals") == 1
+    ddb.put_item(TableName="orders", Item={"pk": {"S": "poison"}})
+    # With no retries the failed batch is given up on at once, and its counts saved.
+    deadline = time.monotonic() + 20
+    while value(samples := scrape(server.endpoint_url), "cellstore_handler_errors_total", handler="orders-totals") < 1:
+        assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "handler" in k[0]}
+        time.sleep(0.1)
+    assert value(samples, "cellstore_handler_discarded_total", handler="orders-totals") == 1
+    assert server.terminate() == 0

@@ -14,7 +14,9 @@ Two kinds of numbers, kept apart because they cost differently:
   bounded whatever clients send.
 - **At scrape time** (``StoreCollector``): items and bytes per table and
   index, and messages visible, in flight, delayed and waiting in the
-  dead-letter queue per queue.  They are read through the services' own
+  dead-letter queue per queue; and each stream or queue handler's counters
+  as its lease holder last saved them (``handler_status``, handed in by
+  ``cli.py``, which may use any layer).  They are read through the services' own
   dispatchers (ListTables/DescribeTable, ListQueues/GetQueueAttributes) —
   the api layer's door, so the protocol layer never reaches storage — and at
   most ``MAX_RESOURCES`` tables and queues are read per scrape, so a scrape's
@@ -31,21 +33,26 @@ this module is imported (``cli.py`` does so).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Container, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from cellstore.errors import CellstoreError
 
+if TYPE_CHECKING:
+    from cellstore.api import Database
+
 log = logging.getLogger("cellstore.metrics")
+_T = TypeVar("_T")
 
 #: The environment variable prometheus-client reads for its multiprocess mode.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -76,7 +83,9 @@ class Metrics:
     through.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, handler_status: Callable[[Database], list[dict[str, Any]]] | None = None) -> None:
+        #: Every handler mapping with its saved counters (``handlers.state.status``), or None.
+        self.handler_status = handler_status
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -92,10 +101,13 @@ class Metrics:
         self._operations: Mapping[str, Container[str]] = {}
         self._store: StoreCollector | None = None
 
-    def bind(self, services: Mapping[str, Any]) -> None:
-        """Learn the services' operation names and read their resources at scrape time."""
+    def bind(self, services: Mapping[str, Any], db: Database | None = None) -> None:
+        """Learn the services' operation names and read their resources (and ``db``'s handlers) at scrape time."""
         self._operations = {name: service.operations for name, service in services.items()}
-        self._store = StoreCollector(services)
+        handlers = None
+        if db is not None and self.handler_status is not None:
+            handlers = functools.partial(self.handler_status, db)
+        self._store = StoreCollector(services, handlers)
         if not self.multiprocess:
             self.registry.register(self._store)
 
@@ -129,8 +141,11 @@ class Metrics:
 class StoreCollector(Collector):
     """Gauges read from the database when scraped, through the services' dispatchers (the api layer's door)."""
 
-    def __init__(self, services: Mapping[str, Any]) -> None:
+    def __init__(
+        self, services: Mapping[str, Any], handlers: Callable[[], list[dict[str, Any]]] | None = None
+    ) -> None:
         self._services = services
+        self._handlers = handlers
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -140,7 +155,7 @@ class StoreCollector(Collector):
         up = 1
         try:
             # Collected whole before any is yielded: a storage failure half-way gives no partial families.
-            families = [*self._tables(), *self._queues()]
+            families = [*self._tables(), *self._queues(), *self._handler_families()]
         except CellstoreError as err:  # e.g. PostgreSQL unreachable: the request counters are still worth a scrape
             log.warning("/metrics: could not read tables and queues: %s", err)
             families, up = [], 0
@@ -212,6 +227,46 @@ class StoreCollector(Collector):
         yield from (visible, in_flight, delayed, dlq)
 
 
+    def _handler_families(self) -> Iterator[Metric]:
+        if self._handlers is None:
+            return
+        labels = ["handler"]
+        counters = {
+            name: CounterMetricFamily(f"cellstore_handler_{name}", help, labels=labels)
+            for name, help in _HANDLER_COUNTERS.items()
+        }
+        lag = GaugeMetricFamily(
+            "cellstore_handler_lag", "Stream records behind the newest, or messages visible in the queue.", labels=labels
+        )
+        age = GaugeMetricFamily(
+            "cellstore_handler_iterator_age_seconds", "Streams: age of the last record handled.", labels=labels
+        )
+        running = GaugeMetricFamily(
+            "cellstore_handler_running", "1 while a worker holds the mapping's lease and runs it.", labels=labels
+        )
+        for mapping in _bounded(self._handlers()):
+            name, saved = mapping["name"], mapping.get("metrics") or {}
+            for counter, family in counters.items():
+                family.add_metric([name], saved.get(counter, 0))
+            lag.add_metric([name], saved.get("lag", 0))
+            age.add_metric([name], saved.get("iterator_age_ms", 0) / 1000)
+            running.add_metric([name], 1 if mapping.get("owner") and saved.get("state") == "running" else 0)
+        yield from (*counters.values(), lag, age, running)
+
+
+#: Handler counters saved by the lease holder (``handlers/runner.py``'s ``Metrics``), as Prometheus counters:
+#: they restart from 0 when the lease moves to another worker, which ``rate()`` reads as a counter reset.
+_HANDLER_COUNTERS = {
+    "invocations": "Calls of the handler's function.",
+    "batches": "Invocations that succeeded.",
+    "records": "Records or messages handled successfully.",
+    "errors": "Invocations that failed, wholly or partly.",
+    "retries": "Batches (streams) or messages (SQS) delivered again after a failure.",
+    "filtered": "Records skipped by FilterCriteria.",
+    "discarded": "Records given up on (sent to the on-failure destination).",
+}
+
+
 def _table_names(dispatch: Callable[..., Any]) -> Iterator[str]:
     """Every table's name, a page of ListTables at a time."""
     payload: dict[str, Any] = {"Limit": 100}
@@ -224,7 +279,8 @@ def _table_names(dispatch: Callable[..., Any]) -> Iterator[str]:
         payload = {"Limit": 100, "ExclusiveStartTableName": last}
 
 
-def _bounded(names: Any) -> Iterator[str]:
+def _bounded(names: Iterable[_T]) -> Iterator[_T]:
+    """The first ``MAX_RESOURCES`` of ``names``: what one scrape reads, at most."""
     for number, name in enumerate(names):
         if number == MAX_RESOURCES:
             log.warning("/metrics: only the first %d tables or queues are reported", MAX_RESOURCES)

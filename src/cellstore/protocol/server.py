@@ -265,7 +265,7 @@ def run_on(
         access_log.credentials = credentials  # principals by name, not by access key
     app = build_app(db, credentials)
     if access_log is not None and access_log.metrics is not None:
-        access_log.metrics.bind(app.services)
+        access_log.metrics.bind(app.services, db)
         app.metrics = access_log.metrics.exposition
     tracing = from_environment()  # None unless OpenTelemetry is installed and configured
     if tracing is not None:
