@@ -6,9 +6,11 @@ import argparse
 import errno
 import logging
 import os
+import shutil
 import socket
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve DynamoDB, DynamoDB Streams and SQS over HTTP (and run handlers)",
         description="Serve the DynamoDB, DynamoDB Streams and SQS APIs over HTTP on one port until SIGINT "
         "or SIGTERM, and run the stream and queue handlers of --handlers.",
-        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem\n  cellstore serve --in-memory --access-log - --access-log-format json",
+        epilog="examples:\n  cellstore serve --port 8000 --data-dir ./data\n  cellstore serve --in-memory --port 0\n  cellstore serve --workers 2 --data-dir ./data\n  cellstore serve --ttl-interval 1 --in-memory\n  cellstore serve --workers 4 --storage postgresql://cellstore@db.internal/cellstore\n  cellstore serve --auth sigv4 --credentials creds.toml --tls-cert cert.pem --tls-key key.pem\n  cellstore serve --in-memory --access-log - --access-log-format json\n  OTEL_TRACES_EXPORTER=console cellstore serve --in-memory --log-format json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -130,6 +132,21 @@ def _parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="text: space-separated fields; json: one JSON object per line (default: %(default)s)",
+    )
+    logs.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="the server's own log lines: text, or one JSON object per line, a line about a request "
+        "naming its request id (x-amzn-RequestId); json also makes --access-log json (default: %(default)s)",
+    )
+    observe = serve.add_argument_group("observability (docs/OBSERVABILITY.md)")
+    observe.add_argument(
+        "--no-metrics",
+        dest="metrics",
+        action="store_false",
+        help="do not serve GET /metrics (Prometheus text format; on by default, unauthenticated like the "
+        "health check: it names tables and queues)",
     )
     serve.set_defaults(run=_serve, parser=serve)
 
@@ -323,12 +340,6 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cellstore.engine.database import Database
-    from cellstore.engine.wiring import open_database
-    from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
-    from cellstore.protocol.workers import serve_workers
-    from cellstore.storage import is_postgres
-
     location = _location(args)
     if args.workers is None:
         args.workers = default_workers(location)
@@ -348,6 +359,22 @@ def _serve(args: argparse.Namespace) -> int:
             raise SystemExit(f"cellstore: {err}") from None
     if args.workers > 1 and location is None:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    metrics_dir = _metrics_dir(args)
+    try:
+        return _serve_with(args, location, security, metrics_dir)
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve_with(args: argparse.Namespace, location: str | None, security: dict[str, object], metrics_dir: str | None) -> int:
+    from cellstore.engine.database import Database
+    from cellstore.engine.wiring import open_database
+    from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
+    from cellstore.protocol.workers import serve_workers
+    from cellstore.storage import is_postgres
+
     access_log = _access_log(args)
     data_dir = _data_dir(args)
     if data_dir is not None:
@@ -384,6 +411,7 @@ def _serve(args: argparse.Namespace) -> int:
             about=about,
             access_log=access_log,
             writer=args.writer and not is_postgres(location),
+            worker_exited=_worker_exited if metrics_dir is not None else None,
             **security,  # type: ignore[arg-type]
         )
     except OSError as err:
@@ -415,17 +443,49 @@ def _about(args: argparse.Namespace, location: str | None) -> str:
     return "; ".join(parts)
 
 
-def _access_log(args: argparse.Namespace) -> AccessLog | None:
-    """``--access-log``: the writer the HTTP server calls per request, or None (the default: no cost at all)."""
-    if args.access_log is None:
+#: prometheus-client's multiprocess directory variable (``protocol/metrics.py``).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_dir(args: argparse.Namespace) -> str | None:
+    """With ``--workers`` > 1 and metrics on: a fresh multiprocess directory, in the environment (None otherwise).
+
+    prometheus-client picks its multiprocess mode when first imported, so
+    this runs before anything imports it; the workers inherit the variable
+    across the fork and the supervisor removes the directory at exit.
+    """
+    if not args.metrics or args.workers == 1:
         return None
+    path = tempfile.mkdtemp(prefix="cellstore-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def _worker_exited(pid: int) -> None:
+    from cellstore.protocol.metrics import worker_exited
+
+    worker_exited(pid)
+
+
+def _access_log(args: argparse.Namespace) -> AccessLog | None:
+    """What the HTTP server calls per request: ``--access-log`` lines and ``/metrics`` counts, or None (no cost)."""
+    metrics = None
+    if args.metrics:
+        from cellstore.handlers import stored_status
+        from cellstore.protocol.metrics import Metrics
+
+        metrics = Metrics(handler_status=stored_status)
     from cellstore.protocol.access_log import AccessLog
+
+    if args.access_log is None:
+        return AccessLog(None, metrics=metrics) if metrics is not None else None
 
     try:
         stream = sys.stderr if args.access_log == "-" else open(args.access_log, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - open for the process's life
     except OSError as err:
         raise SystemExit(f"cellstore: cannot open --access-log {args.access_log}: {_reason(err)}") from None
-    return AccessLog(stream, json_lines=args.access_log_format == "json")
+    json_lines = args.access_log_format == "json" or args.log_format == "json"
+    return AccessLog(stream, json_lines=json_lines, metrics=metrics)
 
 
 def _start_handlers(db: object, path: Path) -> None:
@@ -478,4 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # the subcommand's usage, not the top level's: that is where the options are
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "log_format", "text") == "json":
+        from cellstore.protocol.access_log import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     return int(args.run(args))

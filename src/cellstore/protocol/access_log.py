@@ -9,7 +9,15 @@ request id the client saw (``x-amzn-RequestId``), the principal (the access
 key, or with ``--auth sigv4`` the principal it belongs to), the service and
 operation, the table or queue, the status and the milliseconds from the first
 byte of the request to the answer.  Text lines are space-separated with "-"
-for a missing field; ``json_lines`` writes one JSON object per line instead.
+for a missing field; ``json_lines`` writes one JSON object per line instead,
+with the caller's ``trace_id`` too when the request carried a W3C
+``traceparent``.  ``JsonFormatter`` is ``serve --log-format json`` for the
+server's other log lines, which name the request id they are about.
+
+The same hook counts requests for ``/metrics`` (``protocol/metrics.py``):
+with ``metrics`` set and no ``stream`` only the service and operation are
+read (a header scan, no regular expression), so the server keeps one
+per-request path whatever is on.
 
 Everything is read from the request as the server has it (headers and raw
 body), never from the api layer: the protocol layer stays ignorant of
@@ -18,6 +26,7 @@ payloads beyond a few member names, and the log costs nothing when off.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -26,10 +35,11 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from cellstore.protocol import wire
+from cellstore.protocol import tracing, wire
 
 if TYPE_CHECKING:
     from cellstore.protocol.credentials import CredentialsFile
+    from cellstore.protocol.metrics import Metrics
 
 FIELDS = ("time", "request_id", "principal", "service", "operation", "resource", "status", "ms")
 
@@ -43,11 +53,15 @@ _BATCHES = frozenset({"BatchGetItem", "BatchWriteItem"})
 
 
 class AccessLog:
-    """Formats and writes the access log; ``record`` is called once per answered request."""
+    """Formats and writes the access log and counts metrics; ``record`` is called once per answered request.
 
-    def __init__(self, stream: TextIO, *, json_lines: bool = False) -> None:
+    ``stream`` None writes no lines (``/metrics`` on, ``--access-log`` off).
+    """
+
+    def __init__(self, stream: TextIO | None, *, json_lines: bool = False, metrics: Metrics | None = None) -> None:
         self.stream = stream
         self.json_lines = json_lines
+        self.metrics = metrics
         #: With ``--auth sigv4``: access keys are logged as the principal they belong to.
         self.credentials: CredentialsFile | None = None
 
@@ -61,7 +75,23 @@ class AccessLog:
         response_headers: Sequence[tuple[bytes, bytes]],
         seconds: float,
     ) -> None:
-        self.stream.write(self.line(method, url, headers, body, status, response_headers, seconds, time.time()))
+        metrics = self.metrics
+        if self.stream is None:
+            if metrics is not None:
+                metrics.count(*request_kind(method, url, headers, body), status, seconds)
+            return
+        entry = self.entry(method, url, headers, body or b"", status, response_headers, seconds, time.time())
+        if self.json_lines:
+            parent = tracing.of_headers(headers)
+            if parent is not None:
+                entry["trace_id"] = parent.trace_id
+        if metrics is not None:
+            service, operation = entry["service"], entry["operation"]
+            metrics.count(
+                service if isinstance(service, str) else None, operation if isinstance(operation, str) else None,
+                status, seconds,
+            )
+        self.stream.write(self.format(entry))
 
     def line(
         self,
@@ -75,7 +105,10 @@ class AccessLog:
         now: float,
     ) -> str:
         """One line (newline included) for a request, its answer and how long it took."""
-        entry = self.entry(method, url, headers, body or b"", status, response_headers, seconds, now)
+        return self.format(self.entry(method, url, headers, body or b"", status, response_headers, seconds, now))
+
+    def format(self, entry: dict[str, object]) -> str:
+        """An entry as its line: space-separated fields, or one JSON object."""
         if self.json_lines:
             return orjson.dumps(entry).decode("utf-8") + "\n"
         return " ".join("-" if entry[name] is None else str(entry[name]) for name in FIELDS) + "\n"
@@ -144,6 +177,56 @@ class AccessLog:
             if key is not None:
                 return key.principal.name
         return key_id
+
+
+class JsonFormatter(logging.Formatter):
+    """``serve --log-format json``: each log record as one JSON object, for log shippers.
+
+    A record logged with ``extra={"request_id": ...}`` (an unexpected error's
+    line, ``wire.unexpected_error``) carries the id the client got as
+    ``x-amzn-RequestId``, so the line can be found from the client's error.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ("request_id", "trace_id"):
+            found = getattr(record, name, None)
+            if found is not None:
+                entry[name] = found
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode("utf-8")
+
+
+def request_kind(
+    method: str, url: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes | None
+) -> tuple[str | None, str | None]:
+    """(service, operation) of a request, as cheaply as they can be read; (None, "METHOD /path") for no API call.
+
+    The metrics' per-request path: one pass over the headers for an AWS JSON
+    request; the query protocol's ``Action`` needs the query string or form body.
+    """
+    content_type = b""
+    for name, value in headers:
+        if name == b"x-amz-target":
+            prefix, _, action = value.decode("latin-1").partition(".")
+            service = wire.TARGET_PREFIXES.get(prefix)
+            return (service, action or None) if service is not None else (None, None)
+        if name == b"content-type":
+            content_type = value
+    path, _, query = url.partition(b"?")
+    form = content_type.partition(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    if form or b"Action=" in query:
+        params = parse_qs(query.decode("latin-1"))
+        if form and body:
+            params.update(parse_qs(body.decode("utf-8", "replace")))
+        return "sqs", _first(params, "Action")
+    return None, f"{method} {path.decode('latin-1')}"
 
 
 def _json_resource(operation: str | None, body: bytes) -> str | None:

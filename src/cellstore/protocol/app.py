@@ -91,6 +91,8 @@ class App:
         # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
         self.auth = auth
         self._polls = _LongPolls()
+        #: ``GET /metrics``: the exposition text's maker (``protocol/metrics.py``), or None (404).
+        self.metrics: Callable[[], bytes] | None = None
         # DynamoDB's health check answer, trailing space included.
         body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
         self._health = HttpResponse(
@@ -124,6 +126,8 @@ class App:
                 return self._query_get(path, raw_path, query_string, headers, scheme)
             if method == "GET" and path == "/":
                 return self._health_of(headers)
+            if method == "GET" and path == "/metrics" and self.metrics is not None:
+                return _metrics_response(self.metrics())
             if method == "OPTIONS":
                 return preflight_response(headers)
             return _NOT_FOUND
@@ -477,6 +481,14 @@ async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _metrics_response(body: bytes) -> HttpResponse:
+    return HttpResponse(
+        200,
+        [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"), (b"content-length", str(len(body)).encode("ascii"))],
+        body,
+    )
 
 
 def _reply_response(reply: wire.Reply, content_type: bytes) -> HttpResponse:

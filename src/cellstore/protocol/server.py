@@ -27,6 +27,7 @@ from cellstore import __version__
 from cellstore.api import Database
 from cellstore.protocol import http
 from cellstore.protocol.app import App
+from cellstore.protocol.tracing import from_environment
 from cellstore.protocol.wire import Service
 from cellstore.protocol.writer import WriterClient
 
@@ -271,7 +272,16 @@ def run_on(
     """
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
-    server = _server(build_app(db, credentials, writer=writer), tls, max_connections, access_log)
+    app = build_app(db, credentials, writer=writer)
+    if access_log is not None and access_log.metrics is not None:
+        access_log.metrics.bind(app.services, db)
+        app.metrics = access_log.metrics.exposition
+    tracing = from_environment()  # None unless OpenTelemetry is installed and configured
+    if tracing is not None:
+        app.services = tracing.services(app.services)
+    server = _server(app, tls, max_connections, access_log)
+    if tracing is not None:
+        server.app = tracing.wrap(app)
     # Everything alive now (modules, the app, parsed tables) lives as long as
     # the process: move it out of the collector's sight, so a full collection
     # walks only what requests allocate and does not stall one for milliseconds.

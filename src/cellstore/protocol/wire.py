@@ -370,9 +370,11 @@ def internal_error(exc: BaseException) -> InternalServerError:
     if frames:
         last = frames[-1]
         where = f"{_short_path(last.filename)}:{last.lineno} in {last.name}"
-    log.error("unexpected %s at %s; request id %s", type(exc).__name__, where, request_id)
+    log.error(
+        "unexpected %s at %s; request id %s", type(exc).__name__, where, request_id, extra={"request_id": request_id}
+    )
     if log.isEnabledFor(logging.DEBUG):
-        log.debug("traceback of request %s", request_id, exc_info=exc)
+        log.debug("traceback of request %s", request_id, exc_info=exc, extra={"request_id": request_id})
     err = InternalServerError()
     err.request_id = request_id
     return err

@@ -221,16 +221,19 @@ def serve_workers(
     about: str = "",
     access_log: AccessLog | None = None,
     writer: bool = False,
+    worker_exited: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
 
     ``max_connections`` caps each worker's connections (None: from the
     open-file limit, raised here once and inherited by every worker).
     ``about`` ends the start-up line; ``access_log`` is each worker's (lines
-    are written whole, so workers appending to one file do not interleave).
-    With ``writer`` (an SQLite database) one more process owns the write path
-    and the workers hand it their writes (``protocol/writer.py``); it is
-    stopped after the last worker, and replaced like a worker if it dies.
+    are written whole, so workers appending to one file do not interleave);
+    ``worker_exited(pid)`` is told of each worker that ends (``/metrics``
+    drops its live files).  With ``writer`` (an SQLite database) one more
+    process owns the write path and the workers hand it their writes
+    (``protocol/writer.py``); it is stopped after the last worker, and
+    replaced like a worker if it dies.
     """
     raise_open_file_limit()
     sock = _reserve(host, port)
@@ -304,6 +307,8 @@ def serve_workers(
                 writer_started = time.monotonic()
                 continue
             children.discard(pid)
+            if worker_exited is not None:
+                worker_exited(pid)
             if asked_to_stop():
                 if not children and writer_pid is not None:
                     os.kill(writer_pid, signal.SIGTERM)  # the last worker is gone: nothing more to write

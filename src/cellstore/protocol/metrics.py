@@ -1,0 +1,303 @@
+"""``GET /metrics``: the server's counters in Prometheus's text format, through the official ``prometheus-client``.
+
+Two kinds of numbers, kept apart because they cost differently:
+
+- **Per request** (``Metrics.count``, called by the access log's hook in the
+  HTTP server once an answer is written — the one per-request path, see
+  ``protocol/access_log.py``): ``cellstore_requests_total`` by service,
+  operation and outcome, and ``cellstore_request_duration_seconds``, a
+  histogram by service and operation.  The label children are looked up once
+  per (service, operation, status) and cached, so a request costs a dict
+  lookup, a counter increment and a histogram observation (measured in
+  docs/OBSERVABILITY.md).  Operation names come from the client, so a name
+  the service does not have is counted as ``unknown``: the label set stays
+  bounded whatever clients send.
+- **At scrape time** (``StoreCollector``): items and bytes per table and
+  index, and messages visible, in flight, delayed and waiting in the
+  dead-letter queue per queue; and each stream or queue handler's counters
+  as its lease holder last saved them (``handler_status``, handed in by
+  ``cli.py``, which may use any layer).  They are read through the services' own
+  dispatchers (ListTables/DescribeTable, ListQueues/GetQueueAttributes) —
+  the api layer's door, so the protocol layer never reaches storage — and at
+  most ``MAX_RESOURCES`` tables and queues are read per scrape, so a scrape's
+  cost is bounded however many there are.
+
+With ``serve --workers N`` each worker is its own process with its own
+counters.  prometheus-client's multiprocess mode keeps them in memory-mapped
+files in ``PROMETHEUS_MULTIPROC_DIR`` (``cli.py`` makes one for the supervisor and
+removes it at exit; ``worker_exited`` is told of each dead worker), and a scrape of any worker merges every worker's files: one scrape
+returns the whole server's counters.  The mode is chosen by prometheus-client
+when it is first imported, so the directory must be in the environment before
+this module is imported (``cli.py`` does so).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from cellstore.errors import CellstoreError
+
+if TYPE_CHECKING:
+    from cellstore.api import Database
+
+log = logging.getLogger("cellstore.metrics")
+_T = TypeVar("_T")
+
+#: The environment variable prometheus-client reads for its multiprocess mode.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Tables and queues read per scrape, at most: a scrape's cost is bounded.
+MAX_RESOURCES = 500
+#: Request latency buckets, in seconds: from a cached GetItem (~100 µs) to a 20-second long poll.
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
+#: The "service" label of a request that is no AWS API call (health check, /metrics, an unknown path).
+HTTP = "http"
+UNKNOWN = "unknown"
+#: Scrapes use an endpoint only to build queue URLs they read back at once.
+_ENDPOINT = "http://cellstore.metrics"
+
+
+def outcome(status: int) -> str:
+    """A status as the ``outcome`` label: ``success``, ``client_error`` (4xx) or ``server_error`` (5xx)."""
+    if status < 400:
+        return "success"
+    return "client_error" if status < 500 else "server_error"
+
+
+class Metrics:
+    """The per-request counters and the ``/metrics`` answer of one server process.
+
+    ``bind(services)`` (done by ``run_on`` once the app exists) gives the
+    operation names each service has and the dispatchers the scrape reads
+    through.
+    """
+
+    def __init__(self, handler_status: Callable[[Database], list[dict[str, Any]]] | None = None) -> None:
+        #: Every handler mapping with its saved counters (``handlers.state.status``), or None.
+        self.handler_status = handler_status
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cellstore_requests", "Requests answered, by service, operation and outcome.",
+            ["service", "operation", "outcome"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "cellstore_request_duration_seconds",
+            "Seconds from a request's first byte to its answer being written, by service and operation.",
+            ["service", "operation"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._operations: Mapping[str, Container[str]] = {}
+        self._store: StoreCollector | None = None
+
+    def bind(self, services: Mapping[str, Any], db: Database | None = None) -> None:
+        """Learn the services' operation names and read their resources (and ``db``'s handlers) at scrape time."""
+        self._operations = {name: service.operations for name, service in services.items()}
+        handlers = None
+        if db is not None and self.handler_status is not None:
+            handlers = functools.partial(self.handler_status, db)
+        self._store = StoreCollector(services, handlers)
+        if not self.multiprocess:
+            self.registry.register(self._store)
+
+    def count(self, service: str | None, operation: str | None, status: int, seconds: float) -> None:
+        """One answered request; ``service``/``operation`` as the access log reads them (None: not an API call)."""
+        if service is None:
+            service, operation = HTTP, operation if operation in ("GET /", "GET /metrics") else "other"
+        elif operation is None or operation not in self._operations.get(service, ()):
+            operation = UNKNOWN
+        key = (service, operation, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(service, operation, outcome(status)),
+                self.latency.labels(service, operation),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this process's counters, or with workers every worker's, and the store's gauges."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        if self._store is not None:
+            registry.register(self._store)
+        return generate_latest(registry)
+
+
+class StoreCollector(Collector):
+    """Gauges read from the database when scraped, through the services' dispatchers (the api layer's door)."""
+
+    def __init__(
+        self, services: Mapping[str, Any], handlers: Callable[[], list[dict[str, Any]]] | None = None
+    ) -> None:
+        self._services = services
+        self._handlers = handlers
+
+    def collect(self) -> Iterator[Metric]:
+        started = time.perf_counter()
+        read = GaugeMetricFamily(
+            "cellstore_scrape_store_up", "1 if this scrape could read the tables and queues, 0 if storage failed it."
+        )
+        up = 1
+        try:
+            # Collected whole before any is yielded: a storage failure half-way gives no partial families.
+            families = [*self._tables(), *self._queues(), *self._handler_families()]
+        except CellstoreError as err:  # e.g. PostgreSQL unreachable: the request counters are still worth a scrape
+            log.warning("/metrics: could not read tables and queues: %s", err)
+            families, up = [], 0
+        read.add_metric([], up)
+        duration = GaugeMetricFamily(
+            "cellstore_scrape_store_seconds", "Seconds the last scrape spent reading tables and queues."
+        )
+        duration.add_metric([], time.perf_counter() - started)
+        yield from (*families, read, duration)
+
+    def _tables(self) -> Iterator[Metric]:
+        service = self._services.get("dynamodb")
+        if service is None:
+            return
+        items = GaugeMetricFamily("cellstore_table_items", "Items in a table (DescribeTable's ItemCount).", labels=["table"])
+        size = GaugeMetricFamily("cellstore_table_size_bytes", "A table's size (DescribeTable's TableSizeBytes).", labels=["table"])
+        index_items = GaugeMetricFamily(
+            "cellstore_index_items", "Items in a secondary index.", labels=["table", "index"]
+        )
+        index_size = GaugeMetricFamily(
+            "cellstore_index_size_bytes", "A secondary index's size.", labels=["table", "index"]
+        )
+        for name in _bounded(_table_names(service.dispatch)):
+            try:
+                table = service.dispatch("DescribeTable", {"TableName": name})["Table"]
+            except CellstoreError:
+                continue  # deleted since it was listed
+            items.add_metric([name], table.get("ItemCount", 0))
+            size.add_metric([name], table.get("TableSizeBytes", 0))
+            for index in (*table.get("GlobalSecondaryIndexes", ()), *table.get("LocalSecondaryIndexes", ())):
+                index_items.add_metric([name, index["IndexName"]], index.get("ItemCount", 0))
+                index_size.add_metric([name, index["IndexName"]], index.get("IndexSizeBytes", 0))
+        yield from (items, size, index_items, index_size)
+
+    def _queues(self) -> Iterator[Metric]:
+        service = self._services.get("sqs")
+        if service is None:
+            return
+        labels = ["queue"]
+        visible = GaugeMetricFamily("cellstore_queue_messages", "Messages available (ApproximateNumberOfMessages).", labels=labels)
+        in_flight = GaugeMetricFamily(
+            "cellstore_queue_messages_in_flight", "Messages received and not yet deleted (ApproximateNumberOfMessagesNotVisible).", labels=labels
+        )
+        delayed = GaugeMetricFamily("cellstore_queue_messages_delayed", "Messages not yet delivered (ApproximateNumberOfMessagesDelayed).", labels=labels)
+        dlq = GaugeMetricFamily(
+            "cellstore_queue_dlq_messages", "Messages in the queue's dead-letter queue (its RedrivePolicy's target).",
+            labels=labels,
+        )
+        depth: dict[str, int] = {}
+        targets: dict[str, str] = {}
+        urls = service.dispatch("ListQueues", {"MaxResults": 1000}, _ENDPOINT).get("QueueUrls", [])
+        for url in _bounded(urls):
+            try:
+                attributes = service.dispatch(
+                    "GetQueueAttributes", {"QueueUrl": url, "AttributeNames": ["All"]}, _ENDPOINT
+                )["Attributes"]
+            except CellstoreError:
+                continue  # deleted since it was listed
+            name = url.rpartition("/")[2]
+            depth[name] = int(attributes.get("ApproximateNumberOfMessages", 0))
+            visible.add_metric([name], depth[name])
+            in_flight.add_metric([name], int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)))
+            delayed.add_metric([name], int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)))
+            policy = attributes.get("RedrivePolicy")
+            if policy:
+                targets[name] = _dlq_name(policy)
+        for name, target in targets.items():
+            dlq.add_metric([name], depth.get(target, 0))
+        yield from (visible, in_flight, delayed, dlq)
+
+
+    def _handler_families(self) -> Iterator[Metric]:
+        if self._handlers is None:
+            return
+        labels = ["handler"]
+        counters = {
+            name: CounterMetricFamily(f"cellstore_handler_{name}", help, labels=labels)
+            for name, help in _HANDLER_COUNTERS.items()
+        }
+        lag = GaugeMetricFamily(
+            "cellstore_handler_lag", "Stream records behind the newest, or messages visible in the queue.", labels=labels
+        )
+        age = GaugeMetricFamily(
+            "cellstore_handler_iterator_age_seconds", "Streams: age of the last record handled.", labels=labels
+        )
+        running = GaugeMetricFamily(
+            "cellstore_handler_running", "1 while a worker holds the mapping's lease and runs it.", labels=labels
+        )
+        for mapping in _bounded(self._handlers()):
+            name, saved = mapping["name"], mapping.get("metrics") or {}
+            for counter, family in counters.items():
+                family.add_metric([name], saved.get(counter, 0))
+            lag.add_metric([name], saved.get("lag", 0))
+            age.add_metric([name], saved.get("iterator_age_ms", 0) / 1000)
+            running.add_metric([name], 1 if mapping.get("owner") and saved.get("state") == "running" else 0)
+        yield from (*counters.values(), lag, age, running)
+
+
+#: Handler counters saved by the lease holder (``handlers/runner.py``'s ``Metrics``), as Prometheus counters:
+#: they restart from 0 when the lease moves to another worker, which ``rate()`` reads as a counter reset.
+_HANDLER_COUNTERS = {
+    "invocations": "Calls of the handler's function.",
+    "batches": "Invocations that succeeded.",
+    "records": "Records or messages handled successfully.",
+    "errors": "Invocations that failed, wholly or partly.",
+    "retries": "Batches (streams) or messages (SQS) delivered again after a failure.",
+    "filtered": "Records skipped by FilterCriteria.",
+    "discarded": "Records given up on (sent to the on-failure destination).",
+}
+
+
+def _table_names(dispatch: Callable[..., Any]) -> Iterator[str]:
+    """Every table's name, a page of ListTables at a time."""
+    payload: dict[str, Any] = {"Limit": 100}
+    while True:
+        page = dispatch("ListTables", payload)
+        yield from page.get("TableNames", ())
+        last = page.get("LastEvaluatedTableName")
+        if last is None:
+            return
+        payload = {"Limit": 100, "ExclusiveStartTableName": last}
+
+
+def _bounded(names: Iterable[_T]) -> Iterator[_T]:
+    """The first ``MAX_RESOURCES`` of ``names``: what one scrape reads, at most."""
+    for number, name in enumerate(names):
+        if number == MAX_RESOURCES:
+            log.warning("/metrics: only the first %d tables or queues are reported", MAX_RESOURCES)
+            return
+        yield name
+
+
+def _dlq_name(policy: str) -> str:
+    """The queue a RedrivePolicy (JSON with ``deadLetterTargetArn``) names."""
+    try:
+        arn = orjson.loads(policy).get("deadLetterTargetArn", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return str(arn).rpartition(":")[2]
+
+
+def worker_exited(pid: int) -> None:
+    """A worker is gone: drop its live-gauge files (its counters stay, as Prometheus expects of a counter)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
