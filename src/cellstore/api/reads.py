@@ -19,7 +19,7 @@ from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, Projection
 from cellstore.engine.tables import Table
 from cellstore.engine.values import Item, validate_item
-from cellstore.errors import ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 
 _COMMON_RULES = {
     "TableName": table_name_rule(),
@@ -107,12 +107,12 @@ def _check_index(
     if index.is_global:
         if select == "ALL_ATTRIBUTES":
             raise ValidationException(
-                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for "
+                f"{INVALID_PARAMETERS}Select type ALL_ATTRIBUTES is not supported for "
                 f"global secondary index {name} because its projection type is not ALL"
             )
         if missing:
             raise ValidationException(
-                f"One or more parameter values were invalid: Global secondary index {name} does not project "
+                f"{INVALID_PARAMETERS}Global secondary index {name} does not project "
                 f"[{', '.join(missing)}]"
             )
         return _IndexRead(table, index, select)

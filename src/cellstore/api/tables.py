@@ -33,9 +33,7 @@ from cellstore.api.validation import (
 from cellstore.engine import catalog, indexes
 from cellstore.engine.catalog import PAY_PER_REQUEST, PROVISIONED, StreamSpec, TableSpec, TableUpdate, Throughput
 from cellstore.engine.database import Database
-from cellstore.errors import ValidationException
-
-_INVALID = "One or more parameter values were invalid: "
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 
 _ATTRIBUTE_NAME = Param("string", required=True, min_length=1, max_length=255)
 KEY_ELEMENT = {"AttributeName": _ATTRIBUTE_NAME, "KeyType": Param("string", required=True, enum=("HASH", "RANGE"))}
@@ -198,7 +196,7 @@ def parse_definitions(elements: list[dict[str, Any]]) -> dict[str, str]:
 def check_defined(keys: Sequence[str], definitions: dict[str, str]) -> None:
     if any(key not in definitions for key in keys):
         raise ValidationException(
-            f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+            f"{INVALID_PARAMETERS}Some index key attributes are not defined in AttributeDefinitions. "
             f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
         )
 
@@ -206,11 +204,11 @@ def check_defined(keys: Sequence[str], definitions: dict[str, str]) -> None:
 def billing_throughput(mode: str, raw: dict[str, Any] | None) -> Throughput | None:
     if mode == PROVISIONED and raw is None:
         raise ValidationException(
-            f"{_INVALID}ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
+            f"{INVALID_PARAMETERS}ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED"
         )
     if mode == PAY_PER_REQUEST and raw is not None:
         raise ValidationException(
-            f"{_INVALID}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
+            f"{INVALID_PARAMETERS}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
             "BillingMode is PAY_PER_REQUEST"
         )
     return None if raw is None else Throughput(int(raw["ReadCapacityUnits"]), int(raw["WriteCapacityUnits"]))
@@ -221,10 +219,10 @@ def stream_spec(raw: dict[str, Any] | None, *, creating: bool) -> StreamSpec | N
         return None
     enabled, view_type = raw["StreamEnabled"], raw.get("StreamViewType")
     if enabled and view_type is None:
-        raise ValidationException(f"{_INVALID}StreamViewType is required when StreamEnabled is true")
+        raise ValidationException(f"{INVALID_PARAMETERS}StreamViewType is required when StreamEnabled is true")
     if not enabled and view_type is not None and creating:
         raise ValidationException(
-            f"{_INVALID}Table is being created with a stream disabled, UpdateViewType should not be specified"
+            f"{INVALID_PARAMETERS}Table is being created with a stream disabled, UpdateViewType should not be specified"
         )
     return StreamSpec(enabled, view_type if enabled else None)
 
@@ -317,17 +315,17 @@ def check_projection(projection: dict[str, Any], index_name: str) -> None:
     """
     kind = projection.get("ProjectionType")
     if kind is None and projection.get("NonKeyAttributes") is None:
-        raise ValidationException(f"{_INVALID}Unknown ProjectionType: null")
+        raise ValidationException(f"{INVALID_PARAMETERS}Unknown ProjectionType: null")
     names = projection.get("NonKeyAttributes") or []
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValidationException(
-            f"{_INVALID}Duplicate NonKeyAttributes in the projection of index {index_name}: [{', '.join(repeated)}]"
+            f"{INVALID_PARAMETERS}Duplicate NonKeyAttributes in the projection of index {index_name}: [{', '.join(repeated)}]"
         )
     if kind == "INCLUDE" and not projection.get("NonKeyAttributes"):
-        raise ValidationException(f"{_INVALID}ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
+        raise ValidationException(f"{INVALID_PARAMETERS}ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
     if kind != "INCLUDE" and projection.get("NonKeyAttributes") is not None:
-        raise ValidationException(f"{_INVALID}ProjectionType is {kind}, but NonKeyAttributes is specified")
+        raise ValidationException(f"{INVALID_PARAMETERS}ProjectionType is {kind}, but NonKeyAttributes is specified")
 
 
 def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str, *, is_global: bool) -> list[str]:
@@ -342,10 +340,10 @@ def check_index(index: dict[str, Any], definitions: dict[str, str], billing: str
     check_projection(index["Projection"], index["IndexName"])
     name = index["IndexName"]
     if is_global and billing == PROVISIONED and index.get("ProvisionedThroughput") is None:
-        raise ValidationException(f"{_INVALID}ProvisionedThroughput must be specified for index: {name}")
+        raise ValidationException(f"{INVALID_PARAMETERS}ProvisionedThroughput must be specified for index: {name}")
     if is_global and billing == PAY_PER_REQUEST and index.get("ProvisionedThroughput") is not None:
         raise ValidationException(
-            f"{_INVALID}ProvisionedThroughput should not be specified for index: {name} when BillingMode is "
+            f"{INVALID_PARAMETERS}ProvisionedThroughput should not be specified for index: {name} when BillingMode is "
             "PAY_PER_REQUEST"
         )
     return keys
@@ -387,30 +385,30 @@ def check_create_indexes(
     names: set[str] = set()
     for kind, group in (("LocalSecondaryIndexes", lsis), ("GlobalSecondaryIndexes", gsis)):
         if group is not None and not group:
-            raise ValidationException(f"{_INVALID}List of {kind} is empty")
+            raise ValidationException(f"{INVALID_PARAMETERS}List of {kind} is empty")
         for index in group or []:
             keys = check_index(index, definitions, billing, is_global=kind.startswith("Global"))
             name = index["IndexName"]
             if name in names:
-                raise ValidationException(f"{_INVALID}Duplicate index name: {name}")
+                raise ValidationException(f"{INVALID_PARAMETERS}Duplicate index name: {name}")
             names.add(name)
             if kind.startswith("Local"):
                 if range_key is None:
                     raise ValidationException(
-                        f"{_INVALID}Table KeySchema does not have a range key, which is required when "
+                        f"{INVALID_PARAMETERS}Table KeySchema does not have a range key, which is required when "
                         "specifying a LocalSecondaryIndex"
                     )
                 if len(keys) < 2:
-                    raise ValidationException(f"{_INVALID}Index KeySchema does not have a range key for index: {name}")
+                    raise ValidationException(f"{INVALID_PARAMETERS}Index KeySchema does not have a range key for index: {name}")
                 if keys[0] != hash_key:
                     raise ValidationException(
-                        f"{_INVALID}Index KeySchema does not have the same leading hash key as table KeySchema "
+                        f"{INVALID_PARAMETERS}Index KeySchema does not have the same leading hash key as table KeySchema "
                         f"for index: {name}. index hash key: {keys[0]}, table hash key: {hash_key}"
                     )
             used.update(keys)
     if set(definitions) - used:
         raise ValidationException(
-            f"{_INVALID}Some AttributeDefinitions are not used. AttributeDefinitions: "
+            f"{INVALID_PARAMETERS}Some AttributeDefinitions are not used. AttributeDefinitions: "
             f"[{', '.join(definitions)}], keys used: [{', '.join(sorted(used))}]"
         )
     indexes.check_projected_total([index["Projection"] for index in (lsis or []) + (gsis or [])])
@@ -426,7 +424,7 @@ def check_index_updates(
         actions = [action for action in ("Create", "Update", "Delete") if update.get(action) is not None]
         if len(actions) != 1:
             raise ValidationException(
-                f"{_INVALID}One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or "
+                f"{INVALID_PARAMETERS}One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update or "
                 "GlobalSecondaryIndexUpdate.Delete must be specified"
             )
         action = actions[0]
@@ -485,7 +483,7 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     local_indexes, global_indexes = check_create_indexes(lsis, gsis, (hash_key, range_key), attribute_types, billing)
     if lsis is None and gsis is None and len(attribute_types) != len(key_schema):
         raise ValidationException(
-            f"{_INVALID}Number of attributes in KeySchema does not exactly match number of attributes "
+            f"{INVALID_PARAMETERS}Number of attributes in KeySchema does not exactly match number of attributes "
             "defined in AttributeDefinitions"
         )
     resource_policy = payload.get("ResourcePolicy")

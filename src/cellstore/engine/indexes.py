@@ -46,6 +46,7 @@ from cellstore.engine.changes import WriteResult
 from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table, save_table
 from cellstore.engine.values import AttributeValue, Item, value_size
 from cellstore.errors import (
+    INVALID_PARAMETERS,
     ItemCollectionSizeLimitExceededException,
     LimitExceededException,
     ResourceNotFoundException,
@@ -71,7 +72,6 @@ LOCAL = "LocalSecondaryIndexes"
 # ``background.run_backfills``.
 BACKFILL_MARKERS = keyspace.BACKFILLS
 
-_INVALID = "One or more parameter values were invalid: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,10 +286,10 @@ def apply_updates(
             if spec is None:
                 raise ValueError("Create without a spec")
             if spec.name in existing or spec.name in local_names:
-                raise ValidationException(f"{_INVALID}Attempting to create an index which already exists")
+                raise ValidationException(f"{INVALID_PARAMETERS}Attempting to create an index which already exists")
             if len(existing) >= MAX_GLOBAL:
                 raise ValidationException(
-                    f"{_INVALID}Number of GlobalSecondaryIndexes exceeds per-table limit of {MAX_GLOBAL}"
+                    f"{INVALID_PARAMETERS}Number of GlobalSecondaryIndexes exceeds per-table limit of {MAX_GLOBAL}"
                 )
             _merge_definitions(description, definitions, spec)
             check_projected_total(
@@ -332,13 +332,13 @@ def _merge_definitions(description: dict[str, Any], definitions: tuple[tuple[str
     for name in keys:
         if name not in given and name not in current:
             raise ValidationException(
-                f"{_INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+                f"{INVALID_PARAMETERS}Some index key attributes are not defined in AttributeDefinitions. "
                 f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(given)}]"
             )
         kind = given.get(name, current.get(name))
         if name in current and current[name] != kind:
             raise ValidationException(
-                f"{_INVALID}Attribute {name} is already defined with type {current[name]}"
+                f"{INVALID_PARAMETERS}Attribute {name} is already defined with type {current[name]}"
             )
         if name not in current:
             description["AttributeDefinitions"].append({"AttributeName": name, "AttributeType": kind})
@@ -350,7 +350,7 @@ def check_projected_total(projections: list[dict[str, Any]]) -> None:
     total = sum(len(p.get("NonKeyAttributes", ())) for p in projections)
     if total > MAX_PROJECTED_ATTRIBUTES:
         raise ValidationException(
-            f"{_INVALID}The number of projected attributes across all secondary indexes exceeds the limit of "
+            f"{INVALID_PARAMETERS}The number of projected attributes across all secondary indexes exceeds the limit of "
             f"{MAX_PROJECTED_ATTRIBUTES}: {total}"
         )
 
@@ -370,7 +370,7 @@ def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, 
     if kind != attribute.type:
         if strict:
             raise ValidationException(
-                f"{_INVALID}Type mismatch for Index Key {attribute.name} Expected: {attribute.type} "
+                f"{INVALID_PARAMETERS}Type mismatch for Index Key {attribute.name} Expected: {attribute.type} "
                 f"Actual: {kind} IndexName: {index.name}"
             )
         return False
@@ -386,7 +386,7 @@ def _key_value_ok(index: Index, attribute: KeyAttribute, value: AttributeValue, 
     if size > limit:
         if strict:
             raise ValidationException(
-                f"{_INVALID}Size limit exceeded for Index Key {attribute.name} Actual Size: {size} bytes "
+                f"{INVALID_PARAMETERS}Size limit exceeded for Index Key {attribute.name} Actual Size: {size} bytes "
                 f"Max Size: {limit} bytes IndexName: {index.name}"
             )
         return False

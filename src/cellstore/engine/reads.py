@@ -25,7 +25,7 @@ from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, KeyCondition
 from cellstore.engine.tables import KeyAttribute, Table, load_table
 from cellstore.engine.values import Item, item_size
-from cellstore.errors import ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
 PAGE_BYTES = 1024 * 1024
@@ -122,7 +122,7 @@ def _check_key_types(hash_keys: Sequence[KeyAttribute], range_keys: Sequence[Key
 
 def _condition_type_mismatch() -> ValidationException:
     return ValidationException(
-        "One or more parameter values were invalid: Condition parameter type does not match schema type"
+        f"{INVALID_PARAMETERS}Condition parameter type does not match schema type"
     )
 
 

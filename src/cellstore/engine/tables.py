@@ -20,7 +20,7 @@ import orjson
 
 from cellstore.engine import keycodec, keyspace
 from cellstore.engine.values import Item, value_size
-from cellstore.errors import ResourceNotFoundException, ValidationException
+from cellstore.errors import INVALID_PARAMETERS, ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn
 
 MAX_HASH_KEY_BYTES = 2048
@@ -122,7 +122,7 @@ class Table:
         for attribute in self._key_attributes():
             if attribute.name not in item:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Missing the key "
+                    f"{INVALID_PARAMETERS}Missing the key "
                     f"{attribute.name} in the item"
                 )
         self._check_key_values(item, for_key=False)
@@ -138,7 +138,7 @@ class Table:
                 if for_key:
                     raise ValidationException("The provided key element does not match the schema")
                 raise ValidationException(
-                    "One or more parameter values were invalid: Type mismatch for key "
+                    f"{INVALID_PARAMETERS}Type mismatch for key "
                     f"{attribute.name} expected: {attribute.type} actual: {kind}"
                 )
             if value[kind] == "" and kind in ("S", "B"):
@@ -150,12 +150,12 @@ class Table:
             size = value_size(value)
             if attribute is self.hash_key and size > MAX_HASH_KEY_BYTES:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Size of hashkey has exceeded "
+                    f"{INVALID_PARAMETERS}Size of hashkey has exceeded "
                     "the maximum size limit of2048 bytes"
                 )
             if attribute is self.range_key and size > MAX_RANGE_KEY_BYTES:
                 raise ValidationException(
-                    "One or more parameter values were invalid: Aggregated size of all range "
+                    f"{INVALID_PARAMETERS}Aggregated size of all range "
                     "keys has exceeded the size limit of 1024 bytes"
                 )
 
