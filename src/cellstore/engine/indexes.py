@@ -41,9 +41,9 @@ from typing import Any
 
 import orjson
 
-from cellstore.engine import keycodec, keyspace
+from cellstore.engine import keycodec, keyspace, tables
 from cellstore.engine.changes import WriteResult
-from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table, save_table
+from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table
 from cellstore.engine.values import AttributeValue, Item, value_size
 from cellstore.errors import (
     INVALID_PARAMETERS,
@@ -508,29 +508,21 @@ def backfill_index_step(txn: Txn, table: Table, name: str, batch: int = BACKFILL
     Runs inside the caller's write transaction, which must have loaded
     ``table`` itself; saves the table (cursor, and status once done).
     """
-    info = table.state["indexes"][name]
     index = find_index(table, name)
-    prefix = keycodec.table_prefix(table.id)
-    cursor = info.get("cursor")
-    start = prefix if cursor is None else bytes.fromhex(cursor) + b"\x00"
-    rows = list(txn.range(start, prefix_end(prefix), limit=batch))
-    for _, raw in rows:
+
+    def visit(_: bytes, raw: bytes) -> None:
         item: Item = orjson.loads(raw)
         key = entry_key(table, index, item)
         if key is not None:
             txn.put(key, orjson.dumps(project(table, index, item)))
-    if len(rows) < batch:
-        info.pop("cursor", None)
-        info.pop("backfill", None)
+
+    def finish() -> None:
         for entry in table.description.get(GLOBAL, []):
             if entry["IndexName"] == name:
                 entry["IndexStatus"] = "ACTIVE"
                 entry.pop("Backfilling", None)
-        save_table(txn, table)
-        return False
-    info["cursor"] = rows[-1][0].hex()
-    save_table(txn, table)
-    return True
+
+    return tables.backfill_step(txn, table, table.state["indexes"][name], visit, batch, finish)
 
 
 def pending_backfills(table: Table) -> list[str]:

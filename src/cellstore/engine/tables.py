@@ -13,6 +13,7 @@ the same name can never see the old incarnation's items.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import orjson
 from cellstore.engine import keycodec, keyspace
 from cellstore.engine.values import Item, value_size
 from cellstore.errors import INVALID_PARAMETERS, ResourceNotFoundException, ValidationException
-from cellstore.storage.base import Txn
+from cellstore.storage.base import Txn, prefix_end
 
 MAX_HASH_KEY_BYTES = 2048
 MAX_RANGE_KEY_BYTES = 1024
@@ -203,6 +204,44 @@ def find_table(txn: Txn, name: str) -> Table | None:
 
 def save_table(txn: Txn, table: Table) -> None:
     txn.put(keycodec.table_name_key(table.name), table.to_record())
+
+
+def backfill_step(
+    txn: Txn,
+    table: Table,
+    progress: dict[str, Any],
+    visit: Callable[[bytes, bytes], None],
+    batch: int,
+    finish: Callable[[], None] | None = None,
+) -> bool:
+    """Pass the next ``batch`` items of ``table`` to ``visit``; True while more remain.
+
+    The one cursor loop behind every backfill (a global index being created,
+    TTL being enabled on a populated table), so that resuming, finishing and
+    saving work the same for each.  ``progress`` is the backfill's own dict in
+    ``table.state``: its ``cursor`` (the hex storage key last visited) is saved
+    after each step, and it loses ``cursor`` and ``backfill`` once the table
+    is exhausted, after ``finish`` has had its say.  Runs inside the caller's
+    write transaction, which must have loaded ``table`` itself; ``visit`` gets
+    each item's storage key and stored bytes and must be idempotent, because a
+    step that fails is repeated.
+    """
+    prefix = keycodec.table_prefix(table.id)
+    cursor = progress.get("cursor")
+    start = prefix if cursor is None else bytes.fromhex(cursor) + b"\x00"
+    rows = list(txn.range(start, prefix_end(prefix), limit=batch))
+    for storage_key, raw in rows:
+        visit(storage_key, raw)
+    if len(rows) < batch:
+        progress.pop("cursor", None)
+        progress.pop("backfill", None)
+        if finish is not None:
+            finish()
+        save_table(txn, table)
+        return False
+    progress["cursor"] = rows[-1][0].hex()
+    save_table(txn, table)
+    return True
 
 
 def next_table_id(txn: Txn) -> int:

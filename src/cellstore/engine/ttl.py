@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from cellstore.engine import items, keycodec, keyspace
+from cellstore.engine import items, keycodec, keyspace, tables
 from cellstore.engine.changes import ChangeHook, WriteResult
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, save_table
@@ -161,22 +161,13 @@ def backfill_step(txn: Txn, table: Table, batch: int = BACKFILL_BATCH) -> bool:
     """Add expiry entries for the next ``batch`` items; True while more remain.  Idempotent."""
     settings = table.state["ttl"]
     attribute = settings["attribute"]
-    prefix = keycodec.table_prefix(table.id)
-    cursor = settings.get("cursor")
-    start = prefix if cursor is None else bytes.fromhex(cursor) + b"\x00"
-    rows = list(txn.range(start, prefix_end(prefix), limit=batch))
-    for storage_key, raw in rows:
+
+    def visit(storage_key: bytes, raw: bytes) -> None:
         expiry = expiry_of(orjson.loads(raw), attribute)
         if expiry is not None and (key := entry_key(table, expiry, storage_key)) is not None:
             txn.put(key, b"")
-    if len(rows) < batch:
-        settings.pop("cursor", None)
-        settings.pop("backfill", None)
-        save_table(txn, table)
-        return False
-    settings["cursor"] = rows[-1][0].hex()
-    save_table(txn, table)
-    return True
+
+    return tables.backfill_step(txn, table, settings, visit, batch)
 
 
 # ---- the sweeper ------------------------------------------------------------------
