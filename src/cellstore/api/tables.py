@@ -19,6 +19,7 @@ from cellstore.api import policies
 from cellstore.api.registry import operation
 from cellstore.api.validation import (
     TABLE_NAME_PATTERN,
+    JsonKind,
     Param,
     check_type,
     constraint_errors,
@@ -124,6 +125,30 @@ def tag_errors(value: Any, errors: list[str], *, required: bool = False) -> tupl
     return tuple((str(tag.get("Key")), str(tag.get("Value"))) for tag in tags)
 
 
+def member_errors(payload: dict[str, Any], member: str, kind: JsonKind, rule: Param | None, errors: list[str]) -> Any:
+    """One scalar member of a request: its JSON type (a wrong one fails at once, as AWS's
+    deserializer does), then its constraints, whose violations join ``errors``; its value."""
+    value = payload.get(member)
+    if value is not None:
+        check_type(member, value, kind)
+    if rule is not None:
+        errors.extend(constraint_errors(member[:1].lower() + member[1:], value, rule))
+    return value
+
+
+def table_settings_errors(payload: dict[str, Any], errors: list[str]) -> tuple[Any, Any]:
+    """TableClass and DeletionProtectionEnabled, which CreateTable and UpdateTable check alike
+    and last; (table class, deletion protection)."""
+    table_class = member_errors(payload, "TableClass", "string", TABLE_CLASS, errors)
+    protection = member_errors(payload, "DeletionProtectionEnabled", "boolean", None, errors)
+    return table_class, protection
+
+
+def throughput_of(raw: dict[str, Any] | None) -> Throughput | None:
+    """A ProvisionedThroughput already constraint-checked, as the engine takes it."""
+    return None if raw is None else Throughput(int(raw["ReadCapacityUnits"]), int(raw["WriteCapacityUnits"]))
+
+
 # ---- rules between members ------------------------------------------------
 
 
@@ -211,7 +236,7 @@ def billing_throughput(mode: str, raw: dict[str, Any] | None) -> Throughput | No
             f"{INVALID_PARAMETERS}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
             "BillingMode is PAY_PER_REQUEST"
         )
-    return None if raw is None else Throughput(int(raw["ReadCapacityUnits"]), int(raw["WriteCapacityUnits"]))
+    return throughput_of(raw)
 
 
 def stream_spec(raw: dict[str, Any] | None, *, creating: bool) -> StreamSpec | None:
@@ -452,27 +477,15 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     if raw_definitions is None:
         errors.extend(constraint_errors("attributeDefinitions", None, Param("list", required=True)))
     definitions = list_errors("attributeDefinitions", raw_definitions, ATTRIBUTE_DEFINITION, errors)
-    name = payload.get("TableName")
-    if name is not None:
-        check_type("TableName", name, "string")
-    errors.extend(constraint_errors("tableName", name, table_name_rule()))
+    name = member_errors(payload, "TableName", "string", table_name_rule(), errors)
     key_schema = key_schema_errors("keySchema", payload.get("KeySchema"), errors)
     lsis = index_list_errors("localSecondaryIndexes", payload.get("LocalSecondaryIndexes"), errors)
     gsis = index_list_errors("globalSecondaryIndexes", payload.get("GlobalSecondaryIndexes"), errors)
-    mode = payload.get("BillingMode")
-    if mode is not None:
-        check_type("BillingMode", mode, "string")
-    errors.extend(constraint_errors("billingMode", mode, BILLING_MODE))
+    mode = member_errors(payload, "BillingMode", "string", BILLING_MODE, errors)
     throughput = optional_structure("provisionedThroughput", payload.get("ProvisionedThroughput"), THROUGHPUT, errors)
     stream = optional_structure("streamSpecification", payload.get("StreamSpecification"), STREAM, errors)
     tags = tag_errors(payload.get("Tags"), errors)
-    table_class = payload.get("TableClass")
-    if table_class is not None:
-        check_type("TableClass", table_class, "string")
-    errors.extend(constraint_errors("tableClass", table_class, TABLE_CLASS))
-    protection = payload.get("DeletionProtectionEnabled")
-    if protection is not None:
-        check_type("DeletionProtectionEnabled", protection, "boolean")
+    table_class, protection = table_settings_errors(payload, errors)
     raise_if_errors(errors)
 
     attribute_types = parse_definitions(definitions)
@@ -551,20 +564,11 @@ def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     errors: list[str] = []
     name = table_name_errors(db, payload, errors)
     definitions = list_errors("attributeDefinitions", payload.get("AttributeDefinitions"), ATTRIBUTE_DEFINITION, errors)
-    mode = payload.get("BillingMode")
-    if mode is not None:
-        check_type("BillingMode", mode, "string")
-    errors.extend(constraint_errors("billingMode", mode, BILLING_MODE))
+    mode = member_errors(payload, "BillingMode", "string", BILLING_MODE, errors)
     throughput = optional_structure("provisionedThroughput", payload.get("ProvisionedThroughput"), THROUGHPUT, errors)
     index_updates = index_update_errors(payload.get("GlobalSecondaryIndexUpdates"), errors)
     stream = optional_structure("streamSpecification", payload.get("StreamSpecification"), STREAM, errors)
-    table_class = payload.get("TableClass")
-    if table_class is not None:
-        check_type("TableClass", table_class, "string")
-    errors.extend(constraint_errors("tableClass", table_class, TABLE_CLASS))
-    protection = payload.get("DeletionProtectionEnabled")
-    if protection is not None:
-        check_type("DeletionProtectionEnabled", protection, "boolean")
+    table_class, protection = table_settings_errors(payload, errors)
     raise_if_errors(errors)
 
     if not any(x is not None for x in (mode, throughput, stream, table_class, protection)) and not index_updates:
@@ -587,9 +591,7 @@ def update_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         checked_updates = check_index_updates(index_updates, {**known, **attribute_types}, billing)
     update = TableUpdate(
         billing_mode=mode,
-        throughput=None if throughput is None else Throughput(
-            int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
-        ),
+        throughput=throughput_of(throughput),
         table_class=table_class,
         deletion_protection=protection,
         stream=stream_spec(stream, creating=False),

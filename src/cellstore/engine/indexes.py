@@ -43,7 +43,7 @@ import orjson
 
 from cellstore.engine import keycodec, keyspace, tables
 from cellstore.engine.changes import WriteResult
-from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table
+from cellstore.engine.tables import MAX_HASH_KEY_BYTES, MAX_RANGE_KEY_BYTES, KeyAttribute, Table, split_key_schema
 from cellstore.engine.values import AttributeValue, Item, value_size
 from cellstore.errors import (
     INVALID_PARAMETERS,
@@ -137,18 +137,9 @@ def indexes_of(table: Table) -> list[Index]:
     found = []
     for kind in (LOCAL, GLOBAL):
         for entry in description.get(kind, ()):
-            hash_keys: list[KeyAttribute] = []
-            range_keys: list[KeyAttribute] = []
-            hash_names: list[str] = []
-            range_names: list[str] = []
-            for element in entry["KeySchema"]:
-                name = element["AttributeName"]
-                if element["KeyType"] == "HASH":
-                    hash_keys.append(KeyAttribute(name, types[name]))
-                    hash_names.append(name)
-                else:
-                    range_keys.append(KeyAttribute(name, types[name]))
-                    range_names.append(name)
+            hash_keys, range_keys = split_key_schema(entry["KeySchema"], types)
+            hash_names = [attribute.name for attribute in hash_keys]
+            range_names = [attribute.name for attribute in range_keys]
             if not hash_keys:
                 raise ValueError(f"stored index {entry['IndexName']} has no HASH key")
             projection = entry["Projection"]

@@ -34,6 +34,23 @@ class KeyAttribute:
     type: str  # "S" | "N" | "B"
 
 
+def split_key_schema(
+    key_schema: list[dict[str, str]], types: dict[str, str]
+) -> tuple[list[KeyAttribute], list[KeyAttribute]]:
+    """A stored KeySchema's HASH and RANGE attributes, each in key-schema order, with their types.
+
+    The one reading of a stored key schema, shared by tables (one attribute
+    of each kind at most) and indexes (several, for multi-attribute keys);
+    ``types`` maps each AttributeDefinitions name to its type.
+    """
+    hash_keys: list[KeyAttribute] = []
+    range_keys: list[KeyAttribute] = []
+    for element in key_schema:
+        name = element["AttributeName"]
+        (hash_keys if element["KeyType"] == "HASH" else range_keys).append(KeyAttribute(name, types[name]))
+    return hash_keys, range_keys
+
+
 @dataclass(slots=True)
 class Table:
     id: int
@@ -48,20 +65,14 @@ class Table:
     def from_record(cls, record: dict[str, Any]) -> Table:
         description = record["description"]
         types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
-        hash_key = range_key = None
-        for element in description["KeySchema"]:
-            attribute = KeyAttribute(element["AttributeName"], types[element["AttributeName"]])
-            if element["KeyType"] == "HASH":
-                hash_key = attribute
-            else:
-                range_key = attribute
-        if hash_key is None:
+        hash_keys, range_keys = split_key_schema(description["KeySchema"], types)
+        if not hash_keys:
             raise ValueError(f"stored table {description['TableName']} has no HASH key")
         return cls(
             record["id"],
             description["TableName"],
-            hash_key,
-            range_key,
+            hash_keys[-1],
+            range_keys[-1] if range_keys else None,
             description,
             record.get("tags", []),
             record.get("state", {}),
