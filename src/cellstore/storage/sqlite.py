@@ -44,8 +44,6 @@ from pathlib import Path
 from cellstore.storage import migrations
 from cellstore.storage.base import Group, Store, Txn
 
-SCHEMA_VERSION = migrations.LATEST  # PRAGMA user_version of a current database
-
 #: Seconds between background checkpoints.  At ~10,000 WAL frames a second of
 #: writes this keeps the WAL near 40 MB at worst; idle rounds cost one flock
 #: and a read of the WAL index.

@@ -32,7 +32,6 @@ from cellstore.engine.values import AttributeValue
 from cellstore.errors import ValidationException
 
 KIND = "KeyConditionExpression"
-RANGE_OPERATORS = frozenset({"=", "<", "<=", ">", ">=", "BETWEEN", "BEGINS_WITH"})
 _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 # (attribute name, operator, operand values) for one key attribute.
