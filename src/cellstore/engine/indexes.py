@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -72,6 +72,13 @@ LOCAL = "LocalSecondaryIndexes"
 # ``background.run_backfills``.
 BACKFILL_MARKERS = keyspace.BACKFILLS
 
+#: What an index copies from its table (Projection.ProjectionType).
+ProjectionType = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
+#: An index's IndexStatus as cellstore keeps it: CREATING while its backfill runs.
+IndexStatus = Literal["ACTIVE", "CREATING"]
+#: The member of one GlobalSecondaryIndexUpdate.
+IndexAction = Literal["Create", "Update", "Delete"]
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class IndexSpec:
     name: str
     hash_keys: tuple[str, ...]
     range_keys: tuple[str, ...]
-    projection_type: str  # ALL | KEYS_ONLY | INCLUDE
+    projection_type: ProjectionType
     non_key_attributes: tuple[str, ...] = ()
     throughput: tuple[int, int] | None = None  # (read, write)
 
@@ -97,9 +104,9 @@ class Index:
     is_global: bool
     hash_keys: tuple[KeyAttribute, ...]  # partition attributes, key-schema order (1 to 4)
     range_keys: tuple[KeyAttribute, ...]  # sort attributes, key-schema order (0 to 4)
-    projection_type: str
+    projection_type: ProjectionType
     non_key_attributes: frozenset[str]
-    status: str  # "ACTIVE" | "CREATING"
+    status: IndexStatus
     # The names of hash_keys, of range_keys and of both, in key-schema order
     # (built once by ``indexes_of``: every Query and write asks for them).
     hash_names: tuple[str, ...]
@@ -251,7 +258,7 @@ def delete_all(txn: Txn, table_id: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class IndexUpdate:
-    action: str  # "Create" | "Update" | "Delete"
+    action: IndexAction
     name: str
     create: IndexSpec | None = None
     throughput: tuple[int, int] | None = None

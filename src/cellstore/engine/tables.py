@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -27,15 +27,18 @@ from cellstore.storage.base import Txn, prefix_end
 MAX_HASH_KEY_BYTES = 2048
 MAX_RANGE_KEY_BYTES = 1024
 
+#: The attribute types a key attribute may have (AttributeDefinitions' AttributeType).
+KeyType = Literal["S", "N", "B"]
+
 
 @dataclass(frozen=True, slots=True)
 class KeyAttribute:
     name: str
-    type: str  # "S" | "N" | "B"
+    type: KeyType
 
 
 def split_key_schema(
-    key_schema: list[dict[str, str]], types: dict[str, str]
+    key_schema: list[dict[str, str]], types: dict[str, KeyType]
 ) -> tuple[list[KeyAttribute], list[KeyAttribute]]:
     """A stored KeySchema's HASH and RANGE attributes, each in key-schema order, with their types.
 

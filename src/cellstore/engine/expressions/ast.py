@@ -11,6 +11,8 @@ which is what makes this one pipeline rather than three.
 
 from __future__ import annotations
 
+# ``typing`` as a module: this module's own ``Literal`` is the resolved-value node.
+import typing
 from dataclasses import dataclass
 
 from cellstore.engine.expressions.path import Path
@@ -68,10 +70,15 @@ Operand = PathRef | ValueRef | Attr | Literal | Call | Arith
 
 # --- conditions ---------------------------------------------------------------
 
+#: A comparison's operator.
+Comparator = typing.Literal["=", "<>", "<", "<=", ">", ">="]
+#: Each comparator by its text, so that a token's text becomes a typed operator.
+COMPARATORS: dict[str, Comparator] = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
 
 @dataclass(frozen=True, slots=True)
 class Compare:
-    op: str  # = <> < <= > >=
+    op: Comparator
     left: Operand
     right: Operand
 

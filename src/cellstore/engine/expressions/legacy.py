@@ -27,6 +27,7 @@ from cellstore.engine.expressions.ast import (
     Attr,
     Between,
     Call,
+    Comparator,
     Compare,
     DeleteAction,
     FunctionCondition,
@@ -67,7 +68,7 @@ _OPERATORS: dict[str, tuple[range, frozenset[str] | None]] = {
 }
 # The order DynamoDB lists the enum in its validation message.
 _ENUM = "[IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
-_COMPARATORS = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
+_COMPARATORS: dict[str, Comparator] = {"EQ": "=", "NE": "<>", "LE": "<=", "LT": "<", "GE": ">=", "GT": ">"}
 _KEY_OPERATORS = {
     "EQ": "=",
     "LE": "<=",

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from cellstore.engine.expressions import messages
 from cellstore.engine.expressions.ast import (
+    COMPARATORS,
     AddAction,
     And,
     Arith,
@@ -64,7 +65,6 @@ MAX_IN_OPERANDS = 100
 #: How deep parentheses, NOT and function calls may nest (see the module docstring).
 MAX_NESTING = 100
 
-COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
 # Words the grammar itself uses; they can never be a bare attribute name.
 _CONDITION_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 _CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
@@ -311,12 +311,12 @@ class _Parser:
             return Parens(inner)
         left = self.operand()
         token = self.peek()
-        if token.kind is TokenKind.OP and token.text in COMPARATORS:
+        if token.kind is TokenKind.OP and (op := COMPARATORS.get(token.text)) is not None:
             self.advance()
             right = self.operand()
             self.check_operand(left)
             self.check_operand(right)
-            return Compare(token.text, left, right)
+            return Compare(op, left, right)
         if token.is_word("BETWEEN"):
             self.advance()
             low = self.operand()
