@@ -26,7 +26,8 @@ Index numbers are never reused within a table, so a deleted index's entries
 
 Online creation (UpdateTable ``Create``): the index is written into the
 description as CREATING and is maintained by the hook from that same
-transaction on; ``backfill_step`` then walks the table in key order in small,
+transaction on; ``backfill_index_step`` (through ``tables.backfill_step``, the
+cursor loop TTL's backfill shares) then walks the table in key order in small,
 separate write transactions, re-reading each item and writing the entry the
 hook would have written.  The cursor (last table key done) is saved in the
 table's ``state`` in the same transaction, so a restart resumes where it
