@@ -37,6 +37,16 @@ def _boto3_session() -> Any:
     return _session
 
 
+def made_session() -> Any:
+    """The shared session if it exists yet, else None.
+
+    ``inprocess`` registers its routes on sessions made before it was
+    imported: since the package imports lazily, a served test may make this
+    session first, and an in-process test after it must still be answered.
+    """
+    return _session
+
+
 def new_client(service: str, endpoint_url: str) -> Any:
     with _session_lock:
         return _boto3_session().client(service, endpoint_url=endpoint_url)

@@ -43,7 +43,7 @@ except ModuleNotFoundError as missing:  # a plain `pip install cellstore`: say w
     ) from None
 
 from cellstore.embedded import shapes
-from cellstore.embedded.clients import Cellstore
+from cellstore.embedded.clients import Cellstore, made_session
 from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
 from cellstore.errors import CellstoreError, UnknownOperationException
@@ -296,12 +296,14 @@ def _install() -> None:
         (_SQS_SEND_EVENT, _route_send),
     )
     handlers.BUILTIN_HANDLERS.extend(routes)
-    # boto3.client() uses a default session that may predate the line above.
-    if boto3.DEFAULT_SESSION is not None:
-        events = boto3.DEFAULT_SESSION.events
-        for event, handler in routes:
-            events.unregister(event, handler)
-            events.register(event, handler)
+    # boto3.client() uses a default session, and the fixtures' clients a shared
+    # one (clients.made_session), either of which may predate the line above.
+    for session in (boto3.DEFAULT_SESSION, made_session()):
+        if session is not None:
+            events = session.events
+            for event, handler in routes:
+                events.unregister(event, handler)
+                events.register(event, handler)
 
 
 class InProcessCellstore(Cellstore):
