@@ -297,15 +297,29 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
     return path
 
 
+def _migrate_data(store: Store) -> int:
+    """The engine's data migrations (``engine/migrations.py``); the data format found, or one line and an exit."""
+    from cellstore.engine import migrations
+
+    try:
+        return migrations.migrate(store)
+    except migrations.DataFormatTooNew as err:
+        store.close()
+        raise SystemExit(f"cellstore: {err}") from None
+
+
 def _migrate(args: argparse.Namespace) -> int:
+    from cellstore.engine.migrations import LATEST as LATEST_DATA
     from cellstore.storage.migrations import LATEST
 
     location = _location(args)
     _data_dir(args)
     store = _open_store(location)
     found = store.migrated_from
+    data_found = _migrate_data(store)
     store.close()
     print(f"schema version {LATEST}" + ("" if found == LATEST else f" (was {found})"))
+    print(f"data format {LATEST_DATA}" + ("" if data_found == LATEST_DATA else f" (was {data_found})"))
     return 0
 
 
@@ -384,7 +398,9 @@ def _serve_with(args: argparse.Namespace, location: str | None, security: dict[s
             raise SystemExit(f"cellstore: {err}") from None
     # Opened once here, before anything is served: every mistake in --storage or
     # --data-dir is reported in one line, and migrations run before any worker starts.
-    _open_store(location).close()
+    store = _open_store(location)
+    _migrate_data(store)
+    store.close()
     parent = os.getpid()
 
     def open_db() -> Database:
