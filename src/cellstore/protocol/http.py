@@ -700,6 +700,8 @@ class Server:
         self._waiters: deque[Connection] = deque()  # paused until the budget has room, first come first served
         self.evicted = 0
         self.turned_away = 0
+        #: The out-of-descriptors probe; an attribute so a test can starve one server, not the process.
+        self.descriptors_left: Callable[[], bool] = descriptors_left
         self._at_limit = False
         self._out_of_descriptors = False
         self.started = False
@@ -829,7 +831,7 @@ class Server:
 
     def _check_descriptors(self) -> None:
         """Out of descriptors (something besides connections took them): shed the longest-idle connections."""
-        if descriptors_left():
+        if self.descriptors_left():
             if self._out_of_descriptors:
                 self._out_of_descriptors = False
                 log.info("file descriptors available again (%d connections open)", self.open)
