@@ -414,7 +414,8 @@ _MOVE_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 
 
 def queue_arn(db: Database, name: str) -> str:
-    return f"arn:aws:sqs:{db.region}:{db.account}:{name}"
+    """The queue's ARN as the queue engine spells it (``Queues.arn``), so policy and handler agree."""
+    return queues_for(db).arn(name)
 
 
 def _queue_of(db: Database, operation: str, payload: Mapping[str, Any]) -> str:
