@@ -14,7 +14,6 @@ from cellstore.api.registry import operation
 from cellstore.api.tables import resolve_table_name, table_name_errors
 from cellstore.api.validation import (
     Param,
-    constraint_errors,
     raise_if_errors,
     structure_errors,
 )
@@ -38,10 +37,7 @@ def update_continuous_backups(db: Database, payload: dict[str, Any]) -> dict[str
     errors: list[str] = []
     name = table_name_errors(db, payload, errors)
     specification = payload.get("PointInTimeRecoverySpecification")
-    if specification is None:
-        errors.extend(constraint_errors("pointInTimeRecoverySpecification", None, Param("map", required=True)))
-    else:
-        errors.extend(structure_errors("pointInTimeRecoverySpecification", specification, _SPECIFICATION))
+    errors.extend(structure_errors("pointInTimeRecoverySpecification", specification, _SPECIFICATION, required=True))
     raise_if_errors(errors)
     checked: dict[str, Any] = specification or {}  # present and a map: checked above
     period = checked.get("RecoveryPeriodInDays")

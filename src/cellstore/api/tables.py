@@ -276,10 +276,9 @@ def resolve_table_name(db: Database, payload: dict[str, Any]) -> str:
 
 
 def projection_errors(path: str, value: Any, errors: list[str]) -> None:
+    errors.extend(structure_errors(path, value, PROJECTION, required=True))
     if value is None:
-        errors.extend(constraint_errors(path, None, Param("map", required=True)))
         return
-    errors.extend(structure_errors(path, value, PROJECTION))
     attributes = value.get("NonKeyAttributes")
     if isinstance(attributes, list):
         if not 1 <= len(attributes) <= 20:

@@ -6,7 +6,7 @@ from typing import Any
 
 from cellstore.api.registry import operation
 from cellstore.api.tables import resolve_table_name, table_name_errors
-from cellstore.api.validation import Param, constraint_errors, raise_if_errors, structure_errors
+from cellstore.api.validation import Param, raise_if_errors, structure_errors
 from cellstore.engine import ttl
 from cellstore.engine.database import Database
 
@@ -21,10 +21,7 @@ def update_time_to_live(db: Database, payload: dict[str, Any]) -> dict[str, Any]
     errors: list[str] = []
     name = table_name_errors(db, payload, errors)
     specification = payload.get("TimeToLiveSpecification")
-    if specification is None:
-        errors.extend(constraint_errors("timeToLiveSpecification", None, Param("map", required=True)))
-    else:
-        errors.extend(structure_errors("timeToLiveSpecification", specification, _SPECIFICATION))
+    errors.extend(structure_errors("timeToLiveSpecification", specification, _SPECIFICATION, required=True))
     raise_if_errors(errors)
     # Checked above: a missing specification is one of the errors raised.
     specification = payload["TimeToLiveSpecification"]

@@ -268,14 +268,17 @@ def member_path(path: str, index: int) -> str:
     return f"{path}.{index + 1}.member"
 
 
-def structure_errors(path: str, value: Any, rules: Mapping[str, Param]) -> list[str]:
+def structure_errors(path: str, value: Any, rules: Mapping[str, Param], *, required: bool = False) -> list[str]:
     """Constraint messages of a nested structure, its members reported as ``path.memberName``.
 
     The nested counterpart of ``validate``: request members that are
     structures (ProvisionedThroughput, each KeySchemaElement...) are checked
     with the same rules, and their messages joined into the one top-level
-    "N validation errors detected" by the caller.
+    "N validation errors detected" by the caller.  A ``required`` structure
+    that is missing is its "must not be null" message.
     """
+    if value is None and required:
+        return constraint_errors(path, None, Param("map", required=True))
     check_type(path, value, "map")
     errors: list[str] = []
     for name, rule in rules.items():
