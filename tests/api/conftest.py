@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 
 def create(ddb: Any, name: str, *, range_key: str | None = None, hash_type: str = "S", range_type: str = "S") -> str:
@@ -55,4 +56,17 @@ def ddb_resource(ddb: Any) -> Any:
         region_name=ddb.meta.region_name,
         aws_access_key_id="test",
         aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture
+def raw(ddb: Any) -> Any:
+    """A client on ``ddb``'s endpoint that skips botocore's own parameter checks (for requests the SDK refuses)."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=ddb.meta.endpoint_url,
+        region_name=ddb.meta.region_name,
+        aws_access_key_id="cellstore",
+        aws_secret_access_key="cellstore",
+        config=ddb.meta.config.merge(Config(parameter_validation=False, retries={"max_attempts": 1})),
     )

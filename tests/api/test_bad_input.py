@@ -13,28 +13,13 @@ import json
 import urllib.parse
 from typing import Any
 
-import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 NESTING = "The expression has too many nesting levels; nesting levels: 101, maximum: 100"
-
-
-@pytest.fixture
-def raw(ddb: Any) -> Any:
-    """A client on the same endpoint that skips botocore's own parameter checks."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=ddb.meta.endpoint_url,
-        region_name=ddb.meta.region_name,
-        aws_access_key_id="cellstore",
-        aws_secret_access_key="cellstore",
-        config=ddb.meta.config.merge(Config(parameter_validation=False, retries={"max_attempts": 1})),
-    )
 
 
 def error(call: Any, **params: Any) -> tuple[str, str, int]:

@@ -10,27 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 KEY = [{"AttributeName": "pk", "KeyType": "HASH"}]
 DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}]
 INVALID = "One or more parameter values were invalid: "
-
-
-@pytest.fixture
-def raw(ddb: Any) -> Any:
-    """A client on the same endpoint that skips botocore's own parameter checks."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=ddb.meta.endpoint_url,
-        region_name=ddb.meta.region_name,
-        aws_access_key_id="cellstore",
-        aws_secret_access_key="cellstore",
-        config=ddb.meta.config.merge(Config(parameter_validation=False, retries={"max_attempts": 1})),
-    )
 
 
 @pytest.fixture

@@ -11,28 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.api.conftest import create
 from tests.api.test_bad_input import post
 
 KEY = {"pk": {"S": "a"}, "sk": {"S": "b"}}
 OPERAND = "Incorrect operand type for operator or function; operator or function: "
-
-
-@pytest.fixture
-def raw(ddb: Any) -> Any:
-    """A client on the same endpoint that skips botocore's own parameter checks."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=ddb.meta.endpoint_url,
-        region_name=ddb.meta.region_name,
-        aws_access_key_id="cellstore",
-        aws_secret_access_key="cellstore",
-        config=ddb.meta.config.merge(Config(parameter_validation=False, retries={"max_attempts": 1})),
-    )
 
 
 @pytest.fixture
