@@ -18,13 +18,12 @@ documents no message for these refusals; the texts below are cellstore's.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
 from cellstore.api.registry import operation
-from cellstore.api.validation import Param, validate
+from cellstore.api.validation import Param, is_stream_suffix, parse_table_arn, validate
 from cellstore.engine import catalog
 from cellstore.engine.database import Database
 from cellstore.errors import ResourceNotFoundException, ValidationException
@@ -42,8 +41,6 @@ _RULES_PUT = {
     "ConfirmRemoveSelfResourceAccess": Param("boolean"),
 }
 
-_RESOURCE = re.compile(r"arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):([0-9]{12}):table/([a-zA-Z0-9_.-]{3,255})(/.*)?")
-_STREAM = re.compile(r"/stream/[0-9A-Za-z:._-]+")
 
 
 def _invalid_arn(arn: str) -> ValidationException:
@@ -52,11 +49,11 @@ def _invalid_arn(arn: str) -> ValidationException:
 
 def _resource(db: Database, arn: str) -> str:
     """The table that ``arn`` (a table or a stream of it) belongs to; ValidationException for any other ARN."""
-    match = _RESOURCE.fullmatch(arn)
-    if match is None:
+    parsed = parse_table_arn(arn)
+    if parsed is None:
         raise _invalid_arn(arn)
-    region, account, name, rest = match.groups()
-    if rest and not _STREAM.fullmatch(rest):
+    region, account, name, rest = parsed
+    if rest and not is_stream_suffix(rest):
         raise _invalid_arn(arn)  # an index (or anything else under the table) has no policy of its own
     if (region, account) != (db.region, db.account):
         raise ResourceNotFoundException(f"Requested resource not found: {arn}")

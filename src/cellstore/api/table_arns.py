@@ -19,15 +19,12 @@ pattern like any other malformed name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from cellstore.api.validation import is_valid_table_name
+from cellstore.api.validation import parse_table_arn
 from cellstore.engine.database import Database
 from cellstore.errors import ResourceNotFoundException
-
-_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):([0-9]{12}):table/([^/]+)")
 
 #: Operations whose RequestItems map is keyed by table, and the answer members keyed the same way.
 _BATCH_MEMBERS = {
@@ -45,10 +42,10 @@ def table_name(db: Database, value: Any, *, strict: bool = True) -> Any:
     """
     if not isinstance(value, str) or not value.startswith("arn:"):
         return value
-    match = _TABLE_ARN.fullmatch(value)
-    if match is None or not is_valid_table_name(match.group(3)):
+    parsed = parse_table_arn(value)
+    if parsed is None or parsed.rest:
         return value
-    region, account, name = match.groups()
+    region, account, name, _ = parsed
     if (region, account) != (db.region, db.account):
         if strict:
             raise ResourceNotFoundException(f"Requested resource not found: Table: {value} not found")

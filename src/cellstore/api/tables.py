@@ -23,7 +23,6 @@ from cellstore.api.validation import (
     Param,
     check_type,
     constraint_errors,
-    is_valid_table_name,
     member_path,
     missing_parameter,
     raise_if_errors,
@@ -253,12 +252,13 @@ def stream_spec(raw: dict[str, Any] | None, *, creating: bool) -> StreamSpec | N
 
 
 def table_name_errors(db: Database, payload: dict[str, Any], errors: list[str]) -> str:
-    """TableName, which DynamoDB also accepts as the table's ARN; its violations join ``errors``."""
+    """TableName; its violations join ``errors``.
+
+    A table's ARN given as TableName was already made its name by
+    ``api.dispatch`` (``table_arns``), for every operation alike.
+    """
     validate(payload, {})  # a payload that is not a JSON object is a serialization error
     value = payload.get("TableName")
-    prefix = db.table_arn("")
-    if isinstance(value, str) and value.startswith(prefix) and is_valid_table_name(value[len(prefix):]):
-        return value[len(prefix):]
     if value is not None:
         check_type("TableName", value, "string")
     errors.extend(constraint_errors("tableName", value, table_name_rule()))

@@ -23,7 +23,7 @@ import re
 import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cellstore.engine.values import json_kind
 from cellstore.errors import SerializationException, ValidationException
@@ -227,9 +227,32 @@ def table_name_rule(required: bool = True) -> Param:
     )
 
 
-_ARN_HEAD = r"arn:aws[a-z-]*:dynamodb:[^:/]+:[^:/]+:table/[a-zA-Z0-9_.-]{3,255}"
-_TABLE_ARN_RE = re.compile(_ARN_HEAD)
-_STREAM_ARN_RE = re.compile(_ARN_HEAD + r"/stream/[^/]+")
+#: A DynamoDB ARN under a table: its region, account, table name and what follows
+#: the name (``/stream/<label>``, ``/index/<name>``) — the one grammar for every
+#: place that reads a table, stream or index ARN (tagging, Streams, TableName
+#: given as an ARN, resource policies).
+_TABLE_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):([0-9]{12}):table/([a-zA-Z0-9_.-]{3,255})(/.*)?")
+_STREAM_SUFFIX = re.compile(r"/stream/[^/]+")
+
+
+class TableArn(NamedTuple):
+    region: str
+    account: str
+    table: str
+    rest: str  # "" for the table itself
+
+
+def parse_table_arn(arn: str) -> TableArn | None:
+    """The parts of a table's (or its stream's or index's) ARN; None for anything else."""
+    match = _TABLE_ARN.fullmatch(arn)
+    if match is None:
+        return None
+    region, account, table, rest = match.groups()
+    return TableArn(region, account, table, rest or "")
+
+
+def is_stream_suffix(rest: str) -> bool:
+    return _STREAM_SUFFIX.fullmatch(rest) is not None
 
 
 def check_table_arn(arn: str) -> None:
@@ -239,7 +262,8 @@ def check_table_arn(arn: str) -> None:
     service's, an index's or a stream's) is this ValidationException; a
     well-formed ARN naming no table stays ResourceNotFoundException.
     """
-    if _TABLE_ARN_RE.fullmatch(arn) is None:
+    parsed = parse_table_arn(arn)
+    if parsed is None or parsed.rest:
         raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
 
 
@@ -251,7 +275,8 @@ def check_stream_arn(arn: str) -> None:
     (``Invalid StreamArn: Invalid StreamArn provided as input <arn>``), and
     keeps ResourceNotFoundException for a well-formed ARN naming no stream.
     """
-    if _STREAM_ARN_RE.fullmatch(arn) is None:
+    parsed = parse_table_arn(arn)
+    if parsed is None or not is_stream_suffix(parsed.rest):
         raise ValidationException(f"Invalid StreamArn: Invalid StreamArn provided as input {arn}")
 
 
