@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from cellstore.api import resources
 from cellstore.api.sqs.params import queue_from_url, queue_url_parts
 from cellstore.engine.database import Database
-from cellstore.engine.wiring import open_database
 from cellstore.errors import QueueDoesNotExist
-from cellstore.storage.sqlite import SqliteStore
 
 ACCOUNT = "000000000000"
 
@@ -40,13 +36,6 @@ def test_the_handlers_read_the_name_from_a_url_or_its_path(url: str) -> None:
 def test_another_account_or_shape_is_no_queue(url: str) -> None:
     with pytest.raises(QueueDoesNotExist):
         queue_from_url({"QueueUrl": url}, ACCOUNT)
-
-
-@pytest.fixture
-def db() -> Iterator[Database]:
-    database = open_database(SqliteStore(None), background=False)
-    yield database
-    database.close()
 
 
 @pytest.mark.parametrize("url", [f"http://h/{ACCOUNT}/orders", f"/{ACCOUNT}/orders", f"{ACCOUNT}/orders/"])

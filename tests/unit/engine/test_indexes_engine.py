@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -33,13 +32,6 @@ def spec(name: str = "things", **fields: object) -> TableSpec:
     }
     base.update(fields)
     return TableSpec(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def db() -> Iterator[Database]:
-    database = open_database(SqliteStore(None), background=False)
-    yield database
-    database.close()
 
 
 def put(db: Database, n: int, **extra: object) -> None:

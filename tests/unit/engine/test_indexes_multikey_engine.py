@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,13 +35,6 @@ def spec(name: str = "things", **fields: object) -> TableSpec:
     }
     base.update(fields)
     return TableSpec(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def db() -> Iterator[Database]:
-    database = open_database(SqliteStore(None), background=False)
-    yield database
-    database.close()
 
 
 def entries(db: Database, name: str = "things") -> list[tuple[bytes, bytes]]:

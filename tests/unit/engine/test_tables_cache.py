@@ -10,26 +10,15 @@ drifted from the bytes it was parsed from.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 
 from cellstore.api import dispatch
 from cellstore.engine import background, items, keyspace, migrations, tables, transactions, ttl
 from cellstore.engine import streams as engine_streams
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table, load_table, save_table
-from cellstore.engine.wiring import open_database
-from cellstore.storage.sqlite import SqliteStore
-
-
-@pytest.fixture
-def db() -> Iterator[Database]:
-    database = open_database(SqliteStore(None), background=False)
-    yield database
-    database.close()
 
 
 def create(db: Database, name: str = "things", **extra: Any) -> None:
