@@ -93,6 +93,8 @@ class App:
         self._polls = _LongPolls()
         #: ``GET /metrics``: the exposition text's maker (``protocol/metrics.py``), or None (404).
         self.metrics: Callable[[], bytes] | None = None
+        #: ``GET /console...``: the web console's files by path (``protocol/console.py``), or None (404).
+        self.console: Callable[[str], HttpResponse] | None = None
         # DynamoDB's health check answer, trailing space included.
         body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
         self._health = HttpResponse(
@@ -128,6 +130,8 @@ class App:
                 return self._health_of(headers)
             if method == "GET" and path == "/metrics" and self.metrics is not None:
                 return _metrics_response(self.metrics())
+            if method == "GET" and self.console is not None and (path == "/console" or path.startswith("/console/")):
+                return self.console(path)
             if method == "OPTIONS":
                 return preflight_response(headers)
             return _NOT_FOUND

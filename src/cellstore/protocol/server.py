@@ -27,6 +27,7 @@ from cellstore import __version__
 from cellstore.api import Database
 from cellstore.protocol import http
 from cellstore.protocol.app import App
+from cellstore.protocol.console import Console
 from cellstore.protocol.tracing import from_environment
 from cellstore.protocol.wire import Service
 from cellstore.protocol.writer import WriterClient
@@ -79,7 +80,9 @@ def build_app(db: Database, credentials: CredentialsFile | None = None, *, write
     services = services_for(db)
     if writer is not None:
         services = WriterClient(writer).wrap(services)
-    return App(services, region=db.region, auth=auth)
+    app = App(services, region=db.region, auth=auth)
+    app.console = Console(region=db.region, auth_required=auth is not None).respond
+    return app
 
 
 #: Seconds ``cellstore serve`` retries a port that is in use: a server killed

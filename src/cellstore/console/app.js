@@ -1,0 +1,129 @@
+// The console's shell: sign-in, the page router and the header.
+//
+// Every page is a function (main, ...route parameters) that fills `main` and
+// may return a function that stops its timers when the user leaves it.
+
+import { call, getSession, isSignInError, setSession } from "./aws.js";
+import { clear, errorBox, field, h } from "./dom.js";
+import { queuePage, queuesPage } from "./queues.js";
+import { streamPage, streamsPage } from "./streams.js";
+import { itemsPage } from "./items.js";
+import { tablePage, tablesPage } from "./tables.js";
+
+const ROUTES = [
+  [/^#\/tables\/?$/, "tables", tablesPage],
+  [/^#\/tables\/([^/]+)\/items$/, "tables", itemsPage],
+  [/^#\/tables\/([^/]+)$/, "tables", tablePage],
+  [/^#\/queues\/?$/, "queues", queuesPage],
+  [/^#\/queues\/([^/]+)$/, "queues", queuePage],
+  [/^#\/streams\/?$/, "streams", streamsPage],
+  [/^#\/streams\/([^/]+)$/, "streams", streamPage],
+];
+
+// Without --auth sigv4 any well-formed signature is accepted; the console signs with this key.
+const ANONYMOUS_KEY = "cellstore-console";
+const STORAGE_KEY = "cellstore-console-credentials";
+
+const main = document.getElementById("main");
+let config = { region: "us-east-1", authRequired: false };
+let stopPage = null;
+
+async function route() {
+  if (stopPage) { stopPage(); stopPage = null; }
+  if (!getSession()) { signInPage(); return; }
+  const hash = location.hash || "#/tables";
+  for (const [pattern, section, page] of ROUTES) {
+    const match = pattern.exec(hash);
+    if (!match) continue;
+    for (const link of document.querySelectorAll("nav a")) {
+      link.classList.toggle("current", link.dataset.page === section);
+    }
+    clear(main, h("p", { class: "muted" }, "Loading…"));
+    try {
+      const stop = await page(main, ...match.slice(1).map(decodeURIComponent));
+      if (typeof stop === "function") stopPage = stop;
+    } catch (err) {
+      if (isSignInError(err)) { signOut(err); return; }
+      const box = errorBox();
+      clear(main, h("h1", {}, "Something went wrong"), box);
+      box.show(err);
+    }
+    return;
+  }
+  location.hash = "#/tables";
+}
+
+function showWho() {
+  const who = document.getElementById("who");
+  const session = getSession();
+  if (!session) { clear(who); return; }
+  if (!config.authRequired) {
+    clear(who, h("span", { class: "muted", title: "The server runs without --auth sigv4" }, "no sign-in required"));
+    return;
+  }
+  clear(who, h("span", {}, "Signed in as ", h("code", {}, session.accessKeyId)), " ",
+    h("button", { type: "button", class: "link", onclick: () => signOut() }, "Sign out"));
+}
+
+function signOut(reason) {
+  sessionStorage.removeItem(STORAGE_KEY);
+  setSession(null);
+  showWho();
+  signInPage(reason);
+}
+
+function signInPage(reason) {
+  const box = errorBox();
+  const form = h("form", { class: "card signin", "aria-label": "Sign in" },
+    h("h1", {}, "Sign in to cellstore"),
+    h("p", { class: "muted" },
+      "This server checks every request's signature and policies (--auth sigv4). The console signs its requests ",
+      "in this browser with the key you give here; the secret stays in this tab and is never sent."),
+    field("Access key ID", h("input", { name: "accessKeyId", required: true, autocomplete: "username" })),
+    field("Secret access key", h("input", { name: "secretAccessKey", type: "password", required: true, autocomplete: "current-password" })),
+    field("Session token (optional)", h("input", { name: "sessionToken", autocomplete: "off" })),
+    box,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")));
+  if (reason) box.show(reason);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const session = {
+      accessKeyId: data.get("accessKeyId").trim(),
+      secretAccessKey: data.get("secretAccessKey"),
+      sessionToken: data.get("sessionToken").trim() || undefined,
+      region: config.region,
+    };
+    setSession(session);
+    try {
+      await call("dynamodb", "ListTables", { Limit: 1 });
+    } catch (err) {
+      if (isSignInError(err)) { setSession(null); box.show(err); return; }
+      // Any other answer (AccessDenied included) means the key was accepted: its policies decide the rest.
+    }
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    showWho();
+    route();
+  });
+  clear(main, form);
+  form.querySelector("input").focus();
+}
+
+async function start() {
+  try {
+    config = await (await fetch("/console/config.json", { cache: "no-store" })).json();
+  } catch {
+    // keep the defaults: an older server without config.json
+  }
+  if (!config.authRequired) {
+    setSession({ accessKeyId: ANONYMOUS_KEY, secretAccessKey: ANONYMOUS_KEY, region: config.region });
+  } else {
+    const saved = sessionStorage.getItem(STORAGE_KEY);
+    if (saved) setSession(JSON.parse(saved));
+  }
+  showWho();
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();
