@@ -5,7 +5,9 @@
 #             (tests/clients) installs the AWS CLI, the JS SDK, kombu and an
 #             older botocore under .clients/, with node and npm from Debian;
 #             `make lint` (mypy --strict and ruff, settings in pyproject.toml)
-#             runs first, so CI fails on a type or lint finding
+#             runs first, so CI fails on a type or lint finding; its browser
+#             tests (tests/browser) drive Debian's chromium, installed first
+#             by `make browser-tools` (apt-get)
 # make chaos: the chaos suite's long mode; its report goes to ./chaos-report
 # Both create .venv with python3 (>= 3.11) if it is missing and reinstall the
 # project only when pyproject.toml (or the venv) changed, so re-runs are quiet.
@@ -20,12 +22,13 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: lint .make-test.stamp client-tools postgres-tools
+test: lint .make-test.stamp client-tools postgres-tools browser-tools
 	@echo "make test: lint passed; now the whole suite (see README.md for its duration and faster subsets); it starts"
 	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
 	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
 	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
 	@echo "    .clients/ on first use (tests/clients)"
+	@echo "  - headless Debian chromium, driven by Playwright through the web console (tests/browser)"
 	$(BIN)/python -m pytest
 
 # Zero findings is the bar: mypy's file list and ruff's rules are in pyproject.toml.
@@ -38,7 +41,7 @@ lint: .make-test.stamp
 # environment under .clients/ from the lock files beside its script; what it
 # needs from the system is node and npm for the JS SDK (Debian's, as for `make
 # bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools postgres-tools
+.PHONY: client-tools postgres-tools browser-tools
 client-tools: npm
 
 # Says where the suite's PostgreSQL comes from; tests/pg_cluster.py itself
@@ -50,6 +53,18 @@ postgres-tools:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "make test: PostgreSQL is not installed; tests/pg_cluster.py will install Debian's postgresql package (apt-get)"; \
 	else echo "make test: PostgreSQL is not installed and cannot be (needs root and apt-get): its half of the suite is skipped (fails with CI=true)"; fi
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright's
+# Python package (in the test extra) with executable_path: Playwright never
+# downloads a browser of its own.  Without chromium those tests skip, or fail
+# with CI=true.
+browser-tools:
+	@if command -v chromium >/dev/null; then echo "make test: browser for tests/browser: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Debian's chromium for tests/browser (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "make test: chromium could not be installed: tests/browser is skipped (fails with CI=true)"; \
+	else echo "make test: chromium is not installed and cannot be (needs root and apt-get): tests/browser is skipped (fails with CI=true)"; fi
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -65,7 +80,7 @@ $(VENV)/pyvenv.cfg:
 	@touch $@
 
 .make-test.stamp: pyproject.toml constraints.txt $(VENV)/pyvenv.cfg
-	@echo "make test: installing cellstore with its test extras (boto3, pytest, hypothesis, pynamodb, psycopg) into $(VENV)"
+	@echo "make test: installing cellstore with its test extras (boto3, pytest, hypothesis, pynamodb, psycopg, playwright) into $(VENV)"
 	$(PIP) install -c constraints.txt -e '.[test]'
 	@touch $@ .make-install.stamp
 

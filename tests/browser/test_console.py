@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import pytest
-
 from tests.browser.conftest import Console
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -30,8 +30,8 @@ export function clear(node, ...children) {
 }
 
 // A labelled form control: the label names it, so tests and screen readers find it by its label.
-export function field(label, control, hint) {
-  return h("label", { class: "field" }, h("span", {}, label), control, hint ? h("small", {}, hint) : null);
+export function field(label, control, hint, extraClass = "") {
+  return h("label", { class: `field ${extraClass}`.trim() }, h("span", {}, label), control, hint ? h("small", {}, hint) : null);
 }
 
 export function select(name, options, value) {

@@ -47,7 +47,7 @@ export async function streamPage(main, name) {
     return undefined;
   }
   const toggle = h("button", { type: "button", class: "primary", onclick: () => (running ? stop() : start()) }, "Start");
-  main.append(h("div", { class: "card row" }, field("Read", from), toggle, state), records);
+  main.append(h("div", { class: "card row" }, field("Read", from, null, "narrow"), toggle, state), records);
 
   async function openShards() {
     const description = (await call("streams", "DescribeStream", { StreamArn: arn })).StreamDescription;
@@ -99,12 +99,14 @@ export async function streamPage(main, name) {
     toggle.textContent = "Stop";
     from.disabled = true;
     iterators = new Map();
-    state.textContent = "Tailing: waiting for records…";
+    state.textContent = "Opening the stream…";
     try {
       await openShards();
     } catch (err) {
       box.show(err);
     }
+    // Only now: every record written from here on is one the iterators will read.
+    state.textContent = `Tailing: ${shown ? `${shown} records so far` : "waiting for records…"}`;
     loop();
   }
 

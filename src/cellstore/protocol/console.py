@@ -35,12 +35,12 @@ _CONTENT_TYPES = {
 # The page may run only its own scripts and styles and talk only to its own
 # origin: with a console that holds a secret key, no injected script or
 # foreign endpoint should ever get to it.
+_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 _SECURITY_HEADERS = (
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    ),
+    (b"content-security-policy", _CSP),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     # Revalidate every time: a console served by a newer cellstore must not run yesterday's script.
@@ -73,11 +73,6 @@ class Console:
         if answer is None:
             return _answer(404, b"text/plain; charset=utf-8", _NOT_FOUND_BODY)
         return answer
-
-    @staticmethod
-    def serves(path: str) -> bool:
-        """Whether ``path`` is the console's to answer (the API itself never uses these paths)."""
-        return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def _answer(status: int, content_type: bytes, body: bytes) -> HttpResponse:
