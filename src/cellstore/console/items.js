@@ -193,14 +193,18 @@ function itemEditor(table, item, saved, close) {
   let current = item || Object.fromEntries(table.KeySchema.map((k) => [k.AttributeName,
     { [table.AttributeDefinitions.find((d) => d.AttributeName === k.AttributeName).AttributeType]: "" }]));
 
+  const fill = (value) => {
+    text.value = value;
+    text.rows = Math.min(30, Math.max(8, value.split("\n").length + 1));
+  };
   const show = () => {
     if (format === "dynamodb") {
       lossNote.hidden = true;
-      text.value = JSON.stringify(current, null, 2);
+      fill(JSON.stringify(current, null, 2));
       return;
     }
     const losses = [];
-    text.value = JSON.stringify(itemToPlain(current, losses), null, 2);
+    fill(JSON.stringify(itemToPlain(current, losses), null, 2));
     lossNote.hidden = !losses.length;
     clear(lossNote, "Plain JSON cannot show every type: ", losses.join("; "),
       ". Saving in plain JSON would change these; switch to DynamoDB JSON to keep them.");
