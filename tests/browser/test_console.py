@@ -156,6 +156,53 @@ def test_table_page_index_and_delete(console: Console, console_server: Any) -> N
     assert "customers" not in ddb.list_tables()["TableNames"]
 
 
+def test_backfill_progress_is_followed_until_active(console: Console, console_server: Any) -> None:
+    """While DescribeTable says an index is backfilling, the page shows how far and re-reads it until ACTIVE.
+
+    A real backfill of a test-sized table ends within milliseconds, before a
+    page could show it, so the browser's view of DescribeTable is rewritten:
+    the first answers say the index has 12 of the table's 30 items and is
+    backfilling, later ones are the server's own.
+    """
+    ddb = console_server.client("dynamodb")
+    ddb.create_table(
+        TableName="visits",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "day", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-day", "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for number in range(30):
+        ddb.put_item(TableName="visits", Item={"id": {"S": f"v{number}"}, "day": {"S": f"d{number % 3}"}})
+    rewritten = []
+
+    def still_backfilling(route: Any) -> None:
+        if route.request.headers.get("x-amz-target") != "DynamoDB_20120810.DescribeTable" or len(rewritten) >= 3:
+            route.fallback()
+            return
+        answer = route.fetch()
+        body = answer.json()
+        body["Table"]["GlobalSecondaryIndexes"][0].update(IndexStatus="CREATING", Backfilling=True, ItemCount=12)
+        rewritten.append(body)
+        route.fulfill(response=answer, json=body)
+
+    page = console.page
+    page.route("**/", still_backfilling)
+    console.open("#/tables/visits")
+    indexes = page.get_by_role("table", name="Indexes")
+    expect(indexes.locator("progress")).to_have_attribute("value", "12")
+    expect(indexes).to_contain_text("backfilling: 12 of 30 items")
+    expect(indexes.locator("tr", has_text="by-day")).to_contain_text("CREATING")
+    console.shot("backfill")
+    # The server's own answers from the fourth on: the page, still polling, turns the index ACTIVE.
+    expect(indexes.locator("tr", has_text="by-day")).to_contain_text("ACTIVE")
+    expect(indexes.locator("progress")).to_have_count(0)
+    assert len(rewritten) == 3
+
+
 def test_queue_send_peek_purge(console: Console, console_server: Any) -> None:
     sqs = console_server.client("sqs")
     sqs.create_queue(QueueName="jobs-dlq")

@@ -197,7 +197,7 @@ function indexRow(table, index, kind, box, reload) {
   const progress = backfilling
     ? h("div", { class: "progress", title: "Items indexed so far, of the table's items" },
       h("progress", { max: Math.max(tableItems, 1), value: Math.min(done, tableItems) }),
-      h("small", {}, `backfilling: ${done} of ${tableItems} items`))
+      h("small", {}, `backfilling: ${done} of ${tableItems} items (${tableItems ? Math.min(100, Math.round((100 * done) / tableItems)) : 0}%)`))
     : null;
   const removeButton = kind === "global" && index.IndexStatus === "ACTIVE"
     ? h("button", {
