@@ -176,7 +176,9 @@ def test_backfill_progress_is_followed_until_active(console: Console, console_se
         BillingMode="PAY_PER_REQUEST",
     )
     for number in range(30):
-        ddb.put_item(TableName="visits", Item={"id": {"S": f"v{number}"}, "day": {"S": f"d{number % 3}"}})
+        ddb.put_item(
+            TableName="visits", Item={"id": {"S": f"v{number}"}, "day": {"S": f"d{number % 3}"}, "page": {"S": "/home"}}
+        )
     rewritten = []
 
     def still_backfilling(route: Any) -> None:
@@ -201,6 +203,19 @@ def test_backfill_progress_is_followed_until_active(console: Console, console_se
     expect(indexes.locator("tr", has_text="by-day")).to_contain_text("ACTIVE")
     expect(indexes.locator("progress")).to_have_count(0)
     assert len(rewritten) == 3
+
+    # The index projects keys only; an item opened from its results is the table's whole item, not the projection.
+    page.get_by_role("link", name="Browse items").click()
+    builder = page.get_by_role("form", name="Query or scan")
+    builder.get_by_label("Operation").select_option("Query")
+    builder.get_by_label("Index").select_option("by-day")
+    builder.locator("input[name=partition]").fill("d1")
+    builder.get_by_role("button", name="Run").click()
+    expect(page.get_by_test_id("count")).to_have_text(re.compile(r"10 items"))
+    results = page.get_by_role("table", name="Items")
+    expect(results.locator("th")).to_have_text(["id", "day"])
+    results.locator("tbody tr").first.click()
+    expect(page.get_by_role("region", name="Item").get_by_label("Item JSON")).to_have_value(re.compile('"page": "/home"'))
 
 
 def test_queue_send_peek_purge(console: Console, console_server: Any) -> None:

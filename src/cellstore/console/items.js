@@ -159,8 +159,22 @@ export async function itemsPage(main, name) {
     if (lastRequest) run(lastRequest.page);
   }
 
-  function openEditor(item) {
-    clear(editor, itemEditor(table, item, () => { clear(editor); rerun(); }, () => clear(editor)));
+  async function openEditor(item) {
+    let full = item;
+    if (item && lastRequest?.request.IndexName) {
+      // An index may project only some attributes: edit the table's whole item, never the projection.
+      try {
+        full = (await call("dynamodb", "GetItem", { TableName: name, Key: keyOf(item, table.KeySchema) })).Item;
+      } catch (err) {
+        box.show(err);
+        return;
+      }
+      if (!full) {
+        box.show(new Error("That item is no longer in the table."));
+        return;
+      }
+    }
+    clear(editor, itemEditor(table, full, () => { clear(editor); rerun(); }, () => clear(editor)));
     editor.scrollIntoView({ block: "nearest" });
   }
 
