@@ -1,4 +1,5 @@
-# make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data
+# make serve: run cellstore on http://127.0.0.1:8000 with its data in ./data;
+#             its web console is http://127.0.0.1:8000/console
 # make test:  run the whole test suite; its PostgreSQL half starts a throwaway
 #             cluster on loopback (tests/pg_cluster.py), installing Debian's
 #             postgresql package first if initdb is missing; its client tier
@@ -20,6 +21,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 .PHONY: serve test bench bench-smoke bench-backends
 
 serve: .make-install.stamp
+	@echo "make serve: the API on http://127.0.0.1:8000; the web console on http://127.0.0.1:8000/console (docs/CONSOLE.md)"
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
 test: lint .make-test.stamp client-tools postgres-tools browser-tools

@@ -266,6 +266,29 @@ def test_queue_send_peek_purge(console: Console, console_server: Any) -> None:
     console.shot("queues")
 
 
+def test_redrive_from_a_dead_letter_queue(console: Console, console_server: Any) -> None:
+    sqs = console_server.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="mail-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName="mail",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"})},
+    )["QueueUrl"]
+    for number in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"letter {number}")
+    # Received once each and not deleted: the next receive moves them to the dead-letter queue.
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]) == 3
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    page = console.open("#/queues/mail-dlq")
+    expect(page.get_by_test_id("available")).to_have_text("3")
+    page.get_by_role("button", name="Redrive to source queues").click()
+    tasks = page.get_by_role("table", name="Move tasks")
+    expect(tasks.locator("tbody tr").first).to_contain_text("COMPLETED")
+    expect(page.get_by_test_id("available")).to_have_text("0")
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "3"
+
+
 def test_stream_tail_shows_changes(console: Console, console_server: Any) -> None:
     ddb = console_server.client("dynamodb")
     ddb.create_table(
