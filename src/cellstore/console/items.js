@@ -150,7 +150,10 @@ export async function itemsPage(main, name) {
       items.length
         ? h("table", { class: "grid items", "aria-label": "Items" },
           h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: keyNames.includes(c) ? "key" : "" }, c)))),
-          h("tbody", {}, items.map((item) => h("tr", { class: "clickable", tabindex: 0, onclick: () => openEditor(item) },
+          h("tbody", {}, items.map((item) => h("tr", {
+            class: "clickable", tabindex: 0, onclick: () => openEditor(item),
+            onkeydown: (event) => { if (event.key === "Enter") openEditor(item); },
+          },
             columns.map((c) => h("td", {}, item[c] === undefined ? "" : display(item[c])))))))
         : notice("No items matched."));
   }
