@@ -112,6 +112,55 @@ def test_table_items_query_edit_delete(console: Console, console_server: Any) ->
     assert "Item" not in ddb.get_item(TableName="orders", Key={"customer": {"S": "alice"}, "order": {"N": "2"}})
 
 
+def test_paging_and_filter(console: Console, console_server: Any) -> None:
+    ddb = console_server.client("dynamodb")
+    ddb.create_table(
+        TableName="readings",
+        KeySchema=[{"AttributeName": "sensor", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "sensor", "AttributeType": "S"}, {"AttributeName": "at", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for at in range(7):
+        ddb.put_item(TableName="readings", Item={"sensor": {"S": "s1"}, "at": {"N": str(at)}, "celsius": {"N": str(18 + at)}})
+    page = console.open("#/tables/readings/items")
+    builder = page.get_by_role("form", name="Query or scan")
+    builder.get_by_label("Operation").select_option("Query")
+    builder.locator("input[name=partition]").fill("s1")
+    builder.get_by_label("Page size").fill("3")
+    builder.get_by_role("button", name="Run").click()
+    count = page.get_by_test_id("count")
+    first_column = page.get_by_role("table", name="Items").locator("tbody tr td:nth-child(2)")
+    expect(count).to_have_text("Page 1: 3 items (3 scanned)")
+    expect(first_column).to_have_text(["0", "1", "2"])
+    page.get_by_role("button", name="Next").click()
+    expect(count).to_have_text("Page 2: 3 items (3 scanned)")
+    expect(first_column).to_have_text(["3", "4", "5"])
+    assert "ExclusiveStartKey=" in page.get_by_test_id("boto3").inner_text()
+    page.get_by_role("button", name="Next").click()
+    expect(count).to_have_text("Page 3: 1 item (1 scanned)")
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    page.get_by_role("button", name="Previous").click()
+    expect(first_column).to_have_text(["3", "4", "5"])
+
+    # A sort-key range and a filter with its values in plain JSON.
+    builder.get_by_label("Sort key").select_option("between")
+    builder.locator("input[name=sort]").fill("1")
+    builder.locator("input[name=sort2]").fill("5")
+    builder.get_by_label("Filter expression").fill("celsius >= :warm")
+    builder.get_by_label("Filter values (plain JSON)").fill('{":warm": 21}')
+    builder.get_by_label("Page size").fill("")
+    builder.get_by_role("button", name="Run").click()
+    expect(count).to_have_text("Page 1: 3 items (5 scanned)")
+    expect(first_column).to_have_text(["3", "4", "5"])
+    cli = page.get_by_test_id("cli").inner_text()
+    assert "'#pk = :pk AND #sk BETWEEN :sk AND :sk2'" in cli and "--filter-expression 'celsius >= :warm'" in cli
+
+    # A filter value that is not JSON is caught before anything is sent.
+    builder.get_by_label("Filter values (plain JSON)").fill("{:warm 21}")
+    builder.get_by_role("button", name="Run").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Filter values: not valid JSON")
+
+
 def test_table_page_index_and_delete(console: Console, console_server: Any) -> None:
     ddb = console_server.client("dynamodb")
     ddb.create_table(
