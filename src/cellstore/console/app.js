@@ -28,7 +28,12 @@ const main = document.getElementById("main");
 let config = { region: "us-east-1", authRequired: false };
 let stopPage = null;
 
+// Each visit gets a view of its own: a page still loading when the user moves
+// on renders into its detached view, never over the next page.
+let visits = 0;
+
 async function route() {
+  const visit = ++visits;
   if (stopPage) { stopPage(); stopPage = null; }
   if (!getSession()) { signInPage(); return; }
   const hash = location.hash || "#/tables";
@@ -38,14 +43,19 @@ async function route() {
     for (const link of document.querySelectorAll("nav a")) {
       link.classList.toggle("current", link.dataset.page === section);
     }
-    clear(main, h("p", { class: "muted" }, "Loading…"));
+    const view = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+    clear(main, view);
     try {
-      const stop = await page(main, ...match.slice(1).map(decodeURIComponent));
-      if (typeof stop === "function") stopPage = stop;
+      const stop = await page(view, ...match.slice(1).map(decodeURIComponent));
+      if (typeof stop === "function") {
+        if (visit === visits) stopPage = stop;
+        else stop();
+      }
     } catch (err) {
+      if (visit !== visits) return;
       if (isSignInError(err)) { signOut(err); return; }
       const box = errorBox();
-      clear(main, h("h1", {}, "Something went wrong"), box);
+      clear(view, h("h1", {}, "Something went wrong"), box);
       box.show(err);
     }
     return;

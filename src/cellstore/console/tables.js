@@ -32,7 +32,7 @@ export function keyText(table, keySchema = table.KeySchema) {
 export async function tablesPage(main) {
   const box = errorBox();
   const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const form = createTableForm(() => load());
+  const form = createTableForm();
   clear(main,
     h("div", { class: "title" }, h("h1", {}, "Tables"),
       h("button", { type: "button", class: "primary", onclick: () => { form.hidden = !form.hidden; } }, "Create table")),
@@ -70,7 +70,7 @@ function keyFields(prefix, required) {
     field("Type", select(`${prefix.toLowerCase()}Type`, KEY_TYPES, "S")));
 }
 
-function createTableForm(done) {
+function createTableForm() {
   const box = errorBox();
   const form = h("form", { class: "card", hidden: true, "aria-label": "Create table" },
     h("h2", {}, "Create a table"),
@@ -105,7 +105,6 @@ function createTableForm(done) {
     form.reset();
     form.hidden = true;
     location.hash = `#/tables/${encodeURIComponent(request.TableName)}`;
-    done();
   });
   return form;
 }
