@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import tomllib
 from importlib import resources
+from pathlib import Path
 
 import orjson
 import pytest
@@ -88,3 +91,12 @@ def test_an_app_without_a_console_answers_404(db: Database) -> None:
     app = build_app(db)
     app.console = None
     assert get(app, "/console").body == b"<UnknownOperationException/>\n"
+
+
+def test_every_console_file_is_package_data() -> None:
+    """A wheel carries only the data files pyproject names: a console file no glob matches would be missing there."""
+    root = Path(__file__).resolve().parents[3]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cellstore"]
+    files = sorted(path.relative_to(root / "src" / "cellstore").as_posix() for path in (root / "src" / "cellstore" / "console").iterdir())
+    assert files
+    assert [name for name in files if not any(fnmatch.fnmatch(name, pattern) for pattern in globs)] == []
