@@ -28,12 +28,13 @@ import functools
 import json
 import re
 import threading
+from contextlib import AbstractContextManager
 
 from cellstore.engine import keyspace, wiring
 from cellstore.engine.database import Database
 from cellstore.errors import TenantMoved
 from cellstore.storage import PrefixedStore
-from cellstore.storage.base import Store, Txn, prefix_end
+from cellstore.storage.base import Group, Store, Txn, prefix_end
 
 #: The account of every request that names no other (AWS's placeholder account id).
 DEFAULT_ACCOUNT = "000000000000"
@@ -100,6 +101,13 @@ class Tenants:
         self._databases: dict[str, Database] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def of(cls, db: Database) -> Tenants:
+        """The accounts of ``db``'s backend, ``db`` serving its own account (for a server handed one database)."""
+        tenants = cls(db.store, region=db.region, ttl_interval=db.ttl_interval)
+        tenants._databases[db.account] = db
+        return tenants
+
     def database(self, account: str) -> Database:
         """``account``'s database, opened (and its data format brought up to date) on first use."""
         db = self._databases.get(account)
@@ -111,6 +119,10 @@ class Tenants:
                 db = self._open(account_store(self.store, account, fenced=self.fenced), account=account)
                 self._databases[account] = db
             return db
+
+    def group(self) -> AbstractContextManager[Group]:
+        """A group commit over every account of the backend (``Store.group``), for the writer process."""
+        return self.store.group()
 
     def opened(self) -> list[str]:
         """The accounts whose database this front end has open."""

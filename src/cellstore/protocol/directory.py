@@ -24,9 +24,18 @@ ServicesFor = Callable[[Database], Mapping[str, Service]]
 
 
 class Directory(Protocol):
-    """What the app needs to route: an account's services (raising a ``CellstoreError`` if it has none now)."""
+    """What a server routes by: an account's services (raising a ``CellstoreError`` if it has none now).
+
+    ``region`` is the one its ARNs and health check name; ``close`` ends
+    every account's background work and closes the backends, when the
+    server stops.
+    """
+
+    region: str
 
     def services(self, account: str) -> Mapping[str, Service]: ...
+
+    def close(self) -> None: ...
 
 
 class OneBackend:
@@ -34,6 +43,7 @@ class OneBackend:
 
     def __init__(self, tenants: Tenants, services_for: ServicesFor) -> None:
         self.tenants = tenants
+        self.region = tenants.region
         self._services_for = services_for
         self._services: dict[str, Mapping[str, Service]] = {}
         self._lock = threading.Lock()
@@ -46,3 +56,6 @@ class OneBackend:
                 if found is None:
                     found = self._services[account] = self._services_for(self.tenants.database(account))
         return found
+
+    def close(self) -> None:
+        self.tenants.close()
