@@ -8,6 +8,7 @@ difference is ``QueueNameExists``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from cellstore.engine.queues import Queues, attributes, keys, store
@@ -25,6 +26,8 @@ from cellstore.storage.base import Txn
 
 PURGE_INTERVAL_MS = 60_000
 MAX_TAGS = 50
+#: SQS's tag characters ("Quotas related to queues"): Unicode letters and digits, white space and ``_ . : / = + - @``.
+_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
 
 def load(txn: Txn, name: str) -> Queue:
@@ -62,6 +65,7 @@ def create(queues: Queues, name: str, requested: Mapping[str, str], tags: Mappin
     wanted = {key: attributes.canonical(key, value, fifo=fifo_requested) for key, value in requested.items()}
     if not fifo_requested:
         wanted.pop("FifoQueue", None)
+    _check_tag_text(tags)
     now_ms = queues.now_ms()
     with queues.db.store.transaction(write=True) as txn:
         existing = find(txn, name)
@@ -216,6 +220,22 @@ def edit_policy(queues: Queues, name: str, edit: Callable[[Queue, str | None], s
         txn.put(keys.queue_record(name), queue.to_json())
 
 
+def _check_tag_text(tags: Mapping[str, str]) -> None:
+    """Refuse a tag whose key or value has a character SQS's quotas page does not allow.
+
+    SQS documents the character set but no error for it; cellstore answers
+    InvalidParameterValue, the error SQS gives for its other tag limits, with
+    a message of its own naming the offending text.
+    """
+    for key, value in tags.items():
+        for what, text in (("key", key), ("value", value)):
+            if _TAG_TEXT.fullmatch(text) is None:
+                raise InvalidParameterValue(
+                    f"Invalid tag {what}: {text}. Tag keys and values may contain only Unicode letters, digits, "
+                    "white space and the characters _ . : / = + - @"
+                )
+
+
 def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
         raise InvalidParameterValue(f"Too many tags added for queue. The maximum is {MAX_TAGS}.")
@@ -224,6 +244,7 @@ def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
 
 def tag(queues: Queues, name: str, tags: Mapping[str, str]) -> None:
     with queues.db.store.transaction(write=True) as txn:
+        _check_tag_text(tags)
         queue = load(txn, name)
         queue.tags = _checked_tags(queue.tags | dict(tags))
         txn.put(keys.queue_record(name), queue.to_json())

@@ -154,3 +154,19 @@ def test_a_recreated_queue_starts_empty(queues: Queues) -> None:
     catalog.delete(queues, "q")
     make(queues)
     assert receive.receive(queues, "q", 10) == []
+
+
+@pytest.mark.parametrize("tags", [{"a#b": "v"}, {"k": "it's"}, {"k": "semi;colon"}])
+def test_tag_characters_outside_sqs_set_are_refused(queues: Queues, tags: dict[str, str]) -> None:
+    make(queues)
+    with pytest.raises(InvalidParameterValue, match="Invalid tag"):
+        catalog.tag(queues, "q", tags)
+    with pytest.raises(InvalidParameterValue, match="Invalid tag"):
+        catalog.create(queues, "other", {}, tags)
+    assert catalog.list_names(queues) == ["q"]
+
+
+def test_tag_characters_sqs_allows(queues: Queues) -> None:
+    make(queues)
+    catalog.tag(queues, "q", {"owner@team": "Ünïcode 1 _.:/=+-@"})
+    assert catalog.get(queues, "q").tags == {"owner@team": "Ünïcode 1 _.:/=+-@"}
