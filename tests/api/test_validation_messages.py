@@ -423,6 +423,27 @@ def test_query_and_scan_limit_as_aws_names_it(raw: Any, table: str) -> None:
     ) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"SS": []}, "An string set  may not be empty"),
+        ({"NS": []}, "An number set  may not be empty"),
+        ({"BS": []}, "Binary sets should not be empty"),
+    ],
+)
+def test_empty_set_in_expression_attribute_values(raw: Any, table: str, value: Any, text: str) -> None:
+    """AWS's observed ExpressionAttributeValues wrapper around its observed item-level text, naming the key."""
+    expected = invalid(
+        f"ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: {text} for key :v"
+    )
+    assert error(
+        raw.put_item, TableName=table, Item=KEY, ConditionExpression="x <> :v", ExpressionAttributeValues={":v": value},
+    ) == expected
+    assert error(
+        raw.update_item, TableName=table, Key=KEY, UpdateExpression="SET x = :v", ExpressionAttributeValues={":v": value},
+    ) == expected
+
+
 def test_empty_sets(raw: Any, table: str) -> None:
     assert error(raw.put_item, TableName=table, Item={**KEY, "b": {"BS": []}}) == invalid(
         "One or more parameter values were invalid: Binary sets should not be empty"
