@@ -40,7 +40,7 @@ from cellstore.engine.expressions.ast import (
     ValueRef,
 )
 from cellstore.engine.expressions.path import Path, format_path
-from cellstore.engine.values import AttributeValue, compare, type_of
+from cellstore.engine.values import AttributeValue, attribute_name_error, compare, type_of
 from cellstore.errors import ValidationException
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
@@ -68,6 +68,10 @@ class ExpressionContext:
                 raise ValidationException(
                     f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
                 )
+        for key, real in (names or {}).items():
+            error = attribute_name_error(real)
+            if error is not None:
+                raise ValidationException(f"ExpressionAttributeNames contains invalid value: {error} for key {key}")
         for key in values or {}:
             if not _VALUE_KEY.fullmatch(key):
                 raise ValidationException(
