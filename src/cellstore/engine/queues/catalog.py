@@ -26,6 +26,9 @@ from cellstore.storage.base import Txn
 
 PURGE_INTERVAL_MS = 60_000
 MAX_TAGS = 50
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+RESERVED_TAG_PREFIX = "aws:"
 #: SQS's tag characters ("Quotas related to queues"): Unicode letters and digits, white space and ``_ . : / = + - @``.
 _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
@@ -221,14 +224,22 @@ def edit_policy(queues: Queues, name: str, edit: Callable[[Queue, str | None], s
 
 
 def _check_tag_text(tags: Mapping[str, str]) -> None:
-    """Refuse a tag whose key or value has a character SQS's quotas page does not allow.
+    """Refuse a tag that breaks SQS's documented tag rules ("Quotas related to queues").
 
-    SQS documents the character set but no error for it; cellstore answers
-    InvalidParameterValue, the error SQS gives for its other tag limits, with
-    a message of its own naming the offending text.
+    A key of 1 to 128 characters, a value of at most 256, neither starting
+    with the reserved ``aws:``, both only Unicode letters and digits, white
+    space and ``_ . : / = + - @``.  SQS documents the rules but no error for
+    them; cellstore answers InvalidParameterValue, the error SQS gives for its
+    other tag limits, with messages of its own naming the offending text.
     """
     for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise InvalidParameterValue(f"Tag keys must be between 1 and {MAX_TAG_KEY_LENGTH} characters long: {key}")
+        if len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidParameterValue(f"Tag values may be at most {MAX_TAG_VALUE_LENGTH} characters long: {value}")
         for what, text in (("key", key), ("value", value)):
+            if text.lower().startswith(RESERVED_TAG_PREFIX):
+                raise InvalidParameterValue(f"Invalid tag {what}: {text}. The prefix aws: is reserved for AWS use")
             if _TAG_TEXT.fullmatch(text) is None:
                 raise InvalidParameterValue(
                     f"Invalid tag {what}: {text}. Tag keys and values may contain only Unicode letters, digits, "
