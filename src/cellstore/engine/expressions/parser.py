@@ -201,7 +201,7 @@ class _Parser:
             elif token.is_op("["):
                 self.advance()
                 index = self.peek()
-                if index.kind is not TokenKind.NUMBER or int(index.text) > MAX_LIST_INDEX:
+                if index.kind is not TokenKind.NUMBER or len(index.text.lstrip("0")) > 10 or int(index.text) > MAX_LIST_INDEX:
                     raise self.syntax_error()
                 self.advance()
                 self.expect_op("]")

@@ -63,3 +63,4 @@ def test_a_list_index_beyond_32_bits_is_refused() -> None:
         'Invalid ProjectionExpression: Syntax error; token: "99999999999", near: "[99999999999"'
     )
     assert project("l[2147483647]") == {}
+    assert project("l[000000000000001]") == {"l": {"L": [{"M": {"k": {"S": "v"}, "j": {"S": "u"}}}]}}
