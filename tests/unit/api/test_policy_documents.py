@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cellstore.api.policy_documents import check_document
 from cellstore.errors import ValidationException
@@ -139,3 +141,26 @@ class TestRefused:
     def test_size_counts_whitespace(self) -> None:
         padded = doc(statement()) + " " * (20 * 1024)
         assert refusal(padded) == "Policy document size exceeds the maximum allowed size of 20480 bytes"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.sampled_from(
+        ["*", "Allow", "Deny", "dynamodb:GetItem", "dynamodb:Get*", TABLE, STREAM, USER, "2012-10-17", "x"]
+    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["Version", "Statement", "Effect", "Principal", "AWS", "Service", "Action", "NotAction",
+                         "Resource", "NotResource", "Condition", "Sid", "StringEquals"]),
+        children, max_size=5,
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.sampled_from(["table", "stream"]))
+def test_any_json_is_accepted_or_a_validation_error(document: Any, kind: str) -> None:
+    """Total: whatever the JSON, the answer is acceptance or a ValidationException, never another error."""
+    try:
+        check_document(json.dumps(document), TABLE if kind == "table" else STREAM, kind)  # type: ignore[arg-type]
+    except ValidationException:
+        pass
