@@ -186,6 +186,8 @@ def json_kind(value: Any) -> str:
 
 #: "Attribute names must be at least one character long and less than 64 KB" (Developer Guide, naming rules).
 MAX_ATTRIBUTE_NAME_BYTES = 65_535
+#: A name of at most this many characters is under the limit whatever they are (4 UTF-8 bytes each at most).
+_NAME_CHARS_ALWAYS_FINE = MAX_ATTRIBUTE_NAME_BYTES // 4
 
 
 def attribute_name_error(name: str) -> str | None:
@@ -195,7 +197,7 @@ def attribute_name_error(name: str) -> str | None:
     Only names longer than a quarter of the limit in characters are encoded,
     so the usual short name costs one ``len``.
     """
-    if len(name) <= MAX_ATTRIBUTE_NAME_BYTES // 4:
+    if len(name) <= _NAME_CHARS_ALWAYS_FINE:
         return None
     size = len(name.encode("utf-8", "surrogatepass"))
     if size <= MAX_ATTRIBUTE_NAME_BYTES:
@@ -261,7 +263,8 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
         if not isinstance(raw, dict):
             raise SerializationException(f"{json_kind(raw)} can not be converted to a Map")
         for name in raw:
-            _check_attribute_name(name)
+            if len(name) > _NAME_CHARS_ALWAYS_FINE:
+                _check_attribute_name(name)
         return {"M": {name: validate_value(v, depth + 1) for name, v in raw.items()}}
     if kind == "L":
         if not isinstance(raw, list):
@@ -313,7 +316,8 @@ def validate_item(item: Any) -> Item:
     for name, value in item.items():
         if name == "":
             raise ValidationException(INVALID_PARAMETERS + "An attribute name may not be empty")
-        _check_attribute_name(name)
+        if len(name) > _NAME_CHARS_ALWAYS_FINE:
+            _check_attribute_name(name)
         result[name] = validate_value(value)
     return result
 
