@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from cellstore import __version__
 
 if TYPE_CHECKING:
+    from cellstore.engine.tenants import Tenants
     from cellstore.protocol.access_log import AccessLog
     from cellstore.storage.base import Store
 
@@ -383,8 +384,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_with(args: argparse.Namespace, location: str | None, security: dict[str, object], metrics_dir: str | None) -> int:
-    from cellstore.engine.database import Database
-    from cellstore.engine.wiring import open_database
+    from cellstore.engine.tenants import Tenants
     from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
     from cellstore.protocol.workers import serve_workers
     from cellstore.storage import is_postgres
@@ -403,11 +403,14 @@ def _serve_with(args: argparse.Namespace, location: str | None, security: dict[s
     store.close()
     parent = os.getpid()
 
-    def open_db() -> Database:
-        db = open_database(_open_store(location), ttl_interval=args.ttl_interval)
+    def open_db() -> Tenants:
+        # Every account in the backend; each one's background work starts now.
+        tenants = Tenants(_open_store(location), ttl_interval=args.ttl_interval)
+        tenants.open_stored()
         if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
-            _start_handlers(db, args.handlers)  # in the workers only: a lease picks the one that runs each
-        return db
+            # in the workers only: a lease picks the one that runs each; handlers serve the default account
+            _start_handlers(tenants, args.handlers)
+        return tenants
 
     about = _about(args, location)
     try:
@@ -504,13 +507,14 @@ def _access_log(args: argparse.Namespace) -> AccessLog | None:
     return AccessLog(stream, json_lines=json_lines, metrics=metrics)
 
 
-def _start_handlers(db: object, path: Path) -> None:
+def _start_handlers(tenants: Tenants, path: Path) -> None:
+    from cellstore.engine.tenants import DEFAULT_ACCOUNT
     from cellstore.handlers import HandlerConfigError, config
 
     try:
-        config.load(db, path)  # type: ignore[arg-type]
+        config.load(tenants.database(DEFAULT_ACCOUNT), path)
     except HandlerConfigError as err:
-        db.close()  # type: ignore[attr-defined]
+        tenants.close()
         raise SystemExit(f"cellstore: {err}") from None
 
 

@@ -379,3 +379,21 @@ class CommitOutcomeUnknown(InternalServerError):
         "The connection to storage was lost while committing and the outcome is unknown: "
         "the request may or may not have been applied"
     )
+
+
+# --- cells -------------------------------------------------------------------
+
+
+class TenantMoved(ServiceUnavailable):
+    """This account's keyspace in this cell is fenced: it is moving, or has moved, to ``cell``.
+
+    Raised inside the storage transaction that found the fence
+    (``engine/tenants.py``), so nothing was read or written.  The cell
+    router catches it, refreshes its cell map and sends the request to the
+    new cell; a client only sees it (a retryable 503) if the move does not
+    finish within the router's wait.
+    """
+
+    def __init__(self, cell: str, message: str | None = None) -> None:
+        super().__init__(message or "The service is currently unavailable or busy.")
+        self.cell = cell

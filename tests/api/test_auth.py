@@ -459,6 +459,40 @@ def test_leading_keys_query(server: Any, table: str) -> None:
     assert error_of(lambda: ddb.scan(TableName=table))[1] == denied("dynamodb:Scan", TABLE_ARN)
 
 
+def test_leading_keys_of_a_multi_attribute_index_are_every_partition_value(server: Any, table: str) -> None:
+    """Each partition attribute's value is a leading key; ``ForAllValues`` must allow them all."""
+    admin = client(server, "dynamodb")
+    admin.update_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "owner", "AttributeType": "S"}, {"AttributeName": "geo", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by_owner_geo",
+            "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}, {"AttributeName": "geo", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }}],
+    )
+    for _ in range(200):
+        indexes = admin.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        if all(i["IndexStatus"] == "ACTIVE" for i in indexes):
+            break
+        time.sleep(0.05)
+    admin.put_item(TableName=table, Item={**own("g1"), "owner": {"S": "tenant1"}, "geo": {"S": "tenant1"}})
+    admin.put_item(TableName=table, Item={**own("g2"), "owner": {"S": "tenant1"}, "geo": {"S": "eu"}})
+    ddb = client(server, "dynamodb", TENANT)
+
+    def query(owner: str, geo: str) -> Any:
+        return ddb.query(
+            TableName=table, IndexName="by_owner_geo", KeyConditionExpression="#o = :o AND geo = :g",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues={":o": {"S": owner}, ":g": {"S": geo}},
+        )
+
+    assert query("tenant1", "tenant1")["Count"] == 1
+    index_arn = f"{TABLE_ARN}/index/by_owner_geo"
+    # The first attribute alone is the tenant's, but the second is not: refused.
+    assert error_of(lambda: query("tenant1", "eu")) == ("AccessDeniedException", denied("dynamodb:Query", index_arn), 400)
+
+
 def test_leading_keys_batch_write(server: Any, table: str) -> None:
     ddb = client(server, "dynamodb", TENANT)
     ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": own("c")}}, {"PutRequest": {"Item": own("d")}}]})

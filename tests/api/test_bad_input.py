@@ -111,3 +111,28 @@ def test_attributes_to_get_with_an_element_not_a_string(cellstore_server: Any, e
     status, body = post(cellstore_server, "GetItem", {
         "TableName": "no-such-table", "Key": {"pk": {"S": "a"}}, "AttributesToGet": [element]})
     assert status == 400 and body["__type"] == "com.amazon.coral.service#SerializationException", body
+
+
+TOO_LARGE_NAME = (
+    "Attribute name is too large, must be less than 64 KB; name size: 65536 bytes"
+)
+
+
+def test_attribute_name_over_64_kb(ddb: Any, hash_table: str) -> None:
+    """Names under 64 KB (the Developer Guide's naming rules): at the top level, in a map, in ExpressionAttributeNames."""
+    big = "n" * 65_536
+    key = {"pk": {"S": "k"}}
+    assert error(ddb.put_item, TableName=hash_table, Item={**key, big: {"S": "x"}}) == (
+        "ValidationException", f"One or more parameter values were invalid: {TOO_LARGE_NAME}", 400,
+    )
+    assert error(ddb.put_item, TableName=hash_table, Item={**key, "m": {"M": {big: {"S": "x"}}}}) == (
+        "ValidationException", f"One or more parameter values were invalid: {TOO_LARGE_NAME}", 400,
+    )
+    assert error(
+        ddb.update_item, TableName=hash_table, Key=key, UpdateExpression="SET #n = :v",
+        ExpressionAttributeNames={"#n": big}, ExpressionAttributeValues={":v": {"S": "x"}},
+    ) == ("ValidationException", f"ExpressionAttributeNames contains invalid value: {TOO_LARGE_NAME} for key #n", 400)
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key=key)
+    at_limit = "n" * 65_535
+    ddb.put_item(TableName=hash_table, Item={**key, at_limit: {"S": "x"}})
+    assert ddb.get_item(TableName=hash_table, Key=key)["Item"][at_limit] == {"S": "x"}

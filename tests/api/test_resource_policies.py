@@ -126,6 +126,82 @@ class TestOperations:
         assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=" " * (20 * 1024 + 1))[0] == "ValidationException"
 
 
+class TestDocumentChecks:
+    """The document is checked against the resource it is attached to, as DynamoDB checks it."""
+
+    PREFIX = "One or more parameter values were invalid: Invalid policy document: "
+
+    @pytest.fixture
+    def arn(self, ddb: Any, hash_table: str) -> str:
+        return str(ddb.describe_table(TableName=hash_table)["Table"]["TableArn"])
+
+    def test_stream_actions_in_a_table_policy(self, ddb: Any, arn: str) -> None:
+        policy = document(allow(READER_ARN, ["dynamodb:GetItem", "dynamodb:GetRecords", "dynamodb:ListStreams"], arn))
+        assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=policy) == (
+            "ValidationException",
+            self.PREFIX + 'The following action names are invalid: "dynamodb:GetRecords", "dynamodb:ListStreams"',
+        )
+        assert error(ddb.get_resource_policy, ResourceArn=arn)[0] == "PolicyNotFoundException"
+
+    def test_a_service_principal(self, ddb: Any, arn: str) -> None:
+        policy = document(
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "dynamodb:GetItem",
+             "Resource": arn}
+        )
+        assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=policy) == (
+            "ValidationException", self.PREFIX + "Policy contains invalid service principal",
+        )
+
+    def test_a_resource_of_another_table(self, ddb: Any, arn: str) -> None:
+        other = arn.rsplit("/", 1)[0] + "/someone-else"
+        policy = document(allow(READER_ARN, ["dynamodb:GetItem"], other))
+        assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=policy) == (
+            "ValidationException",
+            self.PREFIX + f'The following resources do not match the resource the policy is attached to: "{other}"',
+        )
+
+    def test_version_and_json(self, ddb: Any, arn: str) -> None:
+        bad_version = json.dumps({"Version": "2020-01-01", "Statement": [allow(READER_ARN, ["dynamodb:GetItem"], arn)]})
+        assert error(ddb.put_resource_policy, ResourceArn=arn, Policy=bad_version) == (
+            "ValidationException", self.PREFIX + "Policy document Version must be one of 2012-10-17, 2008-10-17",
+        )
+        assert error(ddb.put_resource_policy, ResourceArn=arn, Policy="{not json") == (
+            "ValidationException", self.PREFIX + "Policy document is not valid JSON",
+        )
+
+    def test_table_actions_in_a_stream_policy(self, ddb: Any, table_name: str) -> None:
+        created = ddb.create_table(
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        )["TableDescription"]
+        try:
+            stream = created["LatestStreamArn"]
+            policy = document(allow(READER_ARN, ["dynamodb:GetRecords", "dynamodb:PutItem"], stream))
+            assert error(ddb.put_resource_policy, ResourceArn=stream, Policy=policy) == (
+                "ValidationException", self.PREFIX + 'The following action names are invalid: "dynamodb:PutItem"',
+            )
+            on_table = document(allow(READER_ARN, ["dynamodb:GetRecords"], created["TableArn"]))
+            assert error(ddb.put_resource_policy, ResourceArn=stream, Policy=on_table)[0] == "ValidationException"
+        finally:
+            ddb.delete_table(TableName=table_name)
+
+    def test_create_table_checks_its_policy_too(self, ddb: Any, table_name: str) -> None:
+        arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table_name}"
+        policy = document(allow(READER_ARN, ["dynamodb:DescribeStream"], arn))
+        assert error(
+            ddb.create_table,
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            ResourcePolicy=policy,
+        ) == ("ValidationException", self.PREFIX + 'The following action names are invalid: "dynamodb:DescribeStream"')
+        assert table_name not in ddb.list_tables()["TableNames"]
+
+
 # --- evaluated with identity policies under --auth sigv4 -----------------------------------
 
 

@@ -140,6 +140,20 @@ def test_tags(sqs: Any, queue_name: str) -> None:
     assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
 
 
+@pytest.mark.parametrize("bad", [{"cost#centre": "a"}, {"team": "it's"}, {"aws:team": "a"}, {"k" * 129: "a"}])
+def test_tags_outside_sqs_rules(sqs: Any, queue_name: str, bad: dict[str, str]) -> None:
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    with pytest.raises(ClientError) as caught:
+        sqs.tag_queue(QueueUrl=url, Tags=bad)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert caught.value.response["Error"]["Message"].startswith(("Invalid tag ", "Tag keys must be"))
+    with pytest.raises(ClientError) as caught:
+        sqs.create_queue(QueueName=f"{queue_name}-tagged", tags=bad)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    sqs.tag_queue(QueueUrl=url, Tags={"owner@team": "Ünïcode 1 _.:/=+-@"})
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"owner@team": "Ünïcode 1 _.:/=+-@"}
+
+
 def test_dead_letter_sources_and_move_tasks(sqs: Any, queue_name: str) -> None:
     dlq = sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -424,3 +424,20 @@ def test_per_key_order_under_concurrent_writers(cellstore_server: Any, table_nam
     sequences = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
     ddb.delete_table(TableName=table_name)
+
+
+def test_list_streams_refuses_a_table_arn(ddb: Any, streams: Any, stream_table: tuple[str, str]) -> None:
+    """The Streams model's TableName is a name (3-255 of ``[a-zA-Z0-9_.-]``), not an ARN.
+
+    Unlike the DynamoDB operations, which take a table ARN wherever a TableName
+    goes, ListStreams' member keeps the old pattern in AWS's model, so an ARN is
+    a member-constraint error, not the table's streams.
+    """
+    name, _ = stream_table
+    table_arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    code, message = error_of(streams.list_streams, TableName=table_arn)
+    assert code == "ValidationException"
+    assert message == (
+        f"1 validation error detected: Value '{table_arn}' at 'tableName' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+    )

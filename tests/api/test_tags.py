@@ -119,3 +119,35 @@ class TestFunctionality:
             BillingMode="PAY_PER_REQUEST",
         )
         assert tags(ddb, arn) == []
+
+
+class TestTagCharacters:
+    """The Developer Guide's character set: letters, white space, numbers and ``+ - = . _ : /``."""
+
+    def test_forbidden_value_character(self, ddb: Any, arn: str) -> None:
+        assert error(ddb.tag_resource, ResourceArn=arn, Tags=[{"Key": "k", "Value": "Test's"}]) == (
+            "ValidationException",
+            "The Tag Value provided is invalid Test's",
+        )
+        assert tags(ddb, arn) == [{"Key": "team", "Value": "red"}]
+
+    def test_forbidden_key_character(self, ddb: Any, arn: str) -> None:
+        assert error(ddb.tag_resource, ResourceArn=arn, Tags=[{"Key": "a@b", "Value": "v"}]) == (
+            "ValidationException",
+            "The Tag Key provided is invalid a@b",
+        )
+
+    def test_create_table_tags_are_checked_the_same_way(self, ddb: Any, table_name: str) -> None:
+        code, message = error(
+            ddb.create_table,
+            TableName=table_name + "-x",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=[{"Key": "cost{centre}", "Value": "v"}],
+        )
+        assert (code, message) == ("ValidationException", "The Tag Key provided is invalid cost{centre}")
+
+    def test_every_allowed_character(self, ddb: Any, arn: str) -> None:
+        ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "Équipe 7 +-=._:/", "Value": "naïve ٣ +-=._:/"}])
+        assert {"Key": "Équipe 7 +-=._:/", "Value": "naïve ٣ +-=._:/"} in tags(ddb, arn)

@@ -136,6 +136,30 @@ def test_a_name_starting_with_an_underscore(raw: Any, table: str) -> None:
     )
 
 
+def test_list_append_nested_in_list_append(raw: Any, table: str) -> None:
+    raw.put_item(TableName=table, Item={**KEY, "l": {"L": []}})
+    values = {":l": {"L": [{"S": "x"}]}}
+    assert error(
+        raw.update_item, TableName=table, Key=KEY, UpdateExpression="SET l = list_append(list_append(l, :l), :l)",
+        ExpressionAttributeValues=values,
+    ) == invalid(
+        "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append"
+    )
+    raw.update_item(  # if_not_exists inside list_append stays allowed
+        TableName=table, Key=KEY, UpdateExpression="SET l = list_append(if_not_exists(l, :l), :l)",
+        ExpressionAttributeValues=values,
+    )
+    assert raw.get_item(TableName=table, Key=KEY)["Item"]["l"] == {"L": [{"S": "x"}]}
+
+
+def test_a_list_index_too_large_in_a_projection(raw: Any, table: str) -> None:
+    raw.put_item(TableName=table, Item={**KEY, "l": {"L": [{"S": "x"}]}})
+    assert error(raw.get_item, TableName=table, Key=KEY, ProjectionExpression="l[4294967296]") == invalid(
+        'Invalid ProjectionExpression: Syntax error; token: "4294967296", near: "[4294967296"'
+    )
+    assert raw.get_item(TableName=table, Key=KEY, ProjectionExpression="l[2147483647]")["Item"] == {}
+
+
 def test_size_and_attribute_type_of_a_value_are_accepted(raw: Any, table: str) -> None:
     raw.put_item(
         TableName=table, Item=KEY, ConditionExpression="size(:v) = :three AND attribute_type(:v, :s)",
@@ -420,6 +444,27 @@ def test_query_and_scan_limit_as_aws_names_it(raw: Any, table: str) -> None:
     assert error(raw.scan, TableName=table, Limit=0) == expected
     assert error(
         raw.query, TableName=table, Limit=-5, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}},
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"SS": []}, "An string set  may not be empty"),
+        ({"NS": []}, "An number set  may not be empty"),
+        ({"BS": []}, "Binary sets should not be empty"),
+    ],
+)
+def test_empty_set_in_expression_attribute_values(raw: Any, table: str, value: Any, text: str) -> None:
+    """AWS's observed ExpressionAttributeValues wrapper around its observed item-level text, naming the key."""
+    expected = invalid(
+        f"ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: {text} for key :v"
+    )
+    assert error(
+        raw.put_item, TableName=table, Item=KEY, ConditionExpression="x <> :v", ExpressionAttributeValues={":v": value},
+    ) == expected
+    assert error(
+        raw.update_item, TableName=table, Key=KEY, UpdateExpression="SET x = :v", ExpressionAttributeValues={":v": value},
     ) == expected
 
 

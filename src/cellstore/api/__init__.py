@@ -9,7 +9,9 @@ engine below receives typed requests.
 handlers with ``registry.operation`` and ``REGISTRY`` collects them from this
 list (importing a family registers nothing by itself).  ``Database`` is
 re-exported because it is the handle ``dispatch`` takes: the protocol layer
-names it through this door, not the engine's.
+names it through this door, not the engine's; so are ``Tenants`` (an
+account's ``Database`` in one backend) and the account-id rules, which the
+protocol needs to route a request to its account.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from cellstore.api import (
 )
 from cellstore.api.registry import Registry
 from cellstore.engine.database import Database as Database
+from cellstore.engine.tenants import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT
+from cellstore.engine.tenants import Tenants as Tenants
+from cellstore.engine.tenants import is_account_id as is_account_id
 from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]

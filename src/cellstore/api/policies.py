@@ -8,27 +8,22 @@ goes, and with ``--auth sigv4`` they are evaluated together with the
 caller's identity policies (``protocol/policy.py``): an Allow in either
 allows, an explicit Deny in either wins.
 
-What cellstore checks here is the document's shape — JSON, at most 20 KB
-(whitespace counted), a Statement list whose entries have Effect, Principal,
-Action and Resource — not the full policy grammar, which lives in the
-protocol layer; a document it cannot evaluate there denies every request it
-would apply to, so a stored policy never silently widens access.  AWS
-documents no message for these refusals; the texts below are cellstore's.
+The document is checked as DynamoDB checks it (``api/policy_documents.py``):
+JSON, size, Version, statements with Effect, Principal, ``dynamodb:`` actions
+valid for a table or a stream, and resources that name the resource the
+policy is attached to.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from cellstore.api.policy_documents import check_document
 from cellstore.api.registry import operation
 from cellstore.api.validation import Param, is_stream_suffix, parse_table_arn, validate
 from cellstore.engine import catalog
 from cellstore.engine.database import Database
 from cellstore.errors import ResourceNotFoundException, ValidationException
-
-MAX_POLICY_BYTES = 20 * 1024
 
 _ARN = Param("string", required=True, min_length=1, max_length=1283)
 _REVISION = Param("string", min_length=1, max_length=255)
@@ -68,33 +63,13 @@ def _known_stream(description: dict[str, Any], arn: str) -> bool:
     return description.get("LatestStreamArn") == arn
 
 
-def check_document(document: str) -> None:
-    """The shape checks of a policy document (PutResourcePolicy, CreateTable's ResourcePolicy)."""
-    if len(document.encode("utf-8")) > MAX_POLICY_BYTES:
-        raise ValidationException(f"Policy document size exceeds the maximum allowed size of {MAX_POLICY_BYTES} bytes")
-    try:
-        parsed = orjson.loads(document)
-    except orjson.JSONDecodeError:
-        raise ValidationException("Invalid policy document: not valid JSON") from None
-    statements = parsed.get("Statement") if isinstance(parsed, dict) else None
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list) or not statements:
-        raise ValidationException("Invalid policy document: a policy needs a Statement")
-    for statement in statements:
-        if not isinstance(statement, dict) or not {"Effect", "Principal"} <= set(statement):
-            raise ValidationException("Invalid policy document: every statement needs an Effect and a Principal")
-        if not ({"Action", "NotAction"} & set(statement)) or not ({"Resource", "NotResource"} & set(statement)):
-            raise ValidationException("Invalid policy document: every statement needs an Action and a Resource")
-
-
 @operation("PutResourcePolicy")
 def put_resource_policy(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     validate(payload, _RULES_PUT)
     arn = str(payload["ResourceArn"])
     document = str(payload["Policy"])
     name = _resource(db, arn)
-    check_document(document)
+    check_document(document, arn, "stream" if arn != db.table_arn(name) else "table")
     expected = payload.get("ExpectedRevisionId")
     revision = catalog.put_resource_policy(db, name, arn, document, None if expected is None else str(expected))
     return {"RevisionId": revision}

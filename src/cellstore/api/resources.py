@@ -232,31 +232,44 @@ def _item_access(
 
 
 def _query_leading(payload: Mapping[str, Any], table: Table | None) -> tuple[str, ...]:
-    """The partition a Query reads, canonical (its expression values are validated)."""
+    """The partition a Query reads, canonical (its expression values are validated).
+
+    On an index whose partition key has several attributes (up to four), every
+    one of their values is a leading key, in key-schema order: the partition is
+    all of them together, and a policy restricting ``dynamodb:LeadingKeys`` with
+    ``ForAllValues`` must then allow each.  AWS documents LeadingKeys only as
+    "the partition key" and says nothing of multi-attribute keys; taking the
+    first attribute alone would let a Query reach partitions whose other
+    attributes the policy never saw, so cellstore takes them all.
+    """
     if table is None:
         return ()
     try:
         keyed: Any = table
         if isinstance(payload.get("IndexName"), str):
             keyed = indexes.find_index(table, payload["IndexName"])
+        hash_names: tuple[str, ...] = keyed.hash_names
         if payload.get("KeyConditionExpression") is None:
-            return _legacy_query_leading(payload.get("KeyConditions"), keyed.hash_key.name)
+            return _legacy_query_leading(payload.get("KeyConditions"), hash_names)
         exprs = RequestExpressions(payload, ("KeyConditionExpression", "FilterExpression", "ProjectionExpression"))
-        condition = exprs.key_condition(keyed.hash_names, keyed.range_names)
+        condition = exprs.key_condition(hash_names, keyed.range_names)
     except CellstoreError:
         return (UNREADABLE,)
-    return (key_text(condition.hash_value),)
+    return tuple(key_text(value) for value in condition.partition)
 
 
-def _legacy_query_leading(conditions: Any, hash_name: str) -> tuple[str, ...]:
-    """KeyConditions' partition: the one value of an EQ on the partition key."""
-    spec = conditions.get(hash_name) if isinstance(conditions, Mapping) else None
-    if not isinstance(spec, Mapping) or spec.get("ComparisonOperator") != "EQ":
-        return (UNREADABLE,)
-    operands = spec.get("AttributeValueList")
-    if not isinstance(operands, list) or len(operands) != 1:
-        return (UNREADABLE,)
-    return (key_text(operands[0]),)
+def _legacy_query_leading(conditions: Any, hash_names: tuple[str, ...]) -> tuple[str, ...]:
+    """KeyConditions' partition: the one value of an EQ on each partition attribute."""
+    found: list[str] = []
+    for hash_name in hash_names:
+        spec = conditions.get(hash_name) if isinstance(conditions, Mapping) else None
+        if not isinstance(spec, Mapping) or spec.get("ComparisonOperator") != "EQ":
+            return (UNREADABLE,)
+        operands = spec.get("AttributeValueList")
+        if not isinstance(operands, list) or len(operands) != 1:
+            return (UNREADABLE,)
+        found.append(key_text(operands[0]))
+    return tuple(found)
 
 
 def _read_access(tables: _Tables, operation: str, payload: Mapping[str, Any]) -> Access:

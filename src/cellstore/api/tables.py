@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cellstore.api import policies
+from cellstore.api import policy_documents
 from cellstore.api.registry import operation
 from cellstore.api.validation import (
     TABLE_NAME_PATTERN,
@@ -501,7 +501,7 @@ def create_table(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     resource_policy = payload.get("ResourcePolicy")
     if resource_policy is not None:
         check_type("ResourcePolicy", resource_policy, "string")
-        policies.check_document(resource_policy)
+        policy_documents.check_document(resource_policy, db.table_arn(str(name)), "table")
     spec = TableSpec(
         name=str(name),
         attribute_definitions=tuple(attribute_types.items()),

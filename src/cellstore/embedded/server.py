@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cellstore.embedded.clients import Cellstore
-from cellstore.engine.wiring import open_database
+from cellstore.engine.tenants import DEFAULT_ACCOUNT, Tenants
 from cellstore.protocol.server import BackgroundServer, build_app
 
 
@@ -35,9 +35,11 @@ def serve(
     from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = open_database(open_store(storage if storage is not None else path))
+    # Every account in one backend, as ``cellstore serve`` has them; the
+    # yielded handle's database is the default account's.
+    tenants = Tenants(open_store(storage if storage is not None else path))
     try:
-        with BackgroundServer(build_app(db), host, port) as server:
-            yield Cellstore(db, server.url)
+        with BackgroundServer(build_app(tenants), host, port) as server:
+            yield Cellstore(tenants.database(DEFAULT_ACCOUNT), server.url)
     finally:
-        db.close()
+        tenants.close()

@@ -113,11 +113,19 @@ class Database:
         """A group commit of this thread's storage transactions (``Store.group``), for the writer process."""
         return self.store.group()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Stop the background work, each loop finishing the transaction it is in; the store stays open.
+
+        For a database over a store it does not own (``engine/tenants.py``:
+        the default account shares its backend with the other accounts).
+        """
         self._closed.set()
         for task in self._tasks.values():
             task.wakeup.set()
         for task in self._tasks.values():
             if task.thread is not threading.current_thread():
                 task.thread.join()
+
+    def close(self) -> None:
+        self.stop()
         self.store.close()

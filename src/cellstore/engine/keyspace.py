@@ -16,6 +16,7 @@ is invented; the modules that build keys (``keycodec``, ``queues/keys``,
          "txtoken/" <token>             a committed transaction's token
          "txexpiry/" <expires ms:8> <token>   expiry index of the tokens
          "format"                       data-format version (``engine/migrations.py``)
+         "fence"                        this account's keyspace has moved to another cell (JSON)
     0x02 ITEMS       <table id:8> <hash:8> <pk> [<sk>]           item (JSON)
     0x03 QUEUES      SQS: 0x00 queue id counter, 0x01 queue records,
                      0x02 per-queue data, 0x03 message move tasks (``queues/keys.py``)
@@ -24,6 +25,10 @@ is invented; the modules that build keys (``keycodec``, ``queues/keys``,
     0x06 STREAMS     "seq", "n" stream records, "h" shards, "r" records (``streams/keys.py``)
     0x07             never used
     0x08 HANDLERS    "d" definitions, "c" checkpoints, "l" leases, "m" metrics
+    0x09 ACCOUNTS    <account id: 12 ASCII digits> <that account's own keyspace, laid
+                     out exactly as this map>  (``engine/tenants.py``); the
+                     default account 000000000000 is the root keyspace itself,
+                     so data written before accounts existed is its data
 
 docs/ARCHITECTURE.md shows the same map with the value formats.
 """
@@ -37,6 +42,7 @@ INDEXES = b"\x04"
 EXPIRIES = b"\x05"
 STREAMS = b"\x06"
 HANDLERS = b"\x08"
+ACCOUNTS = b"\x09"
 
 #: Every top-level prefix, by name (the overlap test walks this).
 TOP_LEVEL: dict[str, bytes] = {
@@ -47,7 +53,12 @@ TOP_LEVEL: dict[str, bytes] = {
     "expiries": EXPIRIES,
     "streams": STREAMS,
     "handlers": HANDLERS,
+    "accounts": ACCOUNTS,
 }
+
+#: The prefixes an account's own keyspace is made of: every top-level kind but
+#: ``ACCOUNTS`` (accounts do not nest).  Copying an account is copying these.
+ACCOUNT_KINDS: tuple[bytes, ...] = (META, ITEMS, QUEUES, INDEXES, EXPIRIES, STREAMS, HANDLERS)
 
 # ---- 0x01: catalog records -----------------------------------------------------------
 
@@ -58,6 +69,7 @@ TTL_TABLES = META + b"ttl/"
 TX_TOKENS = META + b"txtoken/"
 TX_EXPIRIES = META + b"txexpiry/"
 DATA_FORMAT = META + b"format"
+TENANT_FENCE = META + b"fence"
 
 # ---- 0x03: queues (the per-queue layout is in engine/queues/keys.py) ------------------
 
@@ -91,6 +103,7 @@ SUB_LAYOUTS: dict[bytes, dict[str, bytes]] = {
         "tx tokens": TX_TOKENS,
         "tx expiries": TX_EXPIRIES,
         "data format": DATA_FORMAT,
+        "tenant fence": TENANT_FENCE,
     },
     QUEUES: {
         "queue seq": QUEUE_SEQ,
@@ -111,6 +124,11 @@ SUB_LAYOUTS: dict[bytes, dict[str, bytes]] = {
         "metrics": HANDLER_METRICS,
     },
 }
+
+
+def account_prefix(account: str) -> bytes:
+    """Where a non-default account's keyspace starts (the default account's is the root itself)."""
+    return ACCOUNTS + account.encode("ascii")
 
 
 def overlaps(prefixes: dict[str, bytes]) -> list[tuple[str, str]]:

@@ -184,6 +184,33 @@ def json_kind(value: Any) -> str:
     return "VALUE_NULL"
 
 
+#: "Attribute names must be at least one character long and less than 64 KB" (Developer Guide, naming rules).
+MAX_ATTRIBUTE_NAME_BYTES = 65_535
+#: A name of at most this many characters is under the limit whatever they are (4 UTF-8 bytes each at most).
+_NAME_CHARS_ALWAYS_FINE = MAX_ATTRIBUTE_NAME_BYTES // 4
+
+
+def attribute_name_error(name: str) -> str | None:
+    """Why ``name`` cannot be an attribute name (over 65,535 UTF-8 bytes), or None.
+
+    AWS documents the limit but no message for it; the text is cellstore's.
+    Only names longer than a quarter of the limit in characters are encoded,
+    so the usual short name costs one ``len``.
+    """
+    if len(name) <= _NAME_CHARS_ALWAYS_FINE:
+        return None
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size <= MAX_ATTRIBUTE_NAME_BYTES:
+        return None
+    return f"Attribute name is too large, must be less than 64 KB; name size: {size} bytes"
+
+
+def _check_attribute_name(name: str) -> None:
+    error = attribute_name_error(name)
+    if error is not None:
+        raise ValidationException(INVALID_PARAMETERS + error)
+
+
 def validate_value(value: Any, depth: int = 1) -> AttributeValue:
     """A canonical copy of one wire AttributeValue, or the error DynamoDB gives."""
     if not isinstance(value, dict):
@@ -235,6 +262,9 @@ def validate_value(value: Any, depth: int = 1) -> AttributeValue:
     if kind == "M":
         if not isinstance(raw, dict):
             raise SerializationException(f"{json_kind(raw)} can not be converted to a Map")
+        for name in raw:
+            if len(name) > _NAME_CHARS_ALWAYS_FINE:
+                _check_attribute_name(name)
         return {"M": {name: validate_value(v, depth + 1) for name, v in raw.items()}}
     if kind == "L":
         if not isinstance(raw, list):
@@ -286,6 +316,8 @@ def validate_item(item: Any) -> Item:
     for name, value in item.items():
         if name == "":
             raise ValidationException(INVALID_PARAMETERS + "An attribute name may not be empty")
+        if len(name) > _NAME_CHARS_ALWAYS_FINE:
+            _check_attribute_name(name)
         result[name] = validate_value(value)
     return result
 

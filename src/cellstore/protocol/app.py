@@ -73,7 +73,7 @@ class Responder(Protocol):
 
 
 class App:
-    """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher.
+    """cellstore's HTTP face; ``services`` maps a target's service to its dispatcher (or ``wire.Routes``, per account).
 
     ``respond`` is the whole of it, with no server in it: cellstore's own
     HTTP server (``protocol/http.py``) calls it directly, after asking
@@ -82,12 +82,14 @@ class App:
 
     def __init__(
         self,
-        services: Mapping[str, wire.Service],
+        services: wire.Routes | Mapping[str, wire.Service],
         *,
         region: str = "us-east-1",
         auth: wire.Authenticator | None = None,
     ) -> None:
-        self.services = services
+        # Each request's account picks its services (``protocol/directory.py``);
+        # a plain mapping serves every account alike.
+        self.routes = services if isinstance(services, wire.Routes) else wire.Routes.fixed(services)
         # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
         self.auth = auth
         self._polls = _LongPolls()
@@ -178,13 +180,13 @@ class App:
         )
         answer: HttpResponse | Awaitable[HttpResponse]
         if is_form:
-            reply = query.respond(self.services, request, self.auth)
+            reply = query.respond(self.routes, request, self.auth)
             if type(reply) is wire.Reply:
                 answer = _reply_response(reply, query.CONTENT_TYPE)
             else:
                 answer = _settled(reply, query.CONTENT_TYPE, self._polls)
         else:
-            reply = wire.respond(self.services, request, self.auth)
+            reply = wire.respond(self.routes, request, self.auth)
             if type(reply) is wire.Reply:
                 if not reply.headers:
                     answer = _json_response(reply.status, reply.body)
@@ -247,7 +249,7 @@ class App:
             None, authorization, has_date, query_string.decode("latin-1"), b"", host or "",
             path, headers, "GET", raw_path, scheme,
         )
-        reply = query.respond(self.services, request, self.auth)
+        reply = query.respond(self.routes, request, self.auth)
         if type(reply) is wire.Reply:
             return _reply_response(reply, query.CONTENT_TYPE)
         return _settled(reply, query.CONTENT_TYPE, self._polls)
@@ -287,8 +289,8 @@ class App:
         request = _head_request(method, path, raw_path, query_string, headers, scheme)
         try:
             service_name, operation = wire.parse_target(request.target)
-            service = self.services.get(service_name)
-            if service is None or operation not in service.operations:
+            operations = self.routes.operations.get(service_name)
+            if operations is None or operation not in operations:
                 raise unknown_operation(service_name, operation)
             self._authenticate_head(request, service_name)
         except CellstoreError as err:

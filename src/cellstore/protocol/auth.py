@@ -50,11 +50,9 @@ class Auth:
         credentials: CredentialsFile,
         *,
         region: str,
-        account: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.credentials = credentials
-        self.account = account
         self.verifier = sigv4.Verifier(credentials.get, region, clock)
 
     def reload(self) -> bool:
@@ -70,6 +68,10 @@ class Auth:
             )
             raise for_service(err, service) from None
         return key  # type: ignore[return-value]
+
+    def account_of(self, key: Key) -> str:
+        """The account a signed-in key acts in: its principal's (``account`` in the credentials file)."""
+        return key.principal.account
 
     def check_headers(self, request: wire.Request, service: str) -> None:
         """``authenticate`` from the head alone (``request.body`` unread), refused and audited alike.
@@ -92,12 +94,13 @@ class Auth:
     ) -> None:
         prefix = ACTION_PREFIXES.get(service, service)
         principal = key.principal
-        arn = principal.arn_in(self.account)
+        arn = principal.principal_arn
+        account = principal.account
         variables = {
             "aws:username": principal.name,
             "aws:userid": key.access_key_id,
             "aws:principalarn": arn,
-            "aws:principalaccount": self.account,
+            "aws:principalaccount": account,
         }
         if accesses is None:
             accesses = [Access(f"{prefix}:{operation}", "*")]
@@ -110,7 +113,7 @@ class Auth:
             action, resource = access.action, access.resource
             context = {**base, **{name: list(values) for name, values in access.context}}
             decision, source = policy.evaluate_with_resource_policy(
-                principal.policies, access.resource_policy, arn, self.account, action, resource, context, variables
+                principal.policies, access.resource_policy, arn, account, action, resource, context, variables
             )
             if decision is policy.Decision.ALLOW:
                 continue

@@ -10,7 +10,8 @@ TOML (``.toml``) or JSON (any other name)::
     [principals.alice]
     policies = ['''{"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}''']
-    # arn = "arn:aws:iam::000000000000:role/app"   # optional; default user/<name>
+    # account = "111122223333"   # optional: the account (tenant) it acts in; default 000000000000
+    # arn = "arn:aws:iam::111122223333:role/app"   # optional; default user/<name> in its account
 
 A policy is a JSON document, written as a string (as above) or as a TOML
 table/JSON object.  A principal with no policies may authenticate but is
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,14 +41,22 @@ class CredentialsError(ValueError):
     """The credentials file is missing, unreadable or not in the documented shape."""
 
 
+#: The account of a principal that names none (AWS's placeholder account id).
+DEFAULT_ACCOUNT = "000000000000"
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
     policies: tuple[policy.Policy, ...] = ()
     arn: str | None = None  # None: arn:aws:iam::<account>:user/<name>
+    #: The tenant it acts in: its tables, queues and ARNs are this account's.
+    account: str = DEFAULT_ACCOUNT
 
-    def arn_in(self, account: str) -> str:
-        return self.arn or f"arn:aws:iam::{account}:user/{self.name}"
+    @property
+    def principal_arn(self) -> str:
+        return self.arn or f"arn:aws:iam::{self.account}:user/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +105,18 @@ def parse(document: Mapping[str, Any], source: str = "credentials") -> Keyring:
         arn = spec.get("arn")
         if arn is not None and not isinstance(arn, str):
             raise CredentialsError(f"{source}: principals.{name}.arn must be a string")
+        account = spec.get("account", DEFAULT_ACCOUNT)
+        if not isinstance(account, str) or _ACCOUNT_ID.fullmatch(account) is None:
+            raise CredentialsError(f"{source}: principals.{name}.account must be a 12-digit account id")
+        if arn is not None and arn.count(":") >= 5 and arn.split(":")[4] not in ("", account):
+            raise CredentialsError(
+                f"{source}: principals.{name}.arn names account {arn.split(':')[4]}, not its account {account}"
+            )
         principals[name] = Principal(
             name,
             tuple(_policy(d, f"{source}: principals.{name}.policies[{i}]") for i, d in enumerate(documents)),
             arn,
+            account,
         )
     keys: dict[str, Key] = {}
     for key_id, spec in raw_keys.items():

@@ -322,8 +322,9 @@ def evaluate_with_resource_policy(
     policies *or* the resource's policy allow it, and an explicit deny in
     either wins.  The second value says where the decision came from, for
     AccessDenied's wording: "identity-based" or "resource-based".  A stored
-    resource policy cellstore cannot evaluate (PutResourcePolicy checks only
-    its shape) denies: reading it as absent could drop a Deny.
+    resource policy cellstore cannot evaluate (PutResourcePolicy checks it as
+    DynamoDB does, which accepts condition operators this module does not
+    implement) denies: reading it as absent could drop a Deny.
     """
     decision = evaluate(identity, action, resource, context, variables)
     if not resource_policy:

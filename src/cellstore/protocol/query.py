@@ -188,20 +188,25 @@ def _error_reply(err: CellstoreError) -> wire.Reply:
 
 
 def respond(
-    services: Mapping[str, wire.Service], request: wire.Request, auth: wire.Authenticator | None = None
+    routes: wire.Routes | Mapping[str, wire.Service], request: wire.Request, auth: wire.Authenticator | None = None
 ) -> wire.Reply | wire.Waiting:
     """Answer one query-protocol request; never raises."""
+    if not isinstance(routes, wire.Routes):
+        routes = wire.Routes.fixed(routes)
     try:
         action, params = decode(request.body, request.query)
         if not action:
             raise MissingParameter("The request must contain the parameter Action.")
-        service = services.get("sqs")
-        if service is None or action not in service.operations:
+        operations = routes.operations.get("sqs")
+        if operations is None or action not in operations:
             raise InvalidAction(f"The action {action} is not valid for this endpoint.")
         if auth is None:
             wire.check_auth(request.authorization, request.query, request.has_date)
+            account = wire.unsigned_account(request)
         else:
             identity = auth.authenticate(request, "sqs")
+            account = auth.account_of(identity)
+        service = routes.services(account)["sqs"]
         payload = to_payload(action, params)
         if "QueueUrl" not in payload and request.path.strip("/").count("/") == 1:
             payload["QueueUrl"] = wire.endpoint_of(request) + "/" + request.path.strip("/")

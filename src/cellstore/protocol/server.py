@@ -20,16 +20,18 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Container, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Self
 
 from cellstore import __version__
-from cellstore.api import Database
+from cellstore.api import DEFAULT_ACCOUNT, Database, Tenants
 from cellstore.protocol import http
 from cellstore.protocol.app import App
 from cellstore.protocol.console import Console
+from cellstore.protocol.directory import Directory, OneBackend
 from cellstore.protocol.tracing import from_environment
-from cellstore.protocol.wire import Service
+from cellstore.protocol.wire import Routes, Service
 from cellstore.protocol.writer import WriterClient
 
 if TYPE_CHECKING:
@@ -66,22 +68,62 @@ def services_for(db: Database) -> dict[str, Service]:
     }
 
 
-def build_app(db: Database, credentials: CredentialsFile | None = None, *, writer: str | bytes | None = None) -> App:
-    """The HTTP app serving ``db``'s DynamoDB and SQS APIs; with ``credentials``, ``--auth sigv4``.
+def operations() -> dict[str, Container[str]]:
+    """Each service's operation names (what AWS checks before anything else)."""
+    from cellstore.api import OPERATIONS, sqs, streams
 
-    With ``writer`` (the writer process's address, ``serve --workers``) write
-    operations are handed to that process (``protocol/writer.py``).
+    return {"dynamodb": OPERATIONS, "streams": streams.OPERATIONS, "sqs": sqs.OPERATIONS}
+
+
+def services_for_operations() -> dict[str, Service]:
+    """Stand-ins carrying only each service's operation names (for what needs no dispatcher)."""
+    return {name: Service(_no_dispatch, names) for name, names in operations().items()}
+
+
+def _no_dispatch(*args: object) -> None:
+    raise RuntimeError("an operation-names stand-in was dispatched")
+
+
+def directory_of(backend: Database | Tenants | Directory) -> Directory:
+    """The directory a server routes by: a bare ``Database`` or ``Tenants`` is one backend holding every account."""
+    if isinstance(backend, Database):
+        return OneBackend(Tenants.of(backend), services_for)
+    if isinstance(backend, Tenants):
+        return OneBackend(backend, services_for)
+    return backend
+
+
+def build_app(
+    backend: Database | Tenants | Directory,
+    credentials: CredentialsFile | None = None,
+    *,
+    writer: str | bytes | None = None,
+    region: str | None = None,
+) -> App:
+    """The HTTP app serving the DynamoDB and SQS APIs of every account in ``backend``; with ``credentials``, ``--auth sigv4``.
+
+    Each request's account (``protocol/directory.py``) picks its services.
+    With ``writer`` (the writer process's address, ``serve --workers``)
+    write operations are handed to that process (``protocol/writer.py``).
     """
+    directory = directory_of(backend)
+    if region is None:
+        region = getattr(directory, "region", "us-east-1")
     auth = None
     if credentials is not None:
         from cellstore.protocol.auth import Auth
 
-        auth = Auth(credentials, region=db.region, account=db.account)
-    services = services_for(db)
+        auth = Auth(credentials, region=region)
+    services = directory.services
     if writer is not None:
-        services = WriterClient(writer).wrap(services)
-    app = App(services, region=db.region, auth=auth)
-    app.console = Console(region=db.region, auth_required=auth is not None).respond
+        if not isinstance(directory, OneBackend):
+            raise ValueError("the single writer serves one backend")
+        client = WriterClient(writer)
+        services = OneBackend(
+            directory.tenants, lambda db: client.wrap(services_for(db), db.account)
+        ).services
+    app = App(Routes(operations(), services), region=region, auth=auth)
+    app.console = Console(region=region, auth_required=auth is not None).respond
     return app
 
 
@@ -220,7 +262,7 @@ def banner(url: str, workers: int, about: str = "") -> str:
 
 
 def serve(
-    db: Database,
+    backend: Database | Tenants | Directory,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
@@ -230,7 +272,7 @@ def serve(
     about: str = "",
     access_log: AccessLog | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then close ``db`` so SQLite checkpoints.
+    """Serve until SIGINT or SIGTERM, then close ``backend`` so SQLite checkpoints.
 
     Returns normally after a signal, so a supervisor sees exit code 0 for a
     clean shutdown.  ``max_connections`` None derives the cap from the
@@ -239,14 +281,15 @@ def serve(
     line per request.
     """
     raise_open_file_limit()
+    directory = directory_of(backend)
     try:
         sock = bind(host, port, wait=PORT_WAIT)
     except BaseException:
-        db.close()  # run_on would have; nothing was served
+        directory.close()  # run_on would have; nothing was served
         raise
     try:
         run_on(
-            db, sock, credentials=credentials, tls=tls, max_connections=max_connections, access_log=access_log,
+            directory, sock, credentials=credentials, tls=tls, max_connections=max_connections, access_log=access_log,
             ready=banner(url_of(sock, tls), 1, about),
         )
     finally:
@@ -255,7 +298,7 @@ def serve(
 
 
 def run_on(
-    db: Database,
+    backend: Database | Tenants | Directory,
     sock: socket.socket,
     *,
     credentials: CredentialsFile | None = None,
@@ -265,7 +308,7 @@ def run_on(
     ready: str | None = None,
     writer: str | bytes | None = None,
 ) -> None:
-    """Serve ``db`` on an already listening socket until a signal; closes ``db``.
+    """Serve ``backend`` on an already listening socket until a signal; closes it.
 
     With ``credentials``, SIGHUP re-reads them (in this process); with
     ``writer``, writes go to the writer process at that address.  ``ready``
@@ -275,13 +318,18 @@ def run_on(
     """
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
-    app = build_app(db, credentials, writer=writer)
+    directory = directory_of(backend)
+    app = build_app(directory, credentials, writer=writer)
     if access_log is not None and access_log.metrics is not None:
-        access_log.metrics.bind(app.services, db)
+        if isinstance(directory, OneBackend):  # table and queue gauges: the default account's
+            default = directory.tenants.database(DEFAULT_ACCOUNT)
+            access_log.metrics.bind(services_for(default), default)
+        else:
+            access_log.metrics.bind(services_for_operations(), gauges=False)
         app.metrics = access_log.metrics.exposition
     tracing = from_environment()  # None unless OpenTelemetry is installed and configured
     if tracing is not None:
-        app.services = tracing.services(app.services)
+        app.routes = Routes(app.routes.operations, _traced(app.routes.services, tracing.services))
     server = _server(app, tls, max_connections, access_log)
     if tracing is not None:
         server.app = tracing.wrap(app)
@@ -308,7 +356,22 @@ def run_on(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        db.close()
+        directory.close()
+
+
+def _traced(
+    routed: Callable[[str], Mapping[str, Service]], wrap: Callable[[Mapping[str, Service]], dict[str, Service]]
+) -> Callable[[str], Mapping[str, Service]]:
+    """``routed`` with each account's services wrapped in spans once, then kept."""
+    wrapped: dict[str, Mapping[str, Service]] = {}
+
+    def services(account: str) -> Mapping[str, Service]:
+        found = wrapped.get(account)
+        if found is None:
+            found = wrapped[account] = wrap(routed(account))
+        return found
+
+    return services
 
 
 class BackgroundServer:

@@ -78,6 +78,56 @@ class Service(NamedTuple):
     resources: Callable[[str, dict[str, Any]], Iterable[Any]] | None = None
 
 
+#: The account of a request that names no other (``engine/tenants.DEFAULT_ACCOUNT``).
+DEFAULT_ACCOUNT = "000000000000"
+
+
+class Routes:
+    """What ``respond`` routes by: each service's operation names, and an account's services.
+
+    The names are static and checked before authentication, as AWS refuses
+    an unknown operation first; the services depend on the request's
+    account, known only once it is authenticated (``protocol/directory.py``).
+    """
+
+    __slots__ = ("operations", "services")
+
+    def __init__(
+        self, operations: Mapping[str, Container[str]], services: Callable[[str], Mapping[str, Service]]
+    ) -> None:
+        self.operations = operations
+        self.services = services
+
+    @classmethod
+    def fixed(cls, services: Mapping[str, Service]) -> Routes:
+        """The same services for every account (a bare app in tests and benchmarks)."""
+        return cls({name: service.operations for name, service in services.items()}, lambda account: services)
+
+
+def unsigned_account(request: Request) -> str:
+    """The account of a request under ``--auth none``: its access key id if that is twelve digits, else the default.
+
+    The convention LocalStack users know: with no credentials to check, the
+    access key id is the only thing a client can say about who it is.
+    """
+    authorization = request.authorization
+    if authorization is not None:
+        start = authorization.find("Credential=")
+        if start < 0:
+            return DEFAULT_ACCOUNT
+        start += 11
+        key = authorization[start:authorization.find("/", start)]
+    else:
+        start = request.query.find("X-Amz-Credential=")
+        if start < 0:
+            return DEFAULT_ACCOUNT
+        start += 17
+        key = request.query[start:start + 12]
+        if request.query[start + 12:start + 15] not in ("%2F", "%2f") and request.query[start + 12:start + 13] != "/":
+            return DEFAULT_ACCOUNT
+    return key if len(key) == 12 and key.isascii() and key.isdigit() else DEFAULT_ACCOUNT
+
+
 class RequestEntityTooLarge(SerializationException):
     """A body over ``MAX_BODY_BYTES``: refused before a byte of it is parsed."""
 
@@ -109,6 +159,8 @@ class Authenticator(Protocol):
     """What ``respond`` needs of ``--auth sigv4`` (``protocol/auth.Auth``); raises ``CellstoreError``s."""
 
     def authenticate(self, request: Request, service: str) -> Any: ...
+
+    def account_of(self, identity: Any) -> str: ...
 
     def check_headers(self, request: Request, service: str) -> None: ...
 
@@ -410,18 +462,23 @@ def _answer_for(service_name: str, operation: str, request: Request) -> Callable
 
 
 def respond(
-    services: Mapping[str, Service], request: Request, auth: Authenticator | None = None
+    routes: Routes | Mapping[str, Service], request: Request, auth: Authenticator | None = None
 ) -> Reply | Waiting:
     """Turn one request into a Reply (or a Waiting, for a long poll); never raises."""
+    if not isinstance(routes, Routes):
+        routes = Routes.fixed(routes)
     try:
         service_name, operation = parse_target(request.target)
-        service = services.get(service_name)
-        if service is None or operation not in service.operations:
+        operations = routes.operations.get(service_name)
+        if operations is None or operation not in operations:
             raise unknown_operation(service_name, operation)
         if auth is None:
             check_auth(request.authorization, request.query, request.has_date)
+            account = unsigned_account(request)
         else:
             identity = auth.authenticate(request, service_name)
+            account = auth.account_of(identity)
+        service = routes.services(account)[service_name]
         if len(request.body) > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
         payload = decode_body(inflated_body(request) if request.content_encoding else request.body)

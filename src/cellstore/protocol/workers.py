@@ -40,18 +40,22 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from cellstore.api import Database
+from cellstore.api import Database, Tenants
 from cellstore.protocol import writer as single_writer
+from cellstore.protocol.directory import Directory, OneBackend
 from cellstore.protocol.server import (
     PORT_WAIT,
     Tls,
     banner,
     bind,
+    directory_of,
     raise_open_file_limit,
     run_on,
-    services_for,
     url_of,
 )
+
+#: What a worker serves: one database, one backend's accounts, or a directory of cells.
+Backend = Database | Tenants | Directory
 
 if TYPE_CHECKING:
     from cellstore.protocol.access_log import AccessLog
@@ -99,7 +103,7 @@ def _listener(reserved: socket.socket) -> socket.socket:
 
 def _start_worker(
     sock: socket.socket,
-    open_db: Callable[[], Database],
+    open_db: Callable[[], Backend],
     credentials: CredentialsFile | None = None,
     tls: Tls | None = None,
     ready: int | None = None,
@@ -146,7 +150,7 @@ def _start_worker(
     return pid
 
 
-def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Database]) -> int:
+def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Backend]) -> int:
     """Fork the writer process: it owns the database's write path (``protocol/writer.py``)."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     pid = os.fork()
@@ -162,11 +166,13 @@ def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Cal
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         _die_with(os.getppid())
         reserved.close()  # the writer takes no HTTP connections
-        db = open_db()
+        backend = directory_of(open_db())
+        if not isinstance(backend, OneBackend):
+            raise TypeError("the single writer serves one backend")
         try:
-            single_writer.run_writer(services_for(db), listener, group=db.group)
+            single_writer.run_writer(backend.services, listener, group=backend.tenants.group)
         finally:
-            db.close()
+            backend.close()
         code = 0
     except BaseException:
         log.exception("writer %d failed", os.getpid())
@@ -210,7 +216,7 @@ def _parent_death_signal(sig: signal.Signals) -> bool:
 
 
 def serve_workers(
-    open_db: Callable[[], Database],
+    open_db: Callable[[], Backend],
     host: str,
     port: int,
     workers: int,

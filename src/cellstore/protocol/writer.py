@@ -151,31 +151,33 @@ class WriterClient:
         self._loop: Any = None
         self._waiting_writable = False  # a loop writer is registered for the socket
 
-    def wrap(self, services: Mapping[str, wire.Service]) -> dict[str, wire.Service]:
-        """``services`` with each one's write operations sent to the writer."""
+    def wrap(self, services: Mapping[str, wire.Service], account: str) -> dict[str, wire.Service]:
+        """``account``'s ``services`` with each one's write operations sent to the writer."""
         wrapped = {}
         for name, service in services.items():
             writes = WRITES.get(name)
             if writes:
-                dispatch = self._dispatcher(name, service.dispatch, writes)
+                dispatch = self._dispatcher(name, service.dispatch, writes, account)
                 service = wire.Service(dispatch, service.operations, service.needs_endpoint, service.resources)
             wrapped[name] = service
         return wrapped
 
-    def _dispatcher(self, name: str, local: wire.Dispatch, writes: frozenset[str]) -> wire.Dispatch:
+    def _dispatcher(self, name: str, local: wire.Dispatch, writes: frozenset[str], account: str) -> wire.Dispatch:
         def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
             if operation not in writes:
                 return local(operation, payload) if endpoint is None else local(operation, payload, endpoint)
-            return self.send(name, operation, payload, endpoint)
+            return self.send(name, operation, payload, endpoint, account)
 
         return dispatch
 
-    def send(self, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Wait:
-        """Hand one operation to the writer; the ``Wait`` settles with its answer."""
+    def send(
+        self, service: str, operation: str, payload: dict[str, Any], endpoint: str | None, account: str
+    ) -> Wait:
+        """Hand one of ``account``'s operations to the writer; the ``Wait`` settles with its answer."""
         self._next_id = request_id = (self._next_id + 1) & 0xFFFFFFFF
         pending = _Pending(service)
         self._pending[request_id] = pending
-        body = orjson.dumps((service, operation, endpoint, payload))
+        body = orjson.dumps((service, operation, endpoint, payload, account))
         try:
             self._write(_REQUEST.pack(len(body), request_id) + body)
         except OSError:
@@ -421,12 +423,12 @@ class Writer:
 
     def __init__(
         self,
-        services: Mapping[str, wire.Service],
+        services: Callable[[str], Mapping[str, wire.Service]],
         listener: socket.socket,
         *,
         group: Group | None = None,
     ) -> None:
-        self._services = services
+        self._services = services  # an account's services (``directory.OneBackend.services``)
         self._listener = listener
         self._group = group
         self._selector = selectors.DefaultSelector()
@@ -570,8 +572,8 @@ class Writer:
     def _execute(self, body: bytes) -> Any:
         """One operation: its result, a ``Wait`` (a long poll) or ("error", err)."""
         try:
-            service_name, operation, endpoint, payload = orjson.loads(body)
-            service = self._services[service_name]
+            service_name, operation, endpoint, payload, account = orjson.loads(body)
+            service = self._services(account)[service_name]
             if endpoint is None:
                 return service.dispatch(operation, payload)
             return service.dispatch(operation, payload, endpoint)
@@ -668,7 +670,7 @@ class _GroupSpoiled(Exception):
 
 
 def run_writer(
-    services: Mapping[str, wire.Service],
+    services: Callable[[str], Mapping[str, wire.Service]],
     listener: socket.socket,
     *,
     group: Group | None = None,

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cellstore.storage.prefixed import PrefixedStore
+
 if TYPE_CHECKING:
     from cellstore.storage.base import Store
+
+__all__ = ["POSTGRES_SCHEMES", "PrefixedStore", "is_postgres", "open_store"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

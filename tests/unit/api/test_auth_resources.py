@@ -128,6 +128,61 @@ def test_a_deny_on_a_number_holds_for_every_spelling(db: Database) -> None:
         assert decision is policy.Decision.EXPLICIT_DENY, spelling
 
 
+@pytest.fixture(scope="module")
+def multi(db: Database) -> str:
+    """A table whose index ``by_place`` has a two-attribute partition key (tenant, geo) and a sort key."""
+    dispatch(db, "CreateTable", {
+        "TableName": "multi", "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "tenant", "geo", "ts")],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "by_place",
+            "KeySchema": [{"AttributeName": "tenant", "KeyType": "HASH"}, {"AttributeName": "geo", "KeyType": "HASH"},
+                          {"AttributeName": "ts", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    })
+    return "multi"
+
+
+def test_every_partition_attribute_of_a_multi_attribute_index_is_a_leading_key(db: Database, multi: str) -> None:
+    query = {
+        "TableName": multi, "IndexName": "by_place", "KeyConditionExpression": "geo = :r AND tenant = :t AND ts > :a",
+        "ExpressionAttributeValues": {":t": {"S": "tenant1"}, ":r": {"S": "eu"}, ":a": {"S": "0"}},
+    }
+    (access,) = resources.dynamodb(db, "Query", query)
+    assert leading([access]) == [("tenant1", "eu")]  # key-schema order, whatever the expression's order
+    legacy = {"TableName": multi, "IndexName": "by_place", "KeyConditions": {
+        "tenant": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "tenant1"}]},
+        "geo": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "eu"}]},
+    }}
+    assert leading(resources.dynamodb(db, "Query", legacy)) == [("tenant1", "eu")]
+    missing_one = {"TableName": multi, "IndexName": "by_place", "KeyConditions": {
+        "tenant": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "tenant1"}]},
+    }}
+    assert leading(resources.dynamodb(db, "Query", missing_one)) == [(UNREADABLE,)]
+
+
+def test_a_tenant_policy_must_allow_each_partition_attribute(db: Database, multi: str) -> None:
+    """``ForAllValues`` over every partition value: naming only the first attribute no longer suffices."""
+    document = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "dynamodb:Query", "Resource": "*",
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["tenant1", "eu"]}},
+    }]}
+    policies = [policy.parse(document)]
+
+    def decide(tenant: str, region: str) -> policy.Decision:
+        (access,) = resources.dynamodb(db, "Query", {
+            "TableName": multi, "IndexName": "by_place", "KeyConditionExpression": "tenant = :t AND geo = :r",
+            "ExpressionAttributeValues": {":t": {"S": tenant}, ":r": {"S": region}},
+        })
+        return policy.evaluate(policies, access.action, access.resource, {k: list(v) for k, v in access.context}, {})
+
+    assert decide("tenant1", "eu") is policy.Decision.ALLOW
+    assert decide("tenant1", "us") is policy.Decision.IMPLICIT_DENY
+    assert decide("tenant2", "eu") is policy.Decision.IMPLICIT_DENY
+
+
 # --- attributes: malformed members ---------------------------------------------------
 
 

@@ -235,6 +235,16 @@ class TestTags:
             catalog.tag_resource(db, self.ARN, (("one-more", "v"),))
         assert len(catalog.list_tags(db, self.ARN)) == 50
 
+    @pytest.mark.parametrize(("key", "value", "what"), [("a#b", "v", "Key provided is invalid a#b"), ("k", "it's", "Value provided is invalid it's")])
+    def test_characters_outside_the_documented_set(self, db: Database, key: str, value: str, what: str) -> None:
+        catalog.create_table(db, spec())
+        with pytest.raises(ValidationException, match=f"^The Tag {what}$"):
+            catalog.tag_resource(db, self.ARN, ((key, value),))
+        with pytest.raises(ValidationException, match="provided is invalid"):
+            catalog.create_table(db, spec("other", tags=((key, value),)))
+        catalog.tag_resource(db, self.ARN, (("Équipe 1+2=3 _.:/-", "ünïcode värde ٣"),))
+        assert catalog.list_tags(db, self.ARN) == [{"Key": "Équipe 1+2=3 _.:/-", "Value": "ünïcode värde ٣"}]
+
     def test_reserved_prefix(self, db: Database) -> None:
         catalog.create_table(db, spec())
         with pytest.raises(ValidationException, match="aws:"):

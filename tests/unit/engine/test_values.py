@@ -105,3 +105,32 @@ def test_item_limit_bound_agrees_with_exact_size() -> None:
     assert not values.exceeds_item_limit(near)
     over = {"b": {"B": base64.b64encode(b"x" * (400 * 1024)).decode()}}
     assert values.exceeds_item_limit(over)
+
+
+class TestAttributeNameSize:
+    """Names under 64 KB (65,535 UTF-8 bytes), at the top level and inside maps."""
+
+    LIMIT = values.MAX_ATTRIBUTE_NAME_BYTES
+
+    def test_at_the_limit_is_accepted(self) -> None:
+        name = "a" * self.LIMIT
+        assert values.validate_item({name: {"S": "x"}}) == {name: {"S": "x"}}
+        assert values.validate_value({"M": {name: {"N": "1"}}}) == {"M": {name: {"N": "1"}}}
+
+    @pytest.mark.parametrize("name", ["a" * 65_536, "é" * 32_768, "😀" * 16_384])
+    def test_over_the_limit_in_bytes_is_refused(self, name: str) -> None:
+        size = len(name.encode("utf-8"))
+        expected = (
+            "One or more parameter values were invalid: Attribute name is too large, must be less than 64 KB; "
+            f"name size: {size} bytes"
+        )
+        with pytest.raises(ValidationException) as caught:
+            values.validate_item({name: {"S": "x"}})
+        assert caught.value.message == expected
+        with pytest.raises(ValidationException) as caught:
+            values.validate_value({"M": {"ok": {"M": {name: {"S": "x"}}}}})
+        assert caught.value.message == expected
+
+    def test_characters_are_not_bytes(self) -> None:
+        assert values.attribute_name_error("é" * 32_767) is None  # 65,534 bytes
+        assert values.attribute_name_error("é" * 32_768) is not None  # 65,536 bytes

@@ -72,10 +72,10 @@ class Running:
         self.service = Counters(store)
         self.listener = listen()
         services = {"dynamodb": wire.Service(self.service.dispatch, {"PutItem", "UpdateItem", "DeleteItem"})}
-        self.writer = Writer(services, self.listener, group=store.group)
+        self.writer = Writer(lambda account: services, self.listener, group=store.group)
         self.thread = threading.Thread(target=self.writer.serve, daemon=True)
         self.client = WriterClient(self.listener.getsockname())
-        self.wrapped = self.client.wrap(services)
+        self.wrapped = self.client.wrap(services, "000000000000")
 
     def start(self) -> None:
         self.thread.start()
@@ -108,7 +108,9 @@ def test_only_write_operations_are_handed_off() -> None:
     assert {"SendMessage", "ReceiveMessage", "DeleteMessage"} <= WRITES["sqs"]
     local: list[str] = []
     client = WriterClient(b"\0nobody-listens-here")
-    services = client.wrap({"dynamodb": wire.Service(lambda op, payload: local.append(op) or {"Item": {}}, {"GetItem"})})
+    services = client.wrap(
+        {"dynamodb": wire.Service(lambda op, payload: local.append(op) or {"Item": {}}, {"GetItem"})}, "000000000000"
+    )
     assert services["dynamodb"].dispatch("GetItem", {}) == {"Item": {}}  # a read never leaves the worker
     assert local == ["GetItem"]
 
@@ -153,8 +155,8 @@ def test_a_failure_after_a_write_rolls_the_group_back_and_runs_each_alone(runnin
 def test_writes_in_flight_when_the_writer_goes_away_fail_retryably(running: Running) -> None:
     dispatch = running.wrapped["dynamodb"].dispatch
     client = running.client
-    sqs_wait = client.send("sqs", "SendMessage", {"key": "q"}, "http://localhost")
-    dynamo_wait = client.send("dynamodb", "UpdateItem", {"key": "lost"}, None)
+    sqs_wait = client.send("sqs", "SendMessage", {"key": "q"}, "http://localhost", "000000000000")
+    dynamo_wait = client.send("dynamodb", "UpdateItem", {"key": "lost"}, None, "000000000000")
     client._received(b"")  # the writer's end of the socket closed (what kill -9 of it looks like)
     with pytest.raises(SqsServiceUnavailable):
         settle(sqs_wait)
@@ -217,9 +219,8 @@ class FailingCommit:
 
 def test_a_failed_commit_answers_every_request_of_the_round_with_an_error(store: SqliteStore) -> None:
     handle = Running(store)
-    handle.writer = Writer(
-        {"dynamodb": wire.Service(handle.service.dispatch, {"UpdateItem"})}, handle.listener, group=FailingCommit(store)
-    )
+    services = {"dynamodb": wire.Service(handle.service.dispatch, {"UpdateItem"})}
+    handle.writer = Writer(lambda account: services, handle.listener, group=FailingCommit(store))
     handle.thread = threading.Thread(target=handle.writer.serve, daemon=True)
     try:
         waits = [handle.wrapped["dynamodb"].dispatch("UpdateItem", {"key": "n"}) for _ in range(3)]

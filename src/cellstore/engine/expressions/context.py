@@ -40,7 +40,7 @@ from cellstore.engine.expressions.ast import (
     ValueRef,
 )
 from cellstore.engine.expressions.path import Path, format_path
-from cellstore.engine.values import AttributeValue, compare, type_of
+from cellstore.engine.values import AttributeValue, attribute_name_error, compare, type_of
 from cellstore.errors import ValidationException
 
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
@@ -68,6 +68,10 @@ class ExpressionContext:
                 raise ValidationException(
                     f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
                 )
+        for key, real in (names or {}).items():
+            error = attribute_name_error(real)
+            if error is not None:
+                raise ValidationException(f"ExpressionAttributeNames contains invalid value: {error} for key {key}")
         for key in values or {}:
             if not _VALUE_KEY.fullmatch(key):
                 raise ValidationException(
@@ -160,9 +164,15 @@ class Resolver:
         attribute_type's second argument must be a value: a document path
         there is refused with operand type ``PATH`` (AWS documents no text
         for this case; the wording follows its other operand-type errors).
+        ``list_append`` nested directly in ``list_append`` is refused (DynamoDB
+        has been seen to refuse it; AWS documents neither the rule nor a text,
+        so the message is cellstore's); ``if_not_exists`` inside ``list_append``
+        stays allowed, as AWS's own examples use it.
         """
         if call.name == "attribute_type" and len(call.args) == 2 and isinstance(call.args[1], Attr):
             raise messages.operand_type(self.kind, call.name, "PATH")
+        if call.name == "list_append" and any(isinstance(a, Call) and a.name == "list_append" for a in call.args):
+            raise messages.function_misused(self.kind, call.name)
         literals = [(i, a.value) for i, a in enumerate(call.args) if isinstance(a, Literal)]
         for index, value in literals:
             kind = type_of(value)

@@ -49,6 +49,11 @@ def operand_count(kind: str, function: str, count: int) -> ValidationException:
     )
 
 
+def function_misused(kind: str, function: str) -> ValidationException:
+    """A function where the grammar does not let it stand (cellstore's text; AWS documents none)."""
+    return invalid(kind, f"The function is not allowed to be used this way in an expression; function: {function}")
+
+
 def requires_path(kind: str, function: str) -> ValidationException:
     return invalid(
         kind, f"Operator or function requires a document path; operator or function: {function}"

@@ -64,6 +64,12 @@ MAX_PATH_DEPTH = 32
 MAX_IN_OPERANDS = 100
 #: How deep parentheses, NOT and function calls may nest (see the module docstring).
 MAX_NESTING = 100
+#: The largest list index a path may name: DynamoDB reads an index as a 32-bit
+#: signed integer.  AWS documents no bound and no message; cellstore treats a
+#: larger index as a token it cannot read (a syntax error on that token), in
+#: every expression kind, so ``a[99999999999]`` is refused up front rather than
+#: projected as nothing.
+MAX_LIST_INDEX = 2**31 - 1
 
 # Words the grammar itself uses; they can never be a bare attribute name.
 _CONDITION_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
@@ -195,7 +201,7 @@ class _Parser:
             elif token.is_op("["):
                 self.advance()
                 index = self.peek()
-                if index.kind is not TokenKind.NUMBER:
+                if index.kind is not TokenKind.NUMBER or len(index.text.lstrip("0")) > 10 or int(index.text) > MAX_LIST_INDEX:
                     raise self.syntax_error()
                 self.advance()
                 self.expect_op("]")

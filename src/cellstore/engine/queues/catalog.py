@@ -8,6 +8,7 @@ difference is ``QueueNameExists``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from cellstore.engine.queues import Queues, attributes, keys, store
@@ -25,6 +26,11 @@ from cellstore.storage.base import Txn
 
 PURGE_INTERVAL_MS = 60_000
 MAX_TAGS = 50
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+RESERVED_TAG_PREFIX = "aws:"
+#: SQS's tag characters ("Quotas related to queues"): Unicode letters and digits, white space and ``_ . : / = + - @``.
+_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
 
 def load(txn: Txn, name: str) -> Queue:
@@ -62,6 +68,7 @@ def create(queues: Queues, name: str, requested: Mapping[str, str], tags: Mappin
     wanted = {key: attributes.canonical(key, value, fifo=fifo_requested) for key, value in requested.items()}
     if not fifo_requested:
         wanted.pop("FifoQueue", None)
+    _check_tag_text(tags)
     now_ms = queues.now_ms()
     with queues.db.store.transaction(write=True) as txn:
         existing = find(txn, name)
@@ -216,6 +223,30 @@ def edit_policy(queues: Queues, name: str, edit: Callable[[Queue, str | None], s
         txn.put(keys.queue_record(name), queue.to_json())
 
 
+def _check_tag_text(tags: Mapping[str, str]) -> None:
+    """Refuse a tag that breaks SQS's documented tag rules ("Quotas related to queues").
+
+    A key of 1 to 128 characters, a value of at most 256, neither starting
+    with the reserved ``aws:``, both only Unicode letters and digits, white
+    space and ``_ . : / = + - @``.  SQS documents the rules but no error for
+    them; cellstore answers InvalidParameterValue, the error SQS gives for its
+    other tag limits, with messages of its own naming the offending text.
+    """
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH:
+            raise InvalidParameterValue(f"Tag keys must be between 1 and {MAX_TAG_KEY_LENGTH} characters long: {key}")
+        if len(value) > MAX_TAG_VALUE_LENGTH:
+            raise InvalidParameterValue(f"Tag values may be at most {MAX_TAG_VALUE_LENGTH} characters long: {value}")
+        for what, text in (("key", key), ("value", value)):
+            if text.lower().startswith(RESERVED_TAG_PREFIX):
+                raise InvalidParameterValue(f"Invalid tag {what}: {text}. The prefix aws: is reserved for AWS use")
+            if _TAG_TEXT.fullmatch(text) is None:
+                raise InvalidParameterValue(
+                    f"Invalid tag {what}: {text}. Tag keys and values may contain only Unicode letters, digits, "
+                    "white space and the characters _ . : / = + - @"
+                )
+
+
 def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
         raise InvalidParameterValue(f"Too many tags added for queue. The maximum is {MAX_TAGS}.")
@@ -224,6 +255,7 @@ def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
 
 def tag(queues: Queues, name: str, tags: Mapping[str, str]) -> None:
     with queues.db.store.transaction(write=True) as txn:
+        _check_tag_text(tags)
         queue = load(txn, name)
         queue.tags = _checked_tags(queue.tags | dict(tags))
         txn.put(keys.queue_record(name), queue.to_json())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cellstore.engine.expressions import ExpressionContext, parse_condition, parse_update
+from cellstore.engine.values import MAX_ATTRIBUTE_NAME_BYTES
 from cellstore.errors import ValidationException
 
 
@@ -84,3 +85,13 @@ def test_placeholder_names_may_be_reserved_words_and_contain_dots() -> None:
     condition = parse_condition("#n = :v AND attribute_exists(#d)", ctx)
     assert condition.evaluate({"name": {"S": "x"}, "a.b": {"N": "1"}})
     assert not condition.evaluate({"name": {"S": "x"}, "a": {"M": {"b": {"N": "1"}}}})
+
+
+def test_an_expression_attribute_name_over_64_kb_is_refused() -> None:
+    ExpressionContext({"#ok": "a" * MAX_ATTRIBUTE_NAME_BYTES}, None)
+    with pytest.raises(ValidationException) as caught:
+        ExpressionContext({"#ok": "a", "#big": "a" * (MAX_ATTRIBUTE_NAME_BYTES + 1)}, None)
+    assert caught.value.message == (
+        "ExpressionAttributeNames contains invalid value: Attribute name is too large, must be less than 64 KB; "
+        "name size: 65536 bytes for key #big"
+    )

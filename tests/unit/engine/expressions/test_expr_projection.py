@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from cellstore.engine.expressions import ExpressionContext, parse_projection, project_paths
+from cellstore.errors import ValidationException
 
 ITEM: dict[str, Any] = {
     "a": {"S": "1"},
@@ -51,3 +54,13 @@ def test_result_is_a_copy() -> None:
 def test_project_paths_tolerates_overlapping_paths() -> None:
     assert project_paths(ITEM, [("m", "x"), ("m",)]) == {"m": ITEM["m"]}
     assert project_paths(ITEM, [("m",), ("m", "x")]) == {"m": ITEM["m"]}
+
+
+def test_a_list_index_beyond_32_bits_is_refused() -> None:
+    with pytest.raises(ValidationException) as caught:
+        project("a, l[99999999999]")
+    assert caught.value.message == (
+        'Invalid ProjectionExpression: Syntax error; token: "99999999999", near: "[99999999999"'
+    )
+    assert project("l[2147483647]") == {}
+    assert project("l[000000000000001]") == {"l": {"L": [{"M": {"k": {"S": "v"}, "j": {"S": "u"}}}]}}

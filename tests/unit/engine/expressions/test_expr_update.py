@@ -176,3 +176,27 @@ def test_set_into_a_nested_path_keeps_the_item_within_32_levels(levels: int, all
         assert info.value.message == (
             "One or more parameter values were invalid: Nesting Levels have exceeded supported limits"
         )
+
+
+@pytest.mark.parametrize(
+    "text", ["SET a = list_append(list_append(a, :l), :l)", "SET a = list_append(:l, list_append(:l, a))"]
+)
+def test_list_append_nested_in_list_append_is_refused(text: str) -> None:
+    with pytest.raises(ValidationException) as caught:
+        parse_update(text, ExpressionContext(None, dict(VALUES)))
+    assert caught.value.message == (
+        "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; "
+        "function: list_append"
+    )
+
+
+def test_if_not_exists_inside_list_append_is_allowed() -> None:
+    result = run("SET a = list_append(if_not_exists(a, :l), :l)", {})
+    assert result[0]["a"] == {"L": [{"S": "z"}, {"S": "z"}]}
+
+
+def test_list_index_beyond_32_bits_is_a_syntax_error() -> None:
+    with pytest.raises(ValidationException) as caught:
+        parse_update("SET a[2147483648] = :s", ExpressionContext(None, dict(VALUES)))
+    assert caught.value.message.startswith('Invalid UpdateExpression: Syntax error; token: "2147483648"')
+    run("SET a[2147483647] = :s", {"a": {"L": []}})

@@ -154,3 +154,37 @@ def test_a_recreated_queue_starts_empty(queues: Queues) -> None:
     catalog.delete(queues, "q")
     make(queues)
     assert receive.receive(queues, "q", 10) == []
+
+
+@pytest.mark.parametrize(
+    "tags", [{"a#b": "v"}, {"k": "it's"}, {"k": "semi;colon"}, {"aws:team": "x"}, {"k": "AWS:x"}]
+)
+def test_tag_characters_outside_sqs_set_are_refused(queues: Queues, tags: dict[str, str]) -> None:
+    make(queues)
+    with pytest.raises(InvalidParameterValue, match="Invalid tag"):
+        catalog.tag(queues, "q", tags)
+    with pytest.raises(InvalidParameterValue, match="Invalid tag"):
+        catalog.create(queues, "other", {}, tags)
+    assert catalog.list_names(queues) == ["q"]
+
+
+def test_tag_characters_sqs_allows(queues: Queues) -> None:
+    make(queues)
+    catalog.tag(queues, "q", {"owner@team": "Ünïcode 1 _.:/=+-@"})
+    assert catalog.get(queues, "q").tags == {"owner@team": "Ünïcode 1 _.:/=+-@"}
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({"": "v"}, "Tag keys must be between 1 and 128 characters long: "),
+        ({"k" * 129: "v"}, "Tag keys must be between 1 and 128 characters long: " + "k" * 129),
+        ({"k": "v" * 257}, "Tag values may be at most 256 characters long: " + "v" * 257),
+    ],
+)
+def test_tag_lengths(queues: Queues, tags: dict[str, str], message: str) -> None:
+    make(queues)
+    with pytest.raises(InvalidParameterValue) as caught:
+        catalog.tag(queues, "q", tags)
+    assert caught.value.message == message
+    catalog.tag(queues, "q", {"k" * 128: "v" * 256, "e": ""})

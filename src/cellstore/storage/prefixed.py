@@ -1,0 +1,86 @@
+"""A store seen through a key prefix: one tenant's private keyspace inside a shared backend.
+
+A cell holds many accounts in one backend (one SQLite file, one PostgreSQL
+database).  Each account's engine must see a keyspace of its own — its own
+table ids, queue ids, stream sequence numbers and catalog — so that two
+accounts can each have a table named ``orders`` and so that moving an account
+to another cell is copying one contiguous key range.  ``PrefixedStore`` gives
+that without the engine knowing: every key the engine passes is prefixed on
+the way down and stripped on the way up, and ranges stay inside the prefix,
+so byte order (and with it DynamoDB order) is unchanged.
+
+``guard`` runs at the start of every transaction with the transaction
+itself, so a check it makes (``engine/tenants.py``: has this account moved
+away?) is part of the same snapshot as the work that follows, and a write
+transaction that passes it is serialised after any write that set it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from cellstore.storage.base import Group, Store, Txn
+
+
+class PrefixedTxn(Txn):
+    __slots__ = ("_cut", "_inner", "_prefix")
+
+    def __init__(self, inner: Txn, prefix: bytes) -> None:
+        self._inner = inner
+        self._prefix = prefix
+        self._cut = len(prefix)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._inner.get(self._prefix + key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._inner.put(self._prefix + key, value)
+
+    def delete(self, key: bytes) -> None:
+        self._inner.delete(self._prefix + key)
+
+    def range(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        cut = self._cut
+        for key, value in self._inner.range(self._prefix + start, self._prefix + end, reverse=reverse, limit=limit):
+            yield key[cut:], value
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        return self._inner.delete_range(self._prefix + start, self._prefix + end)
+
+    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
+        return self._inner.range_stats(self._prefix + start, self._prefix + end)
+
+
+class PrefixedStore(Store):
+    """``inner`` restricted to the keys under ``prefix``; closing it leaves ``inner`` open (its owner closes it)."""
+
+    def __init__(self, inner: Store, prefix: bytes, *, guard: Callable[[Txn], None] | None = None) -> None:
+        self.inner = inner
+        self.prefix = prefix
+        self.migrated_from = inner.migrated_from
+        self._guard = guard
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Txn]:
+        with self.inner.transaction(write=write) as txn:
+            view: Txn = PrefixedTxn(txn, self.prefix) if self.prefix else txn
+            if self._guard is not None:
+                self._guard(view)
+            yield view
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
+        return self._transaction(write)
+
+    def group(self) -> AbstractContextManager[Group]:
+        return self.inner.group()
+
+    def close(self) -> None:
+        return None
