@@ -338,6 +338,37 @@ def test_redrive_from_a_dead_letter_queue(console: Console, console_server: Any)
     assert attributes["ApproximateNumberOfMessages"] == "3"
 
 
+def test_the_account_chosen_in_the_header_is_the_one_shown(console: Console, console_server: Any) -> None:
+    """Without --auth sigv4 a 12-digit access key names the account; the console signs with the one chosen."""
+    import boto3
+
+    other = boto3.client(
+        "dynamodb", endpoint_url=console_server.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="111111111111", aws_secret_access_key="any",
+    )
+    other.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    page = console.open("#/tables")
+    account = page.get_by_role("textbox", name="Account")
+    expect(account).to_have_value("000000000000")
+    expect(page.get_by_role("link", name="ledger")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Tables")).to_be_visible()
+    account.fill("1111")
+    account.press("Enter")
+    assert account.evaluate("input => input.validationMessage") == "An account id is 12 digits."
+    account.fill("111111111111")
+    account.press("Enter")
+    expect(page.get_by_role("table", name="Tables")).to_contain_text("ledger")
+    expect(page.get_by_role("table", name="Tables").locator("tbody tr")).to_have_count(1)
+    page.reload()  # the choice lasts as long as the tab
+    expect(page.get_by_role("link", name="ledger")).to_be_visible()
+    assert "ledger" not in console_server.client("dynamodb").list_tables()["TableNames"]
+
+
 def test_stream_tail_shows_changes(console: Console, console_server: Any) -> None:
     ddb = console_server.client("dynamodb")
     ddb.create_table(

@@ -20,9 +20,13 @@ const ROUTES = [
   [/^#\/streams\/([^/]+)$/, "streams", streamPage],
 ];
 
-// Without --auth sigv4 any well-formed signature is accepted; the console signs with this key.
-const ANONYMOUS_KEY = "cellstore-console";
+// Without --auth sigv4 any well-formed signature is accepted, and a 12-digit
+// access key id names the account the request acts in; the console signs with
+// the account chosen in its header (the default account unless changed).
+const DEFAULT_ACCOUNT = "000000000000";
+const ANONYMOUS_SECRET = "cellstore-console";
 const STORAGE_KEY = "cellstore-console-credentials";
+const ACCOUNT_KEY = "cellstore-console-account";
 
 const main = document.getElementById("main");
 let config = { region: "us-east-1", authRequired: false };
@@ -68,11 +72,35 @@ function showWho() {
   const session = getSession();
   if (!session) { clear(who); return; }
   if (!config.authRequired) {
-    clear(who, h("span", { class: "muted", title: "The server runs without --auth sigv4" }, "no sign-in required"));
+    clear(who, accountForm(session));
     return;
   }
   clear(who, h("span", {}, "Signed in as ", h("code", {}, session.accessKeyId)), " ",
     h("button", { type: "button", class: "link", onclick: () => signOut() }, "Sign out"));
+}
+
+// Without --auth sigv4: which account the console acts in (each has its own tables and queues).
+function accountForm(session) {
+  const input = h("input", {
+    name: "account", value: session.accessKeyId, size: 13, inputmode: "numeric", "aria-label": "Account",
+    title: "The 12-digit account the console acts in; each account has its own tables and queues",
+  });
+  const form = h("form", { class: "account", "aria-label": "Account" },
+    h("span", { class: "muted", title: "The server runs without --auth sigv4" }, "no sign-in required · account "), input);
+  input.addEventListener("input", () => input.setCustomValidity(""));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const account = input.value.trim();
+    if (!/^\d{12}$/.test(account)) {
+      input.setCustomValidity("An account id is 12 digits.");
+      input.reportValidity();
+      return;
+    }
+    sessionStorage.setItem(ACCOUNT_KEY, account);
+    setSession({ ...getSession(), accessKeyId: account });
+    route();
+  });
+  return form;
 }
 
 function signOut(reason) {
@@ -126,7 +154,8 @@ async function start() {
     // keep the defaults: an older server without config.json
   }
   if (!config.authRequired) {
-    setSession({ accessKeyId: ANONYMOUS_KEY, secretAccessKey: ANONYMOUS_KEY, region: config.region });
+    const account = sessionStorage.getItem(ACCOUNT_KEY) || DEFAULT_ACCOUNT;
+    setSession({ accessKeyId: account, secretAccessKey: ANONYMOUS_SECRET, region: config.region });
   } else {
     const saved = sessionStorage.getItem(STORAGE_KEY);
     if (saved) setSession(JSON.parse(saved));
