@@ -183,6 +183,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
     handlers.set_defaults(run=_handlers, parser=handlers)
+
+    importing = commands.add_parser(
+        "import",
+        help="copy a table from any DynamoDB-compatible endpoint, then catch up from its stream",
+        description="Copy a table from a DynamoDB-compatible endpoint (AWS itself, DynamoDB Local, dynalite, "
+        "another cellstore) with a parallel Scan and BatchWriteItem, then apply its stream's records until "
+        "caught up (or, with --follow, until Ctrl-C: the cut-over).  Safe to run again after an interruption.",
+        epilog="examples:\n  cellstore import --table orders --from-endpoint http://old-host:8000\n"
+        "  cellstore import --table orders --from-region eu-west-1 --follow   # from AWS, with its credentials\n"
+        "  cellstore import --table orders --from-endpoint http://a:8000 --to-endpoint http://b:8000 "
+        "--target-table orders_v2 --segments 8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importing.add_argument("--table", required=True, help="the source table")
+    importing.add_argument("--from-endpoint", metavar="URL", help="the source endpoint (default: AWS)")
+    importing.add_argument("--from-region", default="us-east-1", help="the source region (default: %(default)s)")
+    importing.add_argument(
+        "--to-endpoint", metavar="URL", default="http://127.0.0.1:8000",
+        help="the cellstore to import into (default: %(default)s)",
+    )
+    importing.add_argument("--target-table", help="the table's name in the target (default: the same)")
+    importing.add_argument("--segments", type=int, default=4, help="parallel Scan segments (default: %(default)s)")
+    importing.add_argument(
+        "--follow", action="store_true", help="keep applying the source's stream until Ctrl-C (the cut-over)"
+    )
+    importing.set_defaults(run=_import, parser=importing)
     return parser
 
 
@@ -544,6 +570,36 @@ def _handlers(args: argparse.Namespace) -> int:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from cellstore.embedded.clients import new_client
+    from cellstore.importer import ImportFailed, LineProgress, import_table
+
+    def source_client(service: str) -> object:
+        import boto3
+
+        session = boto3.session.Session()
+        if args.from_endpoint is not None and session.get_credentials() is None:
+            return new_client(service, args.from_endpoint)  # a local endpoint: test credentials
+        return session.client(service, region_name=args.from_region, endpoint_url=args.from_endpoint)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    progress = LineProgress(sys.stderr, tty=sys.stderr.isatty())
+    try:
+        stats = import_table(
+            source_client("dynamodb"), source_client("dynamodbstreams"), new_client("dynamodb", args.to_endpoint),
+            args.table, target_table=args.target_table, segments=args.segments, follow=args.follow,
+            progress=progress, stop=stop,
+        )
+    except ImportFailed as err:
+        raise SystemExit(f"cellstore import: {err}") from None
+    progress.done(stats)
     return 0
 
 
