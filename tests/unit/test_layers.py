@@ -4,6 +4,7 @@ Read from the source with ``ast`` (nothing is imported), so a function-level
 or ``TYPE_CHECKING`` import counts like any other: a dependency cannot hide.
 
     protocol ──► api ──► engine ──► storage        handlers ──► engine
+    cells ──► protocol, api, engine (never storage)
 
 ``cellstore.errors`` and ``cellstore.waiting`` are neutral: every layer may
 use them and they use no layer.  ``embedded`` and ``cli`` wrap the whole
@@ -31,8 +32,9 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"engine"},
     "handlers": {"engine"},
     "protocol": {"api"},
-    "embedded": {"protocol", "api", "handlers", "engine", "storage"},
-    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer"},
+    "cells": {"protocol", "api", "engine"},
+    "embedded": {"protocol", "api", "handlers", "engine", "storage", "cells"},
+    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer", "cells"},
     # `cellstore import`: a client of two endpoints through boto3, no layer of its own server.
     "importer": set(),
     "main": {"cli"},

@@ -1,0 +1,56 @@
+"""Opening a deployment of cells in one front end process: every cell, the cell map, the router.
+
+The cells package never opens storage itself (it sits above the engine and
+beside the protocol): whoever serves — ``cellstore serve --cells`` in
+``cli.py``, or ``embedded`` in tests — passes ``open_tenants`` (a cell's
+fenced ``Tenants`` over its store) and ``open_map`` (the map's
+``Database``).  Each ``--workers`` process opens its own, after the fork.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from cellstore.api import Database, Tenants
+from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead
+from cellstore.cells.cell import Cell
+from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
+from cellstore.cells.config import CellConfig, CellsConfig
+from cellstore.cells.router import Router
+from cellstore.protocol.directory import ServicesFor
+
+#: Opens one cell's storage as a fenced ``Tenants``.
+OpenTenants = Callable[[CellConfig], Tenants]
+#: Opens the cell map's storage as a ``Database`` (a location from ``CellsConfig.map_location``).
+OpenMap = Callable[[str], Database]
+
+
+def open_router(
+    config: CellsConfig,
+    open_tenants: OpenTenants,
+    open_map: OpenMap,
+    services_for: ServicesFor,
+    *,
+    threads: int = THREADS,
+    queue_size: int = QUEUE,
+    timeout: float = TIMEOUT,
+    refresh_interval: float = REFRESH_INTERVAL,
+    start: bool = True,
+) -> Router:
+    """Every cell of ``config`` opened, their placed tenants' databases opened (so their background work runs)."""
+    map_db = open_map(config.map_location())
+    cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
+    cells = {}
+    for name, cell_config in config.cells.items():
+        bulkhead = Bulkhead(name, threads=threads, queue_size=queue_size, timeout=timeout)
+        cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
+    # The services' names and shapes: the same for every database, so taken from the map's.
+    router = Router(config, cells, cellmap, services_for(map_db))
+    for account, name in cellmap.snapshot.tenants.items():
+        cell = cells.get(name)
+        if cell is not None:
+            cell.bulkhead.post(functools.partial(cell.services, account))
+    if start:
+        router.start()
+    return router

@@ -1,0 +1,264 @@
+"""The cell router: the ``Directory`` a server of cells routes by (account → cell → that cell's services).
+
+For each request the protocol layer finds the account and calls the routed
+service this module hands out for it.  The router then:
+
+1. looks the account up in the cached cell map (``cellmap.CellMap``), a
+   dict lookup; an account the map does not know is placed first
+   (``placement.choose``), on the router's own small bulkhead, because that
+   reads and writes the map's storage;
+2. runs the operation on the account's cell's ``Bulkhead`` and returns its
+   ``Wait`` to the event loop, so no storage call of any cell ever runs on
+   the loop (a hung cell holds only its own threads);
+3. if the cell answers ``TenantMoved`` (the account was fenced there for a
+   move), forgets the account in that cell, reloads the map until it names
+   the new cell (up to ``move_wait`` seconds: the fence comes just before
+   the final copy pass and the switch) and runs the operation again there;
+4. a long-polling ReceiveMessage's ``Wait`` is re-wrapped so that each of
+   its later attempts also runs on the cell's threads.
+
+A health loop probes every cell every ``HEALTH_INTERVAL`` seconds through
+its bulkhead; placement skips unhealthy cells (a pinned tenant aside), and
+``cells status`` reports what the probes saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cellstore.cells import placement
+from cellstore.cells.bulkhead import Bulkhead, unavailable
+from cellstore.cells.cell import Cell
+from cellstore.cells.cellmap import CellMap
+from cellstore.cells.config import CellsConfig
+from cellstore.errors import CellstoreError, TenantMoved
+from cellstore.protocol.wire import Service
+from cellstore.waiting import Wait
+
+log = logging.getLogger("cellstore.cells")
+
+#: Seconds between health probes of every cell.
+HEALTH_INTERVAL = 2.0
+#: Seconds a request for a moving account waits for the map to switch before it gets a retryable 503.
+MOVE_WAIT = 5.0
+#: Seconds a cell's size is remembered for placement.
+SIZE_TTL = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Reroute:
+    """A cell's answer meaning: this account now lives in ``cell``, run the request there."""
+
+    cell: str
+
+
+@dataclass(slots=True)
+class Health:
+    """What the last probe of a cell saw."""
+
+    ok: bool = True
+    checked: float = 0.0  # time.time() of the last probe that finished
+    error: str = ""
+    latency: float = 0.0  # seconds the last probe took
+
+
+class Router:
+    """Routes each account's requests to its cell (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: CellsConfig,
+        cells: Mapping[str, Cell],
+        cellmap: CellMap,
+        template: Mapping[str, Service],
+        *,
+        move_wait: float = MOVE_WAIT,
+        health_interval: float = HEALTH_INTERVAL,
+    ) -> None:
+        self.config = config
+        self.cells = cells
+        self.cellmap = cellmap
+        self.move_wait = move_wait
+        self.health = {name: Health() for name in cells}
+        self.reroutes = 0
+        self._template = template
+        self._routed: dict[str, Mapping[str, Service]] = {}
+        self._sizes: dict[str, tuple[float, int]] = {}
+        self._placer = Bulkhead("map", threads=2, queue_size=64)
+        self._health_interval = health_interval
+        self._stopping = threading.Event()
+        self._health_thread = threading.Thread(target=self._health_loop, name="cellstore-cell-health", daemon=True)
+
+    def start(self) -> None:
+        """Start the map refresher and the health loop."""
+        self.cellmap.start()
+        self._health_thread.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self.cellmap.stop()
+        self._placer.close()
+        for cell in self.cells.values():
+            cell.close()
+
+    # --- Directory
+
+    def services(self, account: str) -> Mapping[str, Service]:
+        found = self._routed.get(account)
+        if found is None:
+            found = self._routed[account] = {name: self._routed_service(account, name, service)
+                                             for name, service in self._template.items()}
+        return found
+
+    def _routed_service(self, account: str, name: str, template: Service) -> Service:
+        if template.needs_endpoint:
+            def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
+                return self.dispatch(account, name, operation, payload, endpoint)
+        else:
+            def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
+                return self.dispatch(account, name, operation, payload, None)
+
+        resources = None
+        if template.resources is not None:
+            def resources(operation: str, payload: dict[str, Any]) -> Any:
+                # Authorization (--auth sigv4) reads a key schema, on the caller's thread.
+                inner = self.cell_for(account).services(account)[name].resources
+                return None if inner is None else inner(operation, payload)
+        return Service(dispatch, template.operations, template.needs_endpoint, resources)
+
+    # --- routing
+
+    def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Wait:
+        """Run one operation for ``account`` on its cell; the ``Wait`` settles with the answer."""
+        def work(services: Mapping[str, Service]) -> Any:
+            dispatch = services[service].dispatch
+            return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
+
+        cell = self.cellmap.cell_of(account)
+        if cell is None:
+            return self._placer.submit(
+                lambda: self.place(account), service, then=lambda placed: self._run_on(placed, account, service, work, 0)
+            )
+        return self._run_on(cell, account, service, work, 0)
+
+    def _run_on(
+        self, name: str, account: str, service: str, work: Callable[[Mapping[str, Service]], Any], hops: int
+    ) -> Wait:
+        cell = self.cells.get(name)
+        if cell is None:  # the map names a cell this front end's file does not have
+            raise unavailable(service, f"Account {account} is in cell {name}, which this server does not serve.")
+        if hops > 3:
+            raise unavailable(service, f"Account {account} is moving; retry the request.")
+        cell.requests.count()
+
+        def then(result: Any) -> Any:
+            if isinstance(result, _Reroute):
+                self.reroutes += 1
+                return self._run_on(result.cell, account, service, work, hops + 1)
+            if isinstance(result, Wait):  # a long poll: its next attempt runs on the cell's threads too
+                inner = result
+                return Wait(inner.wakeups, inner.queue_id, inner.generation, inner.deadline,
+                            lambda: cell.bulkhead.submit(lambda: self._guarded(cell, account, service, lambda _: inner.retry()),
+                                                         service, then=then))
+            return result
+
+        try:
+            return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work), service, then=then)
+        except CellstoreError:
+            cell.failures += 1
+            raise
+
+    def _guarded(self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any]) -> Any:
+        """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Reroute`` once the map has switched."""
+        try:
+            return work(cell.services(account))
+        except TenantMoved:
+            cell.forget(account)
+            return _Reroute(self._await_switch(account, cell.name, service))
+
+    def _await_switch(self, account: str, away_from: str, service: str) -> str:
+        deadline = time.monotonic() + self.move_wait
+        pause = 0.02
+        while True:
+            found = self.cellmap.refresh().tenants.get(account)
+            if found is not None and found != away_from:
+                return found
+            if time.monotonic() >= deadline:
+                raise unavailable(service, f"Account {account} is moving between cells; retry the request.")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    # --- placement
+
+    def cell_for(self, account: str) -> Cell:
+        """``account``'s cell, placing the account if it is new (blocks on the map's storage then)."""
+        name = self.cellmap.cell_of(account) or self.place(account)
+        cell = self.cells.get(name)
+        if cell is None:
+            raise unavailable("dynamodb", f"Account {account} is in cell {name}, which this server does not serve.")
+        return cell
+
+    def place(self, account: str) -> str:
+        """Where ``account`` lives, placing it by the policy (``placement.py``) if nobody has yet."""
+        snapshot = self.cellmap.refresh()  # another front end may have placed it
+        found = snapshot.tenants.get(account)
+        if found is not None:
+            return found
+        healthy = {name: cell.config for name, cell in self.cells.items() if self.health[name].ok}
+        chosen = placement.choose(
+            account, healthy, self.config.pinned, snapshot.counts(),
+            stored_bytes=self._size, recent_requests=lambda name: int(self.cells[name].requests.rate()),
+        )
+        placed = self.cellmap.place(account, chosen)
+        log.info("placed account %s in cell %s", account, placed)
+        return placed
+
+    def _size(self, name: str) -> int:
+        cached = self._sizes.get(name)
+        if cached is not None and time.monotonic() - cached[0] < SIZE_TTL:
+            return cached[1]
+        cell = self.cells[name]
+        try:
+            size = int(cell.bulkhead.call(cell.stored_bytes))
+        except CellstoreError:
+            size = 1 << 62  # not answering: as good as full
+        self._sizes[name] = (time.monotonic(), size)
+        return size
+
+    # --- health
+
+    def _health_loop(self) -> None:
+        while not self._stopping.wait(self._health_interval):
+            self.check_health()
+
+    def check_health(self) -> None:
+        """Probe every cell at once through its bulkhead; a cell that does not answer in time is unhealthy."""
+        started = time.monotonic()
+        waits: dict[str, Wait | CellstoreError] = {}
+        for name, cell in self.cells.items():
+            try:
+                waits[name] = cell.bulkhead.submit(cell.probe, "dynamodb")
+            except CellstoreError as err:
+                waits[name] = err
+        for name, wait in waits.items():
+            health = self.health[name]
+            try:
+                if isinstance(wait, CellstoreError):
+                    raise wait
+                wait.block()
+                wait.retry()
+            except Exception as err:  # noqa: BLE001 - any failure of the probe is the cell's ill health
+                if health.ok:
+                    log.warning("cell %s is unhealthy: %s", name, err)
+                health.ok, health.error = False, str(err) or type(err).__name__
+            else:
+                if not health.ok:
+                    log.warning("cell %s is healthy again", name)
+                health.ok, health.error = True, ""
+            health.checked = time.time()
+            health.latency = time.monotonic() - started
