@@ -11,14 +11,18 @@ import socket
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cellstore import __version__
 
 if TYPE_CHECKING:
-    from cellstore.engine.tenants import Tenants
+    from cellstore.api import Database as MapDatabase
+    from cellstore.api import Tenants
+    from cellstore.cells.cellmap import MapTable
+    from cellstore.cells.config import CellConfig, CellsConfig
+    from cellstore.engine.tenant_copy import SyncStats
     from cellstore.protocol.access_log import AccessLog
     from cellstore.storage.base import Store
 
@@ -209,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
         "--follow", action="store_true", help="keep applying the source's stream until Ctrl-C (the cut-over)"
     )
     importing.set_defaults(run=_import, parser=importing)
+    _cells_parser(commands)
     return parser
 
 
@@ -601,6 +606,127 @@ def _import(args: argparse.Namespace) -> int:
         raise SystemExit(f"cellstore import: {err}") from None
     progress.done(stats)
     return 0
+
+
+# --- cells (docs/CELLS.md): `serve --cells`, `cells status|move|drain` --------------------------------
+
+
+def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cells = commands.add_parser(
+        "cells",
+        help="operate a deployment of cells: status, move a tenant, drain a cell",
+        description="Show a deployment's cells, move a tenant (an account id) to another cell while it is "
+        "served, or move every tenant out of a cell.  Reads the cells file and opens the cells' storage "
+        "and the cell map directly; the servers keep serving.",
+        epilog="examples:\n  cellstore cells status --cells cells.toml\n  cellstore cells status --json\n"
+        "  cellstore cells move 111111111111 --to b --dry-run\n  cellstore cells move 111111111111 --to b\n"
+        "  cellstore cells drain a",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = cells.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = actions.add_parser("status", help="cells, zone, health, tenants, size, map version")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    move = actions.add_parser("move", help="move one tenant to another cell, live")
+    move.add_argument("account", metavar="ACCOUNT", help="the tenant: a 12-digit account id")
+    move.add_argument("--to", required=True, metavar="CELL", help="the cell to move it to")
+    move.add_argument("--dry-run", action="store_true", help="show the plan and the size estimate, move nothing")
+    drain = actions.add_parser("drain", help="move every tenant out of a cell (set accept_new = false first)")
+    drain.add_argument("cell", metavar="CELL", help="the cell to empty")
+    for sub in (status, move, drain):
+        sub.add_argument(
+            "--cells", type=Path, default=Path("cells.toml"), metavar="FILE", help="the cells file (default: ./cells.toml)"
+        )
+        sub.set_defaults(run=_cells, parser=sub)
+
+
+def _cells_config(path: Path) -> CellsConfig:
+    from cellstore.cells.config import CellsConfigError, load
+
+    try:
+        return load(path)
+    except CellsConfigError as err:
+        raise SystemExit(f"cellstore: {err}") from None
+
+
+def _cell_opener(*, fenced: bool, background: bool, ttl_interval: float | None = None) -> Callable[[CellConfig], Tenants]:
+    """Opens a cell's storage as ``Tenants`` (an SQLite data dir is made if missing)."""
+    from cellstore.api import Tenants
+
+    def open_tenants(cell: CellConfig) -> Tenants:
+        if not cell.is_postgres:
+            Path(cell.storage).mkdir(parents=True, exist_ok=True)
+        return Tenants(_open_store(cell.location()), fenced=fenced, background=background, ttl_interval=ttl_interval)
+
+    return open_tenants
+
+
+def _open_map(location: str) -> MapDatabase:
+    """The cell map's database (``cells/cellmap.py``), its SQLite directory made if missing."""
+    from cellstore.engine.wiring import open_database
+    from cellstore.storage import is_postgres
+
+    if not is_postgres(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    return open_database(_open_store(location), background=False)
+
+
+def _cells(args: argparse.Namespace) -> int:
+    import json
+
+    from cellstore.cells.cellmap import MapTable
+    from cellstore.cells.status import deployment_status, format_status
+
+    config = _cells_config(args.cells)
+    open_tenants = _cell_opener(fenced=False, background=False)
+    table = MapTable(_open_map(config.map_location()))
+    try:
+        if args.action == "status":
+            found = deployment_status(config, table, open_tenants)
+            print(json.dumps(found, indent=2, sort_keys=True) if args.json else format_status(found))
+            return 0
+        cells = {name: open_tenants(cell) for name, cell in config.cells.items()}
+        try:
+            return _move_or_drain(args, config, cells, table)
+        finally:
+            for tenants in cells.values():
+                tenants.close()
+    finally:
+        table.db.close()
+
+
+def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[str, Tenants], table: MapTable) -> int:
+    from cellstore.cells import placement
+    from cellstore.cells.mover import MoveError, Mover
+
+    tty = sys.stderr.isatty()
+
+    def report(line: str) -> None:
+        print(("\r\x1b[K" if tty else "") + line, file=sys.stderr, flush=True)
+
+    def progress(label: str, stats: SyncStats) -> None:  # a tty only: one line, rewritten
+        print(f"\r\x1b[K{label}: {stats.scanned} keys read, {stats.written} written, {stats.bytes} bytes",
+              end="", file=sys.stderr, flush=True)
+
+    mover = Mover(cells, table, report=report, progress=progress if tty else None)
+    try:
+        if args.action == "move":
+            plan = mover.plan(args.account, args.to)
+            resuming = f", resuming from phase {plan.resuming}" if plan.resuming else ""
+            print(f"move account {plan.account}: cell {plan.source} -> cell {plan.target}, "
+                  f"{plan.keys} keys, {plan.bytes} bytes{resuming}", flush=True)
+            if not args.dry_run:
+                mover.move(plan)
+            return 0
+        if args.cell not in config.cells:
+            raise MoveError(f"no cell named {args.cell!r} (cells: {', '.join(config.cells)})")
+        others = {name: cell for name, cell in config.cells.items() if name != args.cell}
+        if not others:
+            raise MoveError("a deployment of one cell cannot be drained: add a cell first")
+        moved = mover.drain(args.cell, lambda account: placement.choose(account, others, {}, table.read().counts()))
+        print(f"drained cell {args.cell}: {len(moved)} tenants moved")
+        return 0
+    except MoveError as err:
+        raise SystemExit(f"cellstore: {err}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,147 @@
+"""Moving a tenant between cells while it is being written: copy, catch up, fence, switch, clean.
+
+``cellstore cells move ACCOUNT --to CELL`` runs this in its own process,
+opening the two cells' stores and the cell map itself; the servers keep
+serving throughout.  The phases, each recorded in the map's ``move#``
+record before it starts so that a killed mover resumes where it was:
+
+``copying``   clear any stale fence in the target (an account moving back),
+              then ``tenant_copy.sync`` passes — each one snapshot of the
+              source, writing only the difference — until a pass changes at
+              most ``CATCH_UP_CHANGES`` keys (or ``MAX_PASSES`` were run).
+              Writers are not held up: a pass reads one snapshot.
+``fenced``    one write transaction puts the fence in the source: every later
+              transaction of the account there (every front end, every
+              worker, background work included) fails with ``TenantMoved``,
+              and the router holds such requests while it waits for the map.
+              A last pass then leaves the target identical to the frozen source.
+``switched``  one map transaction points the account at the target (version+1);
+              routers re-route the held requests on their next map read.
+then          the source's copy is deleted, its fence kept as a tombstone, and
+              the move record removed.
+
+Nothing acknowledged is lost: a write acknowledged before the fence is in
+the source's last snapshot, so in the target; a write after it was refused
+there and is retried by the router on the target.  No stale read after the
+switch: the fenced source refuses reads as well as writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from cellstore.api import Tenants
+from cellstore.cells.cellmap import MapTable
+from cellstore.engine import tenant_copy
+from cellstore.engine.tenant_copy import SyncStats
+
+#: A catch-up pass that changes this few keys is small enough to fence after.
+CATCH_UP_CHANGES = 200
+#: Catch-up passes at most, before fencing anyway (a tenant writing faster than a pass copies).
+MAX_PASSES = 8
+
+
+class MoveError(RuntimeError):
+    """A move cannot start or go on (unknown cell, another move of the account in progress, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a move would do: from where, to where, and how much it copies (the estimate shown first)."""
+
+    account: str
+    source: str
+    target: str
+    keys: int
+    bytes: int
+    resuming: str | None = None  # the phase a killed mover left, if any
+
+
+Report = Callable[[str], None]
+Progress = Callable[[str, SyncStats], None]
+
+
+class Mover:
+    """Moves tenants between the cells in ``cells`` (name → ``Tenants`` over that cell's store)."""
+
+    def __init__(
+        self, cells: Mapping[str, Tenants], table: MapTable, *,
+        report: Report = lambda line: None, progress: Progress | None = None,
+    ) -> None:
+        self.cells = cells
+        self.table = table
+        self.report = report
+        self.progress = progress
+
+    def plan(self, account: str, target: str) -> Plan:
+        if target not in self.cells:
+            raise MoveError(f"no cell named {target!r} (cells: {', '.join(self.cells)})")
+        snapshot = self.table.read()
+        move = snapshot.moves.get(account)
+        source = snapshot.tenants.get(account)
+        if move is not None:
+            if move.target != target:
+                raise MoveError(f"account {account} is being moved to {move.target}; finish that first "
+                                f"(cellstore cells move {account} --to {move.target})")
+            return Plan(account, move.source, target, *self._size(move.source, account), resuming=move.phase)
+        if source is None:
+            raise MoveError(f"account {account} is not placed in any cell")
+        if source not in self.cells:
+            raise MoveError(f"account {account} is in cell {source}, which the cells file does not name")
+        return Plan(account, source, target, *self._size(source, account))
+
+    def _size(self, cell: str, account: str) -> tuple[int, int]:
+        return tenant_copy.account_size(self.cells[cell], account)
+
+    def move(self, plan: Plan) -> None:
+        """Carry ``plan`` out (or resume it from the phase its record names)."""
+        account, source, target = plan.account, plan.source, plan.target
+        if source == target:
+            self.report(f"account {account} is already in cell {target}")
+            return
+        src, dst = self.cells[source], self.cells[target]
+        phase = plan.resuming or "copying"
+        if phase == "copying":
+            self.table.record_move(account, source, target, "copying")
+            tenant_copy.clear_fence(dst, account)
+            for number in range(1, MAX_PASSES + 1):
+                stats = self._pass(src, dst, account, f"copy pass {number}")
+                if stats.changes <= CATCH_UP_CHANGES:
+                    break
+            phase = "fenced"
+            self.table.record_move(account, source, target, "fenced")
+        if phase == "fenced":
+            fenced_at = time.monotonic()
+            tenant_copy.write_fence(src, account, target)
+            stats = self._pass(src, dst, account, "final pass (fenced)")
+            self.table.switch(account, source, target)
+            self.report(f"switched account {account} to cell {target} "
+                        f"({(time.monotonic() - fenced_at) * 1000:.0f} ms fenced, {stats.changes} keys in the final pass)")
+            phase = "switched"
+        if phase == "switched":
+            deleted = tenant_copy.clean(src, account)
+            self.table.end_move(account)
+            self.report(f"cleaned cell {source}: {deleted} keys deleted, the fence kept as a tombstone")
+
+    def _pass(self, src: Tenants, dst: Tenants, account: str, label: str) -> SyncStats:
+        progress = self.progress
+        started = time.monotonic()
+        stats = tenant_copy.sync(src, dst, account, progress=None if progress is None else (lambda s: progress(label, s)))
+        self.report(f"{label}: {stats.scanned} keys read, {stats.written} written, {stats.deleted} deleted "
+                    f"in {time.monotonic() - started:.2f}s")
+        return stats
+
+    def drain(self, cell: str, targets: Callable[[str], str]) -> list[str]:
+        """Move every tenant out of ``cell``, each to ``targets(account)``; returns the accounts moved."""
+        moved = []
+        for account, where in sorted(self.table.read().tenants.items()):
+            if where != cell:
+                continue
+            target = targets(account)
+            plan = self.plan(account, target)
+            self.report(f"moving account {account} from {cell} to {target} ({plan.keys} keys, {plan.bytes} bytes)")
+            self.move(plan)
+            moved.append(account)
+        return moved
