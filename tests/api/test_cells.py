@@ -1,0 +1,187 @@
+"""A served deployment of three cells (two PostgreSQL, one SQLite) through boto3: tenants apart, moves live.
+
+With ``--auth none`` an access key id of 12 digits is the request's account,
+so a client made with access key "111111111111" is that tenant.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ALICE = "111111111111"
+BOB = "222222222222"
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+def client(endpoint: str, account: str, service: str = "dynamodb") -> Any:
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=account,
+        aws_secret_access_key="secret", config=Config(retries={"mode": "standard", "max_attempts": 10}),
+    )
+
+
+def write_cells_file(directory: Path, sqlite_dir: str, dsn_b: str, dsn_c: str, extra: str = "") -> Path:
+    path = directory / "cells.toml"
+    path.write_text(
+        f'[cells.a]\nstorage = "{sqlite_dir}"\n[cells.b]\nstorage = "{dsn_b}"\nzone = "b"\n'
+        f'[cells.c]\nstorage = "{dsn_c}"\nzone = "c"\n{extra}'
+    )
+    return path
+
+
+def cells_cli(cells_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cellstore", "cells", *args, "--cells", str(cells_file)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+
+
+def placed(cells_file: Path) -> dict[str, int]:
+    status = json.loads(cells_cli(cells_file, "status", "--json").stdout)
+    return {cell["name"]: cell["tenants"] for cell in status["cells"]}
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    module_server_process: Callable[..., Any], new_postgres_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp("cells")
+    cells_file = write_cells_file(directory, "a", new_postgres_database(), new_postgres_database())
+    server = module_server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    yield server.endpoint_url, cells_file
+
+
+def make_table(ddb: Any, name: str) -> None:
+    ddb.create_table(
+        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_two_tenants_in_two_cells_with_the_same_table_names(deployment: tuple[str, Path]) -> None:
+    endpoint, cells_file = deployment
+    alice, bob = client(endpoint, ALICE), client(endpoint, BOB)
+    make_table(alice, "orders")
+    make_table(bob, "orders")
+    counts = placed(cells_file)
+    assert sorted(counts.values()) == [0, 1, 1]  # two tenants, two different cells
+    alice.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "orders", "Item": {"pk": {"S": "o1"}, "who": {"S": "alice"}}}},
+        {"Put": {"TableName": "orders", "Item": {"pk": {"S": "o2"}, "who": {"S": "alice"}},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+    ])
+    assert alice.get_item(TableName="orders", Key={"pk": {"S": "o1"}})["Item"]["who"] == {"S": "alice"}
+    assert "Item" not in bob.get_item(TableName="orders", Key={"pk": {"S": "o1"}})
+    arn = alice.describe_table(TableName="orders")["Table"]["TableArn"]
+    assert arn == f"arn:aws:dynamodb:us-east-1:{ALICE}:table/orders"
+    with pytest.raises(bob.exceptions.TransactionCanceledException):
+        bob.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "orders", "Item": {"pk": {"S": "o1"}}}},
+            {"ConditionCheck": {"TableName": "orders", "Key": {"pk": {"S": "o2"}},
+                                "ConditionExpression": "attribute_exists(pk)"}},
+        ])
+
+
+def test_sqs_queues_are_per_tenant(deployment: tuple[str, Path]) -> None:
+    endpoint, _ = deployment
+    alice, bob = client(endpoint, ALICE, "sqs"), client(endpoint, BOB, "sqs")
+    url_a = alice.create_queue(QueueName="jobs")["QueueUrl"]
+    url_b = bob.create_queue(QueueName="jobs")["QueueUrl"]
+    assert url_a != url_b and ALICE in url_a and BOB in url_b
+    alice.send_message(QueueUrl=url_a, MessageBody="for alice")
+    assert bob.receive_message(QueueUrl=url_b, WaitTimeSeconds=1).get("Messages", []) == []
+    got = alice.receive_message(QueueUrl=url_a, WaitTimeSeconds=5)["Messages"]
+    assert [m["Body"] for m in got] == ["for alice"]
+
+
+def test_a_tenant_moves_under_write_load_and_nothing_is_lost(deployment: tuple[str, Path]) -> None:
+    endpoint, cells_file = deployment
+    mover_account = "333333333333"
+    ddb, sqs = client(endpoint, mover_account), client(endpoint, mover_account, "sqs")
+    make_table(ddb, "counter")
+    for n in range(200):
+        ddb.put_item(TableName="counter", Item={"pk": {"S": f"fill-{n}"}, "pad": {"S": "x" * 500}})
+    queue_url = sqs.create_queue(
+        QueueName="log.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    status = json.loads(cells_cli(cells_file, "status", "--json").stdout)
+    before = {cell["name"]: cell["tenants"] for cell in status["cells"]}
+    acknowledged: list[int] = []
+    sent: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def count() -> None:
+        value = 0
+        try:
+            while not stop.is_set():
+                ddb.put_item(
+                    TableName="counter", Item={"pk": {"S": "n"}, "n": {"N": str(value + 1)}},
+                    ConditionExpression="attribute_not_exists(pk) OR n = :n",
+                    ExpressionAttributeValues={":n": {"N": str(value)}},
+                )
+                value += 1
+                acknowledged.append(value)
+                sqs.send_message(QueueUrl=queue_url, MessageBody=f"m{value}", MessageGroupId="g")
+                sent.append(f"m{value}")
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    writer = threading.Thread(target=count)
+    writer.start()
+    try:
+        while len(acknowledged) < 30 and writer.is_alive():
+            stop.wait(0.05)
+        source = _cell_of(cells_file, mover_account)
+        target = next(name for name in ("a", "b", "c") if name != source)
+        dry = cells_cli(cells_file, "move", mover_account, "--to", target, "--dry-run")
+        assert f"cell {source} -> cell {target}" in dry.stdout
+        moved = cells_cli(cells_file, "move", mover_account, "--to", target)
+        assert "switched account" in moved.stderr
+        at_switch = len(acknowledged)
+        while len(acknowledged) < at_switch + 30 and writer.is_alive():
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+    assert _cell_of(cells_file, mover_account) == target
+    assert sum(before.values()) == sum(placed(cells_file).values())
+    got = ddb.get_item(TableName="counter", Key={"pk": {"S": "n"}}, ConsistentRead=True)["Item"]
+    assert int(got["n"]["N"]) == acknowledged[-1]  # fresh: the last acknowledged write, read after the switch
+    assert ddb.scan(TableName="counter", Select="COUNT")["Count"] == 201
+    received: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        received += [m["Body"] for m in messages]
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    assert received == sent  # every acknowledged send, once, in FIFO order
+
+
+def _cell_of(cells_file: Path, account: str) -> str:
+    from cellstore.cells.cellmap import MapTable
+    from cellstore.cells.config import load
+    from cellstore.engine.wiring import open_database
+    from cellstore.storage import open_store
+
+    db = open_database(open_store(load(cells_file).map_location()), background=False)
+    try:
+        found = MapTable(db).cell_of(account)
+    finally:
+        db.close()
+    assert found is not None
+    return found
