@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a postgresql:// URL: keep the data in that PostgreSQL database instead of SQLite "
         "(any number of servers may share it)",
     )
+    storage.add_argument(
+        "--cells",
+        type=Path,
+        metavar="FILE",
+        help="serve a deployment of cells described by this TOML file: tenants placed in independent "
+        "storages behind one endpoint (see docs/CELLS.md)",
+    )
     security = serve.add_argument_group("authentication and transport")
     security.add_argument(
         "--auth",
@@ -386,6 +393,8 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.cells is not None:
+        return _serve_cells(args)
     location = _location(args)
     if args.workers is None:
         args.workers = default_workers(location)
@@ -637,6 +646,51 @@ def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             "--cells", type=Path, default=Path("cells.toml"), metavar="FILE", help="the cells file (default: ./cells.toml)"
         )
         sub.set_defaults(run=_cells, parser=sub)
+
+
+def _serve_cells(args: argparse.Namespace) -> int:
+    """``serve --cells FILE``: every cell of the file behind the cell router, in each worker."""
+    from cellstore.cells.deployment import open_router
+    from cellstore.cells.router import Router
+    from cellstore.protocol.server import serve, services_for
+    from cellstore.protocol.workers import serve_workers
+
+    config = _cells_config(args.cells)
+    if args.workers is None:
+        args.workers = default_workers(str(args.cells))
+    if args.workers < 1:
+        raise SystemExit("cellstore: --workers must be at least 1")
+    if args.writer or args.handlers is not None:
+        raise SystemExit("cellstore: --cells does not take --writer or --handlers (yet): see docs/CELLS.md")
+    security = _security(args)
+    access_log = _access_log(args)
+    # Every cell's storage and the map opened once before anything is served: a
+    # mistake is one line, and migrations run before any worker starts.
+    for cell in config.cells.values():
+        _cell_opener(fenced=True, background=False)(cell).close()
+    _open_map(config.map_location()).close()
+    parent = os.getpid()
+
+    def open_directory() -> Router:
+        in_worker = args.workers == 1 or os.getpid() != parent
+        return open_router(
+            config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
+            services_for, start=in_worker,
+        )
+
+    kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
+    about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}"
+    try:
+        if args.workers == 1:
+            serve(open_directory(), args.host, args.port, max_connections=args.max_connections, about=about,
+                  access_log=access_log, **security)  # type: ignore[arg-type]
+            return 0
+        return serve_workers(open_directory, args.host, args.port, args.workers, max_connections=args.max_connections,
+                             about=about, access_log=access_log, **security)  # type: ignore[arg-type]
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use: choose another --port") from None
+        raise
 
 
 def _cells_config(path: Path) -> CellsConfig:

@@ -79,11 +79,19 @@ class Bulkhead:
         self._threads = [
             threading.Thread(target=self._run, name=f"cell-{name}-{n}", daemon=True) for n in range(threads)
         ]
+        self._started = False
+        self._start_lock = threading.Lock()
         self.busy = 0  # jobs running now
         self.rejected = 0  # refused: queue full
         self.timed_out = 0  # given up on after ``timeout``
-        for thread in self._threads:
-            thread.start()
+
+    def _start(self) -> None:
+        """The threads start with the first job: a supervisor that opens and closes a deployment before it forks starts none."""
+        with self._start_lock:
+            if not self._started:
+                self._started = True
+                for thread in self._threads:
+                    thread.start()
 
     def submit(self, work: Callable[[], Any], service: str, then: Callable[[Any], Any] | None = None) -> Wait:
         """Run ``work()`` on this cell's threads; the ``Wait`` settles with its result (or its error, raised).
@@ -92,6 +100,8 @@ class Bulkhead:
         run by whoever settles it (the event loop): how the router chains a
         placement, a re-route after a move, or a long poll's next attempt.
         """
+        if not self._started:
+            self._start()
         job_id = next(self._ids)
         job = _Job(work, service)
         self._jobs[job_id] = job
@@ -107,6 +117,8 @@ class Bulkhead:
 
     def post(self, work: Callable[[], Any]) -> None:
         """Run ``work()`` on this cell's threads, nobody waiting (warming up an account's database)."""
+        if not self._started:
+            self._start()
         try:
             self._queue.put_nowait((0, _Job(work, "dynamodb")))
         except queue.Full:
@@ -153,6 +165,8 @@ class Bulkhead:
 
     def close(self) -> None:
         """Let the threads end once the queue is drained (a stuck one stays until its call returns)."""
+        if not self._started:
+            return
         for _ in self._threads:
             try:
                 self._queue.put_nowait(None)

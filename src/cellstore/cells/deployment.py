@@ -38,7 +38,8 @@ def open_router(
     refresh_interval: float = REFRESH_INTERVAL,
     start: bool = True,
 ) -> Router:
-    """Every cell of ``config`` opened, their placed tenants' databases opened (so their background work runs)."""
+    """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
+    placed tenants' databases opening (so their background work runs)."""
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
@@ -47,10 +48,10 @@ def open_router(
         cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
-    for account, name in cellmap.snapshot.tenants.items():
-        cell = cells.get(name)
-        if cell is not None:
-            cell.bulkhead.post(functools.partial(cell.services, account))
     if start:
+        for account, name in cellmap.snapshot.tenants.items():
+            cell = cells.get(name)
+            if cell is not None:
+                cell.bulkhead.post(functools.partial(cell.services, account))
         router.start()
     return router

@@ -79,8 +79,10 @@ class Router:
         *,
         move_wait: float = MOVE_WAIT,
         health_interval: float = HEALTH_INTERVAL,
+        region: str = "us-east-1",
     ) -> None:
         self.config = config
+        self.region = region
         self.cells = cells
         self.cellmap = cellmap
         self.move_wait = move_wait
@@ -105,6 +107,7 @@ class Router:
         self._placer.close()
         for cell in self.cells.values():
             cell.close()
+        self.cellmap.table.db.close()
 
     # --- Directory
 
