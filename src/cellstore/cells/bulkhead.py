@@ -66,6 +66,10 @@ class _Job:
         self.event = threading.Event()
         self.lock = threading.Lock()
 
+    def settled(self) -> bool:
+        """Answered, failed or given up on (read under ``lock``)."""
+        return self.done
+
 
 class Bulkhead:
     """``threads`` daemon threads of one cell, fed from a queue of at most ``queue_size`` jobs."""
@@ -115,14 +119,15 @@ class Bulkhead:
             return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: self._settle(job_id))
         return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: then(self._settle(job_id)))
 
-    def post(self, work: Callable[[], Any]) -> None:
-        """Run ``work()`` on this cell's threads, nobody waiting (warming up an account's database)."""
+    def post(self, work: Callable[[], Any]) -> bool:
+        """Queue ``work()`` with nobody waiting for its result (a warm-up, a health probe); False if the queue is full."""
         if not self._started:
             self._start()
         try:
             self._queue.put_nowait((0, _Job(work, "dynamodb")))
         except queue.Full:
-            pass  # a busy cell opens the account on its first request instead
+            return False
+        return True
 
     def call(self, work: Callable[[], Any], service: str = "dynamodb") -> Any:
         """``work()`` on this cell's threads, waited for here (for callers off the event loop: the mover, status)."""
@@ -136,12 +141,39 @@ class Bulkhead:
         job = self._jobs.pop(job_id, None)
         if job is None:
             raise unavailable("dynamodb", f"Cell {self.name} lost track of a request; retry it.")
-        if not job.done:
-            self.timed_out += 1
-            raise unavailable(job.service, f"Cell {self.name} did not answer within {self.timeout:g}s; retry the request.")
+        with job.lock:
+            if not job.done:
+                # Given up on.  Still queued: it will never run (the client is told to retry,
+                # so running it later would surprise it).  Running: its outcome is unknown.
+                job.done = True
+                job.callback = None
+                self.timed_out += 1
+                raise unavailable(job.service, f"Cell {self.name} did not answer within {self.timeout:g}s; retry the request.")
         if job.error is not None:
             raise job.error
         return job.result
+
+    def fail_waiting(self, message: str) -> int:
+        """Answer every request waiting on this cell with a retryable error now (the cell went unhealthy).
+
+        A request still queued will never run.  One already running in the
+        cell is answered now, as a timeout would answer it, and its outcome
+        is the storage's to decide (its thread finishes when the storage
+        answers and its result is dropped).  Returns how many were failed.
+        """
+        failed = 0
+        for job in list(self._jobs.values()):
+            with job.lock:
+                if job.done:
+                    continue
+                job.done = True
+                job.error = unavailable(job.service, message)
+                callback, job.callback = job.callback, None
+            job.event.set()
+            failed += 1
+            if callback is not None:
+                callback()
+        return failed
 
     def _run(self) -> None:
         while True:
@@ -149,15 +181,20 @@ class Bulkhead:
             if entry is None:
                 return
             _, job = entry
+            with job.lock:
+                if job.done:  # failed or given up on while queued: never run it
+                    continue
             self.busy += 1
             try:
-                job.result = job.work()
+                result, error = job.work(), None
             except BaseException as err:  # noqa: BLE001 - handed to the waiting request, raised there
-                job.error = err
+                result, error = None, err
             finally:
                 self.busy -= 1
             with job.lock:
-                job.done = True
+                if job.settled():  # given up on while it ran: nobody is waiting for this answer
+                    continue
+                job.result, job.error, job.done = result, error, True
                 callback, job.callback = job.callback, None
             job.event.set()
             if callback is not None:

@@ -24,6 +24,7 @@ its bulkhead; placement skips unhealthy cells (a pinned tenant aside), and
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cellstore.cells import placement
-from cellstore.cells.bulkhead import Bulkhead, unavailable
+from cellstore.cells.bulkhead import Bulkhead, CellUnavailable, unavailable
 from cellstore.cells.cell import Cell
 from cellstore.cells.cellmap import CellMap
 from cellstore.cells.config import CellsConfig
@@ -44,6 +45,8 @@ log = logging.getLogger("cellstore.cells")
 
 #: Seconds between health probes of every cell.
 HEALTH_INTERVAL = 2.0
+#: Seconds a health probe may take before its cell counts as unhealthy (and its requests fail at once).
+PROBE_TIMEOUT = 2.0
 #: Seconds a request for a moving account waits for the map to switch before it gets a retryable 503.
 MOVE_WAIT = 5.0
 #: Seconds a cell's size is remembered for placement.
@@ -79,10 +82,12 @@ class Router:
         *,
         move_wait: float = MOVE_WAIT,
         health_interval: float = HEALTH_INTERVAL,
+        probe_timeout: float = PROBE_TIMEOUT,
         region: str = "us-east-1",
     ) -> None:
         self.config = config
         self.region = region
+        self.probe_timeout = probe_timeout
         self.cells = cells
         self.cellmap = cellmap
         self.move_wait = move_wait
@@ -158,6 +163,9 @@ class Router:
         if hops > 3:
             raise unavailable(service, f"Account {account} is moving; retry the request.")
         cell.requests.count()
+        if not self.health[name].ok:  # fail fast: do not queue behind a cell known not to answer
+            cell.failures += 1
+            raise unavailable(service, f"Cell {name} is not answering; retry the request.")
 
         def then(result: Any) -> Any:
             if isinstance(result, _Reroute):
@@ -240,28 +248,40 @@ class Router:
             self.check_health()
 
     def check_health(self) -> None:
-        """Probe every cell at once through its bulkhead; a cell that does not answer in time is unhealthy."""
+        """Probe every cell at once through its bulkhead; one that does not answer within ``probe_timeout`` is unhealthy.
+
+        A probe waits in the cell's queue like a request, so a cell whose
+        threads are all stuck is unhealthy even before its storage is asked.
+        """
         started = time.monotonic()
-        waits: dict[str, Wait | CellstoreError] = {}
+        probes: dict[str, tuple[threading.Event, list[BaseException]]] = {}
         for name, cell in self.cells.items():
-            try:
-                waits[name] = cell.bulkhead.submit(cell.probe, "dynamodb")
-            except CellstoreError as err:
-                waits[name] = err
-        for name, wait in waits.items():
+            done, failed = threading.Event(), list[BaseException]()
+            probes[name] = (done, failed)
+            if not cell.bulkhead.post(functools.partial(_probe, cell, done, failed)):
+                failed.append(CellUnavailable(f"cell {name}'s queue is full"))
+                done.set()
+        for name, (done, failed) in probes.items():
             health = self.health[name]
-            try:
-                if isinstance(wait, CellstoreError):
-                    raise wait
-                wait.block()
-                wait.retry()
-            except Exception as err:  # noqa: BLE001 - any failure of the probe is the cell's ill health
-                if health.ok:
-                    log.warning("cell %s is unhealthy: %s", name, err)
-                health.ok, health.error = False, str(err) or type(err).__name__
-            else:
+            answered = done.wait(max(0.0, started + self.probe_timeout - time.monotonic()))
+            if answered and not failed:
                 if not health.ok:
                     log.warning("cell %s is healthy again", name)
                 health.ok, health.error = True, ""
+            else:
+                error = str(failed[0]) if failed else f"no answer to a probe within {self.probe_timeout:g}s"
+                if health.ok:
+                    log.warning("cell %s is unhealthy: %s", name, error)
+                health.ok, health.error = False, error
+                self.cells[name].bulkhead.fail_waiting(f"Cell {name} is not answering; retry the request.")
             health.checked = time.time()
             health.latency = time.monotonic() - started
+
+
+def _probe(cell: Cell, done: threading.Event, failed: list[BaseException]) -> None:
+    try:
+        cell.probe()
+    except Exception as err:  # noqa: BLE001 - any failure of the probe is the cell's ill health
+        failed.append(err)
+    finally:
+        done.set()

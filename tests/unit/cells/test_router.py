@@ -286,7 +286,7 @@ def test_a_hung_cell_does_not_stop_the_others(router: Router) -> None:
 def test_health_marks_a_cell_that_does_not_answer(router: Router) -> None:
     cell = router.cells["a"]
     release = threading.Event()
-    cell.bulkhead.timeout = 0.1
+    router.probe_timeout = 0.2
     for _ in range(20):
         cell.bulkhead.post(release.wait)
     try:
@@ -294,10 +294,40 @@ def test_health_marks_a_cell_that_does_not_answer(router: Router) -> None:
         assert router.health["a"].ok is False
         assert router.health["b"].ok is True
         assert router.place(ALICE) != "a"  # placement skips the unhealthy cell
+        router.cellmap.place(BOB, "a")
+        started = time.monotonic()
+        with pytest.raises(CellUnavailable, match="not answering"):  # at once, not after the timeout
+            call(router, BOB, "ListTables", {})
+        assert time.monotonic() - started < 0.1
     finally:
         release.set()
+    router.check_health()
+    assert router.health["a"].ok is True
+    assert call(router, BOB, "ListTables", {})["TableNames"] == []
 
 
 def test_parse_accepts_a_mapping_directly(tmp_path: Path) -> None:
     config = parse({"cells": {"only": {"storage": "postgresql://u@h/db"}}}, tmp_path / "x.toml")
     assert list(config.cells) == ["only"]
+
+
+def test_a_request_given_up_on_while_queued_never_runs() -> None:
+    bulkhead = Bulkhead("one", threads=1, queue_size=4, timeout=0.1)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        bulkhead.submit(release.wait, "dynamodb")
+        time.sleep(0.05)
+        late = bulkhead.submit(lambda: ran.append("late"), "dynamodb")
+        failed = bulkhead.submit(lambda: ran.append("failed"), "sqs")
+        assert bulkhead.fail_waiting("cell one is down") == 3  # the running one is answered too
+        with pytest.raises(SqsCellUnavailable, match="cell one is down"):
+            settle(failed)
+        with pytest.raises(CellUnavailable):
+            settle(late)
+        release.set()
+        assert settle(bulkhead.submit(lambda: "after", "dynamodb")) == "after"
+        assert ran == []
+    finally:
+        release.set()
+        bulkhead.close()
