@@ -37,6 +37,36 @@ os.environ.setdefault("CELLSTORE_TTL_INTERVAL", "0.2")
 
 
 @pytest.fixture(scope="session")
+def cellstore_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session server: one backend in memory, or with ``--cells`` a deployment of three cells.
+
+    ``--cells`` runs every served test through the cell router (docs/CELLS.md):
+    two PostgreSQL cells and one SQLite cell (three SQLite cells with
+    ``--postgres=off``), the default account — the suite's clients' — pinned
+    to a PostgreSQL cell, so the API suite passes through the router, its
+    bulkheads and a fenced keyspace.
+    """
+    from cellstore.embedded import serve, serve_cells
+
+    if not request.config.getoption("--cells"):
+        with serve() as server:
+            yield server
+        return
+    directory = tmp_path_factory.mktemp("cells")
+    if request.config.getoption("--postgres") == "off":
+        b, c = "b", "c"
+    else:
+        new_database = request.getfixturevalue("new_postgres_database")
+        b, c = new_database(), new_database()
+    (directory / "cells.toml").write_text(
+        f'[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "{b}"\n[cells.c]\nstorage = "{c}"\n'
+        '[tenants]\n"000000000000" = "b"\n'
+    )
+    with serve_cells(directory / "cells.toml") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def served_client(cellstore_server: Any) -> Any:
     """One boto3 client against the session server (clients are thread-safe)."""
     return cellstore_server.client()
@@ -215,6 +245,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="auto",
         help="the PostgreSQL half of the suite: run it when PostgreSQL can be had (auto; "
         "CI=true means require), fail without it (require), or skip it (off)",
+    )
+    parser.addoption(
+        "--cells",
+        action="store_true",
+        help="serve the session server as a deployment of three cells behind the cell router (docs/CELLS.md)",
     )
 
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cellstore.embedded.clients import Cellstore
     from cellstore.embedded.inprocess import InProcessCellstore, in_process
-    from cellstore.embedded.server import serve
+    from cellstore.embedded.server import serve, serve_cells
 
-__all__ = ["Cellstore", "InProcessCellstore", "in_process", "serve"]
+__all__ = ["Cellstore", "InProcessCellstore", "in_process", "serve", "serve_cells"]
 
 #: Each public name and the module that defines it.
 _HOMES = {
@@ -29,6 +29,7 @@ _HOMES = {
     "InProcessCellstore": "cellstore.embedded.inprocess",
     "in_process": "cellstore.embedded.inprocess",
     "serve": "cellstore.embedded.server",
+    "serve_cells": "cellstore.embedded.server",
 }
 
 

@@ -43,3 +43,35 @@ def serve(
             yield Cellstore(tenants.database(DEFAULT_ACCOUNT), server.url)
     finally:
         tenants.close()
+
+
+@contextmanager
+def serve_cells(cells_file: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[Cellstore]:
+    """Serve a deployment of cells (docs/CELLS.md) for the block, as ``cellstore serve --cells`` does.
+
+    The yielded handle's ``db`` is the default account's database in its cell.
+    """
+    from cellstore.cells.config import CellConfig, load
+    from cellstore.cells.deployment import open_router
+    from cellstore.engine.database import Database
+    from cellstore.engine.wiring import open_database
+    from cellstore.protocol.server import services_for
+    from cellstore.storage import is_postgres, open_store
+
+    def open_tenants(cell: CellConfig) -> Tenants:
+        if not cell.is_postgres:
+            Path(cell.storage).mkdir(parents=True, exist_ok=True)
+        return Tenants(open_store(cell.location()), fenced=True)
+
+    def open_map(location: str) -> Database:
+        if not is_postgres(location):
+            Path(location).parent.mkdir(parents=True, exist_ok=True)
+        return open_database(open_store(location), background=False)
+
+    router = open_router(load(cells_file), open_tenants, open_map, services_for)
+    try:
+        default = router.cell_for(DEFAULT_ACCOUNT).tenants.database(DEFAULT_ACCOUNT)
+        with BackgroundServer(build_app(router), host, port) as server:
+            yield Cellstore(default, server.url)
+    finally:
+        router.close()
