@@ -1,0 +1,28 @@
+-- PutItem of a new item per request, rotating over N tenants (N <= 9): the
+-- k-th is signed with the 12-digit access key id "10000000000" .. k, which
+-- `serve --auth none` takes as the request's account (bench/cells.py).
+-- Arguments: table name, item size in bytes, partitions (unused), tenants.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+bench.headers("PutItem")
+
+local SIGNATURE = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+local tenant_headers = {}
+local next_tenant = 0
+
+function init(args)
+  bench.init(args)
+  local tenants = tonumber(args[4] or "1")
+  for k = 1, tenants do
+    local headers = {}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=10000000000" .. k
+      .. "/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=" .. SIGNATURE
+    tenant_headers[k] = headers
+  end
+end
+
+function request()
+  next_tenant = next_tenant % #tenant_headers + 1
+  return wrk.format("POST", "/", tenant_headers[next_tenant], '{"TableName":"' .. bench.table .. '","Item":'
+    .. bench.item(bench.fresh_key(), "0") .. '}')
+end
