@@ -246,6 +246,26 @@ class Router:
     def _health_loop(self) -> None:
         while not self._stopping.wait(self._health_interval):
             self.check_health()
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        """Open here what the map places in each cell, close what it places elsewhere.
+
+        An account moved away keeps its database (and background work: TTL,
+        stream trimming, backfills) open in the old cell of every front end
+        until told; one moved in, or placed by another front end, has its
+        background work started here without waiting for a request.
+        """
+        placed = self.cellmap.snapshot.tenants
+        for name, cell in self.cells.items():
+            for account in cell.tenants.opened():
+                if placed.get(account, name) != name:
+                    cell.bulkhead.post(functools.partial(cell.forget, account))
+            if self.health[name].ok:
+                opened = set(cell.tenants.opened())
+                for account, where in placed.items():
+                    if where == name and account not in opened:
+                        cell.bulkhead.post(functools.partial(cell.services, account))
 
     def check_health(self) -> None:
         """Probe every cell at once through its bulkhead; one that does not answer within ``probe_timeout`` is unhealthy.

@@ -331,3 +331,21 @@ def test_a_request_given_up_on_while_queued_never_runs() -> None:
     finally:
         release.set()
         bulkhead.close()
+
+
+def test_reconcile_closes_moved_accounts_and_opens_placed_ones(router: Router) -> None:
+    create_table(router, ALICE, "orders")
+    source = router.cellmap.cell_of(ALICE)
+    assert source is not None
+    target = next(name for name in router.cells if name != source)
+    assert ALICE in router.cells[source].tenants.opened()
+    router.cellmap.table.switch(ALICE, source, target)  # as a mover on another machine would
+    router.cellmap.refresh()
+    router.reconcile()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        ALICE in router.cells[source].tenants.opened() or ALICE not in router.cells[target].tenants.opened()
+    ):
+        time.sleep(0.01)
+    assert ALICE not in router.cells[source].tenants.opened()
+    assert ALICE in router.cells[target].tenants.opened()
