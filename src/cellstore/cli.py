@@ -635,6 +635,11 @@ def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     actions = cells.add_subparsers(dest="action", metavar="ACTION", required=True)
     status = actions.add_parser("status", help="cells, zone, health, tenants, size, map version")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument(
+        "--endpoint", metavar="URL",
+        help="ask a running server (GET /_cellstore/cells: its health probes, request rates, bulkheads) instead of "
+        "the storage; signed with the AWS credentials of the environment when there are any",
+    )
     move = actions.add_parser("move", help="move one tenant to another cell, live")
     move.add_argument("account", metavar="ACCOUNT", help="the tenant: a 12-digit account id")
     move.add_argument("--to", required=True, metavar="CELL", help="the cell to move it to")
@@ -730,6 +735,10 @@ def _cells(args: argparse.Namespace) -> int:
     from cellstore.cells.cellmap import MapTable
     from cellstore.cells.status import deployment_status, format_status
 
+    if args.action == "status" and args.endpoint is not None:
+        found = _served_status(args.endpoint)
+        print(json.dumps(found, indent=2, sort_keys=True) if args.json else format_status(found))
+        return 0
     config = _cells_config(args.cells)
     open_tenants = _cell_opener(fenced=False, background=False)
     table = MapTable(_open_map(config.map_location()))
@@ -746,6 +755,37 @@ def _cells(args: argparse.Namespace) -> int:
                 tenants.close()
     finally:
         table.db.close()
+
+
+def _served_status(endpoint: str) -> dict[str, object]:
+    """A server's ``GET /_cellstore/cells``, SigV4-signed for the service ``cellstore`` when credentials are set."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = endpoint.rstrip("/") + "/_cellstore/cells"
+    headers: dict[str, str] = {}
+    try:
+        import botocore.session
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+    except ModuleNotFoundError:
+        pass
+    else:
+        session = botocore.session.get_session()
+        credentials = session.get_credentials()
+        if credentials is not None:
+            signed = AWSRequest(method="GET", url=url)
+            SigV4Auth(credentials, "cellstore", session.get_config_variable("region") or "us-east-1").add_auth(signed)
+            headers = dict(signed.headers.items())
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+            found: dict[str, object] = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        raise SystemExit(f"cellstore: {url}: {err.code} {err.read().decode('utf-8', 'replace')}") from None
+    except OSError as err:
+        raise SystemExit(f"cellstore: cannot reach {url}: {_reason(err)}") from None
+    return found
 
 
 def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[str, Tenants], table: MapTable) -> int:

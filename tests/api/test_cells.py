@@ -185,3 +185,55 @@ def _cell_of(cells_file: Path, account: str) -> str:
         db.close()
     assert found is not None
     return found
+
+
+def test_status_from_a_running_server(deployment: tuple[str, Path]) -> None:
+    endpoint, cells_file = deployment
+    client(endpoint, ALICE).list_tables()
+    found = json.loads(cells_cli(cells_file, "status", "--json", "--endpoint", endpoint).stdout)
+    cells = {cell["name"]: cell for cell in found["cells"]}
+    assert set(cells) == {"a", "b", "c"}
+    assert all(cell["health"] == "ok" for cell in cells.values())
+    assert sum(cell["requests"] for cell in cells.values()) > 0
+    assert found["map"]["version"] >= 2 and found["map"]["reachable"] is True
+
+
+def test_the_admin_route_needs_an_admin_under_sigv4(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text(
+        '[keys.AKIAADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
+        '[keys.AKIATENANT]\nsecret = "tenant-secret"\nprincipal = "tenant"\n'
+        '[principals.admin]\npolicies = [\'{"Version": "2012-10-17", "Statement": '
+        '[{"Effect": "Allow", "Action": "*", "Resource": "*"}]}\']\n'
+        '[principals.tenant]\naccount = "444444444444"\npolicies = [\'{"Version": "2012-10-17", "Statement": '
+        '[{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}\']\n'
+    )
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text('[cells.a]\nstorage = "a"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "sigv4", "--credentials", str(credentials),
+                            "--workers", "1")
+    url = server.endpoint_url + "/_cellstore/cells"
+
+    def get(key: str | None, secret: str = "") -> tuple[int, bytes]:
+        request = AWSRequest(method="GET", url=url)
+        if key is not None:
+            SigV4Auth(Credentials(key, secret), "cellstore", "us-east-1").add_auth(request)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=dict(request.headers.items()))) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    status, body = get("AKIAADMIN", "admin-secret")
+    assert status == 200 and json.loads(body)["cells"][0]["name"] == "a"
+    status, body = get("AKIATENANT", "tenant-secret")
+    assert status == 400 and b"AccessDenied" in body
+    status, body = get(None)
+    assert status in (400, 403) and b"MissingAuthenticationToken" in body

@@ -18,6 +18,7 @@ from cellstore.cells.cell import Cell
 from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
 from cellstore.cells.config import CellConfig, CellsConfig
 from cellstore.cells.router import Router
+from cellstore.cells.status import AdminRoute
 from cellstore.protocol.directory import ServicesFor
 
 #: Opens one cell's storage as a fenced ``Tenants``.
@@ -48,6 +49,7 @@ def open_router(
         cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
+    router.admin = AdminRoute(router)
     if start:
         for account, name in cellmap.snapshot.tenants.items():
             cell = cells.get(name)

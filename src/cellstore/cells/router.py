@@ -93,6 +93,8 @@ class Router:
         self.move_wait = move_wait
         self.health = {name: Health() for name in cells}
         self.reroutes = 0
+        #: ``GET /_cellstore/cells`` (``status.AdminRoute``, set by ``deployment.open_router``); the app serves it.
+        self.admin: Callable[..., Any] | None = None
         self._template = template
         self._routed: dict[str, Mapping[str, Service]] = {}
         self._sizes: dict[str, tuple[float, int]] = {}

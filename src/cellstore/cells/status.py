@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from cellstore.api import Tenants
 from cellstore.cells.cellmap import MapTable, Snapshot
 from cellstore.cells.config import CellConfig, CellsConfig
 from cellstore.cells.router import Router
 from cellstore.engine.cell_stats import probe, stored_bytes
+from cellstore.errors import CellstoreError
+from cellstore.protocol import wire
 
 #: Seconds a cell has to answer the status probe before it is reported unhealthy.
 PROBE_TIMEOUT = 5.0
@@ -95,6 +99,39 @@ def router_status(router: Router) -> dict[str, Any]:
             "timed_out": bulkhead.timed_out,
         })
     return {"cells": cells, "map": _map_part(snapshot, router.cellmap.reachable), "reroutes": router.reroutes}
+
+
+#: The IAM action a principal's policy must allow to read a server's cell status under ``--auth sigv4``.
+ADMIN_SERVICE, ADMIN_ACTION = "cellstore", "DescribeCells"
+
+
+class AdminRoute:
+    """``GET /_cellstore/cells`` on a server of cells: ``router_status`` as JSON.
+
+    Under ``--auth sigv4`` the request must be signed for the service
+    ``cellstore`` by a principal whose policy allows ``cellstore:DescribeCells``
+    (an admin); ``cellstore cells status --endpoint`` signs it so.
+    """
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def __call__(
+        self, path: str, raw_path: str, headers: Sequence[tuple[bytes, bytes]], scheme: str,
+        auth: wire.Authenticator | None,
+    ) -> wire.Reply:
+        if auth is not None:
+            fields = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
+            request = wire.Request(
+                None, fields.get("authorization"), "x-amz-date" in fields or "date" in fields, "", b"",
+                fields.get("host", ""), path, headers, "GET", raw_path, scheme,
+            )
+            try:
+                key = auth.authenticate(request, ADMIN_SERVICE)
+                auth.authorize(key, ADMIN_SERVICE, ADMIN_ACTION, None)
+            except CellstoreError as err:
+                return wire.error_reply(err)
+        return wire.Reply(200, orjson.dumps(router_status(self.router)))
 
 
 def _redacted(storage: str) -> str:

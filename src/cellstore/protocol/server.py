@@ -124,6 +124,7 @@ def build_app(
         ).services
     app = App(Routes(operations(), services), region=region, auth=auth)
     app.console = Console(region=region, auth_required=auth is not None).respond
+    app.admin = getattr(directory, "admin", None)  # a directory's own admin route (a cell router's status)
     return app
 
 
