@@ -242,3 +242,47 @@ def _recovers(ddb: Any, within: float = 30.0) -> float:
             if time.monotonic() - started > within:
                 raise
             time.sleep(0.2)
+
+
+def test_an_sqlite_cell_whose_write_lock_is_held_does_not_touch_the_others(
+    server_process: Callable[..., Any], tmp_path: Path, new_postgres_database: Callable[[], str]
+) -> None:
+    """Another process holds the sick SQLite cell's write lock (its flock): writes there cannot start."""
+    import fcntl
+
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text(
+        f'[cells.well]\nstorage = "{new_postgres_database()}"\n[cells.sick]\nstorage = "sick"\n'
+        f'[tenants]\n"{WELL}" = "well"\n"{SICK}" = "sick"\n'
+    )
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "1")
+    well, sick = client(server.endpoint_url, WELL), client(server.endpoint_url, SICK, timeout=15)
+    for ddb in (well, sick):
+        ddb.create_table(
+            TableName="load", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        )
+    measure(well, 50)
+    before = measure(well)
+    lock = os.open(tmp_path / "sick" / "cellstore.db.lock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # this process now holds the sick cell's write lock
+    try:
+        time.sleep(DETECTION)
+        during = measure(well)
+        started = time.monotonic()
+        with pytest.raises(ClientError) as refused:
+            sick.put_item(TableName="load", Item={"pk": {"S": "x"}})
+        refused_in = time.monotonic() - started
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    recovered_in = _recovers(sick)
+    print(f"\nsqlite lock held: healthy tenant p99 before {before[1] * 1000:.1f} ms, during {during[1] * 1000:.1f} ms "
+          f"(medians {before[0] * 1000:.1f} / {during[0] * 1000:.1f} ms), errors during {during[2]}; sick tenant's "
+          f"write refused ({refused.value.response['ResponseMetadata']['HTTPStatusCode']}) in {refused_in * 1000:.0f} ms; "
+          f"writes again {recovered_in:.1f} s after the lock was let go")
+    assert before[2] == during[2] == 0
+    assert during[0] <= 1.5 * before[0] + 0.002
+    assert during[1] <= 3 * before[1] + 0.050
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert refused_in < 0.5
