@@ -35,7 +35,11 @@ from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnava
 from cellstore.waiting import Wait
 
 #: Defaults per cell: threads, queued requests beyond them, seconds a request may wait in all.
-THREADS = 16
+#: One thread: a busy thread drains the queue without a wake-up per request, which is what keeps
+#: the router's cost near 10% of a request's CPU (bench/cells.py; 16 threads cost +45-75%), and a
+#: front end's event loop ran everything one at a time before cells anyway.  ``threads`` in
+#: cells.toml raises it for a cell (a PostgreSQL cell with slow queries, say).
+THREADS = 1
 QUEUE = 256
 TIMEOUT = 10.0
 

@@ -11,6 +11,7 @@ is opened::
     zone = "b"                                      # optional, shown by `cells status`
     max_tenants = 500                               # optional: placement's cap
     accept_new = false                              # optional: keep its tenants, place none here
+    threads = 4                                     # optional: its bulkhead's threads per process (default 1)
 
     [tenants]
     "111111111111" = "b"                            # pinned: placed in b whatever the load
@@ -52,6 +53,7 @@ class CellConfig:
     zone: str | None = None
     max_tenants: int | None = None
     accept_new: bool = True
+    threads: int | None = None  # the bulkhead's threads in each front end process (None: bulkhead.THREADS)
 
     @property
     def is_postgres(self) -> bool:
@@ -127,9 +129,11 @@ def _cell(where: str, base: Path, name: str, body: Any) -> CellConfig:
         raise CellsConfigError(f"{where}: {key}: a cell name is 1-64 of A-Z a-z 0-9 _ -")
     if not isinstance(body, dict):
         raise CellsConfigError(f"{where}: {key} must be a table with storage = ...")
-    extra = sorted(set(body) - {"storage", "zone", "max_tenants", "accept_new"})
+    extra = sorted(set(body) - {"storage", "zone", "max_tenants", "accept_new", "threads"})
     if extra:
-        raise CellsConfigError(f"{where}: {key}.{extra[0]}: unknown key (expected storage, zone, max_tenants, accept_new)")
+        raise CellsConfigError(
+            f"{where}: {key}.{extra[0]}: unknown key (expected storage, zone, max_tenants, accept_new, threads)"
+        )
     storage = body.get("storage")
     if not isinstance(storage, str) or not storage:
         raise CellsConfigError(f"{where}: {key}.storage is required: an SQLite data dir or a postgresql:// URL")
@@ -144,7 +148,10 @@ def _cell(where: str, base: Path, name: str, body: Any) -> CellConfig:
     accept_new = body.get("accept_new", True)
     if not isinstance(accept_new, bool):
         raise CellsConfigError(f"{where}: {key}.accept_new must be true or false")
-    return CellConfig(name, storage, zone, cap, accept_new)
+    threads = body.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256):
+        raise CellsConfigError(f"{where}: {key}.threads must be a whole number from 1 to 256")
+    return CellConfig(name, storage, zone, cap, accept_new, threads)
 
 
 def _pinned(where: str, section: Any, cells: Mapping[str, CellConfig]) -> dict[str, str]:

@@ -45,7 +45,7 @@ def open_router(
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
     for name, cell_config in config.cells.items():
-        bulkhead = Bulkhead(name, threads=threads, queue_size=queue_size, timeout=timeout)
+        bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
         cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))

@@ -54,8 +54,8 @@ SIZE_TTL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
-class _Reroute:
-    """A cell's answer meaning: this account now lives in ``cell``, run the request there."""
+class _Moved:
+    """A cell's answer meaning: this account is fenced here (moving away); find its new cell and run it there."""
 
     cell: str
 
@@ -98,7 +98,8 @@ class Router:
         self._template = template
         self._routed: dict[str, Mapping[str, Service]] = {}
         self._sizes: dict[str, tuple[float, int]] = {}
-        self._placer = Bulkhead("map", threads=2, queue_size=64)
+        # Placing new tenants and waiting out moves' switches: work on the map, never on a cell's threads.
+        self._placer = Bulkhead("map", threads=4, queue_size=1024)
         self._health_interval = health_interval
         self._stopping = threading.Event()
         self._health_thread = threading.Thread(target=self._health_loop, name="cellstore-cell-health", daemon=True)
@@ -169,10 +170,14 @@ class Router:
             cell.failures += 1
             raise unavailable(service, f"Cell {name} is not answering; retry the request.")
 
+        def rerouted(new_cell: str) -> Wait:
+            self.reroutes += 1
+            return self._run_on(new_cell, account, service, work, hops + 1)
+
         def then(result: Any) -> Any:
-            if isinstance(result, _Reroute):
-                self.reroutes += 1
-                return self._run_on(result.cell, account, service, work, hops + 1)
+            if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
+                return self._placer.submit(lambda: self._await_switch(account, result.cell, service), service,
+                                           then=rerouted)
             if isinstance(result, Wait):  # a long poll: its next attempt runs on the cell's threads too
                 inner = result
                 return Wait(inner.wakeups, inner.queue_id, inner.generation, inner.deadline,
@@ -187,12 +192,12 @@ class Router:
             raise
 
     def _guarded(self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any]) -> Any:
-        """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Reroute`` once the map has switched."""
+        """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Moved`` (the loop re-routes it)."""
         try:
             return work(cell.services(account))
         except TenantMoved:
             cell.forget(account)
-            return _Reroute(self._await_switch(account, cell.name, service))
+            return _Moved(cell.name)
 
     def _await_switch(self, account: str, away_from: str, service: str) -> str:
         deadline = time.monotonic() + self.move_wait

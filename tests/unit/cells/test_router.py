@@ -97,8 +97,9 @@ def test_config_reads_cells_pins_and_map(tmp_path: Path) -> None:
 
 
 def test_config_default_map_is_beside_the_file(tmp_path: Path) -> None:
-    config = config_of(tmp_path, '[cells.a]\nstorage = "postgresql://u@h/a"\n')
+    config = config_of(tmp_path, '[cells.a]\nstorage = "postgresql://u@h/a"\nthreads = 4\n')
     assert config.cells["a"].location() == "postgresql://u@h/a"
+    assert config.cells["a"].threads == 4
     assert config.map_location() == str(tmp_path / "cellmap" / "cellmap.db")
 
 
@@ -109,6 +110,7 @@ def test_config_default_map_is_beside_the_file(tmp_path: Path) -> None:
     ('[cells."a b"]\nstorage = "x"\n', "a cell name is"),
     ('[cells.a]\nstorage = "x"\nmax_tenants = 0\n', "max_tenants must be"),
     ('[cells.a]\nstorage = "x"\naccept_new = "no"\n', "accept_new must be true or false"),
+    ('[cells.a]\nstorage = "x"\nthreads = 0\n', "threads must be a whole number"),
     ('[cells.a]\nstorage = "x"\n[tenants]\n"12" = "a"\n', "exactly 12 digits"),
     ('[cells.a]\nstorage = "x"\n[tenants]\n"111111111111" = "z"\n', "'z' is not a cell"),
     ('[cells.a]\nstorage = "x"\n[cells.b]\nstorage = "x"\n', "cells.b.storage: cell a has the same storage"),
