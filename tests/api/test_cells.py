@@ -252,6 +252,11 @@ def test_the_admin_route_needs_an_admin_under_sigv4(server_process: Callable[...
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
+    tenant = boto3.client("dynamodb", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                          aws_access_key_id="AKIATENANT", aws_secret_access_key="tenant-secret")
+    make_table(tenant, "orders")  # authorized through the router (the key schema read on the cell's thread)
+    tenant.put_item(TableName="orders", Item={"pk": {"S": "k"}})
+    assert tenant.describe_table(TableName="orders")["Table"]["TableArn"].split(":")[4] == "444444444444"
     status, body = get("AKIAADMIN", "admin-secret")
     assert status == 200 and json.loads(body)["cells"][0]["name"] == "a"
     status, body = get("AKIATENANT", "tenant-secret")

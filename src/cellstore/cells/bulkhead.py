@@ -152,7 +152,7 @@ class Bulkhead:
                 job.done = True
                 job.callback = None
                 self.timed_out += 1
-                raise unavailable(job.service, f"Cell {self.name} did not answer within {self.timeout:g}s; retry the request.")
+                raise unavailable(job.service, f"Cell {self.name} did not answer in time; retry the request.")
         if job.error is not None:
             raise job.error
         return job.result

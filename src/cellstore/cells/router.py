@@ -49,6 +49,9 @@ HEALTH_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
 #: Seconds a request for a moving account waits for the map to switch before it gets a retryable 503.
 MOVE_WAIT = 5.0
+#: Seconds the event loop waits for an authorization's key-schema read, and for placing a new tenant there.
+AUTHORIZE_WAIT = 0.5
+PLACE_WAIT = 2.0
 #: Seconds a cell's size is remembered for placement.
 SIZE_TTL = 30.0
 
@@ -137,10 +140,39 @@ class Router:
         resources = None
         if template.resources is not None:
             def resources(operation: str, payload: dict[str, Any]) -> Any:
-                # Authorization (--auth sigv4) reads a key schema, on the caller's thread.
-                inner = self.cell_for(account).services(account)[name].resources
-                return None if inner is None else inner(operation, payload)
+                return self.resources(account, name, operation, payload)
         return Service(dispatch, template.operations, template.needs_endpoint, resources)
+
+    def resources(self, account: str, service: str, operation: str, payload: dict[str, Any]) -> Any:
+        """What a request touches, for ``--auth sigv4``'s authorizer, which asks on the event loop.
+
+        It reads the table's key schema, so it runs on the cell's bulkhead
+        like the request itself, but the loop waits for it: at most
+        ``AUTHORIZE_WAIT`` seconds (and not at all for a cell known to be
+        unhealthy), so a hung cell can stall the loop for that long per
+        request only until the health loop marks it.
+        """
+        name = self.cellmap.cell_of(account)
+        if name is None:
+            name = self._on_loop(self._placer, lambda: self.place(account), service, PLACE_WAIT)
+        cell = self.cells.get(name)
+        if cell is None:
+            raise unavailable(service, f"Account {account} is in cell {name}, which this server does not serve.")
+        if not self.health[name].ok:
+            raise unavailable(service, f"Cell {name} is not answering; retry the request.")
+
+        def read() -> Any:
+            inner = cell.services(account)[service].resources
+            return None if inner is None else inner(operation, payload)
+
+        return self._on_loop(cell.bulkhead, read, service, AUTHORIZE_WAIT)
+
+    @staticmethod
+    def _on_loop(bulkhead: Bulkhead, work: Callable[[], Any], service: str, wait: float) -> Any:
+        """``work()`` on ``bulkhead``, its caller waiting at most ``wait`` seconds (then a retryable 503)."""
+        pending = bulkhead.submit(work, service)
+        bulkhead.block(pending.queue_id, pending.generation, time.monotonic() + wait)
+        return pending.retry()
 
     # --- routing
 

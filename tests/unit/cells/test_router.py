@@ -259,7 +259,7 @@ def test_a_full_bulkhead_fails_fast_and_a_slow_one_times_out() -> None:
         second = bulkhead.submit(release.wait, "sqs")  # fills the queue
         with pytest.raises(CellUnavailable, match="overloaded"):
             bulkhead.submit(release.wait, "dynamodb")
-        with pytest.raises(CellUnavailable, match="did not answer within"):
+        with pytest.raises(CellUnavailable, match="did not answer in time"):
             settle(first)
         with pytest.raises(SqsCellUnavailable):
             settle(second)
@@ -351,3 +351,19 @@ def test_reconcile_closes_moved_accounts_and_opens_placed_ones(router: Router) -
         time.sleep(0.01)
     assert ALICE not in router.cells[source].tenants.opened()
     assert ALICE in router.cells[target].tenants.opened()
+
+
+def test_authorization_reads_wait_briefly_for_a_hung_cell(router: Router) -> None:
+    create_table(router, ALICE, "orders")
+    accesses = router.resources(ALICE, "dynamodb", "GetItem", {"TableName": "orders", "Key": {"pk": {"S": "k"}}})
+    assert [access.action for access in accesses] == ["dynamodb:GetItem"]
+    cell = router.cells[router.cellmap.snapshot.tenants[ALICE]]
+    release = threading.Event()
+    cell.bulkhead.post(release.wait)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CellUnavailable):
+            router.resources(ALICE, "dynamodb", "GetItem", {"TableName": "orders", "Key": {"pk": {"S": "k"}}})
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
