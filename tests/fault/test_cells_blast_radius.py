@@ -286,3 +286,38 @@ def test_an_sqlite_cell_whose_write_lock_is_held_does_not_touch_the_others(
     assert during[1] <= 3 * before[1] + 0.050
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     assert refused_in < 0.5
+
+
+def test_losing_the_map_store_does_not_stop_placed_tenants(
+    sick_cluster: Any, server_process: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The cell map lives on a PostgreSQL of its own; stopped, placed tenants go on, only placing waits."""
+    map_dsn = sick_cluster.create_database("cellmap")
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text(f'[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n[map]\nstorage = "{map_dsn}"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "1")
+    placed = client(server.endpoint_url, WELL)
+    placed.create_table(
+        TableName="load", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    before = measure(placed, 100)
+    with stopped(sick_cluster):
+        time.sleep(3)  # a map refresh or two fail meanwhile
+        during = measure(placed, 100)
+        with pytest.raises(ClientError) as refused:
+            client(server.endpoint_url, SICK).list_tables()
+    print(f"\nmap store stopped: placed tenant p99 {before[1] * 1000:.1f} -> {during[1] * 1000:.1f} ms, errors "
+          f"{during[2]}; a new tenant got {refused.value.response['ResponseMetadata']['HTTPStatusCode']}")
+    assert before[2] == during[2] == 0
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    newcomer = client(server.endpoint_url, SICK)
+    deadline = time.monotonic() + 30
+    while True:  # placed once the map is back
+        try:
+            assert newcomer.list_tables()["TableNames"] == []
+            break
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
