@@ -10,16 +10,19 @@ fenced ``Tenants`` over its store) and ``open_map`` (the map's
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from cellstore.api import Database, Tenants
 from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead
 from cellstore.cells.cell import Cell
 from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
-from cellstore.cells.config import CellConfig, CellsConfig
+from cellstore.cells.config import CellConfig, CellsConfig, CellsConfigError, load
 from cellstore.cells.router import Router
 from cellstore.cells.status import AdminRoute
 from cellstore.protocol.directory import ServicesFor
+
+log = logging.getLogger("cellstore.cells")
 
 #: Opens one cell's storage as a fenced ``Tenants``.
 OpenTenants = Callable[[CellConfig], Tenants]
@@ -50,6 +53,7 @@ def open_router(
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
     router.admin = AdminRoute(router)
+    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads)
     if start:
         for account, name in cellmap.snapshot.tenants.items():
             cell = cells.get(name)
@@ -57,3 +61,39 @@ def open_router(
                 cell.bulkhead.post(functools.partial(cell.services, account))
         router.start()
     return router
+
+
+def _reloader(
+    router: Router, config: CellsConfig, open_tenants: OpenTenants, services_for: ServicesFor,
+    queue_size: int, timeout: float, threads: int,
+) -> Callable[[], None]:
+    """A check, run each health round, that re-reads the cells file when it changes: how a cell is added,
+    or a cell closed to new tenants (``accept_new = false``) before a drain, without a restart."""
+    path = config.path
+
+    def modified() -> int | None:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    seen = modified()
+
+    def reload() -> None:
+        nonlocal seen
+        now = modified()
+        if now is None or now == seen:
+            return
+        seen = now
+        try:
+            new = load(path)
+        except CellsConfigError as err:
+            log.warning("not applying the changed cells file: %s", err)
+            return
+        for name, cell_config in new.cells.items():
+            if name not in router.cells:
+                bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
+                router.add_cell(Cell(cell_config, open_tenants(cell_config), services_for, bulkhead))
+        router.update_config(new)
+
+    return reload

@@ -79,7 +79,7 @@ class Router:
     def __init__(
         self,
         config: CellsConfig,
-        cells: Mapping[str, Cell],
+        cells: dict[str, Cell],
         cellmap: CellMap,
         template: Mapping[str, Service],
         *,
@@ -96,6 +96,8 @@ class Router:
         self.move_wait = move_wait
         self.health = {name: Health() for name in cells}
         self.reroutes = 0
+        #: Called each health round: re-reads the cells file if it changed (``deployment.open_router``).
+        self.reload: Callable[[], None] | None = None
         #: ``GET /_cellstore/cells`` (``status.AdminRoute``, set by ``deployment.open_router``); the app serves it.
         self.admin: Callable[..., Any] | None = None
         self._template = template
@@ -106,6 +108,29 @@ class Router:
         self._health_interval = health_interval
         self._stopping = threading.Event()
         self._health_thread = threading.Thread(target=self._health_loop, name="cellstore-cell-health", daemon=True)
+
+    def add_cell(self, cell: Cell) -> None:
+        """Serve one more cell (added to the cells file while running); it takes new tenants at once."""
+        self.health[cell.name] = Health()
+        self.cells = {**self.cells, cell.name: cell}  # a new dict: readers iterate the old one safely
+        log.info("serving a new cell: %s", cell.name)
+
+    def update_config(self, config: CellsConfig) -> None:
+        """A re-read cells file: new pins, caps, zones and ``accept_new`` apply from now on.
+
+        A cell whose ``storage`` changed keeps the storage it was opened on
+        (restart the front end to move a cell); a cell removed from the file
+        is still served (drain it first, then restart).
+        """
+        for name, cell in self.cells.items():
+            new = config.cells.get(name)
+            if new is None:
+                log.warning("cell %s is no longer in %s; still serving it until a restart", name, config.path)
+            elif new.storage != cell.config.storage:
+                log.warning("cell %s's storage changed in %s; the change needs a restart", name, config.path)
+            else:
+                cell.config = new
+        self.config = config
 
     def start(self) -> None:
         """Start the map refresher and the health loop."""
@@ -284,6 +309,11 @@ class Router:
 
     def _health_loop(self) -> None:
         while not self._stopping.wait(self._health_interval):
+            if self.reload is not None:
+                try:
+                    self.reload()
+                except Exception:  # a bad reload must not stop the health loop
+                    log.exception("re-reading the cells file failed")
             self.check_health()
             self.reconcile()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -367,3 +368,28 @@ def test_authorization_reads_wait_briefly_for_a_hung_cell(router: Router) -> Non
         assert time.monotonic() - started < 1.0
     finally:
         release.set()
+
+
+def test_a_changed_cells_file_adds_cells_and_closes_others_without_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "cells.toml"
+    path.write_text('[cells.a]\nstorage = "a"\n')
+    router = open_router(
+        load(path), lambda cell: Tenants(SqliteStore(None), fenced=True, background=False),
+        lambda location: open_database(SqliteStore(None), background=False), services_for, start=False,
+    )
+    try:
+        assert router.reload is not None
+        router.reload()  # unchanged: nothing happens
+        assert list(router.cells) == ["a"]
+        path.write_text('[cells.a]\nstorage = "a"\naccept_new = false\n[cells.b]\nstorage = "b"\nzone = "z"\n')
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+        router.reload()
+        assert list(router.cells) == ["a", "b"] and router.cells["a"].config.accept_new is False
+        create_table(router, ALICE, "orders")
+        assert router.cellmap.snapshot.tenants[ALICE] == "b"
+        path.write_text("[cells.a\n")  # a broken file is not applied
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
+        router.reload()
+        assert list(router.cells) == ["a", "b"]
+    finally:
+        router.close()
