@@ -94,7 +94,7 @@ def router_status(router: Router) -> dict[str, Any]:
             "name": name, "zone": cell.config.zone, "storage": _redacted(cell.config.storage),
             "tenants": counts.get(name, 0), "accept_new": cell.config.accept_new, "max_tenants": cell.config.max_tenants,
             "health": "ok" if health.ok else "unhealthy", "error": health.error or None,
-            "requests": cell.requests.total, "requests_per_second": cell.requests.rate(),
+            "requests": cell.requests.total, "requests_per_second": cell.requests.rate(), "refused": cell.failures,
             "busy": bulkhead.busy, "queued": bulkhead.queued, "rejected": bulkhead.rejected,
             "timed_out": bulkhead.timed_out,
         })
