@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,15 @@ def test_the_admin_route_needs_an_admin_under_sigv4(server_process: Callable[...
     assert status == 400 and b"AccessDenied" in body
     status, body = get(None)
     assert status in (400, 403) and b"MissingAuthenticationToken" in body
+
+
+def test_a_cell_added_to_the_file_is_served_without_a_restart(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text('[cells.a]\nstorage = "a"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    make_table(client(server.endpoint_url, ALICE), "orders")
+    cells_file.write_text('[cells.a]\nstorage = "a"\naccept_new = false\n[cells.b]\nstorage = "b"\n')
+    time.sleep(3)  # each worker's health loop notices the change within 2 s
+    for account in (BOB, "555555555555", "666666666666"):  # whichever worker answers, b takes them
+        make_table(client(server.endpoint_url, account), "orders")
+    assert placed(cells_file) == {"a": 1, "b": 3}
