@@ -3,7 +3,7 @@
 Read from the source with ``ast`` (nothing is imported), so a function-level
 or ``TYPE_CHECKING`` import counts like any other: a dependency cannot hide.
 
-    protocol ──► api ──► engine ──► storage        handlers ──► engine
+    protocol ──► api ──► engine ──► storage        handlers ──► engine        cache ──► engine
 
 ``cellstore.errors`` and ``cellstore.waiting`` are neutral: every layer may
 use them and they use no layer.  ``embedded`` and ``cli`` wrap the whole
@@ -30,9 +30,11 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"storage"},
     "api": {"engine"},
     "handlers": {"engine"},
+    # The cache tier wraps the engine as handlers do; its client library needs no layer at all.
+    "cache": {"engine"},
     "protocol": {"api"},
     "embedded": {"protocol", "api", "handlers", "engine", "storage"},
-    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded"},
+    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "cache"},
     "main": {"cli"},
 }
 
