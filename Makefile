@@ -20,10 +20,11 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 serve: .make-install.stamp
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: lint .make-test.stamp client-tools postgres-tools
+test: lint .make-test.stamp client-tools postgres-tools memcached-tools
 	@echo "make test: lint passed; now the whole suite (see README.md for its duration and faster subsets); it starts"
 	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
 	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
+	@echo "  - memcached processes on loopback, for the cache tier's tests (tests/memcached_cluster.py)"
 	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
 	@echo "    .clients/ on first use (tests/clients)"
 	$(BIN)/python -m pytest
@@ -38,7 +39,7 @@ lint: .make-test.stamp
 # environment under .clients/ from the lock files beside its script; what it
 # needs from the system is node and npm for the JS SDK (Debian's, as for `make
 # bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools postgres-tools
+.PHONY: client-tools postgres-tools memcached-tools
 client-tools: npm
 
 # Says where the suite's PostgreSQL comes from; tests/pg_cluster.py itself
@@ -50,6 +51,16 @@ postgres-tools:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "make test: PostgreSQL is not installed; tests/pg_cluster.py will install Debian's postgresql package (apt-get)"; \
 	else echo "make test: PostgreSQL is not installed and cannot be (needs root and apt-get): its half of the suite is skipped (fails with CI=true)"; fi
+
+# The cache tier's tests start real memcached processes (Debian's package, which
+# has extstore); installed here when missing, and by tests/memcached_cluster.py
+# too, so that a bare pytest run gets it as well.
+memcached-tools:
+	@if command -v memcached >/dev/null || [ -x /usr/bin/memcached ]; then echo "make test: memcached for the cache tests: $$(command -v memcached || echo /usr/bin/memcached)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Debian's memcached package (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }; \
+	else echo "make test: memcached is not installed and cannot be (needs root and apt-get): the cache tests are skipped (fail with CI=true)"; fi
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
