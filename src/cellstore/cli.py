@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cellstore import __version__
+from cellstore.cache import command as cache_command
 
 if TYPE_CHECKING:
     from cellstore.protocol.access_log import AccessLog
@@ -182,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
     handlers.set_defaults(run=_handlers, parser=handlers)
+
+    cache_command.register(commands)  # cellstore cache warm ... (cellstore/cache/command.py)
     return parser
 
 

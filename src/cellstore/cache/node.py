@@ -12,17 +12,17 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote
 
 from pymemcache.client.base import PooledClient
-from pymemcache.exceptions import MemcacheError
+from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
 from cellstore.cache.config import Server
 from cellstore.cache.metrics import NodeStats
 
 _FAILURES = (MemcacheError, OSError, socket.timeout)
+#: What a pooled connection to a restarted node fails with (the node itself may well be up).
+_STALE = (MemcacheUnexpectedCloseError, BrokenPipeError, ConnectionResetError)
 
 
 class NodeFailed(Exception):
@@ -63,52 +63,48 @@ class Node:
             self._down_until = now + self.down_for
         return NodeFailed(f"{self.name}: {type(exc).__name__}: {exc}")
 
-    def get(self, key: str) -> bytes | None:
+    def _call(self, command: str, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+        """pymemcache's ``command`` and its latency; one retry when a pooled connection turns out dead.
+
+        A pooled connection to a node that restarted is closed under us; the
+        first call on it fails without the node being down.  pymemcache drops
+        that connection, so one retry on a fresh one tells the two apart.  A
+        timeout is not retried: it is what a slow node looks like.
+        """
         self._check()
+        call = getattr(self._client, command)
         started = time.perf_counter()
         try:
-            value: bytes | None = self._client.get(key)
+            try:
+                result = call(*args, **kwargs)
+            except _STALE:
+                result = call(*args, **kwargs)
         except _FAILURES as exc:
             raise self._failed(started, exc) from exc
-        self.stats.call(time.perf_counter() - started, hits=value is not None, misses=value is None)
-        return value
+        return result, time.perf_counter() - started
+
+    def get(self, key: str) -> bytes | None:
+        value, seconds = self._call("get", key)
+        self.stats.call(seconds, hits=value is not None, misses=value is None)
+        return value  # type: ignore[no-any-return]
 
     def get_many(self, keys: list[str], count: bool = True) -> dict[str, bytes]:
         """The keys found; ``count=False`` for chunk fetches, which are not hits or misses of their own."""
-        self._check()
-        started = time.perf_counter()
-        try:
-            found: dict[str, bytes] = self._client.get_many(keys)
-        except _FAILURES as exc:
-            raise self._failed(started, exc) from exc
+        found, seconds = self._call("get_many", keys)
         hits = len(found) if count else 0
-        self.stats.call(time.perf_counter() - started, hits=hits, misses=len(keys) - hits if count else 0)
-        return found
+        self.stats.call(seconds, hits=hits, misses=len(keys) - hits if count else 0)
+        return found  # type: ignore[no-any-return]
 
     def _write(self, command: str, *args: Any) -> bool:
-        self._check()
-        started = time.perf_counter()
-        try:
-            done = bool(getattr(self._client, command)(*args))
-        except _FAILURES as exc:
-            raise self._failed(started, exc) from exc
-        self.stats.call(time.perf_counter() - started)
-        return done
+        done, seconds = self._call(command, *args)
+        self.stats.call(seconds)
+        return bool(done)
 
     def set_many(self, items: dict[str, bytes], expire: int) -> None:
-        failed = self._client_set_many(items, expire)
+        failed, seconds = self._call("set_many", items, expire=expire)
+        self.stats.call(seconds)
         if failed:
             raise NodeFailed(f"{self.name}: memcached refused {len(failed)} item(s), e.g. {failed[0]!r}")
-
-    def _client_set_many(self, items: dict[str, bytes], expire: int) -> list[str]:
-        self._check()
-        started = time.perf_counter()
-        try:
-            failed: list[str] = self._client.set_many(items, expire=expire)
-        except _FAILURES as exc:
-            raise self._failed(started, exc) from exc
-        self.stats.call(time.perf_counter() - started)
-        return failed
 
     def set(self, key: str, value: bytes, expire: int) -> None:
         if not self._write("set", key, value, expire):
@@ -129,26 +125,6 @@ class Node:
 
     def flush_all(self) -> None:
         self._write("flush_all")
-
-    def metadump(self) -> Iterator[tuple[str, int]]:
-        """Every key the node holds with its expiry (unix seconds, 0 = none), from ``lru_crawler metadump all``.
-
-        memcached's LRU crawler walks the items and prints a line per item
-        (``key=<url-encoded> exp=<unix time or -1> ...``), then ``END``.  The
-        whole dump is read with one call, so it uses a timeout of its own.
-        """
-        started = time.perf_counter()
-        try:
-            raw: bytes = self._client.raw_command(b"lru_crawler metadump all", b"END\r\n")
-        except _FAILURES as exc:
-            raise self._failed(started, exc) from exc
-        self.stats.call(time.perf_counter() - started)
-        for line in raw.split(b"\n"):
-            fields = dict(part.split(b"=", 1) for part in line.strip().split(b" ") if b"=" in part)
-            if b"key" not in fields:
-                continue
-            exp = int(fields.get(b"exp", b"-1"))
-            yield unquote(fields[b"key"].decode("ascii")), max(exp, 0)
 
     def close(self) -> None:
         self._client.close()

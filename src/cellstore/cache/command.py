@@ -1,0 +1,102 @@
+"""``cellstore cache ...``: the cache tier's subcommands, registered by cli.py with one call.
+
+``cellstore cache warm --config cache.toml --zone b --from a [--rate N]``
+fills zone b's nodes (or the ``--node`` ones) from zone a's copy and shows
+its progress: a rich progress bar on a terminal, a plain line a second
+otherwise (logs, CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from cellstore.cache.client import CacheClient
+from cellstore.cache.config import load_config
+from cellstore.cache.errors import CacheError
+from cellstore.cache.metadump import MetadumpFailed
+from cellstore.cache.warming import Warmer, WarmProgress
+
+
+def register(commands: Any) -> None:
+    """Add ``cache`` and its actions to the ``cellstore`` command's subparsers."""
+    cache = commands.add_parser(
+        "cache",
+        help="operate the memcached cache tier (docs/CACHE.md)",
+        description="Operate the EVCache-style cache tier: zones of memcached servers named in a cache.toml.",
+    )
+    actions = cache.add_subparsers(dest="action", metavar="ACTION", required=True)
+    warm = actions.add_parser(
+        "warm",
+        help="fill a zone's nodes from another zone's copy",
+        description="List the keys of the --from zone with memcached's LRU crawler (metadump), and copy those "
+        "that the --zone zone's nodes should hold into them, without overwriting a key already there.",
+        epilog="examples:\n  cellstore cache warm --config cache.toml --zone b --from a\n"
+        "  cellstore cache warm --config cache.toml --zone b --from a --node 10.0.1.7:11211 --rate 2000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    warm.add_argument("--config", type=Path, required=True, help="the cache.toml naming the zones")
+    warm.add_argument("--zone", required=True, help="the zone to fill")
+    warm.add_argument("--from", dest="source", required=True, help="the healthy zone to copy from")
+    warm.add_argument(
+        "--node", action="append", metavar="HOST:PORT", help="fill only this node of --zone (repeatable; default: all)"
+    )
+    warm.add_argument(
+        "--rate", type=float, default=None, metavar="N", help="copy at most N keys a second (default: no limit)"
+    )
+    warm.set_defaults(run=run_warm, parser=warm)
+
+
+def run_warm(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    stream = out or sys.stdout
+    try:
+        config = load_config(args.config, zone=args.zone)
+        with CacheClient(config, zone=args.zone, replay=False) as client:
+            warmer = Warmer(client, args.zone, args.source, nodes=args.node, rate=args.rate)
+            state = _with_bar(warmer, stream) if stream.isatty() else warmer.run(_PlainLines(stream))
+    except (CacheError, MetadumpFailed) as exc:
+        print(f"cellstore cache warm: {exc}", file=sys.stderr)
+        return 1
+    print(_summary(state), file=stream)
+    return 0 if state.failed == 0 else 1
+
+
+def _with_bar(warmer: Warmer, stream: TextIO) -> WarmProgress:
+    # rich is imported only on a terminal: every cellstore command imports this module, and rich takes a while.
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("warming"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(file=stream)
+    ) as bar:
+        task = bar.add_task("warm", total=None)
+
+        def show(state: WarmProgress) -> None:
+            bar.update(task, total=state.listed, completed=state.done)
+
+        return warmer.run(show)
+
+
+class _PlainLines:
+    """One line a second (and the first): what a log file or CI wants instead of a redrawn bar."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = 0.0
+
+    def __call__(self, state: WarmProgress) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            print(f"warming: {state.done}/{state.listed} keys, {state.copied} copied", file=self.stream, flush=True)
+
+
+def _summary(state: WarmProgress) -> str:
+    rate = state.done / state.seconds if state.seconds else 0.0
+    return (
+        f"warmed: {state.listed} keys listed, {state.copied} copied, {state.present} already there, "
+        f"{state.gone} gone from the source, {state.failed} failed, in {state.seconds:.1f} s ({rate:.0f} keys/s)"
+    )
