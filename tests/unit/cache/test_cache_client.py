@@ -51,6 +51,7 @@ def test_delete_removes_the_key_from_every_zone(client: CacheClient) -> None:
     assert client.get("k") is None
 
 
+@pytest.mark.slow
 def test_ttl_expires_the_value_everywhere(client: CacheClient) -> None:
     client.set("short", b"v", ttl=1, latch=Latch.ALL)
     assert client.get("short") == b"v"
@@ -58,6 +59,7 @@ def test_ttl_expires_the_value_everywhere(client: CacheClient) -> None:
     assert client.get("short") is None
 
 
+@pytest.mark.slow
 def test_touch_extends_the_ttl_in_every_zone(client: CacheClient) -> None:
     client.set("t", b"v", ttl=1, latch=Latch.ALL)
     assert client.touch("t", 100, latch=Latch.ALL).ok
