@@ -187,15 +187,30 @@ class CacheClient:
         check_key(key)
         return self._write(retry.TOUCH, key, None, expiry_for(ttl), latch)
 
-    def _write(self, op: str, key: str, value: bytes | None, expiry: int, latch: Latch | None) -> WriteResult:
+    def replicate(
+        self, op: str, key: str, value: bytes | None, expiry: int, latch: Latch | None = None
+    ) -> WriteResult:
+        """Apply a write made elsewhere (the cross-region relay): ``expiry`` is absolute, as it was there.
+
+        Listeners are not told: a replicated write is not this region's to publish again.
+        """
+        check_key(key)
+        if op not in (retry.SET, retry.DELETE, retry.TOUCH) or (op == retry.SET and value is None):
+            raise ValueError(f"not a cache write: {op!r}")
+        return self._write(op, key, value, expiry, latch, publish=False)
+
+    def _write(
+        self, op: str, key: str, value: bytes | None, expiry: int, latch: Latch | None, publish: bool = True
+    ) -> WriteResult:
         policy = latch or self.config.latch
         required = policy.required(len(self._order))
         acks = _Acks(required, len(self._order))
         for zone in self._order:
             self._lane(zone.name, key).submit(self._apply, zone, op, key, value, expiry, acks)
         acked = acks.wait() if required else 0
-        for listener in self.listeners:
-            listener(op, key, value, expiry)
+        if publish:
+            for listener in self.listeners:
+                listener(op, key, value, expiry)
         return WriteResult(acked, required, len(self._order))
 
     def _apply(self, zone: Zone, op: str, key: str, value: bytes | None, expiry: int, acks: _Acks | None) -> bool:
