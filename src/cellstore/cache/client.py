@@ -5,8 +5,10 @@
 * ``set``/``delete``/``touch`` go to every zone.  The call waits for as many
   zones as its :class:`Latch` asks, the others finish in the background, and
   a zone that fails gets the write later from the durable retry queue
-  (``retry.py``).  Each (zone, key) has one worker thread, its *lane*, so the
-  writes to a key reach a zone in the order they were made, replays included.
+  (``retry.py``).  Each (zone, key) has one worker thread, its *lane*
+  (``lane.py``), so the writes to a key reach a zone in the order they were
+  made, replays included; the own zone's write runs in the caller's thread
+  when its lane is idle.
 * ``get``/``get_many`` ask the client's own zone first; on a miss or an error
   they ask the other zones in the configured order, and a hit there is
   written back into the own zone (with ``add``, so a newer write that got
@@ -22,7 +24,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -31,6 +33,7 @@ from cellstore.cache import retry
 from cellstore.cache.config import CacheConfig
 from cellstore.cache.envelope import check_key
 from cellstore.cache.errors import CacheUnavailable
+from cellstore.cache.lane import Lane, LaneClosed
 from cellstore.cache.latch import Latch
 from cellstore.cache.node import NodeFailed
 from cellstore.cache.retry import RetryQueue
@@ -92,10 +95,7 @@ class CacheClient:
             raise CacheUnavailable(f"zone {self.zone!r} is not one of {sorted(self.zones)}")
         self.local = self.zones[self.zone]
         self._order = [self.local, *(z for z in self.zones.values() if z is not self.local)]
-        self._lanes = {
-            name: [ThreadPoolExecutor(1, thread_name_prefix=f"cache-{name}-{i}") for i in range(LANES)]
-            for name in self.zones
-        }
+        self._lanes = {name: [Lane(f"cache-{name}-{i}") for i in range(LANES)] for name in self.zones}
         self.retry = RetryQueue(config.retry_queue)
         self.listeners: list[WriteListener] = []
         self._closed = threading.Event()
@@ -109,22 +109,28 @@ class CacheClient:
     def get(self, key: str) -> bytes | None:
         """The value, from the own zone or (on a miss or error there) another; None if no zone has it."""
         check_key(key)
-        answered = False
-        local_missed = False
-        for zone in self._order:
+        try:
+            item = self.local.read(key)
+        except NodeFailed:
+            return self._get_elsewhere(key, local_missed=False)
+        if item is not None:
+            return item.payload
+        return self._get_elsewhere(key, local_missed=True)
+
+    def _get_elsewhere(self, key: str, local_missed: bool) -> bytes | None:
+        """The other zones, in order, after the own zone missed (``local_missed``) or failed."""
+        answered = local_missed
+        for zone in self._order[1:]:
             try:
                 item = zone.read(key)
             except NodeFailed:
                 continue
             answered = True
             if item is not None:
-                if zone is not self.local:
-                    self.local.stats.add("fallbacks")
-                    if local_missed:
-                        self._repair(key, item.payload, item.expiry)
+                self.local.stats.add("fallbacks")
+                if local_missed:
+                    self._repair(key, item.payload, item.expiry)
                 return item.payload
-            if zone is self.local:
-                local_missed = True
         if not answered:
             raise CacheUnavailable(f"no zone could answer for {key!r}")
         return None
@@ -205,9 +211,14 @@ class CacheClient:
         policy = latch or self.config.latch
         required = policy.required(len(self._order))
         acks = _Acks(required, len(self._order))
-        for zone in self._order:
+        for zone in self._order[1:]:
             self._lane(zone.name, key).submit(self._apply, zone, op, key, value, expiry, acks)
-        acked = acks.wait() if required else 0
+        if required:  # the own zone's write in this thread when its lane is idle: no handoff to wait for
+            self._lane(self.local.name, key).run(self._apply, self.local, op, key, value, expiry, acks)
+            acked = acks.wait()
+        else:
+            self._lane(self.local.name, key).submit(self._apply, self.local, op, key, value, expiry, acks)
+            acked = 0
         if publish:
             for listener in self.listeners:
                 listener(op, key, value, expiry)
@@ -228,7 +239,7 @@ class CacheClient:
             acks.record(True)
         return True
 
-    def _lane(self, zone: str, key: str) -> ThreadPoolExecutor:
+    def _lane(self, zone: str, key: str) -> Lane:
         return self._lanes[zone][zlib.crc32(key.encode()) % LANES]
 
     # -- replay ------------------------------------------------------------------------------------
@@ -259,7 +270,7 @@ class CacheClient:
         while not self._closed.wait(self.config.retry_interval):
             try:
                 self.replay()
-            except RuntimeError:  # the lanes were shut down under us: closing
+            except LaneClosed:
                 return
 
     def drain(self, timeout: float = 5.0) -> None:
@@ -291,7 +302,7 @@ class CacheClient:
             self._replayer.join()
         for lanes in self._lanes.values():
             for lane in lanes:
-                lane.shutdown(wait=True)
+                lane.shutdown()
         for zone in self.zones.values():
             zone.close()
         self.retry.close()

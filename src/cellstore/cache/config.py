@@ -61,7 +61,6 @@ class CacheConfig:
     #: The durable queue of writes a zone missed; None keeps it in memory (lost with the process).
     retry_queue: Path | None = None
     retry_interval: float = 0.5
-    pool_size: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,7 +81,7 @@ class CacheConfig:
 
 
 _FLOATS = ("timeout", "connect_timeout", "down_for", "retry_interval")
-_INTS = ("chunk_size", "pool_size")
+_INTS = ("chunk_size",)
 
 
 def load_config(path: Path, zone: str | None = None) -> CacheConfig:

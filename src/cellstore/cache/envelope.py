@@ -22,6 +22,7 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cellstore.cache.errors import InvalidCacheKey
 
@@ -54,9 +55,8 @@ class Manifest:
         return [f"{key}:{self.version.hex()}:{i}" for i in range(self.count)]
 
 
-@dataclass(frozen=True)
-class Item:
-    """A decoded item: a plain value, a manifest pointing at chunks, or a chunk."""
+class Item(NamedTuple):
+    """A decoded item: a plain value, a manifest pointing at chunks, or a chunk (a tuple: made on every read)."""
 
     kind: int
     expiry: int
@@ -70,11 +70,11 @@ def decode(raw: bytes) -> Item | None:
     """The item in ``raw``, or None when it is not one of ours (treated as a miss)."""
     if len(raw) < HEADER_SIZE or raw[0] != MAGIC:
         return None
-    _, kind, expiry = _HEADER.unpack_from(raw)
+    kind = raw[1]
     payload = raw[HEADER_SIZE:]
     if kind == MANIFEST and len(payload) != _MANIFEST.size:
         return None
-    return Item(kind, expiry, payload)
+    return Item(kind, int.from_bytes(raw[2:HEADER_SIZE]), payload)
 
 
 def encode(kind: int, expiry: int, payload: bytes) -> bytes:

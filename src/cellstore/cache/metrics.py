@@ -23,11 +23,28 @@ class NodeStats:
     latency_max: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def call(self, seconds: float, hits: int = 0, misses: int = 0) -> None:
+    def call(self, seconds: float, hit: bool) -> None:
+        """One get: a hit or a miss."""
+        with self.lock:
+            self.calls += 1
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+            self.latency_total += seconds
+            self.latency_max = max(self.latency_max, seconds)
+
+    def call_many(self, seconds: float, hits: int, misses: int) -> None:
         with self.lock:
             self.calls += 1
             self.hits += hits
             self.misses += misses
+            self.latency_total += seconds
+            self.latency_max = max(self.latency_max, seconds)
+
+    def call_write(self, seconds: float) -> None:
+        with self.lock:
+            self.calls += 1
             self.latency_total += seconds
             self.latency_max = max(self.latency_max, seconds)
 

@@ -11,7 +11,9 @@ not have them.
 from __future__ import annotations
 
 import time
+from bisect import bisect
 from collections import defaultdict
+from hashlib import md5
 
 from uhashring import HashRing
 
@@ -20,6 +22,9 @@ from cellstore.cache.config import CacheConfig, Server
 from cellstore.cache.envelope import CHUNK, MANIFEST, VALUE, Item
 from cellstore.cache.metrics import ZoneStats
 from cellstore.cache.node import Node, NodeFailed
+
+#: The first two bytes of a plain (unchunked) value's item.
+_PLAIN = bytes((envelope.MAGIC, VALUE))
 
 #: memcached reads an expire time above 30 days as an absolute unix time.
 _RELATIVE_LIMIT = 30 * 24 * 3600
@@ -41,12 +46,22 @@ class Zone:
         self.stats = ZoneStats()
         self.chunk_size = config.chunk_size
         self.nodes = {
-            s.name: Node(s, config.timeout, config.connect_timeout, config.down_for, config.pool_size) for s in servers
+            s.name: Node(s, config.timeout, config.connect_timeout, config.down_for) for s in servers
         }
-        self._ring = HashRing(nodes=list(self.nodes), hash_fn="ketama")
+        # uhashring builds the libketama continuum; the lookup is done here, on its points, because
+        # it is on every call's path and uhashring's generic getter costs several times md5 + bisect.
+        points = HashRing(nodes=list(self.nodes), hash_fn="ketama").get_points()
+        self._positions = [position for position, _ in points]
+        self._owners = [self.nodes[name] for _, name in points]
+        self._only = self._owners[0] if len(self.nodes) == 1 else None
 
     def node_for(self, key: str) -> Node:
-        return self.nodes[self._ring.get_node(key)]
+        """The node that holds ``key``: the first point on the continuum at or after the key's ketama hash."""
+        if self._only is not None:  # one node holds every key: no hash to compute
+            return self._only
+        digest = md5(key.encode(), usedforsecurity=False).digest()
+        index = bisect(self._positions, int.from_bytes(digest[:4], "little"))
+        return self._owners[index if index < len(self._owners) else 0]
 
     def group(self, keys: list[str]) -> dict[Node, list[str]]:
         by_node: dict[Node, list[str]] = defaultdict(list)
@@ -60,6 +75,8 @@ class Zone:
         """The value item under ``key`` (chunks joined), or None on a miss.  Raises NodeFailed."""
         node = self.node_for(key)
         raw = node.get(key)
+        if raw is not None and raw[:2] == _PLAIN and len(raw) >= envelope.HEADER_SIZE:  # the common case, inline
+            return Item(VALUE, int.from_bytes(raw[2 : envelope.HEADER_SIZE]), raw[envelope.HEADER_SIZE :])
         return self._resolve(node, key, raw)
 
     def read_many(self, keys: list[str]) -> tuple[dict[str, Item], list[str]]:
@@ -78,7 +95,9 @@ class Zone:
         return found, failed
 
     def _resolve(self, node: Node, key: str, raw: bytes | None) -> Item | None:
-        item = envelope.decode(raw) if raw is not None else None
+        if raw is None:
+            return None
+        item = envelope.decode(raw)
         if item is None or item.kind == CHUNK:
             return None
         if item.kind == MANIFEST:
