@@ -149,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         help="do not serve GET /metrics (Prometheus text format; on by default, unauthenticated like the "
         "health check: it names tables and queues)",
     )
+    cache_command.add_serve_options(serve)  # --cache FILE --zone NAME (cellstore/cache/command.py)
     serve.set_defaults(run=_serve, parser=serve)
 
     migrate = commands.add_parser(
@@ -376,6 +377,11 @@ def _serve(args: argparse.Namespace) -> int:
             raise SystemExit(f"cellstore: {err}") from None
     if args.workers > 1 and location is None:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    item_cache = cache_command.service_cache(args)
+    if item_cache is not None:  # serve --cache: every server process builds its app with the item cache
+        from cellstore.protocol.server import DISPATCH_WRAPPERS
+
+        DISPATCH_WRAPPERS.append(item_cache)
     metrics_dir = _metrics_dir(args)
     try:
         return _serve_with(args, location, security, metrics_dir)

@@ -184,6 +184,25 @@ class CacheClient:
             raise TypeError(f"cache values are bytes, not {type(value).__name__}")
         return self._write(retry.SET, key, value, expiry_for(ttl), latch)
 
+    def add(self, key: str, value: bytes, ttl: float = 0) -> bool:
+        """Store ``value`` in the own zone only, and only if the key is absent there: a fill after a miss.
+
+        A fill must never replace what a write put there meanwhile (a newer
+        value, an item cache's tombstone), hence ``add``; the other zones fill
+        on their own misses, or from this one through fallback and repair.
+        False when the key was there or the zone failed.
+        """
+        check_key(key)
+        expiry = expiry_for(ttl)
+
+        def fill() -> bool:
+            try:
+                return self.local.write(key, value, expiry, only_if_absent=True)
+            except NodeFailed:
+                return False
+
+        return self._lane(self.local.name, key).run(fill)
+
     def delete(self, key: str, latch: Latch | None = None) -> WriteResult:
         check_key(key)
         return self._write(retry.DELETE, key, None, 0, latch)

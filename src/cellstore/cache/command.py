@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from cellstore.cache.client import CacheClient
 from cellstore.cache.config import load_config
 from cellstore.cache.errors import CacheError
+from cellstore.cache.items import ServiceCache
 from cellstore.cache.metadump import MetadumpFailed
 from cellstore.cache.warming import Warmer, WarmProgress
 
@@ -48,6 +49,30 @@ def register(commands: Any) -> None:
         "--rate", type=float, default=None, metavar="N", help="copy at most N keys a second (default: no limit)"
     )
     warm.set_defaults(run=run_warm, parser=warm)
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """``serve --cache cache.toml --zone a``: the read-through item cache (cache/items.py)."""
+    serve.add_argument(
+        "--cache",
+        type=Path,
+        metavar="FILE",
+        help="serve eventually consistent GetItem/BatchGetItem of the tables in FILE's [tables.NAME] from "
+        "the memcached cache tier it names, invalidated by every write (docs/CACHE.md)",
+    )
+    serve.add_argument("--zone", help="with --cache: the zone this server is in (default: the file's zone)")
+
+
+def service_cache(args: argparse.Namespace) -> ServiceCache | None:
+    """The item cache ``serve`` plugs in, or None without ``--cache``; a bad file stops serve here."""
+    if args.cache is None:
+        if args.zone is not None:
+            raise SystemExit("cellstore: --zone needs --cache FILE")
+        return None
+    try:
+        return ServiceCache(load_config(args.cache, zone=args.zone), args.zone)
+    except CacheError as exc:
+        raise SystemExit(f"cellstore: --cache: {exc}") from None
 
 
 def run_warm(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Self
 
@@ -28,7 +29,7 @@ from cellstore.api import Database
 from cellstore.protocol import http
 from cellstore.protocol.app import App
 from cellstore.protocol.tracing import from_environment
-from cellstore.protocol.wire import Service
+from cellstore.protocol.wire import Dispatch, Service
 from cellstore.protocol.writer import WriterClient
 
 if TYPE_CHECKING:
@@ -79,7 +80,16 @@ def build_app(db: Database, credentials: CredentialsFile | None = None, *, write
     services = services_for(db)
     if writer is not None:
         services = WriterClient(writer).wrap(services)
+    for wrap in DISPATCH_WRAPPERS:  # serve --cache: the item cache in front of DynamoDB (cli.py adds it)
+        dispatchers = wrap(db, {name: service.dispatch for name, service in services.items()})
+        services = {name: Service(dispatchers[name], *s[1:]) for name, s in services.items()}
     return App(services, region=db.region, auth=auth)
+
+
+#: Wrappers ``build_app`` puts around the services' dispatchers, in order, in every server process:
+#: ``wrap(db, {service: dispatch}) -> {service: dispatch}``.  cli.py adds the item cache here
+#: (``serve --cache``); the protocol layer itself knows nothing of it.
+DISPATCH_WRAPPERS: list[Callable[[Database, dict[str, Dispatch]], dict[str, Dispatch]]] = []
 
 
 #: Seconds ``cellstore serve`` retries a port that is in use: a server killed

@@ -18,14 +18,20 @@ def servers(memcached_binary: str) -> Iterator[dict[str, list[Memcached]]]:
 
 
 @pytest.fixture
-def client(servers: dict[str, list[Memcached]]) -> Iterator[CacheClient]:
-    """A client in zone a over emptied servers."""
+def live(servers: dict[str, list[Memcached]]) -> dict[str, list[Memcached]]:
+    """The module's servers, each running (an earlier test may have killed or frozen some)."""
     for zone in servers.values():
         for server in zone:
             if server.process is None or server.process.poll() is not None:
                 server.start()
             server.thaw()
-    with CacheClient(config_for(servers), zone="a") as cache:
+    return servers
+
+
+@pytest.fixture
+def client(live: dict[str, list[Memcached]]) -> Iterator[CacheClient]:
+    """A client in zone a over emptied servers."""
+    with CacheClient(config_for(live), zone="a") as cache:
         for zone in cache.zones.values():
             for node in zone.nodes.values():
                 node.flush_all()
