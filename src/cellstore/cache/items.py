@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -48,6 +49,17 @@ Dispatch = Callable[..., Any]
 
 #: What a tombstone holds: it is never a JSON response, so it cannot be taken for an item.
 TOMBSTONE = b"\x00tombstone"
+
+
+#: Seconds a table's key schema and creation time are kept before DescribeTable is asked again.
+DESCRIBE_EVERY = 10.0
+
+
+@dataclass(frozen=True)
+class _TableInfo:
+    key_names: tuple[str, ...]
+    generation: str
+    fetched: float
 
 
 @dataclass(frozen=True)
@@ -97,23 +109,39 @@ class ItemCache:
         self.client = client
         self.settings = settings
         self.account = account
-        self._schemas: dict[str, tuple[str, ...]] = {}
+        self._dispatch: Dispatch | None = None
+        self._tables: dict[str, _TableInfo] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
     def cache_key(self, table: str, key: dict[str, Any]) -> str:
-        """The memcached key of one item: a digest of the account, the table and the canonical key."""
+        """The memcached key of one item: a digest of the account, the table (and its creation), the canonical key.
+
+        The table's creation time is part of it, so items cached before a
+        table was deleted and created again are never read as the new
+        table's; another front end's recreation is noticed within
+        ``DESCRIBE_EVERY`` seconds.
+        """
         canonical = orjson.dumps(
-            [self.account, table, sorted((name, _canonical(value)) for name, value in key.items())]
+            [self.account, table, self._table(table).generation, sorted((n, _canonical(v)) for n, v in key.items())]
         )
         return "ddb:" + hashlib.blake2b(canonical, digest_size=20).hexdigest()
 
+    def _table(self, table: str) -> _TableInfo:
+        info = self._tables.get(table)
+        if info is None or time.monotonic() - info.fetched > DESCRIBE_EVERY:
+            if self._dispatch is None:
+                raise CacheConfigError("an ItemCache needs wrap(dispatch) before use")
+            described = self._dispatch("DescribeTable", {"TableName": table})["Table"]
+            info = self._tables[table] = _TableInfo(
+                tuple(k["AttributeName"] for k in described["KeySchema"]),
+                str(described.get("CreationDateTime", "")),
+                time.monotonic(),
+            )
+        return info
+
     def _key_names(self, dispatch: Dispatch, table: str) -> tuple[str, ...]:
-        names = self._schemas.get(table)
-        if names is None:
-            described = dispatch("DescribeTable", {"TableName": table})["Table"]
-            names = self._schemas[table] = tuple(k["AttributeName"] for k in described["KeySchema"])
-        return names
+        return self._table(table).key_names
 
     def _item_key(self, dispatch: Dispatch, table: str, item: dict[str, Any]) -> dict[str, Any]:
         return {name: item[name] for name in self._key_names(dispatch, table) if name in item}
@@ -122,10 +150,13 @@ class ItemCache:
 
     def wrap(self, dispatch: Dispatch) -> Dispatch:
         """``dispatch`` with the cache in front of it."""
+        self._dispatch = dispatch
 
         def cached(operation: str, payload: dict[str, Any], *rest: Any) -> Any:
             handler = self._handlers.get(operation)
             if handler is None:
+                if operation in ("CreateTable", "DeleteTable"):
+                    self._tables.pop(str(payload.get("TableName")), None)
                 return dispatch(operation, payload, *rest)
             return handler(self, dispatch, operation, payload, rest)
 
@@ -154,8 +185,8 @@ class ItemCache:
         self, dispatch: Dispatch, operation: str, payload: dict[str, Any], rest: tuple[Any, ...]
     ) -> Any:
         requests = payload.get("RequestItems")
-        if not isinstance(requests, dict) or not _cacheable(payload):
-            return dispatch(operation, payload, *rest)
+        if not isinstance(requests, dict) or not _cacheable(payload) or not _plain_batch(requests):
+            return dispatch(operation, payload, *rest)  # and a request DynamoDB refuses is refused there
         found: dict[str, list[Any]] = {}
         remaining: dict[str, Any] = {}
         wanted: dict[str, dict[str, tuple[str, bool]]] = {}  # table -> canonical key -> (cache key, fillable)
@@ -181,7 +212,7 @@ class ItemCache:
                         found.setdefault(table, []).append(item)
                 else:
                     missing.append(key)
-                    wanted.setdefault(table, {})[self._ident(key)] = (cache_key, cached is None)
+                    wanted.setdefault(table, {})[self.ident(key)] = (cache_key, cached is None)
             if missing:
                 remaining[table] = {**request, "Keys": missing}
         if not remaining:
@@ -196,13 +227,13 @@ class ItemCache:
 
     def _fill_batch(self, dispatch: Dispatch, wanted: dict[str, dict[str, tuple[str, bool]]], answer: Any) -> None:
         unprocessed = {
-            table: {self._ident(k) for k in request.get("Keys", [])}
+            table: {self.ident(k) for k in request.get("Keys", [])}
             for table, request in answer.get("UnprocessedKeys", {}).items()
         }
         for table, keys in wanted.items():
             caching = self.settings.tables[table]
             returned = {
-                self._ident(self._item_key(dispatch, table, item)): item for item in answer.get("Responses", {}).get(table, [])
+                self.ident(self._item_key(dispatch, table, item)): item for item in answer.get("Responses", {}).get(table, [])
             }
             values = {}
             for ident, (cache_key, fillable) in keys.items():
@@ -213,7 +244,7 @@ class ItemCache:
             self._fill(values, caching.ttl)
 
     @staticmethod
-    def _ident(key: dict[str, Any]) -> str:
+    def ident(key: dict[str, Any]) -> str:
         return orjson.dumps(sorted((name, _canonical(value)) for name, value in key.items())).decode()
 
     def _fill(self, values: dict[str, bytes], ttl: float) -> None:
@@ -267,6 +298,21 @@ class ItemCache:
         "BatchWriteItem": _write,
         "TransactWriteItems": _write,
     }
+
+
+def _plain_batch(requests: dict[str, Any]) -> bool:
+    """A BatchGetItem the cache may answer: at most 100 keys, none twice (the table validates the rest)."""
+    seen: set[str] = set()
+    for table, request in requests.items():
+        keys = request.get("Keys") if isinstance(request, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            return False
+        for k in keys:
+            ident = f"{table}\x00{ItemCache.ident(k)}"
+            if ident in seen:
+                return False
+            seen.add(ident)
+    return 0 < len(seen) <= 100
 
 
 def _cacheable(request: dict[str, Any]) -> bool:

@@ -124,7 +124,7 @@ class Zone:
 
     def delete(self, key: str) -> None:
         node = self.node_for(key)
-        raw = node.get(key)
+        raw = node.get_many([key], count=False).get(key)  # a look at what is there: not a read's hit or miss
         item = envelope.decode(raw) if raw is not None else None
         node.delete(key)
         if item is not None and item.kind == MANIFEST:
@@ -137,7 +137,7 @@ class Zone:
             self.delete(key)
             return True
         node = self.node_for(key)
-        raw = node.get(key)
+        raw = node.get_many([key], count=False).get(key)  # a look at what is there: not a read's hit or miss
         item = envelope.decode(raw) if raw is not None else None
         if item is None:
             return False

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from cellstore.cache.config import Server
 from cellstore.cache.items import ItemCacheSettings, ServiceCache, TableCaching
 from cellstore.embedded.clients import new_client
 from cellstore.engine.wiring import open_database
@@ -227,13 +228,10 @@ def test_serve_with_cache_serves_reads_from_memcached(
     time.sleep(2.1)  # the put's tombstone
     for _ in range(4):  # both workers fill or hit
         assert get(client, "p") == "one"
-    from cellstore.cache import CacheClient, load_config
-    from cellstore.cache.items import ItemCache, ItemCacheSettings
+    from cellstore.cache.metadump import metadump
 
-    with CacheClient(load_config(config), zone="a") as cache:
-        settings = ItemCacheSettings.from_config(cache.config)
-        cached = cache.get(ItemCache(cache, settings).cache_key("users", key("p")))
-    assert cached is not None and b"one" in cached
+    cached = [k for zone in live.values() for s in zone for k, _ in metadump(Server.parse(s.address))]
+    assert any(k.startswith("ddb:") for k in cached)  # the workers filled memcached
     client.put_item(TableName="users", Item=item("p", "two"))
     assert get(client, "p") == "two"
     assert server.terminate() == 0
@@ -251,3 +249,23 @@ def test_serve_refuses_a_bad_cache_file(tmp_path: Any) -> None:
     bad.write_text('[zones.a]\nservers = ["h:1"]\n[tables.users]\nttl = -1\n')
     with pytest.raises(SystemExit, match=r"\[tables.users\] ttl must be a positive number"):
         cli.main(["serve", "--in-memory", "--cache", str(bad)])
+
+
+def test_a_recreated_table_never_serves_the_old_tables_items(fronts: Fronts) -> None:
+    fronts.plain.put_item(TableName="users", Item=item("r", "old table"))
+    assert get(fronts.cached, "r") == "old table"  # cached
+    fronts.cached.delete_table(TableName="users")
+    fronts.cached.create_table(
+        TableName="users",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert get(fronts.cached, "r") is None
+
+
+def test_a_batch_dynamodb_refuses_is_refused_with_the_cache_too(fronts: Fronts) -> None:
+    fronts.plain.put_item(TableName="users", Item=item("dup", "x"))
+    get(fronts.cached, "dup")  # cached
+    with pytest.raises(fronts.cached.exceptions.ClientError, match="duplicates"):
+        fronts.cached.batch_get_item(RequestItems={"users": {"Keys": [key("dup"), key("dup")]}})
