@@ -20,7 +20,7 @@ from typing import Self
 
 import pytest
 
-from cellstore.cache import CacheClient, Latch
+from cellstore.cache import CacheClient, Latch, open_client
 from cellstore.cache.warming import Warmer
 from memcached_cluster import Memcached, config_for, start_zones, stop_all
 
@@ -169,3 +169,22 @@ def test_warming_a_node_restarted_empty_brings_the_hit_rate_back(
     assert state.failed == 0 and state.copied > 0
     assert local_hit_rate() == 1.0
     assert converged(cache, load.acked) == []
+
+
+def test_a_node_that_comes_back_empty_is_warmed_automatically(servers: dict[str, list[Memcached]]) -> None:
+    config = config_for(servers, down_for=0.2, retry_interval=0.1, auto_warm=True)
+    with open_client(config, zone="a") as cache:
+        for key in KEYS:
+            cache.set(key, b"v", latch=Latch.ALL)
+        zone_a, victim = cache.zones["a"], servers["a"][0]
+        on_victim = [k for k in KEYS if zone_a.node_for(k).name == victim.address]
+        victim.kill()
+        assert cache.get(on_victim[0]) == b"v"  # from zone b; the node is now known to be down
+        time.sleep(1.1)  # memcached's uptime counts whole seconds: the outage must be longer than a restart's
+        victim.start()
+        deadline = time.monotonic() + 10
+        while len(zone_a.read_many(KEYS)[0]) < len(KEYS) and time.monotonic() < deadline:
+            time.sleep(0.1)  # no reads through the client: nothing is repaired, only warmed
+        assert len(zone_a.read_many(KEYS)[0]) == len(KEYS)
+        (warm,) = cache.rejoin_listeners
+        assert [run.copied for run in warm.runs] == [len(on_victim)]

@@ -18,3 +18,12 @@ from cellstore.cache.errors import CacheError as CacheError
 from cellstore.cache.errors import CacheUnavailable as CacheUnavailable
 from cellstore.cache.errors import InvalidCacheKey as InvalidCacheKey
 from cellstore.cache.latch import Latch as Latch
+from cellstore.cache.warming import auto_warm as auto_warm
+
+
+def open_client(config: CacheConfig, zone: str | None = None) -> CacheClient:
+    """A ``CacheClient`` for ``config`` that also warms rejoining empty nodes when ``config.auto_warm`` says so."""
+    client = CacheClient(config, zone=zone)
+    if config.auto_warm:
+        auto_warm(client, config.warm_rate)
+    return client

@@ -35,7 +35,7 @@ from cellstore.cache.envelope import check_key
 from cellstore.cache.errors import CacheUnavailable
 from cellstore.cache.lane import Lane, LaneClosed
 from cellstore.cache.latch import Latch
-from cellstore.cache.node import NodeFailed
+from cellstore.cache.node import Node, NodeFailed
 from cellstore.cache.retry import RetryQueue
 from cellstore.cache.zone import Zone
 
@@ -98,6 +98,8 @@ class CacheClient:
         self._lanes = {name: [Lane(f"cache-{name}-{i}") for i in range(LANES)] for name in self.zones}
         self.retry = RetryQueue(config.retry_queue)
         self.listeners: list[WriteListener] = []
+        #: Called from the replay thread with (zone, node) when a node answers again after an outage.
+        self.rejoin_listeners: list[Callable[[Zone, Node], None]] = []
         self._closed = threading.Event()
         self._replayer: threading.Thread | None = None
         if replay:
@@ -291,6 +293,18 @@ class CacheClient:
                 self.replay()
             except LaneClosed:
                 return
+            self.check_nodes()
+
+    def check_nodes(self) -> None:
+        """Probe the nodes that failed, and tell the rejoin listeners about those that came back."""
+        for zone in self.zones.values():
+            for node in zone.nodes.values():
+                if node.failed_at is not None and node.up:
+                    node.probe()
+                if node.rejoined is not None and self.rejoin_listeners:
+                    for listener in self.rejoin_listeners:
+                        listener(zone, node)
+                    node.rejoined = None
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until every write submitted so far has been tried (not until the retry queue is empty)."""

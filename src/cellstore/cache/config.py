@@ -6,6 +6,7 @@ Python; the same structure serves the library, ``cellstore cache warm`` and
 
     zone = "a"                     # optional: the zone this client lives in
     timeout = 0.25                 # seconds for a read or write on one node
+    auto_warm = true               # warm a node that comes back empty (open_client, serve --cache)
     [zones.a]
     servers = ["127.0.0.1:11211", "127.0.0.1:11212"]
     [zones.b]
@@ -61,6 +62,10 @@ class CacheConfig:
     #: The durable queue of writes a zone missed; None keeps it in memory (lost with the process).
     retry_queue: Path | None = None
     retry_interval: float = 0.5
+    #: Warm a node that comes back empty from another zone (``open_client`` and ``serve --cache`` honour it).
+    auto_warm: bool = False
+    #: Keys a second for automatic warming; None: no limit.
+    warm_rate: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,7 +85,7 @@ class CacheConfig:
         return cls({name: tuple(Server.parse(s) for s in servers) for name, servers in zones.items()}, **settings)
 
 
-_FLOATS = ("timeout", "connect_timeout", "down_for", "retry_interval")
+_FLOATS = ("timeout", "connect_timeout", "down_for", "retry_interval", "warm_rate")
 _INTS = ("chunk_size",)
 
 
@@ -115,9 +120,13 @@ def parse_config(document: dict[str, Any], zone: str | None = None, base: Path =
             settings["latch"] = Latch[str(document["latch"]).upper()]
         except KeyError:
             raise CacheConfigError(f"latch must be one of {[m.name for m in Latch]}") from None
+    if "auto_warm" in document:
+        if not isinstance(document["auto_warm"], bool):
+            raise CacheConfigError("auto_warm must be true or false")
+        settings["auto_warm"] = document["auto_warm"]
     if "retry_queue" in document:
         settings["retry_queue"] = base / str(document["retry_queue"])
-    known = {"zones", "zone", "latch", "retry_queue", *_FLOATS, *_INTS}
+    known = {"zones", "zone", "latch", "retry_queue", "auto_warm", *_FLOATS, *_INTS}
     extra = {k: v for k, v in document.items() if k not in known}
     return CacheConfig(parsed, zone=zone or document.get("zone"), extra=extra, **settings)
 

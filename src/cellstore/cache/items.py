@@ -41,6 +41,7 @@ from cellstore.cache.client import CacheClient
 from cellstore.cache.config import CacheConfig
 from cellstore.cache.errors import CacheConfigError, CacheError
 from cellstore.cache.latch import Latch
+from cellstore.cache.warming import auto_warm
 from cellstore.engine.database import Database
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,10 @@ class ServiceCache:
         dynamodb = dispatchers.get("dynamodb")
         if dynamodb is None:
             return dispatchers
-        cache = ItemCache(CacheClient(self.config, zone=self.zone), self.settings, db.account)
+        client = CacheClient(self.config, zone=self.zone)
+        if self.config.auto_warm:
+            auto_warm(client, self.config.warm_rate)
+        cache = ItemCache(client, self.settings, db.account)
         self.caches.append(cache)
         streams = dispatchers.get("streams")
         if streams is not None and self.settings.follow > 0:

@@ -36,6 +36,10 @@ class Node:
         self.stats = NodeStats()
         self.down_for = down_for
         self._down_until = 0.0
+        #: Unix time the current outage began (the first failure after a success), None while healthy.
+        self.failed_at: float | None = None
+        #: Set when a node answers again after an outage: (outage start, rejoin time); taken by whoever warms.
+        self.rejoined: tuple[float, float] | None = None
         self._lock = threading.Lock()
         self._settings = {"connect_timeout": connect_timeout, "timeout": timeout}
         self._local = threading.local()
@@ -80,6 +84,8 @@ class Node:
         self.stats.error(now - started)
         with self._lock:
             self._down_until = now + self.down_for
+            if self.failed_at is None:
+                self.failed_at = time.time()
         return NodeFailed(f"{self.name}: {type(exc).__name__}: {exc}")
 
     def _call(self, command: str, *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -100,7 +106,29 @@ class Node:
                 result = call(*args, **kwargs)
         except _FAILURES as exc:
             raise self._failed(started, exc) from exc
+        if self.failed_at is not None:
+            self._back()
         return result, time.perf_counter() - started
+
+    def _back(self) -> None:
+        """The node answered after an outage: note when it was away, for warming."""
+        with self._lock:
+            if self.failed_at is not None:
+                self.rejoined = (self.failed_at, time.time())
+                self.failed_at = None
+
+    def probe(self) -> bool:
+        """Ask a node that failed whether it is back (``version``); True if it answered."""
+        try:
+            self._call("version")
+        except NodeFailed:
+            return False
+        return True
+
+    def uptime(self) -> float:
+        """Seconds the memcached process has been running (a node that restarted has lost what it held)."""
+        stats, _ = self._call("stats")
+        return float(stats[b"uptime"])
 
     def get(self, key: str) -> bytes | None:
         # _call written out: this is the hit path, the one whose cost over pymemcache bench/cache.py measures.
@@ -115,6 +143,8 @@ class Node:
                 value = client.get(key)
         except _FAILURES as exc:
             raise self._failed(started, exc) from exc
+        if self.failed_at is not None:
+            self._back()
         self.stats.call(time.perf_counter() - started, value is not None)
         return value
 

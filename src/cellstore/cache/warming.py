@@ -16,18 +16,23 @@ their own: their parent key is, and the copy writes fresh chunks.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cellstore.cache.client import CacheClient
 from cellstore.cache.errors import CacheConfigError
-from cellstore.cache.metadump import metadump
-from cellstore.cache.node import NodeFailed
+from cellstore.cache.metadump import MetadumpFailed, metadump
+from cellstore.cache.node import Node, NodeFailed
+from cellstore.cache.zone import Zone
 
 #: A chunk key is its parent's key, ":", 16 hex digits of version and ":" and its index (envelope.py).
 _CHUNK_KEY = re.compile(r":[0-9a-f]{16}:\d+$")
+
+log = logging.getLogger(__name__)
 
 #: Keys read from the source and written to the target per round trip.
 BATCH = 100
@@ -127,3 +132,53 @@ class Warmer:
             except NodeFailed:
                 failed.append(key)
         return failed
+
+
+class AutoWarm:
+    """Warms a node from another zone when it answers again after an outage in which it restarted (empty).
+
+    ``auto_warm(client)`` attaches it: the client's replay thread probes the
+    nodes that failed and calls it for each that is back; if the node's
+    memcached uptime is shorter than the outage, the process restarted and
+    lost what it held, and a warm of that node from the first other zone
+    whose nodes are all up runs on a thread of its own (one at a time), at
+    ``rate`` keys a second.
+    """
+
+    def __init__(self, client: CacheClient, rate: float | None = None) -> None:
+        self.client, self.rate = client, rate
+        self.runs: list[WarmProgress] = []
+        self._busy = threading.Lock()
+
+    def __call__(self, zone: Zone, node: Node) -> None:
+        if node.rejoined is None:
+            return
+        started, back = node.rejoined
+        try:
+            restarted = node.uptime() <= back - started + 1
+        except NodeFailed:
+            return
+        source = next(
+            (z for z in self.client.zones.values() if z is not zone and all(n.up for n in z.nodes.values())), None
+        )
+        if not restarted or source is None:
+            return
+        warmer = Warmer(self.client, zone.name, source.name, nodes=[node.name], rate=self.rate)
+        threading.Thread(target=self._run, args=(warmer, node), name=f"cache-warm-{node.name}", daemon=True).start()
+
+    def _run(self, warmer: Warmer, node: Node) -> None:
+        with self._busy:
+            try:
+                state = warmer.run()
+            except (MetadumpFailed, NodeFailed) as exc:
+                log.warning("cache: warming %s failed: %s", node.name, exc)
+                return
+            self.runs.append(state)
+            log.info("cache: warmed %s: %d keys copied", node.name, state.copied)
+
+
+def auto_warm(client: CacheClient, rate: float | None = None) -> AutoWarm:
+    """Make ``client`` warm each node that comes back empty; the ``AutoWarm`` (its ``runs`` say what it did)."""
+    warm = AutoWarm(client, rate)
+    client.rejoin_listeners.append(warm)
+    return warm

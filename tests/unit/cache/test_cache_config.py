@@ -36,10 +36,11 @@ def test_settings_and_a_relative_retry_queue(tmp_path: Path) -> None:
         write(
             tmp_path,
             'zone = "a"\nlatch = "quorum"\ntimeout = 0.05\nchunk_size = 4096\nretry_queue = "retry.db"\n'
-            '[zones.a]\nservers = ["h:1"]\n',
+            'auto_warm = true\nwarm_rate = 500\n[zones.a]\nservers = ["h:1"]\n',
         )
     )
     assert (config.zone, config.latch, config.timeout, config.chunk_size) == ("a", Latch.QUORUM, 0.05, 4096)
+    assert (config.auto_warm, config.warm_rate) == (True, 500.0)
     assert config.retry_queue == tmp_path / "retry.db"
 
 
@@ -53,6 +54,7 @@ def test_settings_and_a_relative_retry_queue(tmp_path: Path) -> None:
         ('latch = "some"\n[zones.a]\nservers = ["h:1"]\n', "latch must be one of"),
         ('timeout = -1\n[zones.a]\nservers = ["h:1"]\n', "timeout must be a positive number"),
         ("[zones.a\n", "cannot read"),
+        ('auto_warm = "yes"\n[zones.a]\nservers = ["h:1"]\n', "auto_warm must be true or false"),
     ],
 )
 def test_bad_files_are_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:
