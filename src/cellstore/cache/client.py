@@ -31,8 +31,8 @@ from typing import Any, Self
 
 from cellstore.cache import retry
 from cellstore.cache.config import CacheConfig
-from cellstore.cache.envelope import check_key
-from cellstore.cache.errors import CacheUnavailable
+from cellstore.cache.envelope import VALUE, check_key
+from cellstore.cache.errors import CacheConfigError, CacheUnavailable
 from cellstore.cache.lane import Lane, LaneClosed
 from cellstore.cache.latch import Latch
 from cellstore.cache.node import Node, NodeFailed
@@ -92,7 +92,7 @@ class CacheClient:
         self.zones = {name: Zone(name, servers, config) for name, servers in config.zones.items()}
         self.zone = zone or config.zone or next(iter(config.zones))
         if self.zone not in self.zones:
-            raise CacheUnavailable(f"zone {self.zone!r} is not one of {sorted(self.zones)}")
+            raise CacheConfigError(f"zone {self.zone!r} is not one of {sorted(self.zones)}")
         self.local = self.zones[self.zone]
         self._order = [self.local, *(z for z in self.zones.values() if z is not self.local)]
         self._lanes = {name: [Lane(f"cache-{name}-{i}") for i in range(LANES)] for name in self.zones}
@@ -116,7 +116,7 @@ class CacheClient:
         except NodeFailed:
             return self._get_elsewhere(key, local_missed=False)
         if item is not None:
-            return item.payload
+            return item.payload if item.kind == VALUE else None  # DELETED: an answer, not a miss to fall back on
         return self._get_elsewhere(key, local_missed=True)
 
     def _get_elsewhere(self, key: str, local_missed: bool) -> bytes | None:
@@ -129,6 +129,8 @@ class CacheClient:
                 continue
             answered = True
             if item is not None:
+                if item.kind != VALUE:
+                    return None  # deleted there
                 self.local.stats.add("fallbacks")
                 if local_missed:
                     self._repair(key, item.payload, item.expiry)
@@ -150,14 +152,15 @@ class CacheClient:
             found, failed = zone.read_many(remaining)
             failed_set = set(failed)
             unanswered -= set(remaining) - failed_set
+            values = {key: item for key, item in found.items() if item.kind == VALUE}
             if zone is self.local:
                 local_missed = set(remaining) - failed_set - found.keys()
             else:
-                self.local.stats.add("fallbacks", len(found))
-                for key, item in found.items():
+                self.local.stats.add("fallbacks", len(values))
+                for key, item in values.items():
                     if key in local_missed:
                         self._repair(key, item.payload, item.expiry)
-            for key, item in found.items():
+            for key, item in values.items():
                 result[key] = item.payload
             remaining = [k for k in remaining if k not in found]
             if not remaining:

@@ -8,6 +8,11 @@ Every item the library writes starts with a 10-byte header::
 or copied there by warming, expires when the original does (memcached's text
 protocol does not tell a reader an item's remaining TTL).
 
+A delete leaves a ``DELETED`` item (no payload) for a couple of seconds
+instead of nothing: a read that finds it has its answer (absent) and does
+not fall back to another zone, which may not have had the delete yet, and a
+repair (``add``) cannot put the old value back over it.
+
 A value longer than the chunk size is stored as chunks plus a manifest under
 the key itself, EVCache-style.  The chunk keys carry a random version, so a
 reader that gets an old manifest during an overwrite reads the old chunks or
@@ -27,7 +32,7 @@ from typing import NamedTuple
 from cellstore.cache.errors import InvalidCacheKey
 
 MAGIC = 0xCE
-VALUE, MANIFEST, CHUNK = 0, 1, 2
+VALUE, MANIFEST, CHUNK, DELETED = 0, 1, 2, 3
 _HEADER = struct.Struct(">BBQ")
 HEADER_SIZE = _HEADER.size
 _MANIFEST = struct.Struct(">8sIQI")  # version, chunk count, total length, crc32

@@ -1,4 +1,9 @@
-"""Listing a memcached node's keys with its LRU crawler: ``lru_crawler metadump all``.
+"""Listing a memcached node's keys with its LRU crawler: ``lru_crawler metadump hash``.
+
+``hash`` walks the hash table, so every item is listed once.  ``all`` walks
+the LRUs, and misses items that memcached's LRU maintainer moves from one
+LRU to another while the crawl is under way (a recently set or read item
+often is); it is used only for a memcached too old for ``hash`` (before 1.6).
 
 memcached answers with one line per item (``key=<url-encoded> exp=<unix
 time, or -1 for none> la=... cas=... fetch=... cls=... size=...``) and then
@@ -28,14 +33,18 @@ class MetadumpFailed(Exception):
 
 def metadump(server: Server, timeout: float = 5.0) -> Iterator[tuple[str, int]]:
     """(key, expiry) of every item on ``server``; expiry is unix seconds, 0 when the item has none."""
+    walk = b"hash"
     for _ in range(_BUSY_TRIES):
         try:
             with socket.create_connection((server.host, server.port), timeout=timeout) as sock:
-                sock.sendall(b"lru_crawler metadump all\r\n")
+                sock.sendall(b"lru_crawler metadump " + walk + b"\r\n")
                 lines = _lines(sock)
                 first = next(lines, b"")
                 if first.startswith(b"BUSY"):
                     time.sleep(_BUSY_WAIT)
+                    continue
+                if walk == b"hash" and first.startswith((b"ERROR", b"CLIENT_ERROR")):
+                    walk = b"all"  # a memcached without the hash walk
                     continue
                 for line in _chain(first, lines):
                     if line == b"END":

@@ -3,7 +3,7 @@
 EVCache's warmer in two halves, on memcached's own tools:
 
 * the *dumper* lists every key a source node holds with the LRU crawler
-  (``lru_crawler metadump all``: key and expiry per item, without values);
+  (``lru_crawler metadump hash``: key and expiry per item, without values);
 * the *populator* keeps the keys a target node should hold (ketama in the
   target zone), reads them from the source zone in batches and writes them
   to the target with ``add``: a key a live write already put there is left
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cellstore.cache.client import CacheClient
+from cellstore.cache.envelope import VALUE
 from cellstore.cache.errors import CacheConfigError
 from cellstore.cache.metadump import MetadumpFailed, metadump
 from cellstore.cache.node import Node, NodeFailed
@@ -124,6 +125,9 @@ class Warmer:
         found, failed = self.source.read_many(batch)
         state.gone += len(batch) - len(found) - len(failed)
         for key, item in found.items():
+            if item.kind != VALUE:  # deleted in the source a moment ago: nothing to copy
+                state.gone += 1
+                continue
             try:
                 if self.target.write(key, item.payload, item.expiry, only_if_absent=True):
                     state.copied += 1

@@ -19,12 +19,16 @@ from uhashring import HashRing
 
 from cellstore.cache import envelope
 from cellstore.cache.config import CacheConfig, Server
-from cellstore.cache.envelope import CHUNK, MANIFEST, VALUE, Item
+from cellstore.cache.envelope import CHUNK, DELETED, MANIFEST, VALUE, Item
 from cellstore.cache.metrics import ZoneStats
 from cellstore.cache.node import Node, NodeFailed
 
 #: The first two bytes of a plain (unchunked) value's item.
 _PLAIN = bytes((envelope.MAGIC, VALUE))
+
+#: Seconds a delete's marker stays (envelope.py): longer than a delete takes to reach every zone
+#: that is up, and memcached counts whole seconds.  A zone that is down gets the delete from the retry queue.
+DELETE_HOLD = 3
 
 #: memcached reads an expire time above 30 days as an absolute unix time.
 _RELATIVE_LIMIT = 30 * 24 * 3600
@@ -95,6 +99,7 @@ class Zone:
         return found, failed
 
     def _resolve(self, node: Node, key: str, raw: bytes | None) -> Item | None:
+        """The item ``raw`` holds: a value (chunks joined), a ``DELETED`` marker, or None (a miss)."""
         if raw is None:
             return None
         item = envelope.decode(raw)
@@ -123,10 +128,11 @@ class Zone:
         return True
 
     def delete(self, key: str) -> None:
+        """Replace the key with a ``DELETED`` marker for ``DELETE_HOLD`` seconds (and drop its chunks)."""
         node = self.node_for(key)
         raw = node.get_many([key], count=False).get(key)  # a look at what is there: not a read's hit or miss
         item = envelope.decode(raw) if raw is not None else None
-        node.delete(key)
+        node.set(key, envelope.encode(DELETED, int(time.time()) + DELETE_HOLD, b""), DELETE_HOLD)
         if item is not None and item.kind == MANIFEST:
             node.delete_many(item.manifest().chunk_keys(key))
 
@@ -139,7 +145,7 @@ class Zone:
         node = self.node_for(key)
         raw = node.get_many([key], count=False).get(key)  # a look at what is there: not a read's hit or miss
         item = envelope.decode(raw) if raw is not None else None
-        if item is None:
+        if item is None or item.kind not in (VALUE, MANIFEST):
             return False
         if item.kind == MANIFEST:
             for chunk_key in item.manifest().chunk_keys(key):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from cellstore.cache import CacheClient, CacheUnavailable, Latch
+from cellstore.cache.envelope import DELETED
 from memcached_cluster import Memcached, config_for
 
 
@@ -47,8 +49,27 @@ def test_get_many_mixes_zones_and_repairs_what_was_missing(client: CacheClient) 
 def test_delete_removes_the_key_from_every_zone(client: CacheClient) -> None:
     client.set("k", b"v", latch=Latch.ALL)
     assert client.delete("k", latch=Latch.ALL).ok
-    assert all(zone.read("k") is None for zone in client.zones.values())
+    for zone in client.zones.values():
+        marker = zone.read("k")
+        assert marker is not None and marker.kind == DELETED  # for a few seconds, then nothing
     assert client.get("k") is None
+    assert client.get_many(["k"]) == {}
+    assert not client.add("k", b"old")  # a fill (or a repair) cannot bring it back
+
+
+def test_a_delete_is_not_undone_by_a_zone_it_has_not_reached_yet(client: CacheClient) -> None:
+    client.set("k", b"v", latch=Latch.ALL)
+    hold = threading.Event()
+    blocked = client._lane("b", "k").submit(hold.wait)  # zone b's writes for this key wait behind this
+    client.delete("k", latch=Latch.ONE)  # zone a has it; zone b not yet
+    assert client.zones["b"].read("k") is not None  # zone b still holds the value
+    assert client.get("k") is None  # zone a's marker answers: no fallback to zone b's stale copy
+    assert client.get_many(["k"]) == {}
+    hold.set()
+    blocked.result()
+    client.drain()
+    assert client.get("k") is None
+    assert all(zone.read("k").kind == DELETED for zone in client.zones.values())  # type: ignore[union-attr]
 
 
 @pytest.mark.slow

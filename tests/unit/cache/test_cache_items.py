@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cellstore.cache.config import Server
-from cellstore.cache.items import ItemCacheSettings, ServiceCache, TableCaching
+from cellstore.cache.items import TOMBSTONE, ItemCacheSettings, ServiceCache, TableCaching
 from cellstore.embedded.clients import new_client
 from cellstore.engine.wiring import open_database
 from cellstore.protocol import server as protocol_server
@@ -225,13 +225,22 @@ def test_serve_with_cache_serves_reads_from_memcached(
         BillingMode="PAY_PER_REQUEST",
     )
     client.put_item(TableName="users", Item=item("p", "one"))
-    time.sleep(2.1)  # the put's tombstone
-    for _ in range(4):  # both workers fill or hit
-        assert get(client, "p") == "one"
+    from cellstore.cache import CacheClient, load_config
     from cellstore.cache.metadump import metadump
 
-    cached = [k for zone in live.values() for s in zone for k, _ in metadump(Server.parse(s.address))]
-    assert any(k.startswith("ddb:") for k in cached)  # the workers filled memcached
+    def cached_items(cache: CacheClient) -> list[bytes]:
+        """What the workers put in memcached under item-cache keys, tombstones left out."""
+        keys = [k for zone in live.values() for s in zone for k, _ in metadump(Server.parse(s.address))]
+        values = [cache.get(k) for k in keys if k.startswith("ddb:")]
+        return [v for v in values if v is not None and v != TOMBSTONE]
+
+    with CacheClient(load_config(config), zone="a") as cache:
+        deadline = time.monotonic() + 8  # the put's tombstone lasts its hold (1 s, in memcached's whole seconds)
+        while not cached_items(cache) and time.monotonic() < deadline:
+            for _ in range(4):  # both workers fill or hit
+                assert get(client, "p") == "one"
+            time.sleep(0.2)
+        assert [b'"one"' in v for v in cached_items(cache)] == [True]  # the workers filled memcached
     client.put_item(TableName="users", Item=item("p", "two"))
     assert get(client, "p") == "two"
     assert server.terminate() == 0
