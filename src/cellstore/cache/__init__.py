@@ -9,21 +9,56 @@ through a cellstore FIFO queue.  See docs/CACHE.md.
 
 from __future__ import annotations
 
-from cellstore.cache.client import CacheClient as CacheClient
-from cellstore.cache.client import WriteResult as WriteResult
-from cellstore.cache.config import CacheConfig as CacheConfig
-from cellstore.cache.config import load_config as load_config
-from cellstore.cache.errors import CacheConfigError as CacheConfigError
-from cellstore.cache.errors import CacheError as CacheError
-from cellstore.cache.errors import CacheUnavailable as CacheUnavailable
-from cellstore.cache.errors import InvalidCacheKey as InvalidCacheKey
-from cellstore.cache.latch import Latch as Latch
-from cellstore.cache.warming import auto_warm as auto_warm
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cellstore.cache.client import CacheClient, WriteResult
+    from cellstore.cache.config import CacheConfig, load_config
+    from cellstore.cache.errors import CacheConfigError, CacheError, CacheUnavailable, InvalidCacheKey
+    from cellstore.cache.latch import Latch
+    from cellstore.cache.warming import auto_warm, open_client
+
+__all__ = [
+    "CacheClient",
+    "CacheConfig",
+    "CacheConfigError",
+    "CacheError",
+    "CacheUnavailable",
+    "InvalidCacheKey",
+    "Latch",
+    "WriteResult",
+    "auto_warm",
+    "load_config",
+    "open_client",
+]
+
+#: Each public name and the module that defines it.  They are imported on first use (PEP 562), as
+#: cellstore.embedded's are: every ``cellstore`` command imports this package (for ``cache warm`` and
+#: ``serve --cache``'s options), and pymemcache, the ring and the engine need not load for ``--help``.
+_HOMES = {
+    "CacheClient": "cellstore.cache.client",
+    "WriteResult": "cellstore.cache.client",
+    "CacheConfig": "cellstore.cache.config",
+    "load_config": "cellstore.cache.config",
+    "CacheConfigError": "cellstore.cache.errors",
+    "CacheError": "cellstore.cache.errors",
+    "CacheUnavailable": "cellstore.cache.errors",
+    "InvalidCacheKey": "cellstore.cache.errors",
+    "Latch": "cellstore.cache.latch",
+    "auto_warm": "cellstore.cache.warming",
+    "open_client": "cellstore.cache.warming",
+}
 
 
-def open_client(config: CacheConfig, zone: str | None = None) -> CacheClient:
-    """A ``CacheClient`` for ``config`` that also warms rejoining empty nodes when ``config.auto_warm`` says so."""
-    client = CacheClient(config, zone=zone)
-    if config.auto_warm:
-        auto_warm(client, config.warm_rate)
-    return client
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -12,14 +12,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from cellstore.cache.client import CacheClient
-from cellstore.cache.config import load_config
 from cellstore.cache.errors import CacheError
-from cellstore.cache.items import ServiceCache
-from cellstore.cache.metadump import MetadumpFailed
-from cellstore.cache.warming import Warmer, WarmProgress
+
+if TYPE_CHECKING:
+    from cellstore.cache.items import ServiceCache
+    from cellstore.cache.warming import Warmer, WarmProgress
+
+# The cache's modules are imported when a command runs, not with this one: every ``cellstore``
+# command imports it (to register ``cache`` and ``serve --cache``), ``--help`` included.
 
 
 def register(commands: Any) -> None:
@@ -69,6 +71,9 @@ def service_cache(args: argparse.Namespace) -> ServiceCache | None:
         if args.zone is not None:
             raise SystemExit("cellstore: --zone needs --cache FILE")
         return None
+    from cellstore.cache.config import load_config
+    from cellstore.cache.items import ServiceCache
+
     try:
         return ServiceCache(load_config(args.cache, zone=args.zone), args.zone)
     except CacheError as exc:
@@ -76,6 +81,11 @@ def service_cache(args: argparse.Namespace) -> ServiceCache | None:
 
 
 def run_warm(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from cellstore.cache.client import CacheClient
+    from cellstore.cache.config import load_config
+    from cellstore.cache.metadump import MetadumpFailed
+    from cellstore.cache.warming import Warmer
+
     stream = out or sys.stdout
     try:
         config = load_config(args.config, zone=args.zone)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -42,7 +42,9 @@ from cellstore.cache.config import CacheConfig
 from cellstore.cache.errors import CacheConfigError, CacheError
 from cellstore.cache.latch import Latch
 from cellstore.cache.warming import auto_warm
-from cellstore.engine.database import Database
+
+if TYPE_CHECKING:
+    from cellstore.engine.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cellstore.cache.client import CacheClient
+from cellstore.cache.config import CacheConfig
 from cellstore.cache.envelope import VALUE
 from cellstore.cache.errors import CacheConfigError
 from cellstore.cache.metadump import MetadumpFailed, metadump
@@ -186,3 +187,11 @@ def auto_warm(client: CacheClient, rate: float | None = None) -> AutoWarm:
     warm = AutoWarm(client, rate)
     client.rejoin_listeners.append(warm)
     return warm
+
+
+def open_client(config: CacheConfig, zone: str | None = None) -> CacheClient:
+    """A ``CacheClient`` for ``config`` that also warms rejoining empty nodes when ``config.auto_warm`` says so."""
+    client = CacheClient(config, zone=zone)
+    if config.auto_warm:
+        auto_warm(client, config.warm_rate)
+    return client
