@@ -304,7 +304,12 @@ class CacheClient:
             for node in zone.nodes.values():
                 if node.failed_at is not None and node.up:
                     node.probe()
-                if node.rejoined is not None and self.rejoin_listeners:
+                if node.rejoined is not None:
+                    # Back, and answering with what it held before the outage: the writes it missed go now,
+                    # not when their backoff (which grew while it was away) says.
+                    if self.retry.pending:
+                        self.retry.hurry(zone.name)
+                        self.replay()
                     for listener in self.rejoin_listeners:
                         listener(zone, node)
                     node.rejoined = None

@@ -98,6 +98,11 @@ class RetryQueue:
             ).fetchall()
         return [(str(zone), str(key)) for zone, key in rows]
 
+    def hurry(self, zone: str) -> None:
+        """Make every write queued for ``zone`` due now: its node is back, and serving what it had."""
+        with self._lock:
+            self._db.execute("UPDATE pending SET due = 0 WHERE zone = ?", (zone,))
+
     def get(self, zone: str, key: str) -> Pending | None:
         """The write queued for ``key`` in ``zone`` now (read when it is replayed, so never a replaced one)."""
         with self._lock:
