@@ -42,6 +42,7 @@ from cellstore.cache.config import CacheConfig
 from cellstore.cache.errors import CacheConfigError, CacheError
 from cellstore.cache.latch import Latch
 from cellstore.cache.warming import auto_warm
+from cellstore.errors import CellstoreError
 
 if TYPE_CHECKING:
     from cellstore.engine.database import Database
@@ -167,12 +168,16 @@ class ItemCache:
 
     def _get_item(self, dispatch: Dispatch, operation: str, payload: dict[str, Any], rest: tuple[Any, ...]) -> Any:
         table = payload.get("TableName")
-        caching = self.settings.tables.get(table) if isinstance(table, str) else None
         key = payload.get("Key")
-        if caching is None or not _cacheable(payload) or not isinstance(key, dict) or not key:
+        if not isinstance(table, str) or not isinstance(key, dict) or not key or not _cacheable(payload):
             return dispatch(operation, payload, *rest)
-        assert isinstance(table, str)
-        cache_key = self.cache_key(table, key)
+        caching = self.settings.tables.get(table)
+        if caching is None:
+            return dispatch(operation, payload, *rest)
+        try:
+            cache_key = self.cache_key(table, key)
+        except (CellstoreError, KeyError, TypeError, ValueError):
+            return dispatch(operation, payload, *rest)  # no such table, a malformed key: the table's answer
         try:
             cached = self.client.get(cache_key)
         except CacheError:
@@ -201,7 +206,10 @@ class ItemCache:
             ):
                 remaining[table] = request
                 continue
-            by_cache_key = {self.cache_key(table, k): k for k in keys}
+            try:
+                by_cache_key = {self.cache_key(table, k): k for k in keys}
+            except (CellstoreError, KeyError, TypeError, ValueError):
+                return dispatch(operation, payload, *rest)  # no such table, a malformed key: the table's answer
             try:
                 hits = self.client.get_many(by_cache_key)
             except CacheError:
@@ -260,7 +268,7 @@ class ItemCache:
     def _write(self, dispatch: Dispatch, operation: str, payload: dict[str, Any], rest: tuple[Any, ...]) -> Any:
         try:
             keys = list(self._written_keys(dispatch, operation, payload))
-        except Exception as exc:  # noqa: BLE001 - a request the table will refuse: nothing to invalidate
+        except (CellstoreError, KeyError, TypeError, AttributeError) as exc:  # a request the table will refuse
             log.debug("item cache: no keys in %s: %s", operation, exc)
             keys = []
         self.invalidate(keys)

@@ -278,3 +278,15 @@ def test_a_batch_dynamodb_refuses_is_refused_with_the_cache_too(fronts: Fronts) 
     get(fronts.cached, "dup")  # cached
     with pytest.raises(fronts.cached.exceptions.ClientError, match="duplicates"):
         fronts.cached.batch_get_item(RequestItems={"users": {"Keys": [key("dup"), key("dup")]}})
+
+
+def test_errors_are_the_tables_own(fronts: Fronts) -> None:
+    """A missing table or a bad key gets DynamoDB's answer, not one from the cache's DescribeTable."""
+    fronts.plain.delete_table(TableName="streamed")  # opted in, and gone
+    with pytest.raises(fronts.cached.exceptions.ResourceNotFoundException) as cached:
+        fronts.cached.get_item(TableName="streamed", Key=key("x"))
+    with pytest.raises(fronts.plain.exceptions.ResourceNotFoundException) as plain:
+        fronts.plain.get_item(TableName="streamed", Key=key("x"))
+    assert str(cached.value) == str(plain.value)
+    with pytest.raises(fronts.cached.exceptions.ClientError, match="key element does not match"):
+        fronts.cached.get_item(TableName="users", Key={"pk": {"S": "x"}})
