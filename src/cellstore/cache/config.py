@@ -66,6 +66,7 @@ class CacheConfig:
     auto_warm: bool = False
     #: Keys a second for automatic warming; None: no limit.
     warm_rate: float | None = None
+    #: The [tables.*] and [item_cache] tables, for the item cache (items.py).
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +85,9 @@ class CacheConfig:
         """``{"a": ["127.0.0.1:11211"], ...}`` with any other field as a keyword."""
         return cls({name: tuple(Server.parse(s) for s in servers) for name, servers in zones.items()}, **settings)
 
+
+#: Tables read by other parts of the cache (items.py: ``serve --cache``), kept in ``CacheConfig.extra``.
+_SECTIONS = {"tables", "item_cache"}
 
 _FLOATS = ("timeout", "connect_timeout", "down_for", "retry_interval", "warm_rate")
 _INTS = ("chunk_size",)
@@ -128,6 +132,9 @@ def parse_config(document: dict[str, Any], zone: str | None = None, base: Path =
         settings["retry_queue"] = base / str(document["retry_queue"])
     known = {"zones", "zone", "latch", "retry_queue", "auto_warm", *_FLOATS, *_INTS}
     extra = {k: v for k, v in document.items() if k not in known}
+    unknown = sorted(set(extra) - _SECTIONS)
+    if unknown:
+        raise CacheConfigError(f"unknown setting(s) {unknown}: see docs/CACHE.md for what cache.toml holds")
     return CacheConfig(parsed, zone=zone or document.get("zone"), extra=extra, **settings)
 
 

@@ -55,6 +55,7 @@ def test_settings_and_a_relative_retry_queue(tmp_path: Path) -> None:
         ('timeout = -1\n[zones.a]\nservers = ["h:1"]\n', "timeout must be a positive number"),
         ("[zones.a\n", "cannot read"),
         ('auto_warm = "yes"\n[zones.a]\nservers = ["h:1"]\n', "auto_warm must be true or false"),
+        ('timout = 1\n[zones.a]\nservers = ["h:1"]\n', "unknown setting"),
     ],
 )
 def test_bad_files_are_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:
