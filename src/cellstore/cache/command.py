@@ -3,13 +3,18 @@
 ``cellstore cache warm --config cache.toml --zone b --from a [--rate N]``
 fills zone b's nodes (or the ``--node`` ones) from zone a's copy and shows
 its progress: a rich progress bar on a terminal, a plain line a second
-otherwise (logs, CI).
+otherwise (logs, CI).  ``cellstore cache relay`` applies another region's
+writes from a FIFO queue (relay.py).  ``serve --cache`` is the item cache
+(items.py); its options are added here too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -51,6 +56,25 @@ def register(commands: Any) -> None:
         "--rate", type=float, default=None, metavar="N", help="copy at most N keys a second (default: no limit)"
     )
     warm.set_defaults(run=run_warm, parser=warm)
+
+    relay = actions.add_parser(
+        "relay",
+        help="apply another region's cache writes, read from an SQS FIFO queue, to this region's cache",
+        description="Receive the writes another region's clients published (cellstore.cache.relay.RegionPublisher) "
+        "from an SQS FIFO queue -- a cellstore server's or AWS's -- and apply them, in order per key, to every zone "
+        "of the cache in --config, until SIGINT or SIGTERM.  Needs boto3 (pip install 'cellstore[embedded]').",
+        epilog="examples:\n  cellstore cache relay --config west.toml --region west "
+        "--queue-url http://127.0.0.1:8000/000000000000/cache-writes.fifo --endpoint-url http://127.0.0.1:8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    relay.add_argument("--config", type=Path, required=True, help="the cache.toml of this region's cache")
+    relay.add_argument("--zone", help="the zone the relay runs in (default: the file's zone, else the first)")
+    relay.add_argument("--queue-url", required=True, help="the FIFO queue the other region publishes to")
+    relay.add_argument(
+        "--region", required=True, help="this region's name as its publishers give it: those writes are skipped"
+    )
+    relay.add_argument("--endpoint-url", help="the SQS endpoint, e.g. a cellstore server (default: boto3's)")
+    relay.set_defaults(run=run_relay, parser=relay)
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -97,6 +121,32 @@ def run_warm(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 1
     print(_summary(state), file=stream)
     return 0 if state.failed == 0 else 1
+
+
+def run_relay(args: argparse.Namespace) -> int:
+    from cellstore.cache.client import CacheClient
+    from cellstore.cache.config import load_config
+    from cellstore.cache.relay import Relay
+
+    try:
+        import boto3
+    except ImportError:
+        raise SystemExit("cellstore cache relay needs boto3: pip install 'cellstore[embedded]'") from None
+    region_name = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    sqs = boto3.client("sqs", endpoint_url=args.endpoint_url, region_name=region_name)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        config = load_config(args.config, zone=args.zone)
+    except CacheError as exc:
+        raise SystemExit(f"cellstore cache relay: {exc}") from None
+    with CacheClient(config, zone=args.zone) as cache:
+        relay = Relay(sqs, args.queue_url, cache, args.region)
+        print(f"relaying {args.queue_url} into zone {cache.zone} of {args.config}", flush=True)
+        relay.run(stop)
+    print(f"relayed {relay.applied} writes", flush=True)
+    return 0
 
 
 def _with_bar(warmer: Warmer, stream: TextIO) -> WarmProgress:

@@ -4,7 +4,13 @@ the embedded server) and a relay applies them, in order per key, to another regi
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +25,11 @@ _queues = itertools.count()
 
 
 @pytest.fixture
-def regions(servers: dict[str, list[Memcached]], cellstore_server: Any) -> Iterator[tuple[CacheClient, CacheClient, Any, str]]:
+def regions(live: dict[str, list[Memcached]], cellstore_server: Any) -> Iterator[tuple[CacheClient, CacheClient, Any, str]]:
     """Region east (zone a's servers) and region west (zone b's), and a FIFO queue between them."""
     sqs = cellstore_server.client("sqs")
     url = sqs.create_queue(QueueName=f"cache-relay-{next(_queues)}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    with CacheClient(config_for({"a": servers["a"]})) as east, CacheClient(config_for({"b": servers["b"]})) as west:
+    with CacheClient(config_for({"a": live["a"]})) as east, CacheClient(config_for({"b": live["b"]})) as west:
         for cache in (east, west):
             for node in cache.local.nodes.values():
                 node.flush_all()
@@ -97,3 +103,34 @@ def test_a_region_skips_its_own_writes(regions: tuple[CacheClient, CacheClient, 
     relay_all(relay)
     assert relay.applied == 0 and east.get("mine") is None
     publisher.close()
+
+
+@pytest.mark.slow
+def test_the_relay_command_applies_writes_until_stopped(
+    regions: tuple[CacheClient, CacheClient, Any, str], live: dict[str, list[Memcached]], tmp_path: Path
+) -> None:
+    """``cellstore cache relay`` as a process: west's cache gets east's writes; SIGTERM stops it cleanly."""
+    east, west, sqs, url = regions
+    config = tmp_path / "west.toml"
+    config.write_text(f'[zones.b]\nservers = ["{live["b"][0].address}", "{live["b"][1].address}"]\n')
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cellstore", "AWS_SECRET_ACCESS_KEY": "cellstore"}
+    argv = [sys.executable, "-m", "cellstore", "cache", "relay", "--config", str(config), "--region", "west"]
+    endpoint = url.rsplit("/", 2)[0]
+    relay = subprocess.Popen(
+        [*argv, "--queue-url", url, "--endpoint-url", endpoint], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        publisher = RegionPublisher(sqs, url, region="east")
+        east.listeners.append(publisher)
+        east.set("via-process", b"hello")
+        assert publisher.flush()
+        deadline = time.monotonic() + 15
+        while west.get("via-process") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert west.get("via-process") == b"hello"
+        publisher.close()
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        out, _ = relay.communicate(timeout=15)
+    assert relay.returncode == 0
+    assert "relayed 1 writes" in out
