@@ -24,10 +24,11 @@ serve: .make-install.stamp
 	@echo "make serve: the API on http://127.0.0.1:8000; the web console on http://127.0.0.1:8000/console (docs/CONSOLE.md)"
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: lint .make-test.stamp client-tools postgres-tools browser-tools
+test: lint .make-test.stamp client-tools postgres-tools browser-tools memcached-tools
 	@echo "make test: lint passed; now the whole suite (see README.md for its duration and faster subsets); it starts"
 	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
 	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
+	@echo "  - memcached processes on loopback, for the cache tier's tests (tests/memcached_cluster.py)"
 	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
 	@echo "    .clients/ on first use (tests/clients)"
 	@echo "  - headless Debian chromium, driven by Playwright through the web console (tests/browser)"
@@ -43,7 +44,7 @@ lint: .make-test.stamp
 # environment under .clients/ from the lock files beside its script; what it
 # needs from the system is node and npm for the JS SDK (Debian's, as for `make
 # bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools postgres-tools browser-tools
+.PHONY: client-tools postgres-tools browser-tools memcached-tools
 client-tools: npm
 
 # Says where the suite's PostgreSQL comes from; tests/pg_cluster.py itself
@@ -67,6 +68,15 @@ browser-tools:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 			|| echo "make test: chromium could not be installed: tests/browser is skipped (fails with CI=true)"; \
 	else echo "make test: chromium is not installed and cannot be (needs root and apt-get): tests/browser is skipped (fails with CI=true)"; fi
+# The cache tier's tests start real memcached processes (Debian's package, which
+# has extstore); installed here when missing, and by tests/memcached_cluster.py
+# too, so that a bare pytest run gets it as well.
+memcached-tools:
+	@if command -v memcached >/dev/null || [ -x /usr/bin/memcached ]; then echo "make test: memcached for the cache tests: $$(command -v memcached || echo /usr/bin/memcached)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Debian's memcached package (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }; \
+	else echo "make test: memcached is not installed and cannot be (needs root and apt-get): the cache tests are skipped (fail with CI=true)"; fi
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -309,3 +309,19 @@ def _shared_tables_stay_unchanged() -> Iterator[None]:
         assert table == tables.Table.from_record(orjson.loads(raw)), (
             f"a shared Table of {table.name} was changed in place; change a find_table() result or a copy()"
         )
+
+
+# --- memcached (the cache tier, tests/memcached_cluster.py) -------------------
+
+
+@pytest.fixture(scope="session")
+def memcached_binary() -> str:
+    """memcached's binary, installing Debian's package if needed; skipped without it, failed with CI=true."""
+    from memcached_cluster import Unavailable, find_or_install
+
+    try:
+        return find_or_install()
+    except Unavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"memcached is required (CI=true): {exc}", pytrace=False)
+        pytest.skip(str(exc))

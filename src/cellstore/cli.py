@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cellstore import __version__
+from cellstore.cache import command as cache_command
 
 if TYPE_CHECKING:
     from cellstore.api import Database as MapDatabase
@@ -160,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         help="do not serve GET /metrics (Prometheus text format; on by default, unauthenticated like the "
         "health check: it names tables and queues)",
     )
+    cache_command.add_serve_options(serve)  # --cache FILE --zone NAME (cellstore/cache/command.py)
     serve.set_defaults(run=_serve, parser=serve)
 
     migrate = commands.add_parser(
@@ -221,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     importing.set_defaults(run=_import, parser=importing)
     _cells_parser(commands)
+    cache_command.register(commands)  # cellstore cache warm ... (cellstore/cache/command.py)
     return parser
 
 
@@ -394,6 +397,8 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 def _serve(args: argparse.Namespace) -> int:
     if args.cells is not None:
+        if args.cache is not None:
+            raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
         return _serve_cells(args)
     location = _location(args)
     if args.workers is None:
@@ -414,6 +419,11 @@ def _serve(args: argparse.Namespace) -> int:
             raise SystemExit(f"cellstore: {err}") from None
     if args.workers > 1 and location is None:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
+    item_cache = cache_command.service_cache(args)
+    if item_cache is not None:  # serve --cache: every server process builds its app with the item cache
+        from cellstore.protocol.server import DISPATCH_WRAPPERS
+
+        DISPATCH_WRAPPERS.append(item_cache)
     metrics_dir = _metrics_dir(args)
     try:
         return _serve_with(args, location, security, metrics_dir)

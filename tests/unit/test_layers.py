@@ -3,7 +3,7 @@
 Read from the source with ``ast`` (nothing is imported), so a function-level
 or ``TYPE_CHECKING`` import counts like any other: a dependency cannot hide.
 
-    protocol ──► api ──► engine ──► storage        handlers ──► engine
+    protocol ──► api ──► engine ──► storage        handlers ──► engine        cache ──► engine
     cells ──► protocol, api, engine (never storage)
 
 ``cellstore.errors`` and ``cellstore.waiting`` are neutral: every layer may
@@ -31,10 +31,12 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"storage"},
     "api": {"engine"},
     "handlers": {"engine"},
+    # The cache tier wraps the engine as handlers do; its client library needs no layer at all.
+    "cache": {"engine"},
     "protocol": {"api"},
     "cells": {"protocol", "api", "engine"},
     "embedded": {"protocol", "api", "handlers", "engine", "storage", "cells"},
-    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer", "cells"},
+    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer", "cells", "cache"},
     # `cellstore import`: a client of two endpoints through boto3, no layer of its own server.
     "importer": set(),
     "main": {"cli"},

@@ -31,7 +31,7 @@ from cellstore.protocol.app import App
 from cellstore.protocol.console import Console
 from cellstore.protocol.directory import Directory, OneBackend
 from cellstore.protocol.tracing import from_environment
-from cellstore.protocol.wire import Routes, Service
+from cellstore.protocol.wire import Dispatch, Routes, Service
 from cellstore.protocol.writer import WriterClient
 
 if TYPE_CHECKING:
@@ -115,17 +115,34 @@ def build_app(
 
         auth = Auth(credentials, region=region)
     services = directory.services
-    if writer is not None:
+    wrappers = tuple(DISPATCH_WRAPPERS)
+    if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
-            raise ValueError("the single writer serves one backend")
-        client = WriterClient(writer)
-        services = OneBackend(
-            directory.tenants, lambda db: client.wrap(services_for(db), db.account)
-        ).services
+            raise ValueError("the single writer and the item cache serve one backend, not cells")
+        client = WriterClient(writer) if writer is not None else None
+
+        def built(db: Database) -> Mapping[str, Service]:
+            """One account's services, its writes handed to the writer and its dispatchers wrapped."""
+            found: Mapping[str, Service] = services_for(db)
+            if client is not None:
+                found = client.wrap(found, db.account)
+            for wrap in wrappers:
+                dispatchers = wrap(db, {name: service.dispatch for name, service in found.items()})
+                found = {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+            return found
+
+        services = OneBackend(directory.tenants, built).services
+        services(DEFAULT_ACCOUNT)  # built now: a wrapper's mistakes show at start, not on a first request
     app = App(Routes(operations(), services), region=region, auth=auth)
     app.console = Console(region=region, auth_required=auth is not None).respond
     app.admin = getattr(directory, "admin", None)  # a directory's own admin route (a cell router's status)
     return app
+
+
+#: Wrappers ``build_app`` puts around the services' dispatchers, in order, in every server process:
+#: ``wrap(db, {service: dispatch}) -> {service: dispatch}``.  cli.py adds the item cache here
+#: (``serve --cache``); the protocol layer itself knows nothing of it.
+DISPATCH_WRAPPERS: list[Callable[[Database, dict[str, Dispatch]], dict[str, Dispatch]]] = []
 
 
 #: Seconds ``cellstore serve`` retries a port that is in use: a server killed
