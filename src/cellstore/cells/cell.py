@@ -10,16 +10,13 @@ cells but the router in front of them.
 from __future__ import annotations
 
 import collections
-import threading
 import time
-from collections.abc import Mapping
 
 from cellstore.api import Tenants
 from cellstore.cells.bulkhead import Bulkhead
 from cellstore.cells.config import CellConfig
 from cellstore.engine.cell_stats import probe, stored_bytes
-from cellstore.protocol.directory import ServicesFor
-from cellstore.protocol.wire import Service
+from cellstore.protocol.directory import OneBackend, ServicesFor
 
 #: Seconds of request counts kept for the request rate ``cells status`` shows.
 RATE_WINDOW = 10
@@ -56,25 +53,13 @@ class Cell:
         self.bulkhead = bulkhead
         self.requests = RateMeter()
         self.failures = 0
-        self._services_for = services_for
-        self._services: dict[str, Mapping[str, Service]] = {}
-        self._lock = threading.Lock()
-
-    def services(self, account: str) -> Mapping[str, Service]:
-        """``account``'s services in this cell (opening its database here the first time)."""
-        found = self._services.get(account)
-        if found is None:
-            with self._lock:
-                found = self._services.get(account)
-                if found is None:
-                    found = self._services[account] = self._services_for(self.tenants.database(account))
-        return found
+        # The accounts' databases and services, built once each, as on a one-backend server.
+        self.backend = OneBackend(tenants, services_for)
+        self.services = self.backend.services
 
     def forget(self, account: str) -> None:
         """``account`` moved away: close its database here (its background work stops with it)."""
-        with self._lock:
-            self._services.pop(account, None)
-        self.tenants.forget(account)
+        self.backend.forget(account)
 
     def stored_bytes(self) -> int:
         """Bytes of values stored in this cell, all accounts together (run it on the bulkhead: it reads storage)."""

@@ -57,5 +57,11 @@ class OneBackend:
                     found = self._services[account] = self._services_for(self.tenants.database(account))
         return found
 
+    def forget(self, account: str) -> None:
+        """``account`` moved to another backend: drop its services and close its database here."""
+        with self._lock:
+            self._services.pop(account, None)
+        self.tenants.forget(account)
+
     def close(self) -> None:
         self.tenants.close()
