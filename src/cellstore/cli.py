@@ -182,6 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
     handlers.set_defaults(run=_handlers, parser=handlers)
+    from cellstore.quorum.command import add_parser as add_quorum  # operations tooling: docs/QUORUM.md
+
+    add_quorum(commands)
     return parser
 
 
