@@ -289,8 +289,29 @@ class Cell:
         self.save()
         return list(members.values())
 
+    def node_state(self, node: Node) -> dict[str, Any]:
+        """The node's own Patroni's view of it (``GET /patroni``); empty when it does not answer."""
+        if not alive(self.pids.get(node.name)):
+            return {}
+        try:
+            state: dict[str, Any] = _get_json(f"http://127.0.0.1:{node.api_port}/patroni")
+        except (OSError, ValueError):
+            return {}
+        return state
+
     def healthy(self) -> bool:
-        """One running primary, every node streaming from it, and the ``ANY n`` quorum in force."""
+        """One running primary, every node streaming from it, and the ``ANY n`` quorum in force.
+
+        Each node is asked itself (the cluster view in etcd keeps a dead
+        member until its key expires), and the cluster view for the quorum.
+        """
+        states = [self.node_state(node) for node in self.topology.nodes]
+        if any(state.get("state") != "running" for state in states):
+            return False
+        if sum(state.get("role") == "primary" for state in states) != 1:
+            return False
+        if any(s.get("role") != "primary" and s.get("replication_state") != "streaming" for s in states):
+            return False
         members = self.members()
         if len(members) != len(self.topology.nodes):
             return False

@@ -51,7 +51,12 @@ POSTGRES_PARAMETERS: dict[str, Any] = {
 
 def config(topology: Topology, node: Node, node_dir: Path, bin_dir: Path, *, fsync: bool) -> dict[str, Any]:
     """The whole Patroni configuration of ``node``, whose files live in ``node_dir``."""
-    parameters = {**POSTGRES_PARAMETERS, "fsync": "on" if fsync else "off"}
+    parameters = {
+        **POSTGRES_PARAMETERS,
+        "fsync": "on" if fsync else "off",
+        # The floor cellstore enforces (storage/pgsync.py): Patroni lowers ANY n when replicas die.
+        "cellstore.min_sync_standbys": topology.sync_replicas,
+    }
     return {
         "scope": SCOPE,
         "namespace": NAMESPACE,

@@ -52,11 +52,13 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations
 from cellstore.storage.base import Store, Txn
+from cellstore.storage.pgdeadline import Watchdog, WriteGuard
+from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
+from cellstore.storage.pgsync import FLOOR_SETTING, parse_floor, synchronous_count
 
 log = logging.getLogger("cellstore.storage")
 
@@ -65,6 +67,9 @@ WRITE_LOCK = int.from_bytes(b"cellstor", "big")
 
 _BEGIN_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# On a cell with a floor of synchronous replicas the same round trip reads how many the primary waits for.
+_BEGIN_WRITE_COUNTED = f"{_BEGIN_WRITE}, current_setting('synchronous_standby_names')"
+_SYNC_NAMES = "SELECT current_setting('synchronous_standby_names')"
 
 # A range is read in chunks (keyset pagination), so a Query that stops after
 # one page never reads the rest of the table; chunks grow for long scans.
@@ -83,6 +88,11 @@ _RANGE_STATS = "SELECT count(*), coalesce(sum(octet_length(v)), 0) FROM kv WHERE
 #: answering CommitOutcomeUnknown, and the pause between checks.
 COMMIT_CHECK_TIMEOUT = 15.0
 _CHECK_INTERVAL = 0.1
+
+#: How long a write transaction may take, BEGIN to the end of COMMIT, on a
+#: replicated database, before its statement is cancelled (docs/QUORUM.md):
+#: PostgreSQL's statement_timeout does not cover a COMMIT waiting for replicas.
+REPLICATED_WRITE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -249,8 +259,12 @@ def describe(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "PostgreSQL (unparseable DSN)"
     params.pop("password", None)
-    host = params.get("host", "localhost")
-    return f"postgresql://{params.get('user', '')}@{host}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    hosts = str(params.get("host", "localhost")).split(",")
+    ports = str(params.get("port", 5432)).split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    where = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
+    return f"postgresql://{params.get('user', '')}@{where}/{params.get('dbname', '')}"
 
 
 class PostgresStore(Store):
@@ -262,6 +276,17 @@ class PostgresStore(Store):
     ``commit_check_timeout`` bounds how long a COMMIT whose connection was
     lost is checked for (while PostgreSQL restarts) before the request is
     answered ``CommitOutcomeUnknown`` (default: ``COMMIT_CHECK_TIMEOUT``).
+
+    A *replicated* database — a multi-host URL (a quorum cell: libpq picks the
+    primary with ``target_session_attrs=read-write``) or a server with
+    ``synchronous_standby_names`` set — changes two rules (docs/QUORUM.md):
+    a write transaction has a client-side deadline, ``write_timeout``
+    (default ``REPLICATED_WRITE_TIMEOUT``), after which its statement is
+    cancelled; and a COMMIT whose outcome is not known to be quorum-durable
+    (connection lost, or the wait for replicas cancelled) is answered
+    ``CommitOutcomeUnknown`` at once, never settled as success: the old
+    primary's "committed" does not say the replicas have it, and after a
+    failover the node answering is another server.
     """
 
     def __init__(
@@ -272,28 +297,35 @@ class PostgresStore(Store):
         max_size: int = 8,
         timeout: float = 5.0,
         commit_check_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         self.dsn = dsn
         self._max_size = max_size
         self.commit_check_timeout = COMMIT_CHECK_TIMEOUT if commit_check_timeout is None else commit_check_timeout
         self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
-        self._pool: ConnectionPool[psycopg.Connection] = ConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            name="cellstore",
-            open=False,
-        )
+        self._pool = ConnectionPool(dsn, max_size=max_size, timeout=timeout)
+        self._watchdog = Watchdog()
+        #: Set below: a quorum cell or a server with synchronous standbys.
+        self.replicated = False
+        #: Set below from ``cellstore.min_sync_standbys``: replicas every commit must reach (0: no floor).
+        self.sync_floor = 0
+        self.write_timeout = write_timeout
         try:
-            self._pool.open(wait=True, timeout=timeout)
+            self._pool.open(min_size)
         except PoolTimeout as exc:
             self._pool.close()
             raise StorageUnavailable(f"cannot connect to {describe(dsn)}") from exc
         try:
-            with self._pool.connection() as conn:
+            conn = self._pool.getconn()
+            try:
                 self._sql = _XidSql.for_server(conn.info.server_version)
+                row = conn.execute(f"SELECT current_setting('synchronous_standby_names'), current_setting('{FLOOR_SETTING}', true)").fetchone()
+                self.replicated = _multi_host(dsn) or bool(row and row[0])
+                self.sync_floor = parse_floor(row[1] if row else None)
+            finally:
+                self._pool.putconn(conn)
+            if self.replicated and self.write_timeout is None:
+                self.write_timeout = REPLICATED_WRITE_TIMEOUT
             #: The schema version found on opening; ``migrations.LATEST`` once open.
             self.migrated_from = self._migrate()
         except BaseException:
@@ -317,19 +349,22 @@ class PostgresStore(Store):
                 txn.note_xid()
         return version
 
-    def _begin(self, statement: str) -> psycopg.Connection:
-        """A pooled connection inside a new transaction; dead pooled connections are skipped."""
+    def _begin(self, statement: str, guard: WriteGuard | None) -> tuple[psycopg.Connection, psycopg.Cursor[Any]]:
+        """A pooled connection inside a new transaction, and the cursor of ``statement``; dead connections are skipped."""
         failure: BaseException = RuntimeError("no connection tried")
         for _ in range(self._max_size + 1):
             try:
                 conn = self._pool.getconn()
             except PoolTimeout as exc:
                 raise _unavailable(exc) from exc
+            if guard is not None:
+                guard.attach(conn)
             try:
-                conn.execute(statement)
-                return conn
+                return conn, conn.execute(statement)
             except psycopg.OperationalError as exc:
-                self._pool.putconn(conn)  # broken: the pool discards it and connects anew
+                if guard is not None and guard.detach():
+                    discard(conn)  # a cancel was sent: it must not reach the connection's next user
+                self._pool.putconn(conn)  # broken: the pool discards it
                 if not conn.broken:
                     raise _unavailable(exc) from exc
                 failure = exc
@@ -337,9 +372,13 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
-        conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ)
+        guard = WriteGuard(self._watchdog, self.write_timeout) if write else None
+        counted = write and self.sync_floor > 0
+        conn, cursor = self._begin(_BEGIN_WRITE_COUNTED if counted else _BEGIN_WRITE if write else _BEGIN_READ, guard)
         txn = PostgresTxn(conn, self._sql)
         try:
+            if counted:
+                self._check_floor(conn, cursor)
             try:
                 yield txn
             except BaseException:
@@ -353,9 +392,50 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if txn.xid is None:  # nothing was written: whatever happened changed nothing
                     raise _unavailable(exc) from exc
+                if self.replicated:
+                    log.error("connection lost during COMMIT of transaction %s on a replicated database: %s", txn.xid, exc)
+                    raise CommitOutcomeUnknown() from exc
                 self._settle_commit(txn, exc)
+            if guard is not None and guard.sync_wait_cancelled:
+                # Committed on the primary, not known to be on enough replicas: never a success.
+                raise CommitOutcomeUnknown()
+            if counted and txn.xid is not None:
+                self._check_commit_floor(conn, txn)
         finally:
+            if guard is not None and guard.detach():
+                discard(conn)
             self._pool.putconn(conn)
+
+    def _check_floor(self, conn: psycopg.Connection, cursor: psycopg.Cursor[Any]) -> None:
+        """Refuse to begin a write the primary would acknowledge with fewer replicas than the floor."""
+        cursor.nextset()  # the first result is BEGIN's
+        row = cursor.fetchone()
+        waits_for = synchronous_count(row[-1] if row else None)
+        if waits_for < self.sync_floor:
+            _rollback(conn)
+            log.warning(
+                "write refused: the primary waits for %d synchronous replicas, the cell promises %d", waits_for, self.sync_floor
+            )
+            raise StorageUnavailable(
+                f"Too few replicas to make a write durable: {waits_for} of the {self.sync_floor} needed are in sync"
+            )
+
+    def _check_commit_floor(self, conn: psycopg.Connection, txn: PostgresTxn) -> None:
+        """After COMMIT: if the primary lowered its quorum below the floor meanwhile, the commit may have fewer copies."""
+        try:
+            row = conn.execute(_SYNC_NAMES).fetchone()
+        except psycopg.OperationalError as exc:
+            log.error("lost the connection checking the quorum of transaction %s: %s", txn.xid, exc)
+            raise CommitOutcomeUnknown() from exc
+        waits_for = synchronous_count(row[0] if row else None)
+        if waits_for < self.sync_floor:
+            log.error(
+                "transaction %s committed while the primary waited for %d replicas, fewer than the %d promised",
+                txn.xid,
+                waits_for,
+                self.sync_floor,
+            )
+            raise CommitOutcomeUnknown()
 
     def _settle_commit(self, txn: PostgresTxn, cause: psycopg.OperationalError) -> None:
         """Return if a COMMIT that failed with ``cause`` did commit; raise otherwise.
@@ -393,7 +473,17 @@ class PostgresStore(Store):
             return _Outcome.UNKNOWABLE
 
     def close(self) -> None:
+        self._watchdog.stop()
         self._pool.close()
+
+
+def _multi_host(dsn: str) -> bool:
+    """True for a URL or conninfo naming several hosts (libpq tries them in turn)."""
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return False
+    return "," in str(params.get("host", "")) or "," in str(params.get("hostaddr", ""))
 
 
 def _ask_outcome(conn: psycopg.Connection, sql: _XidSql, txn: PostgresTxn, xid: int) -> _Outcome:

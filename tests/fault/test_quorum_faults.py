@@ -1,0 +1,174 @@
+"""A quorum cell under a writer and a reader, losing copies: nothing acknowledged is lost, nothing applied twice.
+
+Each test starts a six-copy cell (three zones, ``ANY 3`` replicas: four of six
+copies per write, tests/quorum_cell.py), serves cellstore on its multi-host
+URL, writes under load, kills processes with SIGKILL (a zone is its two
+PostgreSQL nodes, their Patroni, and its etcd member), restores them, and
+checks the invariants: every acknowledged write is there, the counter says
+no retried write was applied twice.  Figures go to stdout (``-s``) and
+docs/QUORUM.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from quorum_cell import (  # noqa: E402
+    Writer,
+    cell,
+    check_invariants,
+    create_table,
+    primary,
+    promoted_at,
+    zone_members,
+    zone_of,
+)
+
+from cellstore.quorum.cluster import Cell  # noqa: E402
+
+__all__ = ["cell"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.quorum]
+
+
+def _serve(server_process: Callable[..., Any], cell: Cell) -> tuple[Any, Any]:
+    import boto3
+    from botocore.config import Config
+
+    server = server_process("--storage", cell.topology.storage_url(), "--workers", "1")
+    # One attempt per call: the writer retries itself, so every failed attempt is seen and counted.
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=30),
+    )
+    create_table(client)
+    return server, client
+
+
+def _restore(cell: Cell) -> float:
+    started = time.monotonic()
+    cell.restore(cell.tools)  # type: ignore[attr-defined]
+    cell.wait_healthy(120)
+    return time.monotonic() - started
+
+
+def test_losing_a_replica_loses_nothing(server_process: Callable[..., Any], cell: Cell) -> None:
+    _, client = _serve(server_process, cell)
+    writer = Writer(client)
+    writer.start()
+    writer.wait_for(100, 60)
+    leader = primary(cell)
+    replica = next(n.name for n in cell.topology.nodes if n.name != leader)
+    killed = time.monotonic()
+    cell.kill([replica])
+    writer.wait_for(100, 60)
+    stalled = writer.first_ack_after(killed)
+    rejoin = _restore(cell)
+    writer.wait_for(50, 60)
+    writer.join()
+    figures = check_invariants(client, writer)
+    print(f"\nkill a replica ({replica}): first ack {(stalled or killed) - killed:.3f} s after; rejoin {rejoin:.1f} s; {figures}")
+    assert [code for _, code in writer.errors] == []  # four copies remain: writes never noticed
+
+
+def test_losing_a_replica_zone_loses_nothing(server_process: Callable[..., Any], cell: Cell) -> None:
+    _, client = _serve(server_process, cell)
+    writer = Writer(client)
+    writer.start()
+    writer.wait_for(100, 60)
+    zone = next(z for z in cell.topology.zones if z != zone_of(cell, primary(cell)))
+    killed = time.monotonic()
+    cell.kill(zone_members(cell, zone))
+    writer.wait_for(100, 60)  # primary + three replicas left: exactly the four copies a write needs
+    first = writer.first_ack_after(killed)
+    rejoin = _restore(cell)
+    writer.wait_for(50, 60)
+    writer.join()
+    figures = check_invariants(client, writer)
+    print(f"\nkill replica zone {zone}: first ack {(first or killed) - killed:.3f} s after; rejoin {rejoin:.1f} s; {figures}")
+
+
+def test_losing_the_primarys_zone_fails_over(server_process: Callable[..., Any], cell: Cell) -> None:
+    _, client = _serve(server_process, cell)
+    writer = Writer(client)
+    writer.start()
+    writer.wait_for(100, 60)
+    old = primary(cell)
+    zone = zone_of(cell, old)
+    killed, killed_wall = time.monotonic(), time.time()
+    cell.kill(zone_members(cell, zone))
+    dead = time.monotonic()  # every process of the zone is gone: no acknowledgement can come from it now
+    writer.wait_for(50, 90)  # Patroni promotes a replica once the leader key expires (ttl)
+    first = writer.first_ack_after(dead)
+    assert first is not None
+    gap = writer.longest_gap(killed - 1)
+    new = primary(cell)
+    assert zone_of(cell, new) != zone
+    promoted = promoted_at(cell, new)
+    assert promoted is not None
+    promotion = promoted - killed_wall  # kill → Patroni takes the leader lock
+    found = first - killed - promotion  # Patroni promoting → cellstore's first acknowledged write on it
+    rejoin = _restore(cell)  # the old primary comes back as a replica (pg_rewind if it had diverged)
+    writer.wait_for(50, 60)
+    writer.join()
+    figures = check_invariants(client, writer)
+    codes = sorted({code for _, code in writer.errors})
+    print(
+        f"\nkill the primary's zone {zone} ({old}): first acknowledged write {first - killed:.2f} s after the kill "
+        f"(Patroni promoted {new} {promotion:.2f} s after the kill, cellstore's first write on it {found:.2f} s later; "
+        f"longest gap {gap:.2f} s); rejoin {rejoin:.1f} s; errors {codes}; reads {writer.reads}, "
+        f"read errors {writer.read_errors}; {figures}"
+    )
+    assert first - killed < 60
+    assert found < 1.5  # the front end finds the new primary by itself, within about a second
+
+
+def test_losing_a_zone_and_one_more_copy_stops_writes_fast_and_loses_nothing(
+    server_process: Callable[..., Any], cell: Cell
+) -> None:
+    _, client = _serve(server_process, cell)
+    writer = Writer(client)
+    writer.start()
+    writer.wait_for(100, 60)
+    leader = primary(cell)
+    zone = next(z for z in cell.topology.zones if z != zone_of(cell, leader))
+    other = next(n.name for n in cell.topology.nodes if n.zone not in (zone,) and n.name != leader)
+    killed = time.monotonic()
+    cell.kill([*zone_members(cell, zone), other])  # primary + two replicas: three copies, four needed
+    time.sleep(0.5)
+    writer.stop.set()
+    for thread in writer.threads:
+        thread.join(30)
+    # A write now cannot reach four copies: it must fail, fast and retryably, not hang.
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - botocore's ClientError, checked below
+        client.put_item(TableName="quorum", Item={"pk": {"S": "after-zone-plus-one"}})
+    failed_after = time.monotonic() - started
+    assert raised.value.response["Error"]["Code"] == "InternalServerError"  # type: ignore[attr-defined]
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500  # type: ignore[attr-defined]
+    assert failed_after < 10
+    # Strongly consistent reads still work: the primary is up.
+    n = writer.acknowledged[-1]
+    assert "Item" in client.get_item(TableName="quorum", Key={"pk": {"S": f"item-{n}"}}, ConsistentRead=True)
+    rejoin = _restore(cell)
+    writer.stop.clear()
+    writer.start()
+    writer.wait_for(50, 60)
+    writer.join()
+    figures = check_invariants(client, writer)
+    print(
+        f"\nkill zone {zone} + {other}: a write failed after {failed_after:.2f} s "
+        f"({time.monotonic() - killed:.0f} s since the kill); rejoin {rejoin:.1f} s; {figures}"
+    )
