@@ -16,14 +16,15 @@ GetItems of acknowledged items meanwhile.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 import threading
 import time
-from datetime import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,7 @@ class Writer:
     def longest_gap(self, since: float) -> float:
         """The longest time between two acknowledgements after ``since``: how long writes were unavailable."""
         times = [t for t in self.ack_times if t >= since]
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def check_invariants(client: Any, writer: Writer) -> dict[str, int]:

@@ -67,8 +67,6 @@ WRITE_LOCK = int.from_bytes(b"cellstor", "big")
 
 _BEGIN_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-# On a cell with a floor of synchronous replicas the same round trip reads how many the primary waits for.
-_BEGIN_WRITE_COUNTED = f"{_BEGIN_WRITE}, current_setting('synchronous_standby_names')"
 _SYNC_NAMES = "SELECT current_setting('synchronous_standby_names')"
 
 # A range is read in chunks (keyset pagination), so a Query that stops after
@@ -94,6 +92,11 @@ _CHECK_INTERVAL = 0.1
 #: PostgreSQL's statement_timeout does not cover a COMMIT waiting for replicas.
 REPLICATED_WRITE_TIMEOUT = 5.0
 
+NOT_REPLICATED = (
+    "The write committed on the primary but is not known to have reached enough replicas: "
+    "the request may or may not have been applied"
+)
+
 
 @dataclass(frozen=True)
 class _XidSql:
@@ -101,7 +104,8 @@ class _XidSql:
 
     The first write of a transaction returns the transaction id and the
     server's start time with its own result (``RETURNING``, or a CTE where
-    the row count is needed), so learning them costs no round trip; later
+    the row count is needed), and ``synchronous_standby_names`` for a quorum
+    cell's floor (``PostgresTxn._note``), so learning them costs no round trip; later
     writes are the plain statements.  The start time is taken with the id,
     not per connection, because a connection through pgbouncer outlives a
     restart of the server behind it.
@@ -126,12 +130,14 @@ class _XidSql:
             current, if_assigned = "txid_current()::text", "txid_current_if_assigned()::text"
             status = "txid_status(%s::text::bigint)"
         started = "pg_postmaster_start_time()"
+        # And how many replicas the COMMIT will wait for (a quorum cell's floor, pgsync.py).
+        noted = f"{started}, current_setting('synchronous_standby_names')"
         return cls(
-            put=f"{_PUT} RETURNING {current}, {started}",
-            delete=f"{_DELETE} RETURNING {current}, {started}",
+            put=f"{_PUT} RETURNING {current}, {noted}",
+            delete=f"{_DELETE} RETURNING {current}, {noted}",
             # count(*) consumes the CTE, so the DELETE has run when the id is read.
-            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {started} FROM w",
-            note=f"SELECT {if_assigned}, {started}",
+            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {noted} FROM w",
+            note=f"SELECT {if_assigned}, {noted}",
             status=f"SELECT {status}, {started}",
         )
 
@@ -149,10 +155,11 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PostgresTxn(Txn):
-    __slots__ = ("_conn", "_sql", "backend_pid", "connection", "failed", "server_started", "xid")
+    __slots__ = ("_conn", "_floor", "_sql", "backend_pid", "connection", "failed", "server_started", "xid")
 
-    def __init__(self, conn: psycopg.Connection, sql: _XidSql) -> None:
+    def __init__(self, conn: psycopg.Connection, sql: _XidSql, floor: int = 0) -> None:
         self._conn = conn
+        self._floor = floor
         #: The transaction's connection, for this backend's own schema migrations.
         self.connection = conn
         self._sql = sql
@@ -169,9 +176,22 @@ class PostgresTxn(Txn):
         self.backend_pid = conn.info.backend_pid
 
     def _note(self, rows: list[tuple[Any, ...]]) -> None:
-        """Keep the (id, start time) that ends a first write's row; no row or no id: nothing written."""
-        if rows and rows[0][-2] is not None:
-            self.xid, self.server_started = str(rows[0][-2]), rows[0][-1]
+        """Keep the (id, start time) that end a first write's row; no row or no id: nothing written.
+
+        The row ends with the primary's ``synchronous_standby_names`` too: a
+        write its COMMIT would acknowledge with fewer replicas than the
+        cell's floor fails here, before anything is committed.
+        """
+        if not rows or rows[0][-3] is None:
+            return
+        self.xid, self.server_started = str(rows[0][-3]), rows[0][-2]
+        waits_for = synchronous_count(rows[0][-1])
+        if waits_for < self._floor:
+            self.failed = True
+            log.warning("write refused: the primary waits for %d synchronous replicas, the cell promises %d", waits_for, self._floor)
+            raise StorageUnavailable(
+                f"Too few replicas to make a write durable: {waits_for} of the {self._floor} needed are in sync"
+            )
 
     def note_xid(self) -> None:
         """Note the id of a transaction that wrote by other means (schema migrations)."""
@@ -349,8 +369,8 @@ class PostgresStore(Store):
                 txn.note_xid()
         return version
 
-    def _begin(self, statement: str, guard: WriteGuard | None) -> tuple[psycopg.Connection, psycopg.Cursor[Any]]:
-        """A pooled connection inside a new transaction, and the cursor of ``statement``; dead connections are skipped."""
+    def _begin(self, statement: str, guard: WriteGuard | None) -> psycopg.Connection:
+        """A pooled connection inside a new transaction; dead pooled connections are skipped."""
         failure: BaseException = RuntimeError("no connection tried")
         for _ in range(self._max_size + 1):
             try:
@@ -360,7 +380,8 @@ class PostgresStore(Store):
             if guard is not None:
                 guard.attach(conn)
             try:
-                return conn, conn.execute(statement)
+                conn.execute(statement)
+                return conn
             except psycopg.OperationalError as exc:
                 if guard is not None and guard.detach():
                     discard(conn)  # a cancel was sent: it must not reach the connection's next user
@@ -373,12 +394,9 @@ class PostgresStore(Store):
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
         guard = WriteGuard(self._watchdog, self.write_timeout) if write else None
-        counted = write and self.sync_floor > 0
-        conn, cursor = self._begin(_BEGIN_WRITE_COUNTED if counted else _BEGIN_WRITE if write else _BEGIN_READ, guard)
-        txn = PostgresTxn(conn, self._sql)
+        conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ, guard)
+        txn = PostgresTxn(conn, self._sql, self.sync_floor)
         try:
-            if counted:
-                self._check_floor(conn, cursor)
             try:
                 yield txn
             except BaseException:
@@ -398,27 +416,13 @@ class PostgresStore(Store):
                 self._settle_commit(txn, exc)
             if guard is not None and guard.sync_wait_cancelled:
                 # Committed on the primary, not known to be on enough replicas: never a success.
-                raise CommitOutcomeUnknown()
-            if counted and txn.xid is not None:
+                raise CommitOutcomeUnknown(NOT_REPLICATED)
+            if self.sync_floor and txn.xid is not None:
                 self._check_commit_floor(conn, txn)
         finally:
             if guard is not None and guard.detach():
                 discard(conn)
             self._pool.putconn(conn)
-
-    def _check_floor(self, conn: psycopg.Connection, cursor: psycopg.Cursor[Any]) -> None:
-        """Refuse to begin a write the primary would acknowledge with fewer replicas than the floor."""
-        cursor.nextset()  # the first result is BEGIN's
-        row = cursor.fetchone()
-        waits_for = synchronous_count(row[-1] if row else None)
-        if waits_for < self.sync_floor:
-            _rollback(conn)
-            log.warning(
-                "write refused: the primary waits for %d synchronous replicas, the cell promises %d", waits_for, self.sync_floor
-            )
-            raise StorageUnavailable(
-                f"Too few replicas to make a write durable: {waits_for} of the {self.sync_floor} needed are in sync"
-            )
 
     def _check_commit_floor(self, conn: psycopg.Connection, txn: PostgresTxn) -> None:
         """After COMMIT: if the primary lowered its quorum below the floor meanwhile, the commit may have fewer copies."""
@@ -435,7 +439,7 @@ class PostgresStore(Store):
                 waits_for,
                 self.sync_floor,
             )
-            raise CommitOutcomeUnknown()
+            raise CommitOutcomeUnknown(NOT_REPLICATED)
 
     def _settle_commit(self, txn: PostgresTxn, cause: psycopg.OperationalError) -> None:
         """Return if a COMMIT that failed with ``cause`` did commit; raise otherwise.
