@@ -44,7 +44,7 @@ import enum
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,6 +119,7 @@ class _XidSql:
     delete: str
     delete_range: str
     note: str
+    assign: str
     status: str
 
     @classmethod
@@ -138,6 +139,7 @@ class _XidSql:
             # count(*) consumes the CTE, so the DELETE has run when the id is read.
             delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {noted} FROM w",
             note=f"SELECT {if_assigned}, {noted}",
+            assign=f"SELECT {current}, {noted}",
             status=f"SELECT {status}, {started}",
         )
 
@@ -197,6 +199,19 @@ class PostgresTxn(Txn):
         """Note the id of a transaction that wrote by other means (schema migrations)."""
         if self.xid is None:
             self._note(self._rows(self._sql.note, ()))
+
+    def require_quorum(self) -> None:
+        """Make a write transaction that wrote nothing commit through the quorum anyway.
+
+        Its answer may rest on what it read, and on the primary that can be a
+        commit not yet on enough replicas (one whose wait was cancelled):
+        an idempotent retry that finds its token answers success without
+        writing.  Taking a transaction id makes the COMMIT write a record and
+        wait for the replicas, and WAL is replicated in order, so everything
+        it read is then on the quorum too (and the floor is checked).
+        """
+        if self.xid is None:
+            self._note(self._rows(self._sql.assign, ()))
 
     def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
         try:
@@ -354,7 +369,8 @@ class PostgresStore(Store):
 
     def _migrate(self) -> int:
         """Apply pending migrations in one transaction holding the write lock."""
-        with self.transaction(write=True) as txn:
+        # Not held to the quorum when it writes nothing: a front end may open a cell below its floor, to read.
+        with self._transaction(write=True, quorum=False) as txn:
             conn = txn.connection
             conn.execute("CREATE TABLE IF NOT EXISTS cellstore_schema (version integer NOT NULL)")
             row = conn.execute("SELECT max(version) FROM cellstore_schema").fetchone()
@@ -391,8 +407,11 @@ class PostgresStore(Store):
                 failure = exc
         raise _unavailable(failure) from failure
 
+    def transaction(self, *, write: bool) -> AbstractContextManager[PostgresTxn]:
+        return self._transaction(write=write)
+
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[PostgresTxn]:
+    def _transaction(self, *, write: bool, quorum: bool = True) -> Iterator[PostgresTxn]:
         guard = WriteGuard(self._watchdog, self.write_timeout) if write else None
         conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ, guard)
         txn = PostgresTxn(conn, self._sql, self.sync_floor)
@@ -405,6 +424,12 @@ class PostgresStore(Store):
             if txn.failed or conn.info.transaction_status != TransactionStatus.INTRANS:
                 _rollback(conn)
                 raise StorageUnavailable()
+            if write and quorum and self.sync_floor:
+                try:
+                    txn.require_quorum()
+                except BaseException:
+                    _rollback(conn)
+                    raise
             try:
                 conn.execute("COMMIT")
             except psycopg.OperationalError as exc:
