@@ -16,13 +16,16 @@ retry on 40001 — and the measurements behind this choice are in
 docs/POSTGRES.md.  Read transactions are REPEATABLE READ READ ONLY: one
 snapshot, never waiting for writers.
 
-Connections come from a psycopg_pool pool opened per process (after the fork
-under ``serve --workers N``); they are in autocommit mode and this module
-issues BEGIN/COMMIT itself, so a transaction's first round trip carries both
-BEGIN and the lock.  A lost connection (PostgreSQL restarting, a network cut)
-surfaces as ``StorageUnavailable`` — AWS's retryable 500 — and the pool
-replaces the connection by itself; a transaction that failed to *begin* on a
-dead pooled connection is retried at once on another, since nothing ran.
+Connections come from a pool opened per process (after the fork under
+``serve --workers N``; ``pgpool.py``); they are in autocommit mode and this
+module issues BEGIN/COMMIT itself, so a transaction's first round trip
+carries both BEGIN and the lock.  A lost connection (PostgreSQL restarting,
+a network cut, a failover) surfaces as ``StorageUnavailable`` — AWS's
+retryable 500 — and the pool connects anew on the next request; a
+transaction that failed to *begin* on a dead pooled connection is retried at
+once on another, since nothing ran.  A multi-host URL (a quorum cell,
+docs/QUORUM.md) adds a write deadline, a floor of synchronous replicas and
+stricter commit outcomes: see ``PostgresStore``.
 
 Durability: with PostgreSQL's default ``synchronous_commit=on`` a commit is
 flushed to the WAL before ``transaction`` returns.
@@ -349,7 +352,8 @@ class PostgresStore(Store):
             self._pool.open(min_size)
         except PoolTimeout as exc:
             self._pool.close()
-            raise StorageUnavailable(f"cannot connect to {describe(dsn)}") from exc
+            reason = str(exc).split("\n", 1)[0].strip()
+            raise StorageUnavailable(f"cannot connect to {describe(dsn)} ({reason})") from exc
         try:
             conn = self._pool.getconn()
             try:
