@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a postgresql:// URL: keep the data in that PostgreSQL database instead of SQLite "
         "(any number of servers may share it)",
     )
+    serve.add_argument(  # read by storage/postgres.py from the environment, in every worker (docs/QUORUM.md)
+        "--zone", help="this server's zone: with a multi-host --storage URL, eventually consistent reads go to "
+        "replicas in this zone first (sets CELLSTORE_ZONE)",
+    )
     security = serve.add_argument_group("authentication and transport")
     security.add_argument(
         "--auth",
@@ -358,6 +362,8 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 def _serve(args: argparse.Namespace) -> int:
     location = _location(args)
+    if args.zone:
+        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.workers is None:
         args.workers = default_workers(location)
     if args.workers < 1:

@@ -87,7 +87,8 @@ def config(topology: Topology, node: Node, node_dir: Path, bin_dir: Path, *, fsy
                 "replication": {"username": "replicator", "password": "replicator"},
                 "rewind": {"username": "postgres", "password": "postgres"},
             },
-            "parameters": {"unix_socket_directories": str(node_dir)},
+            # cellstore.zone: where this node is, so a front end reads from its own zone's replicas.
+            "parameters": {"unix_socket_directories": str(node_dir), "cellstore.zone": node.zone},
             "pg_hba": [
                 "local all all trust",
                 "host all all 127.0.0.1/32 trust",

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -94,6 +95,11 @@ _CHECK_INTERVAL = 0.1
 #: replicated database, before its statement is cancelled (docs/QUORUM.md):
 #: PostgreSQL's statement_timeout does not cover a COMMIT waiting for replicas.
 REPLICATED_WRITE_TIMEOUT = 5.0
+
+#: How long an eventually consistent read looks for a replica before reading the primary instead.
+REPLICA_TIMEOUT = 1.0
+#: The custom setting naming a node's zone (``cellstore quorum up`` writes it on every node).
+ZONE_SETTING = "cellstore.zone"
 
 NOT_REPLICATED = (
     "The write committed on the primary but is not known to have reached enough replicas: "
@@ -336,6 +342,7 @@ class PostgresStore(Store):
         timeout: float = 5.0,
         commit_check_timeout: float | None = None,
         write_timeout: float | None = None,
+        zone: str | None = None,
     ) -> None:
         self.dsn = dsn
         self._max_size = max_size
@@ -348,6 +355,10 @@ class PostgresStore(Store):
         #: Set below from ``cellstore.min_sync_standbys``: replicas every commit must reach (0: no floor).
         self.sync_floor = 0
         self.write_timeout = write_timeout
+        #: This front end's zone (``serve --zone``, else ``CELLSTORE_ZONE``): its replicas serve stale reads first.
+        self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
+        #: Connections to replicas, for eventually consistent reads; None with a single host.
+        self.replicas: ConnectionPool | None = None
         try:
             self._pool.open(min_size)
         except PoolTimeout as exc:
@@ -365,6 +376,8 @@ class PostgresStore(Store):
                 self._pool.putconn(conn)
             if self.replicated and self.write_timeout is None:
                 self.write_timeout = REPLICATED_WRITE_TIMEOUT
+            if _multi_host(dsn):
+                self.replicas = ConnectionPool(replica_dsn(dsn, self.zone), max_size=max_size, timeout=REPLICA_TIMEOUT)
             #: The schema version found on opening; ``migrations.LATEST`` once open.
             self.migrated_from = self._migrate()
         except BaseException:
@@ -389,12 +402,13 @@ class PostgresStore(Store):
                 txn.note_xid()
         return version
 
-    def _begin(self, statement: str, guard: WriteGuard | None) -> psycopg.Connection:
+    def _begin(self, statement: str, guard: WriteGuard | None, pool: ConnectionPool | None = None) -> psycopg.Connection:
         """A pooled connection inside a new transaction; dead pooled connections are skipped."""
+        pool = self._pool if pool is None else pool
         failure: BaseException = RuntimeError("no connection tried")
         for _ in range(self._max_size + 1):
             try:
-                conn = self._pool.getconn()
+                conn = pool.getconn()
             except PoolTimeout as exc:
                 raise _unavailable(exc) from exc
             if guard is not None:
@@ -405,7 +419,7 @@ class PostgresStore(Store):
             except psycopg.OperationalError as exc:
                 if guard is not None and guard.detach():
                     discard(conn)  # a cancel was sent: it must not reach the connection's next user
-                self._pool.putconn(conn)  # broken: the pool discards it
+                pool.putconn(conn)  # broken: the pool discards it
                 if not conn.broken:
                     raise _unavailable(exc) from exc
                 failure = exc
@@ -413,6 +427,37 @@ class PostgresStore(Store):
 
     def transaction(self, *, write: bool) -> AbstractContextManager[PostgresTxn]:
         return self._transaction(write=write)
+
+    def stale_read(self) -> AbstractContextManager[PostgresTxn]:
+        """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
+        if self.replicas is None:
+            return self._transaction(write=False)
+        return self._replica_read(self.replicas)
+
+    @contextmanager
+    def _replica_read(self, replicas: ConnectionPool) -> Iterator[PostgresTxn]:
+        conn: psycopg.Connection | None
+        try:
+            conn = self._begin(_BEGIN_READ, None, replicas)
+        except StorageUnavailable:
+            log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
+            conn = None
+        if conn is None:
+            with self._transaction(write=False) as txn:
+                yield txn
+            return
+        try:
+            try:
+                yield PostgresTxn(conn, self._sql)
+            except BaseException:
+                _rollback(conn)
+                raise
+            try:
+                conn.execute("COMMIT")  # ends the snapshot; nothing was written
+            except psycopg.OperationalError as exc:
+                raise _unavailable(exc) from exc
+        finally:
+            replicas.putconn(conn)
 
     @contextmanager
     def _transaction(self, *, write: bool, quorum: bool = True) -> Iterator[PostgresTxn]:
@@ -508,6 +553,44 @@ class PostgresStore(Store):
     def close(self) -> None:
         self._watchdog.stop()
         self._pool.close()
+        if self.replicas is not None:
+            self.replicas.close()
+
+
+def replica_dsn(dsn: str, zone: str | None) -> str:
+    """``dsn`` for eventually consistent reads: standbys only, those in ``zone`` tried first.
+
+    Each host is asked its zone (``cellstore.zone``) once, here; a host that
+    does not answer goes last.  libpq then takes the first standby that
+    accepts, in this order.
+    """
+    params = conninfo.conninfo_to_dict(dsn)
+    hosts = str(params.get("host", "")).split(",")
+    ports = str(params.get("port", 5432)).split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    pairs = list(zip(hosts, ports, strict=False))
+    if zone is not None:
+        zones = {pair: _zone_of(dsn, *pair) for pair in pairs}
+        pairs.sort(key=lambda pair: 0 if zones[pair] == zone else 1 if zones[pair] is not None else 2)
+    params.update(
+        host=",".join(host for host, _ in pairs),
+        port=",".join(port for _, port in pairs),
+        target_session_attrs="standby",
+        application_name="cellstore-stale-read",
+    )
+    return conninfo.make_conninfo("", **params)
+
+
+def _zone_of(dsn: str, host: str, port: str) -> str | None:
+    try:
+        single = conninfo.make_conninfo(dsn, host=host, port=port, target_session_attrs="any", connect_timeout=2)
+        with psycopg.connect(single, autocommit=True) as conn:
+            row = conn.execute(f"SELECT current_setting('{ZONE_SETTING}', true)").fetchone()
+    except psycopg.Error as exc:
+        log.info("could not learn the zone of %s:%s: %s", host, port, exc)
+        return None
+    return None if row is None or not row[0] else str(row[0])
 
 
 def _multi_host(dsn: str) -> bool:
