@@ -9,9 +9,11 @@ or PostgreSQL are missing — except with ``CI=true``, where that fails, since
 ``Writer`` is the load: each write is a TransactWriteItems with an
 idempotency token that puts item ``n`` and ADDs 1 to a counter item, retried
 with the same token until acknowledged.  So at the end every acknowledged
-``n`` must be there (none lost), and the counter must equal the number of
-items (no retried write applied twice).  A reader does strongly consistent
-GetItems of acknowledged items meanwhile.
+``n`` must be there (none lost), the counter must equal the number of items
+(no retried write applied twice), and the table's stream must hold exactly
+one INSERT per item and one record per ADD (none missing, none doubled).  A
+reader does strongly consistent GetItems of acknowledged items meanwhile,
+and another eventually consistent ones (served by a replica).
 """
 
 from __future__ import annotations
@@ -90,13 +92,40 @@ def zone_members(cell: cluster.Cell, zone: str) -> list[str]:
     return [n.name for n in cell.topology.nodes if n.zone == zone] + [m.name for m in cell.topology.etcd if m.zone == zone]
 
 
-def create_table(client: Any) -> None:
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
+def create_table(client: Any) -> str:
+    """The table the writer writes, with a stream; its stream ARN."""
+    return str(
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        )["TableDescription"]["LatestStreamArn"]
     )
+
+
+def stream_records(client: Any, arn: str) -> list[dict[str, Any]]:
+    """Every record of the stream, shard by shard, from the start."""
+    records: list[dict[str, Any]] = []
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamArn": arn}
+    while True:
+        description = client.describe_stream(**kwargs)["StreamDescription"]
+        shards += description["Shards"]
+        if "LastEvaluatedShardId" not in description:
+            break
+        kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
+    for shard in shards:
+        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        iterator = iterator["ShardIterator"]
+        while iterator:
+            page = client.get_records(ShardIterator=iterator)
+            records.extend(page["Records"])
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return records
 
 
 @dataclass
@@ -109,12 +138,18 @@ class Writer:
     errors: list[tuple[float, str]] = field(default_factory=list)  # (when, error code) of failed attempts
     reads: int = 0
     read_errors: int = 0
+    stale_read_times: list[float] = field(default_factory=list)  # eventually consistent reads answered
+    stale_read_errors: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
     next_n: int = 0  # kept across restarts of the threads: a token is never reused for another write
 
     def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._write, daemon=True), threading.Thread(target=self._read, daemon=True)]
+        threads = [
+            threading.Thread(target=self._write, daemon=True),
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_stale, daemon=True),
+        ]
         for thread in threads:
             thread.start()
         self.threads = threads
@@ -174,6 +209,21 @@ class Writer:
                 self.failure = AssertionError(f"acknowledged item-{n} not found by a strongly consistent read")
                 return
 
+    def _read_stale(self) -> None:
+        """Eventually consistent reads: a replica may answer, and may not have the latest item yet."""
+        while not self.stop.is_set():
+            if not self.acknowledged:
+                time.sleep(0.01)
+                continue
+            n = self.acknowledged[max(0, len(self.acknowledged) - 20)]
+            try:
+                self.client.get_item(TableName=TABLE, Key={"pk": {"S": f"item-{n}"}})
+            except Exception:  # noqa: BLE001 - counted
+                self.stale_read_errors += 1
+                time.sleep(0.02)
+                continue
+            self.stale_read_times.append(time.monotonic())
+
     def wait_for(self, count: int, timeout: float) -> None:
         """Until ``count`` more writes are acknowledged."""
         target = len(self.acknowledged) + count
@@ -193,8 +243,8 @@ class Writer:
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
-def check_invariants(client: Any, writer: Writer) -> dict[str, int]:
-    """Every acknowledged write is there, and the counter says each was applied exactly once."""
+def check_invariants(client: Any, writer: Writer, streams: Any = None, arn: str | None = None) -> dict[str, int]:
+    """Every acknowledged write is there, the counter says each was applied once, the stream has each once."""
     items: set[str] = set()
     counter = None
     kwargs: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
@@ -211,4 +261,16 @@ def check_invariants(client: Any, writer: Writer) -> dict[str, int]:
     lost = [n for n in writer.acknowledged if f"item-{n}" not in items]
     assert lost == [], f"{len(lost)} acknowledged writes lost: {lost[:10]}"
     assert counter == len(items), f"counter {counter} != {len(items)} items: a retried write was applied twice"
-    return {"acknowledged": len(writer.acknowledged), "items": len(items), "failed_attempts": len(writer.errors)}
+    figures = {"acknowledged": len(writer.acknowledged), "items": len(items), "failed_attempts": len(writer.errors)}
+    if streams is not None and arn is not None:
+        records = stream_records(streams, arn)
+        per_key: dict[str, list[str]] = {}
+        for record in records:
+            per_key.setdefault(record["dynamodb"]["Keys"]["pk"]["S"], []).append(record["eventName"])
+        counter_events = per_key.pop(COUNTER, [])
+        assert len(counter_events) == counter and counter_events[:1] == ["INSERT"], "a counter ADD missing or doubled"
+        assert set(per_key) == items, "stream records and items differ"
+        doubled = {key: events for key, events in per_key.items() if events != ["INSERT"]}
+        assert doubled == {}, f"items with other than one INSERT record: {list(doubled.items())[:5]}"
+        figures["stream_records"] = len(records)
+    return figures

@@ -34,22 +34,31 @@ __all__ = ["cell"]
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.quorum]
 
 
-def _serve(server_process: Callable[..., Any], cell: Cell) -> tuple[Any, Any]:
-    import boto3
-    from botocore.config import Config
+class Served:
+    """A front end on the cell (``--zone zone``), its clients and the table's stream."""
 
-    server = server_process("--storage", cell.topology.storage_url(), "--workers", "1")
-    # One attempt per call: the writer retries itself, so every failed attempt is seen and counted.
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=30),
-    )
-    create_table(client)
-    return server, client
+    def __init__(self, server_process: Callable[..., Any], cell: Cell, zone: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        server = server_process("--storage", cell.topology.storage_url(), "--workers", "1", "--zone", zone)
+        # One attempt per call: the writer retries itself, so every failed attempt is seen and counted.
+        settings: dict[str, Any] = {
+            "endpoint_url": server.endpoint_url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "test",
+            "aws_secret_access_key": "test",
+            "config": Config(retries={"max_attempts": 1}, read_timeout=30),
+        }
+        self.client = boto3.client("dynamodb", **settings)
+        self.streams = boto3.client("dynamodbstreams", **settings)
+        self.arn = create_table(self.client)
+
+    def check(self, writer: Writer) -> dict[str, int]:
+        figures = check_invariants(self.client, writer, self.streams, self.arn)
+        assert writer.stale_read_errors == 0, "an eventually consistent read failed"
+        figures["stale_reads"] = len(writer.stale_read_times)
+        return figures
 
 
 def _restore(cell: Cell) -> float:
@@ -60,8 +69,8 @@ def _restore(cell: Cell) -> float:
 
 
 def test_losing_a_replica_loses_nothing(server_process: Callable[..., Any], cell: Cell) -> None:
-    _, client = _serve(server_process, cell)
-    writer = Writer(client)
+    served = Served(server_process, cell, cell.topology.zones[0])
+    writer = Writer(served.client)
     writer.start()
     writer.wait_for(100, 60)
     leader = primary(cell)
@@ -73,17 +82,17 @@ def test_losing_a_replica_loses_nothing(server_process: Callable[..., Any], cell
     rejoin = _restore(cell)
     writer.wait_for(50, 60)
     writer.join()
-    figures = check_invariants(client, writer)
+    figures = served.check(writer)
     print(f"\nkill a replica ({replica}): first ack {(stalled or killed) - killed:.3f} s after; rejoin {rejoin:.1f} s; {figures}")
     assert [code for _, code in writer.errors] == []  # four copies remain: writes never noticed
 
 
 def test_losing_a_replica_zone_loses_nothing(server_process: Callable[..., Any], cell: Cell) -> None:
-    _, client = _serve(server_process, cell)
-    writer = Writer(client)
+    zone = next(z for z in cell.topology.zones if z != zone_of(cell, primary(cell)))
+    served = Served(server_process, cell, zone)  # its own zone's replicas die: stale reads move to another zone
+    writer = Writer(served.client)
     writer.start()
     writer.wait_for(100, 60)
-    zone = next(z for z in cell.topology.zones if z != zone_of(cell, primary(cell)))
     killed = time.monotonic()
     cell.kill(zone_members(cell, zone))
     writer.wait_for(100, 60)  # primary + three replicas left: exactly the four copies a write needs
@@ -91,17 +100,17 @@ def test_losing_a_replica_zone_loses_nothing(server_process: Callable[..., Any],
     rejoin = _restore(cell)
     writer.wait_for(50, 60)
     writer.join()
-    figures = check_invariants(client, writer)
+    figures = served.check(writer)
     print(f"\nkill replica zone {zone}: first ack {(first or killed) - killed:.3f} s after; rejoin {rejoin:.1f} s; {figures}")
 
 
 def test_losing_the_primarys_zone_fails_over(server_process: Callable[..., Any], cell: Cell) -> None:
-    _, client = _serve(server_process, cell)
-    writer = Writer(client)
-    writer.start()
-    writer.wait_for(100, 60)
     old = primary(cell)
     zone = zone_of(cell, old)
+    served = Served(server_process, cell, next(z for z in cell.topology.zones if z != zone))
+    writer = Writer(served.client)
+    writer.start()
+    writer.wait_for(100, 60)
     killed, killed_wall = time.monotonic(), time.time()
     cell.kill(zone_members(cell, zone))
     dead = time.monotonic()  # every process of the zone is gone: no acknowledgement can come from it now
@@ -115,15 +124,19 @@ def test_losing_the_primarys_zone_fails_over(server_process: Callable[..., Any],
     assert promoted is not None
     promotion = promoted - killed_wall  # kill → Patroni takes the leader lock
     found = first - killed - promotion  # Patroni promoting → cellstore's first acknowledged write on it
+    # With no primary at all, eventually consistent reads went on (replicas answer them).
+    stale_meanwhile = len([t for t in writer.stale_read_times if dead < t < killed + promotion])
+    assert stale_meanwhile > 0
     rejoin = _restore(cell)  # the old primary comes back as a replica (pg_rewind if it had diverged)
     writer.wait_for(50, 60)
     writer.join()
-    figures = check_invariants(client, writer)
+    figures = served.check(writer)
     codes = sorted({code for _, code in writer.errors})
     print(
         f"\nkill the primary's zone {zone} ({old}): first acknowledged write {first - killed:.2f} s after the kill "
         f"(Patroni promoted {new} {promotion:.2f} s after the kill, cellstore's first write on it {found:.2f} s later; "
-        f"longest gap {gap:.2f} s); rejoin {rejoin:.1f} s; errors {codes}; reads {writer.reads}, "
+        f"longest gap {gap:.2f} s); eventually consistent reads with no primary: {stale_meanwhile}; "
+        f"rejoin {rejoin:.1f} s; errors {codes}; strongly consistent reads {writer.reads}, "
         f"read errors {writer.read_errors}; {figures}"
     )
     assert first - killed < 60
@@ -133,17 +146,19 @@ def test_losing_the_primarys_zone_fails_over(server_process: Callable[..., Any],
 def test_losing_a_zone_and_one_more_copy_stops_writes_fast_and_loses_nothing(
     server_process: Callable[..., Any], cell: Cell
 ) -> None:
-    _, client = _serve(server_process, cell)
+    leader = primary(cell)
+    zone = next(z for z in cell.topology.zones if z != zone_of(cell, leader))
+    served = Served(server_process, cell, zone)
+    client = served.client
     writer = Writer(client)
     writer.start()
     writer.wait_for(100, 60)
-    leader = primary(cell)
-    zone = next(z for z in cell.topology.zones if z != zone_of(cell, leader))
     other = next(n.name for n in cell.topology.nodes if n.zone != zone and n.name != leader)
     killed = time.monotonic()
     cell.kill([*zone_members(cell, zone), other])  # primary + two replicas: three copies, four needed
     dead = time.monotonic()
     reads_before, read_errors_before = writer.reads, writer.read_errors
+    stale_before = len(writer.stale_read_times)
     time.sleep(4)  # the writer keeps trying; Patroni lowers ANY 3 to ANY 2 meanwhile, and cellstore refuses that
     # Not one write acknowledged with three copies, and strongly consistent reads kept working (the primary is up).
     # (A commit the dying replicas confirmed just before the kill may still be answered a moment after it.)
@@ -152,6 +167,8 @@ def test_losing_a_zone_and_one_more_copy_stops_writes_fast_and_loses_nothing(
     assert writer.reads > reads_before
     assert writer.read_errors == read_errors_before
     reads_during = writer.reads - reads_before
+    stale_during = len(writer.stale_read_times) - stale_before
+    assert stale_during > 0
     writer.stop.set()
     for thread in writer.threads:
         thread.join(30)
@@ -169,9 +186,9 @@ def test_losing_a_zone_and_one_more_copy_stops_writes_fast_and_loses_nothing(
     writer.start()
     writer.wait_for(50, 60)
     writer.join()
-    figures = check_invariants(client, writer)
+    figures = served.check(writer)
     print(
         f"\nkill zone {zone} + {other}: {attempts} write attempts failed in 4 s, none acknowledged; "
         f"a write then failed after {failed_after:.3f} s ({time.monotonic() - killed:.0f} s since the kill); "
-        f"strongly consistent reads meanwhile: {reads_during}, none failed; rejoin {rejoin:.1f} s; {figures}"
+        f"reads meanwhile: {reads_during} strongly and {stale_during} eventually consistent, none failed; rejoin {rejoin:.1f} s; {figures}"
     )
