@@ -170,7 +170,14 @@ class Writer:
                     self.client.transact_write_items(
                         ClientRequestToken=f"write-{n}",
                         TransactItems=[
-                            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": f"item-{n}"}}}},
+                            {
+                                "Put": {
+                                    "TableName": TABLE,
+                                    "Item": {"pk": {"S": f"item-{n}"}},
+                                    # Applied twice, it would fail: a retry must find its token instead.
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
                             {
                                 "Update": {
                                     "TableName": TABLE,
@@ -181,8 +188,10 @@ class Writer:
                             },
                         ],
                     )
-                except Exception as exc:  # noqa: BLE001 - every failed attempt is retried and counted
+                except Exception as exc:
                     code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+                    if code == "TransactionCanceledException":
+                        raise AssertionError(f"write {n} was applied before, yet its retry did not find its token") from exc
                     self.errors.append((time.monotonic(), code))
                     time.sleep(0.02)
                     continue

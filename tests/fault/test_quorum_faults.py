@@ -50,6 +50,7 @@ class Served:
             "aws_secret_access_key": "test",
             "config": Config(retries={"max_attempts": 1}, read_timeout=30),
         }
+        self.server = server
         self.client = boto3.client("dynamodb", **settings)
         self.streams = boto3.client("dynamodbstreams", **settings)
         self.arn = create_table(self.client)
@@ -192,3 +193,45 @@ def test_losing_a_zone_and_one_more_copy_stops_writes_fast_and_loses_nothing(
         f"a write then failed after {failed_after:.3f} s ({time.monotonic() - killed:.0f} s since the kill); "
         f"reads meanwhile: {reads_during} strongly and {stale_during} eventually consistent, none failed; rejoin {rejoin:.1f} s; {figures}"
     )
+
+
+def test_connections_cut_during_commit_again_and_again(server_process: Callable[..., Any], cell: Cell) -> None:
+    """The primary ends cellstore's connections every few milliseconds, many of them inside COMMIT.
+
+    A backend ended while its COMMIT waits for the replicas has committed on
+    the primary ("canceling the wait for synchronous replication and
+    terminating connection"), and the store cannot know whether the replicas
+    have it: each such write is answered as an unknown outcome and retried
+    with its token; none may be applied twice or lost.
+    """
+    import psycopg
+
+    served = Served(server_process, cell, cell.topology.zones[0])
+    writer = Writer(served.client)
+    writer.start()
+    writer.wait_for(50, 60)
+    node = next(n for n in cell.topology.nodes if n.name == primary(cell))
+    cuts = 0
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{node.port}/postgres", autocommit=True) as conn:
+        started = time.monotonic()
+        while time.monotonic() - started < 8:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                "AND application_name <> 'cellstore-stale-read' AND datname = 'postgres' "
+                "AND usename = 'postgres' AND application_name NOT LIKE 'Patroni%'"
+            ).fetchone()
+            cuts += 0 if row is None else int(row[0])
+            time.sleep(0.02)
+    writer.wait_for(50, 60)
+    writer.join()
+    figures = served.check(writer)
+    codes = sorted({code for _, code in writer.errors})
+    log = served.server.log_path.read_text()
+    in_commit = log.count("connection lost during COMMIT") + log.count("lost the connection checking the quorum")
+    print(
+        f"\n{cuts} connections cut in 8 s, {in_commit} of them in or just after a COMMIT: "
+        f"{len(writer.errors)} failed attempts {codes}, all retried; {figures}"
+    )
+    assert cuts > 50 and in_commit > 0
+
