@@ -50,7 +50,9 @@ def tools() -> cluster.Tools:
 
 
 @pytest.fixture
-def cell() -> Iterator[cluster.Cell]:
+def cell(pytestconfig: pytest.Config) -> Iterator[cluster.Cell]:
+    if pytestconfig.getoption("--postgres") == "off":
+        pytest.skip("--postgres=off")
     found = tools()
     directory = Path(tempfile.mkdtemp(prefix="cellstore-quorum-"))
     os.chmod(directory, 0o755)

@@ -31,7 +31,9 @@ def cellstore(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def directory() -> Iterator[Path]:
+def directory(pytestconfig: pytest.Config) -> Iterator[Path]:
+    if pytestconfig.getoption("--postgres") == "off":
+        pytest.skip("--postgres=off")
     found = tools()
     os.environ.setdefault("CELLSTORE_PATRONI", str(found.patroni))
     parent = Path(tempfile.mkdtemp(prefix="cellstore-quorum-"))
