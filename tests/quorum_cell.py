@@ -57,7 +57,6 @@ def cell(pytestconfig: pytest.Config) -> Iterator[cluster.Cell]:
     directory = Path(tempfile.mkdtemp(prefix="cellstore-quorum-"))
     os.chmod(directory, 0o755)
     started = cluster.up(directory / "cell", patroni_path=str(found.patroni))
-    started.tools = found  # type: ignore[attr-defined]
     try:
         yield started
     finally:

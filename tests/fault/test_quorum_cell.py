@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,23 @@ def test_up_serve_status_down(directory: Path, server_process: Callable[..., Any
 
     again = cellstore("quorum", "up", str(directory))
     assert again.returncode == 2 and "already running" in again.stderr
+
+    # A replica crashes: status says so (exit 1), restore starts it and it rejoins.
+    replica = next(n for n in nodes if n["role"] != "leader")
+    for pid in (replica["patroni_pid"], replica["postmaster_pid"]):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(replica["patroni_pid"]) or alive(replica["postmaster_pid"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    broken = cellstore("quorum", "status", str(directory))
+    assert broken.returncode == 1 and broken.stdout.startswith("NOT healthy")
+    assert re.search(rf"^{replica['name']} .* down ", broken.stdout, re.MULTILINE), broken.stdout
+    restored = cellstore("quorum", "restore", str(directory))
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.strip() == f"started {replica['name']}; healthy"
+    assert cellstore("quorum", "status", str(directory)).returncode == 0
+    nodes = json.loads((directory / "quorum.json").read_text())["nodes"]
 
     down = cellstore("quorum", "down", str(directory))
     assert down.returncode == 0, down.stderr

@@ -64,7 +64,7 @@ class Served:
 
 def _restore(cell: Cell) -> float:
     started = time.monotonic()
-    cell.restore(cell.tools)  # type: ignore[attr-defined]
+    cell.restore()
     cell.wait_healthy(120)
     return time.monotonic() - started
 

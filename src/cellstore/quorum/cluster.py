@@ -121,9 +121,13 @@ def _get_json(url: str, timeout: float = 2.0) -> Any:
 class Cell:
     """A quorum cell in ``directory``: its topology and the processes running it."""
 
-    def __init__(self, directory: Path, topology: Topology, pids: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, directory: Path, topology: Topology, pids: dict[str, int] | None = None, patroni_path: str | None = None
+    ) -> None:
         self.directory = directory
         self.topology = topology
+        #: The Patroni the cell was started with, so that a restore starts the same one.
+        self.patroni_path = patroni_path
         #: Patroni's PID per node name, etcd's per member name.
         self.pids: dict[str, int] = dict(pids or {})
         self.roles: dict[str, str] = {}
@@ -154,7 +158,13 @@ class Cell:
             for node in self.topology.nodes
         ]
         etcd = [{"name": m.name, "zone": m.zone, "pid": self.pids.get(m.name), "port": m.client_port} for m in self.topology.etcd]
-        state = {"url": self.topology.storage_url(), "topology": self.topology.to_json(), "nodes": nodes, "etcd": etcd}
+        state = {
+            "url": self.topology.storage_url(),
+            "topology": self.topology.to_json(),
+            "patroni": self.patroni_path,
+            "nodes": nodes,
+            "etcd": etcd,
+        }
         path = self.directory / STATE_FILE
         path.with_suffix(".tmp").write_text(json.dumps(state, indent=2) + "\n")
         path.with_suffix(".tmp").replace(path)
@@ -167,7 +177,7 @@ class Cell:
             raise QuorumError(f"no quorum cell in {directory} (no {STATE_FILE})") from exc
         pids = {entry["name"]: entry["patroni_pid"] for entry in state["nodes"] if entry.get("patroni_pid")}
         pids |= {entry["name"]: entry["pid"] for entry in state["etcd"] if entry.get("pid")}
-        cell = cls(directory, Topology.from_json(state["topology"]), pids)
+        cell = cls(directory, Topology.from_json(state["topology"]), pids, state.get("patroni"))
         cell.roles = {entry["name"]: entry["role"] for entry in state["nodes"]}
         return cell
 
@@ -229,8 +239,9 @@ class Cell:
             for pid in [self.pids.get(name)]:
                 _wait_dead(pid, 5.0)
 
-    def restore(self, tools: Tools) -> list[str]:
+    def restore(self) -> list[str]:
         """Start every etcd member and node that is not running; they rejoin by themselves (Patroni, pg_rewind)."""
+        tools = Tools.find(self.patroni_path)
         started = []
         for member in self.topology.etcd:
             if not alive(self.pids.get(member.name)):
@@ -367,7 +378,7 @@ def up(
     directory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chmod(directory, 0o755)  # the postgres user must reach its nodes' directories
-    cell = Cell(directory.resolve(), topology)
+    cell = Cell(directory.resolve(), topology, patroni_path=str(tools.patroni))
     try:
         for member in topology.etcd:
             cell.start_etcd(member, tools, new=True)
@@ -398,6 +409,15 @@ def status(directory: Path) -> dict[str, Any]:
         entry["state"] = "running" if alive(entry.get("pid")) else "down"
     state["healthy"] = cell.healthy()
     return state
+
+
+def restore(directory: Path, timeout: float = 120.0) -> list[str]:
+    """Start what is not running in a cell (after a crash, a kill, a reboot) and wait until it is healthy."""
+    cell = Cell.load(directory)
+    started = cell.restore()
+    cell.wait_healthy(timeout)
+    cell.refresh()
+    return started
 
 
 def down(directory: Path) -> None:

@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   cellstore serve --storage "$(cat ./qcell/url)"     # up prints it last, and writes it there
   cellstore quorum status ./qcell
   cellstore quorum status --json ./qcell
+  cellstore quorum restore ./qcell                 # start what crashed or was killed; it rejoins
   cellstore quorum down ./qcell"""
 
 
@@ -29,7 +30,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    quorum.add_argument("action", choices=("up", "status", "down"), help="what to do")
+    quorum.add_argument(
+        "action", choices=("up", "status", "restore", "down"), help="what to do (restore: start what is not running)"
+    )
     quorum.add_argument("directory", type=Path, metavar="DIR", help="where the cell's data, logs and quorum.json live")
     quorum.add_argument("--zones", type=int, default=3, help="zones (default 3)")
     quorum.add_argument("--copies-per-zone", type=int, default=2, help="PostgreSQL nodes per zone (default 2)")
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{entry['name']}  {entry['zone']}  etcd {entry['state']:<10} port {entry['port']}  pid {entry['pid']}")
                 print(state["url"])
             return 0 if state["healthy"] else 1
+        elif args.action == "restore":
+            started = cluster.restore(args.directory)
+            print(f"started {', '.join(started)}; healthy" if started else "everything was running; healthy")
         else:
             cluster.down(args.directory)
     except (cluster.QuorumError, TopologyError) as exc:
