@@ -7,6 +7,7 @@ PostgreSQL's (synchronous quorum commit), Patroni's and etcd's — nothing here
 decides who is primary.
 
 ``topology`` plans the nodes and their ports, ``patroni`` writes a node's
-Patroni configuration, ``cluster`` runs the processes (up, status, down,
-kill, restore) and ``command`` is the ``cellstore quorum`` subcommand.
+Patroni configuration, ``cluster`` runs the processes (up, status, restore,
+down; kill for the fault tests) and ``command`` is the ``cellstore quorum``
+subcommand.
 """

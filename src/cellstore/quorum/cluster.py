@@ -1,4 +1,4 @@
-"""Running a local quorum cell: start etcd and Patroni, wait for health, report, stop, kill, restore.
+"""Running a local quorum cell: start etcd and Patroni, wait for health, report, restore, stop (and kill, for tests).
 
 Everything lives under one directory::
 
@@ -445,5 +445,3 @@ def _wait_dead(pid: int | None, timeout: float) -> None:
     while pid and alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
 
-
-__all__ = ["Cell", "QuorumError", "Tools", "down", "status", "up"]
