@@ -195,3 +195,25 @@ def test_a_multi_host_url_skips_a_dead_host_and_is_treated_as_replicated(server:
         store.close()
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS kv, cellstore_schema")
+
+
+@pytest.mark.slow
+def test_the_pool_reconnects_at_once_when_the_server_is_back(server: Any) -> None:
+    """No backoff: the first request after a restart gets a connection (psycopg_pool waited 1, 2, 4 s...)."""
+    store = PostgresStore(server.dsn(), timeout=0.5)
+    try:
+        with store.transaction(write=True) as txn:
+            txn.put(b"before", b"restart")
+        server._pg_ctl("stop", "-m", "immediate")
+        for _ in range(3):  # attempts while it is down fail (each after the pool's timeout) and leave no backoff
+            with pytest.raises(StorageUnavailable), store.transaction(write=False) as txn:
+                txn.get(b"before")
+        server._pg_ctl("start")
+        started = time.monotonic()
+        with store.transaction(write=False) as txn:
+            assert txn.get(b"before") == b"restart"
+        assert time.monotonic() - started < 1
+    finally:
+        store.close()
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS kv, cellstore_schema")
