@@ -24,10 +24,11 @@ serve: .make-install.stamp
 	@echo "make serve: the API on http://127.0.0.1:8000; the web console on http://127.0.0.1:8000/console (docs/CONSOLE.md)"
 	$(BIN)/cellstore serve --host 127.0.0.1 --port 8000 --data-dir ./data
 
-test: lint .make-test.stamp client-tools postgres-tools browser-tools memcached-tools
+test: lint .make-test.stamp client-tools postgres-tools browser-tools memcached-tools quorum-tools
 	@echo "make test: lint passed; now the whole suite (see README.md for its duration and faster subsets); it starts"
 	@echo "  - cellstore servers on free loopback ports (tests/conftest.py)"
 	@echo "  - a throwaway PostgreSQL cluster on loopback, for every API test on PostgreSQL (tests/pg_cluster.py)"
+	@echo "  - local quorum cells (etcd + Patroni + six PostgreSQL nodes) for tests/fault/test_quorum_*.py"
 	@echo "  - memcached processes on loopback, for the cache tier's tests (tests/memcached_cluster.py)"
 	@echo "  - the client tier: the AWS CLI, the JS SDK, kombu/Celery and botocore 1.33, installed under"
 	@echo "    .clients/ on first use (tests/clients)"
@@ -44,7 +45,7 @@ lint: .make-test.stamp
 # environment under .clients/ from the lock files beside its script; what it
 # needs from the system is node and npm for the JS SDK (Debian's, as for `make
 # bench`) and the venv module, which `make test` has already used for .venv.
-.PHONY: client-tools postgres-tools browser-tools memcached-tools
+.PHONY: client-tools postgres-tools browser-tools memcached-tools quorum-tools
 client-tools: npm
 
 # Says where the suite's PostgreSQL comes from; tests/pg_cluster.py itself
@@ -77,6 +78,21 @@ memcached-tools:
 		echo "make test: installing Debian's memcached package (apt-get)"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }; \
 	else echo "make test: memcached is not installed and cannot be (needs root and apt-get): the cache tests are skipped (fail with CI=true)"; fi
+# A local quorum cell (`cellstore quorum up`, docs/QUORUM.md) and its fault
+# tests need PostgreSQL, etcd (Debian's etcd-server) and Patroni 4 (the quorum
+# extra).  Patroni runs as the postgres user when we are root, and that user
+# must be able to execute its interpreter, which a venv made from a Python
+# under /root is not: so Patroni gets its own venv, .quorum-venv, made from
+# Debian's python3 and pinned by constraints.txt.  `cellstore quorum up` looks
+# for it there (or --patroni PATH, or CELLSTORE_PATRONI).
+QUORUM_PYTHON ?= /usr/bin/python3
+QUORUM_VENV := .quorum-venv
+quorum-tools:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "installing Debian's postgresql (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@command -v etcd >/dev/null || { echo "installing Debian's etcd-server (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+	@[ -x $(QUORUM_VENV)/bin/patroni ] || { echo "installing Patroni into $(QUORUM_VENV)"; \
+		$(QUORUM_PYTHON) -m venv $(QUORUM_VENV) && \
+		$(QUORUM_VENV)/bin/python -m pip --disable-pip-version-check --quiet install -c constraints.txt 'patroni[etcd3]' 'psycopg[binary]'; }
 
 $(VENV)/pyvenv.cfg:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -99,7 +115,7 @@ $(VENV)/pyvenv.cfg:
 .PHONY: lock
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[test,quorum]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^cellstore' > constraints.txt
 	rm -rf .lock-venv
 

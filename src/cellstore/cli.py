@@ -224,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     importing.set_defaults(run=_import, parser=importing)
     _cells_parser(commands)
     cache_command.register(commands)  # cellstore cache warm ... (cellstore/cache/command.py)
+    from cellstore.quorum.command import add_parser as add_quorum  # operations tooling: docs/QUORUM.md
+
+    add_quorum(commands)
     return parser
 
 
@@ -401,6 +404,8 @@ def _serve(args: argparse.Namespace) -> int:
             raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
         return _serve_cells(args)
     location = _location(args)
+    if args.zone:
+        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.workers is None:
         args.workers = default_workers(location)
     if args.workers < 1:

@@ -38,9 +38,14 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"browser tests skipped: {reason} (run `make browser-tools`, or `make test`, which does)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session; each test gets its own context (cookies, storage) from it."""
+    """One headless Chromium per test module; each test gets its own context (cookies, storage) from it.
+
+    Module scope, not session: while Playwright's sync API is started it
+    keeps an asyncio loop running in the main thread, and every later test
+    that calls ``asyncio.run`` (tests/unit/protocol) would fail.
+    """
     executable = chromium_path()
     if executable is None:
         _unavailable("no chromium executable on PATH (Debian package chromium)")

@@ -8,7 +8,8 @@ or ``TYPE_CHECKING`` import counts like any other: a dependency cannot hide.
 
 ``cellstore.errors`` and ``cellstore.waiting`` are neutral: every layer may
 use them and they use no layer.  ``embedded`` and ``cli`` wrap the whole
-stack and may import any layer, but nothing imports them.
+stack and may import any layer, but nothing imports them.  ``quorum`` (a
+local quorum cell's launcher) imports no layer; only ``cli`` imports it.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"api"},
     "cells": {"protocol", "api", "engine"},
     "embedded": {"protocol", "api", "handlers", "engine", "storage", "cells"},
-    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer", "cells", "cache"},
+    "cli": {"protocol", "api", "handlers", "engine", "storage", "embedded", "importer", "cells", "cache", "quorum"},
     # `cellstore import`: a client of two endpoints through boto3, no layer of its own server.
     "importer": set(),
+    # Operations tooling (a local quorum cell): it runs processes, and cellstore sees only the URL it prints.
+    "quorum": set(),
     "main": {"cli"},
 }
 

@@ -88,7 +88,8 @@ def batch_get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         exprs.finish()
         keys_by_table[name] = [validate_item(key) for key in spec["Keys"]]
     _no_duplicates(batch.check_batch_keys(db, keys_by_table), keys_by_table)
-    result = batch.batch_get(db, keys_by_table)
+    consistent = any(spec.get("ConsistentRead") for spec in request_items.values())
+    result = batch.batch_get(db, keys_by_table, consistent=consistent)
 
     responses = {
         name: [item if projections[name] is None else projections[name].apply(item) for item in found]  # type: ignore[union-attr]

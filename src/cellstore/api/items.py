@@ -144,7 +144,7 @@ def get_item(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
     exprs = RequestExpressions(payload, ("ProjectionExpression",))
     projection = exprs.projection()
     exprs.finish()
-    table, item = items.get_item(db, payload["TableName"], key)
+    table, item = items.get_item(db, payload["TableName"], key, consistent=bool(payload.get("ConsistentRead", False)))
     response: dict[str, Any] = {}
     if item is not None:
         response["Item"] = item if projection is None else projection.apply(item)

@@ -186,6 +186,7 @@ def query(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         exclusive_start=_exclusive_start(payload),
         index_name=plan.name,
         fetch_base=plan.fetch_base,
+        consistent=bool(payload.get("ConsistentRead", False)),  # a replica may serve it otherwise
     )
     return _respond(payload, page, plan.select, projection)
 
@@ -223,5 +224,6 @@ def scan(db: Database, payload: dict[str, Any]) -> dict[str, Any]:
         total_segments=total,
         index_name=plan.name,
         fetch_base=plan.fetch_base,
+        consistent=bool(payload.get("ConsistentRead", False)),  # a replica may serve it otherwise
     )
     return _respond(payload, page, plan.select, projection)

@@ -86,14 +86,16 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         help="serve eventually consistent GetItem/BatchGetItem of the tables in FILE's [tables.NAME] from "
         "the memcached cache tier it names, invalidated by every write (docs/CACHE.md)",
     )
-    serve.add_argument("--zone", help="with --cache: the zone this server is in (default: the file's zone)")
+    serve.add_argument(
+        "--zone",
+        help="this server's zone: with --cache, the cache zone read first (default: the file's zone); with a "
+        "multi-host --storage URL, the replicas eventually consistent reads go to first (docs/QUORUM.md)",
+    )
 
 
 def service_cache(args: argparse.Namespace) -> ServiceCache | None:
     """The item cache ``serve`` plugs in, or None without ``--cache``; a bad file stops serve here."""
     if args.cache is None:
-        if args.zone is not None:
-            raise SystemExit("cellstore: --zone needs --cache FILE")
         return None
     from cellstore.cache.config import load_config
     from cellstore.cache.items import ServiceCache

@@ -59,11 +59,12 @@ def check_batch_keys(db: Database, keys_by_table: dict[str, list[Item]]) -> dict
     return tables
 
 
-def batch_get(db: Database, keys_by_table: dict[str, list[Item]]) -> BatchGetResult:
+def batch_get(db: Database, keys_by_table: dict[str, list[Item]], *, consistent: bool = True) -> BatchGetResult:
+    """``consistent=False`` (no table asked for ConsistentRead) may read a replica."""
     result = BatchGetResult()
     total = 0
     full = False
-    with db.store.transaction(write=False) as txn:
+    with db.store.transaction(write=False) if consistent else db.store.stale_read() as txn:
         for name, keys in keys_by_table.items():
             table = load_table(txn, name)
             result.tables[name] = table

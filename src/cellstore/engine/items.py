@@ -94,8 +94,9 @@ def apply(txn: Txn, result: WriteResult, hooks: Sequence[ChangeHook]) -> None:
         hook(txn, result)
 
 
-def get_item(db: Database, table_name: str, key: Item) -> tuple[Table, Item | None]:
-    with db.store.transaction(write=False) as txn:
+def get_item(db: Database, table_name: str, key: Item, *, consistent: bool = True) -> tuple[Table, Item | None]:
+    """``consistent=False`` (DynamoDB's default) may read a replica (``Store.stale_read``)."""
+    with db.store.transaction(write=False) if consistent else db.store.stale_read() as txn:
         table = load_table(txn, table_name)
         table.check_key(key)
         return table, read(txn, table.item_key(key))

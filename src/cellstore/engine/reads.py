@@ -241,8 +241,9 @@ def query(
     exclusive_start: Item | None = None,
     index_name: str | None = None,
     fetch_base: bool = False,
+    consistent: bool = True,
 ) -> Page:
-    with db.store.transaction(write=False) as txn:
+    with db.store.transaction(write=False) if consistent else db.store.stale_read() as txn:
         table = load_table(txn, table_name)
         if index_name is not None:
             return _query_index(txn, table, _readable_index(table, index_name), key_condition,
@@ -296,8 +297,9 @@ def scan(
     total_segments: int | None = None,
     index_name: str | None = None,
     fetch_base: bool = False,
+    consistent: bool = True,
 ) -> Page:
-    with db.store.transaction(write=False) as txn:
+    with db.store.transaction(write=False) if consistent else db.store.stale_read() as txn:
         table = load_table(txn, table_name)
         if index_name is not None:
             index = _readable_index(table, index_name)

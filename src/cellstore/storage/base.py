@@ -71,6 +71,15 @@ class Store(ABC):
         (kill -9) before ``transaction`` returns.
         """
 
+    def stale_read(self) -> AbstractContextManager[Txn]:
+        """A read transaction that may be served by a replica, so may miss the latest commits.
+
+        For DynamoDB's eventually consistent reads.  One snapshot, like any
+        read transaction; a backend without replicas reads as ``transaction``
+        does (always current).
+        """
+        return self.transaction(write=False)
+
     def group(self) -> AbstractContextManager[Group]:
         """A group commit: this thread's transactions inside the block share one, committed at its end.
 

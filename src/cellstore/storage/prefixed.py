@@ -69,15 +69,19 @@ class PrefixedStore(Store):
         self._guard = guard
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Txn]:
-        with self.inner.transaction(write=write) as txn:
+    def _viewed(self, opened: AbstractContextManager[Txn]) -> Iterator[Txn]:
+        with opened as txn:
             view: Txn = PrefixedTxn(txn, self.prefix) if self.prefix else txn
             if self._guard is not None:
                 self._guard(view)
             yield view
 
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
-        return self._transaction(write)
+        return self._viewed(self.inner.transaction(write=write))
+
+    def stale_read(self) -> AbstractContextManager[Txn]:
+        """The inner store's replica read, seen through the prefix (a fence is checked in the replica's snapshot)."""
+        return self._viewed(self.inner.stale_read())
 
     def group(self) -> AbstractContextManager[Group]:
         return self.inner.group()
