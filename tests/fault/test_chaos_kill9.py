@@ -33,7 +33,8 @@ def test_kill9_cycles_lose_duplicate_and_half_apply_nothing(server_process: Call
     assert figures.findings.ok(), figures.findings.summary()
     assert figures.five_xx == []
     assert figures.rejected == {}
-    print(f"kill -9: {figures.acknowledged} acknowledged, {figures.unsure} cut mid-call, "
+    print(f"kill -9: {figures.acknowledged} acknowledged, {figures.unsure} cut mid-call "
+          f"({figures.findings.consumed_by_cut_deletes} messages consumed by a cut delete), "
           f"peak RSS {peak.rss_mib:.0f} MiB, {peak.fds} descriptors")
 
 
