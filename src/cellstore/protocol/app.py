@@ -437,16 +437,20 @@ class _LongPolls:
 async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls: _LongPolls) -> HttpResponse:
     """Wait out a long poll without blocking the loop: woken by a send, at the deadline, or by a stop."""
     while isinstance(reply, wire.Waiting):
+        cut_short = reply.found_nothing  # None: a write handed to the writer, whose answer a stop must await
+        if cut_short is None:
+            await _wake_or_deadline(reply.wait, None)
+            reply = reply.resume()
+            continue
         if not polls.stopping:
             await _wake_or_deadline(reply.wait, polls)
         # Stopping: no receive, so the messages stay for a client of the next server.
-        stopped = polls.stopping and reply.found_nothing is not None
-        reply = reply.found_nothing() if stopped and reply.found_nothing is not None else reply.resume()
+        reply = cut_short() if polls.stopping else reply.resume()
     return _reply_response(reply, content_type)
 
 
-async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
-    """Until ``wait`` is woken, its deadline passes or the server stops (``polls``).
+async def _wake_or_deadline(wait: Wait, polls: _LongPolls | None) -> None:
+    """Until ``wait`` is woken, its deadline passes or the server stops (``polls``; None: a stop does not count).
 
     A bare future and a timer rather than ``asyncio.Event`` and ``wait_for``:
     on Python 3.11 ``wait_for`` starts a Task of its own, and every write
@@ -466,7 +470,8 @@ async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
             pass
 
     token = wait.wakeups.subscribe(wait.queue_id, wake)
-    polls.wakers.add(wake)
+    if polls is not None:
+        polls.wakers.add(wake)
     try:
         if wait.stale():
             return
@@ -476,7 +481,8 @@ async def _wake_or_deadline(wait: Wait, polls: _LongPolls) -> None:
         finally:
             timer.cancel()
     finally:
-        polls.wakers.discard(wake)
+        if polls is not None:
+            polls.wakers.discard(wake)
         wait.wakeups.unsubscribe(wait.queue_id, token)
 
 

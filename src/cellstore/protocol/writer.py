@@ -183,7 +183,11 @@ class WriterClient:
         except OSError:
             log.warning("the writer process is unreachable", exc_info=True)
             self._disconnect()
-        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id))
+        # Only a long poll may be cut short by a stopping worker (it answers "nothing found", and a message
+        # the writer claims for it later stays invisible for its visibility timeout, no longer); any other
+        # write is answered with what the writer did, which the writer sends before it stops.
+        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id),
+                    ends_on_stop=operation == "ReceiveMessage")
 
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""
