@@ -179,6 +179,8 @@ class App:
             reply = query.respond(self.routes, request, self.auth)
             if type(reply) is wire.Reply:
                 answer = _reply_response(reply, query.CONTENT_TYPE)
+            elif isinstance(reply, wire.Waiting) and reply.found_nothing is None:
+                answer = _handed_off(reply, query.CONTENT_TYPE)
             else:
                 answer = _settled(reply, query.CONTENT_TYPE, self._polls)
         else:
@@ -188,6 +190,8 @@ class App:
                     answer = _json_response(reply.status, reply.body)
                 else:
                     answer = _reply_response(reply, wire.CONTENT_TYPE)
+            elif isinstance(reply, wire.Waiting) and reply.found_nothing is None:
+                answer = _handed_off(reply, wire.CONTENT_TYPE)
             else:
                 answer = _settled(reply, wire.CONTENT_TYPE, self._polls)
         if accept_encoding is None:
@@ -447,6 +451,52 @@ async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls:
         # Stopping: no receive, so the messages stay for a client of the next server.
         reply = cut_short() if polls.stopping else reply.resume()
     return _reply_response(reply, content_type)
+
+
+def _handed_off(reply: wire.Waiting, content_type: bytes) -> asyncio.Future[HttpResponse]:
+    """A write in the writer process's hands (``protocol/writer.py``): a future its answer settles.
+
+    Every write with ``serve --workers`` comes this way, so it is callbacks
+    on the loop — the writer's answer, or the deadline's timer — and no Task
+    or coroutine: the long-poll path (``_settled``) cost a worker ~14 µs of
+    CPU per hand-off.  A stop does not cut it short (``Wait.ends_on_stop``);
+    a cancel (the client went away) drops the answer.
+    """
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[HttpResponse] = loop.create_future()
+    wait = reply.wait
+    timer: asyncio.TimerHandle | None = None
+
+    def settle() -> None:  # on the loop: the worker's socket reader, or the timer
+        if answered.done():
+            return
+        answered.remove_done_callback(forget)
+        forget(answered)
+        settled = reply.resume()  # the writer's answer, or a retryable error past the deadline
+        try:
+            if isinstance(settled, wire.Waiting):  # a writer answers in full, never with another wait
+                raise TypeError("a write handed to the writer came back waiting")
+            answered.set_result(_reply_response(settled, content_type))
+        except Exception as exc:  # noqa: BLE001 - the http server answers it with a 500
+            answered.set_exception(exc)
+
+    def forget(done: asyncio.Future[HttpResponse]) -> None:  # settled or cancelled: no more callbacks
+        if timer is not None:
+            timer.cancel()
+        wait.wakeups.unsubscribe(wait.queue_id, token)
+        if done.cancelled() and wait.stale():  # answered just before the cancel: take the answer off the books
+            try:
+                wait.retry()
+            except Exception:  # noqa: BLE001, S110 - nobody is left to give it to
+                pass
+
+    token = wait.wakeups.subscribe(wait.queue_id, settle)
+    answered.add_done_callback(forget)
+    if wait.stale():
+        settle()
+    else:
+        timer = loop.call_later(wait.remaining(), settle)
+    return answered
 
 
 async def _wake_or_deadline(wait: Wait, polls: _LongPolls | None) -> None:

@@ -28,7 +28,7 @@ from cellstore.errors import (
 from cellstore.protocol import wire
 from cellstore.protocol.app import App
 from cellstore.protocol.http import HttpResponse
-from cellstore.protocol.writer import _ANSWER, _ERROR, _REQUEST, WRITES, Writer, WriterClient, _error_body, listen
+from cellstore.protocol.writer import _ANSWER, _ERROR, _OK, _REQUEST, WRITES, Writer, WriterClient, _error_body, listen
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
 
@@ -284,3 +284,45 @@ def test_a_stopping_worker_waits_for_the_writers_own_answer_to_a_write_in_flight
         client.close()
         listener.close()
     assert response.status == 400 and b"ConditionalCheckFailedException" in response.body
+
+
+def test_a_hand_off_whose_client_went_away_keeps_nothing_and_the_next_one_is_answered() -> None:
+    """A cancelled hand-off (the connection closed) drops the writer's late answer; nothing stays pending."""
+
+    def local(operation: str, payload: dict[str, Any]) -> Any:
+        raise AssertionError("a write must go to the writer")
+
+    listener = listen()
+    client = WriterClient(listener.getsockname())
+    app = App(client.wrap({"dynamodb": wire.Service(local, {"PutItem"})}, "000000000000"))
+
+    def answer(writer_end: socket.socket, request_id: int) -> None:
+        writer_end.sendall(_ANSWER.pack(2, request_id, _OK) + b"{}")
+
+    async def scenario() -> HttpResponse:
+        gone = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
+        assert isinstance(gone, asyncio.Future)  # a hand-off is a future, not a Task
+        await asyncio.sleep(0.05)
+        writer_end, _ = listener.accept()
+        with writer_end:
+            writer_end.settimeout(5)
+            _, first = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            gone.cancel()  # the client's connection closed
+            await asyncio.sleep(0)
+            answer(writer_end, first)  # the writer's answer comes anyway
+            await asyncio.sleep(0.05)
+            assert client._pending == {}
+            kept = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
+            assert isinstance(kept, asyncio.Future)
+            await asyncio.sleep(0.05)
+            _, second = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            answer(writer_end, second)
+            return await asyncio.wait_for(kept, 5)
+
+    try:
+        response = asyncio.run(scenario())
+    finally:
+        client.close()
+        listener.close()
+    assert response.status == 200 and response.body == b"{}"
+    assert client._pending == {}
