@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -19,6 +20,17 @@ def children_of(parent: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
                 found.append(int(entry.name))
     return found
+
+
+def workers_of(supervisor: int, log: str) -> list[int]:
+    """The supervisor's children that serve HTTP: all but the writer process, which its ``log`` names.
+
+    ``serve --workers N`` on SQLite forks one more child than N, the writer
+    (``protocol/writer.py``); it takes no connections, so a test about the
+    workers must leave it out.
+    """
+    writers = {int(pid) for pid in re.findall(r"writer process (\d+) owns the write path", log)}
+    return [pid for pid in children_of(supervisor) if pid not in writers]
 
 
 def established_per_process(port: int, pids: list[int]) -> dict[int, int]:

@@ -69,10 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--writer",
-        action="store_true",
-        help="experimental: with --workers and --data-dir, hand every write to one writer process with group "
-        "commit instead of letting each worker take turns on SQLite's lock (docs/ARCHITECTURE.md, write path); "
-        "off by default until the chaos suite passes with it (docs/RELIABILITY.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --workers > 1 on SQLite, one writer process runs every write, with group commit, so no "
+        "worker waits on SQLite's lock (docs/ARCHITECTURE.md, write path); --no-writer lets each worker "
+        "write for itself, taking turns on the lock, as before (default: the writer)",
     )
     serve.add_argument(
         "--ttl-interval",
@@ -500,7 +501,7 @@ def _serve_with(args: argparse.Namespace, location: str | None, security: dict[s
 
 
 def _about(args: argparse.Namespace, location: str | None) -> str:
-    """What the start-up line says besides the URL and workers: where the data lives, auth, handlers, logs."""
+    """What the start-up line says besides the URL and workers: where the data lives, who writes it, auth, handlers, logs."""
     if location is None:
         where = "in memory (lost on exit)"
     elif args.storage is not None:
@@ -509,7 +510,10 @@ def _about(args: argparse.Namespace, location: str | None) -> str:
         where = f"PostgreSQL {describe(location)}"
     else:
         where = f"SQLite {Path(location).resolve()}"
-    parts = [f"data: {where}", f"auth: {args.auth}"]
+    parts = [f"data: {where}"]
+    if args.workers > 1 and location is not None and args.storage is None:
+        parts.append("writes: one writer process" if args.writer else "writes: every worker on the lock (--no-writer)")
+    parts.append(f"auth: {args.auth}")
     if args.handlers is not None:
         parts.append(f"handlers: {args.handlers}")
     if args.access_log is not None:

@@ -44,6 +44,9 @@ class Wait:
     generation: int
     deadline: float
     retry: Callable[[], Any]
+    #: A stopping server may end the wait as if it found nothing (a long poll).  False for a write
+    #: handed to the writer process (``protocol/writer.py``): only the writer's answer says what happened.
+    ends_on_stop: bool = True
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

@@ -47,12 +47,13 @@ def server(
     module_server_process: Callable[..., Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Any]:
-    if request.param == "sqlite":
-        processes = [module_server_process("--data-dir", str(tmp_path_factory.mktemp("concurrency")), "--workers", "2")]
-    elif request.param == "writer":  # the experimental single writer (serve --writer)
+    if request.param == "sqlite":  # every worker writes, taking turns on the lock
         processes = [
-            module_server_process("--data-dir", str(tmp_path_factory.mktemp("writer")), "--workers", "2", "--writer")
+            module_server_process("--data-dir", str(tmp_path_factory.mktemp("concurrency")), "--workers", "2",
+                                  "--no-writer")
         ]
+    elif request.param == "writer":  # the default: one writer process runs every write
+        processes = [module_server_process("--data-dir", str(tmp_path_factory.mktemp("writer")), "--workers", "2")]
     else:
         dsn = request.getfixturevalue("new_postgres_database")()
         processes = [module_server_process("--storage", dsn, "--workers", "2"), module_server_process("--storage", dsn)]

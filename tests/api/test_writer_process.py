@@ -1,10 +1,10 @@
 """Requests answered by the writer process (``serve --workers 2`` on SQLite) read exactly like local ones.
 
-The writer runs every write; its results and errors cross a socket back to
-the worker that took the request.  These check what crosses: error classes
-with their extra fields, both SQS protocols, a long poll woken by a send
-that arrived through the other worker, and that the default (no ``--writer``) still
-serves the old way.
+The writer runs every write (the default with several workers on SQLite);
+its results and errors cross a socket back to the worker that took the
+request.  These check what crosses: error classes with their extra fields,
+both SQS protocols, a long poll woken by a send that arrived through the
+other worker, and that ``--no-writer`` still serves the old way.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 @pytest.fixture(scope="module")
 def server(module_server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    process = module_server_process("--workers", "2", "--writer", "--data-dir", str(tmp_path_factory.mktemp("writer")))
-    assert "writer process" in process.log_path.read_text()
+    process = module_server_process("--workers", "2", "--data-dir", str(tmp_path_factory.mktemp("writer")))
+    log = process.log_path.read_text()
+    assert "writer process" in log and "; writes: one writer process; " in log  # the default, and the banner says so
     yield process
     assert process.terminate() == 0
 
@@ -104,8 +105,9 @@ def test_a_long_poll_wakes_for_a_send_through_the_other_worker(server: Any) -> N
 def test_no_writer_serves_the_old_way(
     server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    process = server_process("--workers", "2", "--data-dir", str(tmp_path_factory.mktemp("flock")))
-    assert "writer process" not in process.log_path.read_text()
+    process = server_process("--workers", "2", "--no-writer", "--data-dir", str(tmp_path_factory.mktemp("flock")))
+    log = process.log_path.read_text()
+    assert "writer process" not in log and "; writes: every worker on the lock (--no-writer); " in log
     ddb = process.client()
     ddb.create_table(
         TableName="plain", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

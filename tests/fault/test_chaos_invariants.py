@@ -53,9 +53,17 @@ def test_a_clean_workload_passes_and_every_broken_promise_is_found(server_proces
     ledger.sends_acked.update({"m90-1", "m90-2", "m90-3"})
     ledger.deleted.add("m90-1")  # deleted (acknowledged) and still there: resurrected
     # m90-2 acknowledged and never in the queue: lost; m90-3 twice in the queue: duplicated
+    # A delete the kill cut is unsure: m90-4's had committed (gone: consumed, not lost), m90-5's had not
+    # (still there: drained), m90-6 was never in the queue and no delete of it was tried (lost).
+    sqs.send_message(QueueUrl=url, MessageBody="m90-5")
+    ledger.sends_tried.update({"m90-4", "m90-5", "m90-6"})
+    ledger.sends_acked.update({"m90-4", "m90-5", "m90-6"})
+    ledger.deletes_unsure.update({"m90-4", "m90-5"})
 
     found = check(server.endpoint_url, ledger)
-    assert sorted(found.lost) == ["c91 ADD", "m90-2", "p90-1"]
+    assert sorted(found.lost) == ["c91 ADD", "m90-2", "m90-6", "p90-1"]
+    assert found.consumed_by_cut_deletes == 1
+    assert "m90-4" in ledger.deleted and not ledger.deletes_unsure  # settled: consumed for good
     assert found.phantom == ["p90-2"]
     assert found.duplicated == ["c90 ADD", "m90-3"]
     assert found.half_applied == ["t90-1", "tc90=1 but 0 complete transactions"]
@@ -63,4 +71,7 @@ def test_a_clean_workload_passes_and_every_broken_promise_is_found(server_proces
 
     settled = check(server.endpoint_url, ledger)  # the ledger now matches the data: nothing is reported twice
     assert settled.ok(), settled.summary()
+
+    sqs.send_message(QueueUrl=url, MessageBody="m90-4")  # a body a cut delete consumed comes back: resurrected
+    assert check(server.endpoint_url, ledger).resurrected == ["m90-4"]
     assert server.terminate() == 0

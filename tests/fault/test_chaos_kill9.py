@@ -18,22 +18,26 @@ import pytest
 from chaos.faults import kill_loop, worker_kills
 from chaos.sampler import Sampler
 
-#: More `serve` options for the kill -9 loop, e.g. CHAOS_EXTRA=--writer to try the experimental
-#: single writer (docs/ARCHITECTURE.md, "Write path", says what this found).
+#: More `serve` options for the kill -9 loop, e.g. CHAOS_EXTRA=--ttl-interval=1.
 EXTRA = tuple(os.environ.get("CHAOS_EXTRA", "").split())
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
-def test_kill9_cycles_lose_duplicate_and_half_apply_nothing(server_process: Callable[..., Any], tmp_path: Path) -> None:
+@pytest.mark.parametrize("writes", [(), ("--no-writer",)], ids=["writer", "no-writer"])
+def test_kill9_cycles_lose_duplicate_and_half_apply_nothing(
+    server_process: Callable[..., Any], tmp_path: Path, writes: tuple[str, ...]
+) -> None:
+    """With the writer process (the default with two workers on SQLite), and with every worker writing."""
     with Sampler() as sampler, sampler.phase("kill -9") as peak:
-        figures = kill_loop(server_process, ("--data-dir", str(tmp_path / "data"), "--workers", "2", *EXTRA),
+        figures = kill_loop(server_process, ("--data-dir", str(tmp_path / "data"), "--workers", "2", *writes, *EXTRA),
                             cycles=4, load_seconds=0.5, sampler=sampler)
     assert figures.cycles == 4
     assert figures.acknowledged >= 4 * 50
     assert figures.findings.ok(), figures.findings.summary()
     assert figures.five_xx == []
     assert figures.rejected == {}
-    print(f"kill -9: {figures.acknowledged} acknowledged, {figures.unsure} cut mid-call, "
+    print(f"kill -9: {figures.acknowledged} acknowledged, {figures.unsure} cut mid-call "
+          f"({figures.findings.consumed_by_cut_deletes} messages consumed by a cut delete), "
           f"peak RSS {peak.rss_mib:.0f} MiB, {peak.fds} descriptors")
 
 

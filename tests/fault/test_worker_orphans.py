@@ -28,7 +28,7 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 def test_workers_die_with_the_supervisor(server_process: Callable[..., Any], tmp_path: Path) -> None:
-    server = server_process("--workers", "2", "--writer", "--data-dir", str(tmp_path / "data"))
+    server = server_process("--workers", "2", "--data-dir", str(tmp_path / "data"))
     workers = children_of(server.process.pid)
     assert len(workers) == 3  # two workers and the writer process (protocol/writer.py)
     server.process.kill()  # kill -9 of the supervisor alone, as a user kills "the server"

@@ -118,7 +118,7 @@ def test_killing_the_writer_alone_loses_no_acknowledged_write(
     server_process: Callable[..., Any], tmp_path: Path
 ) -> None:
     data_dir = str(tmp_path / "data")
-    server = server_process("--workers", "2", "--writer", "--data-dir", data_dir)
+    server = server_process("--workers", "2", "--data-dir", data_dir)
     make_table(server.client(), "acked")
     first = writer_pid(server)
     assert first in children_of(server.process.pid)
@@ -166,7 +166,7 @@ def test_killing_a_worker_mid_hand_off_leaves_the_writer_and_the_counts_exact(
     server_process: Callable[..., Any], tmp_path: Path
 ) -> None:
     data_dir = str(tmp_path / "data")
-    server = server_process("--workers", "2", "--writer", "--data-dir", data_dir)
+    server = server_process("--workers", "2", "--data-dir", data_dir)
     client = server.client()
     make_table(client, "counted")
     writer = writer_pid(server)

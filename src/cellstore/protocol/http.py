@@ -58,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import errno
+import functools
 import http
 import importlib.util
 import itertools
@@ -224,7 +225,8 @@ class Connection(asyncio.Protocol):
         self._begun = 0.0  # server clock when it began
         self._started = 0.0  # perf_counter when it began, with an access log (the clock above is per tick)
         self._idle_since = 0.0
-        self._waiting: asyncio.Task[None] | None = None  # a long poll being answered
+        #: A long poll being answered (a Task), or a write in the writer process's hands (a Future).
+        self._waiting: asyncio.Future[None] | asyncio.Future[HttpResponse] | None = None
         self._queued: deque[_Request] = deque()  # pipelined behind it
         self._queued_bytes = 0
         self._rejected = False  # a request was refused: nothing after it is answered, then close
@@ -429,8 +431,22 @@ class Connection(asyncio.Protocol):
             answer = _internal_error(exc)
         if isinstance(answer, HttpResponse):
             self._write(answer, request)
+        elif isinstance(answer, asyncio.Future):  # a hand-off to the writer: a callback, not a Task
+            self._waiting = answer
+            answer.add_done_callback(functools.partial(self._answered, request))
         else:
             self._waiting = asyncio.ensure_future(self._answer_later(answer, request))
+
+    def _answered(self, request: _Request, answer: asyncio.Future[HttpResponse]) -> None:
+        if answer.cancelled():
+            return  # the connection is gone or closing: nothing to write
+        try:
+            response = answer.result()
+        except Exception as exc:  # noqa: BLE001 - as in _answer
+            response = _internal_error(exc)
+        self._waiting = None
+        self._write(response, request)
+        self._drain()
 
     async def _answer_later(self, answer: Awaitable[HttpResponse], request: _Request) -> None:
         try:

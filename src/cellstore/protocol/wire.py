@@ -182,7 +182,8 @@ class Waiting(NamedTuple):
 
     wait: Wait
     resume: Callable[[], Reply | Waiting]
-    #: The answer of a wait that ends with nothing found, without another attempt (a stopping server's).
+    #: The answer of a wait that ends with nothing found, without another attempt (a stopping server's);
+    #: None for a wait a stop must not cut short (``Wait.ends_on_stop``).
     found_nothing: Callable[[], Reply] | None = None
 
 
@@ -207,6 +208,8 @@ def settle(
             return fail(internal_error(exc))
         return settle(retried, ok, fail)
 
+    if not wait.ends_on_stop:  # a write in the writer's hands: a stop must still wait for its answer
+        return Waiting(wait, resume)
     return Waiting(wait, resume, lambda: ok({}))  # {}: a receive that found nothing
 
 

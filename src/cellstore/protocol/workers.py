@@ -15,9 +15,13 @@ database connection *after* the fork (SQLite connections and PostgreSQL
 pools must never cross a fork).  Nothing a request depends on lives only in a worker's memory: table
 definitions are read from storage in the request's own transaction and
 idempotency tokens are stored in the keyspace, so every worker sees the same
-state.  Writes from all workers are serialised by the storage backend (for
-SQLite, its database write lock taken with BEGIN IMMEDIATE; for PostgreSQL,
-an advisory lock, which also covers other front ends on the same database).
+state.  On SQLite the CLI's default adds one more process, the writer
+(``protocol/writer.py``), which runs every write the workers hand it, so no
+worker's loop waits for the write lock.  Otherwise (``--no-writer``, or
+PostgreSQL) writes from all workers are serialised by the storage backend
+(for SQLite, a ``flock`` and its write lock taken with BEGIN IMMEDIATE; for
+PostgreSQL, an advisory lock, which also covers other front ends on the
+same database).
 
 The parent only supervises: it forwards SIGINT/SIGTERM to the workers, waits
 for them, and replaces a worker that dies on its own.  Killing the parent

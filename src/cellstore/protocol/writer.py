@@ -93,6 +93,26 @@ _OK, _ERROR = 0, 1
 _READ_SIZE = 1 << 18
 
 
+class _Reader:
+    """One buffer that every read of a socket lands in (``recv_into``), reused.
+
+    ``sock.recv(_READ_SIZE)`` allocates a 256 KiB bytes object per call —
+    above malloc's mmap threshold, so an mmap, an mremap to shrink it and a
+    munmap each time: 16 µs per read against 3 µs for ``recv_into`` on this
+    machine, once per round in the writer and once per loop turn in a worker.
+    """
+
+    __slots__ = ("_buffer", "_view")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buffer)
+
+    def read(self, sock: socket.socket) -> memoryview:
+        """What ``sock`` has (empty at end of file), valid until the next read; raises as ``recv`` does."""
+        return self._view[: sock.recv_into(self._view)]
+
+
 def _unavailable(service: str) -> CellstoreError:
     """The retryable error of ``service`` for a write whose outcome the worker cannot know."""
     if service == "sqs":
@@ -150,6 +170,7 @@ class WriterClient:
         self._next_id = 0
         self._loop: Any = None
         self._waiting_writable = False  # a loop writer is registered for the socket
+        self._reader = _Reader()
 
     def wrap(self, services: Mapping[str, wire.Service], account: str) -> dict[str, wire.Service]:
         """``account``'s ``services`` with each one's write operations sent to the writer."""
@@ -183,7 +204,11 @@ class WriterClient:
         except OSError:
             log.warning("the writer process is unreachable", exc_info=True)
             self._disconnect()
-        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id))
+        # Only a long poll may be cut short by a stopping worker (it answers "nothing found", and a message
+        # the writer claims for it later stays invisible for its visibility timeout, no longer); any other
+        # write is answered with what the writer did, which the writer sends before it stops.
+        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id),
+                    ends_on_stop=operation == "ReceiveMessage")
 
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""
@@ -218,8 +243,9 @@ class WriterClient:
                 return
             sock.setblocking(True)
             sock.settimeout(max(0.0, deadline - time.monotonic()))
+            data: memoryview | bytes | None
             try:
-                data = sock.recv(_READ_SIZE)
+                data = self._reader.read(sock)
             except (TimeoutError, BlockingIOError):
                 data = None
             except OSError:
@@ -302,15 +328,16 @@ class WriterClient:
         sock = self._sock
         if sock is None:
             return
+        data: memoryview | bytes
         try:
-            data = sock.recv(_READ_SIZE)
+            data = self._reader.read(sock)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         self._received(data)
 
-    def _received(self, data: bytes) -> None:
+    def _received(self, data: bytes | memoryview) -> None:
         if not data:
             log.error("the writer process went away; failing %d writes in flight", len(self._pending))
             self._disconnect()
@@ -439,6 +466,7 @@ class Writer:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._stopping = False
+        self._reader = _Reader()
         #: Rounds and requests served, for tests and the benchmark notes.
         self.rounds = 0
         self.requests = 0
@@ -507,8 +535,9 @@ class Writer:
             pass
 
     def _read(self, connection: _Connection, requests: list[tuple[_Connection, int, bytes]]) -> None:
+        data: memoryview | bytes
         try:
-            data = connection.sock.recv(_READ_SIZE)
+            data = self._reader.read(connection.sock)
         except BlockingIOError:
             return
         except OSError:

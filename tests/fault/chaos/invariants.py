@@ -5,7 +5,11 @@ unsure write is resolved by what the server now holds (applied or not), so
 the next cycle's bounds start from the truth and a write is never counted
 twice.  The queue is drained (received with a long visibility timeout and
 deleted), so after every check each acknowledged send must have been
-consumed exactly once.
+consumed exactly once — by an acknowledged delete, or by a delete the kill
+cut (``Ledger.deletes_unsure``): a cut delete may have committed, and a body
+it consumed is gone without being lost.  Only a body the workload received
+(so its send is known to be stored) and then tried to delete is excused that
+way; the drain finds it if the cut delete did not commit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class Findings:
     phantom: list[str] = field(default_factory=list)
     items: int = 0
     drained: int = 0
+    #: acknowledged sends gone from the queue because a delete the kill cut had committed (not findings)
+    consumed_by_cut_deletes: int = 0
 
     def ok(self) -> bool:
         return not (self.lost or self.duplicated or self.half_applied or self.resurrected or self.phantom)
@@ -38,6 +44,7 @@ class Findings:
             getattr(self, name).extend(getattr(other, name))
         self.items = other.items
         self.drained += other.drained
+        self.consumed_by_cut_deletes += other.consumed_by_cut_deletes
 
     def summary(self) -> str:
         parts = [f"{name}: {len(values)} e.g. {values[:5]}" for name in ("lost", "duplicated", "half_applied",
@@ -58,8 +65,15 @@ def check(endpoint_url: str, ledger: Ledger) -> Findings:
     with ledger.lock:
         findings.resurrected.extend(sorted(ledger.resurrected))
         ledger.resurrected.clear()
-        findings.lost.extend(sorted(ledger.sends_acked - ledger.deleted))
-        # settled: whatever was sent and not yet consumed is gone for good (the queue is empty)
+        missing = ledger.sends_acked - ledger.deleted
+        consumed = missing & ledger.deletes_unsure  # a cut delete that had committed: consumed, not lost
+        findings.lost.extend(sorted(missing - consumed))
+        findings.consumed_by_cut_deletes += len(consumed)
+        # settled: a cut delete either committed (the body is gone: consumed for good, and must never
+        # come back) or did not (the drain found and deleted the body); whatever else was sent and not
+        # yet consumed is gone for good (the queue is empty)
+        ledger.deleted |= consumed
+        ledger.deletes_unsure.clear()
         ledger.sends_acked &= ledger.deleted
         # a half-applied transaction stays half-applied: report it once, not after every restart
         findings.half_applied = [name for name in findings.half_applied if name not in ledger.reported]

@@ -93,7 +93,8 @@ class Run:
                 "lost": f.findings.lost[:20], "duplicated": f.findings.duplicated[:20],
                 "half_applied": f.findings.half_applied[:20], "resurrected": f.findings.resurrected[:20],
                 "phantom": f.findings.phantom[:20], "items_checked": f.findings.items,
-                "messages_drained": f.findings.drained, "five_xx": f.five_xx[:20], "rejected": f.rejected,
+                "messages_drained": f.findings.drained,
+                "consumed_by_cut_deletes": f.findings.consumed_by_cut_deletes, "five_xx": f.five_xx[:20], "rejected": f.rejected,
                 "seconds": round(f.seconds, 1), **_peak(self.peaks.get(f.fault)),
             } for f in self.faults],
             "abuse": [{

@@ -9,7 +9,9 @@ The kinds are the writes whose loss or duplication a crash could hide:
   item without the other, or a counter that disagrees with the pairs;
 - ``send``: SendMessage of a body never used before (``m<writer>-<seq>``);
 - ``receive``: ReceiveMessage then DeleteMessageBatch; a received body whose
-  delete was acknowledged earlier is a resurrected message.
+  delete was acknowledged earlier is a resurrected message.  A delete cut by
+  the kill is unsure like any other write: it may have committed, so its
+  bodies may be gone without ever being lost (``Ledger.deletes_unsure``).
 
 A call that returned is *acknowledged*; one that raised for any other reason
 than an HTTP answer (the server was killed under it) is *unsure*: it may or
@@ -50,6 +52,8 @@ class Ledger:
     sends_acked: set[str] = field(default_factory=set)
     #: bodies consumed for good: a delete the server acknowledged (the workload's or the checker's)
     deleted: set[str] = field(default_factory=set)
+    #: received bodies whose DeleteMessageBatch got no answer (or a 5xx): consumed or not, the check settles which
+    deletes_unsure: set[str] = field(default_factory=set)
     resurrected: set[str] = field(default_factory=set)
     #: half-applied transactions already reported (they stay so; the checker reports each once)
     reported: set[str] = field(default_factory=set)
@@ -192,7 +196,14 @@ class Workload:
         with self.ledger.lock:
             self.ledger.resurrected.update(m["Body"] for m in got if m["Body"] in self.ledger.deleted)
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
-        answer = sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        try:
+            answer = sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        except Exception as error:
+            status = status_of(error)
+            if status is None or status >= 500:  # cut after its COMMIT, perhaps: these bodies may be consumed
+                with self.ledger.lock:
+                    self.ledger.deletes_unsure.update(m["Body"] for m in got)
+            raise
         with self.ledger.lock:
             for entry in answer.get("Successful", []):
                 self.ledger.deleted.add(got[int(entry["Id"])]["Body"])

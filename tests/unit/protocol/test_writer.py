@@ -8,6 +8,7 @@ so group commit, its rollback and the errors that cross are the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,9 @@ from cellstore.errors import (
     ValidationException,
 )
 from cellstore.protocol import wire
-from cellstore.protocol.writer import WRITES, Writer, WriterClient, listen
+from cellstore.protocol.app import App
+from cellstore.protocol.http import HttpResponse
+from cellstore.protocol.writer import _ANSWER, _ERROR, _OK, _REQUEST, WRITES, Writer, WriterClient, _error_body, listen
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
 
@@ -232,3 +235,94 @@ def test_a_failed_commit_answers_every_request_of_the_round_with_an_error(store:
     finally:
         handle.client.close()
         handle.stop()
+
+
+AUTHORIZATION = b"AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
+WRITE_HEADERS = [
+    (b"x-amz-target", b"DynamoDB_20120810.PutItem"),
+    (b"content-type", b"application/x-amz-json-1.0"),
+    (b"authorization", AUTHORIZATION),
+    (b"x-amz-date", b"20240101T000000Z"),
+]
+
+
+def test_a_stopping_worker_waits_for_the_writers_own_answer_to_a_write_in_flight() -> None:
+    """A stop ends a long poll at once with nothing found; a handed-off write gets what the writer says.
+
+    The stop used to end every wait alike, so a PutItem in flight answered
+    ``{}`` — a success — whatever the writer then found (here: its condition
+    failed).
+    """
+
+    def local(operation: str, payload: dict[str, Any]) -> Any:
+        raise AssertionError("a write must go to the writer")
+
+    listener = listen()
+    client = WriterClient(listener.getsockname())
+    app = App(client.wrap({"dynamodb": wire.Service(local, {"PutItem"})}, "000000000000"))
+
+    async def scenario() -> HttpResponse:
+        answer = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
+        assert not isinstance(answer, HttpResponse)
+        settled = asyncio.ensure_future(answer)
+        await asyncio.sleep(0.05)  # a loop turn: the frame goes out
+        writer_end, _ = listener.accept()  # the worker connected when it handed the write off
+        with writer_end:
+            writer_end.settimeout(5)
+            frame = writer_end.recv(1 << 16)
+            _, request_id = _REQUEST.unpack_from(frame)
+            app.stop_waiting()  # SIGTERM reached the worker
+            await asyncio.sleep(0.05)
+            assert not settled.done()  # still waiting for the writer
+            body = _error_body(ConditionalCheckFailedException())
+            writer_end.sendall(_ANSWER.pack(len(body), request_id, _ERROR) + body)
+            return await asyncio.wait_for(settled, 5)
+
+    try:
+        response = asyncio.run(scenario())
+    finally:
+        client.close()
+        listener.close()
+    assert response.status == 400 and b"ConditionalCheckFailedException" in response.body
+
+
+def test_a_hand_off_whose_client_went_away_keeps_nothing_and_the_next_one_is_answered() -> None:
+    """A cancelled hand-off (the connection closed) drops the writer's late answer; nothing stays pending."""
+
+    def local(operation: str, payload: dict[str, Any]) -> Any:
+        raise AssertionError("a write must go to the writer")
+
+    listener = listen()
+    client = WriterClient(listener.getsockname())
+    app = App(client.wrap({"dynamodb": wire.Service(local, {"PutItem"})}, "000000000000"))
+
+    def answer(writer_end: socket.socket, request_id: int) -> None:
+        writer_end.sendall(_ANSWER.pack(2, request_id, _OK) + b"{}")
+
+    async def scenario() -> HttpResponse:
+        gone = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
+        assert isinstance(gone, asyncio.Future)  # a hand-off is a future, not a Task
+        await asyncio.sleep(0.05)
+        writer_end, _ = listener.accept()
+        with writer_end:
+            writer_end.settimeout(5)
+            _, first = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            gone.cancel()  # the client's connection closed
+            await asyncio.sleep(0)
+            answer(writer_end, first)  # the writer's answer comes anyway
+            await asyncio.sleep(0.05)
+            assert client._pending == {}
+            kept = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
+            assert isinstance(kept, asyncio.Future)
+            await asyncio.sleep(0.05)
+            _, second = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            answer(writer_end, second)
+            return await asyncio.wait_for(kept, 5)
+
+    try:
+        response = asyncio.run(scenario())
+    finally:
+        client.close()
+        listener.close()
+    assert response.status == 200 and response.body == b"{}"
+    assert client._pending == {}
