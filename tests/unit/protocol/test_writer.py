@@ -99,8 +99,9 @@ def running(store: SqliteStore) -> Iterator[Running]:
 
 
 def settle(wait: Any) -> Any:
+    """The answer, as the server would take it: waited for until the ``Wait``'s deadline, never longer."""
     assert isinstance(wait, Wait)
-    while wait.wakeups.generation(wait.queue_id) == wait.generation:
+    while wait.wakeups.generation(wait.queue_id) == wait.generation and wait.remaining() > 0:
         wait.block()
     return wait.retry()
 
