@@ -34,6 +34,8 @@ test: lint .make-test.stamp client-tools postgres-tools browser-tools memcached-
 	@echo "    .clients/ on first use (tests/clients)"
 	@echo "  - headless Debian chromium, driven by Playwright through the web console (tests/browser)"
 	$(BIN)/python -m pytest
+	@echo "make test: the served API tests once more, through a three-cell deployment behind the cell router (pytest --cells, docs/CELLS.md)"
+	$(BIN)/python -m pytest --cells tests/api -k server -m "not slow" -q
 
 # Zero findings is the bar: mypy's file list and ruff's rules are in pyproject.toml.
 .PHONY: lint
