@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--writer",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,  # None: the writer where it applies (one SQLite backend, --workers > 1); not with --cells
         help="with --workers > 1 on SQLite, one writer process runs every write, with group commit, so no "
         "worker waits on SQLite's lock (docs/ARCHITECTURE.md, write path); --no-writer lets each worker "
         "write for itself, taking turns on the lock, as before (default: the writer)",
@@ -485,7 +485,7 @@ def _serve_with(args: argparse.Namespace, location: str | None, security: dict[s
             max_connections=args.max_connections,
             about=about,
             access_log=access_log,
-            writer=args.writer and not is_postgres(location),
+            writer=args.writer is not False and not is_postgres(location),
             worker_exited=_worker_exited if metrics_dir is not None else None,
             **security,  # type: ignore[arg-type]
         )
@@ -512,7 +512,9 @@ def _about(args: argparse.Namespace, location: str | None) -> str:
         where = f"SQLite {Path(location).resolve()}"
     parts = [f"data: {where}"]
     if args.workers > 1 and location is not None and args.storage is None:
-        parts.append("writes: one writer process" if args.writer else "writes: every worker on the lock (--no-writer)")
+        parts.append(
+            "writes: one writer process" if args.writer is not False else "writes: every worker on the lock (--no-writer)"
+        )
     parts.append(f"auth: {args.auth}")
     if args.handlers is not None:
         parts.append(f"handlers: {args.handlers}")
@@ -684,7 +686,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
         args.workers = default_workers(str(args.cells))
     if args.workers < 1:
         raise SystemExit("cellstore: --workers must be at least 1")
-    if args.writer or args.handlers is not None:
+    if args.writer or args.handlers is not None:  # an explicit --writer; each cell's workers write for themselves
         raise SystemExit("cellstore: --cells does not take --writer or --handlers (yet): see docs/CELLS.md")
     security = _security(args)
     access_log = _access_log(args)
