@@ -268,34 +268,18 @@ def _location(args: argparse.Namespace) -> str | None:
     return str(args.data_dir / "cellstore.db")
 
 
-class _LastPoolWarning(logging.Handler):
-    """Keeps the last warning of psycopg's pool: the reason a first connection failed, for a one-line error."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.reason: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.reason = record.getMessage().split("\n")[0].removeprefix("error connecting in 'cellstore': ")
-
-
 def _open_store(location: str | None) -> Store:
     """``open_store``, with what a first run gets wrong said in one line (a ``SystemExit``), not a traceback.
 
-    A missing driver, an unreachable PostgreSQL (whose pool would log a
-    warning a second for five seconds first), a data directory that cannot
-    be made or a database written by a newer cellstore: each is the user's
-    to fix, so each names the problem and what to do.
+    A missing driver, an unreachable PostgreSQL (``StorageUnavailable``
+    carries the server's reason), a data directory that cannot be made or a
+    database written by a newer cellstore: each is the user's to fix, so
+    each names the problem and what to do.
     """
     from cellstore.errors import StorageUnavailable
     from cellstore.storage import is_postgres, open_store
     from cellstore.storage.migrations import SchemaTooNew
 
-    pool_log = logging.getLogger("psycopg.pool")
-    reasons = _LastPoolWarning()
-    propagate = pool_log.propagate
-    pool_log.addHandler(reasons)
-    pool_log.propagate = False
     try:
         return open_store(location)
     except SchemaTooNew as err:
@@ -307,16 +291,12 @@ def _open_store(location: str | None) -> Store:
             ) from None
         raise
     except StorageUnavailable as err:
-        reason = f" ({reasons.reason})" if reasons.reason else ""
         raise SystemExit(
-            f"cellstore: {err.message}{reason}; check that PostgreSQL runs there and the URL's user, "
+            f"cellstore: {err.message}; check that PostgreSQL runs there and the URL's user, "
             "password and database are right"
         ) from None
     except (OSError, sqlite3.Error) as err:
         raise SystemExit(f"cellstore: cannot open the database {location}: {_reason(err)}") from None
-    finally:
-        pool_log.removeHandler(reasons)
-        pool_log.propagate = propagate
 
 
 def _reason(err: BaseException) -> str:
