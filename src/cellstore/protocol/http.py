@@ -35,7 +35,7 @@ what this module adds is the connection's life:
   a chunked one that would overflow it is answered 503 — so memory is
   bounded by the budget plus one read per connection, however many send;
 - at most ``max_connections`` connections (the open-file limit less
-  ``RESERVED_DESCRIPTORS``, by default): past it the oldest idle keep-alive
+  ``descriptors.RESERVED_DESCRIPTORS``, by default): past it the oldest idle keep-alive
   connection is closed to admit a new one, or with none idle the new one is
   answered 503, and a warning is logged once per episode;
 - back-pressure: once a client's unread answers pass the transport's high-water
@@ -57,14 +57,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import errno
 import functools
 import http
 import importlib.util
 import itertools
 import logging
-import os
-import resource
 import signal
 import socket
 import ssl
@@ -78,7 +75,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from cellstore.protocol import wire
+from cellstore.protocol import descriptors, wire
 from cellstore.protocol.access_log import AccessLog
 from cellstore.protocol.app import (
     EDGE_HEADERS,
@@ -119,9 +116,6 @@ BUFFER_WAIT_SECONDS = 10.0
 #: Seconds a refused request's body is still read, and dropped, before the
 #: close: a client that is still sending reads the refusal instead of a reset.
 LINGER_SECONDS = 2.0
-#: Descriptors the default connection cap leaves for everything else: the
-#: database and its WAL, log files, pipes, a PostgreSQL pool, accept itself.
-RESERVED_DESCRIPTORS = 64
 #: Idle connections closed per tick while the process is out of descriptors.
 SHED_PER_TICK = 16
 #: How often the housekeeping tick runs: the clock for timeouts, the Date header, ``should_exit``.
@@ -160,34 +154,6 @@ def encode(response: HttpResponse, date: bytes, keep_alive: bool, head_only: boo
     if not head_only:
         parts.append(response.body)
     return b"".join(parts)
-
-
-def descriptors_left() -> bool:
-    """Whether this process can still open a descriptor, as ``accept`` must for every new connection.
-
-    When it cannot, libuv accepts and at once closes each new connection (a
-    reset for the client) and says nothing: this probe, one ``open`` and
-    ``close`` a tick, is how the server finds out.
-    """
-    try:
-        fd = os.open(os.devnull, os.O_RDONLY)
-    except OSError as err:
-        return err.errno not in (errno.EMFILE, errno.ENFILE)
-    os.close(fd)
-    return True
-
-
-def default_max_connections() -> int:
-    """The connection cap that fits this process's open-file limit, less ``RESERVED_DESCRIPTORS``.
-
-    Every connection is a descriptor; past the limit ``accept`` fails and,
-    worse, so does anything else that opens a file.  Capping connections
-    below it keeps a reserve for the rest of the process.
-    """
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft > 1 << 20:
-        soft = 1 << 20
-    return max(1, soft - RESERVED_DESCRIPTORS)
 
 
 class _Request(NamedTuple):
@@ -684,7 +650,7 @@ class Server:
     ``should_exit = True`` asks for a graceful stop from any thread (SIGINT
     and SIGTERM set it too).  ``precheck`` (``App.precheck``) judges the head
     of a large request before its body is read; ``max_connections`` (default:
-    ``default_max_connections()``) and ``max_buffered`` bound descriptors and
+    ``descriptors.default_max_connections()``) and ``max_buffered`` bound descriptors and
     memory (see the module docstring and docs/RELIABILITY.md).
     """
 
@@ -704,7 +670,7 @@ class Server:
         self.tls = tls
         self.scheme = "https" if tls is not None else "http"
         self.precheck = precheck
-        self.max_connections = max_connections if max_connections is not None else default_max_connections()
+        self.max_connections = max_connections if max_connections is not None else descriptors.default_max_connections()
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self.max_buffered = max_buffered
@@ -717,7 +683,7 @@ class Server:
         self.evicted = 0
         self.turned_away = 0
         #: The out-of-descriptors probe; an attribute so a test can starve one server, not the process.
-        self.descriptors_left: Callable[[], bool] = descriptors_left
+        self.descriptors_left: Callable[[], bool] = descriptors.descriptors_left
         self._at_limit = False
         self._out_of_descriptors = False
         self.started = False

@@ -15,7 +15,6 @@ import functools
 import gc
 import logging
 import os
-import resource
 import signal
 import socket
 import threading
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, Self
 
 from cellstore import __version__
 from cellstore.api import DEFAULT_ACCOUNT, Database, Tenants
-from cellstore.protocol import http
+from cellstore.protocol import descriptors, http
 from cellstore.protocol.app import App
 from cellstore.protocol.console import Console
 from cellstore.protocol.directory import Directory, OneBackend
@@ -222,45 +221,6 @@ def _drop_claims() -> None:
         os.close(_claimed.pop())
 
 
-def raise_open_file_limit() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit, and return the limit now in force.
-
-    The soft limit is often 1,024 while the hard one is far higher: every
-    client connection is a descriptor, and at 1,024 a few idle keep-alive
-    pools were enough to lock every new client out.  Called once at
-    ``serve`` start (workers inherit it across the fork).
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else 1 << 20  # "unlimited" is not a soft limit anyone accepts
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return soft
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError) as err:  # e.g. macOS caps the soft limit at OPEN_MAX
-        log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, err)
-        return soft
-    log.info("open-file limit raised from %d to %d", soft, target)
-    return target
-
-
-def connection_limit(requested: int | None) -> int:
-    """``--max-connections``: as asked, or derived from the open-file limit; never above what the limit allows.
-
-    Connections past ``limit - http.RESERVED_DESCRIPTORS`` would take the
-    descriptors the database, logs and ``accept`` itself need, so a larger
-    request is lowered, with a warning.
-    """
-    fits = http.default_max_connections()
-    if requested is None:
-        return fits
-    if requested > fits:
-        log.warning(
-            "--max-connections %d does not fit the open-file limit (RLIMIT_NOFILE); using %d", requested, fits
-        )
-        return fits
-    return requested
-
-
 def _server(
     app: App, tls: Tls | None = None, max_connections: int | None = None, access_log: AccessLog | None = None
 ) -> http.Server:
@@ -268,7 +228,7 @@ def _server(
         app,
         tls=http.tls_context(tls.certfile, tls.keyfile) if tls else None,
         precheck=app.precheck,
-        max_connections=connection_limit(max_connections),
+        max_connections=descriptors.connection_limit(max_connections),
         access_log=access_log,
     )
 
@@ -298,7 +258,7 @@ def serve(
     start-up line (where the data lives, auth...); ``access_log`` gets a
     line per request.
     """
-    raise_open_file_limit()
+    descriptors.raise_open_file_limit()
     directory = directory_of(backend)
     try:
         sock = bind(host, port, wait=PORT_WAIT)

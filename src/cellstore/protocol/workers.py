@@ -45,6 +45,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from cellstore.api import Database, Tenants
+from cellstore.protocol import descriptors
 from cellstore.protocol import writer as single_writer
 from cellstore.protocol.directory import Directory, OneBackend
 from cellstore.protocol.server import (
@@ -53,7 +54,6 @@ from cellstore.protocol.server import (
     banner,
     bind,
     directory_of,
-    raise_open_file_limit,
     run_on,
     url_of,
 )
@@ -245,7 +245,7 @@ def serve_workers(
     (``protocol/writer.py``); it is stopped after the last worker, and
     replaced like a worker if it dies.
     """
-    raise_open_file_limit()
+    descriptors.raise_open_file_limit()
     sock = _reserve(host, port)
     # Create or upgrade the database once, before any worker races to do it.
     open_db().close()

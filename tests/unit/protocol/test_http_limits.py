@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from test_http import EchoApp, Reader, Running, request
 
 from cellstore.engine.wiring import open_database
-from cellstore.protocol import http, server, wire
+from cellstore.protocol import descriptors, http, wire
 from cellstore.protocol.app import App, HttpResponse, unavailable_response
 from cellstore.protocol.auth import Auth
 from cellstore.protocol.credentials import CredentialsFile
@@ -348,8 +348,8 @@ def test_with_no_connection_idle_a_new_one_gets_503(serving: Callable[..., Runni
 
 def test_the_default_cap_leaves_a_reserve_of_descriptors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
-    assert http.default_max_connections() == 1024 - http.RESERVED_DESCRIPTORS
-    assert http.Server(EchoApp()).max_connections == 1024 - http.RESERVED_DESCRIPTORS
+    assert descriptors.default_max_connections() == 1024 - descriptors.RESERVED_DESCRIPTORS
+    assert http.Server(EchoApp()).max_connections == 1024 - descriptors.RESERVED_DESCRIPTORS
 
 
 class HugeApp(EchoApp):
@@ -578,18 +578,18 @@ def test_out_of_descriptors_the_longest_idle_connections_are_shed_and_it_is_said
 
 def test_the_descriptor_probe_sees_exhaustion() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    assert http.descriptors_left()
+    assert descriptors.descriptors_left()
     held = []
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (len(list(Path("/proc/self/fd").iterdir())) + 8, hard))
-        while http.descriptors_left():
+        while descriptors.descriptors_left():
             held.append(socket.socket())
         assert held  # it said yes until the limit, then no
     finally:
         for sock in held:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    assert http.descriptors_left()
+    assert descriptors.descriptors_left()
 
 
 def test_the_soft_open_file_limit_is_raised_to_the_hard_one(
@@ -599,17 +599,17 @@ def test_the_soft_open_file_limit_is_raised_to_the_hard_one(
     limits = {resource.RLIMIT_NOFILE: (1024, 4096)}
     monkeypatch.setattr(resource, "getrlimit", lambda which: limits[which])
     monkeypatch.setattr(resource, "setrlimit", lambda which, value: limits.__setitem__(which, value))
-    assert server.raise_open_file_limit() == 4096
+    assert descriptors.raise_open_file_limit() == 4096
     assert limits[resource.RLIMIT_NOFILE] == (4096, 4096)
     assert "open-file limit raised from 1024 to 4096" in caplog.text
-    assert server.raise_open_file_limit() == 4096  # already there: nothing to do
+    assert descriptors.raise_open_file_limit() == 4096  # already there: nothing to do
 
 
 def test_a_max_connections_past_the_open_file_limit_is_lowered_to_fit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 1024))
-    assert server.connection_limit(None) == 1024 - http.RESERVED_DESCRIPTORS
-    assert server.connection_limit(100) == 100
-    assert server.connection_limit(5000) == 1024 - http.RESERVED_DESCRIPTORS
+    assert descriptors.connection_limit(None) == 1024 - descriptors.RESERVED_DESCRIPTORS
+    assert descriptors.connection_limit(100) == 100
+    assert descriptors.connection_limit(5000) == 1024 - descriptors.RESERVED_DESCRIPTORS
     assert "--max-connections 5000 does not fit the open-file limit" in caplog.text
