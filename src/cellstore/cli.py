@@ -593,7 +593,8 @@ def _import(args: argparse.Namespace) -> int:
     import threading
 
     from cellstore.embedded.clients import new_client
-    from cellstore.importer import ImportFailed, LineProgress, import_table
+    from cellstore.importer import ImportFailed, ImportProgress, import_table
+    from cellstore.progress import StatusLine
 
     def source_client(service: str) -> object:
         import boto3
@@ -605,7 +606,7 @@ def _import(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    progress = LineProgress(sys.stderr, tty=sys.stderr.isatty())
+    progress = ImportProgress(StatusLine(sys.stderr))
     try:
         stats = import_table(
             source_client("dynamodb"), source_client("dynamodbstreams"), new_client("dynamodb", args.to_endpoint),
@@ -792,17 +793,14 @@ def _served_status(endpoint: str) -> dict[str, object]:
 def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[str, Tenants], table: MapTable) -> int:
     from cellstore.cells import placement
     from cellstore.cells.mover import MoveError, Mover
+    from cellstore.progress import StatusLine
 
-    tty = sys.stderr.isatty()
+    status = StatusLine(sys.stderr)
 
-    def report(line: str) -> None:
-        print(("\r\x1b[K" if tty else "") + line, file=sys.stderr, flush=True)
+    def progress(label: str, stats: SyncStats) -> None:
+        status.show(f"{label}: {stats.scanned} keys read, {stats.written} written, {stats.bytes} bytes")
 
-    def progress(label: str, stats: SyncStats) -> None:  # a tty only: one line, rewritten
-        print(f"\r\x1b[K{label}: {stats.scanned} keys read, {stats.written} written, {stats.bytes} bytes",
-              end="", file=sys.stderr, flush=True)
-
-    mover = Mover(cells, table, report=report, progress=progress if tty else None)
+    mover = Mover(cells, table, report=status.say, progress=progress)
     try:
         if args.action == "move":
             plan = mover.plan(args.account, args.to)

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellstore.progress import StatusLine
+
 #: What ``import_table`` tells its caller as it goes: a phase name and a counter.
 Progress = Callable[[str, int], None]
 
@@ -270,39 +272,23 @@ def import_table(
     return stats
 
 
-class LineProgress:
-    """Progress for a terminal (one line rewritten in place) or a log (a line every ``every`` seconds)."""
+class ImportProgress:
+    """``import_table``'s progress on a ``StatusLine``: the count of the phase running, then the summary."""
 
-    def __init__(self, stream: Any, *, tty: bool, every: float = 2.0) -> None:
-        self._stream = stream
-        self._tty = tty
-        self._every = every
-        self._last = 0.0
+    def __init__(self, status: StatusLine) -> None:
+        self._status = status
         self._phase = ""
-        self._lock = threading.Lock()
 
     def __call__(self, phase: str, count: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            changed = phase != self._phase
-            if not changed and now - self._last < (0.1 if self._tty else self._every):
-                return
-            self._last = now
-            if changed and self._phase and self._tty:
-                self._stream.write("\n")
+        if phase != self._phase:
+            if self._phase:
+                self._status.end()  # the copy's last count stays on screen above the catch-up's
             self._phase = phase
-            noun = "items copied" if phase == "copy" else "stream records applied"
-            if self._tty:
-                self._stream.write(f"\r{phase}: {count:,} {noun}")
-            else:
-                self._stream.write(f"{phase}: {count:,} {noun}\n")
-            self._stream.flush()
+        noun = "items copied" if phase == "copy" else "stream records applied"
+        self._status.show(f"{phase}: {count:,} {noun}")
 
     def done(self, stats: ImportStats) -> None:
-        if self._tty and self._phase:
-            self._stream.write("\n")
-        self._stream.write(
+        self._status.say(
             f"imported: {stats.copied:,} items copied, {stats.applied:,} stream records applied "
-            f"in {stats.seconds:.1f} s\n"
+            f"in {stats.seconds:.1f} s"
         )
-        self._stream.flush()

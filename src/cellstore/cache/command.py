@@ -15,11 +15,12 @@ import os
 import signal
 import sys
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cellstore.cache.errors import CacheError
+from cellstore.progress import StatusLine
 
 if TYPE_CHECKING:
     from cellstore.cache.items import ServiceCache
@@ -117,7 +118,7 @@ def run_warm(args: argparse.Namespace, out: TextIO | None = None) -> int:
         config = load_config(args.config, zone=args.zone)
         with CacheClient(config, zone=args.zone, replay=False) as client:
             warmer = Warmer(client, args.zone, args.source, nodes=args.node, rate=args.rate)
-            state = _with_bar(warmer, stream) if stream.isatty() else warmer.run(_PlainLines(stream))
+            state = _with_bar(warmer, stream) if stream.isatty() else warmer.run(_plain_lines(stream))
     except (CacheError, MetadumpFailed) as exc:
         print(f"cellstore cache warm: {exc}", file=sys.stderr)
         return 1
@@ -167,18 +168,10 @@ def _with_bar(warmer: Warmer, stream: TextIO) -> WarmProgress:
         return warmer.run(show)
 
 
-class _PlainLines:
+def _plain_lines(stream: TextIO) -> Callable[[WarmProgress], None]:
     """One line a second (and the first): what a log file or CI wants instead of a redrawn bar."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.last = 0.0
-
-    def __call__(self, state: WarmProgress) -> None:
-        now = time.monotonic()
-        if now - self.last >= 1.0:
-            self.last = now
-            print(f"warming: {state.done}/{state.listed} keys, {state.copied} copied", file=self.stream, flush=True)
+    status = StatusLine(stream, every=1.0, tty=False)
+    return lambda state: status.show(f"warming: {state.done}/{state.listed} keys, {state.copied} copied")
 
 
 def _summary(state: WarmProgress) -> str:
