@@ -23,7 +23,7 @@ import time
 from cellstore.engine.wiring import open_database
 from cellstore.protocol.access_log import AccessLog
 from cellstore.protocol.metrics import Metrics
-from cellstore.protocol.server import build_app
+from cellstore.protocol.server import build_app, services_for
 from cellstore.storage import open_store
 
 HEADERS = [
@@ -49,7 +49,7 @@ def main() -> None:
         b'"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}'
     ))
     metrics = Metrics()
-    metrics.bind(app.services)
+    metrics.bind(services_for(db))
     hook = AccessLog(None, metrics=metrics)
     bodies = [b'{"TableName":"bench","Item":{"pk":{"S":"%d"},"v":{"N":"1"}}}' % (i % 500) for i in range(per_round)]
     off: list[float] = []

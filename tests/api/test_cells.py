@@ -211,7 +211,10 @@ def _cell_of(cells_file: Path, account: str) -> str:
 
 def test_status_from_a_running_server(deployment: tuple[str, Path]) -> None:
     endpoint, cells_file = deployment
-    client(endpoint, ALICE).list_tables()
+    # Each on a new connection: the kernel spreads them over both workers, and the
+    # status (each worker's own counts) comes from whichever worker answers it.
+    for _ in range(20):
+        client(endpoint, ALICE).list_tables()
     found = json.loads(cells_cli(cells_file, "status", "--json", "--endpoint", endpoint).stdout)
     cells = {cell["name"]: cell for cell in found["cells"]}
     assert set(cells) == {"a", "b", "c"}
@@ -276,3 +279,17 @@ def test_a_cell_added_to_the_file_is_served_without_a_restart(server_process: Ca
     for account in (BOB, "555555555555", "666666666666"):  # whichever worker answers, b takes them
         make_table(client(server.endpoint_url, account), "orders")
     assert placed(cells_file) == {"a": 1, "b": 3}
+
+
+def test_metrics_of_a_server_of_cells_count_requests_by_operation(deployment: tuple[str, Path]) -> None:
+    """/metrics on a server of cells knows the operations (it has no default account's gauges to read)."""
+    import urllib.request
+
+    endpoint, _ = deployment
+    for _ in range(3):
+        client(endpoint, BOB).list_tables()
+    text = ""
+    for _ in range(2):  # two workers: a scrape reads every worker's counters, whichever answers it
+        with urllib.request.urlopen(endpoint + "/metrics") as answer:
+            text = answer.read().decode()
+    assert 'cellstore_requests_total{operation="ListTables",outcome="success",service="dynamodb"}' in text

@@ -101,15 +101,17 @@ class Metrics:
         self._operations: Mapping[str, Container[str]] = {}
         self._store: StoreCollector | None = None
 
-    def bind(self, services: Mapping[str, Any], db: Database | None = None, *, gauges: bool = True) -> None:
+    def know(self, operations: Mapping[str, Container[str]]) -> None:
+        """Learn each service's operation names (an unknown one is counted as ``unknown``), and nothing more."""
+        self._operations = operations
+
+    def bind(self, services: Mapping[str, Any], db: Database | None = None) -> None:
         """Learn the services' operation names and read their resources (and ``db``'s handlers) at scrape time.
 
-        The table and queue gauges are one account's (the default account's,
-        as ``run_on`` binds them); ``gauges=False`` leaves them out.
+        The table and queue gauges are one account's: the default account's,
+        as ``run_on`` binds them.
         """
-        self._operations = {name: service.operations for name, service in services.items()}
-        if not gauges:
-            return
+        self.know({name: service.operations for name, service in services.items()})
         handlers = None
         if db is not None and self.handler_status is not None:
             handlers = functools.partial(self.handler_status, db)

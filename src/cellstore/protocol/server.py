@@ -74,15 +74,6 @@ def operations() -> dict[str, Container[str]]:
     return {"dynamodb": OPERATIONS, "streams": streams.OPERATIONS, "sqs": sqs.OPERATIONS}
 
 
-def services_for_operations() -> dict[str, Service]:
-    """Stand-ins carrying only each service's operation names (for what needs no dispatcher)."""
-    return {name: Service(_no_dispatch, names) for name, names in operations().items()}
-
-
-def _no_dispatch(*args: object) -> None:
-    raise RuntimeError("an operation-names stand-in was dispatched")
-
-
 def directory_of(backend: Database | Tenants | Directory) -> Directory:
     """The directory a server routes by: a bare ``Database`` or ``Tenants`` is one backend holding every account."""
     if isinstance(backend, Database):
@@ -303,7 +294,7 @@ def run_on(
             default = directory.tenants.database(DEFAULT_ACCOUNT)
             access_log.metrics.bind(services_for(default), default)
         else:
-            access_log.metrics.bind(services_for_operations(), gauges=False)
+            access_log.metrics.know(operations())  # a directory of cells: request counts only
         app.metrics = access_log.metrics.exposition
     tracing = from_environment()  # None unless OpenTelemetry is installed and configured
     if tracing is not None:
