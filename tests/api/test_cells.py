@@ -220,7 +220,7 @@ def test_status_from_a_running_server(deployment: tuple[str, Path]) -> None:
     assert set(cells) == {"a", "b", "c"}
     assert all(cell["health"] == "ok" for cell in cells.values())
     assert sum(cell["requests"] for cell in cells.values()) > 0
-    assert found["map"]["version"] >= 2 and found["map"]["reachable"] is True
+    assert found["map"]["version"] >= 1 and found["map"]["reachable"] is True  # ALICE placed at least
 
 
 def test_the_admin_route_needs_an_admin_under_sigv4(server_process: Callable[..., Any], tmp_path: Path) -> None:
