@@ -70,7 +70,10 @@ def test_two_accounts_each_have_a_table_named_orders(endpoint: str) -> None:
     with pytest.raises(alice.exceptions.ResourceNotFoundException):
         alice.describe_table(TableName=b["TableArn"])
     alice.delete_table(TableName="orders")
-    assert bob.describe_table(TableName="orders")["Table"]["ItemCount"] >= 0
+    with pytest.raises(alice.exceptions.ResourceNotFoundException):
+        alice.describe_table(TableName="orders")
+    assert bob.describe_table(TableName="orders")["Table"]["TableStatus"] == "ACTIVE"  # another account's: untouched
+    assert bob.scan(TableName="orders")["Count"] == 2
     streams = client(endpoint, "dynamodbstreams", BOB)
     assert [s["StreamArn"] for s in streams.list_streams(TableName="orders")["Streams"]] == [b["LatestStreamArn"]]
 
