@@ -332,9 +332,10 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
 def _migrate_data(store: Store) -> int:
     """The engine's data migrations (``engine/migrations.py``); the data format found, or one line and an exit."""
     from cellstore.engine import migrations
+    from cellstore.progress import StatusLine
 
     try:
-        return migrations.migrate(store)
+        return migrations.migrate(store, StatusLine(sys.stderr))  # each migration run, as it runs
     except migrations.DataFormatTooNew as err:
         store.close()
         raise SystemExit(f"cellstore: {err}") from None

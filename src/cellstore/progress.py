@@ -54,6 +54,15 @@ class StatusLine:
             self._stream.flush()
             self._last = float("-inf")
 
+    def clear(self) -> None:
+        """Erase a line being redrawn, so that output written by other means starts on a clean line."""
+        with self._lock:
+            if self._open:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+                self._open = False
+            self._last = float("-inf")
+
     def end(self) -> None:
         """Leave the line being redrawn as it is, and start the next status on a line of its own."""
         with self._lock:
