@@ -169,13 +169,23 @@ def bench_group(
         # leftover work would land in the next cells; the DynamoDB workloads keep their old order among
         # themselves, so their numbers stay comparable with earlier runs.
         order = sorted(args.workloads, key=lambda w: w not in load.SQS_WORKLOADS)
-        for workload, connections, size in [(w, c, b) for w in order for c, b in args.shapes]:
-            takers = [t for t in running if workload in workloads_for(t, args.workloads)
-                      and (connections, size) in shapes_for(t, workload, args.shapes)]
+        plan = [(w, c, b, [t for t in running if w in workloads_for(t, args.workloads)
+                           and (c, b) in shapes_for(t, w, args.shapes)]) for w in order for c, b in args.shapes]
+        # Where the group is: redrawn on a terminal, a plain line every 30 s in a log (cellstore/progress.py).
+        from cellstore.progress import StatusLine
+
+        status, begun, done = StatusLine(sys.stderr, every=30.0), time.monotonic(), 0
+        total = sum(len(p[3]) for p in plan) * args.rounds
+        for workload, connections, size, takers in plan:
             best: dict[str, dict[str, Any]] = {}
             rounds: dict[str, list[float]] = {t.name: [] for t in takers}
-            for _ in range(args.rounds):
+            for number in range(args.rounds):
                 for target in takers:
+                    left = (time.monotonic() - begun) / done * (total - done) if done else None
+                    status.show(f"measured {done} of {total} ({100 * done // total}%): now {target.name} {workload} "
+                                f"c={connections} {size}B round {number + 1}/{args.rounds}"
+                                + ("" if left is None else f", about {left / 60:.0f} min left"))
+                    done += 1
                     cell = load.measure(
                         target.name, target.pid, target.port, workload,
                         connections=connections, item_bytes=size, partitions=PARTITIONS,
@@ -186,6 +196,7 @@ def bench_group(
                     rounds[target.name].append(cell["rps"])
                     if target.name not in best or cell["rps"] > best[target.name]["rps"]:
                         best[target.name] = cell
+            status.clear()
             for target in takers:
                 cell = best[target.name]
                 cell["rounds_rps"] = rounds[target.name]

@@ -162,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
         help="do not serve GET /metrics (Prometheus text format; on by default, unauthenticated like the "
         "health check: it names tables and queues)",
     )
+    observe.add_argument(
+        "--no-console",
+        dest="console",
+        action="store_false",
+        help="do not serve the web console at /console (on by default; see docs/CONSOLE.md)",
+    )
     cache_command.add_serve_options(serve)  # --cache FILE --zone NAME (cellstore/cache/command.py)
     serve.set_defaults(run=_serve, parser=serve)
 
@@ -326,9 +332,10 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
 def _migrate_data(store: Store) -> int:
     """The engine's data migrations (``engine/migrations.py``); the data format found, or one line and an exit."""
     from cellstore.engine import migrations
+    from cellstore.progress import StatusLine
 
     try:
-        return migrations.migrate(store)
+        return migrations.migrate(store, StatusLine(sys.stderr))  # each migration run, as it runs
     except migrations.DataFormatTooNew as err:
         store.close()
         raise SystemExit(f"cellstore: {err}") from None
@@ -380,6 +387,10 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not args.console:
+        from cellstore.protocol import console
+
+        console.SETTINGS.enabled = False
     if args.cells is not None:
         if args.cache is not None:
             raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
@@ -406,10 +417,15 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and location is None:
         raise SystemExit("cellstore: --workers needs --data-dir or --storage: processes cannot share memory")
     item_cache = cache_command.service_cache(args)
+    from cellstore.handlers import stored_status
+    from cellstore.protocol.admin import SOURCES
+
+    SOURCES["handlers"] = lambda db: {"handlers": stored_status(db)}  # GET /_cellstore/handlers (protocol/admin.py)
     if item_cache is not None:  # serve --cache: every server process builds its app with the item cache
         from cellstore.protocol.server import DISPATCH_WRAPPERS
 
         DISPATCH_WRAPPERS.append(item_cache)
+        SOURCES["cache"] = lambda db: item_cache.metrics()  # GET /_cellstore/cache: this process's counters
     metrics_dir = _metrics_dir(args)
     try:
         return _serve_with(args, location, security, metrics_dir)

@@ -1,7 +1,8 @@
 """Progress of long work for a person or a log: one status line, rewritten in place only on a terminal.
 
-``cellstore import``, ``cellstore cells move``/``drain`` and ``cellstore
-cache warm`` report as they go.  On a terminal the status is one line
+``cellstore import``, ``cellstore cells move``/``drain``, ``cellstore
+cache warm``, data migrations (``cellstore migrate``, ``serve``'s start) and
+``make bench`` report as they go.  On a terminal the status is one line
 redrawn at most ten times a second; in a log or CI, where a redrawn line is
 noise, it is a plain line every ``every`` seconds (and on the first call).
 Lines that must stay (a phase ending, a summary) go through ``say``, which
@@ -52,6 +53,15 @@ class StatusLine:
                 self._open = False
             self._stream.write(f"{text}\n")
             self._stream.flush()
+            self._last = float("-inf")
+
+    def clear(self) -> None:
+        """Erase a line being redrawn, so that output written by other means starts on a clean line."""
+        with self._lock:
+            if self._open:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
+                self._open = False
             self._last = float("-inf")
 
     def end(self) -> None:

@@ -84,3 +84,21 @@ def test_sign_in_then_act_as_that_principal(signed_console: Console) -> None:
     # The secret lives in this tab's sessionStorage only: a reload keeps the session, a new tab would not.
     page.reload()
     expect(page.get_by_role("heading", name="notes", exact=True)).to_be_visible()
+
+
+def test_the_admin_pages_are_signed_and_need_an_admin(browser: Any, signed_server: Any) -> None:
+    """The Handlers page's GET /_cellstore/handlers is signed in the browser for the service ``cellstore``."""
+    from playwright.sync_api import expect
+
+    for (key, secret), allowed in ((READER, False), (ADMIN, True)):
+        for console in open_console(browser, signed_server.endpoint_url):
+            page = console.open("#/handlers")
+            sign_in(page, key, secret)
+            expect(page.get_by_role("heading", name="Handlers")).to_be_visible()
+            if allowed:
+                expect(page.get_by_role("status")).to_contain_text("No handler has run on this server's data")
+                expect(page.get_by_role("alert")).to_be_hidden()
+            else:
+                alert = page.get_by_role("alert")
+                expect(alert).to_contain_text("AccessDenied")
+                expect(alert).to_contain_text("cellstore:DescribeHandlers")

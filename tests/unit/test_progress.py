@@ -49,3 +49,17 @@ def test_a_terminal_line_is_redrawn_in_place_and_ended_by_say(clock: Clock) -> N
     status.show("catch-up: 0")  # drawn at once after end()
     status.say("imported")
     assert out.getvalue() == "\r\x1b[Kcopy: 1\r\x1b[Kcopy: 3\n\r\x1b[Kcatch-up: 0\r\x1b[Kimported\n"
+
+
+def test_clear_erases_a_redrawn_line_and_writes_nothing_to_a_log(clock: Clock) -> None:
+    terminal, log = io.StringIO(), io.StringIO()
+    for out, tty in ((terminal, True), (log, False)):
+        status = StatusLine(out, tty=tty)
+        status.show("cell 1 of 8")
+        status.clear()  # someone else prints now: on a terminal, on a clean line
+        out.write("get_item 1234 req/s\n")
+        status.show("cell 2 of 8")  # drawn at once after clear()
+        status.clear()
+        status.clear()  # nothing open: nothing written
+    assert terminal.getvalue() == "\r\x1b[Kcell 1 of 8\r\x1b[Kget_item 1234 req/s\n\r\x1b[Kcell 2 of 8\r\x1b[K"
+    assert log.getvalue() == "cell 1 of 8\nget_item 1234 req/s\ncell 2 of 8\n"

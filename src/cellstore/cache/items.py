@@ -430,7 +430,43 @@ class ServiceCache:
             ).start()
         return {**dispatchers, "dynamodb": cache.wrap(dynamodb)}
 
+    def metrics(self) -> dict[str, Any]:
+        """This process's cache counters (``CacheClient.metrics``) summed over its accounts' clients, and the tables cached.
+
+        For ``GET /_cellstore/cache`` (the console's Cache page): each account
+        the process served has a client of its own, all on the same zones.
+        """
+        zones: dict[str, Any] = {}
+        retry_pending = 0
+        for cache in list(self.caches):
+            found = cache.client.metrics()
+            retry_pending += int(found["retry_pending"])
+            for name, zone in found["zones"].items():
+                into = zones.setdefault(name, {"nodes": {}})
+                for key, value in zone.items():
+                    if key != "nodes":
+                        into[key] = into.get(key, 0) + value
+                for node, stats in zone["nodes"].items():
+                    _add_node(into["nodes"].setdefault(node, {}), stats)
+        return {
+            "zone": self.zone or self.config.zone or next(iter(self.config.zones)), "zones": zones, "retry_pending": retry_pending,
+            "tables": {name: {"ttl": table.ttl} for name, table in self.settings.tables.items()},
+            "clients": len(self.caches),
+        }
+
     def close(self) -> None:
         self._stop.set()
         for cache in self.caches:
             cache.client.close()
+
+
+def _add_node(into: dict[str, float], stats: dict[str, float]) -> None:
+    """One client's counters of a node added to another's: sums, the latency average weighted by calls."""
+    calls = into.get("calls", 0) + stats["calls"]
+    weighted = into.get("latency_avg", 0.0) * into.get("calls", 0) + stats["latency_avg"] * stats["calls"]
+    average = weighted / calls if calls else 0.0
+    for key in ("hits", "misses", "errors"):
+        into[key] = into.get(key, 0) + stats[key]
+    into["calls"] = calls
+    into["latency_avg"] = average
+    into["latency_max"] = max(into.get("latency_max", 0.0), stats["latency_max"])

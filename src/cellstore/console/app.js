@@ -4,7 +4,10 @@
 // may return a function that stops its timers when the user leaves it.
 
 import { call, getSession, isSignInError, setSession } from "./aws.js";
+import { cachePage } from "./cache.js";
+import { cellsPage } from "./cells.js";
 import { clear, errorBox, field, h } from "./dom.js";
+import { handlersPage } from "./handlers.js";
 import { queuePage, queuesPage } from "./queues.js";
 import { streamPage, streamsPage } from "./streams.js";
 import { itemsPage } from "./items.js";
@@ -18,6 +21,10 @@ const ROUTES = [
   [/^#\/queues\/([^/]+)$/, "queues", queuePage],
   [/^#\/streams\/?$/, "streams", streamsPage],
   [/^#\/streams\/([^/]+)$/, "streams", streamPage],
+  // The server's read-only admin answers (GET /_cellstore/NAME): shown where config.json's `pages` has them.
+  [/^#\/handlers\/?$/, "handlers", handlersPage],
+  [/^#\/cells\/?$/, "cells", cellsPage],
+  [/^#\/cache\/?$/, "cache", cachePage],
 ];
 
 // Without --auth sigv4 any well-formed signature is accepted, and a 12-digit
@@ -29,7 +36,7 @@ const STORAGE_KEY = "cellstore-console-credentials";
 const ACCOUNT_KEY = "cellstore-console-account";
 
 const main = document.getElementById("main");
-let config = { region: "us-east-1", authRequired: false };
+let config = { region: "us-east-1", authRequired: false, pages: [] };
 let stopPage = null;
 
 // Each visit gets a view of its own: a page still loading when the user moves
@@ -159,6 +166,9 @@ async function start() {
   } else {
     const saved = sessionStorage.getItem(STORAGE_KEY);
     if (saved) setSession(JSON.parse(saved));
+  }
+  for (const link of document.querySelectorAll("nav a[data-admin]")) {
+    link.hidden = !(config.pages || []).includes(link.dataset.page);
   }
   showWho();
   window.addEventListener("hashchange", route);

@@ -48,19 +48,19 @@ async function hmac(key, text) {
 
 // The headers of a signed POST to "/" carrying `body` (AWS's SigV4, header form).
 export async function signedHeaders(signingName, target, body, now = new Date()) {
+  return sign("POST", "/", signingName, { "content-type": CONTENT_TYPE, "x-amz-target": target }, body, now);
+}
+
+// `headers` plus host, date, token and authorization: SigV4 over `method` `path` (no query string) and `body`.
+async function sign(method, path, signingName, extra, body, now = new Date()) {
   const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
   const date = amzDate.slice(0, 8);
-  const headers = {
-    "content-type": CONTENT_TYPE,
-    host: location.host,
-    "x-amz-date": amzDate,
-    "x-amz-target": target,
-  };
+  const headers = { ...extra, host: location.host, "x-amz-date": amzDate };
   if (session.sessionToken) headers["x-amz-security-token"] = session.sessionToken;
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((name) => `${name}:${headers[name]}\n`).join("");
   const signed = names.join(";");
-  const canonical = ["POST", "/", "", canonicalHeaders, signed, await sha256Hex(body)].join("\n");
+  const canonical = [method, path, "", canonicalHeaders, signed, await sha256Hex(body)].join("\n");
   const scope = `${date}/${session.region}/${signingName}/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, await sha256Hex(canonical)].join("\n");
   let key = await hmac("AWS4" + session.secretAccessKey, date);
@@ -85,6 +85,24 @@ export async function call(service, operation, payload = {}) {
   } catch (err) {
     throw new ApiError("NetworkError", `cellstore did not answer (${err.message})`, 0);
   }
+  return answerOf(response);
+}
+
+// One of the server's read-only admin answers (GET /_cellstore/NAME: handlers, cells, cache), signed for the
+// service "cellstore": under --auth sigv4 only a principal allowed cellstore:Describe<Name> may read it.
+export async function admin(name) {
+  const path = `/_cellstore/${name}`;
+  const headers = await sign("GET", path, "cellstore", {}, "");
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-store" });
+  } catch (err) {
+    throw new ApiError("NetworkError", `cellstore did not answer (${err.message})`, 0);
+  }
+  return answerOf(response);
+}
+
+async function answerOf(response) {
   const text = await response.text();
   let answer = {};
   try { answer = text ? JSON.parse(text) : {}; } catch { answer = { message: text }; }

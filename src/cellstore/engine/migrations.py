@@ -15,10 +15,15 @@ the code reads only the current format.
 
 Adding one: append a ``DataMigration`` with the next number.  Never edit or
 renumber one that has shipped.
+
+Given a ``StatusLine`` (``cellstore migrate`` and ``serve`` pass one on
+stderr), ``migrate`` shows each migration as it starts and says when it is
+done and how long it took: redrawn on a terminal, plain lines in a log.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +34,7 @@ from cellstore.engine.queues.model import Message, Queue
 from cellstore.engine.streams import lifecycle
 from cellstore.engine.streams.settings import SETTINGS
 from cellstore.engine.tables import find_table, save_table
+from cellstore.progress import StatusLine
 from cellstore.storage.base import Store, Txn, prefix_end
 
 
@@ -121,8 +127,8 @@ def _version(txn: Txn) -> int:
     return 0 if raw is None else int(raw)
 
 
-def migrate(store: Store) -> int:
-    """Bring the keyspace to ``LATEST``; returns the version found."""
+def migrate(store: Store, status: StatusLine | None = None) -> int:
+    """Bring the keyspace to ``LATEST``; returns the version found.  ``status`` shows each migration run."""
     with store.transaction(write=False) as txn:
         found = _version(txn)
     if found == LATEST:
@@ -134,8 +140,14 @@ def migrate(store: Store) -> int:
                 f"the data was written by a newer cellstore (data format {found} > {LATEST}); upgrade cellstore"
             )
         todo = [m for m in DATA_MIGRATIONS if m.version > found]
-        for migration in todo:
+        for number, migration in enumerate(todo, 1):
+            if status is not None:
+                status.show(f"data migration {number} of {len(todo)} (format {migration.version}): {migration.description}")
+            started = time.monotonic()
             migration.apply(txn)
+            if status is not None:
+                status.say(f"data migration {number} of {len(todo)} (format {migration.version}) done in "
+                           f"{time.monotonic() - started:.2f}s: {migration.description}")
         if todo:
             txn.put(keyspace.DATA_FORMAT, str(todo[-1].version).encode("ascii"))
     return found

@@ -97,7 +97,7 @@ class App:
         self.metrics: Callable[[], bytes] | None = None
         #: ``GET /console...``: the web console's files by path (``protocol/console.py``), or None (404).
         self.console: Callable[[str], HttpResponse] | None = None
-        #: ``GET /_cellstore/cells``: a server of cells' status (``cells/status.py``, authorized there), or None (404).
+        #: ``GET /_cellstore/NAME``: read-only admin answers (``protocol/admin.py``, authorized there), or None (404).
         self.admin: Callable[..., wire.Reply] | None = None
         # DynamoDB's health check answer, trailing space included.
         body = f"healthy: dynamodb.{region}.amazonaws.com ".encode("ascii")
@@ -136,7 +136,7 @@ class App:
                 return _metrics_response(self.metrics())
             if method == "GET" and self.console is not None and (path == "/console" or path.startswith("/console/")):
                 return self.console(path)
-            if method == "GET" and path == "/_cellstore/cells" and self.admin is not None:
+            if method == "GET" and path.startswith("/_cellstore/") and self.admin is not None:
                 return _reply_response(self.admin(path, raw_path, headers, scheme, self.auth), wire.CONTENT_TYPE)
             if method == "OPTIONS":
                 return preflight_response(headers)

@@ -11,11 +11,17 @@ name in a dict: no path from a request ever reaches the file system, so no
 
 ``/console/config.json`` is the one answer made here rather than read: the
 region the console must put in its signatures' credential scope (the
-server's, which ``--auth sigv4`` checks) and whether sign-in is required.
+server's, which ``--auth sigv4`` checks), whether sign-in is required, and
+which read-only admin answers (``protocol/admin.py``) this server has, so
+the console shows their pages (Handlers, Cells, Cache) only where they mean
+something.  ``serve --no-console`` sets ``SETTINGS.enabled`` off: no
+``/console`` at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
 import orjson
@@ -50,10 +56,20 @@ _SECURITY_HEADERS = (
 _NOT_FOUND_BODY = b"Not found\n"
 
 
+@dataclass
+class Settings:
+    """Whether servers started from here serve the console (``serve --no-console``: set off by cli.py before they start)."""
+
+    enabled: bool = True
+
+
+SETTINGS = Settings()
+
+
 class Console:
     """The console's files by URL path, and the answer to a ``GET`` under ``/console``."""
 
-    def __init__(self, *, region: str, auth_required: bool) -> None:
+    def __init__(self, *, region: str, auth_required: bool, pages: Sequence[str] = ()) -> None:
         self._files: dict[str, HttpResponse] = {}
         folder = resources.files("cellstore") / "console"
         for entry in folder.iterdir():
@@ -64,7 +80,7 @@ class Console:
         if index is None:
             raise FileNotFoundError("cellstore's console files are missing from the package (console/index.html)")
         self._files[PREFIX] = self._files[PREFIX + "/"] = index
-        config = orjson.dumps({"region": region, "authRequired": auth_required})
+        config = orjson.dumps({"region": region, "authRequired": auth_required, "pages": list(pages)})
         self._files[f"{PREFIX}/config.json"] = _answer(200, b"application/json", config)
 
     def respond(self, path: str) -> HttpResponse:

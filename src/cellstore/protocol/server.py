@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, NamedTuple, Self
 
 from cellstore import __version__
 from cellstore.api import DEFAULT_ACCOUNT, Database, Tenants
-from cellstore.protocol import descriptors, http
+from cellstore.protocol import console, descriptors, http
+from cellstore.protocol.admin import routes_for
 from cellstore.protocol.app import App
 from cellstore.protocol.console import Console
 from cellstore.protocol.directory import Directory, OneBackend
@@ -124,8 +125,10 @@ def build_app(
         services = OneBackend(directory.tenants, built).services
         services(DEFAULT_ACCOUNT)  # built now: a wrapper's mistakes show at start, not on a first request
     app = App(Routes(operations(), services), region=region, auth=auth)
-    app.console = Console(region=region, auth_required=auth is not None).respond
-    app.admin = getattr(directory, "admin", None)  # a directory's own admin route (a cell router's status)
+    admin = routes_for(directory)  # GET /_cellstore/NAME: handlers, cache (cli.py's SOURCES) or a router's cells
+    app.admin = admin if admin.names else None
+    if console.SETTINGS.enabled:  # serve --no-console: no /console
+        app.console = Console(region=region, auth_required=auth is not None, pages=admin.names).respond
     return app
 
 

@@ -81,10 +81,12 @@ def test_paths_that_only_start_like_console_are_the_apis(app: App) -> None:
     assert answer.body == b"<UnknownOperationException/>\n"
 
 
-def test_config_names_the_region_to_sign_for_and_whether_sign_in_is_needed(app: App) -> None:
-    assert orjson.loads(get(app, "/console/config.json").body) == {"region": "us-east-1", "authRequired": False}
-    console = Console(region="eu-west-2", auth_required=True)
-    assert orjson.loads(console.respond("/console/config.json").body) == {"region": "eu-west-2", "authRequired": True}
+def test_config_names_the_region_to_sign_for_whether_sign_in_is_needed_and_the_admin_pages(app: App) -> None:
+    assert orjson.loads(get(app, "/console/config.json").body) == {"region": "us-east-1", "authRequired": False, "pages": []}
+    console = Console(region="eu-west-2", auth_required=True, pages=["cache", "handlers"])
+    assert orjson.loads(console.respond("/console/config.json").body) == {
+        "region": "eu-west-2", "authRequired": True, "pages": ["cache", "handlers"],
+    }
 
 
 def test_an_app_without_a_console_answers_404(db: Database) -> None:

@@ -1,0 +1,97 @@
+// Cells: a server of cells (serve --cells FILE, docs/CELLS.md) — every cell's zone, health, tenants and
+// load as this front end sees them, the map's version and the tenant moves in progress, from the server's
+// read-only GET /_cellstore/cells (what `cellstore cells status --endpoint` prints).  Refreshed every 2 s.
+
+import { admin } from "./aws.js";
+import { clear, errorBox, h, notice } from "./dom.js";
+
+const POLL_MS = 2000;
+// A move's phases in order (cells/mover.py): each is recorded in the map before it starts.
+const PHASES = ["copying", "fenced", "switched"];
+const PHASE_HELP = {
+  copying: "copying the tenant's data to the target while it is written",
+  fenced: "writes held briefly: the last pass makes the target identical",
+  switched: "the map points at the target; the source's copy is being deleted",
+};
+
+export async function cellsPage(main) {
+  const box = errorBox();
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const stamp = h("span", { class: "muted" });
+  clear(main,
+    h("div", { class: "title" }, h("h1", {}, "Cells"), stamp),
+    h("p", { class: "muted" },
+      "Each tenant (account) lives in one cell; this front end routes its requests there (docs/CELLS.md). ",
+      "Health is from the router's last probe; request rates are this server process's. Refreshed every 2 seconds."),
+    box, body);
+  let timer = null;
+  let stopped = false;
+
+  async function refresh() {
+    try {
+      const status = await admin("cells");
+      box.show(null);
+      render(body, status);
+      stamp.textContent = `as of ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      box.show(err);
+    }
+    if (!stopped) timer = setTimeout(refresh, POLL_MS);
+  }
+  await refresh();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+function render(body, status) {
+  const cells = status.cells || [];
+  const map = status.map || { moves: [] };
+  const total = cells.reduce((sum, cell) => sum + Number(cell.tenants || 0), 0);
+  clear(body,
+    h("section", { class: "card" },
+      h("dl", { class: "facts" },
+        h("dt", {}, "Map version"), h("dd", { "data-testid": "map-version" }, String(map.version ?? "–")),
+        h("dt", {}, "Tenants placed"), h("dd", {}, String(map.tenants ?? total)),
+        h("dt", {}, "Map"), h("dd", {}, map.reachable === false
+          ? h("span", { class: "status creating" }, "UNREACHABLE: routing by the cached map")
+          : h("span", { class: "status active" }, "reachable")),
+        h("dt", {}, "Requests re-routed"), h("dd", {}, String(status.reroutes ?? 0)))),
+    h("h2", {}, "Cells"),
+    h("table", { class: "grid", "aria-label": "Cells" },
+      h("thead", {}, h("tr", {}, ["Cell", "Zone", "Health", "Tenants", "Share", "Requests", "Req/s", "Busy", "Queued",
+        "Rejected", "New tenants", "Storage"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, cells.map((cell) => {
+        const share = total ? Math.round((100 * Number(cell.tenants || 0)) / total) : 0;
+        return h("tr", { "data-cell": cell.name },
+          h("td", {}, h("strong", {}, cell.name)),
+          h("td", {}, cell.zone || "–"),
+          h("td", {}, h("span", { class: cell.health === "ok" ? "status active" : "status bad", "data-testid": "health",
+            title: cell.error || "" }, cell.health === "ok" ? "healthy" : `unhealthy${cell.error ? ": " + cell.error : ""}`)),
+          h("td", { class: "num" }, String(cell.tenants ?? 0)),
+          h("td", {}, h("div", { class: "progress" }, h("progress", { max: 100, value: share }), h("small", {}, `${share}%`))),
+          h("td", { class: "num" }, String(cell.requests ?? 0)),
+          h("td", { class: "num" }, cell.requests_per_second === undefined ? "–" : Number(cell.requests_per_second).toFixed(1)),
+          h("td", { class: "num" }, String(cell.busy ?? 0)),
+          h("td", { class: "num" }, String(cell.queued ?? 0)),
+          h("td", { class: `num${cell.rejected ? " bad" : ""}` }, String((cell.rejected ?? 0) + (cell.timed_out ?? 0))),
+          h("td", {}, cell.accept_new === false ? "closed" : cell.max_tenants ? `up to ${cell.max_tenants}` : "open"),
+          h("td", {}, h("code", {}, cell.storage || "–")));
+      }))),
+    h("h2", { class: "spaced" }, "Moves in progress"),
+    (map.moves || []).length
+      ? h("table", { class: "grid", "aria-label": "Moves" },
+        h("thead", {}, h("tr", {}, ["Account", "From", "To", "Phase", "Progress"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, map.moves.map((move) => {
+          const step = PHASES.indexOf(move.phase) + 1;
+          return h("tr", { "data-account": move.account },
+            h("td", {}, h("code", {}, move.account)),
+            h("td", {}, move.source),
+            h("td", {}, move.target),
+            h("td", {}, h("span", { class: "status creating", "data-testid": "phase" }, move.phase), h("br"),
+              h("small", { class: "muted" }, PHASE_HELP[move.phase] || "")),
+            h("td", {}, h("div", { class: "progress" },
+              h("progress", { max: PHASES.length + 1, value: step }),
+              h("small", {}, `step ${step} of ${PHASES.length + 1} (then the move record is removed)`))));
+        })))
+      : h("p", { class: "muted" }, "None. Move a tenant with ", h("code", {}, "cellstore cells move ACCOUNT --to CELL"), "."),
+    cells.length ? null : notice("The cells file names no cells."));
+}
