@@ -98,6 +98,24 @@ def table(served: Mapping[str, Container[str]]) -> str:
         "",
         "An operation not yet served answers `UnknownOperationException` (HTTP 400), as AWS",
         "answers an operation it does not know, with a message naming the operation.",
+        "",
+        "## Beside the APIs: health, metrics, traces, logs, console",
+        "",
+        "The same port answers a few paths that are not AWS operations (docs/OBSERVABILITY.md has",
+        "the details, docs/CONSOLE.md the console's):",
+        "",
+        "| path or switch | what |",
+        "|---|---|",
+        "| `GET /` | health check: 200 while the server answers (not authenticated) |",
+        ("| `GET /metrics` | Prometheus text format: requests, latency, capacity, tables, queues, streams, handlers, "
+        "storage, cells and cache zones; `--no-metrics` turns it off; dashboard in docs/grafana/ |"),
+        "| `GET /console` | the web console, a client of the public APIs; `--no-console` turns it off |",
+        ("| `GET /_cellstore/cells`, `/handlers`, `/cache` | read-only admin answers (JSON) for `cellstore cells status`"
+        " and the console; under `--auth sigv4` a principal allowed `cellstore:DescribeCells` (`Handlers`, `Cache`) |"),
+        ("| `traceparent` header | W3C trace context, joined into OpenTelemetry spans when the SDK is installed and "
+        "configured (the `otel` extra; off and free otherwise) |"),
+        ("| `--log-format json` | one JSON line per log record, with the request id AWS clients see as "
+        "`x-amzn-RequestId` |"),
     ]
     for service, title in TITLES.items():
         names = AWS_OPERATIONS[service]
