@@ -42,14 +42,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from cellstore.api import observed
 from cellstore.errors import CellstoreError
+from cellstore.protocol.metered import Meters
 
 if TYPE_CHECKING:
     from cellstore.api import Database
+    from cellstore.protocol.wire import Dispatch
 
 log = logging.getLogger("cellstore.metrics")
 _T = TypeVar("_T")
@@ -97,9 +100,15 @@ class Metrics:
             "Seconds from a request's first byte to its answer being written, by service and operation.",
             ["service", "operation"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
+        #: Consumed capacity and GetRecords' iterator age, counted by wrapping the dispatchers (``meter``).
+        self.meters = Meters(self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._operations: Mapping[str, Container[str]] = {}
         self._store: StoreCollector | None = None
+
+    def meter(self, db: Database, dispatchers: dict[str, Dispatch]) -> dict[str, Dispatch]:
+        """``build_app``'s innermost wrapper: the dispatchers, metered (``protocol/metered.py``)."""
+        return self.meters.wrap(db, dispatchers)
 
     def know(self, operations: Mapping[str, Container[str]]) -> None:
         """Learn each service's operation names (an unknown one is counted as ``unknown``), and nothing more."""
@@ -115,7 +124,7 @@ class Metrics:
         handlers = None
         if db is not None and self.handler_status is not None:
             handlers = functools.partial(self.handler_status, db)
-        self._store = StoreCollector(services, handlers)
+        self._store = StoreCollector(services, handlers, db)
         if not self.multiprocess:
             self.registry.register(self._store)
 
@@ -150,10 +159,15 @@ class StoreCollector(Collector):
     """Gauges read from the database when scraped, through the services' dispatchers (the api layer's door)."""
 
     def __init__(
-        self, services: Mapping[str, Any], handlers: Callable[[], list[dict[str, Any]]] | None = None
+        self,
+        services: Mapping[str, Any],
+        handlers: Callable[[], list[dict[str, Any]]] | None = None,
+        db: Database | None = None,
     ) -> None:
         self._services = services
         self._handlers = handlers
+        #: The database the figures no operation answers are read from (``api/observed.py``), or None.
+        self._db = db
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -163,7 +177,7 @@ class StoreCollector(Collector):
         up = 1
         try:
             # Collected whole before any is yielded: a storage failure half-way gives no partial families.
-            families = [*self._tables(), *self._queues(), *self._handler_families()]
+            families = [*self._tables(), *self._queues(), *self._handler_families(), *self._storage()]
         except CellstoreError as err:  # e.g. PostgreSQL unreachable: the request counters are still worth a scrape
             log.warning("/metrics: could not read tables and queues: %s", err)
             families, up = [], 0
@@ -186,17 +200,29 @@ class StoreCollector(Collector):
         index_size = GaugeMetricFamily(
             "cellstore_index_size_bytes", "A secondary index's size.", labels=["table", "index"]
         )
+        streams: dict[str, str] = {}
         for name in _bounded(_table_names(service.dispatch)):
             try:
                 table = service.dispatch("DescribeTable", {"TableName": name})["Table"]
             except CellstoreError:
                 continue  # deleted since it was listed
+            if table.get("StreamSpecification", {}).get("StreamEnabled") and "LatestStreamLabel" in table:
+                streams[name] = table["LatestStreamLabel"]
             items.add_metric([name], table.get("ItemCount", 0))
             size.add_metric([name], table.get("TableSizeBytes", 0))
             for index in (*table.get("GlobalSecondaryIndexes", ()), *table.get("LocalSecondaryIndexes", ())):
                 index_items.add_metric([name, index["IndexName"]], index.get("ItemCount", 0))
                 index_size.add_metric([name, index["IndexName"]], index.get("IndexSizeBytes", 0))
         yield from (items, size, index_items, index_size)
+        if self._db is not None:
+            written = CounterMetricFamily(
+                "cellstore_stream_records",
+                "Records written to a table's stream (its last sequence number; a re-enabled stream starts again).",
+                labels=["table"],
+            )
+            for name, count in observed.stream_records_written(self._db, streams).items():
+                written.add_metric([name], count)
+            yield written
 
     def _queues(self) -> Iterator[Metric]:
         service = self._services.get("sqs")
@@ -233,6 +259,26 @@ class StoreCollector(Collector):
         for name, target in targets.items():
             dlq.add_metric([name], depth.get(target, 0))
         yield from (visible, in_flight, delayed, dlq)
+        if self._db is not None:
+            oldest = GaugeMetricFamily(
+                "cellstore_queue_oldest_message_age_seconds",
+                "Age of the oldest message still in the queue, received or not (ApproximateAgeOfOldestMessage); 0 when empty.",
+                labels=labels,
+            )
+            for name, age in observed.oldest_message_ages(self._db, list(depth)).items():
+                oldest.add_metric([name], age)
+            yield oldest
+
+    def _storage(self) -> Iterator[Metric]:
+        if self._db is None:
+            return
+        for name, value in sorted(observed.storage_figures(self._db).items()):
+            if name.endswith("_total"):
+                family: Metric = CounterMetricFamily(f"cellstore_{name[:-6]}", _STORAGE_HELP.get(name, name))
+            else:
+                family = GaugeMetricFamily(f"cellstore_{name}", _STORAGE_HELP.get(name, name))
+            family.add_metric([], value)  # type: ignore[attr-defined]
+            yield family
 
 
     def _handler_families(self) -> Iterator[Metric]:
@@ -252,6 +298,9 @@ class StoreCollector(Collector):
         running = GaugeMetricFamily(
             "cellstore_handler_running", "1 while a worker holds the mapping's lease and runs it.", labels=labels
         )
+        sizes = HistogramMetricFamily(
+            "cellstore_handler_batch_size", "Records or messages per invocation of the handler's function.", labels=labels
+        )
         for mapping in _bounded(self._handlers()):
             name, saved = mapping["name"], mapping.get("metrics") or {}
             for counter, family in counters.items():
@@ -259,7 +308,10 @@ class StoreCollector(Collector):
             lag.add_metric([name], saved.get("lag", 0))
             age.add_metric([name], saved.get("iterator_age_ms", 0) / 1000)
             running.add_metric([name], 1 if mapping.get("owner") and saved.get("state") == "running" else 0)
-        yield from (*counters.values(), lag, age, running)
+            counts = saved.get("batch_sizes")
+            if counts and len(counts) == len(BATCH_BUCKETS) + 1:
+                sizes.add_metric([name], _cumulative(counts), saved.get("batch_records", 0))
+        yield from (*counters.values(), lag, age, running, sizes)
 
 
 #: Handler counters saved by the lease holder (``handlers/runner.py``'s ``Metrics``), as Prometheus counters:
@@ -273,6 +325,32 @@ _HANDLER_COUNTERS = {
     "filtered": "Records skipped by FilterCriteria.",
     "discarded": "Records given up on (sent to the on-failure destination).",
 }
+
+
+#: Upper bounds of the handlers' batch-size buckets, as ``handlers/runner.py`` counts them (saved with the counters).
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10000)
+
+#: What each storage figure (``Store.figures``) is, for its HELP line.
+_STORAGE_HELP = {
+    "sqlite_wal_bytes": "Size of the SQLite write-ahead log file.",
+    "sqlite_checkpoints_total": "Checkpoint rounds run on the SQLite file, by any process.",
+    "sqlite_checkpoint_seconds_total": "Seconds the SQLite checkpoint rounds took, in all.",
+    "sqlite_checkpoint_last_seconds": "Seconds the last SQLite checkpoint round took.",
+    "postgres_pool_connections_in_use": "PostgreSQL connections handed out by this process's pool.",
+    "postgres_pool_connections_max": "The most connections this process's pool opens.",
+    "postgres_pool_waits_total": "Times a transaction waited for a pool connection to be put back.",
+    "postgres_pool_wait_seconds_total": "Seconds transactions waited for a pool connection, in all.",
+}
+
+
+def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts as a histogram's cumulative buckets (``le`` labels, ``+Inf`` last)."""
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip((*map(str, BATCH_BUCKETS), "+Inf"), counts, strict=True):
+        total += count
+        buckets.append((bound, total))
+    return buckets
 
 
 def _table_names(dispatch: Callable[..., Any]) -> Iterator[str]:

@@ -89,12 +89,15 @@ def build_app(
     *,
     writer: str | bytes | None = None,
     region: str | None = None,
+    meter: Callable[[Database, dict[str, Dispatch]], dict[str, Dispatch]] | None = None,
 ) -> App:
     """The HTTP app serving the DynamoDB and SQS APIs of every account in ``backend``; with ``credentials``, ``--auth sigv4``.
 
     Each request's account (``protocol/directory.py``) picks its services.
     With ``writer`` (the writer process's address, ``serve --workers``)
     write operations are handed to that process (``protocol/writer.py``).
+    ``meter`` (``Metrics.meter``) wraps the dispatchers innermost, under
+    ``DISPATCH_WRAPPERS``; a directory of cells is served without it.
     """
     directory = directory_of(backend)
     if region is None:
@@ -105,7 +108,9 @@ def build_app(
 
         auth = Auth(credentials, region=region)
     services = directory.services
-    wrappers = tuple(DISPATCH_WRAPPERS)
+    if meter is not None and not isinstance(directory, OneBackend):
+        meter = None  # cells route each request to a cell's own services: capacity is not counted there yet
+    wrappers = (() if meter is None else (meter,)) + tuple(DISPATCH_WRAPPERS)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
             raise ValueError("the single writer and the item cache serve one backend, not cells")
@@ -288,7 +293,8 @@ def run_on(
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
     directory = directory_of(backend)
-    app = build_app(directory, credentials, writer=writer)
+    metrics = None if access_log is None else access_log.metrics
+    app = build_app(directory, credentials, writer=writer, meter=None if metrics is None else metrics.meter)
     if access_log is not None and access_log.metrics is not None:
         if isinstance(directory, OneBackend):  # table and queue gauges: the default account's
             default = directory.tenants.database(DEFAULT_ACCOUNT)
