@@ -17,6 +17,10 @@ The wrapper sits innermost of ``build_app``'s wrappers, under the item cache
 (``serve --cache``): a GetItem the cache answers reads no table and consumes
 nothing, as with DAX.
 
+A write handed to the writer process (``serve --workers`` on SQLite) comes
+back as a ``Wait``: it is counted when it settles, in the worker that
+answers the client.
+
 **Iterator age.**  A GetRecords answer's newest record tells how far behind
 the stream its reader is: ``now - ApproximateCreationDateTime`` of the last
 record, 0 when the page is empty (the reader is caught up) — Kinesis's
@@ -30,6 +34,7 @@ no throttle series (docs/OBSERVABILITY.md).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +42,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from cellstore.api import Database
+from cellstore.waiting import Wait
 
 Dispatch = Callable[..., Any]
 
@@ -95,13 +101,20 @@ class Meters:
                 answer = dispatch(operation, {**payload, "ReturnConsumedCapacity": "INDEXES"}, *rest)
             else:  # not a valid value: the api says so, as it would without metrics
                 return dispatch(operation, payload, *rest)
-            if isinstance(answer, dict):
-                self.count(answer, read=operation in _READS)
-                if mode != "INDEXES":
-                    _as_asked(answer, mode)
-            return answer
+            return self._counted(answer, operation in _READS, mode)
 
         return metered
+
+    def _counted(self, answer: Any, read: bool, mode: str | None) -> Any:
+        """``answer`` counted and shaped as asked; a ``Wait`` (a write handed to the writer process) once it settles."""
+        if isinstance(answer, Wait):
+            retry = answer.retry
+            return dataclasses.replace(answer, retry=lambda: self._counted(retry(), read, mode))
+        if isinstance(answer, dict):
+            self.count(answer, read=read)
+            if mode != "INDEXES":
+                _as_asked(answer, mode)
+        return answer
 
     def count(self, answer: dict[str, Any], *, read: bool) -> None:
         """Add up an INDEXES-mode answer's ConsumedCapacity (one entry, or a list of them)."""

@@ -49,6 +49,7 @@ from prometheus_client.registry import Collector
 from cellstore.api import observed
 from cellstore.errors import CellstoreError
 from cellstore.protocol.metered import Meters
+from cellstore.protocol.process_figures import Figure, Merge, ProcessFigures
 
 if TYPE_CHECKING:
     from cellstore.api import Database
@@ -86,11 +87,25 @@ class Metrics:
     through.
     """
 
-    def __init__(self, handler_status: Callable[[Database], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        handler_status: Callable[[Database], list[dict[str, Any]]] | None = None,
+        *,
+        cell_status: Callable[[object], dict[str, Any] | None] | None = None,
+        cache_status: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         #: Every handler mapping with its saved counters (``handlers.state.status``), or None.
         self.handler_status = handler_status
+        #: A directory's cell router's status (``cells/status.py``'s ``router_status``; None: not a router), or None.
+        self.cell_status = cell_status
+        #: Each item cache client's ``metrics()`` in this process (``serve --cache``), or None.
+        self.cache_status = cache_status
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = CollectorRegistry()
+        #: Figures kept in this process's memory (pool, cells, cache): read on a scrape, or copied for workers.
+        self.process = ProcessFigures(self.registry, self.multiprocess)
+        if not self.multiprocess:
+            self.registry.register(self.process)
         self.requests = Counter(
             "cellstore_requests", "Requests answered, by service, operation and outcome.",
             ["service", "operation", "outcome"], registry=self.registry,
@@ -127,6 +142,19 @@ class Metrics:
         self._store = StoreCollector(services, handlers, db)
         if not self.multiprocess:
             self.registry.register(self._store)
+        if db is not None:
+            self.process.add(functools.partial(_pool_figures, db))
+        self._watch_cache()
+
+    def watch(self, directory: object) -> None:
+        """A server of cells: its router's per-cell figures (and the item cache's), with the request counts."""
+        if self.cell_status is not None:
+            self.process.add(functools.partial(_cell_figures, self.cell_status, directory))
+        self._watch_cache()
+
+    def _watch_cache(self) -> None:
+        if self.cache_status is not None:
+            self.process.add(functools.partial(_cache_figures, self.cache_status))
 
     def count(self, service: str | None, operation: str | None, status: int, seconds: float) -> None:
         """One answered request; ``service``/``operation`` as the access log reads them (None: not an API call)."""
@@ -148,6 +176,7 @@ class Metrics:
         """The text a scrape gets: this process's counters, or with workers every worker's, and the store's gauges."""
         if not self.multiprocess:
             return generate_latest(self.registry)
+        self.process.sync()  # this worker's own figures as they are now; the others' are at most a second old
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         if self._store is not None:
@@ -273,6 +302,8 @@ class StoreCollector(Collector):
         if self._db is None:
             return
         for name, value in sorted(observed.storage_figures(self._db).items()):
+            if name.startswith(_PER_PROCESS):
+                continue  # one process's pool: ``_pool_figures``, merged over the workers
             if name.endswith("_total"):
                 family: Metric = CounterMetricFamily(f"cellstore_{name[:-6]}", _STORAGE_HELP.get(name, name))
             else:
@@ -341,6 +372,74 @@ _STORAGE_HELP = {
     "postgres_pool_waits_total": "Times a transaction waited for a pool connection to be put back.",
     "postgres_pool_wait_seconds_total": "Seconds transactions waited for a pool connection, in all.",
 }
+
+
+#: Storage figures that are one process's (its own pool), not the database's: merged over the workers.
+_PER_PROCESS = ("postgres_pool_",)
+
+
+def _pool_figures(db: Database) -> Iterator[Figure]:
+    """This process's PostgreSQL pool (``Store.figures``), as figures merged over the workers."""
+    for name, value in observed.storage_figures(db).items():
+        if name.startswith(_PER_PROCESS):
+            counter = name.endswith("_total")
+            yield Figure(
+                f"cellstore_{name[:-6] if counter else name}", "counter" if counter else "gauge",
+                _STORAGE_HELP.get(name, name), (), value,
+            )
+
+
+#: A cell router's per-cell counts (``router_status``'s keys) as metrics: (key, name, kind, help).
+_CELL_FIGURES = (
+    ("requests", "cellstore_cell_requests", "counter", "Requests the router sent to the cell."),
+    ("refused", "cellstore_cell_errors", "counter", "Requests the cell failed to serve (storage unavailable, overloaded)."),
+    ("rejected", "cellstore_cell_rejected", "counter", "Requests refused at once: the cell's bulkhead queue was full."),
+    ("timed_out", "cellstore_cell_timeouts", "counter", "Requests given up on after the bulkhead's timeout."),
+    ("queued", "cellstore_cell_queue_depth", "gauge", "Requests waiting in the cell's bulkhead queue."),
+    ("busy", "cellstore_cell_busy", "gauge", "Requests running on the cell's bulkhead threads."),
+    ("tenants", "cellstore_cell_tenants", "gauge", "Accounts the cell map places in the cell."),
+)
+
+
+def _cell_figures(status: Callable[[object], dict[str, Any] | None], directory: object) -> Iterator[Figure]:
+    """Each cell's router counts and health, as this process's router sees them."""
+    found = status(directory)
+    if found is None:
+        return
+    for cell in found.get("cells", ()):
+        labels = (("cell", str(cell["name"])),)
+        for key, name, kind, help in _CELL_FIGURES:
+            if key in cell and cell[key] is not None:
+                merge: Merge = "livemax" if key == "tenants" else "livesum"
+                yield Figure(name, kind, help, labels, float(cell[key]), merge)
+        yield Figure(
+            "cellstore_cell_up", "gauge", "1 if the cell answered the router's last health probe (every worker's), else 0.",
+            labels, 1.0 if cell.get("health") == "ok" else 0.0, "livemin",
+        )
+
+
+#: A cache zone's counters (``CacheClient.metrics()``'s keys per zone) as metrics: (key, name, kind, help).
+_ZONE_FIGURES = (
+    ("hits", "cellstore_cache_hits", "counter", "Item cache reads answered by the zone's nodes."),
+    ("misses", "cellstore_cache_misses", "counter", "Item cache reads the zone's nodes did not have."),
+    ("errors", "cellstore_cache_errors", "counter", "Calls to the zone's nodes that failed."),
+    ("fallbacks", "cellstore_cache_fallbacks", "counter", "Reads this zone was asked first and another zone answered (a miss or an error here)."),
+    ("repairs", "cellstore_cache_repairs", "counter", "Copies written back into the zone after another zone answered for it."),
+    ("queued", "cellstore_cache_writes_queued", "counter", "Writes to the zone that failed and went to the retry queue."),
+    ("replayed", "cellstore_cache_writes_replayed", "counter", "Queued writes replayed to the zone."),
+)
+
+
+def _cache_figures(status: Callable[[], list[dict[str, Any]]]) -> Iterator[Figure]:
+    """Each cache zone's counters, summed over this process's cache clients (one per account)."""
+    sums: dict[tuple[str, str], float] = {}
+    for client in status():
+        for zone, figures in client.get("zones", {}).items():
+            for key, *_ in _ZONE_FIGURES:
+                sums[(zone, key)] = sums.get((zone, key), 0.0) + float(figures.get(key, 0))
+    for (zone, key), total in sorted(sums.items()):
+        _, name, kind, help = next(entry for entry in _ZONE_FIGURES if entry[0] == key)
+        yield Figure(name, kind, help, (("zone", zone),), total)
 
 
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:

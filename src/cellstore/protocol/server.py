@@ -300,7 +300,8 @@ def run_on(
             default = directory.tenants.database(DEFAULT_ACCOUNT)
             access_log.metrics.bind(services_for(default), default)
         else:
-            access_log.metrics.know(operations())  # a directory of cells: request counts only
+            access_log.metrics.know(operations())  # a directory of cells: request counts and its cells' figures
+            access_log.metrics.watch(directory)
         app.metrics = access_log.metrics.exposition
     tracing = from_environment()  # None unless OpenTelemetry is installed and configured
     if tracing is not None:
