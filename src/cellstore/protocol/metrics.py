@@ -392,7 +392,7 @@ def _pool_figures(db: Database) -> Iterator[Figure]:
 #: A cell router's per-cell counts (``router_status``'s keys) as metrics: (key, name, kind, help).
 _CELL_FIGURES = (
     ("requests", "cellstore_cell_requests", "counter", "Requests the router sent to the cell."),
-    ("refused", "cellstore_cell_errors", "counter", "Requests the cell failed to serve (storage unavailable, overloaded)."),
+    ("refused", "cellstore_cell_refused", "counter", "Requests the router refused with a retryable 503: the cell was unhealthy or its queue full."),
     ("rejected", "cellstore_cell_rejected", "counter", "Requests refused at once: the cell's bulkhead queue was full."),
     ("timed_out", "cellstore_cell_timeouts", "counter", "Requests given up on after the bulkhead's timeout."),
     ("queued", "cellstore_cell_queue_depth", "gauge", "Requests waiting in the cell's bulkhead queue."),
