@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -692,11 +693,15 @@ def _serve_cells(args: argparse.Namespace) -> int:
     _open_map(config.map_location()).close()
     parent = os.getpid()
 
+    metrics = None if access_log is None else access_log.metrics
+    # Each cell's services metered as a single backend's are (consumed capacity, GetRecords' iterator age).
+    cell_services = services_for if metrics is None else functools.partial(_metered_services, metrics.meter)
+
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
-            services_for, start=in_worker,
+            cell_services, start=in_worker,
         )
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
@@ -717,6 +722,16 @@ def _serve_cells(args: argparse.Namespace) -> int:
         if metrics_dir is not None:  # one scrape of any worker counts every worker's requests, as without cells
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metered_services(meter: Callable[..., dict[str, Any]], db: MapDatabase) -> dict[str, Any]:
+    """``services_for(db)`` with its dispatchers wrapped by ``Metrics.meter`` (a cell's services, ``serve --cells``)."""
+    from cellstore.protocol.server import services_for
+    from cellstore.protocol.wire import Service
+
+    found = services_for(db)
+    dispatchers = meter(db, {name: service.dispatch for name, service in found.items()})
+    return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
 
 
 def _cells_config(path: Path) -> CellsConfig:

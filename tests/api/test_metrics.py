@@ -441,6 +441,14 @@ def test_a_server_of_cells_reports_each_cells_figures_from_every_worker(
             client.list_tables()
             client.close()
             routed += 1
+    tenant = boto3.client(
+        "dynamodb", endpoint_url=server.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="111111111111", aws_secret_access_key="secret",
+    )
+    tenant.create_table(TableName="celled", **KEY)
+    for i in range(3):
+        tenant.put_item(TableName="celled", Item={"pk": {"S": str(i)}})
+    routed += 1 + 3
     deadline = time.monotonic() + 10
     while True:  # other workers' figures reach the files within a second
         samples = scrape(server.endpoint_url)
@@ -452,5 +460,7 @@ def test_a_server_of_cells_reports_each_cells_figures_from_every_worker(
     assert value(samples, "cellstore_cell_up", cell="a") == value(samples, "cellstore_cell_up", cell="b") == 1
     assert total(samples, "cellstore_cell_tenants") == 3
     assert total(samples, "cellstore_cell_refused_total") == 0
-    assert value(samples, "cellstore_requests_total", service="dynamodb", operation="ListTables", outcome="success") == routed
+    assert value(samples, "cellstore_requests_total", service="dynamodb", operation="ListTables", outcome="success") == 12
+    # Each cell's services are metered as a single backend's are.
+    assert value(samples, "cellstore_consumed_write_capacity_units_total", table="celled", index="") == 3
     assert server.terminate() == 0

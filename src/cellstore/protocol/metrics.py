@@ -369,7 +369,7 @@ _STORAGE_HELP = {
     "sqlite_checkpoint_last_seconds": "Seconds the last SQLite checkpoint round took.",
     "postgres_pool_connections_in_use": "PostgreSQL connections handed out by this process's pool.",
     "postgres_pool_connections_max": "The most connections this process's pool opens.",
-    "postgres_pool_waits_total": "Times a transaction waited for a pool connection to be put back.",
+    "postgres_pool_waits_total": "Waits for a pool connection to be put back (one transaction may wait more than once).",
     "postgres_pool_wait_seconds_total": "Seconds transactions waited for a pool connection, in all.",
 }
 

@@ -97,7 +97,7 @@ def build_app(
     With ``writer`` (the writer process's address, ``serve --workers``)
     write operations are handed to that process (``protocol/writer.py``).
     ``meter`` (``Metrics.meter``) wraps the dispatchers innermost, under
-    ``DISPATCH_WRAPPERS``; a directory of cells is served without it.
+    ``DISPATCH_WRAPPERS``; a directory of cells meters its cells' services itself.
     """
     directory = directory_of(backend)
     if region is None:
@@ -109,7 +109,7 @@ def build_app(
         auth = Auth(credentials, region=region)
     services = directory.services
     if meter is not None and not isinstance(directory, OneBackend):
-        meter = None  # cells route each request to a cell's own services: capacity is not counted there yet
+        meter = None  # a router's requests run on each cell's own services, metered where they are built (cli.py)
     wrappers = (() if meter is None else (meter,)) + tuple(DISPATCH_WRAPPERS)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
