@@ -464,3 +464,44 @@ def test_a_server_of_cells_reports_each_cells_figures_from_every_worker(
     # Each cell's services are metered as a single backend's are.
     assert value(samples, "cellstore_consumed_write_capacity_units_total", table="celled", index="") == 3
     assert server.terminate() == 0
+
+
+def test_an_item_cache_reports_each_zones_hits_and_misses_from_every_worker(
+    server_process: Callable[..., Any], memcached_binary: str, tmp_path: Path
+) -> None:
+    from memcached_cluster import start_zones, stop_all
+
+    zones = start_zones({"a": 1, "b": 1})
+    try:
+        config = tmp_path / "cache.toml"
+        config.write_text(
+            "".join(f'[zones.{name}]\nservers = ["{nodes[0].address}"]\n' for name, nodes in zones.items())
+            + "[tables.cached]\nttl = 60\n[item_cache]\nhold = 1\n"
+        )
+        server = server_process("--data-dir", str(tmp_path / "data"), "--workers", "2", "--cache", str(config), "--zone", "a")
+        ddb = server.client()
+        ddb.create_table(TableName="cached", **KEY)
+        ddb.put_item(TableName="cached", Item={"pk": {"S": "p"}, "v": {"S": "one"}})
+        time.sleep(1.1)  # the put's tombstone lasts its hold, in memcached's whole seconds
+        gets = 0
+        for _ in range(8):
+            client = new_client("dynamodb", server.endpoint_url)  # new connections: both workers
+            assert client.get_item(TableName="cached", Key={"pk": {"S": "p"}})["Item"]["v"]["S"] == "one"
+            client.close()
+            gets += 1
+        deadline = time.monotonic() + 10
+        while True:  # the other worker's figures reach the files within a second
+            samples = scrape(server.endpoint_url)
+            hits = value(samples, "cellstore_cache_hits_total", zone="a")
+            if hits + value(samples, "cellstore_cache_misses_total", zone="a") >= gets:
+                break
+            assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "cache" in k[0]}
+            time.sleep(0.2)
+        assert hits >= 1  # the first read of each worker fills the zone; later ones hit it
+        # A read the cache answered read no table: only the others consumed units (0.5 each; a miss in zone a
+        # that zone b answered read none either).
+        reads = value(samples, "cellstore_consumed_read_capacity_units_total", table="cached", index="")
+        assert 0 < reads <= 0.5 * (gets - hits)
+        assert server.terminate() == 0
+    finally:
+        stop_all(zones)
