@@ -21,6 +21,15 @@ Two kinds of numbers, kept apart because they cost differently:
   the api layer's door, so the protocol layer never reaches storage — and at
   most ``MAX_RESOURCES`` tables and queues are read per scrape, so a scrape's
   cost is bounded however many there are.
+  What no operation answers — a queue's oldest message, a stream's records
+  written, the storage backend's figures — is read through the api's
+  ``observed`` door.
+- **Per request, in the dispatchers** (``protocol/metered.py``, wrapped
+  innermost by ``build_app``): consumed capacity per table and index, and
+  GetRecords' iterator age per table.
+- **Kept in one process's memory** (``protocol/process_figures.py``): a
+  PostgreSQL pool's waits, a cell router's per-cell counts (``cell_status``)
+  and the item cache's zones (``cache_status``), both handed in by ``cli.py``.
 
 With ``serve --workers N`` each worker is its own process with its own
 counters.  prometheus-client's multiprocess mode keeps them in memory-mapped
