@@ -505,3 +505,28 @@ def test_an_item_cache_reports_each_zones_hits_and_misses_from_every_worker(
         assert server.terminate() == 0
     finally:
         stop_all(zones)
+
+
+def test_postgresql_pool_figures_are_summed_over_the_workers(
+    server_process: Callable[..., Any], new_postgres_database: Callable[[], str]
+) -> None:
+    server = server_process("--storage", new_postgres_database(), "--workers", "2")
+    for i in range(6):
+        client = new_client("dynamodb", server.endpoint_url)  # new connections: both workers
+        if i == 0:
+            client.create_table(TableName="pooled", **KEY)
+        client.put_item(TableName="pooled", Item={"pk": {"S": str(i)}})
+        client.close()
+    deadline = time.monotonic() + 10
+    while True:  # each worker's pool reaches the files within a second of its start
+        samples = scrape(server.endpoint_url)
+        if value(samples, "cellstore_postgres_pool_connections_max") == 2 * 8:  # two workers' pools of 8
+            break
+        assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "postgres" in k[0]}
+        time.sleep(0.2)
+    # Between requests no request holds a connection; a worker's background unit (TTL, stream retention) may.
+    assert 0 <= value(samples, "cellstore_postgres_pool_connections_in_use") <= 2
+    assert value(samples, "cellstore_postgres_pool_waits_total") == 0  # never more transactions than connections
+    assert ("cellstore_postgres_pool_wait_seconds_total", ()) in samples
+    assert ("cellstore_sqlite_wal_bytes", ()) not in samples
+    assert server.terminate() == 0
