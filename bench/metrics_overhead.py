@@ -1,12 +1,15 @@
-"""CPU a request spends on ``/metrics`` counting: PutItem through ``App.respond``, with and without the hook.
+"""CPU a request spends on ``/metrics`` counting: PutItem through ``App.respond``, with and without it.
 
-Interleaved in-process rounds (hook off, hook on, hook off, ...) so that drift
-in the machine's speed falls on both alike; reports the median per-request
-CPU time (``time.process_time``) of each and their difference.  What "on"
-adds is exactly what the HTTP server adds when ``Metrics`` is on and
-``--access-log`` off: a ``perf_counter`` read at the request's start and
-``AccessLog.record`` (header scan, one cached label lookup, a counter
-increment, a histogram observation) after the answer.
+Interleaved in-process rounds of three kinds (nothing, the request hook,
+the hook and the metered dispatcher; then again) so that drift in the
+machine's speed falls on all alike; reports the median per-request CPU time
+(``time.process_time``) of each and the differences.  The hook is what the
+HTTP server adds when ``Metrics`` is on and ``--access-log`` off: a
+``perf_counter`` read at the request's start and ``AccessLog.record``
+(header scan, one cached label lookup, a counter increment, a histogram
+observation) after the answer.  The metered dispatcher
+(``protocol/metered.py``, what ``serve`` builds its app with when metrics
+are on) asks for ConsumedCapacity on every request and counts it.
 
     PYTHONPATH=src python bench/metrics_overhead.py [rounds] [requests-per-round] [sqlite-file]
 
@@ -42,34 +45,40 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     per_round = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     db = open_database(open_store(sys.argv[3] if len(sys.argv) > 3 else None))
-    app = build_app(db)
+    metrics = Metrics()
+    metrics.bind(services_for(db))
+    plain, metered = build_app(db), build_app(db, meter=metrics.meter)
+    app = plain
     create = [(n, b"DynamoDB_20120810.CreateTable" if n == b"x-amz-target" else v) for n, v in HEADERS]
     app.respond("POST", "/", "/", b"", create, (
         b'{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],'
         b'"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}'
     ))
-    metrics = Metrics()
-    metrics.bind(services_for(db))
     hook = AccessLog(None, metrics=metrics)
     bodies = [b'{"TableName":"bench","Item":{"pk":{"S":"%d"},"v":{"N":"1"}}}' % (i % 500) for i in range(per_round)]
     off: list[float] = []
     on: list[float] = []
-    for round_number in range(rounds * 2):
-        counting = round_number % 2 == 1
+    full: list[float] = []
+    for round_number in range(rounds * 3):
+        kind = round_number % 3
+        app = metered if kind == 2 else plain
         started = time.process_time()
         for body in bodies:
-            if counting:
+            if kind:
                 begun = time.perf_counter()
                 answer = app.respond("POST", "/", "/", b"", HEADERS, body)
                 hook.record("POST", b"/", HEADERS, body, answer.status, answer.headers, time.perf_counter() - begun)  # type: ignore[union-attr]
             else:
                 app.respond("POST", "/", "/", b"", HEADERS, body)
-        (on if counting else off).append((time.process_time() - started) / per_round * 1e6)
-    base, counted = statistics.median(off), statistics.median(on)
+        (off, on, full)[kind].append((time.process_time() - started) / per_round * 1e6)
+    base, counted, capacity = statistics.median(off), statistics.median(on), statistics.median(full)
     print(f"PutItem through App.respond ({'SQLite file' if len(sys.argv) > 3 else 'in memory'}), {rounds} interleaved rounds of {per_round} requests each way")
-    print(f"  without metrics: {base:.1f} µs CPU/request (median of rounds)")
-    print(f"  with metrics:    {counted:.1f} µs CPU/request")
-    print(f"  added:           {counted - base:.1f} µs ({(counted - base) / base:.1%})")
+    print(f"  without metrics:          {base:.1f} µs CPU/request (median of rounds)")
+    print(f"  request counters only:    {counted:.1f} µs CPU/request")
+    print(f"  and consumed capacity:    {capacity:.1f} µs CPU/request")
+    print(f"  added by the counters:    {counted - base:.1f} µs ({(counted - base) / base:.1%})")
+    print(f"  added by capacity:        {capacity - counted:.1f} µs ({(capacity - counted) / base:.1%})")
+    print(f"  added in all:             {capacity - base:.1f} µs ({(capacity - base) / base:.1%})")
     hook_only = time.process_time()
     for body in bodies:
         hook.record("POST", b"/", HEADERS, body, 200, [], 0.0001)

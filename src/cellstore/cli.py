@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -13,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cellstore import __version__
 from cellstore.cache import command as cache_command
@@ -21,6 +22,7 @@ from cellstore.cache import command as cache_command
 if TYPE_CHECKING:
     from cellstore.api import Database as MapDatabase
     from cellstore.api import Tenants
+    from cellstore.cache.items import ServiceCache
     from cellstore.cells.cellmap import MapTable
     from cellstore.cells.config import CellConfig, CellsConfig
     from cellstore.engine.tenant_copy import SyncStats
@@ -428,20 +430,23 @@ def _serve(args: argparse.Namespace) -> int:
         SOURCES["cache"] = lambda db: item_cache.metrics()  # GET /_cellstore/cache: this process's counters
     metrics_dir = _metrics_dir(args)
     try:
-        return _serve_with(args, location, security, metrics_dir)
+        return _serve_with(args, location, security, metrics_dir, item_cache)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve_with(args: argparse.Namespace, location: str | None, security: dict[str, object], metrics_dir: str | None) -> int:
+def _serve_with(
+    args: argparse.Namespace, location: str | None, security: dict[str, object], metrics_dir: str | None,
+    item_cache: ServiceCache | None = None,
+) -> int:
     from cellstore.engine.tenants import Tenants
     from cellstore.protocol.server import DataDirInUse, claim_data_dir, serve
     from cellstore.protocol.workers import serve_workers
     from cellstore.storage import is_postgres
 
-    access_log = _access_log(args)
+    access_log = _access_log(args, item_cache)
     data_dir = _data_dir(args)
     if data_dir is not None:
         try:
@@ -543,14 +548,15 @@ def _worker_exited(pid: int) -> None:
     worker_exited(pid)
 
 
-def _access_log(args: argparse.Namespace) -> AccessLog | None:
+def _access_log(args: argparse.Namespace, item_cache: ServiceCache | None = None) -> AccessLog | None:
     """What the HTTP server calls per request: ``--access-log`` lines and ``/metrics`` counts, or None (no cost)."""
     metrics = None
     if args.metrics:
         from cellstore.handlers import stored_status
         from cellstore.protocol.metrics import Metrics
 
-        metrics = Metrics(handler_status=stored_status)
+        caches = None if item_cache is None else (lambda: [cache.client.metrics() for cache in item_cache.caches])
+        metrics = Metrics(handler_status=stored_status, cell_status=_cell_status, cache_status=caches)
     from cellstore.protocol.access_log import AccessLog
 
     if args.access_log is None:
@@ -562,6 +568,14 @@ def _access_log(args: argparse.Namespace) -> AccessLog | None:
         raise SystemExit(f"cellstore: cannot open --access-log {args.access_log}: {_reason(err)}") from None
     json_lines = args.access_log_format == "json" or args.log_format == "json"
     return AccessLog(stream, json_lines=json_lines, metrics=metrics)
+
+
+def _cell_status(directory: object) -> dict[str, Any] | None:
+    """A served directory's per-cell figures for ``/metrics``: its router's status, or None if it is no router."""
+    from cellstore.cells.router import Router
+    from cellstore.cells.status import router_status
+
+    return router_status(directory) if isinstance(directory, Router) else None
 
 
 def _start_handlers(tenants: Tenants, path: Path) -> None:
@@ -686,6 +700,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
     if args.writer or args.handlers is not None:  # an explicit --writer; each cell's workers write for themselves
         raise SystemExit("cellstore: --cells does not take --writer or --handlers (yet): see docs/CELLS.md")
     security = _security(args)
+    metrics_dir = _metrics_dir(args)  # before the metrics module is imported: it picks its mode then
     access_log = _access_log(args)
     # Every cell's storage and the map opened once before anything is served: a
     # mistake is one line, and migrations run before any worker starts.
@@ -694,11 +709,15 @@ def _serve_cells(args: argparse.Namespace) -> int:
     _open_map(config.map_location()).close()
     parent = os.getpid()
 
+    metrics = None if access_log is None else access_log.metrics
+    # Each cell's services metered as a single backend's are (consumed capacity, GetRecords' iterator age).
+    cell_services = services_for if metrics is None else functools.partial(_metered_services, metrics.meter)
+
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
-            services_for, start=in_worker,
+            cell_services, start=in_worker,
         )
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
@@ -709,11 +728,26 @@ def _serve_cells(args: argparse.Namespace) -> int:
                   access_log=access_log, **security)  # type: ignore[arg-type]
             return 0
         return serve_workers(open_directory, args.host, args.port, args.workers, max_connections=args.max_connections,
-                             about=about, access_log=access_log, **security)  # type: ignore[arg-type]
+                             about=about, access_log=access_log, worker_exited=_worker_exited if metrics_dir else None,
+                             **security)  # type: ignore[arg-type]
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use: choose another --port") from None
         raise
+    finally:
+        if metrics_dir is not None:  # one scrape of any worker counts every worker's requests, as without cells
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metered_services(meter: Callable[..., dict[str, Any]], db: MapDatabase) -> dict[str, Any]:
+    """``services_for(db)`` with its dispatchers wrapped by ``Metrics.meter`` (a cell's services, ``serve --cells``)."""
+    from cellstore.protocol.server import services_for
+    from cellstore.protocol.wire import Service
+
+    found = services_for(db)
+    dispatchers = meter(db, {name: service.dispatch for name, service in found.items()})
+    return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
 
 
 def _cells_config(path: Path) -> CellsConfig:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -175,6 +176,8 @@ def test_one_scrape_of_any_worker_counts_the_whole_server_under_load(
         assert value(samples, "cellstore_requests_total", service="dynamodb", operation="PutItem", outcome="success") == written
         assert value(samples, "cellstore_request_duration_seconds_count", service="dynamodb", operation="PutItem") == written
         assert value(samples, "cellstore_table_items", table="load") == written
+        # Each small PutItem is one write unit, counted by whichever worker answered (the writer process wrote it).
+        assert value(samples, "cellstore_consumed_write_capacity_units_total", table="load", index="") == written
     assert server.terminate() == 0
     assert "Traceback" not in server.log_path.read_text()
 
@@ -299,6 +302,13 @@ def test_handler_counters_are_scraped_as_their_lease_holder_saved_them(
     assert value(samples, "cellstore_handler_invocations_total", handler="orders-totals") >= 1
     assert value(samples, "cellstore_handler_errors_total", handler="orders-totals") == 0
     assert value(samples, "cellstore_handler_running", handler="orders-totals") == 1
+    # The batch-size histogram saw every invocation, and every record handed over.
+    sizes = "cellstore_handler_batch_size"
+    invocations = value(samples, "cellstore_handler_invocations_total", handler="orders-totals")
+    assert value(samples, f"{sizes}_count", handler="orders-totals") == invocations
+    assert value(samples, f"{sizes}_bucket", handler="orders-totals", le="+Inf") == invocations
+    assert value(samples, f"{sizes}_sum", handler="orders-totals") == 6
+    assert value(samples, f"{sizes}_bucket", handler="orders-totals", le="10") == invocations  # batches of at most 6
     ddb.put_item(TableName="orders", Item={"pk": {"S": "poison"}})
     # With no retries the failed batch is given up on at once, and its counts saved.
     deadline = time.monotonic() + 20
@@ -306,4 +316,217 @@ def test_handler_counters_are_scraped_as_their_lease_holder_saved_them(
         assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "handler" in k[0]}
         time.sleep(0.1)
     assert value(samples, "cellstore_handler_discarded_total", handler="orders-totals") == 1
+    assert server.terminate() == 0
+
+
+INDEXED = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "GlobalSecondaryIndexes": [
+        {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
+    ],
+}
+
+
+def test_consumed_capacity_is_counted_for_every_request_and_answered_as_the_client_asked(
+    server_process: Callable[..., Any],
+) -> None:
+    server = server_process("--in-memory")
+    ddb = server.client()
+    ddb.create_table(TableName="indexed", **INDEXED)
+    # Not asked for: counted all the same, and the answer has no ConsumedCapacity.
+    for i in range(4):
+        answer = ddb.put_item(TableName="indexed", Item={"pk": {"S": str(i)}, "g": {"S": "x"}})
+        assert "ConsumedCapacity" not in answer
+    # TOTAL: the totals only, as without metrics.
+    answer = ddb.put_item(TableName="indexed", Item={"pk": {"S": "t"}, "g": {"S": "x"}}, ReturnConsumedCapacity="TOTAL")
+    assert answer["ConsumedCapacity"] == {"TableName": "indexed", "CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}
+    # INDEXES: the parts, which add up to what is scraped below.
+    big = {"pk": {"S": "big"}, "g": {"S": "y"}, "pad": {"S": "x" * 3000}}
+    parts = ddb.put_item(TableName="indexed", Item=big, ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
+    assert parts["Table"]["CapacityUnits"] == 3.0 and parts["GlobalSecondaryIndexes"]["by-g"]["CapacityUnits"] == 3.0
+    batch = ddb.batch_write_item(RequestItems={"indexed": [{"PutRequest": {"Item": {"pk": {"S": f"b{i}"}}}} for i in range(3)]})
+    assert "ConsumedCapacity" not in batch
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": "indexed", "Item": {"pk": {"S": "tx"}}}}])
+    ddb.get_item(TableName="indexed", Key={"pk": {"S": "1"}})  # 0.5: eventually consistent, under 4 KB
+    ddb.get_item(TableName="indexed", Key={"pk": {"S": "1"}}, ConsistentRead=True)  # 1
+    query = ddb.query(
+        TableName="indexed", IndexName="by-g", KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "x"}}, ReturnConsumedCapacity="INDEXES",
+    )
+    index_reads = query["ConsumedCapacity"]["GlobalSecondaryIndexes"]["by-g"]["CapacityUnits"]
+    with pytest.raises(ddb.exceptions.ClientError) as invalid:
+        ddb.get_item(TableName="indexed", Key={"pk": {"S": "1"}}, ReturnConsumedCapacity="SOME")  # type: ignore[arg-type]
+    assert invalid.value.response["Error"]["Code"] == "ValidationException"
+
+    samples = scrape(server.endpoint_url)
+    writes, reads = "cellstore_consumed_write_capacity_units_total", "cellstore_consumed_read_capacity_units_total"
+    # table: 4 + 1 + 3 puts of 1 unit, the 3 KB one 3, the transaction 2 (twice a 1-unit write)
+    assert value(samples, writes, table="indexed", index="") == 4 + 1 + 3 + 3 + 2
+    # the index: only the puts with a "g" write it
+    assert value(samples, writes, table="indexed", index="by-g") == 4 + 1 + 3
+    assert value(samples, reads, table="indexed", index="") == 0.5 + 1
+    assert value(samples, reads, table="indexed", index="by-g") == index_reads > 0
+    # No throttle series: cellstore never throttles.
+    assert not [name for name, _ in samples if "throttl" in name]
+    assert server.terminate() == 0
+
+
+def test_queue_age_stream_records_iterator_age_and_storage_figures(
+    server_process: Callable[..., Any], tmp_path: Path
+) -> None:
+    server = server_process("--data-dir", str(tmp_path / "data"))
+    ddb = server.client()
+    ddb.create_table(TableName="streamed", **KEY, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    ddb.create_table(TableName="plain", **KEY)
+    for i in range(5):
+        ddb.put_item(TableName="streamed", Item={"pk": {"S": str(i)}})
+    ddb.delete_item(TableName="streamed", Key={"pk": {"S": "0"}})
+    ddb.put_item(TableName="plain", Item={"pk": {"S": "p"}})
+    sqs = new_client("sqs", server.endpoint_url)
+    busy = sqs.create_queue(QueueName="busy")["QueueUrl"]
+    sqs.create_queue(QueueName="idle")
+    sqs.send_message(QueueUrl=busy, MessageBody="first")
+    time.sleep(1.2)
+    sqs.send_message(QueueUrl=busy, MessageBody="second")
+    streams = new_client("dynamodbstreams", server.endpoint_url)
+    arn = ddb.describe_table(TableName="streamed")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    page = streams.get_records(ShardIterator=iterator)
+    assert len(page["Records"]) == 6
+
+    samples = scrape(server.endpoint_url)
+    assert value(samples, "cellstore_stream_records_total", table="streamed") == 6
+    assert ("cellstore_stream_records_total", (("table", "plain"),)) not in samples
+    age = value(samples, "cellstore_stream_iterator_age_seconds", table="streamed")
+    assert 0 < age < 30
+    oldest = value(samples, "cellstore_queue_oldest_message_age_seconds", queue="busy")
+    assert 1.2 <= oldest < 30  # the first message's, not the second's
+    assert value(samples, "cellstore_queue_oldest_message_age_seconds", queue="idle") == 0
+    # Received but not deleted still counts (as CloudWatch's); deleted, the next one is the oldest.
+    received = sqs.receive_message(QueueUrl=busy, MaxNumberOfMessages=1)["Messages"][0]
+    assert received["Body"] == "first"
+    assert value(scrape(server.endpoint_url), "cellstore_queue_oldest_message_age_seconds", queue="busy") >= 1.2
+    sqs.delete_message(QueueUrl=busy, ReceiptHandle=received["ReceiptHandle"])
+    assert value(scrape(server.endpoint_url), "cellstore_queue_oldest_message_age_seconds", queue="busy") < 1.2
+    # A reader at the end of the shard is caught up.
+    streams.get_records(ShardIterator=page["NextShardIterator"])
+    assert value(scrape(server.endpoint_url), "cellstore_stream_iterator_age_seconds", table="streamed") == 0
+
+    assert value(samples, "cellstore_sqlite_wal_bytes") > 0
+    deadline = time.monotonic() + 10
+    while value(samples := scrape(server.endpoint_url), "cellstore_sqlite_checkpoints_total") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert 0 < value(samples, "cellstore_sqlite_checkpoint_seconds_total") < value(samples, "cellstore_sqlite_checkpoints_total")
+    assert server.terminate() == 0
+
+
+def test_a_server_of_cells_reports_each_cells_figures_from_every_worker(
+    server_process: Callable[..., Any], tmp_path: Path
+) -> None:
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text('[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    routed = 0
+    for account in ("111111111111", "222222222222", "333333333333"):
+        for _ in range(4):
+            # A new client (so new connections) each time: the kernel spreads them over both workers.
+            client = boto3.client(
+                "dynamodb", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                aws_access_key_id=account, aws_secret_access_key="secret",
+            )
+            client.list_tables()
+            client.close()
+            routed += 1
+    tenant = boto3.client(
+        "dynamodb", endpoint_url=server.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="111111111111", aws_secret_access_key="secret",
+    )
+    tenant.create_table(TableName="celled", **KEY)
+    for i in range(3):
+        tenant.put_item(TableName="celled", Item={"pk": {"S": str(i)}})
+    routed += 1 + 3
+    deadline = time.monotonic() + 10
+    while True:  # other workers' figures reach the files within a second
+        samples = scrape(server.endpoint_url)
+        if total(samples, "cellstore_cell_requests_total") == routed:
+            break
+        assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "cell_" in k[0]}
+        time.sleep(0.2)
+    assert {dict(labels)["cell"] for name, labels in samples if name == "cellstore_cell_requests_total"} <= {"a", "b"}
+    assert value(samples, "cellstore_cell_up", cell="a") == value(samples, "cellstore_cell_up", cell="b") == 1
+    assert total(samples, "cellstore_cell_tenants") == 3
+    assert total(samples, "cellstore_cell_refused_total") == 0
+    assert value(samples, "cellstore_requests_total", service="dynamodb", operation="ListTables", outcome="success") == 12
+    # Each cell's services are metered as a single backend's are.
+    assert value(samples, "cellstore_consumed_write_capacity_units_total", table="celled", index="") == 3
+    assert server.terminate() == 0
+
+
+def test_an_item_cache_reports_each_zones_hits_and_misses_from_every_worker(
+    server_process: Callable[..., Any], memcached_binary: str, tmp_path: Path
+) -> None:
+    from memcached_cluster import start_zones, stop_all
+
+    zones = start_zones({"a": 1, "b": 1})
+    try:
+        config = tmp_path / "cache.toml"
+        config.write_text(
+            "".join(f'[zones.{name}]\nservers = ["{nodes[0].address}"]\n' for name, nodes in zones.items())
+            + "[tables.cached]\nttl = 60\n[item_cache]\nhold = 1\n"
+        )
+        server = server_process("--data-dir", str(tmp_path / "data"), "--workers", "2", "--cache", str(config), "--zone", "a")
+        ddb = server.client()
+        ddb.create_table(TableName="cached", **KEY)
+        ddb.put_item(TableName="cached", Item={"pk": {"S": "p"}, "v": {"S": "one"}})
+        time.sleep(1.1)  # the put's tombstone lasts its hold, in memcached's whole seconds
+        gets = 0
+        for _ in range(8):
+            client = new_client("dynamodb", server.endpoint_url)  # new connections: both workers
+            assert client.get_item(TableName="cached", Key={"pk": {"S": "p"}})["Item"]["v"]["S"] == "one"
+            client.close()
+            gets += 1
+        deadline = time.monotonic() + 10
+        while True:  # the other worker's figures reach the files within a second
+            samples = scrape(server.endpoint_url)
+            hits = value(samples, "cellstore_cache_hits_total", zone="a")
+            if hits + value(samples, "cellstore_cache_misses_total", zone="a") >= gets:
+                break
+            assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "cache" in k[0]}
+            time.sleep(0.2)
+        assert hits >= 1  # the first read of each worker fills the zone; later ones hit it
+        # A read the cache answered read no table: only the others consumed units (0.5 each; a miss in zone a
+        # that zone b answered read none either).
+        reads = value(samples, "cellstore_consumed_read_capacity_units_total", table="cached", index="")
+        assert 0 < reads <= 0.5 * (gets - hits)
+        assert server.terminate() == 0
+    finally:
+        stop_all(zones)
+
+
+def test_postgresql_pool_figures_are_summed_over_the_workers(
+    server_process: Callable[..., Any], new_postgres_database: Callable[[], str]
+) -> None:
+    server = server_process("--storage", new_postgres_database(), "--workers", "2")
+    for i in range(6):
+        client = new_client("dynamodb", server.endpoint_url)  # new connections: both workers
+        if i == 0:
+            client.create_table(TableName="pooled", **KEY)
+        client.put_item(TableName="pooled", Item={"pk": {"S": str(i)}})
+        client.close()
+    deadline = time.monotonic() + 10
+    while True:  # each worker's pool reaches the files within a second of its start
+        samples = scrape(server.endpoint_url)
+        if value(samples, "cellstore_postgres_pool_connections_max") == 2 * 8:  # two workers' pools of 8
+            break
+        assert time.monotonic() < deadline, {k: v for k, v in samples.items() if "postgres" in k[0]}
+        time.sleep(0.2)
+    # Between requests no request holds a connection; a worker's background unit (TTL, stream retention) may.
+    assert 0 <= value(samples, "cellstore_postgres_pool_connections_in_use") <= 2
+    assert value(samples, "cellstore_postgres_pool_waits_total") == 0  # never more transactions than connections
+    assert ("cellstore_postgres_pool_wait_seconds_total", ()) in samples
+    assert ("cellstore_sqlite_wal_bytes", ()) not in samples
     assert server.terminate() == 0

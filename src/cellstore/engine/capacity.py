@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from cellstore.engine import indexes
 from cellstore.engine.changes import WriteResult
 from cellstore.engine.values import item_size
@@ -99,9 +101,25 @@ def _index_write_units(result: WriteResult, index: indexes.Index) -> float:
     return write_units(max(item_size(old_entry), item_size(new_entry)))
 
 
+def _charged_size(item: dict[str, Any] | None) -> int:
+    """``item_size(item)``, or ``WRITE_UNIT`` when its JSON is no longer: all one write unit needs to know.
+
+    An item's DynamoDB size never exceeds the length of its JSON (names are
+    quoted, every value carries its type tag) — the bound ``values.exceeds_item_limit``
+    relies on too — so a small item's units are known from one ``orjson.dumps``
+    instead of a walk of every value.  ``serve`` counts capacity for every
+    request (``protocol/metered.py``), so this is on the write path.
+    """
+    if item is None:
+        return 0
+    if len(orjson.dumps(item)) <= WRITE_UNIT:
+        return WRITE_UNIT
+    return item_size(item)
+
+
 def write_usage(result: WriteResult) -> Usage:
     """What one item write costs: the table's units, and each index's it changes."""
-    usage = Usage(table=write_units(result.size()))
+    usage = Usage(table=write_units(max(_charged_size(result.old), _charged_size(result.new))))
     if indexes.has_indexes(result.table):
         for index in indexes.indexes_of(result.table):
             units = _index_write_units(result, index)

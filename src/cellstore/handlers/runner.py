@@ -17,6 +17,7 @@ meanwhile is simply done again by the new holder (at-least-once).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import socket
@@ -51,6 +52,9 @@ class RunnerSettings:
 
 SETTINGS = RunnerSettings()
 
+#: Upper bounds of the batch-size buckets ``Metrics.batch_sizes`` counts (Lambda's largest batch is 10,000).
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10000)
+
 
 @dataclass(slots=True)
 class Metrics:
@@ -68,6 +72,10 @@ class Metrics:
     iterator_age_ms: int = 0  # streams: age of the last record handled
     last_error: str | None = None
     last_invoked: float | None = None  # epoch seconds
+    # invocations by batch size: one count per ``BATCH_BUCKETS`` bound (size <= bound), the last for larger ones;
+    # saved with the rest so ``/metrics`` shows a histogram whichever worker runs the mapping
+    batch_sizes: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BUCKETS) + 1))
+    batch_records: int = 0  # records in every batch handed to the function (the histogram's sum)
 
 
 class Mapping:
@@ -210,6 +218,8 @@ class Mapping:
         )
         with self.lock:
             self.metrics.invocations += 1
+            self.metrics.batch_sizes[bisect.bisect_left(BATCH_BUCKETS, len(identifiers))] += 1
+            self.metrics.batch_records += len(identifiers)
             self.metrics.last_invoked = time.time()
             if outcome.ok:
                 self.metrics.batches += 1

@@ -21,6 +21,15 @@ Two kinds of numbers, kept apart because they cost differently:
   the api layer's door, so the protocol layer never reaches storage — and at
   most ``MAX_RESOURCES`` tables and queues are read per scrape, so a scrape's
   cost is bounded however many there are.
+  What no operation answers — a queue's oldest message, a stream's records
+  written, the storage backend's figures — is read through the api's
+  ``observed`` door.
+- **Per request, in the dispatchers** (``protocol/metered.py``, wrapped
+  innermost by ``build_app``): consumed capacity per table and index, and
+  GetRecords' iterator age per table.
+- **Kept in one process's memory** (``protocol/process_figures.py``): a
+  PostgreSQL pool's waits, a cell router's per-cell counts (``cell_status``)
+  and the item cache's zones (``cache_status``), both handed in by ``cli.py``.
 
 With ``serve --workers N`` each worker is its own process with its own
 counters.  prometheus-client's multiprocess mode keeps them in memory-mapped
@@ -42,14 +51,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from cellstore.api import observed
 from cellstore.errors import CellstoreError
+from cellstore.protocol.metered import Meters
+from cellstore.protocol.process_figures import Figure, Merge, ProcessFigures
 
 if TYPE_CHECKING:
     from cellstore.api import Database
+    from cellstore.protocol.wire import Dispatch
 
 log = logging.getLogger("cellstore.metrics")
 _T = TypeVar("_T")
@@ -83,11 +96,25 @@ class Metrics:
     through.
     """
 
-    def __init__(self, handler_status: Callable[[Database], list[dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        handler_status: Callable[[Database], list[dict[str, Any]]] | None = None,
+        *,
+        cell_status: Callable[[object], dict[str, Any] | None] | None = None,
+        cache_status: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         #: Every handler mapping with its saved counters (``handlers.state.status``), or None.
         self.handler_status = handler_status
+        #: A directory's cell router's status (``cells/status.py``'s ``router_status``; None: not a router), or None.
+        self.cell_status = cell_status
+        #: Each item cache client's ``metrics()`` in this process (``serve --cache``), or None.
+        self.cache_status = cache_status
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = CollectorRegistry()
+        #: Figures kept in this process's memory (pool, cells, cache): read on a scrape, or copied for workers.
+        self.process = ProcessFigures(self.registry, self.multiprocess)
+        if not self.multiprocess:
+            self.registry.register(self.process)
         self.requests = Counter(
             "cellstore_requests", "Requests answered, by service, operation and outcome.",
             ["service", "operation", "outcome"], registry=self.registry,
@@ -97,9 +124,15 @@ class Metrics:
             "Seconds from a request's first byte to its answer being written, by service and operation.",
             ["service", "operation"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
+        #: Consumed capacity and GetRecords' iterator age, counted by wrapping the dispatchers (``meter``).
+        self.meters = Meters(self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._operations: Mapping[str, Container[str]] = {}
         self._store: StoreCollector | None = None
+
+    def meter(self, db: Database, dispatchers: dict[str, Dispatch]) -> dict[str, Dispatch]:
+        """``build_app``'s innermost wrapper: the dispatchers, metered (``protocol/metered.py``)."""
+        return self.meters.wrap(db, dispatchers)
 
     def know(self, operations: Mapping[str, Container[str]]) -> None:
         """Learn each service's operation names (an unknown one is counted as ``unknown``), and nothing more."""
@@ -115,9 +148,22 @@ class Metrics:
         handlers = None
         if db is not None and self.handler_status is not None:
             handlers = functools.partial(self.handler_status, db)
-        self._store = StoreCollector(services, handlers)
+        self._store = StoreCollector(services, handlers, db)
         if not self.multiprocess:
             self.registry.register(self._store)
+        if db is not None:
+            self.process.add(functools.partial(_pool_figures, db))
+        self._watch_cache()
+
+    def watch(self, directory: object) -> None:
+        """A server of cells: its router's per-cell figures (and the item cache's), with the request counts."""
+        if self.cell_status is not None:
+            self.process.add(functools.partial(_cell_figures, self.cell_status, directory))
+        self._watch_cache()
+
+    def _watch_cache(self) -> None:
+        if self.cache_status is not None:
+            self.process.add(functools.partial(_cache_figures, self.cache_status))
 
     def count(self, service: str | None, operation: str | None, status: int, seconds: float) -> None:
         """One answered request; ``service``/``operation`` as the access log reads them (None: not an API call)."""
@@ -139,6 +185,7 @@ class Metrics:
         """The text a scrape gets: this process's counters, or with workers every worker's, and the store's gauges."""
         if not self.multiprocess:
             return generate_latest(self.registry)
+        self.process.sync()  # this worker's own figures as they are now; the others' are at most a second old
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         if self._store is not None:
@@ -150,10 +197,15 @@ class StoreCollector(Collector):
     """Gauges read from the database when scraped, through the services' dispatchers (the api layer's door)."""
 
     def __init__(
-        self, services: Mapping[str, Any], handlers: Callable[[], list[dict[str, Any]]] | None = None
+        self,
+        services: Mapping[str, Any],
+        handlers: Callable[[], list[dict[str, Any]]] | None = None,
+        db: Database | None = None,
     ) -> None:
         self._services = services
         self._handlers = handlers
+        #: The database the figures no operation answers are read from (``api/observed.py``), or None.
+        self._db = db
 
     def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
@@ -163,7 +215,7 @@ class StoreCollector(Collector):
         up = 1
         try:
             # Collected whole before any is yielded: a storage failure half-way gives no partial families.
-            families = [*self._tables(), *self._queues(), *self._handler_families()]
+            families = [*self._tables(), *self._queues(), *self._handler_families(), *self._storage()]
         except CellstoreError as err:  # e.g. PostgreSQL unreachable: the request counters are still worth a scrape
             log.warning("/metrics: could not read tables and queues: %s", err)
             families, up = [], 0
@@ -186,17 +238,29 @@ class StoreCollector(Collector):
         index_size = GaugeMetricFamily(
             "cellstore_index_size_bytes", "A secondary index's size.", labels=["table", "index"]
         )
+        streams: dict[str, str] = {}
         for name in _bounded(_table_names(service.dispatch)):
             try:
                 table = service.dispatch("DescribeTable", {"TableName": name})["Table"]
             except CellstoreError:
                 continue  # deleted since it was listed
+            if table.get("StreamSpecification", {}).get("StreamEnabled") and "LatestStreamLabel" in table:
+                streams[name] = table["LatestStreamLabel"]
             items.add_metric([name], table.get("ItemCount", 0))
             size.add_metric([name], table.get("TableSizeBytes", 0))
             for index in (*table.get("GlobalSecondaryIndexes", ()), *table.get("LocalSecondaryIndexes", ())):
                 index_items.add_metric([name, index["IndexName"]], index.get("ItemCount", 0))
                 index_size.add_metric([name, index["IndexName"]], index.get("IndexSizeBytes", 0))
         yield from (items, size, index_items, index_size)
+        if self._db is not None:
+            written = CounterMetricFamily(
+                "cellstore_stream_records",
+                "Records written to a table's stream (its last sequence number; a re-enabled stream starts again).",
+                labels=["table"],
+            )
+            for name, count in observed.stream_records_written(self._db, streams).items():
+                written.add_metric([name], count)
+            yield written
 
     def _queues(self) -> Iterator[Metric]:
         service = self._services.get("sqs")
@@ -233,6 +297,28 @@ class StoreCollector(Collector):
         for name, target in targets.items():
             dlq.add_metric([name], depth.get(target, 0))
         yield from (visible, in_flight, delayed, dlq)
+        if self._db is not None:
+            oldest = GaugeMetricFamily(
+                "cellstore_queue_oldest_message_age_seconds",
+                "Age of the oldest message still in the queue, received or not (ApproximateAgeOfOldestMessage); 0 when empty.",
+                labels=labels,
+            )
+            for name, age in observed.oldest_message_ages(self._db, list(depth)).items():
+                oldest.add_metric([name], age)
+            yield oldest
+
+    def _storage(self) -> Iterator[Metric]:
+        if self._db is None:
+            return
+        for name, value in sorted(observed.storage_figures(self._db).items()):
+            if name.startswith(_PER_PROCESS):
+                continue  # one process's pool: ``_pool_figures``, merged over the workers
+            if name.endswith("_total"):
+                family: Metric = CounterMetricFamily(f"cellstore_{name[:-6]}", _STORAGE_HELP.get(name, name))
+            else:
+                family = GaugeMetricFamily(f"cellstore_{name}", _STORAGE_HELP.get(name, name))
+            family.add_metric([], value)  # type: ignore[attr-defined]
+            yield family
 
 
     def _handler_families(self) -> Iterator[Metric]:
@@ -252,6 +338,9 @@ class StoreCollector(Collector):
         running = GaugeMetricFamily(
             "cellstore_handler_running", "1 while a worker holds the mapping's lease and runs it.", labels=labels
         )
+        sizes = HistogramMetricFamily(
+            "cellstore_handler_batch_size", "Records or messages per invocation of the handler's function.", labels=labels
+        )
         for mapping in _bounded(self._handlers()):
             name, saved = mapping["name"], mapping.get("metrics") or {}
             for counter, family in counters.items():
@@ -259,7 +348,10 @@ class StoreCollector(Collector):
             lag.add_metric([name], saved.get("lag", 0))
             age.add_metric([name], saved.get("iterator_age_ms", 0) / 1000)
             running.add_metric([name], 1 if mapping.get("owner") and saved.get("state") == "running" else 0)
-        yield from (*counters.values(), lag, age, running)
+            counts = saved.get("batch_sizes")
+            if counts and len(counts) == len(BATCH_BUCKETS) + 1:
+                sizes.add_metric([name], _cumulative(counts), saved.get("batch_records", 0))
+        yield from (*counters.values(), lag, age, running, sizes)
 
 
 #: Handler counters saved by the lease holder (``handlers/runner.py``'s ``Metrics``), as Prometheus counters:
@@ -273,6 +365,100 @@ _HANDLER_COUNTERS = {
     "filtered": "Records skipped by FilterCriteria.",
     "discarded": "Records given up on (sent to the on-failure destination).",
 }
+
+
+#: Upper bounds of the handlers' batch-size buckets, as ``handlers/runner.py`` counts them (saved with the counters).
+BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10000)
+
+#: What each storage figure (``Store.figures``) is, for its HELP line.
+_STORAGE_HELP = {
+    "sqlite_wal_bytes": "Size of the SQLite write-ahead log file.",
+    "sqlite_checkpoints_total": "Checkpoint rounds run on the SQLite file, by any process.",
+    "sqlite_checkpoint_seconds_total": "Seconds the SQLite checkpoint rounds took, in all.",
+    "sqlite_checkpoint_last_seconds": "Seconds the last SQLite checkpoint round took.",
+    "postgres_pool_connections_in_use": "PostgreSQL connections handed out by this process's pool.",
+    "postgres_pool_connections_max": "The most connections this process's pool opens.",
+    "postgres_pool_waits_total": "Waits for a pool connection to be put back (one transaction may wait more than once).",
+    "postgres_pool_wait_seconds_total": "Seconds transactions waited for a pool connection, in all.",
+}
+
+
+#: Storage figures that are one process's (its own pool), not the database's: merged over the workers.
+_PER_PROCESS = ("postgres_pool_",)
+
+
+def _pool_figures(db: Database) -> Iterator[Figure]:
+    """This process's PostgreSQL pool (``Store.figures``), as figures merged over the workers."""
+    for name, value in observed.storage_figures(db).items():
+        if name.startswith(_PER_PROCESS):
+            counter = name.endswith("_total")
+            yield Figure(
+                f"cellstore_{name[:-6] if counter else name}", "counter" if counter else "gauge",
+                _STORAGE_HELP.get(name, name), (), value,
+            )
+
+
+#: A cell router's per-cell counts (``router_status``'s keys) as metrics: (key, name, kind, help).
+_CELL_FIGURES = (
+    ("requests", "cellstore_cell_requests", "counter", "Requests the router sent to the cell."),
+    ("refused", "cellstore_cell_refused", "counter", "Requests the router refused with a retryable 503: the cell was unhealthy or its queue full."),
+    ("rejected", "cellstore_cell_rejected", "counter", "Requests refused at once: the cell's bulkhead queue was full."),
+    ("timed_out", "cellstore_cell_timeouts", "counter", "Requests given up on after the bulkhead's timeout."),
+    ("queued", "cellstore_cell_queue_depth", "gauge", "Requests waiting in the cell's bulkhead queue."),
+    ("busy", "cellstore_cell_busy", "gauge", "Requests running on the cell's bulkhead threads."),
+    ("tenants", "cellstore_cell_tenants", "gauge", "Accounts the cell map places in the cell."),
+)
+
+
+def _cell_figures(status: Callable[[object], dict[str, Any] | None], directory: object) -> Iterator[Figure]:
+    """Each cell's router counts and health, as this process's router sees them."""
+    found = status(directory)
+    if found is None:
+        return
+    for cell in found.get("cells", ()):
+        labels = (("cell", str(cell["name"])),)
+        for key, name, kind, help in _CELL_FIGURES:
+            if key in cell and cell[key] is not None:
+                merge: Merge = "livemax" if key == "tenants" else "livesum"
+                yield Figure(name, kind, help, labels, float(cell[key]), merge)
+        yield Figure(
+            "cellstore_cell_up", "gauge", "1 if the cell answered the router's last health probe (every worker's), else 0.",
+            labels, 1.0 if cell.get("health") == "ok" else 0.0, "livemin",
+        )
+
+
+#: A cache zone's counters (``CacheClient.metrics()``'s keys per zone) as metrics: (key, name, kind, help).
+_ZONE_FIGURES = (
+    ("hits", "cellstore_cache_hits", "counter", "Item cache reads answered by the zone's nodes."),
+    ("misses", "cellstore_cache_misses", "counter", "Item cache reads the zone's nodes did not have."),
+    ("errors", "cellstore_cache_errors", "counter", "Calls to the zone's nodes that failed."),
+    ("fallbacks", "cellstore_cache_fallbacks", "counter", "Reads this zone was asked first and another zone answered (a miss or an error here)."),
+    ("repairs", "cellstore_cache_repairs", "counter", "Copies written back into the zone after another zone answered for it."),
+    ("queued", "cellstore_cache_writes_queued", "counter", "Writes to the zone that failed and went to the retry queue."),
+    ("replayed", "cellstore_cache_writes_replayed", "counter", "Queued writes replayed to the zone."),
+)
+
+
+def _cache_figures(status: Callable[[], list[dict[str, Any]]]) -> Iterator[Figure]:
+    """Each cache zone's counters, summed over this process's cache clients (one per account)."""
+    sums: dict[tuple[str, str], float] = {}
+    for client in status():
+        for zone, figures in client.get("zones", {}).items():
+            for key, *_ in _ZONE_FIGURES:
+                sums[(zone, key)] = sums.get((zone, key), 0.0) + float(figures.get(key, 0))
+    for (zone, key), total in sorted(sums.items()):
+        _, name, kind, help = next(entry for entry in _ZONE_FIGURES if entry[0] == key)
+        yield Figure(name, kind, help, (("zone", zone),), total)
+
+
+def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts as a histogram's cumulative buckets (``le`` labels, ``+Inf`` last)."""
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip((*map(str, BATCH_BUCKETS), "+Inf"), counts, strict=True):
+        total += count
+        buckets.append((bound, total))
+    return buckets
 
 
 def _table_names(dispatch: Callable[..., Any]) -> Iterator[str]:

@@ -90,12 +90,15 @@ def build_app(
     *,
     writer: str | bytes | None = None,
     region: str | None = None,
+    meter: Callable[[Database, dict[str, Dispatch]], dict[str, Dispatch]] | None = None,
 ) -> App:
     """The HTTP app serving the DynamoDB and SQS APIs of every account in ``backend``; with ``credentials``, ``--auth sigv4``.
 
     Each request's account (``protocol/directory.py``) picks its services.
     With ``writer`` (the writer process's address, ``serve --workers``)
     write operations are handed to that process (``protocol/writer.py``).
+    ``meter`` (``Metrics.meter``) wraps the dispatchers innermost, under
+    ``DISPATCH_WRAPPERS``; a directory of cells meters its cells' services itself.
     """
     directory = directory_of(backend)
     if region is None:
@@ -106,7 +109,9 @@ def build_app(
 
         auth = Auth(credentials, region=region)
     services = directory.services
-    wrappers = tuple(DISPATCH_WRAPPERS)
+    if meter is not None and not isinstance(directory, OneBackend):
+        meter = None  # a router's requests run on each cell's own services, metered where they are built (cli.py)
+    wrappers = (() if meter is None else (meter,)) + tuple(DISPATCH_WRAPPERS)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
             raise ValueError("the single writer and the item cache serve one backend, not cells")
@@ -291,13 +296,15 @@ def run_on(
     if access_log is not None and credentials is not None:
         access_log.credentials = credentials  # principals by name, not by access key
     directory = directory_of(backend)
-    app = build_app(directory, credentials, writer=writer)
+    metrics = None if access_log is None else access_log.metrics
+    app = build_app(directory, credentials, writer=writer, meter=None if metrics is None else metrics.meter)
     if access_log is not None and access_log.metrics is not None:
         if isinstance(directory, OneBackend):  # table and queue gauges: the default account's
             default = directory.tenants.database(DEFAULT_ACCOUNT)
             access_log.metrics.bind(services_for(default), default)
         else:
-            access_log.metrics.know(operations())  # a directory of cells: request counts only
+            access_log.metrics.know(operations())  # a directory of cells: request counts and its cells' figures
+            access_log.metrics.watch(directory)
         app.metrics = access_log.metrics.exposition
     tracing = from_environment()  # None unless OpenTelemetry is installed and configured
     if tracing is not None:

@@ -95,6 +95,15 @@ class Store(ABC):
         """
         return _NO_GROUP
 
+    def figures(self) -> dict[str, float]:
+        """The backend's own figures for ``/metrics``, by name: cheap to read, none by default.
+
+        SQLite: the WAL's size and the checkpointer's rounds; PostgreSQL: the
+        pool's connections in use and its waits for one.  Names are the
+        metric's, without the ``cellstore_`` prefix; ``_total`` ones only grow.
+        """
+        return {}
+
     @abstractmethod
     def close(self) -> None: ...
 

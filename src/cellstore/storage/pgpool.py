@@ -37,6 +37,9 @@ class ConnectionPool:
         self._count = 0  # idle plus handed out
         self._closed = False
         self._changed = threading.Condition()
+        #: Seconds ``getconn`` callers spent waiting for a connection to be put back, and how many waited (``figures``).
+        self.waited_seconds = 0.0
+        self.waits = 0
 
     def open(self, min_size: int) -> None:
         """Connect ``min_size`` connections now (raising ``PoolTimeout`` if the server cannot be reached)."""
@@ -58,7 +61,10 @@ class ConnectionPool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise PoolTimeout(f"all {self.max_size} connections in use")
+                waited = time.monotonic()
                 self._changed.wait(remaining)
+                self.waited_seconds += time.monotonic() - waited
+                self.waits += 1
         try:
             return self._connect(deadline)
         except BaseException:
@@ -91,6 +97,10 @@ class ConnectionPool:
                 if usable:
                     conn.close()
             self._changed.notify()
+
+    def in_use(self) -> int:
+        """Connections handed out now (or being opened)."""
+        return self._count - len(self._idle)
 
     def close(self) -> None:
         with self._changed:

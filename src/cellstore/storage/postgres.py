@@ -550,6 +550,15 @@ class PostgresStore(Store):
             log.error("checking a lost COMMIT failed: %s", exc)
             return _Outcome.UNKNOWABLE
 
+    def figures(self) -> dict[str, float]:
+        """This process's pool: connections in use, its size limit, and the waits for a free one."""
+        return {
+            "postgres_pool_connections_in_use": float(self._pool.in_use()),
+            "postgres_pool_connections_max": float(self._pool.max_size),
+            "postgres_pool_waits_total": float(self._pool.waits),
+            "postgres_pool_wait_seconds_total": self._pool.waited_seconds,
+        }
+
     def close(self) -> None:
         self._watchdog.stop()
         self._pool.close()

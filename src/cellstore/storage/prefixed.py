@@ -86,5 +86,8 @@ class PrefixedStore(Store):
     def group(self) -> AbstractContextManager[Group]:
         return self.inner.group()
 
+    def figures(self) -> dict[str, float]:
+        return self.inner.figures()
+
     def close(self) -> None:
         return None

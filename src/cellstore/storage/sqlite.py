@@ -36,7 +36,9 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -235,6 +237,16 @@ class SqliteStore(Store):
                 if locked:
                     fcntl.flock(self._write_lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
+    def figures(self) -> dict[str, float]:
+        """The WAL file's size and the checkpoint rounds of every process on this file (none in memory)."""
+        if self._checkpointer is None:
+            return {}
+        try:
+            wal = os.stat(f"{self._checkpointer.path}-wal").st_size
+        except FileNotFoundError:
+            wal = 0
+        return {"sqlite_wal_bytes": float(wal), **self._checkpointer.figures()}
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
@@ -249,11 +261,20 @@ class SqliteStore(Store):
                 self._write_lock_fd = None
 
 
+#: What ``<db>.checkpoint`` holds: rounds run, their nanoseconds in all, the last one's (``_Checkpointer``).
+_ROUNDS = struct.Struct("<QQQ")
+
+
 class _Checkpointer:
-    """A daemon thread that checkpoints the WAL so that no request's COMMIT has to."""
+    """A daemon thread that checkpoints the WAL so that no request's COMMIT has to.
+
+    Each round it runs, under the flock of ``<db>.checkpoint``, it adds its
+    duration to the figures kept in that file (``_ROUNDS``), so ``figures``
+    in any process reads every worker's rounds.
+    """
 
     def __init__(self, path: str, durable: bool) -> None:
-        self._path = path
+        self.path = path
         self._durable = durable
         self._stopping = threading.Event()
         self._lock_fd = os.open(f"{path}.checkpoint", os.O_RDWR | os.O_CREAT, 0o644)
@@ -261,7 +282,7 @@ class _Checkpointer:
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         try:
             conn.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
             conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -276,11 +297,28 @@ class _Checkpointer:
         except BlockingIOError:
             return  # another worker is checkpointing this database
         try:
+            started = time.perf_counter_ns()
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            took = time.perf_counter_ns() - started
+            rounds, total, _ = self._rounds()
+            os.pwrite(self._lock_fd, _ROUNDS.pack(rounds + 1, total + took, took), 0)
         except sqlite3.OperationalError:
             pass  # busy (e.g. a migration holds the database): the next round tries again
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _rounds(self) -> tuple[int, int, int]:
+        raw = os.pread(self._lock_fd, _ROUNDS.size, 0)
+        return _ROUNDS.unpack(raw) if len(raw) == _ROUNDS.size else (0, 0, 0)
+
+    def figures(self) -> dict[str, float]:
+        """Checkpoint rounds run on this database by any process, and their durations (written under the flock)."""
+        rounds, total, last = self._rounds()
+        return {
+            "sqlite_checkpoints_total": float(rounds),
+            "sqlite_checkpoint_seconds_total": total / 1e9,
+            "sqlite_checkpoint_last_seconds": last / 1e9,
+        }
 
     def stop(self) -> None:
         self._stopping.set()

@@ -113,3 +113,31 @@ def test_an_unreachable_server_is_reported_clearly() -> None:
         PostgresStore(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none", timeout=1.0)
 
 
+
+
+def test_pool_figures_count_connections_in_use_and_waits(postgres_dsn: str) -> None:
+    import threading
+    import time
+
+    backend = PostgresStore(postgres_dsn, max_size=1)
+    try:
+        assert backend.figures()["postgres_pool_connections_in_use"] == 0
+        waited = threading.Event()
+
+        def second() -> None:
+            with backend.transaction(write=False):
+                waited.set()
+
+        with backend.transaction(write=False):
+            assert backend.figures()["postgres_pool_connections_in_use"] == 1
+            thread = threading.Thread(target=second)
+            thread.start()
+            time.sleep(0.2)  # the other transaction waits for the one connection
+            assert not waited.is_set()
+        thread.join(5)
+        figures = backend.figures()
+        assert waited.is_set() and figures["postgres_pool_waits_total"] >= 1
+        assert 0.1 < figures["postgres_pool_wait_seconds_total"] < 5
+        assert figures["postgres_pool_connections_in_use"] == 0 and figures["postgres_pool_connections_max"] == 1
+    finally:
+        backend.close()

@@ -58,3 +58,31 @@ def test_close_stops_the_checkpointer_thread(tmp_path: Path) -> None:
     assert thread.is_alive()
     store.close()
     assert not thread.is_alive()
+
+
+def test_figures_show_the_wal_and_every_stores_checkpoint_rounds(tmp_path: Path) -> None:
+    """Rounds are kept in ``<db>.checkpoint``, so each process (here: each store on the file) reads them all."""
+    path = tmp_path / "cellstore.db"
+    first, second = SqliteStore(path), SqliteStore(path)
+    try:
+        _write(first, 20, 1000)
+        assert first.figures()["sqlite_wal_bytes"] == (tmp_path / "cellstore.db-wal").stat().st_size > 0
+        deadline = time.monotonic() + 10
+        while first.figures()["sqlite_checkpoints_total"] < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        figures, others = first.figures(), second.figures()
+        # Both stores' checkpointers take turns on the flock, and both read the one file.
+        assert others["sqlite_checkpoints_total"] >= figures["sqlite_checkpoints_total"] >= 4
+        assert 0 < figures["sqlite_checkpoint_last_seconds"] <= figures["sqlite_checkpoint_seconds_total"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_in_memory_store_has_no_figures() -> None:
+    store = SqliteStore(None)
+    try:
+        assert store.figures() == {}
+    finally:
+        store.close()
