@@ -331,13 +331,18 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def _migrate_data(store: Store) -> int:
-    """The engine's data migrations (``engine/migrations.py``); the data format found, or one line and an exit."""
-    from cellstore.engine import migrations
-    from cellstore.progress import StatusLine
+def _migrate_data(store: Store, *, logged: bool = False) -> int:
+    """The engine's data migrations (``engine/migrations.py``); the data format found, or one line and an exit.
 
+    ``logged``: each migration run is a log record (``serve``, whose every line
+    follows ``--log-format``), not a status line on stderr (``cellstore migrate``).
+    """
+    from cellstore.engine import migrations
+    from cellstore.progress import LoggedLines, StatusLine, TextSink
+
+    stream: TextSink = LoggedLines(logging.getLogger("cellstore.migrations")) if logged else sys.stderr
     try:
-        return migrations.migrate(store, StatusLine(sys.stderr))  # each migration run, as it runs
+        return migrations.migrate(store, StatusLine(stream))  # each migration run, as it runs
     except migrations.DataFormatTooNew as err:
         store.close()
         raise SystemExit(f"cellstore: {err}") from None
@@ -456,7 +461,7 @@ def _serve_with(
     # Opened once here, before anything is served: every mistake in --storage or
     # --data-dir is reported in one line, and migrations run before any worker starts.
     store = _open_store(location)
-    _migrate_data(store)
+    _migrate_data(store, logged=True)
     store.close()
     parent = os.getpid()
 

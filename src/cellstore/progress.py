@@ -12,18 +12,28 @@ may use it, and it uses none.
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 import time
-from typing import TextIO
+from typing import Protocol
 
 #: Seconds between redraws of a terminal's status line.
 REDRAW_SECONDS = 0.1
 
 
+class TextSink(Protocol):
+    """Where a status line is written: a terminal, a log file, or log records (``LoggedLines``)."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
+
+
 class StatusLine:
     """One status line on ``stream``; safe to call from several threads (a parallel scan's workers)."""
 
-    def __init__(self, stream: TextIO, *, every: float = 2.0, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextSink, *, every: float = 2.0, tty: bool | None = None) -> None:
         self._stream = stream
         self._tty = stream.isatty() if tty is None else tty
         self._every = every
@@ -72,3 +82,29 @@ class StatusLine:
                 self._stream.flush()
                 self._open = False
             self._last = float("-inf")
+
+
+class LoggedLines(io.TextIOBase):
+    """A text stream whose every line is a log record: a ``StatusLine`` inside a server, under its log format.
+
+    ``serve`` reports its start-up work (data migrations) this way, so that with
+    ``--log-format json`` every line the server writes is still JSON.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+        self._partial = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._logger.info("%s", line)
+        return len(text)

@@ -16,8 +16,8 @@ the code reads only the current format.
 Adding one: append a ``DataMigration`` with the next number.  Never edit or
 renumber one that has shipped.
 
-Given a ``StatusLine`` (``cellstore migrate`` and ``serve`` pass one on
-stderr), ``migrate`` shows each migration as it starts and says when it is
+Given a ``StatusLine`` (``cellstore migrate`` passes one on stderr,
+``serve`` one whose lines are log records, so ``--log-format json`` holds), ``migrate`` shows each migration as it starts and says when it is
 done and how long it took: redrawn on a terminal, plain lines in a log.
 """
 
