@@ -444,7 +444,7 @@ def _serve_with(args: argparse.Namespace, location: str | None, security: dict[s
         tenants = Tenants(_open_store(location), ttl_interval=args.ttl_interval)
         tenants.open_stored()
         if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
-            # in the workers only: a lease picks the one that runs each; handlers serve the default account
+            # in the workers only: a lease picks the one that runs each, on its account's database
             _start_handlers(tenants, args.handlers)
         return tenants
 
@@ -549,11 +549,12 @@ def _access_log(args: argparse.Namespace) -> AccessLog | None:
 
 
 def _start_handlers(tenants: Tenants, path: Path) -> None:
-    from cellstore.engine.tenants import DEFAULT_ACCOUNT
     from cellstore.handlers import HandlerConfigError, config
 
     try:
-        config.load(tenants.database(DEFAULT_ACCOUNT), path)
+        entries = config.read(path, tenants.region)
+        for account in config.accounts(entries):
+            config.start(tenants.database(account), entries)
     except HandlerConfigError as err:
         tenants.close()
         raise SystemExit(f"cellstore: {err}") from None
@@ -562,25 +563,26 @@ def _start_handlers(tenants: Tenants, path: Path) -> None:
 def _handlers(args: argparse.Namespace) -> int:
     import json
 
-    from cellstore.engine.wiring import open_database
+    from cellstore.engine.tenants import Tenants
     from cellstore.handlers import stored_status
 
     location = _location(args)
     _data_dir(args)
-    db = open_database(_open_store(location), background=False)
-    try:
-        found = stored_status(db)
+    tenants = Tenants(_open_store(location), background=False)
+    try:  # each account keeps its own mappings, in its own keyspace
+        found = [{"account": account, **entry} for account in tenants.open_stored()
+                 for entry in stored_status(tenants.database(account))]
     finally:
-        db.close()
+        tenants.close()
     if args.json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
-    columns = ("name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
+    columns = ("account", "name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
     rows = [columns]
     for entry in found:
         metrics = entry["metrics"]
         state = metrics.get("state", "-") if entry["owner"] else "idle"
-        rows.append((entry["name"], entry["kind"], state, entry["owner"] or "-", *(
+        rows.append((entry["account"], entry["name"], entry["kind"], state, entry["owner"] or "-", *(
             str(metrics.get(key, 0)) for key in ("records", "errors", "retries", "lag")), metrics.get("last_error") or "-"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
     for row in rows:
@@ -667,8 +669,18 @@ def _serve_cells(args: argparse.Namespace) -> int:
         args.workers = default_workers(str(args.cells))
     if args.workers < 1:
         raise SystemExit("cellstore: --workers must be at least 1")
-    if args.writer or args.handlers is not None:  # an explicit --writer; each cell's workers write for themselves
-        raise SystemExit("cellstore: --cells does not take --writer or --handlers (yet): see docs/CELLS.md")
+    if args.writer:  # an explicit --writer; each cell's workers write for themselves
+        raise SystemExit("cellstore: --cells does not take --writer (yet): see docs/CELLS.md")
+    if args.ttl_interval is not None and args.ttl_interval <= 0:
+        raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
+    if args.handlers is not None:
+        from cellstore.handlers import HandlerConfigError
+        from cellstore.handlers import config as handlers_config
+
+        try:
+            handlers_config.check(args.handlers)  # before any worker starts: a bad file stops serve here
+        except HandlerConfigError as err:
+            raise SystemExit(f"cellstore: {err}") from None
     security = _security(args)
     access_log = _access_log(args)
     # Every cell's storage and the map opened once before anything is served: a
@@ -683,10 +695,12 @@ def _serve_cells(args: argparse.Namespace) -> int:
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
             services_for, start=in_worker,
+            # each account's handlers run in the cell that holds it, and follow it when it moves
+            start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
         )
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
-    about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}"
+    about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}" + (f"; handlers: {args.handlers}" if args.handlers else "")
     try:
         if args.workers == 1:
             serve(open_directory(), args.host, args.port, max_connections=args.max_connections, about=about,
@@ -698,6 +712,18 @@ def _serve_cells(args: argparse.Namespace) -> int:
         if err.errno == errno.EADDRINUSE:
             raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use: choose another --port") from None
         raise
+
+
+def _account_handlers(path: Path) -> Callable[[MapDatabase], None]:
+    """Starts, on an account's database, the entries of the handlers file that belong to that account."""
+    from cellstore.handlers import config as handlers_config
+
+    entries = handlers_config.read(path)  # checked in the parent already
+
+    def start(db: MapDatabase) -> None:
+        handlers_config.start(db, entries)
+
+    return start
 
 
 def _cells_config(path: Path) -> CellsConfig:

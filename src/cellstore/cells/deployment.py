@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from cellstore.api import Database, Tenants
 from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead
-from cellstore.cells.cell import Cell
+from cellstore.cells.cell import Cell, StartAccount
 from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
 from cellstore.cells.config import CellConfig, CellsConfig, CellsConfigError, load
 from cellstore.cells.router import Router
@@ -41,19 +41,21 @@ def open_router(
     timeout: float = TIMEOUT,
     refresh_interval: float = REFRESH_INTERVAL,
     start: bool = True,
+    start_account: StartAccount | None = None,
 ) -> Router:
     """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
-    placed tenants' databases opening (so their background work runs)."""
+    placed tenants' databases opening (so their background work runs).  ``start_account`` starts an
+    account's own work (its handlers) in the cell that serves it (``cell.Cell``)."""
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
     for name, cell_config in config.cells.items():
         bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-        cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
+        cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead, start_account)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
     router.admin = AdminRoute(router)
-    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads)
+    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads, start_account)
     if start:
         for account, name in cellmap.snapshot.tenants.items():
             cell = cells.get(name)
@@ -65,7 +67,7 @@ def open_router(
 
 def _reloader(
     router: Router, config: CellsConfig, open_tenants: OpenTenants, services_for: ServicesFor,
-    queue_size: int, timeout: float, threads: int,
+    queue_size: int, timeout: float, threads: int, start_account: StartAccount | None,
 ) -> Callable[[], None]:
     """A check, run each health round, that re-reads the cells file when it changes: how a cell is added,
     or a cell closed to new tenants (``accept_new = false``) before a drain, without a restart."""
@@ -93,7 +95,7 @@ def _reloader(
         for name, cell_config in new.cells.items():
             if name not in router.cells:
                 bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-                router.add_cell(Cell(cell_config, open_tenants(cell_config), services_for, bulkhead))
+                router.add_cell(Cell(cell_config, open_tenants(cell_config), services_for, bulkhead, start_account))
         router.update_config(new)
 
     return reload
