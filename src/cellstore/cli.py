@@ -380,13 +380,13 @@ def _security(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.zone:  # this front end's zone: replica reads of a multi-host --storage (or a cell's) prefer it
+        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.cells is not None:
         if args.cache is not None:
             raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
         return _serve_cells(args)
     location = _location(args)
-    if args.zone:
-        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.workers is None:
         args.workers = default_workers(location)
     if args.workers < 1:
