@@ -568,9 +568,12 @@ def _handlers(args: argparse.Namespace) -> int:
 
     location = _location(args)
     _data_dir(args)
-    tenants = Tenants(_open_store(location), background=False)
+    # fenced: an account moved to another cell is skipped here (its mappings went with it), not opened
+    tenants = Tenants(_open_store(location), background=False, fenced=True)
     try:  # each account keeps its own mappings, in its own keyspace
-        found = [{"account": account, **entry} for account in tenants.open_stored()
+        stored = tenants.open_stored()  # the default account first; one moved away is not opened
+        opened = set(tenants.opened())
+        found = [{"account": account, **entry} for account in stored if account in opened
                  for entry in stored_status(tenants.database(account))]
     finally:
         tenants.close()

@@ -181,3 +181,47 @@ def test_a_handler_of_an_account_names_a_12_digit_account(tmp_path: Path) -> Non
     result = subprocess.run([sys.executable, "-m", "cellstore", "serve", "--in-memory", "--port", "0",
                              "--handlers", str(config)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0 and "belongs to account 222222222222" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_handler_follows_its_account_moved_to_another_cell(
+    tmp_path: Path, server_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "account_log.py").write_text(ACCOUNTS_MODULE)
+    config = tmp_path / "handlers.toml"
+    config.write_text(ACCOUNTS_CONFIG)
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setenv("HANDLER_OUT", str(out))
+    monkeypatch.setenv("CELLSTORE_HANDLER_POLL_SECONDS", "0.02")
+    monkeypatch.setenv("CELLSTORE_HANDLER_LEASE_SECONDS", "1")
+    cells = tmp_path / "cells.toml"
+    cells.write_text('[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n')
+    server = server_process("--cells", str(cells), "--workers", "2", "--auth", "none", "--handlers", str(config))
+    alice = _orders_client(server.endpoint_url, ALICE)
+    for n in range(6):
+        alice.put_item(TableName="orders", Item={"pk": {"S": f"a{n}"}})
+    assert len(_delivered(out, 6)) == 6
+    status = json.loads(subprocess.run(
+        [sys.executable, "-m", "cellstore", "cells", "status", "--json", "--cells", str(cells)],
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    source = next(cell["name"] for cell in status["cells"] if cell["tenants"] == 1)
+    target = "b" if source == "a" else "a"
+    subprocess.run([sys.executable, "-m", "cellstore", "cells", "move", ALICE, "--to", target, "--cells", str(cells)],
+                   capture_output=True, text=True, timeout=120, check=True)
+    for n in range(6, 12):
+        alice.put_item(TableName="orders", Item={"pk": {"S": f"a{n}"}})
+    lines = _delivered(out, 12)
+    keys = [line["pk"] for line in lines]
+    # Every record once; those written after the move delivered from the target cell, resuming at the moved checkpoint.
+    assert sorted(set(keys)) == sorted(f"a{n}" for n in range(12)) and keys[:6] == [f"a{n}" for n in range(6)]
+    assert len(keys) == 12
+    assert server.terminate() == 0
+    found = json.loads(subprocess.run(
+        [sys.executable, "-m", "cellstore", "handlers", "status", "--json", "--data-dir", str(tmp_path / target)],
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert [(entry["account"], entry["name"], entry["checkpoint"]["lanes"]) for entry in found] == [(ALICE, "orders", [12])]
+    left = json.loads(subprocess.run(
+        [sys.executable, "-m", "cellstore", "handlers", "status", "--json", "--data-dir", str(tmp_path / source)],
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert left == []  # the source kept only the move's fence: the mapping moved with the account
