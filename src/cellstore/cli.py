@@ -383,8 +383,6 @@ def _serve(args: argparse.Namespace) -> int:
     if args.zone:  # this front end's zone: replica reads of a multi-host --storage (or a cell's) prefer it
         os.environ["CELLSTORE_ZONE"] = args.zone
     if args.cells is not None:
-        if args.cache is not None:
-            raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
         return _serve_cells(args)
     location = _location(args)
     if args.workers is None:
@@ -686,6 +684,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
             raise SystemExit(f"cellstore: {err}") from None
     security = _security(args)
     access_log = _access_log(args)
+    item_cache = cache_command.service_cache(args)  # serve --cache: each cell's accounts, keys scoped by the cell
     # Every cell's storage and the map opened once before anything is served: a
     # mistake is one line, and migrations run before any worker starts.
     for cell in config.cells.values():
@@ -700,6 +699,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
             services_for, start=in_worker,
             # each account's handlers run in the cell that holds it, and follow it when it moves
             start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
+            wrap=None if item_cache is None else lambda cell, db, dispatchers: item_cache(db, dispatchers, scope=cell),
         )
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
