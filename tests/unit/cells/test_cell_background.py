@@ -134,6 +134,33 @@ def test_a_ttl_item_expires_in_a_non_default_account_of_a_cell(tmp_path: Path) -
         router.close()
 
 
+def test_an_index_backfills_in_a_non_default_account_of_a_cell(tmp_path: Path) -> None:
+    router, _ = deployment(tmp_path)
+    try:
+        create_orders(router, BOB)
+        for n in range(200):
+            put(router, BOB, f"o{n}", status={"S": f"s{n % 4}"})
+        described = call(router, BOB, "UpdateTable", {
+            "TableName": "orders", "AttributeDefinitions": [{"AttributeName": "status", "AttributeType": "S"}],
+            "GlobalSecondaryIndexUpdates": [{"Create": {
+                "IndexName": "by-status", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}}}],
+        })["TableDescription"]
+        assert described["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING"
+
+        def status() -> str:
+            table = call(router, BOB, "DescribeTable", {"TableName": "orders"})["Table"]
+            return str(table["GlobalSecondaryIndexes"][0]["IndexStatus"])
+
+        wait_for(lambda: status() == "ACTIVE")  # cell b's backfill unit ran, in BOB's keyspace
+        found = call(router, BOB, "Query", {"TableName": "orders", "IndexName": "by-status",
+                                            "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                                            "ExpressionAttributeValues": {":s": {"S": "s1"}}})
+        assert found["Count"] == 50
+    finally:
+        router.close()
+
+
 def test_each_accounts_handler_sees_only_its_records_and_follows_a_move(tmp_path: Path) -> None:
     path = tmp_path / "handlers.toml"
     path.write_text(HANDLERS)
