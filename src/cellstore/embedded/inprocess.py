@@ -366,6 +366,11 @@ def in_process(
     ``.resource()`` stay bound to it.  ``fast=False`` routes through the full
     HTTP request/response handling instead of the fast path.  ``storage``
     (a ``postgresql://`` URL) puts the database on PostgreSQL instead.
+
+    Accounts are as on a server with ``--auth none``: a client made with a
+    12-digit ``aws_access_key_id`` acts in that account (its own tables,
+    queues and ARNs), any other client in the default account, which is
+    also ``.db``'s.
     """
     from cellstore.storage import open_store
 
