@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cellstore import __version__
 from cellstore.cache import command as cache_command
@@ -184,9 +184,10 @@ def _parser() -> argparse.ArgumentParser:
     handlers = commands.add_parser(
         "handlers",
         help="inspect stream and queue handlers",
-        description="Show every handler mapping that has run on a database: its lease holder, "
-        "checkpoint and last saved metrics.",
-        epilog="examples:\n  cellstore handlers status --data-dir ./data\n  cellstore handlers status --json --data-dir ./data",
+        description="Show every handler mapping that has run on a database, account by account: its lease "
+        "holder, checkpoint and last saved metrics; with --cells, in every cell of a deployment.",
+        epilog="examples:\n  cellstore handlers status --data-dir ./data\n  cellstore handlers status --json --data-dir ./data\n"
+        "  cellstore handlers status --cells cells.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     handlers.add_argument("action", choices=("status",), help="what to show")
@@ -196,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
+    where.add_argument("--cells", type=Path, metavar="FILE", help="every cell of this cells file (docs/CELLS.md)")
     handlers.set_defaults(run=_handlers, parser=handlers)
 
     importing = commands.add_parser(
@@ -564,30 +566,38 @@ def _handlers(args: argparse.Namespace) -> int:
     from cellstore.engine.tenants import Tenants
     from cellstore.handlers import stored_status
 
-    location = _location(args)
-    _data_dir(args)
-    # fenced: an account moved to another cell is skipped here (its mappings went with it), not opened
-    tenants = Tenants(_open_store(location), background=False, fenced=True)
-    try:  # each account keeps its own mappings, in its own keyspace
-        stored = tenants.open_stored()  # the default account first; one moved away is not opened
-        opened = set(tenants.opened())
-        found = [{"account": account, **entry} for account in stored if account in opened
-                 for entry in stored_status(tenants.database(account))]
-    finally:
-        tenants.close()
+    stores: list[tuple[str | None, Tenants]]
+    if args.cells is not None:
+        opener = _cell_opener(fenced=True, background=False)
+        stores = [(name, opener(cell)) for name, cell in _cells_config(args.cells).cells.items()]
+    else:
+        _data_dir(args)
+        # fenced: an account moved to another cell is skipped here (its mappings went with it), not opened
+        stores = [(None, Tenants(_open_store(_location(args)), background=False, fenced=True))]
+    found: list[dict[str, Any]] = []
+    for cell, tenants in stores:
+        try:  # each account keeps its own mappings, in its own keyspace
+            stored = tenants.open_stored()  # the default account first; one moved away is not opened
+            opened = set(tenants.opened())
+            found += [{**({"cell": cell} if cell is not None else {}), "account": account, **entry}
+                      for account in stored if account in opened for entry in stored_status(tenants.database(account))]
+        finally:
+            tenants.close()
     if args.json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
-    columns = ("account", "name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
+    columns: tuple[str, ...] = ("cell",) if args.cells is not None else ()
+    columns += ("account", "name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
     rows = [columns]
     for entry in found:
         metrics = entry["metrics"]
         state = metrics.get("state", "-") if entry["owner"] else "idle"
-        rows.append((entry["account"], entry["name"], entry["kind"], state, entry["owner"] or "-", *(
+        where = (entry["cell"],) if args.cells is not None else ()
+        rows.append((*where, entry["account"], entry["name"], entry["kind"], state, entry["owner"] or "-", *(
             str(metrics.get(key, 0)) for key in ("records", "errors", "retries", "lag")), metrics.get("last_error") or "-"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
     for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(str(value).ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

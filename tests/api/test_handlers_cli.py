@@ -225,3 +225,7 @@ def test_a_handler_follows_its_account_moved_to_another_cell(
         [sys.executable, "-m", "cellstore", "handlers", "status", "--json", "--data-dir", str(tmp_path / source)],
         capture_output=True, text=True, timeout=60, check=True).stdout)
     assert left == []  # the source kept only the move's fence: the mapping moved with the account
+    both = subprocess.run([sys.executable, "-m", "cellstore", "handlers", "status", "--cells", str(cells)],
+                          capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    assert both[0].split()[:3] == ["cell", "account", "name"]
+    assert [line.split()[:3] for line in both[1:]] == [[target, ALICE, "orders"]]
