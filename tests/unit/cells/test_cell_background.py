@@ -21,7 +21,7 @@ from cellstore.cells.mover import Mover
 from cellstore.cells.router import Router
 from cellstore.engine.wiring import open_database
 from cellstore.handlers import config as handlers_config
-from cellstore.handlers import handlers_for, runner
+from cellstore.handlers import handlers_for, runner, state
 from cellstore.protocol.server import services_for
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
@@ -177,6 +177,8 @@ def test_each_accounts_handler_sees_only_its_records_and_follows_a_move(tmp_path
         source_db = router.cells["a"].tenants.database(ALICE)
         (mapping,) = handlers_for(source_db)
         assert mapping.name == "alice-orders"
+        # Delivered and checkpointed before the move (a batch not yet checkpointed would be delivered again).
+        wait_for(lambda: (state.load_checkpoint(source_db, "alice-orders") or {}).get("lanes", [0])[0] >= 5)
         assert [m.name for m in handlers_for(router.cells["b"].tenants.database(BOB))] == ["bob-orders"]
 
         mover.move(mover.plan(ALICE, "b"))
