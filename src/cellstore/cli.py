@@ -192,9 +192,10 @@ def _parser() -> argparse.ArgumentParser:
     handlers = commands.add_parser(
         "handlers",
         help="inspect stream and queue handlers",
-        description="Show every handler mapping that has run on a database: its lease holder, "
-        "checkpoint and last saved metrics.",
-        epilog="examples:\n  cellstore handlers status --data-dir ./data\n  cellstore handlers status --json --data-dir ./data",
+        description="Show every handler mapping that has run on a database, account by account: its lease "
+        "holder, checkpoint and last saved metrics; with --cells, in every cell of a deployment.",
+        epilog="examples:\n  cellstore handlers status --data-dir ./data\n  cellstore handlers status --json --data-dir ./data\n"
+        "  cellstore handlers status --cells cells.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     handlers.add_argument("action", choices=("status",), help="what to show")
@@ -204,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path("data"), help="directory holding cellstore.db (default: ./data)"
     )
     where.add_argument("--storage", metavar="URL", help="a postgresql:// URL")
+    where.add_argument("--cells", type=Path, metavar="FILE", help="every cell of this cells file (docs/CELLS.md)")
     handlers.set_defaults(run=_handlers, parser=handlers)
 
     importing = commands.add_parser(
@@ -398,13 +400,11 @@ def _serve(args: argparse.Namespace) -> int:
         from cellstore.protocol import console
 
         console.SETTINGS.enabled = False
+    if args.zone:  # this front end's zone: replica reads of a multi-host --storage (or a cell's) prefer it
+        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.cells is not None:
-        if args.cache is not None:
-            raise SystemExit("cellstore: --cache serves one backend; it cannot be used with --cells yet")
         return _serve_cells(args)
     location = _location(args)
-    if args.zone:
-        os.environ["CELLSTORE_ZONE"] = args.zone
     if args.workers is None:
         args.workers = default_workers(location)
     if args.workers < 1:
@@ -470,7 +470,7 @@ def _serve_with(
         tenants = Tenants(_open_store(location), ttl_interval=args.ttl_interval)
         tenants.open_stored()
         if args.handlers is not None and (args.workers == 1 or os.getpid() != parent):
-            # in the workers only: a lease picks the one that runs each; handlers serve the default account
+            # in the workers only: a lease picks the one that runs each, on its account's database
             _start_handlers(tenants, args.handlers)
         return tenants
 
@@ -584,11 +584,12 @@ def _cell_status(directory: object) -> dict[str, Any] | None:
 
 
 def _start_handlers(tenants: Tenants, path: Path) -> None:
-    from cellstore.engine.tenants import DEFAULT_ACCOUNT
     from cellstore.handlers import HandlerConfigError, config
 
     try:
-        config.load(tenants.database(DEFAULT_ACCOUNT), path)
+        entries = config.read(path, tenants.region)
+        for account in config.accounts(entries):
+            config.start(tenants.database(account), entries)
     except HandlerConfigError as err:
         tenants.close()
         raise SystemExit(f"cellstore: {err}") from None
@@ -597,29 +598,41 @@ def _start_handlers(tenants: Tenants, path: Path) -> None:
 def _handlers(args: argparse.Namespace) -> int:
     import json
 
-    from cellstore.engine.wiring import open_database
+    from cellstore.engine.tenants import Tenants
     from cellstore.handlers import stored_status
 
-    location = _location(args)
-    _data_dir(args)
-    db = open_database(_open_store(location), background=False)
-    try:
-        found = stored_status(db)
-    finally:
-        db.close()
+    stores: list[tuple[str | None, Tenants]]
+    if args.cells is not None:
+        opener = _cell_opener(fenced=True, background=False)
+        stores = [(name, opener(cell)) for name, cell in _cells_config(args.cells).cells.items()]
+    else:
+        _data_dir(args)
+        # fenced: an account moved to another cell is skipped here (its mappings went with it), not opened
+        stores = [(None, Tenants(_open_store(_location(args)), background=False, fenced=True))]
+    found: list[dict[str, Any]] = []
+    for cell, tenants in stores:
+        try:  # each account keeps its own mappings, in its own keyspace
+            stored = tenants.open_stored()  # the default account first; one moved away is not opened
+            opened = set(tenants.opened())
+            found += [{**({"cell": cell} if cell is not None else {}), "account": account, **entry}
+                      for account in stored if account in opened for entry in stored_status(tenants.database(account))]
+        finally:
+            tenants.close()
     if args.json:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
-    columns = ("name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
+    columns: tuple[str, ...] = ("cell",) if args.cells is not None else ()
+    columns += ("account", "name", "kind", "state", "owner", "records", "errors", "retries", "lag", "last_error")
     rows = [columns]
     for entry in found:
         metrics = entry["metrics"]
         state = metrics.get("state", "-") if entry["owner"] else "idle"
-        rows.append((entry["name"], entry["kind"], state, entry["owner"] or "-", *(
+        where = (entry["cell"],) if args.cells is not None else ()
+        rows.append((*where, entry["account"], entry["name"], entry["kind"], state, entry["owner"] or "-", *(
             str(metrics.get(key, 0)) for key in ("records", "errors", "retries", "lag")), metrics.get("last_error") or "-"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(columns))]
     for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(str(value).ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
@@ -702,11 +715,22 @@ def _serve_cells(args: argparse.Namespace) -> int:
         args.workers = default_workers(str(args.cells))
     if args.workers < 1:
         raise SystemExit("cellstore: --workers must be at least 1")
-    if args.writer or args.handlers is not None:  # an explicit --writer; each cell's workers write for themselves
-        raise SystemExit("cellstore: --cells does not take --writer or --handlers (yet): see docs/CELLS.md")
+    if args.writer:  # an explicit --writer; each cell's workers write for themselves
+        raise SystemExit("cellstore: --cells does not take --writer (yet): see docs/CELLS.md")
+    if args.ttl_interval is not None and args.ttl_interval <= 0:
+        raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
+    if args.handlers is not None:
+        from cellstore.handlers import HandlerConfigError
+        from cellstore.handlers import config as handlers_config
+
+        try:
+            handlers_config.check(args.handlers)  # before any worker starts: a bad file stops serve here
+        except HandlerConfigError as err:
+            raise SystemExit(f"cellstore: {err}") from None
     security = _security(args)
     metrics_dir = _metrics_dir(args)  # before the metrics module is imported: it picks its mode then
-    access_log = _access_log(args)
+    item_cache = cache_command.service_cache(args)  # serve --cache: each cell's accounts, keys scoped by the cell
+    access_log = _access_log(args, item_cache)  # /metrics: the cache zones' counters too
     # Every cell's storage and the map opened once before anything is served: a
     # mistake is one line, and migrations run before any worker starts.
     for cell in config.cells.values():
@@ -723,10 +747,13 @@ def _serve_cells(args: argparse.Namespace) -> int:
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
             cell_services, start=in_worker,
+            # each account's handlers run in the cell that holds it, and follow it when it moves
+            start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
+            wrap=None if item_cache is None else lambda cell, db, dispatchers: item_cache(db, dispatchers, scope=cell),
         )
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
-    about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}"
+    about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}" + (f"; handlers: {args.handlers}" if args.handlers else "")
     try:
         if args.workers == 1:
             serve(open_directory(), args.host, args.port, max_connections=args.max_connections, about=about,
@@ -753,6 +780,18 @@ def _metered_services(meter: Callable[..., dict[str, Any]], db: MapDatabase) -> 
     found = services_for(db)
     dispatchers = meter(db, {name: service.dispatch for name, service in found.items()})
     return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+
+
+def _account_handlers(path: Path) -> Callable[[MapDatabase], None]:
+    """Starts, on an account's database, the entries of the handlers file that belong to that account."""
+    from cellstore.handlers import config as handlers_config
+
+    entries = handlers_config.read(path)  # checked in the parent already
+
+    def start(db: MapDatabase) -> None:
+        handlers_config.start(db, entries)
+
+    return start
 
 
 def _cells_config(path: Path) -> CellsConfig:

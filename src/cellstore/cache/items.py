@@ -26,6 +26,7 @@ fails a request: the request goes to the table as if there were no cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -109,17 +110,22 @@ def _canonical(value: dict[str, Any]) -> Any:
 
 
 class ItemCache:
-    def __init__(self, client: CacheClient, settings: ItemCacheSettings, account: str = "000000000000") -> None:
+    def __init__(
+        self, client: CacheClient, settings: ItemCacheSettings, account: str = "000000000000", scope: str = ""
+    ) -> None:
         self.client = client
         self.settings = settings
         self.account = account
+        #: Where the account's data is (a server of cells: the cell's name), part of every key when set.
+        self.scope = scope
         self._dispatch: Dispatch | None = None
         self._tables: dict[str, _TableInfo] = {}
 
     # -- keys ----------------------------------------------------------------------------------
 
     def cache_key(self, table: str, key: dict[str, Any]) -> str:
-        """The memcached key of one item: a digest of the account, the table (and its creation), the canonical key.
+        """The memcached key of one item: a digest of the scope (a cell), the account, the table (and its
+        creation), the canonical key.
 
         The table's creation time is part of it, so items cached before a
         table was deleted and created again are never read as the new
@@ -127,7 +133,8 @@ class ItemCache:
         ``DESCRIBE_EVERY`` seconds.
         """
         canonical = orjson.dumps(
-            [self.account, table, self._table(table).generation, sorted((n, _canonical(v)) for n, v in key.items())]
+            [*([self.scope] if self.scope else []), self.account, table, self._table(table).generation,
+             sorted((n, _canonical(v)) for n, v in key.items())]
         )
         return "ddb:" + hashlib.blake2b(canonical, digest_size=20).hexdigest()
 
@@ -410,24 +417,33 @@ class ServiceCache:
         self.config, self.zone = config, zone
         self.settings = ItemCacheSettings.from_config(config)
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self.caches: list[ItemCache] = []
 
-    def __call__(self, db: Database, dispatchers: dict[str, Dispatch]) -> dict[str, Dispatch]:
-        """The services' dispatchers with the item cache in front of DynamoDB's (and its stream follower running)."""
+    def __call__(self, db: Database, dispatchers: dict[str, Dispatch], scope: str = "") -> dict[str, Dispatch]:
+        """The services' dispatchers with the item cache in front of DynamoDB's (and its stream follower running).
+
+        ``scope`` (a server of cells: the cell's name) goes into every key, so
+        an account's items cached from one cell are never read in another.
+        The follower runs with ``db``'s background work and the client is
+        closed once ``db`` is gone: an account that moved to another cell
+        leaves nothing running here.
+        """
         dynamodb = dispatchers.get("dynamodb")
         if dynamodb is None:
             return dispatchers
         client = CacheClient(self.config, zone=self.zone)
         if self.config.auto_warm:
             auto_warm(client, self.config.warm_rate)
-        cache = ItemCache(client, self.settings, db.account)
-        self.caches.append(cache)
+        cache = ItemCache(client, self.settings, db.account, scope)
+        with self._lock:
+            self.caches.append(cache)
         streams = dispatchers.get("streams")
+        follower = None
         if streams is not None and self.settings.follow > 0:
             follower = ChangeFollower(cache, dynamodb, streams)
-            threading.Thread(
-                target=follower.run, args=(self._stop, self.settings.follow), name="item-cache-follower", daemon=True
-            ).start()
+        # One run that lasts as long as ``db``'s background work (the interval only matters once it returned).
+        db.every("item-cache-follower", lambda: 1.0, functools.partial(self._follow, cache, follower))
         return {**dispatchers, "dynamodb": cache.wrap(dynamodb)}
 
     def metrics(self) -> dict[str, Any]:
@@ -438,7 +454,9 @@ class ServiceCache:
         """
         zones: dict[str, Any] = {}
         retry_pending = 0
-        for cache in list(self.caches):
+        with self._lock:
+            caches = list(self.caches)
+        for cache in caches:
             found = cache.client.metrics()
             retry_pending += int(found["retry_pending"])
             for name, zone in found["zones"].items():
@@ -454,9 +472,30 @@ class ServiceCache:
             "clients": len(self.caches),
         }
 
+    def _follow(self, cache: ItemCache, follower: ChangeFollower | None, db: Database) -> None:
+        """A background task of ``db``: the follower's polls until ``db`` stops, then ``cache``'s client closed."""
+        every = self.settings.follow if follower is not None else 1.0
+        try:
+            while not db.closing and not self._stop.is_set():
+                if follower is not None:
+                    follower.poll()
+                deadline = time.monotonic() + every
+                while not db.closing and time.monotonic() < deadline:
+                    if self._stop.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
+                        break
+        finally:
+            with self._lock:
+                mine = cache in self.caches
+                if mine:
+                    self.caches.remove(cache)
+            if mine:
+                cache.client.close()
+
     def close(self) -> None:
         self._stop.set()
-        for cache in self.caches:
+        with self._lock:
+            caches, self.caches = self.caches, []
+        for cache in caches:
             cache.client.close()
 
 

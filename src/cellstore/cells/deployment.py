@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from cellstore.api import Database, Tenants
 from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead
-from cellstore.cells.cell import Cell
+from cellstore.cells.cell import Cell, StartAccount
 from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
 from cellstore.cells.config import CellConfig, CellsConfig, CellsConfigError, load
 from cellstore.cells.router import Router
 from cellstore.cells.status import AdminRoute
 from cellstore.protocol.directory import ServicesFor
+from cellstore.protocol.wire import Dispatch, Service
 
 log = logging.getLogger("cellstore.cells")
 
@@ -28,6 +29,9 @@ log = logging.getLogger("cellstore.cells")
 OpenTenants = Callable[[CellConfig], Tenants]
 #: Opens the cell map's storage as a ``Database`` (a location from ``CellsConfig.map_location``).
 OpenMap = Callable[[str], Database]
+#: Wraps one account's dispatchers in one cell: ``wrap(cell name, database, {service: dispatch})`` (the item
+#: cache of ``serve --cache``, its keys scoped by the cell).
+WrapDispatch = Callable[[str, Database, dict[str, Dispatch]], dict[str, Dispatch]]
 
 
 def open_router(
@@ -41,19 +45,25 @@ def open_router(
     timeout: float = TIMEOUT,
     refresh_interval: float = REFRESH_INTERVAL,
     start: bool = True,
+    start_account: StartAccount | None = None,
+    wrap: WrapDispatch | None = None,
 ) -> Router:
     """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
-    placed tenants' databases opening (so their background work runs)."""
+    placed tenants' databases opening (so their background work runs).  ``start_account`` starts an
+    account's own work (its handlers) in the cell that serves it (``cell.Cell``); ``wrap`` wraps every
+    account's dispatchers in every cell."""
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
     for name, cell_config in config.cells.items():
         bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-        cells[name] = Cell(cell_config, open_tenants(cell_config), services_for, bulkhead)
+        cells[name] = Cell(cell_config, open_tenants(cell_config), _wrapped(services_for, wrap, name), bulkhead,
+                           start_account)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
     router.admin = AdminRoute(router)
-    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads)
+    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads, start_account,
+                              wrap)
     if start:
         for account, name in cellmap.snapshot.tenants.items():
             cell = cells.get(name)
@@ -65,7 +75,7 @@ def open_router(
 
 def _reloader(
     router: Router, config: CellsConfig, open_tenants: OpenTenants, services_for: ServicesFor,
-    queue_size: int, timeout: float, threads: int,
+    queue_size: int, timeout: float, threads: int, start_account: StartAccount | None, wrap: WrapDispatch | None,
 ) -> Callable[[], None]:
     """A check, run each health round, that re-reads the cells file when it changes: how a cell is added,
     or a cell closed to new tenants (``accept_new = false``) before a drain, without a restart."""
@@ -93,7 +103,21 @@ def _reloader(
         for name, cell_config in new.cells.items():
             if name not in router.cells:
                 bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-                router.add_cell(Cell(cell_config, open_tenants(cell_config), services_for, bulkhead))
+                router.add_cell(Cell(cell_config, open_tenants(cell_config), _wrapped(services_for, wrap, name), bulkhead,
+                                     start_account))
         router.update_config(new)
 
     return reload
+
+
+def _wrapped(services_for: ServicesFor, wrap: WrapDispatch | None, cell: str) -> ServicesFor:
+    """``services_for`` with ``wrap`` around each account's dispatchers in ``cell`` (itself without ``wrap``)."""
+    if wrap is None:
+        return services_for
+
+    def built(db: Database) -> Mapping[str, Service]:
+        found = services_for(db)
+        dispatchers = wrap(cell, db, {name: service.dispatch for name, service in found.items()})
+        return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+
+    return built

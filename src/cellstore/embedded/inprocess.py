@@ -26,7 +26,7 @@ client was made inside the block or earlier from the default session.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ except ModuleNotFoundError as missing:  # a plain `pip install cellstore`: say w
 from cellstore.embedded import shapes
 from cellstore.embedded.clients import Cellstore, made_session
 from cellstore.engine.database import Database
-from cellstore.engine.wiring import open_database
+from cellstore.engine.tenants import DEFAULT_ACCOUNT, Tenants, is_account_id
 from cellstore.errors import CellstoreError, UnknownOperationException
 from cellstore.protocol import wire
 from cellstore.protocol.operations import unknown_operation
@@ -90,6 +90,12 @@ class Router:
     Calls into the engine are serialised by a lock: the server calls the
     engine from one thread only, and in-process mode must not offer the
     engine more concurrency than that.
+
+    ``service``, ``streams`` and ``sqs`` are the default account's;
+    ``accounts`` gives another account's services (``in_process`` opens them
+    from its ``Tenants``).  A call's account is found as the server finds it
+    under ``--auth none``: a client whose access key id is 12 digits acts in
+    that account, any other in the default one.
     """
 
     def __init__(
@@ -99,39 +105,60 @@ class Router:
         fast: bool = True,
         streams: wire.Service | None = None,
         sqs: wire.Service | None = None,
+        accounts: Callable[[str], Mapping[str, wire.Service]] | None = None,
     ) -> None:
         self.fast = fast
         self._lock = threading.Lock()
-        self._dispatch_unlocked: _Dispatch = service.dispatch
-        self._services = {"dynamodb": wire.Service(self._dispatch, service.operations)}
-        self._streams_unlocked: _Dispatch | None = None if streams is None else streams.dispatch
+        default: dict[str, wire.Service] = {"dynamodb": service}
         if streams is not None:
-            self._services["streams"] = wire.Service(self._dispatch_streams, streams.operations)
-        self._sqs_unlocked = None if sqs is None else sqs.dispatch
+            default["streams"] = streams
         if sqs is not None:
-            self._services["sqs"] = wire.Service(self._dispatch_sqs, sqs.operations, needs_endpoint=True)
+            default["sqs"] = sqs
+        self._services = self._locked(default)
+        self._operations = {name: found.operations for name, found in self._services.items()}
+        self._accounts = accounts
+        self._by_account: dict[str, dict[str, wire.Service]] = {DEFAULT_ACCOUNT: self._services}
 
-    def _dispatch(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            return self._dispatch_unlocked(operation, payload)
+    def services(self, account: str) -> Mapping[str, wire.Service]:
+        """``account``'s services, each call serialised by the lock (the default account's without ``accounts``)."""
+        found = self._by_account.get(account)
+        if found is None:
+            if self._accounts is None:
+                return self._services
+            with self._lock:  # opening an account's database writes its data format, as any engine call
+                unlocked = self._accounts(account)
+            found = self._by_account.setdefault(account, self._locked(unlocked))
+        return found
 
-    def _dispatch_streams(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
-        if self._streams_unlocked is None:
-            raise UnknownOperationException()
-        with self._lock:
-            return self._streams_unlocked(operation, payload)
+    def _locked(self, unlocked: Mapping[str, wire.Service]) -> dict[str, wire.Service]:
+        """The same services with every engine call taken under the lock (a long poll waits outside it)."""
+        lock = self._lock
 
-    def _dispatch_sqs(self, operation: str, payload: dict[str, Any], endpoint: str) -> dict[str, Any]:
-        """SQS: a long-polling receive waits here, outside the lock, so sends can wake it."""
-        if self._sqs_unlocked is None:
-            raise UnknownOperationException()
-        with self._lock:
-            result = self._sqs_unlocked(operation, payload, endpoint)
-        while isinstance(result, Wait):
-            result.block()
-            with self._lock:
-                result = result.retry()
-        return result  # type: ignore[no-any-return]
+        def locked(dispatch: _Dispatch) -> _Dispatch:
+            def call(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+                with lock:
+                    return dispatch(operation, payload)
+
+            return call
+
+        services = {name: wire.Service(locked(unlocked[name].dispatch), unlocked[name].operations)
+                    for name in ("dynamodb", "streams") if name in unlocked}
+        sqs = unlocked.get("sqs")
+        if sqs is not None:
+            sqs_dispatch = sqs.dispatch
+
+            def receive(operation: str, payload: dict[str, Any], endpoint: str) -> dict[str, Any]:
+                """SQS: a long-polling receive waits here, outside the lock, so sends can wake it."""
+                with lock:
+                    result = sqs_dispatch(operation, payload, endpoint)
+                while isinstance(result, Wait):
+                    result.block()
+                    with lock:
+                        result = result.retry()
+                return result  # type: ignore[no-any-return]
+
+            services["sqs"] = wire.Service(receive, sqs.operations, needs_endpoint=True)
+        return services
 
     def before_send(self, request: Any, **kwargs: Any) -> AWSResponse:
         """The wire path: answer botocore's prepared HTTP request like the server would."""
@@ -141,7 +168,7 @@ class Router:
             body = body.encode("utf-8")
         url = urlsplit(request.url)
         reply = wire.respond(
-            self._services,
+            wire.Routes(self._operations, self.services),
             wire.Request(
                 _text(headers.get("X-Amz-Target")),
                 _text(headers.get("Authorization")),
@@ -160,7 +187,7 @@ class Router:
         response_headers.update((k.decode("latin-1"), v.decode("latin-1")) for k, v in reply.headers)
         return AWSResponse(request.url, status, response_headers, _Body(payload))
 
-    def before_call(self, model: Any, params: dict[str, Any], **kwargs: Any) -> Any:
+    def before_call(self, model: Any, params: dict[str, Any], request_signer: Any = None, **kwargs: Any) -> Any:
         """The fast path: dispatch and build botocore's parsed response directly."""
         if not self.fast:
             return None
@@ -168,16 +195,18 @@ class Router:
             # botocore's own serializer wrote this body: always a JSON object.
             service_name = model.service_model.service_name
             served = "streams" if service_name == _STREAMS_SERVICE else service_name
-            service = self._services.get(served)
-            if service is not None and model.name not in service.operations:  # as the wire path answers it
+            services = self._services if self._accounts is None else self.services(_account(request_signer))
+            service = services.get(served)
+            if service is None:
+                raise UnknownOperationException()
+            if model.name not in service.operations:  # as the wire path answers it
                 raise unknown_operation(served, model.name)
             payload = orjson.loads(params["body"] or b"{}")
             if service_name == "sqs":
                 url = urlsplit(params["url"])
-                result = self._dispatch_sqs(model.name, payload, f"{url.scheme}://{url.netloc}")
+                result = service.dispatch(model.name, payload, f"{url.scheme}://{url.netloc}")
             else:
-                dispatch = self._dispatch_streams if service_name == _STREAMS_SERVICE else self._dispatch
-                result = dispatch(model.name, payload)
+                result = service.dispatch(model.name, payload)
             # A copy through JSON, so the caller never shares objects with the
             # engine and sees exactly what the server would have sent.
             result = orjson.loads(orjson.dumps(result))
@@ -217,6 +246,14 @@ class Router:
             events.unregister(send_event, _route_send)
             events.register_first(call_event, self.before_call)
             events.register_first(send_event, self.before_send)
+
+
+def _account(request_signer: Any) -> str:
+    """The account a client acts in: its access key id if that is 12 digits (as ``wire.unsigned_account``)."""
+    # botocore offers no public accessor for a client's credentials; its signer holds them.
+    credentials = getattr(request_signer, "_credentials", None)
+    key = getattr(credentials, "access_key", None)
+    return key if isinstance(key, str) and is_account_id(key) else DEFAULT_ACCOUNT
 
 
 # Compiled once per process: a service model's shapes are the same for every client.
@@ -329,18 +366,27 @@ def in_process(
     ``.resource()`` stay bound to it.  ``fast=False`` routes through the full
     HTTP request/response handling instead of the fast path.  ``storage``
     (a ``postgresql://`` URL) puts the database on PostgreSQL instead.
+
+    Accounts are as on a server with ``--auth none``: a client made with a
+    12-digit ``aws_access_key_id`` acts in that account (its own tables,
+    queues and ARNs), any other client in the default account, which is
+    also ``.db``'s.
     """
     from cellstore.storage import open_store
 
     path = None if data_dir is None else str(Path(data_dir) / "cellstore.db")
-    db = open_database(open_store(storage if storage is not None else path))
-    services = services_for(db)
-    router = Router(services["dynamodb"], fast=fast, streams=services.get("streams"), sqs=services.get("sqs"))
+    # Every account of the store, as a server has them: each account's background work runs from now on.
+    tenants = Tenants(open_store(storage if storage is not None else path))
     try:
+        tenants.open_stored()
+        db = tenants.database(DEFAULT_ACCOUNT)
+        services = services_for(db)
+        router = Router(services["dynamodb"], fast=fast, streams=services.get("streams"), sqs=services.get("sqs"),
+                        accounts=lambda account: services_for(tenants.database(account)))
         with intercepting(router):
             yield InProcessCellstore(db, router)
     finally:
-        db.close()
+        tenants.close()
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cellstore.engine.database import Database
+from cellstore.errors import TenantMoved
 from cellstore.handlers import invoke, state
 from cellstore.handlers.settings import Settings
 
@@ -155,6 +156,11 @@ class Mapping:
                         worked = self.round()
                 except state.LeaseLost:
                     self._lost()
+                except TenantMoved:
+                    # The account was fenced here for a move to another cell: the mapping runs there
+                    # now (its checkpoint and lease moved with the keyspace); this copy stops quietly.
+                    self._moved()
+                    return
                 except Exception as exc:  # a broken round must not end the mapping
                     if self.halted():
                         break
@@ -199,6 +205,12 @@ class Mapping:
         with self.lock:
             self._held = False
             self.metrics.state = "standby"
+
+    def _moved(self) -> None:
+        with self.lock:
+            self._held = False  # the lease record went with the account; nothing here to release
+            self.metrics.state = "moved"
+        self._stopped.set()
 
     def _release(self) -> None:
         self.metrics.state = "stopped"
