@@ -23,7 +23,7 @@ from cellstore.cells.config import CellConfig, CellsConfig
 from cellstore.cells.router import Router
 from cellstore.engine.cell_stats import probe, stored_bytes
 from cellstore.errors import CellstoreError
-from cellstore.protocol import wire
+from cellstore.protocol import admin, wire
 
 #: Seconds a cell has to answer the status probe before it is reported unhealthy.
 PROBE_TIMEOUT = 5.0
@@ -102,7 +102,7 @@ def router_status(router: Router) -> dict[str, Any]:
 
 
 #: The IAM action a principal's policy must allow to read a server's cell status under ``--auth sigv4``.
-ADMIN_SERVICE, ADMIN_ACTION = "cellstore", "DescribeCells"
+ADMIN_ACTION = "DescribeCells"  # allowed as cellstore:DescribeCells (protocol/admin.py)
 
 
 class AdminRoute:
@@ -121,14 +121,8 @@ class AdminRoute:
         auth: wire.Authenticator | None,
     ) -> wire.Reply:
         if auth is not None:
-            fields = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
-            request = wire.Request(
-                None, fields.get("authorization"), "x-amz-date" in fields or "date" in fields, "", b"",
-                fields.get("host", ""), path, headers, "GET", raw_path, scheme,
-            )
             try:
-                key = auth.authenticate(request, ADMIN_SERVICE)
-                auth.authorize(key, ADMIN_SERVICE, ADMIN_ACTION, None)
+                admin.authorize(path, raw_path, headers, scheme, auth, ADMIN_ACTION)
             except CellstoreError as err:
                 return wire.error_reply(err)
         return wire.Reply(200, orjson.dumps(router_status(self.router)))
