@@ -17,6 +17,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 DOC = BENCH.parent / "docs" / "BENCHMARKS.md"
 CHART = BENCH.parent / "docs" / "benchmarks.png"
+TREND = BENCH.parent / "docs" / "benchmarks-trend.png"  # drawn by bench/history.py
 ANALYSIS_START, ANALYSIS_END = "<!-- analysis -->", "<!-- /analysis -->"
 
 LABELS = {
@@ -513,6 +514,24 @@ def chart(r: Results) -> bool:
     return True
 
 
+def trend() -> list[str]:
+    """The trend section: ratios over commits from bench/history.jsonl, drawn by bench/history.py."""
+    if not TREND.exists():
+        return []
+    return [
+        "## Trend",
+        "",
+        ("Ratios within each run over the commits they measured, one point per `make bench` "
+        "(`bench/history.jsonl`, one JSON line per run: commit, date, machine, ratios and key figures; "
+        "redrawn by `bench/history.py --plot`). Dotted lines are issue 16's targets; a `+` after a commit "
+        "means the worktree had uncommitted changes. Runs on a shared machine are noisy: read a dip "
+        "that lasts, not one point."),
+        "",
+        f"![benchmark ratios over commits]({TREND.name})",
+        "",
+    ]
+
+
 def _analysis(existing: str) -> str:
     if ANALYSIS_START in existing and ANALYSIS_END in existing:
         start = existing.index(ANALYSIS_START)
@@ -537,6 +556,7 @@ def render(data: dict[str, Any]) -> str:
     ]
     if has_chart:
         lines += [f"![requests/s and p99 per workload]({CHART.name})", ""]
+    lines += trend()
     lines += headline(r) + targets(r) + one_worker(r) + ceilings(r) + inprocess(r)
     lines += ["## Where the time goes", "", _analysis(existing), ""] + profile(r)
     lines += matrix(r) + method(r)
