@@ -86,5 +86,8 @@ class PrefixedStore(Store):
     def group(self) -> AbstractContextManager[Group]:
         return self.inner.group()
 
+    def grouping(self) -> bool:
+        return self.inner.grouping()
+
     def close(self) -> None:
         return None
