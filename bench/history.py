@@ -252,8 +252,17 @@ def plot(runs: list[Run], png: Path) -> bool:
 
 
 def record(results: dict[str, Any], path: Path = HISTORY) -> dict[str, Any]:
-    """Append this checkout's run to the history and return the line (what run.py calls after a run)."""
-    commit, dirty = git_commit()
+    """Append a run to the history and return the line (what run.py calls after a run).
+
+    The commit is the one the run started on (``results["git"]``, recorded by
+    run.py before any server starts): a commit made while a run is going is
+    not what it measured.  Results without it take the checkout as it is now.
+    """
+    started = results.get("git") or {}
+    if "commit" in started:
+        commit, dirty = str(started["commit"]), bool(started.get("dirty", False))
+    else:
+        commit, dirty = git_commit()
     line = entry(results, commit, dirty)
     append(path, line)
     return line

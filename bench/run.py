@@ -354,6 +354,8 @@ def main() -> None:
         "rounds": args.rounds,
         "pinned": args.pin,  # the one-core group; the headline group is never pinned
         "write_path": "writer",  # serve --workers N on SQLite: one writer process (the flock before 2026-12-04)
+        # What is measured: the checkout as the servers start (bench/history.py records it, not HEAD at the end).
+        "git": dict(zip(("commit", "dirty"), history.git_commit(), strict=True)),
         "partitions": PARTITIONS,
         "machine": machine(),
         "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],

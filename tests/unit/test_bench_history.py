@@ -157,3 +157,11 @@ def test_the_commit_is_head_and_dirty_means_a_tracked_file_changed(tmp_path: Pat
     assert history.git_commit(tmp_path) == (git("rev-parse", "HEAD"), False)
     (tmp_path / "f").write_text("2")
     assert history.git_commit(tmp_path) == (git("rev-parse", "HEAD"), True)
+
+
+def test_a_run_is_recorded_under_the_commit_it_started_on(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    started = dict(results(), git={"commit": "c" * 40, "dirty": True})
+    line = history.record(started, path)
+    assert (line["commit"], line["dirty"]) == ("c" * 40, True)
+    assert [(r.commit, r.dirty) for r in history.read(path)] == [("c" * 40, True)]
