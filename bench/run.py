@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dynamo
+import history
 import hotspots
 import load
 import sqs
@@ -299,7 +300,9 @@ def machine() -> dict[str, Any]:
 
 
 def render(results_path: Path) -> None:
+    """The trend plot from bench/history.jsonl, then the doc (which shows it) and its chart, with matplotlib."""
     python = PEERS_PYTHON if PEERS_PYTHON.exists() else Path(sys.executable)
+    subprocess.run([str(python), str(BENCH / "history.py"), "--plot"], check=True)
     subprocess.run([str(python), str(BENCH / "report.py"), str(results_path)], check=True)
 
 
@@ -342,6 +345,8 @@ def main() -> None:
                         help="before each cell, wait up to this many seconds for other processes to go quiet")
     parser.add_argument("--results", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--render-only", action="store_true", help="re-render the doc from --results")
+    parser.add_argument("--no-history", dest="history", action="store_false",
+                        help=f"do not append this run to {history.HISTORY.relative_to(REPO)} (a trial run)")
     args = parser.parse_args()
     args.shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
 
@@ -359,6 +364,9 @@ def main() -> None:
         "duration_s": args.duration,
         "rounds": args.rounds,
         "pinned": args.pin,  # the one-core group; the headline group is never pinned
+        "write_path": "writer",  # serve --workers N on SQLite: one writer process (the flock before 2026-12-04)
+        # What is measured: the checkout as the servers start (bench/history.py records it, not HEAD at the end).
+        "git": dict(zip(("commit", "dirty"), history.git_commit(), strict=True)),
         "partitions": PARTITIONS,
         "machine": machine(),
         "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
@@ -377,6 +385,9 @@ def main() -> None:
     results["elapsed_s"] = round(time.monotonic() - started)
     args.results.write_text(json.dumps(results, indent=1))
     log(f"done in {results['elapsed_s']}s; results in {args.results}")
+    if args.history:  # the trend (bench/history.py): one line per run, redrawn by report.py below
+        line = history.record(results)
+        log(f"appended {line['commit'][:7]}{' (dirty worktree)' if line['dirty'] else ''} to {history.HISTORY}")
     render(args.results)
 
 

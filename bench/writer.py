@@ -54,6 +54,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=list(CONFIGURATIONS), help="configurations to run")
+    parser.add_argument("--port", type=int, default=18060,
+                        help="first of the ports the configurations listen on, one each (default: 18060)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench writer: wrk is not installed (apt-get install -y wrk); nothing measured")
@@ -63,7 +65,7 @@ def main() -> int:
     names = args.only or list(CONFIGURATIONS)
     results: dict[tuple[str, str], list[load.Cell]] = {}
     for _ in range(args.rounds):
-        for port, name in enumerate(names, start=18060):
+        for port, name in enumerate(names, start=args.port):
             workers, extra = CONFIGURATIONS[name]
             with Configured("cellstore", name, port, count=workers, extra=extra) as server:
                 server.start(None)

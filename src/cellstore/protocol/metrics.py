@@ -50,7 +50,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -79,6 +79,34 @@ HTTP = "http"
 UNKNOWN = "unknown"
 #: Scrapes use an endpoint only to build queue URLs they read back at once.
 _ENDPOINT = "http://cellstore.metrics"
+
+
+class _Pid:
+    """This process's id, kept current across ``os.fork`` by an at-fork hook: ``os.getpid()`` without its syscall.
+
+    prometheus-client's multiprocess values ask for the pid on every
+    increment, to notice a fork and switch to the child's own files: five
+    ``getpid`` system calls per request here (a counter and a histogram's sum
+    and bucket, each checked).  Every fork of a cellstore process goes through
+    ``os.fork`` (the workers, the writer) or execs at once (subprocesses), so
+    the hook sees each one and the answer is always the real pid.
+    """
+
+    def __init__(self) -> None:
+        self.value = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.value = os.getpid()
+
+    def __call__(self) -> int:
+        return self.value
+
+
+if getattr(values.ValueClass, "_multiprocess", False):
+    # prometheus-client chose its multiprocess values when first imported (just above, before any metric
+    # exists); the same class, asking the at-fork-kept pid instead of os.getpid.
+    values.ValueClass = values.MultiProcessValue(process_identifier=_Pid())  # type: ignore[no-untyped-call]
 
 
 def outcome(status: int) -> str:

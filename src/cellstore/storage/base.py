@@ -104,6 +104,14 @@ class Store(ABC):
         """
         return {}
 
+    def grouping(self) -> bool:
+        """Whether this thread is inside ``group``: its transactions then run in one that already holds the write lock.
+
+        A read-only peek that exists only to spare an empty request the write
+        lock (ReceiveMessage's) saves nothing there, and costs its reads.
+        """
+        return False
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -89,5 +89,8 @@ class PrefixedStore(Store):
     def figures(self) -> dict[str, float]:
         return self.inner.figures()
 
+    def grouping(self) -> bool:
+        return self.inner.grouping()
+
     def close(self) -> None:
         return None

@@ -207,6 +207,9 @@ class SqliteStore(Store):
                 self._group.spoiled = True
             raise
 
+    def grouping(self) -> bool:
+        return self._group is not None and self._group_owner == threading.get_ident()
+
     @contextmanager
     def group(self) -> Iterator[Group]:
         """One BEGIN IMMEDIATE ... COMMIT around every transaction this thread opens inside (``Store.group``).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cellstore.errors import ConditionalCheckFailedException
+from cellstore.storage.prefixed import PrefixedStore
 from cellstore.storage.sqlite import SqliteStore
 
 
@@ -82,3 +84,16 @@ def test_an_exception_out_of_the_group_rolls_it_back(store: SqliteStore, tmp_pat
 def test_groups_do_not_nest(store: SqliteStore) -> None:
     with store.group(), pytest.raises(RuntimeError), store.group():
         pass
+
+
+def test_grouping_is_true_only_inside_the_group_on_its_own_thread(store: SqliteStore) -> None:
+    seen_elsewhere: list[bool] = []
+    assert not store.grouping()
+    with store.group():
+        assert store.grouping()
+        assert PrefixedStore(store, b"\x09account00001").grouping()  # an account's view of the same store
+        other = threading.Thread(target=lambda: seen_elsewhere.append(store.grouping()))
+        other.start()
+        other.join()
+    assert seen_elsewhere == [False]  # another thread's transactions are not the group's
+    assert not store.grouping()

@@ -38,10 +38,12 @@ def receive(
 ) -> list[Received]:
     now_ms = queues.now_ms()
     moved_to: set[int] = set()
-    with queues.db.store.transaction(write=False) as txn:
-        queue = catalog.load(txn, name)
-        if not visible.anything_due(txn, queue, now_ms) and attempt_id is None:
-            return []
+    if attempt_id is None and not queues.db.store.grouping():
+        # An empty poll takes no write lock; inside a group commit (the writer process) the lock is held
+        # already and the peek would only read the queue record and the index twice.
+        with queues.db.store.transaction(write=False) as txn:
+            if not visible.anything_due(txn, catalog.load(txn, name), now_ms):
+                return []
     with queues.db.store.transaction(write=True) as txn:
         queue = catalog.load(txn, name)
         timeout_ms = (queue.visibility_timeout_s if visibility_s is None else visibility_s) * 1000
