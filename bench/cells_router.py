@@ -12,11 +12,14 @@ their spread.  The issue's target is +5% at most.
 
     python3 bench/cells_router.py                   # ~1 min
     python3 bench/cells_router.py --rounds 5 --duration 5 --connections 16
+    git archive <commit> src | tar -x -C /tmp/before
+    python3 bench/cells_router.py --baseline /tmp/before/src   # also "1 cell" as of <commit>, same rounds
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -33,7 +36,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=4, help="seconds of wrk per configuration and round")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", metavar="SRC", help="another checkout's src/: measure its 1 cell too, each round")
     args = parser.parse_args()
+    configurations: list[tuple[str, int, str | None]] = [("plain", 0, None), ("1 cell", 1, None)]
+    if args.baseline:
+        configurations.append(("baseline", 1, str(Path(args.baseline).resolve())))
     if shutil.which("wrk") is None:
         print("bench cells_router: wrk is not installed (apt-get install -y wrk); nothing measured")
         return 0
@@ -45,9 +52,18 @@ def main() -> int:
     try:
         for _ in range(args.rounds):
             measured: dict[str, load.Cell] = {}
-            for port, (name, cells) in enumerate((("plain", 0), ("1 cell", 1)), start=18170):
+            for port, (name, cells, src) in enumerate(configurations, start=18170):
                 with Deployment("cellstore", name, port, cells=cells, count=1) as server:
-                    server.start(None)
+                    saved = os.environ.get("PYTHONPATH")
+                    if src is not None:
+                        os.environ["PYTHONPATH"] = src
+                    try:
+                        server.start(None)
+                    finally:
+                        if src is not None:
+                            os.environ.pop("PYTHONPATH", None)
+                            if saved is not None:
+                                os.environ["PYTHONPATH"] = saved
                     create_tables(server.port)
                     measured[name] = load.measure(
                         "cellstore", server.pid, server.port, "put_item", connections=args.connections,
@@ -61,7 +77,7 @@ def main() -> int:
           f"{args.duration} s per configuration, {args.rounds} interleaved round(s)")
     print(f"{'round':>5}{'plain req/s':>13}{'1 cell req/s':>14}{'plain µs/req':>14}{'1 cell µs/req':>15}"
           f"{'router':>9}{'p99 plain':>11}{'p99 cell':>10}{'errors':>8}")
-    costs = []
+    costs, baseline_costs = [], []
     for number, measured in enumerate(rounds, start=1):
         plain, one = measured["plain"], measured["1 cell"]
         cost = one.cpu_us_per_request / plain.cpu_us_per_request - 1
@@ -69,9 +85,22 @@ def main() -> int:
         print(f"{number:>5}{plain.rps:>13.0f}{one.rps:>14.0f}{plain.cpu_us_per_request:>14.0f}"
               f"{one.cpu_us_per_request:>15.0f}{cost * 100:>+8.0f}%{plain.p99_ms:>11.2f}{one.p99_ms:>10.2f}"
               f"{plain.errors + one.errors:>8}")
-    print(f"router's cost: {statistics.median(costs) * 100:+.1f}% server CPU per request "
-          f"(median of {len(costs)}; spread {min(costs) * 100:+.1f}% .. {max(costs) * 100:+.1f}%)")
+        base = measured.get("baseline")
+        if base is not None:
+            baseline_costs.append(base.cpu_us_per_request / plain.cpu_us_per_request - 1)
+            print(f"{'':>5}{'baseline:':>13}{base.rps:>14.0f}{'':>14}{base.cpu_us_per_request:>15.0f}"
+                  f"{baseline_costs[-1] * 100:>+8.0f}%{'':>11}{base.p99_ms:>10.2f}{base.errors:>8}")
+    print(f"router's cost: {_summary(costs)}")
+    if baseline_costs:
+        print(f"baseline's router cost: {_summary(baseline_costs)}")
+    print("others %, the machine's other load meanwhile, per round: "
+          + ", ".join("/".join(f"{cell.other_cpu_pct:.0f}" for cell in measured.values()) for measured in rounds))
     return 0
+
+
+def _summary(costs: list[float]) -> str:
+    return (f"{statistics.median(costs) * 100:+.1f}% server CPU per request (median of {len(costs)}; "
+            f"spread {min(costs) * 100:+.1f}% .. {max(costs) * 100:+.1f}%)")
 
 
 if __name__ == "__main__":
