@@ -36,6 +36,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=4, help="seconds of wrk per configuration and round")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (above 1, plain hands its writes to the writer process: "
+                             "compare 1 cell with --baseline then)")
     parser.add_argument("--baseline", metavar="SRC", help="another checkout's src/: measure its 1 cell too, each round")
     args = parser.parse_args()
     configurations: list[tuple[str, int, str | None]] = [("plain", 0, None), ("1 cell", 1, None)]
@@ -53,7 +56,7 @@ def main() -> int:
         for _ in range(args.rounds):
             measured: dict[str, load.Cell] = {}
             for port, (name, cells, src) in enumerate(configurations, start=18170):
-                with Deployment("cellstore", name, port, cells=cells, count=1) as server:
+                with Deployment("cellstore", name, port, cells=cells, count=args.workers) as server:
                     saved = os.environ.get("PYTHONPATH")
                     if src is not None:
                         os.environ["PYTHONPATH"] = src
@@ -73,7 +76,7 @@ def main() -> int:
     finally:
         load.WORKLOADS["put_item"] = original
         load.script_args = script_args
-    print(f"PutItem across {TENANTS} tenants, --workers 1: {args.connections} connections, {ITEM_BYTES}-byte items, "
+    print(f"PutItem across {TENANTS} tenants, --workers {args.workers}: {args.connections} connections, {ITEM_BYTES}-byte items, "
           f"{args.duration} s per configuration, {args.rounds} interleaved round(s)")
     print(f"{'round':>5}{'plain req/s':>13}{'1 cell req/s':>14}{'plain µs/req':>14}{'1 cell µs/req':>15}"
           f"{'router':>9}{'p99 plain':>11}{'p99 cell':>10}{'errors':>8}")

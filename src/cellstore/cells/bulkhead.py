@@ -39,9 +39,12 @@ interrupt, dear on a virtual machine) — 3-5 context switches and +20-120%
 CPU per PutItem; on one core the same work cost no more than the loop doing
 it alone.  It does not weaken the bulkhead: a hung cell's thread sleeps in
 a system call and takes no CPU, and a busy one shares the core with the loop
-by the kernel's fair scheduling, never holding the loop; with ``--workers
-N`` each worker claims a core of its own (``_claim_cpu``), which is what N
-workers on N cores do anyway.
+by the kernel's fair scheduling, never holding the loop.  Only a server of
+one worker does it (``COLOCATE``, set by ``serve``): with ``--workers 2`` on
+two cores, workers pinned one per core cost *more* CPU per request (250
+against 175-210 µs), since the worker holding a cell's write lock (SQLite's,
+or PostgreSQL's advisory lock) then waits for the GIL behind its own loop
+on its one core while the other worker waits for the lock.
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -72,7 +74,9 @@ _QUEUED, _RUNNING, _DONE = 0, 1, 2
 
 
 #: Keep each cell's threads on the CPU of the event loop thread that submits to it (see the module docstring).
-COLOCATE = True
+#: ``serve --cells --workers 1`` turns it on; off elsewhere (see the docstring for why not with more workers,
+#: and an embedded server must not pin its host's threads).
+COLOCATE = False
 
 
 def _current_cpu() -> int | None:
@@ -86,32 +90,8 @@ def _current_cpu() -> int | None:
 
 
 _loop_cpus: dict[tuple[int, int], set[int]] = {}  # (pid, thread id) of an event loop thread -> the CPU it keeps to
-_claims: list[socket.socket] = []  # this process's claims on CPUs, held for its life
-
-
-def _claim_cpu(allowed: set[int], current: int) -> int:
-    """A CPU no sibling worker has claimed (the current one if free), else the current one.
-
-    The claim is an abstract Unix socket named for the supervisor and the
-    CPU: binding it fails while another process holds it, and the kernel
-    lets it go when the holder exits, so N workers of one server spread over
-    N CPUs without files to clean up.
-    """
-    for cpu in [current, *sorted(allowed - {current})]:
-        claim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            claim.bind(f"\0cellstore-cpu-{os.getppid()}-{cpu}")
-        except OSError:
-            claim.close()
-            continue
-        _claims.append(claim)
-        return cpu
-    return current
-
-
 def loop_cpus() -> set[int] | None:
-    """Pin the calling (event loop) thread to one CPU, once (the one it runs on, unless a sibling worker has
-    it); the set of that CPU, or None.
+    """Pin the calling (event loop) thread to the CPU it runs on now, once; the set of that CPU, or None.
 
     None where affinity cannot be set (not Linux, one CPU allowed anyway):
     then nothing is pinned.
@@ -127,7 +107,6 @@ def loop_cpus() -> set[int] | None:
     cpu = _current_cpu()
     if len(allowed) < 2 or cpu is None or cpu not in allowed:
         return None
-    cpu = _claim_cpu(allowed, cpu)
     try:
         os.sched_setaffinity(0, {cpu})  # 0: this thread
     except OSError:
