@@ -32,7 +32,7 @@ the loop is busy).  A thread waiting for an answer (``call``, the mover,
 ``cells status``) gets a ``threading.Event`` made only for it.
 
 And the cell's threads run on the same CPU as the event loop that feeds
-them (``colocate``).  Measured, that is most of the cost: with the loop on
+them (``Bulkhead._colocate``).  Measured, that is most of the cost: with the loop on
 one core and the cell's thread on another, every hand-off and every GIL
 hand-over inside a storage call woke a sleeping core (an inter-processor
 interrupt, dear on a virtual machine) — 3-5 context switches and +20-120%
@@ -42,9 +42,10 @@ a system call and takes no CPU, and a busy one shares the core with the loop
 by the kernel's fair scheduling, never holding the loop.  Only a server of
 one worker does it (``COLOCATE``, set by ``serve``): with ``--workers 2`` on
 two cores, workers pinned one per core cost *more* CPU per request (250
-against 175-210 µs), since the worker holding a cell's write lock (SQLite's,
-or PostgreSQL's advisory lock) then waits for the GIL behind its own loop
-on its one core while the other worker waits for the lock.
+against 175-210 µs) — likely because the worker holding a cell's write
+lock (SQLite's, or PostgreSQL's advisory lock) then waits for the GIL
+behind its own loop on its one core while the other worker waits for the
+lock (not proven; measured only).
 """
 
 from __future__ import annotations
