@@ -100,21 +100,25 @@ def start_log(tenants: Tenants, account: str) -> None:
 
 
 def segments(tenants: Tenants, account: str, parts: int = PARTS) -> list[tuple[bytes, bytes]]:
-    """``account``'s key ranges cut for a parallel copy: items by table and hash slice, index entries by table."""
+    """``account``'s key ranges cut for a parallel copy: items by table and hash slice, index entries by table.
+
+    The segments tile each range with no gap, so the target's keys between
+    or beyond the source's tables (a table dropped since a killed copy)
+    are reconciled too — deleted.
+    """
     prefix = _prefix(account)
     found: list[tuple[bytes, bytes]] = []
     with tenants.store.transaction(write=False) as txn:
         for start, end in account_ranges(account):
             kind = start[len(prefix):]
-            if kind not in (keyspace.ITEMS, keyspace.INDEXES):
-                found.append((start, end))
-                continue
-            for table in _tables(txn, start, end):
-                if kind == keyspace.INDEXES or parts < 2:
-                    found.append((table, prefix_end(table)))
-                    continue
-                cuts = [table + bytes([n * 256 // parts]) for n in range(1, parts)]
-                found += list(zip([table, *cuts], [*cuts, prefix_end(table)], strict=True))
+            points = [start]
+            if kind in (keyspace.ITEMS, keyspace.INDEXES):
+                for table in _tables(txn, start, end):
+                    points.append(table)
+                    if kind == keyspace.ITEMS:
+                        points += [table + bytes([n * 256 // parts]) for n in range(1, parts)]
+            points.append(end)
+            found += [(low, high) for low, high in zip(points, points[1:], strict=False) if low < high]
     return found
 
 

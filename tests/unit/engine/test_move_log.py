@@ -120,3 +120,19 @@ def test_a_log_entry_written_after_the_catch_up_read_survives_the_trim() -> None
     assert len(left) == 1 and left[0].seq == seen[-1].seq + 1
     tenant_copy.copy(source, target, ALICE)
     assert tenant_copy.catch_up(source, target, ALICE).scanned == 1
+
+
+def test_the_copy_deletes_what_the_target_has_beyond_the_sources_tables() -> None:
+    source, target = tenants(), tenants()
+    db = source.database(ALICE)
+    for name in ("one", "two", "three"):
+        create_table(db, name)
+        put_item(db, name, "k")
+    tenant_copy.copy(source, target, ALICE)
+    dispatch(db, "DeleteTable", {"TableName": "two"})  # say, while a killed mover was down (the log restarts)
+    segments = tenant_copy.segments(source, ALICE)
+    assert all(low < high for low, high in segments)
+    assert all(a[1] <= b[0] for a, b in zip(segments, segments[1:], strict=False))  # in order, no overlap
+    tenant_copy.copy(source, target, ALICE)
+    assert account_rows(target) == account_rows(source)
+
