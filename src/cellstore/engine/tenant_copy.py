@@ -32,6 +32,7 @@ went.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -118,7 +119,7 @@ def segments(tenants: Tenants, account: str, parts: int = PARTS) -> list[tuple[b
                     if kind == keyspace.ITEMS:
                         points += [table + bytes([n * 256 // parts]) for n in range(1, parts)]
             points.append(end)
-            found += [(low, high) for low, high in zip(points, points[1:], strict=False) if low < high]
+            found += [(low, high) for low, high in itertools.pairwise(points) if low < high]
     return found
 
 
