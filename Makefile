@@ -18,7 +18,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: serve test bench bench-smoke bench-backends
+.PHONY: serve test bench bench-smoke bench-backends bench-cells
 
 serve: .make-install.stamp
 	@echo "make serve: the API on http://127.0.0.1:8000; the web console on http://127.0.0.1:8000/console (docs/CONSOLE.md)"
@@ -141,6 +141,11 @@ bench-smoke: .make-install.stamp wrk
 # SQLite against PostgreSQL behind the same server (starts a throwaway cluster).
 bench-backends: .make-test.stamp wrk
 	$(BIN)/python bench/backends.py
+
+# The cell router's own CPU per request (issue 17: at most ~5%), then 1, 2 and 4 cells (docs/CELLS.md).
+bench-cells: .make-install.stamp wrk
+	$(BIN)/python bench/cells_router.py
+	$(BIN)/python bench/cells.py
 
 .PHONY: wrk npm
 wrk:

@@ -705,6 +705,7 @@ def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def _serve_cells(args: argparse.Namespace) -> int:
     """``serve --cells FILE``: every cell of the file behind the cell router, in each worker."""
+    from cellstore.cells import bulkhead
     from cellstore.cells.deployment import open_router
     from cellstore.cells.router import Router
     from cellstore.protocol.server import serve, services_for
@@ -737,6 +738,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
         _cell_opener(fenced=True, background=False)(cell).close()
     _open_map(config.map_location()).close()
     parent = os.getpid()
+    bulkhead.COLOCATE = args.workers == 1  # one worker: its cells' threads keep to its loop's CPU (docs/CELLS.md)
 
     metrics = None if access_log is None else access_log.metrics
     # Each cell's services metered as a single backend's are (consumed capacity, GetRecords' iterator age).

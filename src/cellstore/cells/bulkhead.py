@@ -18,13 +18,40 @@ back-off.  A request that timed out may still complete later in its cell
 the client; conditional writes and idempotency tokens are what make the
 retry safe, as with AWS.
 
-The bulkhead is the ``waiting.Hub`` of the ``Wait`` it returns, keyed by job
-id: generation 0 while the job runs, 1 once it is done.
+The hand-off is the router's whole cost per request, so it is kept lean
+(docs/CELLS.md, "The router's cost"): a C ``SimpleQueue`` with a counter for
+its bound instead of ``queue.Queue``'s condition variables; each job is its
+own ``waiting.Hub`` (generation 0 while it runs, 1 once done), so there is
+no table of jobs to look ids up in; the ``Wait`` does not end on a server's
+stop (``ends_on_stop=False``: only the cell's answer says what happened), so
+the app settles it with a future and callbacks rather than a Task; and
+answers go back to the event loop in batches — a worker that finishes a job
+while the loop has not yet run the previous batch adds to it instead of
+waking the loop again (one ``call_soon_threadsafe`` for many answers when
+the loop is busy).  A thread waiting for an answer (``call``, the mover,
+``cells status``) gets a ``threading.Event`` made only for it.
+
+And the cell's threads run on the same CPU as the event loop that feeds
+them (``Bulkhead._colocate``).  Measured, that is most of the cost: with the loop on
+one core and the cell's thread on another, every hand-off and every GIL
+hand-over inside a storage call woke a sleeping core (an inter-processor
+interrupt, dear on a virtual machine) — 3-5 context switches and +20-120%
+CPU per PutItem; on one core the same work cost no more than the loop doing
+it alone.  It does not weaken the bulkhead: a hung cell's thread sleeps in
+a system call and takes no CPU, and a busy one shares the core with the loop
+by the kernel's fair scheduling, never holding the loop.  Only a server of
+one worker does it (``COLOCATE``, set by ``serve``): with ``--workers 2`` on
+two cores, workers pinned one per core cost *more* CPU per request (250
+against 175-210 µs) — likely because the worker holding a cell's write
+lock (SQLite's, or PostgreSQL's advisory lock) then waits for the GIL
+behind its own loop on its one core while the other worker waits for the
+lock (not proven; measured only).
 """
 
 from __future__ import annotations
 
-import itertools
+import asyncio
+import os
 import queue
 import threading
 import time
@@ -35,13 +62,58 @@ from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnava
 from cellstore.waiting import Wait
 
 #: Defaults per cell: threads, queued requests beyond them, seconds a request may wait in all.
-#: One thread: a busy thread drains the queue without a wake-up per request, which is what keeps
-#: the router's cost near 10% of a request's CPU (bench/cells.py; 16 threads cost +45-75%), and a
-#: front end's event loop ran everything one at a time before cells anyway.  ``threads`` in
+#: One thread: a busy thread drains the queue without a wake-up per request, which keeps the
+#: router's hand-off cheap (bench/cells_router.py; 16 threads cost +45-75% of a request's CPU), and
+#: a front end's event loop ran everything one at a time before cells anyway.  ``threads`` in
 #: cells.toml raises it for a cell (a PostgreSQL cell with slow queries, say).
 THREADS = 1
 QUEUE = 256
 TIMEOUT = 10.0
+
+#: A job's states: waiting in the queue, running on a thread, settled (answered, failed or given up on).
+_QUEUED, _RUNNING, _DONE = 0, 1, 2
+
+
+#: Keep each cell's threads on the CPU of the event loop thread that submits to it (see the module docstring).
+#: ``serve --cells --workers 1`` turns it on; off elsewhere (see the docstring for why not with more workers,
+#: and an embedded server must not pin its host's threads).
+COLOCATE = False
+
+
+def _current_cpu() -> int | None:
+    """The CPU the calling thread runs on now (Linux: /proc/thread-self/stat's 39th field), or None."""
+    try:
+        with open("/proc/thread-self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[36])  # fields from the 3rd on: processor is the 39th
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+_loop_cpus: dict[tuple[int, int], set[int]] = {}  # (pid, thread id) of an event loop thread -> the CPU it keeps to
+def loop_cpus() -> set[int] | None:
+    """Pin the calling (event loop) thread to the CPU it runs on now, once; the set of that CPU, or None.
+
+    None where affinity cannot be set (not Linux, one CPU allowed anyway):
+    then nothing is pinned.
+    """
+    key = (os.getpid(), threading.get_ident())
+    found = _loop_cpus.get(key)
+    if found is not None:
+        return found
+    try:
+        allowed = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return None
+    cpu = _current_cpu()
+    if len(allowed) < 2 or cpu is None or cpu not in allowed:
+        return None
+    try:
+        os.sched_setaffinity(0, {cpu})  # 0: this thread
+    except OSError:
+        return None
+    _loop_cpus[key] = {cpu}
+    return _loop_cpus[key]
 
 
 class CellUnavailable(ServiceUnavailable):
@@ -58,21 +130,70 @@ def unavailable(service: str, message: str) -> CellstoreError:
 
 
 class _Job:
-    __slots__ = ("callback", "done", "error", "event", "lock", "result", "service", "work")
+    """One piece of work for a cell, and the ``waiting.Hub`` of the ``Wait`` its caller holds."""
 
-    def __init__(self, work: Callable[[], Any], service: str) -> None:
+    __slots__ = ("bulkhead", "callback", "error", "event", "loop", "result", "service", "state", "then", "work")
+
+    def __init__(self, bulkhead: Bulkhead, work: Callable[[], Any], service: str,
+                 then: Callable[[Any], Any] | None) -> None:
+        self.bulkhead = bulkhead
         self.work = work
         self.service = service
-        self.done = False
+        self.then = then
+        self.state = _QUEUED
         self.result: Any = None
         self.error: BaseException | None = None
         self.callback: Callable[[], None] | None = None
-        self.event = threading.Event()
-        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None  # where ``callback`` must run
+        self.event: threading.Event | None = None  # made only for a thread that blocks on it
 
-    def settled(self) -> bool:
-        """Answered, failed or given up on (read under ``lock``)."""
-        return self.done
+    def answer(self) -> Any:
+        """The ``Wait``'s retry: the result (or ``then(result)``), the error raised, or a timeout's 503."""
+        bulkhead = self.bulkhead
+        with bulkhead.lock:
+            if self.state != _DONE:
+                # Given up on.  Still queued: it will never run (the client is told to retry,
+                # so running it later would surprise it).  Running: its outcome is unknown.
+                self.state = _DONE
+                self.callback = None
+                bulkhead.timed_out += 1
+                gave_up = True
+            else:
+                gave_up = False
+            bulkhead.pending.discard(self)
+        if gave_up:
+            raise unavailable(self.service, f"Cell {bulkhead.name} did not answer in time; retry the request.")
+        if self.error is not None:
+            raise self.error
+        return self.result if self.then is None else self.then(self.result)
+
+    # waiting.Hub (the queue id is always 0: the job is its own hub)
+
+    def generation(self, queue_id: int) -> int:
+        return 1 if self.state == _DONE else 0
+
+    def block(self, queue_id: int, generation: int, deadline: float) -> None:
+        with self.bulkhead.lock:
+            if self.state == _DONE:
+                return
+            if self.event is None:
+                self.event = threading.Event()
+            event = self.event
+        event.wait(max(0.0, deadline - time.monotonic()))
+
+    def subscribe(self, queue_id: int, callback: Callable[[], None]) -> int:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # a thread without a loop: the callback runs on the cell's thread
+            loop = None
+        with self.bulkhead.lock:
+            if self.state != _DONE:
+                self.callback, self.loop = callback, loop
+        return 0
+
+    def unsubscribe(self, queue_id: int, token: int) -> None:
+        with self.bulkhead.lock:
+            self.callback = None
 
 
 class Bulkhead:
@@ -81,13 +202,17 @@ class Bulkhead:
     def __init__(self, name: str, *, threads: int = THREADS, queue_size: int = QUEUE, timeout: float = TIMEOUT) -> None:
         self.name = name
         self.timeout = timeout
-        self._queue: queue.Queue[tuple[int, _Job] | None] = queue.Queue(maxsize=queue_size)
-        self._jobs: dict[int, _Job] = {}
-        self._ids = itertools.count(1)
+        self.queue_size = queue_size
+        self.lock = threading.Lock()  # a job's state and callback, the counters, the answers to deliver
+        self.pending: set[_Job] = set()  # jobs somebody waits for, until settled
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queued_count = 0  # jobs in ``_queue`` (its bound), kept under ``lock``
+        self._ready: dict[asyncio.AbstractEventLoop, list[Callable[[], None]]] = {}
         self._threads = [
             threading.Thread(target=self._run, name=f"cell-{name}-{n}", daemon=True) for n in range(threads)
         ]
         self._started = False
+        self._colocated = not COLOCATE
         self._start_lock = threading.Lock()
         self.busy = 0  # jobs running now
         self.rejected = 0  # refused: queue full
@@ -101,6 +226,34 @@ class Bulkhead:
                 for thread in self._threads:
                     thread.start()
 
+    def _colocate(self) -> None:
+        """On the first submit from an event loop thread: pin this cell's threads to that loop's CPU."""
+        self._colocated = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not a loop's thread (the mover, a test): leave the threads free
+            self._colocated = False
+            return
+        cpus = loop_cpus()
+        if cpus is None:
+            return
+        for thread in self._threads:
+            if thread.native_id is not None:
+                try:
+                    os.sched_setaffinity(thread.native_id, cpus)
+                except OSError:
+                    return
+
+    def _enqueue(self, job: _Job) -> bool:
+        with self.lock:
+            if self._queued_count >= self.queue_size:
+                return False
+            self._queued_count += 1
+            if job.service:  # somebody waits for it
+                self.pending.add(job)
+        self._queue.put(job)
+        return True
+
     def submit(self, work: Callable[[], Any], service: str, then: Callable[[Any], Any] | None = None) -> Wait:
         """Run ``work()`` on this cell's threads; the ``Wait`` settles with its result (or its error, raised).
 
@@ -110,28 +263,19 @@ class Bulkhead:
         """
         if not self._started:
             self._start()
-        job_id = next(self._ids)
-        job = _Job(work, service)
-        self._jobs[job_id] = job
-        try:
-            self._queue.put_nowait((job_id, job))
-        except queue.Full:
-            self._jobs.pop(job_id, None)
+        if not self._colocated:
+            self._colocate()
+        job = _Job(self, work, service, then)
+        if not self._enqueue(job):
             self.rejected += 1
-            raise unavailable(service, f"Cell {self.name} is overloaded or not answering; retry the request.") from None
-        if then is None:
-            return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: self._settle(job_id))
-        return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: then(self._settle(job_id)))
+            raise unavailable(service, f"Cell {self.name} is overloaded or not answering; retry the request.")
+        return Wait(job, 0, 0, time.monotonic() + self.timeout, job.answer, False)
 
     def post(self, work: Callable[[], Any]) -> bool:
         """Queue ``work()`` with nobody waiting for its result (a warm-up, a health probe); False if the queue is full."""
         if not self._started:
             self._start()
-        try:
-            self._queue.put_nowait((0, _Job(work, "dynamodb")))
-        except queue.Full:
-            return False
-        return True
+        return self._enqueue(_Job(self, work, "", None))
 
     def call(self, work: Callable[[], Any], service: str = "dynamodb") -> Any:
         """``work()`` on this cell's threads, waited for here (for callers off the event loop: the mover, status)."""
@@ -140,22 +284,6 @@ class Bulkhead:
             result.block()
             result = result.retry()
         return result
-
-    def _settle(self, job_id: int) -> Any:
-        job = self._jobs.pop(job_id, None)
-        if job is None:
-            raise unavailable("dynamodb", f"Cell {self.name} lost track of a request; retry it.")
-        with job.lock:
-            if not job.done:
-                # Given up on.  Still queued: it will never run (the client is told to retry,
-                # so running it later would surprise it).  Running: its outcome is unknown.
-                job.done = True
-                job.callback = None
-                self.timed_out += 1
-                raise unavailable(job.service, f"Cell {self.name} did not answer in time; retry the request.")
-        if job.error is not None:
-            raise job.error
-        return job.result
 
     def fail_waiting(self, message: str) -> int:
         """Answer every request waiting on this cell with a retryable error now (the cell went unhealthy).
@@ -166,28 +294,61 @@ class Bulkhead:
         answers and its result is dropped).  Returns how many were failed.
         """
         failed = 0
-        for job in list(self._jobs.values()):
-            with job.lock:
-                if job.done:
+        with self.lock:
+            jobs = list(self.pending)
+        for job in jobs:
+            with self.lock:
+                if job.state == _DONE:
                     continue
-                job.done = True
+                job.state = _DONE
                 job.error = unavailable(job.service, message)
-                callback, job.callback = job.callback, None
-            job.event.set()
+                self.pending.discard(job)
+            self._answered(job)
             failed += 1
-            if callback is not None:
-                callback()
         return failed
 
+    def _answered(self, job: _Job) -> None:
+        """Wake whoever waits for ``job`` (now settled): its thread, or its loop in a batch."""
+        with self.lock:
+            callback, job.callback = job.callback, None
+            loop, event = job.loop, job.event
+            deliver = False
+            if callback is not None and loop is not None:
+                ready = self._ready.get(loop)
+                if ready is None:  # the loop has no batch waiting: start one and wake it
+                    ready = self._ready[loop] = []
+                    deliver = True
+                ready.append(callback)
+                callback = None
+        if event is not None:
+            event.set()
+        if deliver and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._deliver, loop)
+            except RuntimeError:  # the loop closed: nobody is left to answer
+                with self.lock:
+                    self._ready.pop(loop, None)
+        elif callback is not None:  # subscribed from a thread without a loop
+            callback()
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On ``loop``: run every answer's callback gathered since it was woken."""
+        with self.lock:
+            ready = self._ready.pop(loop, [])
+        for callback in ready:
+            callback()
+
     def _run(self) -> None:
+        get, lock = self._queue.get, self.lock
         while True:
-            entry = self._queue.get()
-            if entry is None:
+            job = get()
+            if job is None:
                 return
-            _, job = entry
-            with job.lock:
-                if job.done:  # failed or given up on while queued: never run it
+            with lock:
+                self._queued_count -= 1
+                if job.state != _QUEUED:  # failed or given up on while queued: never run it
                     continue
+                job.state = _RUNNING
             self.busy += 1
             try:
                 result, error = job.work(), None
@@ -195,50 +356,21 @@ class Bulkhead:
                 result, error = None, err
             finally:
                 self.busy -= 1
-            with job.lock:
-                if job.settled():  # given up on while it ran: nobody is waiting for this answer
+            with lock:
+                if job.state == _DONE:  # given up on while it ran: nobody is waiting for this answer
                     continue
-                job.result, job.error, job.done = result, error, True
-                callback, job.callback = job.callback, None
-            job.event.set()
-            if callback is not None:
-                callback()
+                job.result, job.error, job.state = result, error, _DONE
+                self.pending.discard(job)
+            if job.service:
+                self._answered(job)
 
     def close(self) -> None:
         """Let the threads end once the queue is drained (a stuck one stays until its call returns)."""
         if not self._started:
             return
         for _ in self._threads:
-            try:
-                self._queue.put_nowait(None)
-            except queue.Full:
-                break
+            self._queue.put(None)
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
-
-    # waiting.Hub
-
-    def generation(self, queue_id: int) -> int:
-        job = self._jobs.get(queue_id)
-        return 1 if job is None or job.done else 0
-
-    def block(self, queue_id: int, generation: int, deadline: float) -> None:
-        job = self._jobs.get(queue_id)
-        if job is not None:
-            job.event.wait(max(0.0, deadline - time.monotonic()))
-
-    def subscribe(self, queue_id: int, callback: Callable[[], None]) -> int:
-        job = self._jobs.get(queue_id)
-        if job is not None:
-            with job.lock:
-                if not job.done:
-                    job.callback = callback
-        return queue_id
-
-    def unsubscribe(self, queue_id: int, token: int) -> None:
-        job = self._jobs.get(queue_id)
-        if job is not None:
-            with job.lock:
-                job.callback = None
+        return self._queued_count

@@ -5,24 +5,34 @@ opening the two cells' stores and the cell map itself; the servers keep
 serving throughout.  The phases, each recorded in the map's ``move#``
 record before it starts so that a killed mover resumes where it was:
 
-``copying``   clear any stale fence in the target (an account moving back),
-              then ``tenant_copy.sync`` passes — each one snapshot of the
-              source, writing only the difference — until a pass changes at
+``copying``   clear any stale fence, flag or log in the target (an account moving
+              back), flag the account as moving in the source (from then on
+              each of its write transactions logs the keys it changes,
+              ``engine/move_log.py``), then the bulk copy: a parallel scan of
+              the account's segments (``tenant_copy.copy``).  Then catch-up
+              passes, each copying just the keys the log names, from one
+              snapshot, and trimming them from the log, until a pass copies at
               most ``CATCH_UP_CHANGES`` keys (or ``MAX_PASSES`` were run).
-              Writers are not held up: a pass reads one snapshot.
+              Writers are not held up.
 ``fenced``    one write transaction puts the fence in the source: every later
               transaction of the account there (every front end, every
               worker, background work included) fails with ``TenantMoved``,
               and the router holds such requests while it waits for the map.
-              A last pass then leaves the target identical to the frozen source.
+              A last catch-up pass then leaves the target identical to the
+              frozen source.  (A mover resumed in this phase copies in full
+              instead — the log may not cover a move begun by an older mover.)
 ``switched``  one map transaction points the account at the target (version+1);
               routers re-route the held requests on their next map read.
 then          the source's copy is deleted, its fence kept as a tombstone, and
               the move record removed.
 
-Nothing acknowledged is lost: a write acknowledged before the fence is in
-the source's last snapshot, so in the target; a write after it was refused
-there and is retried by the router on the target.  No stale read after the
+Nothing acknowledged is lost: a write acknowledged before the flag is in
+every snapshot the copy reads; one acknowledged after it is in the log,
+which the last pass (after the fence) reads in full; a write after the fence
+was refused there and is retried by the router on the target.  A killed
+mover, run again, starts its recorded phase again: a new copy (the log
+emptied and restarted in the same transaction as the flag) or the fenced
+pass.  No stale read after the
 switch: the fenced source refuses reads as well as writes.
 """
 
@@ -68,12 +78,14 @@ class Mover:
 
     def __init__(
         self, cells: Mapping[str, Tenants], table: MapTable, *,
-        report: Report = lambda line: None, progress: Progress | None = None,
+        report: Report = lambda line: None, progress: Progress | None = None, workers: int = tenant_copy.WORKERS,
     ) -> None:
         self.cells = cells
         self.table = table
         self.report = report
         self.progress = progress
+        self.workers = workers
+        self.passes: list[int] = []  # log entries each catch-up pass read, in order (the last move's, and before)
 
     def plan(self, account: str, target: str) -> Plan:
         if target not in self.cells:
@@ -106,8 +118,10 @@ class Mover:
         if phase == "copying":
             self.table.record_move(account, source, target, "copying")
             tenant_copy.clear_fence(dst, account)
+            tenant_copy.start_log(src, account)
+            self._copy(src, dst, account, "copy")
             for number in range(1, MAX_PASSES + 1):
-                stats = self._pass(src, dst, account, f"copy pass {number}")
+                stats = self._catch_up(src, dst, account, f"catch-up pass {number}")
                 if stats.changes <= CATCH_UP_CHANGES:
                     break
             phase = "fenced"
@@ -115,7 +129,10 @@ class Mover:
         if phase == "fenced":
             fenced_at = time.monotonic()
             tenant_copy.write_fence(src, account, target)
-            stats = self._pass(src, dst, account, "final pass (fenced)")
+            if plan.resuming == "fenced":
+                stats = self._copy(src, dst, account, "final copy (fenced, resumed)")
+            else:
+                stats = self._catch_up(src, dst, account, "final pass (fenced)")
             self.table.switch(account, source, target)
             self.report(f"switched account {account} to cell {target} "
                         f"({(time.monotonic() - fenced_at) * 1000:.0f} ms fenced, {stats.changes} keys in the final pass)")
@@ -125,11 +142,22 @@ class Mover:
             self.table.end_move(account)
             self.report(f"cleaned cell {source}: {deleted} keys deleted, the fence kept as a tombstone")
 
-    def _pass(self, src: Tenants, dst: Tenants, account: str, label: str) -> SyncStats:
+    def _copy(self, src: Tenants, dst: Tenants, account: str, label: str) -> SyncStats:
         progress = self.progress
         started = time.monotonic()
-        stats = tenant_copy.sync(src, dst, account, progress=None if progress is None else (lambda s: progress(label, s)))
-        self.report(f"{label}: {stats.scanned} keys read, {stats.written} written, {stats.deleted} deleted "
+        stats = tenant_copy.copy(src, dst, account, workers=self.workers,
+                                 progress=None if progress is None else (lambda s: progress(label, s)))
+        self.report(f"{label}: {stats.scanned} keys read in {stats.segments} segments, {stats.written} written, "
+                    f"{stats.deleted} deleted in {time.monotonic() - started:.2f}s")
+        return stats
+
+    def _catch_up(self, src: Tenants, dst: Tenants, account: str, label: str) -> SyncStats:
+        progress = self.progress
+        started = time.monotonic()
+        stats = tenant_copy.catch_up(src, dst, account,
+                                     progress=None if progress is None else (lambda s: progress(label, s)))
+        self.passes.append(stats.scanned)
+        self.report(f"{label}: {stats.scanned} changes logged, {stats.written} keys written, {stats.deleted} deleted "
                     f"in {time.monotonic() - started:.2f}s")
         return stats
 

@@ -196,7 +196,7 @@ class Router:
     def _on_loop(bulkhead: Bulkhead, work: Callable[[], Any], service: str, wait: float) -> Any:
         """``work()`` on ``bulkhead``, its caller waiting at most ``wait`` seconds (then a retryable 503)."""
         pending = bulkhead.submit(work, service)
-        bulkhead.block(pending.queue_id, pending.generation, time.monotonic() + wait)
+        pending.wakeups.block(pending.queue_id, pending.generation, time.monotonic() + wait)
         return pending.retry()
 
     # --- routing

@@ -17,6 +17,10 @@ is invented; the modules that build keys (``keycodec``, ``queues/keys``,
          "txexpiry/" <expires ms:8> <token>   expiry index of the tokens
          "format"                       data-format version (``engine/migrations.py``)
          "fence"                        this account's keyspace has moved to another cell (JSON)
+         "fencing"                      a move of this account is under way: log its changes (empty;
+                                        sorts right after "fence", so one range read finds both)
+         "movelog/" <seq:8>             a change made while it moves (``engine/move_log.py``):
+                                        b"k" <key>, or b"r" <len:2> <start> <end> for a deleted range
     0x02 ITEMS       <table id:8> <hash:8> <pk> [<sk>]           item (JSON)
     0x03 QUEUES      SQS: 0x00 queue id counter, 0x01 queue records,
                      0x02 per-queue data, 0x03 message move tasks (``queues/keys.py``)
@@ -70,6 +74,8 @@ TX_TOKENS = META + b"txtoken/"
 TX_EXPIRIES = META + b"txexpiry/"
 DATA_FORMAT = META + b"format"
 TENANT_FENCE = META + b"fence"
+TENANT_MOVING = META + b"fencing"
+MOVE_LOG = META + b"movelog/"
 
 # ---- 0x03: queues (the per-queue layout is in engine/queues/keys.py) ------------------
 
@@ -104,6 +110,8 @@ SUB_LAYOUTS: dict[bytes, dict[str, bytes]] = {
         "tx expiries": TX_EXPIRIES,
         "data format": DATA_FORMAT,
         "tenant fence": TENANT_FENCE,
+        "tenant moving": TENANT_MOVING,
+        "move log": MOVE_LOG,
     },
     QUEUES: {
         "queue seq": QUEUE_SEQ,

@@ -19,22 +19,24 @@ With ``fenced=True`` (a server of cells, where accounts move between
 backends) every transaction first reads the account's ``TENANT_FENCE`` key
 in its own snapshot and raises ``errors.TenantMoved`` when the account has
 been fenced for a move: a front end whose cell map is stale can then neither
-write to nor read from the copy left behind.
+write to nor read from the copy left behind.  While a move is under way the
+same read finds the moving flag, and write transactions log what they
+change (``engine/move_log.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 import threading
 from contextlib import AbstractContextManager
 
 from cellstore.engine import keyspace, wiring
 from cellstore.engine.database import Database
+from cellstore.engine.move_log import MovableStore
 from cellstore.errors import TenantMoved
 from cellstore.storage import PrefixedStore
-from cellstore.storage.base import Group, Store, Txn, prefix_end
+from cellstore.storage.base import Group, Store, prefix_end
 
 #: The account of every request that names no other (AWS's placeholder account id).
 DEFAULT_ACCOUNT = "000000000000"
@@ -52,16 +54,11 @@ def account_store(store: Store, account: str, *, fenced: bool = False) -> Store:
     if not is_account_id(account):
         raise ValueError(f"not an account id: {account!r}")
     prefix = b"" if account == DEFAULT_ACCOUNT else keyspace.account_prefix(account)
-    if not prefix and not fenced:
+    if fenced:  # checks the fence, and logs changes while the account moves (engine/move_log.py)
+        return MovableStore(store, prefix)
+    if not prefix:
         return store
-    return PrefixedStore(store, prefix, guard=check_fence if fenced else None)
-
-
-def check_fence(txn: Txn) -> None:
-    """Refuse the transaction if its account is fenced (``TenantMoved`` names where it went)."""
-    raw = txn.get(keyspace.TENANT_FENCE)
-    if raw is not None:
-        raise TenantMoved(json.loads(raw)["cell"])
+    return PrefixedStore(store, prefix)
 
 
 def stored_accounts(store: Store) -> list[str]:

@@ -188,7 +188,7 @@ class App:
             if type(reply) is wire.Reply:
                 answer = _reply_response(reply, query.CONTENT_TYPE)
             elif isinstance(reply, wire.Waiting) and reply.found_nothing is None:
-                answer = _handed_off(reply, query.CONTENT_TYPE)
+                answer = _handed_off(reply, query.CONTENT_TYPE, self._polls)
             else:
                 answer = _settled(reply, query.CONTENT_TYPE, self._polls)
         else:
@@ -199,7 +199,7 @@ class App:
                 else:
                     answer = _reply_response(reply, wire.CONTENT_TYPE)
             elif isinstance(reply, wire.Waiting) and reply.found_nothing is None:
-                answer = _handed_off(reply, wire.CONTENT_TYPE)
+                answer = _handed_off(reply, wire.CONTENT_TYPE, self._polls)
             else:
                 answer = _settled(reply, wire.CONTENT_TYPE, self._polls)
         if accept_encoding is None:
@@ -461,8 +461,8 @@ async def _settled(reply: wire.Reply | wire.Waiting, content_type: bytes, polls:
     return _reply_response(reply, content_type)
 
 
-def _handed_off(reply: wire.Waiting, content_type: bytes) -> asyncio.Future[HttpResponse]:
-    """A write in the writer process's hands (``protocol/writer.py``): a future its answer settles.
+def _handed_off(reply: wire.Waiting, content_type: bytes, polls: _LongPolls) -> asyncio.Future[HttpResponse]:
+    """A write in the writer process's (or a cell's, ``cells/bulkhead.py``) hands: a future its answer settles.
 
     Every write with ``serve --workers`` comes this way, so it is callbacks
     on the loop — the writer's answer, or the deadline's timer — and no Task
@@ -482,8 +482,11 @@ def _handed_off(reply: wire.Waiting, content_type: bytes) -> asyncio.Future[Http
         forget(answered)
         settled = reply.resume()  # the writer's answer, or a retryable error past the deadline
         try:
-            if isinstance(settled, wire.Waiting):  # a writer answers in full, never with another wait
-                raise TypeError("a write handed to the writer came back waiting")
+            if isinstance(settled, wire.Waiting):  # a cell's answer that waits again (a re-route, a long poll)
+                later = (_handed_off(settled, content_type, polls) if settled.found_nothing is None
+                         else asyncio.ensure_future(_settled(settled, content_type, polls)))
+                later.add_done_callback(lambda done: _pass_on(done, answered))
+                return
             answered.set_result(_reply_response(settled, content_type))
         except Exception as exc:  # noqa: BLE001 - the http server answers it with a 500
             answered.set_exception(exc)
@@ -505,6 +508,18 @@ def _handed_off(reply: wire.Waiting, content_type: bytes) -> asyncio.Future[Http
     else:
         timer = loop.call_later(wait.remaining(), settle)
     return answered
+
+
+def _pass_on(done: asyncio.Future[HttpResponse], answered: asyncio.Future[HttpResponse]) -> None:
+    """A chained wait's answer (or its error) becomes ``answered``'s, unless that was cancelled meanwhile."""
+    if answered.done():
+        return
+    if done.cancelled():
+        answered.cancel()
+    elif (error := done.exception()) is not None:
+        answered.set_exception(error)
+    else:
+        answered.set_result(done.result())
 
 
 async def _wake_or_deadline(wait: Wait, polls: _LongPolls | None) -> None:

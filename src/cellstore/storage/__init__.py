@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cellstore.storage.prefixed import PrefixedStore
+from cellstore.storage.prefixed import PrefixedStore, PrefixedTxn
 
 if TYPE_CHECKING:
     from cellstore.storage.base import Store
 
-__all__ = ["POSTGRES_SCHEMES", "PrefixedStore", "is_postgres", "open_store"]
+__all__ = ["POSTGRES_SCHEMES", "PrefixedStore", "PrefixedTxn", "is_postgres", "open_store"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -90,6 +90,7 @@ def test_a_move_under_concurrent_conditional_writes_loses_nothing(deployment: tu
         plan = mover.plan(ALICE, "b")
         assert (plan.source, plan.target) == ("a", "b") and plan.keys > 300
         mover.move(plan)
+        assert len(mover.passes) >= 2  # at least one catch-up pass from the change log, and the fenced one
         moved_at = len(acknowledged)
         while len(acknowledged) < moved_at + 20:
             stop.wait(0.01)

@@ -219,9 +219,9 @@ def test_a_moved_account_is_rerouted_to_its_new_cell(router: Router) -> None:
     assert source is not None
     target = next(name for name in router.cells if name != source)
     src, dst = router.cells[source].tenants, router.cells[target].tenants
-    tenant_copy.sync(src, dst, ALICE)
+    tenant_copy.copy(src, dst, ALICE)
     tenant_copy.write_fence(src, ALICE, target)
-    assert tenant_copy.sync(src, dst, ALICE).changes == 0
+    assert tenant_copy.copy(src, dst, ALICE).changes == 0
 
     def switch_soon() -> None:
         time.sleep(0.3)
