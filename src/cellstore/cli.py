@@ -886,6 +886,12 @@ def _served_status(endpoint: str) -> dict[str, object]:
     return found
 
 
+def _progress_line(label: str, stats: SyncStats) -> str:
+    """A move's status line: a catch-up pass counts the log entries it read, the copy the keys it read."""
+    read = f"{stats.logged} log entries read" if stats.logged else f"{stats.scanned} keys read"
+    return f"{label}: {read}, {stats.written} written, {stats.bytes} bytes"
+
+
 def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[str, Tenants], table: MapTable) -> int:
     from cellstore.cells import placement
     from cellstore.cells.mover import MoveError, Mover
@@ -893,10 +899,7 @@ def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[st
 
     status = StatusLine(sys.stderr)
 
-    def progress(label: str, stats: SyncStats) -> None:
-        status.show(f"{label}: {stats.scanned} keys read, {stats.written} written, {stats.bytes} bytes")
-
-    mover = Mover(cells, table, report=status.say, progress=progress)
+    mover = Mover(cells, table, report=status.say, progress=lambda label, stats: status.show(_progress_line(label, stats)))
     try:
         if args.action == "move":
             plan = mover.plan(args.account, args.to)

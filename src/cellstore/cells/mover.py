@@ -156,8 +156,8 @@ class Mover:
         started = time.monotonic()
         stats = tenant_copy.catch_up(src, dst, account,
                                      progress=None if progress is None else (lambda s: progress(label, s)))
-        self.passes.append(stats.scanned)
-        self.report(f"{label}: {stats.scanned} changes logged, {stats.written} keys written, {stats.deleted} deleted "
+        self.passes.append(stats.logged)
+        self.report(f"{label}: {stats.logged} log entries read, {stats.written} keys written, {stats.deleted} deleted "
                     f"in {time.monotonic() - started:.2f}s")
         return stats
 

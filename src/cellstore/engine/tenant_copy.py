@@ -52,16 +52,18 @@ PARTS = 4
 
 @dataclass(slots=True)
 class SyncStats:
-    """What a copy or a catch-up pass did: keys (or log entries) read, keys written, keys deleted, bytes written."""
+    """What a copy or a catch-up pass did: keys read, log entries read, keys written, keys deleted, bytes written."""
 
-    scanned: int = 0
+    scanned: int = 0  # keys read from the source's data
     written: int = 0
     deleted: int = 0
     bytes: int = 0
     segments: int = 0  # a parallel copy's segments
+    logged: int = 0  # a catch-up pass's log entries read
 
     def add(self, other: SyncStats) -> None:
         self.scanned += other.scanned
+        self.logged += other.logged
         self.written += other.written
         self.deleted += other.deleted
         self.bytes += other.bytes
@@ -176,7 +178,8 @@ def catch_up(
 ) -> SyncStats:
     """Copy the keys ``account``'s change log names, as one snapshot of the source has them; trim what was copied.
 
-    ``scanned`` is the number of log entries read.  Run after ``write_fence``,
+    ``logged`` is the number of log entries read (``scanned`` counts only the
+    keys a logged range deletion read).  Run after ``write_fence``,
     it leaves the target identical to the frozen source.
     """
     prefix = _prefix(account)
@@ -199,7 +202,7 @@ def catch_up(
             else:
                 start, end = key, prefix + change.end
                 ranges.append((start, end, [row for row in snapshot.range(start, end) if not own(row[0])]))
-    stats.scanned = len(changes)
+    stats.logged, stats.scanned = len(changes), len(values)
     for start, end, rows in ranges:
         _reconcile(target.store, rows, start, end, own, stats)
     keys = list(values.items())
