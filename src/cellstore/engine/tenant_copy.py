@@ -27,7 +27,9 @@ copied (the target must stay open and unlogged), and ``clear_fence``
 removes stale ones from the target (an account moving back to a cell it
 once left).  ``clean`` deletes the source's copy but keeps its fence as a
 tombstone, so a front end with a stale map still learns where the account
-went.
+went.  An abandoned move (``cells move --abort``, before the fence) undoes
+``start_log`` with ``stop_log`` and drops the target's partial copy with
+``discard``.
 """
 
 from __future__ import annotations
@@ -240,6 +242,18 @@ def _reconcile(
         for key in have.keys() - wanted.keys():
             txn.delete(key)
             stats.deleted += 1
+
+
+def stop_log(tenants: Tenants, account: str) -> None:
+    """Stop logging ``account``'s changes in ``tenants``' store: its moving flag and log go, in one transaction."""
+    with tenants.store.transaction(write=True) as txn:
+        move_log.end(txn, _prefix(account))
+
+
+def discard(tenants: Tenants, account: str) -> int:
+    """Delete every key of ``account`` in ``tenants``' store (an abandoned move's partial copy in its target)."""
+    with tenants.store.transaction(write=True) as txn:
+        return sum(txn.delete_range(start, end) for start, end in account_ranges(account))
 
 
 def write_fence(tenants: Tenants, account: str, cell: str) -> None:
