@@ -23,7 +23,13 @@ the tenant's size, until the writers are fenced off (``write_fence``) and a
 last pass leaves the target identical to the fenced source.
 
 The move's own keys — the fence, the moving flag and the log — are never
-copied (the target must stay open and unlogged), and ``clear_fence``
+copied (the target must stay open and unlogged), nor are the account's
+handler leases (``stays``): a lease names a runner of the source cell,
+which the fence stops (its every transaction there fails with
+``TenantMoved``, so it can neither read another batch nor move a
+checkpoint), so the target cell's runner takes the mapping over as soon as
+it starts there, from the checkpoint that moved, instead of waiting for a
+lease nobody will renew to expire.  ``clear_fence``
 removes stale ones from the target (an account moving back to a cell it
 once left).  ``clean`` deletes the source's copy but keeps its fence as a
 tombstone, so a front end with a stale map still learns where the account
@@ -77,6 +83,11 @@ class SyncStats:
 
 def _prefix(account: str) -> bytes:
     return b"" if account == DEFAULT_ACCOUNT else keyspace.account_prefix(account)
+
+
+def stays(key: bytes) -> bool:
+    """A key of an account (its own keys, without the prefix) that a move never copies: the move's, or a handler lease."""
+    return move_log.is_own(key) or key.startswith(keyspace.HANDLER_LEASES)
 
 
 def account_ranges(account: str) -> list[tuple[bytes, bytes]]:
@@ -149,7 +160,7 @@ def copy(
     lock = threading.Lock()
 
     def own(key: bytes) -> bool:
-        return move_log.is_own(key[len(prefix):])
+        return stays(key[len(prefix):])
 
     def one(segment: tuple[bytes, bytes]) -> None:
         start, end = segment
@@ -188,7 +199,7 @@ def catch_up(
     stats = SyncStats()
 
     def own(key: bytes) -> bool:
-        return move_log.is_own(key[len(prefix):])
+        return stays(key[len(prefix):])
 
     with source.store.transaction(write=False) as snapshot:
         changes = move_log.read(snapshot, prefix)
