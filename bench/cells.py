@@ -113,6 +113,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-postgres", action="store_true", help="SQLite configurations only")
+    parser.add_argument("--port", type=int, default=18160, help="the first of the ports the servers take, one each")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench cells: wrk is not installed (apt-get install -y wrk); nothing measured")
@@ -131,7 +132,7 @@ def main() -> int:
         if cluster is not None:
             stack.callback(cluster.stop)
         for _ in range(args.rounds):
-            for port, (name, (backend, cells)) in enumerate(configurations.items(), start=18160):
+            for port, (name, (backend, cells)) in enumerate(configurations.items(), start=args.port):
                 dsns = []
                 if backend == "postgres" and cluster is not None:
                     for _ in range(cells):  # fresh databases each round: every round starts empty
