@@ -1,4 +1,4 @@
-"""Cells on one machine: PutItem across tenants on 1, 2 and 4 SQLite cells, and the router's own cost.
+"""Cells on one machine: PutItem across tenants on 1, 2 and 4 SQLite cells, 1 and 2 PostgreSQL cells, and the router's cost.
 
 Not a test: it prints numbers and never fails on them.  SQLite has one
 writer per database, so N SQLite cells are N writers; with tenants spread
@@ -9,14 +9,23 @@ the tenants (``lua/put_item_tenants.lua``).  Configurations:
 
 * ``plain``: ``serve --data-dir`` (no router: every tenant in one backend);
 * ``1 cell``, ``2 cells``, ``4 cells``: ``serve --cells`` over that many SQLite
-  cells, tenants placed by the policy (least loaded: evenly).
+  cells, tenants placed by the policy (least loaded: evenly);
+* ``pg 1 cell``, ``pg 2 cells``: the same over PostgreSQL cells, each a fresh
+  database of one throwaway cluster on loopback (tests/pg_cluster.py, which
+  installs Debian's postgresql if it is missing; ``--no-postgres`` skips
+  them).  One cluster, so ``pg 2 cells`` are two writers (two databases, two
+  advisory locks) sharing one server's WAL and CPU.  Server CPU counts
+  cellstore's processes only, not PostgreSQL's backends: compare req/s.
 
 ``plain`` against ``1 cell`` is the router's cost (the bulkhead's thread
 hop per request), in server CPU per request; ``N cells`` against ``1 cell``
-is what more writers buy.
+is what more writers buy (``pg N cells`` against ``pg 1 cell`` too, in the
+last column).  Rounds run every configuration one after the other; the
+table shows each one's median round and the spread of its req/s.
 
     python3 bench/cells.py                      # ~1 min
     python3 bench/cells.py --duration 5 --rounds 3 --workers 2
+    python3 bench/cells.py --no-postgres        # SQLite only
 """
 
 from __future__ import annotations
@@ -26,18 +35,26 @@ import json
 import shutil
 import sys
 import urllib.request
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "tests"))
 
-import load
-from targets import Cellstore
+import load  # noqa: E402
+from pg_cluster import Cluster  # noqa: E402
+from targets import Cellstore  # noqa: E402
 
 TENANTS = 8
 ITEM_BYTES = 200
 LUA = Path(__file__).resolve().parent / "lua" / "put_item_tenants.lua"
-CONFIGURATIONS = {"plain": 0, "1 cell": 1, "2 cells": 2, "4 cells": 4}
+#: name -> (backend, cells); 0 cells: plain ``--data-dir``.
+CONFIGURATIONS = {
+    "plain": ("sqlite", 0), "1 cell": ("sqlite", 1), "2 cells": ("sqlite", 2), "4 cells": ("sqlite", 4),
+    "pg 1 cell": ("postgres", 1), "pg 2 cells": ("postgres", 2),
+}
 
 
 def account(k: int) -> str:
@@ -46,14 +63,16 @@ def account(k: int) -> str:
 
 @dataclass
 class Deployment(Cellstore):
-    """``cellstore serve`` (this interpreter) over a data dir, or over ``cells`` SQLite cells."""
+    """``cellstore serve`` (this interpreter) over a data dir, or over ``cells`` SQLite cells, or PostgreSQL cells."""
 
     cells: int = 0
     count: int = 2
+    postgres: list[str] = field(default_factory=list)  # one DSN per cell: PostgreSQL cells
 
     def argv(self, data_dir: str) -> list[str]:
         if self.cells:
-            text = "".join(f'[cells.c{n}]\nstorage = "c{n}"\n' for n in range(self.cells))
+            storage = self.postgres or [f"c{n}" for n in range(self.cells)]
+            text = "".join(f'[cells.c{n}]\nstorage = "{where}"\n' for n, where in enumerate(storage))
             (Path(data_dir) / "cells.toml").write_text(text)
             where = ["--cells", str(Path(data_dir) / "cells.toml")]
         else:
@@ -93,6 +112,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite configurations only")
+    parser.add_argument("--port", type=int, default=18160, help="the first of the ports the servers take, one each")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench cells: wrk is not installed (apt-get install -y wrk); nothing measured")
@@ -102,33 +123,57 @@ def main() -> int:
     script_args = load.script_args
     load.script_args = lambda *a: [*script_args(*a), str(TENANTS)]  # type: ignore[assignment]
     results: dict[str, list[load.Cell]] = {}
+    configurations = {name: shape for name, shape in CONFIGURATIONS.items()
+                      if not (args.no_postgres and shape[0] == "postgres")}
+    databases = 0
+    stack = ExitStack()
     try:
+        cluster = None if args.no_postgres else Cluster().start()
+        if cluster is not None:
+            stack.callback(cluster.stop)
         for _ in range(args.rounds):
-            for port, (name, cells) in enumerate(CONFIGURATIONS.items(), start=18160):
-                with Deployment("cellstore", name, port, cells=cells, count=args.workers) as server:
+            for port, (name, (backend, cells)) in enumerate(configurations.items(), start=args.port):
+                dsns = []
+                if backend == "postgres" and cluster is not None:
+                    for _ in range(cells):  # fresh databases each round: every round starts empty
+                        databases += 1
+                        dsns.append(cluster.create_database(f"bench{databases}"))
+                with Deployment("cellstore", name, port, cells=cells, count=args.workers, postgres=dsns) as server:
                     server.start(None)
                     create_tables(server.port)
                     cell = load.measure("cellstore", server.pid, server.port, "put_item", connections=args.connections,
                                         item_bytes=ITEM_BYTES, partitions=1, duration=args.duration, cpu=None)
                     results.setdefault(name, []).append(cell)
     finally:
+        stack.close()
         load.WORKLOADS["put_item"] = original
         load.script_args = script_args
     print(f"PutItem across {TENANTS} tenants: {args.connections} connections, {ITEM_BYTES}-byte items, "
           f"--workers {args.workers}, {args.duration} s x {args.rounds} round(s)")
-    print(f"{'':10}{'req/s':>9}{'÷ 1 cell':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'others %':>10}{'errors':>8}")
-    best = {name: max(cells, key=lambda cell: cell.rps) for name, cells in results.items()}
-    one = best.get("1 cell")
-    for name, cell in best.items():
+    print(f"{'':12}{'req/s':>9}{'spread':>13}{'÷ 1 cell':>10}{'÷ pg 1':>8}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'CPU µs/req':>12}{'others %':>10}{'errors':>8}")
+    median = {name: _median(cells) for name, cells in results.items()}
+    one, pg_one = median.get("1 cell"), median.get("pg 1 cell")
+    for name, cell in median.items():
+        rates = [c.rps for c in results[name]]
+        spread = f"{min(rates):.0f}-{max(rates):.0f}"
         ratio = f"{cell.rps / one.rps:.2f}×" if one is not None else "-"
-        print(f"{name:10}{cell.rps:>9.0f}{ratio:>10}{cell.p50_ms:>9.2f}{cell.p99_ms:>9.2f}"
+        pg_ratio = f"{cell.rps / pg_one.rps:.2f}×" if pg_one is not None and name.startswith("pg") else "-"
+        print(f"{name:12}{cell.rps:>9.0f}{spread:>13}{ratio:>10}{pg_ratio:>8}{cell.p50_ms:>9.2f}{cell.p99_ms:>9.2f}"
               f"{cell.cpu_us_per_request:>12.0f}{cell.other_cpu_pct:>10.0f}{cell.errors:>8}")
-    plain = best.get("plain")
+    plain = median.get("plain")
     if plain is not None and one is not None:
         extra = one.cpu_us_per_request / plain.cpu_us_per_request - 1
         print(f"router's cost (1 cell vs plain): {extra * 100:+.0f}% server CPU per request")
-    print("Each configuration's best round.  others %: CPU other processes on the machine used meanwhile: noise.")
+    print("Each configuration's median round by req/s (spread: all rounds' req/s).  others %: CPU other processes on "
+          "the machine used meanwhile: noise.  PostgreSQL's own CPU is not in CPU µs/req.")
     return 0
+
+
+def _median(cells: list[load.Cell]) -> load.Cell:
+    """The round whose req/s is the median (the lower middle one of an even count)."""
+    ordered = sorted(cells, key=lambda cell: cell.rps)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 if __name__ == "__main__":

@@ -679,6 +679,7 @@ def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "and the cell map directly; the servers keep serving.",
         epilog="examples:\n  cellstore cells status --cells cells.toml\n  cellstore cells status --json\n"
         "  cellstore cells move 111111111111 --to b --dry-run\n  cellstore cells move 111111111111 --to b\n"
+        "  cellstore cells move 111111111111 --abort   # call off a move killed before its fence\n"
         "  cellstore cells drain a",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -692,8 +693,13 @@ def _cells_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     move = actions.add_parser("move", help="move one tenant to another cell, live")
     move.add_argument("account", metavar="ACCOUNT", help="the tenant: a 12-digit account id")
-    move.add_argument("--to", required=True, metavar="CELL", help="the cell to move it to")
+    move.add_argument("--to", metavar="CELL", help="the cell to move it to (or --abort)")
     move.add_argument("--dry-run", action="store_true", help="show the plan and the size estimate, move nothing")
+    move.add_argument(
+        "--abort", action="store_true",
+        help="call off the account's move in progress, only before its fence (phase copying): it stays where it is, "
+        "stops logging its writes, and the partial copy is deleted; after the fence, run the move again instead",
+    )
     drain = actions.add_parser("drain", help="move every tenant out of a cell (set accept_new = false first)")
     drain.add_argument("cell", metavar="CELL", help="the cell to empty")
     for sub in (status, move, drain):
@@ -886,6 +892,12 @@ def _served_status(endpoint: str) -> dict[str, object]:
     return found
 
 
+def _progress_line(label: str, stats: SyncStats) -> str:
+    """A move's status line: a catch-up pass counts the log entries it read, the copy the keys it read."""
+    read = f"{stats.logged} log entries read" if stats.logged else f"{stats.scanned} keys read"
+    return f"{label}: {read}, {stats.written} written, {stats.bytes} bytes"
+
+
 def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[str, Tenants], table: MapTable) -> int:
     from cellstore.cells import placement
     from cellstore.cells.mover import MoveError, Mover
@@ -893,12 +905,16 @@ def _move_or_drain(args: argparse.Namespace, config: CellsConfig, cells: dict[st
 
     status = StatusLine(sys.stderr)
 
-    def progress(label: str, stats: SyncStats) -> None:
-        status.show(f"{label}: {stats.scanned} keys read, {stats.written} written, {stats.bytes} bytes")
-
-    mover = Mover(cells, table, report=status.say, progress=progress)
+    mover = Mover(cells, table, report=status.say, progress=lambda label, stats: status.show(_progress_line(label, stats)))
     try:
+        if args.action == "move" and args.abort:
+            if args.to is not None or args.dry_run:
+                args.parser.error("--abort takes neither --to nor --dry-run")
+            mover.abort(args.account)
+            return 0
         if args.action == "move":
+            if args.to is None:
+                args.parser.error("the following arguments are required: --to (or --abort)")
             plan = mover.plan(args.account, args.to)
             resuming = f", resuming from phase {plan.resuming}" if plan.resuming else ""
             print(f"move account {plan.account}: cell {plan.source} -> cell {plan.target}, "

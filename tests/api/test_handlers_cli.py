@@ -183,18 +183,17 @@ def test_a_handler_of_an_account_names_a_12_digit_account(tmp_path: Path) -> Non
     assert result.returncode != 0 and "belongs to account 222222222222" in result.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.server
-def test_a_handler_follows_its_account_moved_to_another_cell(
-    tmp_path: Path, server_process: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _handled_account_moved(tmp_path: Path, server_process: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, Path, Path, str, str]:
+    """A served deployment of two cells whose account ALICE's handler delivered 6 records; ALICE then moved.
+
+    Returns the server, ALICE's client, the handler's output file, the cells file, and the source and target cells.
+    """
     (tmp_path / "account_log.py").write_text(ACCOUNTS_MODULE)
     config = tmp_path / "handlers.toml"
     config.write_text(ACCOUNTS_CONFIG)
     out = tmp_path / "out.jsonl"
     monkeypatch.setenv("HANDLER_OUT", str(out))
     monkeypatch.setenv("CELLSTORE_HANDLER_POLL_SECONDS", "0.02")
-    monkeypatch.setenv("CELLSTORE_HANDLER_LEASE_SECONDS", "1")
     cells = tmp_path / "cells.toml"
     cells.write_text('[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n')
     server = server_process("--cells", str(cells), "--workers", "2", "--auth", "none", "--handlers", str(config))
@@ -214,6 +213,37 @@ def test_a_handler_follows_its_account_moved_to_another_cell(
     target = "b" if source == "a" else "a"
     subprocess.run([sys.executable, "-m", "cellstore", "cells", "move", ALICE, "--to", target, "--cells", str(cells)],
                    capture_output=True, text=True, timeout=120, check=True)
+    return server, alice, out, cells, source, target
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_handler_takes_over_in_the_target_cell_without_waiting_for_the_moved_lease(
+    tmp_path: Path, server_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default 10 s lease: the source's lease does not move, so the target's runner starts at once."""
+    monkeypatch.delenv("CELLSTORE_HANDLER_LEASE_SECONDS", raising=False)
+    server, alice, out, _, _, _ = _handled_account_moved(tmp_path, server_process, monkeypatch)
+    written = time.monotonic()
+    for n in range(6, 12):
+        alice.put_item(TableName="orders", Item={"pk": {"S": f"a{n}"}})
+    while time.monotonic() < written + 10 and len(out.read_text().splitlines()) < 12:
+        time.sleep(0.02)
+    took = time.monotonic() - written
+    print(f"\nrecords written after the move delivered from the target cell {took:.2f} s after the first write")
+    keys = [json.loads(line)["pk"] for line in out.read_text().splitlines()]
+    assert sorted(keys) == sorted(f"a{n}" for n in range(12))  # every record once
+    assert took < 3.0  # ~2 s with room for a loaded machine; a lease waited out takes 6.7-10 s
+    assert server.terminate() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_handler_follows_its_account_moved_to_another_cell(
+    tmp_path: Path, server_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELLSTORE_HANDLER_LEASE_SECONDS", "1")
+    server, alice, out, cells, source, target = _handled_account_moved(tmp_path, server_process, monkeypatch)
     for n in range(6, 12):
         alice.put_item(TableName="orders", Item={"pk": {"S": f"a{n}"}})
     lines = _delivered(out, 12)

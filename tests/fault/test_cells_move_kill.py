@@ -9,6 +9,10 @@ move still in its ``copying`` phase.  The same command, run again, resumes
 it (a new copy, the change log restarted) and finishes: the tenant is in
 ``b``, every acknowledged item is there, the tenant's table still serves
 reads and writes, and the source keeps only the fence.
+
+The same kill, then ``cellstore cells move ACCOUNT --abort`` instead: the
+move is called off, the tenant stays in ``a`` with every acknowledged item,
+no longer logs its writes, and ``b`` keeps nothing of it.
 """
 
 from __future__ import annotations
@@ -43,8 +47,8 @@ def client(endpoint: str) -> Any:
     )
 
 
-def move_command(cells_file: Path) -> list[str]:
-    return [sys.executable, "-m", "cellstore", "cells", "move", TENANT, "--to", "b", "--cells", str(cells_file)]
+def move_command(cells_file: Path, *how: str) -> list[str]:
+    return [sys.executable, "-m", "cellstore", "cells", "move", TENANT, *(how or ("--to", "b")), "--cells", str(cells_file)]
 
 
 def status(cells_file: Path) -> dict[str, Any]:
@@ -56,13 +60,13 @@ def status(cells_file: Path) -> dict[str, Any]:
     return found
 
 
-def preload(ddb: Any) -> None:
+def preload(ddb: Any, items: int = PRELOAD) -> None:
     def load(first: int) -> None:
         own = client(ddb.meta.endpoint_url)
-        for start in range(first, PRELOAD, 25 * 4):
+        for start in range(first, items, 25 * 4):
             own.batch_write_item(RequestItems={"items": [
                 {"PutRequest": {"Item": {"pk": {"S": f"pre{n}"}, "pad": {"S": "x" * 300}}}}
-                for n in range(start, min(start + 25, PRELOAD))
+                for n in range(start, min(start + 25, items))
             ]})
 
     loaders = [threading.Thread(target=load, args=(25 * k,)) for k in range(4)]
@@ -70,6 +74,18 @@ def preload(ddb: Any) -> None:
         loader.start()
     for loader in loaders:
         loader.join()
+
+
+def count_items(ddb: Any) -> int:
+    """The table's item count, read consistently, page by page."""
+    count, start_key = 0, None
+    while True:
+        page = ddb.scan(TableName="items", Select="COUNT", ConsistentRead=True,
+                        **({"ExclusiveStartKey": start_key} if start_key else {}))
+        count += page["Count"]
+        start_key = page.get("LastEvaluatedKey")
+        if start_key is None:
+            return count
 
 
 def test_a_mover_killed_mid_copy_resumes_and_loses_nothing(
@@ -154,13 +170,75 @@ def test_a_mover_killed_mid_copy_resumes_and_loses_nothing(
         found = {item["pk"]["S"] for item in got["Responses"]["items"]}
         missing += [key for key in keys if key not in found]
     assert missing == []
-    count, start_key = 0, None
-    while True:
-        page = ddb.scan(TableName="items", Select="COUNT", **({"ExclusiveStartKey": start_key} if start_key else {}))
-        count += page["Count"]
-        start_key = page.get("LastEvaluatedKey")
-        if start_key is None:
-            break
-    assert count >= PRELOAD + len(acknowledged)
+    assert count_items(ddb) >= PRELOAD + len(acknowledged)
     ddb.put_item(TableName="items", Item={"pk": {"S": "after"}})
     assert ddb.get_item(TableName="items", Key={"pk": {"S": "after"}}, ConsistentRead=True)["Item"]["pk"] == {"S": "after"}
+
+
+def kill_mid_copy(cells_file: Path) -> None:
+    """Run ``cells move`` and SIGKILL it at its first copy progress line; the map must show it copying."""
+    seen: list[str] = []
+    with subprocess.Popen(move_command(cells_file), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as mover:
+        assert mover.stderr is not None
+        for line in mover.stderr:
+            seen.append(line)
+            if line.startswith("copy:") and "segments" not in line:
+                os.kill(mover.pid, signal.SIGKILL)
+                break
+        mover.wait(timeout=60)
+    assert mover.returncode == -signal.SIGKILL, seen
+    assert status(cells_file)["map"]["moves"] == [{"account": TENANT, "source": "a", "target": "b", "phase": "copying"}]
+
+
+def test_a_move_killed_mid_copy_is_called_off_with_abort(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    from cellstore.engine import keyspace, move_log, tenant_copy
+    from cellstore.engine.tenants import Tenants
+    from cellstore.storage.sqlite import SqliteStore
+
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text(f'[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n[tenants]\n"{TENANT}" = "a"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    ddb = client(server.endpoint_url)
+    ddb.create_table(
+        TableName="items", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    preload(ddb, 6000)
+    written: list[str] = []
+    for n in range(20):
+        ddb.put_item(TableName="items", Item={"pk": {"S": f"before{n}"}})
+        written.append(f"before{n}")
+    kill_mid_copy(cells_file)
+    ddb.put_item(TableName="items", Item={"pk": {"S": "while-killed"}})  # logged: the account is still moving
+    written.append("while-killed")
+
+    called_off = subprocess.run(move_command(cells_file, "--abort"), check=False, capture_output=True, text=True,
+                                timeout=120)
+    assert called_off.returncode == 0, called_off.stderr
+    assert f"called off the move of account {TENANT} to cell b" in called_off.stderr
+    state = status(cells_file)
+    assert state["map"]["moves"] == []
+    assert {cell["name"]: cell["tenants"] for cell in state["cells"]} == {"a": 1, "b": 0}
+    for n in range(20):  # served from a as before, and no longer logged
+        ddb.put_item(TableName="items", Item={"pk": {"S": f"after{n}"}})
+        written.append(f"after{n}")
+    got = ddb.batch_get_item(RequestItems={"items": {"Keys": [{"pk": {"S": key}} for key in written],
+                                                     "ConsistentRead": True}})
+    assert {item["pk"]["S"] for item in got["Responses"]["items"]} == set(written)
+    assert count_items(ddb) == 6000 + len(written)
+    prefix = keyspace.account_prefix(TENANT)
+    source = Tenants(SqliteStore(str(tmp_path / "a" / "cellstore.db")), background=False)
+    target = Tenants(SqliteStore(str(tmp_path / "b" / "cellstore.db")), background=False)
+    try:
+        with source.store.transaction(write=False) as txn:
+            assert txn.get(prefix + keyspace.TENANT_MOVING) is None
+            assert move_log.read(txn, prefix) == []
+        assert tenant_copy.account_size(target, TENANT) == (0, 0)
+    finally:
+        source.close()
+        target.close()
+    again = subprocess.run(move_command(cells_file, "--abort"), check=False, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and f"no move of account {TENANT} is in progress" in again.stderr
+    usage = subprocess.run(move_command(cells_file, "--abort", "--to", "b"), check=False, capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 2 and "--abort takes neither --to nor --dry-run" in usage.stderr

@@ -156,9 +156,16 @@ class MapTable:
             },
         )
 
-    def record_move(self, account: str, source: str, target: str, phase: str) -> None:
-        """Write (or advance) ``account``'s move record; the version does not change (routing does not)."""
-        dispatch(self.db, "PutItem", {
+    def record_move(
+        self, account: str, source: str, target: str, phase: str, *, after: tuple[str | None, ...] | None = None,
+    ) -> None:
+        """Write (or advance) ``account``'s move record; the version does not change (routing does not).
+
+        ``after``: the phases the record may be in before (None: no record),
+        else ``ConditionalCheckFailedException`` — so a mover still running
+        cannot fence a move that ``cells move --abort`` called off meanwhile.
+        """
+        request: dict[str, Any] = {
             "TableName": TABLE,
             "Item": {
                 "key": {"S": f"move#{account}"},
@@ -167,10 +174,17 @@ class MapTable:
                 "phase": {"S": phase},
                 "updated": {"N": str(int(time.time()))},
             },
-        })
+        }
+        if after is not None:
+            request.update(_phase_condition(after))
+        dispatch(self.db, "PutItem", request)
 
-    def end_move(self, account: str) -> None:
-        dispatch(self.db, "DeleteItem", {"TableName": TABLE, "Key": {"key": {"S": f"move#{account}"}}})
+    def end_move(self, account: str, *, phase: str | None = None) -> None:
+        """Remove ``account``'s move record (only while it is in ``phase``, if given)."""
+        request: dict[str, Any] = {"TableName": TABLE, "Key": {"key": {"S": f"move#{account}"}}}
+        if phase is not None:
+            request.update(_phase_condition((phase,)))
+        dispatch(self.db, "DeleteItem", request)
 
     def _change(self, *actions: dict[str, Any]) -> None:
         dispatch(self.db, "TransactWriteItems", {
@@ -186,6 +200,18 @@ class MapTable:
                 },
             ]
         })
+
+
+def _phase_condition(phases: tuple[str | None, ...]) -> dict[str, Any]:
+    """A condition that the move record is in one of ``phases`` (None: that there is no record)."""
+    terms = ["attribute_not_exists(#k)" if phase is None else f"phase = :p{n}" for n, phase in enumerate(phases)]
+    values = {f":p{n}": {"S": phase} for n, phase in enumerate(phases) if phase is not None}
+    condition: dict[str, Any] = {"ConditionExpression": " OR ".join(terms)}
+    if None in phases:
+        condition["ExpressionAttributeNames"] = {"#k": "key"}
+    if values:
+        condition["ExpressionAttributeValues"] = values
+    return condition
 
 
 class CellMap:

@@ -23,11 +23,19 @@ the tenant's size, until the writers are fenced off (``write_fence``) and a
 last pass leaves the target identical to the fenced source.
 
 The move's own keys — the fence, the moving flag and the log — are never
-copied (the target must stay open and unlogged), and ``clear_fence``
+copied (the target must stay open and unlogged), nor are the account's
+handler leases (``stays``): a lease names a runner of the source cell,
+which the fence stops (its every transaction there fails with
+``TenantMoved``, so it can neither read another batch nor move a
+checkpoint), so the target cell's runner takes the mapping over as soon as
+it starts there, from the checkpoint that moved, instead of waiting for a
+lease nobody will renew to expire.  ``clear_fence``
 removes stale ones from the target (an account moving back to a cell it
 once left).  ``clean`` deletes the source's copy but keeps its fence as a
 tombstone, so a front end with a stale map still learns where the account
-went.
+went.  An abandoned move (``cells move --abort``, before the fence) undoes
+``start_log`` with ``stop_log`` and drops the target's partial copy with
+``discard``.
 """
 
 from __future__ import annotations
@@ -52,16 +60,18 @@ PARTS = 4
 
 @dataclass(slots=True)
 class SyncStats:
-    """What a copy or a catch-up pass did: keys (or log entries) read, keys written, keys deleted, bytes written."""
+    """What a copy or a catch-up pass did: keys read, log entries read, keys written, keys deleted, bytes written."""
 
-    scanned: int = 0
+    scanned: int = 0  # keys read from the source's data
     written: int = 0
     deleted: int = 0
     bytes: int = 0
     segments: int = 0  # a parallel copy's segments
+    logged: int = 0  # a catch-up pass's log entries read
 
     def add(self, other: SyncStats) -> None:
         self.scanned += other.scanned
+        self.logged += other.logged
         self.written += other.written
         self.deleted += other.deleted
         self.bytes += other.bytes
@@ -73,6 +83,11 @@ class SyncStats:
 
 def _prefix(account: str) -> bytes:
     return b"" if account == DEFAULT_ACCOUNT else keyspace.account_prefix(account)
+
+
+def stays(key: bytes) -> bool:
+    """A key of an account (its own keys, without the prefix) that a move never copies: the move's, or a handler lease."""
+    return move_log.is_own(key) or key.startswith(keyspace.HANDLER_LEASES)
 
 
 def account_ranges(account: str) -> list[tuple[bytes, bytes]]:
@@ -145,7 +160,7 @@ def copy(
     lock = threading.Lock()
 
     def own(key: bytes) -> bool:
-        return move_log.is_own(key[len(prefix):])
+        return stays(key[len(prefix):])
 
     def one(segment: tuple[bytes, bytes]) -> None:
         start, end = segment
@@ -176,14 +191,15 @@ def catch_up(
 ) -> SyncStats:
     """Copy the keys ``account``'s change log names, as one snapshot of the source has them; trim what was copied.
 
-    ``scanned`` is the number of log entries read.  Run after ``write_fence``,
+    ``logged`` is the number of log entries read (``scanned`` counts only the
+    keys a logged range deletion read).  Run after ``write_fence``,
     it leaves the target identical to the frozen source.
     """
     prefix = _prefix(account)
     stats = SyncStats()
 
     def own(key: bytes) -> bool:
-        return move_log.is_own(key[len(prefix):])
+        return stays(key[len(prefix):])
 
     with source.store.transaction(write=False) as snapshot:
         changes = move_log.read(snapshot, prefix)
@@ -199,7 +215,7 @@ def catch_up(
             else:
                 start, end = key, prefix + change.end
                 ranges.append((start, end, [row for row in snapshot.range(start, end) if not own(row[0])]))
-    stats.scanned = len(changes)
+    stats.logged, stats.scanned = len(changes), len(values)
     for start, end, rows in ranges:
         _reconcile(target.store, rows, start, end, own, stats)
     keys = list(values.items())
@@ -237,6 +253,18 @@ def _reconcile(
         for key in have.keys() - wanted.keys():
             txn.delete(key)
             stats.deleted += 1
+
+
+def stop_log(tenants: Tenants, account: str) -> None:
+    """Stop logging ``account``'s changes in ``tenants``' store: its moving flag and log go, in one transaction."""
+    with tenants.store.transaction(write=True) as txn:
+        move_log.end(txn, _prefix(account))
+
+
+def discard(tenants: Tenants, account: str) -> int:
+    """Delete every key of ``account`` in ``tenants``' store (an abandoned move's partial copy in its target)."""
+    with tenants.store.transaction(write=True) as txn:
+        return sum(txn.delete_range(start, end) for start, end in account_ranges(account))
 
 
 def write_fence(tenants: Tenants, account: str, cell: str) -> None:

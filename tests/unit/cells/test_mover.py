@@ -15,7 +15,7 @@ from cellstore.cells.deployment import open_router
 from cellstore.cells.mover import MoveError, Mover
 from cellstore.cells.router import Router
 from cellstore.cli import main
-from cellstore.engine import tenant_copy
+from cellstore.engine import keyspace, move_log, tenant_copy
 from cellstore.engine.wiring import open_database
 from cellstore.errors import ConditionalCheckFailedException, TransactionCanceledException
 from cellstore.protocol.server import services_for
@@ -167,3 +167,94 @@ def test_cli_dry_run_status_and_drain(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit, match="no cell named 'z'"):
         main(["cells", "move", ALICE, "--to", "z", "--cells", str(cells_file)])
 
+
+
+def test_the_progress_line_says_what_its_number_counts() -> None:
+    from cellstore.cli import _progress_line
+
+    copying = tenant_copy.SyncStats(scanned=1500, written=1400, bytes=90000)
+    assert _progress_line("copy", copying) == "copy: 1500 keys read, 1400 written, 90000 bytes"
+    catching_up = tenant_copy.SyncStats(scanned=40, logged=55, written=40, bytes=3000)
+    assert _progress_line("catch-up pass 1", catching_up) == "catch-up pass 1: 55 log entries read, 40 written, 3000 bytes"
+
+
+def moving(router: Router) -> tuple[bool, int]:
+    """(the source has the account's moving flag, entries in its log) in cell a."""
+    with router.cells["a"].tenants.store.transaction(write=False) as txn:
+        prefix = keyspace.account_prefix(ALICE)
+        return txn.get(prefix + keyspace.TENANT_MOVING) is not None, len(move_log.read(txn, prefix))
+
+
+def test_a_move_killed_before_its_fence_can_be_called_off(deployment: tuple[Router, Mover]) -> None:
+    router, mover = deployment
+    call(router, "CreateTable", {
+        "TableName": "tbl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST",
+    })
+    for n in range(50):
+        call(router, "PutItem", {"TableName": "tbl", "Item": {"pk": {"S": f"k{n}"}}})
+    source, target = router.cells["a"].tenants, router.cells["b"].tenants
+    # A mover killed mid-copy: the record in copying, the account logging, part of it in b.
+    mover.table.record_move(ALICE, "a", "b", "copying")
+    tenant_copy.start_log(source, ALICE)
+    tenant_copy.copy(source, target, ALICE)
+    call(router, "PutItem", {"TableName": "tbl", "Item": {"pk": {"S": "while-killed"}}})
+    assert moving(router) == (True, 1)
+    assert tenant_copy.account_size(target, ALICE)[0] > 50
+    with pytest.raises(MoveError, match="--abort"):
+        mover.plan(ALICE, "a")  # another target: the message says how to call this one off
+
+    assert mover.abort(ALICE) > 50
+    assert moving(router) == (False, 0)
+    assert tenant_copy.account_size(target, ALICE) == (0, 0)
+    snapshot = router.cellmap.refresh()
+    assert snapshot.moves == {} and snapshot.tenants[ALICE] == "a"
+    call(router, "PutItem", {"TableName": "tbl", "Item": {"pk": {"S": "after"}}})
+    assert moving(router) == (False, 0)  # its writes are no longer logged
+    assert call(router, "Scan", {"TableName": "tbl", "Select": "COUNT"})["Count"] == 52
+    with pytest.raises(MoveError, match="no move of account"):
+        mover.abort(ALICE)
+    mover.move(mover.plan(ALICE, "b"))  # and a move started afresh later works
+    assert router.cellmap.refresh().tenants[ALICE] == "b"
+    assert call(router, "Scan", {"TableName": "tbl", "Select": "COUNT", "ConsistentRead": True})["Count"] == 52
+
+
+def test_a_move_past_its_fence_cannot_be_called_off(deployment: tuple[Router, Mover]) -> None:
+    router, mover = deployment
+    call(router, "CreateQueue", {"QueueName": "q"}, "sqs")
+    mover.table.record_move(ALICE, "a", "b", "fenced")
+    tenant_copy.write_fence(router.cells["a"].tenants, ALICE, "b")
+    with pytest.raises(MoveError, match=f"past its fence .* run cellstore cells move {ALICE} --to b again"):
+        mover.abort(ALICE)
+    assert router.cellmap.refresh().moves[ALICE].phase == "fenced"
+    mover.move(mover.plan(ALICE, "b"))
+    assert router.cellmap.refresh().tenants[ALICE] == "b"
+
+
+def test_a_mover_still_running_when_its_move_is_called_off_stops_before_the_fence(
+    deployment: tuple[Router, Mover],
+) -> None:
+    router, mover = deployment
+    call(router, "CreateTable", {
+        "TableName": "tbl", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST",
+    })
+    for n in range(40):
+        call(router, "PutItem", {"TableName": "tbl", "Item": {"pk": {"S": f"k{n}"}}})
+    other = Mover(mover.cells, mover.table)
+    called_off: list[int] = []
+
+    def progress(label: str, stats: tenant_copy.SyncStats) -> None:
+        if not called_off:  # an operator's --abort while this mover copies
+            called_off.append(other.abort(ALICE))
+
+    running = Mover(mover.cells, mover.table, progress=progress)
+    with pytest.raises(MoveError, match="called off while it copied"):
+        running.move(running.plan(ALICE, "b"))
+    assert called_off
+    assert moving(router) == (False, 0)
+    assert tenant_copy.account_size(router.cells["b"].tenants, ALICE) == (0, 0)
+    assert tenant_copy.fenced_to(router.cells["a"].tenants, ALICE) is None
+    snapshot = router.cellmap.refresh()
+    assert snapshot.moves == {} and snapshot.tenants[ALICE] == "a"
+    assert call(router, "Scan", {"TableName": "tbl", "Select": "COUNT"})["Count"] == 40

@@ -97,7 +97,8 @@ def test_catch_up_copies_what_changed_after_the_copy_and_nothing_else() -> None:
     dispatch(db, "DeleteItem", {"TableName": "tbl", "Key": {"pk": {"S": "k2"}}})
     dispatch(db, "DeleteTable", {"TableName": "gone"})  # its items: one delete_range, one log entry
     first = tenant_copy.catch_up(source, target, ALICE)
-    assert 0 < first.scanned < 100  # the changes, not the 600 items
+    assert 0 < first.logged < 100  # the changes, not the 600 items
+    assert first.scanned <= first.logged  # keys whose values it read: each changed key once
     assert account_rows(target) == account_rows(source)
     assert logged(source) == []  # trimmed
     assert tenant_copy.catch_up(source, target, ALICE).changes == 0
@@ -121,7 +122,7 @@ def test_a_log_entry_written_after_the_catch_up_read_survives_the_trim() -> None
     left = logged(source)
     assert len(left) == 1 and left[0].seq == seen[-1].seq + 1
     tenant_copy.copy(source, target, ALICE)
-    assert tenant_copy.catch_up(source, target, ALICE).scanned == 1
+    assert tenant_copy.catch_up(source, target, ALICE).logged == 1
 
 
 def test_the_copy_deletes_what_the_target_has_beyond_the_sources_tables() -> None:
@@ -138,3 +139,31 @@ def test_the_copy_deletes_what_the_target_has_beyond_the_sources_tables() -> Non
     tenant_copy.copy(source, target, ALICE)
     assert account_rows(target) == account_rows(source)
 
+
+
+def test_a_handlers_checkpoint_moves_and_its_lease_does_not() -> None:
+    from cellstore.engine import mappings
+
+    source, target = tenants(), tenants()
+    db = source.database(ALICE)
+    create_table(db, "tbl")
+    assert mappings.acquire(db, "orders", "source-runner", 10.0)
+    mappings.save(db, "orders", "source-runner", checkpoint={"lanes": [3]})
+    tenant_copy.start_log(source, ALICE)
+    tenant_copy.copy(source, target, ALICE)
+    assert mappings.acquire(db, "orders", "source-runner", 10.0)  # renewed while it moves: logged, not copied
+    mappings.save(db, "orders", "source-runner", checkpoint={"lanes": [5]})
+    tenant_copy.catch_up(source, target, ALICE)
+    tenant_copy.write_fence(source, ALICE, "b")
+    tenant_copy.catch_up(source, target, ALICE)
+    moved = target.database(ALICE)
+    assert mappings.load_checkpoint(moved, "orders") == {"lanes": [5]}
+    # No lease came along: the target's runner takes the mapping at once, not after the source's lease expires.
+    assert mappings.acquire(moved, "orders", "target-runner", 10.0)
+    with pytest.raises(TenantMoved):  # while the source's runner can no longer renew, read or checkpoint
+        mappings.acquire(db, "orders", "source-runner", 10.0)
+
+    def without_leases(cell: Tenants) -> dict[bytes, bytes]:
+        return {k: v for k, v in account_rows(cell).items() if not k.startswith(PREFIX + keyspace.HANDLER_LEASES)}
+
+    assert without_leases(target) == without_leases(source)  # everything else is identical
