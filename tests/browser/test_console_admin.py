@@ -208,6 +208,26 @@ def test_cells_page_shows_the_map_health_tenants_and_a_move(page_on: Any, server
     assert client(server.endpoint_url, "dynamodb", mover).get_item(
         TableName="orders", Key={"pk": {"S": mover}})["Item"]["pk"]["S"] == mover
 
+    # A move called off (`cells move --abort`) whose aborter was killed: shown as being called off, not as a step;
+    # running the abort again ends it and the tenant stays where it was.
+    map_db = open_database(open_store(load(cells_file).map_location()), background=False)
+    try:
+        table = MapTable(map_db)
+        other = next(account for account in accounts if account != mover)
+        home = table.read().tenants[other]
+        table.record_move(other, home, "b" if home == "a" else "a", "aborting")
+    finally:
+        map_db.close()
+    called_off = page.get_by_role("table", name="Moves").locator(f"tr[data-account='{other}']")
+    expect(called_off.get_by_test_id("phase")).to_have_text("aborting")
+    expect(called_off).to_contain_text("being called off")
+    aborted = subprocess.run([sys.executable, "-m", "cellstore", "cells", "move", other, "--abort",
+                              "--cells", str(cells_file)], capture_output=True, text=True, timeout=60, check=False)
+    assert aborted.returncode == 0, aborted.stderr
+    expect(page.get_by_text("None. Move a tenant with")).to_be_visible()
+    assert client(server.endpoint_url, "dynamodb", other).get_item(
+        TableName="orders", Key={"pk": {"S": other}})["Item"]["pk"]["S"] == other
+
 
 def test_cache_page_shows_hit_rates_per_zone(
     page_on: Any, server_process: Any, memcached_binary: str, tmp_path: Path

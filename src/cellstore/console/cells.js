@@ -12,6 +12,7 @@ const PHASE_HELP = {
   copying: "copying the tenant's data to the target while it is written",
   fenced: "writes held briefly: the last pass makes the target identical",
   switched: "the map points at the target; the source's copy is being deleted",
+  aborting: "called off (cells move ACCOUNT --abort): the target's partial copy is being deleted; the tenant stays where it is",
 };
 
 export async function cellsPage(main) {
@@ -88,9 +89,11 @@ function render(body, status) {
             h("td", {}, move.target),
             h("td", {}, h("span", { class: "status creating", "data-testid": "phase" }, move.phase), h("br"),
               h("small", { class: "muted" }, PHASE_HELP[move.phase] || "")),
-            h("td", {}, h("div", { class: "progress" },
-              h("progress", { max: PHASES.length + 1, value: step }),
-              h("small", {}, `step ${step} of ${PHASES.length + 1} (then the move record is removed)`))));
+            h("td", {}, step > 0
+              ? h("div", { class: "progress" },
+                h("progress", { max: PHASES.length + 1, value: step }),
+                h("small", {}, `step ${step} of ${PHASES.length + 1} (then the move record is removed)`))
+              : h("small", { class: "muted" }, "being called off (then the move record is removed)")));
         })))
       : h("p", { class: "muted" }, "None. Move a tenant with ", h("code", {}, "cellstore cells move ACCOUNT --to CELL"), "."),
     cells.length ? null : notice("The cells file names no cells."));
