@@ -106,6 +106,11 @@ def build_app(
         auth = Auth(credentials, region=region)
     services = directory.services
     wrappers = tuple(DISPATCH_WRAPPERS)
+    if isinstance(directory, OneBackend) and directory.tenants.remote:
+        # A server database (PostgreSQL): engine calls on threads, so round trips overlap.
+        from cellstore.protocol.storage_threads import StorageThreads
+
+        wrappers += (StorageThreads().wrap,)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
             raise ValueError("the single writer and the item cache serve one backend, not cells")

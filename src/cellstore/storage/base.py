@@ -62,6 +62,10 @@ class Store(ABC):
 
     #: The schema version found on opening; ``migrations.LATEST`` once open.
     migrated_from: int
+    #: True when a transaction waits on round trips to a server (PostgreSQL): a front end then runs
+    #: requests on threads so that their waits overlap (``protocol/storage_threads.py``); False for an
+    #: engine in the process (SQLite), whose calls are shorter than a hand-off to a thread.
+    remote: bool = False
 
     @abstractmethod
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:

@@ -66,6 +66,7 @@ class PrefixedStore(Store):
         self.inner = inner
         self.prefix = prefix
         self.migrated_from = inner.migrated_from
+        self.remote = inner.remote
         self._guard = guard
 
     @contextmanager
