@@ -16,9 +16,15 @@ with callbacks on the loop as it does a write handed to the writer process.
 A thread's answers reach the loop through ``call_soon_threadsafe``, one
 wake-up for every answer ready at that moment.
 
-Writes stay exactly as serialised as before: each write transaction still
-takes the database's write lock in PostgreSQL (docs/POSTGRES.md), whichever
-thread runs it; only waiting moves off the loop.  SQS stays inline: a long
+Writes (``writer.WRITES``) go to one more thread of their own, which runs
+every write waiting when it starts in one group commit (``Database.group``):
+one write lock, one COMMIT — and on a quorum cell one wait for the replicas
+— for all of them, answered only once that COMMIT returned.  Writes from
+every front end stay serialised by PostgreSQL's write lock
+(docs/POSTGRES.md); one writer thread per process loses nothing, since only
+one write transaction can hold that lock at a time anyway.  A write that
+fails after it wrote spoils the group, which rolls back and runs each write
+alone.  SQS stays inline: a long
 poll answers with a ``Wait`` of its own, which the hand-off path does not
 chain (its peeks are short and it is not a hot path here).
 """
@@ -32,14 +38,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from cellstore.api import Database
 from cellstore.errors import ServiceUnavailable
 from cellstore.protocol.wire import Dispatch
+from cellstore.protocol.writer import WRITES
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.server")
+
+#: A database's group commit (``Database.group``).
+Group = Callable[[], AbstractContextManager[Any]]
 
 #: Threads per process running engine calls; each holds at most one pooled connection at a time.
 THREADS = 8
@@ -52,11 +63,16 @@ TIMEOUT = 60.0
 OFFLOADED = frozenset({"dynamodb", "streams"})
 
 
-class _Job:
-    __slots__ = ("callback", "done", "error", "loop", "result", "work")
+#: Writes one group commit takes at most (the write lock is held for all of them).
+GROUP_MAX = 64
 
-    def __init__(self, work: Callable[[], Any]) -> None:
+
+class _Job:
+    __slots__ = ("callback", "done", "error", "group", "loop", "result", "work")
+
+    def __init__(self, work: Callable[[], Any], group: Group | None = None) -> None:
         self.work = work
+        self.group = group  # for a write: its database's group commit
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -66,6 +82,13 @@ class _Job:
     def settled(self) -> bool:
         """Answered or given up on (read under the lock)."""
         return self.done
+
+
+def _outcome(job: _Job) -> tuple[Any, BaseException | None]:
+    try:
+        return job.work(), None
+    except BaseException as err:  # noqa: BLE001 - raised to the waiting request by _settle
+        return None, err
 
 
 class StorageThreads:
@@ -78,7 +101,12 @@ class StorageThreads:
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._writes: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._run, name=f"cellstore-storage-{n}", daemon=True) for n in range(threads)]
+        self._threads.append(threading.Thread(target=self._write, name="cellstore-storage-writer", daemon=True))
+        #: Group commits run and the writes in them, for tests and benchmark notes.
+        self.groups = 0
+        self.grouped = 0
         self._started = False
         # Answers ready for the loop, delivered by one scheduled drain per burst.
         self._ready: list[Callable[[], None]] = []
@@ -86,24 +114,29 @@ class StorageThreads:
 
     def wrap(self, db: Database, dispatchers: dict[str, Dispatch]) -> dict[str, Dispatch]:
         """``server.DISPATCH_WRAPPERS``'s shape: the offloaded services' dispatchers run here."""
-        del db  # every account's calls share the threads
-        return {name: self._offloaded(dispatch) if name in OFFLOADED else dispatch for name, dispatch in dispatchers.items()}
+        return {
+            name: self._offloaded(dispatch, WRITES.get(name, frozenset()), db.group) if name in OFFLOADED else dispatch
+            for name, dispatch in dispatchers.items()
+        }
 
-    def _offloaded(self, dispatch: Dispatch) -> Dispatch:
-        def offloaded(*args: Any) -> Wait:
-            return self.submit(lambda: dispatch(*args))
+    def _offloaded(self, dispatch: Dispatch, writes: frozenset[str], group: Group) -> Dispatch:
+        def offloaded(operation: str, *args: Any) -> Wait:
+            return self.submit(lambda: dispatch(operation, *args), group if operation in writes else None)
 
         return offloaded
 
-    def submit(self, work: Callable[[], Any]) -> Wait:
-        """Run ``work()`` on a thread; the ``Wait``'s retry returns its result or raises its error."""
+    def submit(self, work: Callable[[], Any], group: Group | None = None) -> Wait:
+        """Run ``work()`` on a thread (with ``group``: a write, on the writer thread, maybe grouped).
+
+        The ``Wait``'s retry returns its result or raises its error.
+        """
         if not self._started:
             self._start()
         if len(self._jobs) >= self._queue_size:
             raise ServiceUnavailable("The server has too many requests waiting for storage; retry the request.")
         job_id = next(self._ids)
-        self._jobs[job_id] = _Job(work)
-        self._queue.put(self._jobs[job_id])
+        job = self._jobs[job_id] = _Job(work, group)
+        (self._queue if group is None else self._writes).put(job)
         return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: self._settle(job_id), ends_on_stop=False)
 
     def _start(self) -> None:
@@ -131,29 +164,74 @@ class StorageThreads:
             job = self._queue.get()
             if job is None:
                 return
-            with self._lock:
-                if job.done:  # given up on while queued: never run it
-                    continue
-            try:
-                result, error = job.work(), None
-            except BaseException as err:  # noqa: BLE001 - raised to the waiting request by _settle
-                result, error = None, err
-            with self._lock:
-                if job.settled():  # given up on while it ran: nobody waits for this answer
-                    continue
-                job.result, job.error, job.done = result, error, True
-                callback, loop = job.callback, job.loop
-                job.callback = None
-                if callback is None or loop is None:
-                    continue
-                self._ready.append(callback)
-                if self._drain_scheduled:
-                    continue
-                self._drain_scheduled = True
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop closed: nobody is left to answer
-                pass
+            if self._wanted(job):
+                self._answer(job, *_outcome(job))
+
+    def _wanted(self, job: _Job) -> bool:
+        with self._lock:
+            return not job.done  # given up on while queued: never run it
+
+    def _write(self) -> None:
+        """The writer thread: every write waiting when it looks, in one group commit."""
+        while True:
+            job = self._writes.get()
+            if job is None:
+                return
+            batch = [job]
+            while len(batch) < GROUP_MAX:
+                try:
+                    more = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._writes.put(None)
+                    break
+                batch.append(more)
+            batch = [job for job in batch if self._wanted(job)]
+            answers = self._grouped(batch) if len(batch) > 1 else None
+            if answers is None:  # one write, or a spoiled group: each on its own
+                answers = [_outcome(job) for job in batch]
+            for job, (result, error) in zip(batch, answers, strict=True):
+                self._answer(job, result, error)
+
+    def _grouped(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]] | None:
+        """``batch`` in one group commit; None if the group was spoiled (rolled back: run them again alone)."""
+        group_of = batch[0].group
+        if group_of is None:
+            return None
+        answers: list[tuple[Any, BaseException | None]] = []
+        try:
+            with group_of() as group:
+                for job in batch:
+                    answers.append(_outcome(job))
+                    if group.spoiled:
+                        break
+        except BaseException as err:  # noqa: BLE001 - the COMMIT failed: none of them is acknowledged
+            return [(None, err)] * len(batch)
+        if group.spoiled:
+            return None
+        self.groups += 1
+        self.grouped += len(batch)
+        return answers
+
+    def _answer(self, job: _Job, result: Any, error: BaseException | None) -> None:
+        """Hand a finished job's outcome to whoever waits for it: its callback, on its loop."""
+        with self._lock:
+            if job.settled():  # given up on while it ran: nobody waits for this answer
+                return
+            job.result, job.error, job.done = result, error, True
+            callback, loop = job.callback, job.loop
+            job.callback = None
+            if callback is None or loop is None:
+                return
+            self._ready.append(callback)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop closed: nobody is left to answer
+            pass
 
     def _drain(self) -> None:
         """On the loop: run every answer's callback that is ready."""
@@ -164,10 +242,11 @@ class StorageThreads:
             callback()
 
     def close(self) -> None:
-        """Let the threads end once the queue is drained."""
+        """Let the threads end once the queues are drained."""
         if self._started:
             for _ in self._threads:
                 self._queue.put(None)
+            self._writes.put(None)
 
     # waiting.Hub
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -57,7 +58,7 @@ from psycopg import conninfo
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations, pgpipe
-from cellstore.storage.base import Store, Txn
+from cellstore.storage.base import Group, Store, Txn
 from cellstore.storage.pgdeadline import Watchdog, WriteGuard
 from cellstore.storage.pgpipe import BYTEA, INT8, Pipe, Statement
 from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
@@ -180,7 +181,7 @@ class PostgresTxn(Txn):
     """
 
     __slots__ = (
-        "_floor", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "sent", "server_started",
+        "_cache", "_floor", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "sent", "server_started",
         "wrote", "xid",
     )
 
@@ -213,6 +214,9 @@ class PostgresTxn(Txn):
         self.server_started: str | None = None
         self.backend_pid = pipe.conn.info.backend_pid
         self._noting = False
+        # A write transaction holds the write lock, so what it read stays true until it writes it:
+        # a key read twice (a table's description, by every request of a group commit) is read once.
+        self._cache: dict[bytes, bytes | None] | None = {} if write else None
         if write:
             pipe.queue(_BEGIN_WRITE)
             if assign:
@@ -294,6 +298,7 @@ class PostgresTxn(Txn):
 
     def execute(self, sql: str) -> list[tuple[bytes | None, ...]]:
         """A statement without parameters, its rows as text (schema migrations)."""
+        self._cache = None  # it may change anything
         self._pipe.queue(Statement(sql), binary=False, want=True)
         self.wrote = True  # a migration's DDL writes; the caller notes the id with ``note_xid``
         return pgpipe.rows(self._run()[-1])
@@ -305,17 +310,27 @@ class PostgresTxn(Txn):
             self._note(pgpipe.rows(self._run()[-1]), assigned=False)
 
     def get(self, key: bytes) -> bytes | None:
+        cache = self._cache
+        if cache is not None and key in cache:
+            return cache[key]
         self._pipe.queue(_GET, [key], want=True)
         result = self._run()[-1]
-        return result.get_value(0, 0) if result.ntuples else None
+        value: bytes | None = result.get_value(0, 0) if result.ntuples else None
+        if cache is not None:
+            cache[key] = value
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
         self._pipe.queue(_PUT, [key, value])
         self.wrote = True
+        if self._cache is not None:
+            self._cache[key] = value
 
     def delete(self, key: bytes) -> None:
         self._pipe.queue(_DELETE, [key])
         self.wrote = True
+        if self._cache is not None:
+            self._cache[key] = None
 
     def range(
         self,
@@ -348,6 +363,9 @@ class PostgresTxn(Txn):
             chunk = min(chunk * 4, _MAX_CHUNK)
 
     def delete_range(self, start: bytes, end: bytes) -> int:
+        if self._cache:
+            for key in [key for key in self._cache if start <= key < end]:
+                self._cache[key] = None
         self._pipe.queue(_DELETE_RANGE, [start, end], want=True)
         deleted = pgpipe.count(self._run()[-1])
         if deleted:
@@ -358,6 +376,48 @@ class PostgresTxn(Txn):
         self._pipe.queue(_RANGE_STATS, [start, end], want=True)
         ((count, size),) = pgpipe.rows(self._run()[-1])
         return pgpipe.int8(count or b"\0"), pgpipe.int8(size or b"\0")
+
+
+class _GroupTxn(Txn):
+    """A transaction inside a group commit: the group's own, with no BEGIN or COMMIT; notes whether it wrote."""
+
+    __slots__ = ("_shared", "wrote")
+
+    def __init__(self, shared: PostgresTxn) -> None:
+        self._shared = shared
+        self.wrote = False
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._shared.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.wrote = True
+        self._shared.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.wrote = True
+        self._shared.delete(key)
+
+    def range(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._shared.range(start, end, reverse=reverse, limit=limit)
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        self.wrote = True
+        return self._shared.delete_range(start, end)
+
+    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
+        return self._shared.range_stats(start, end)
+
+
+class _Rollback(Exception):
+    """Ends a spoiled group commit's transaction without committing it."""
 
 
 def describe(dsn: str) -> str:
@@ -422,6 +482,8 @@ class PostgresStore(Store):
         self.write_timeout = write_timeout
         #: This front end's zone (``serve --zone``, else ``CELLSTORE_ZONE``): its replicas serve stale reads first.
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
+        #: The group commit each thread has open (``group``): its transaction and its ``Group``.
+        self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
         self.replicas: ConnectionPool | None = None
         try:
@@ -504,11 +566,55 @@ class PostgresStore(Store):
         holder.append(txn)
         return txn
 
-    def transaction(self, *, write: bool) -> AbstractContextManager[PostgresTxn]:
+    def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
+        if self._groups and threading.get_ident() in self._groups:
+            return self._in_group(self._groups[threading.get_ident()])
         return self._transaction(write=write)
 
-    def stale_read(self) -> AbstractContextManager[PostgresTxn]:
+    @contextmanager
+    def group(self) -> Iterator[Group]:
+        """One write transaction (one lock, one COMMIT) around every transaction this thread opens inside.
+
+        ``Store.group``'s contract: each inner transaction sees the ones
+        before it; one that raises after it wrote spoils the group, which
+        then rolls back as a whole.  Reads inside join it too, so they see
+        the group's writes.  Nothing done inside may be acknowledged before
+        the block exits: the COMMIT (and its outcome rules) come then.
+        """
+        me = threading.get_ident()
+        if me in self._groups:
+            raise RuntimeError("group commits do not nest")
+        group = Group()
+        try:
+            with self._transaction(write=True) as txn:
+                self._groups[me] = (txn, group)
+                try:
+                    yield group
+                finally:
+                    del self._groups[me]
+                if group.spoiled or txn.failed:
+                    group.spoiled = True
+                    raise _Rollback
+        except _Rollback:
+            pass
+
+    @contextmanager
+    def _in_group(self, opened: tuple[PostgresTxn, Group]) -> Iterator[Txn]:
+        shared, group = opened
+        txn = _GroupTxn(shared)
+        try:
+            yield txn
+        except BaseException:
+            if txn.wrote or shared.failed:
+                group.spoiled = True
+            raise
+        if shared.failed:
+            group.spoiled = True
+
+    def stale_read(self) -> AbstractContextManager[Txn]:
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
+        if self._groups and threading.get_ident() in self._groups:
+            return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
         if self.replicas is None:
             return self._transaction(write=False)
         return self._replica_read(self.replicas)
