@@ -24,7 +24,11 @@ every front end stay serialised by PostgreSQL's write lock
 (docs/POSTGRES.md); one writer thread per process loses nothing, since only
 one write transaction can hold that lock at a time anyway.  A write that
 fails after it wrote spoils the group, which rolls back and runs each write
-alone.  SQS stays inline: a long
+alone.  Likewise each reader thread runs every read waiting when it looks
+in one shared snapshot (``Database.snapshot``): each of them arrived before
+the snapshot was taken, so it still sees every write acknowledged before
+it, and a table's description is read once for all of them.  A read is
+answered as soon as it is done (nothing to commit).  SQS stays inline: a long
 poll answers with a ``Wait`` of its own, which the hand-off path does not
 chain (its peeks are short and it is not a hot path here).
 """
@@ -38,7 +42,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from cellstore.api import Database
@@ -65,6 +69,8 @@ OFFLOADED = frozenset({"dynamodb", "streams"})
 
 #: Writes one group commit takes at most (the write lock is held for all of them).
 GROUP_MAX = 64
+#: Reads one shared snapshot takes at most.
+READ_GROUP_MAX = 16
 
 
 class _Job:
@@ -72,7 +78,7 @@ class _Job:
 
     def __init__(self, work: Callable[[], Any], group: Group | None = None) -> None:
         self.work = work
-        self.group = group  # for a write: its database's group commit
+        self.group = group  # its database's group commit (a write) or shared snapshot (a read)
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -115,20 +121,26 @@ class StorageThreads:
     def wrap(self, db: Database, dispatchers: dict[str, Dispatch]) -> dict[str, Dispatch]:
         """``server.DISPATCH_WRAPPERS``'s shape: the offloaded services' dispatchers run here."""
         return {
-            name: self._offloaded(dispatch, WRITES.get(name, frozenset()), db.group) if name in OFFLOADED else dispatch
+            name: self._offloaded(dispatch, WRITES.get(name, frozenset()), db.group, db.snapshot)
+            if name in OFFLOADED
+            else dispatch
             for name, dispatch in dispatchers.items()
         }
 
-    def _offloaded(self, dispatch: Dispatch, writes: frozenset[str], group: Group) -> Dispatch:
+    def _offloaded(self, dispatch: Dispatch, writes: frozenset[str], group: Group, snapshot: Group) -> Dispatch:
         def offloaded(operation: str, *args: Any) -> Wait:
-            return self.submit(lambda: dispatch(operation, *args), group if operation in writes else None)
+            if operation in writes:
+                return self.submit(lambda: dispatch(operation, *args), group, write=True)
+            return self.submit(lambda: dispatch(operation, *args), snapshot)
 
         return offloaded
 
-    def submit(self, work: Callable[[], Any], group: Group | None = None) -> Wait:
-        """Run ``work()`` on a thread (with ``group``: a write, on the writer thread, maybe grouped).
+    def submit(self, work: Callable[[], Any], group: Group | None = None, *, write: bool = False) -> Wait:
+        """Run ``work()`` on a thread: a write on the writer thread, in ``group`` (a group commit) with others.
 
-        The ``Wait``'s retry returns its result or raises its error.
+        A read's ``group`` is its database's shared snapshot, which reads
+        waiting together share.  The ``Wait``'s retry returns its result or
+        raises its error.
         """
         if not self._started:
             self._start()
@@ -136,7 +148,7 @@ class StorageThreads:
             raise ServiceUnavailable("The server has too many requests waiting for storage; retry the request.")
         job_id = next(self._ids)
         job = self._jobs[job_id] = _Job(work, group)
-        (self._queue if group is None else self._writes).put(job)
+        (self._writes if write else self._queue).put(job)
         return Wait(self, job_id, 0, time.monotonic() + self.timeout, lambda: self._settle(job_id), ends_on_stop=False)
 
     def _start(self) -> None:
@@ -160,12 +172,26 @@ class StorageThreads:
         return job.result
 
     def _run(self) -> None:
+        """A reader thread: every read waiting when it looks (up to ``READ_GROUP_MAX``), in one snapshot."""
         while True:
             job = self._queue.get()
             if job is None:
                 return
-            if self._wanted(job):
-                self._answer(job, *_outcome(job))
+            batch = [job]
+            while len(batch) < READ_GROUP_MAX:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            snapshot = batch[0].group if len(batch) > 1 else None
+            with nullcontext() if snapshot is None else snapshot():
+                for job in batch:
+                    if self._wanted(job):
+                        self._answer(job, *_outcome(job))  # a read is answered at once: nothing to commit
 
     def _wanted(self, job: _Job) -> bool:
         with self._lock:

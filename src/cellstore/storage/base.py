@@ -9,6 +9,7 @@ DynamoDB order.  This is the whole interface a new backend must provide.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -98,6 +99,17 @@ class Store(ABC):
         commits each transaction on its own and is never spoiled.
         """
         return _NO_GROUP
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """A shared snapshot: this thread's read transactions inside the block are one transaction.
+
+        For a server that runs several waiting read requests back to back
+        (``protocol/storage_threads.py``): every request in the block must
+        have arrived before the block began, so the one snapshot — taken at
+        its first read — still sees every write acknowledged before each
+        request.  A backend without the need (the default) does nothing.
+        """
+        return contextlib.nullcontext()
 
     @abstractmethod
     def close(self) -> None: ...

@@ -214,9 +214,9 @@ class PostgresTxn(Txn):
         self.server_started: str | None = None
         self.backend_pid = pipe.conn.info.backend_pid
         self._noting = False
-        # A write transaction holds the write lock, so what it read stays true until it writes it:
-        # a key read twice (a table's description, by every request of a group commit) is read once.
-        self._cache: dict[bytes, bytes | None] | None = {} if write else None
+        # A read sees one snapshot, and a write holds the write lock, so what it read stays true until it
+        # writes it: a key read twice (a table's description, by every request of a group) is read once.
+        self._cache: dict[bytes, bytes | None] | None = {}
         if write:
             pipe.queue(_BEGIN_WRITE)
             if assign:
@@ -484,6 +484,8 @@ class PostgresStore(Store):
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
         #: The group commit each thread has open (``group``): its transaction and its ``Group``.
         self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
+        #: The shared read snapshot each thread has open (``snapshot``).
+        self._snapshots: dict[int, PostgresTxn] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
         self.replicas: ConnectionPool | None = None
         try:
@@ -569,7 +571,40 @@ class PostgresStore(Store):
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
         if self._groups and threading.get_ident() in self._groups:
             return self._in_group(self._groups[threading.get_ident()])
+        if not write and self._snapshots and threading.get_ident() in self._snapshots:
+            return self._in_snapshot(self._snapshots[threading.get_ident()])
         return self._transaction(write=write)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[object]:
+        """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
+
+        Begun lazily at the first read, ended (COMMIT, not waited for) at the
+        end.  A statement that fails aborts it: later reads inside then open
+        transactions of their own.
+        """
+        me = threading.get_ident()
+        if me in self._snapshots:
+            raise RuntimeError("shared snapshots do not nest")
+        try:
+            with self._transaction(write=False) as txn:
+                self._snapshots[me] = txn
+                try:
+                    yield txn
+                finally:
+                    del self._snapshots[me]
+                if txn.failed:  # its reads were answered (with the error) already: only the transaction ends
+                    raise _Rollback
+        except _Rollback:
+            pass
+
+    @contextmanager
+    def _in_snapshot(self, shared: PostgresTxn) -> Iterator[Txn]:
+        if shared.failed:
+            with self._transaction(write=False) as txn:
+                yield txn
+            return
+        yield shared
 
     @contextmanager
     def group(self) -> Iterator[Group]:
@@ -616,6 +651,8 @@ class PostgresStore(Store):
         if self._groups and threading.get_ident() in self._groups:
             return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
         if self.replicas is None:
+            if self._snapshots and threading.get_ident() in self._snapshots:
+                return self._in_snapshot(self._snapshots[threading.get_ident()])
             return self._transaction(write=False)
         return self._replica_read(self.replicas)
 

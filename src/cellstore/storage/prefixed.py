@@ -87,5 +87,8 @@ class PrefixedStore(Store):
     def group(self) -> AbstractContextManager[Group]:
         return self.inner.group()
 
+    def snapshot(self) -> AbstractContextManager[object]:
+        return self.inner.snapshot()
+
     def close(self) -> None:
         return None

@@ -11,7 +11,7 @@ pytest.importorskip("psycopg")
 import psycopg
 
 from cellstore.errors import ConditionalCheckFailedException
-from cellstore.storage.postgres import PostgresStore
+from cellstore.storage.postgres import PostgresStore, PostgresTxn
 
 
 @pytest.fixture
@@ -115,3 +115,34 @@ def test_a_write_transaction_reads_a_key_once_and_its_own_writes_after(store: Po
         assert txn.get(b"a") is None and txn.get(b"b") is None
     with store.transaction(write=False) as txn:
         assert txn.get(b"a") is None
+
+
+def test_reads_in_a_shared_snapshot_are_one_transaction(store: PostgresStore, postgres_dsn: str) -> None:
+    other = PostgresStore(postgres_dsn)
+    try:
+        with store.transaction(write=True) as txn:
+            txn.put(b"k", b"old")
+        with store.snapshot():
+            with store.transaction(write=False) as txn:
+                assert txn.get(b"k") == b"old"
+            with other.transaction(write=True) as txn:
+                txn.put(b"k", b"new")
+            with store.stale_read() as txn:  # a later request in the block: the same snapshot
+                assert txn.get(b"k") == b"old"
+            with store.transaction(write=True) as txn:  # a write is never part of it
+                assert txn.get(b"k") == b"new"
+        with store.transaction(write=False) as txn:
+            assert txn.get(b"k") == b"new"
+    finally:
+        other.close()
+
+
+def test_a_failed_read_in_a_shared_snapshot_leaves_the_later_reads_their_own(store: PostgresStore) -> None:
+    with store.transaction(write=True) as txn:
+        txn.put(b"k", b"v")
+    with store.snapshot():
+        with pytest.raises(psycopg.errors.DivisionByZero), store.transaction(write=False) as txn:
+            assert isinstance(txn, PostgresTxn)
+            txn.execute("SELECT 1/0")  # a statement that fails: PostgreSQL aborts the transaction
+        with store.transaction(write=False) as txn:
+            assert txn.get(b"k") == b"v"
