@@ -56,8 +56,11 @@ log = logging.getLogger("cellstore.server")
 #: A database's group commit (``Database.group``).
 Group = Callable[[], AbstractContextManager[Any]]
 
-#: Threads per process running engine calls; each holds at most one pooled connection at a time.
-THREADS = 8
+#: Reader threads per process (the writer thread comes on top); each holds at most one pooled connection
+#: at a time.  Two, because each runs every read waiting in one snapshot: on the 2-core development VM,
+#: loopback PostgreSQL, a GetItem cost 145-150 µs of the front end's CPU with 2 threads, 162 with 4 and
+#: 195 with 8 (GIL hand-offs), at about the same rate for 2 and 4 (docs/POSTGRES.md, "Throughput").
+THREADS = 2
 #: Requests queued beyond the threads before new ones are refused with a retryable 503.
 QUEUE = 4096
 #: Seconds a request may wait for its answer before the client is told to retry (its outcome then unknown).

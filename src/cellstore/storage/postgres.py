@@ -17,13 +17,16 @@ docs/POSTGRES.md.  Read transactions are REPEATABLE READ READ ONLY: one
 snapshot, never waiting for writers.
 
 Connections come from a pool opened per process (after the fork under
-``serve --workers N``; ``pgpool.py``); they are in autocommit mode and this
-module issues BEGIN/COMMIT itself, so a transaction's first round trip
-carries both BEGIN and the lock.  A lost connection (PostgreSQL restarting,
-a network cut, a failover) surfaces as ``StorageUnavailable`` — AWS's
-retryable 500 — and the pool connects anew on the next request; a
-transaction that failed to *begin* on a dead pooled connection is retried at
-once on another, since nothing ran.  A multi-host URL (a quorum cell,
+``serve --workers N``; ``pgpool.py``), each driven in libpq's pipeline mode
+(``pgpipe.py``): a transaction's BEGIN (and a write's lock and transaction
+id) go with its first read, its writes with the next round trip (the COMMIT
+at the latest), and a read's COMMIT is not waited for (docs/POSTGRES.md,
+"Throughput").  ``group`` and ``snapshot`` let a server's storage threads run
+several requests' transactions as one.  A lost connection (PostgreSQL
+restarting, a network cut, a failover) surfaces as ``StorageUnavailable`` —
+AWS's retryable 500 — and the pool connects anew on the next request; a
+transaction whose first round trip found its pooled connection dead is sent
+again on another, since nothing of it reached the server.  A multi-host URL (a quorum cell,
 docs/QUORUM.md) adds a write deadline, a floor of synchronous replicas and
 stricter commit outcomes: see ``PostgresStore``.
 
@@ -32,7 +35,7 @@ flushed to the WAL before ``transaction`` returns.
 
 A connection lost *during* COMMIT leaves the outcome unknown to us, so it is
 settled rather than guessed: a write transaction learns its transaction id
-with its first write (folded into that statement, no extra round trip), and
+with its write lock (folded into that statement, no extra round trip), and
 after a failed COMMIT a fresh connection asks ``pg_xact_status`` — committed:
 return normally; not committed: ``StorageUnavailable``, safe to retry; still
 unknown after ``commit_check_timeout``: ``CommitOutcomeUnknown``.  A crash can
@@ -439,8 +442,9 @@ class PostgresStore(Store):
     """A cellstore database in a PostgreSQL database; every process opens its own pool.
 
     ``dsn`` is a libpq connection string or URL.  ``max_size`` bounds the
-    connections this process holds (the server calls the engine from one
-    thread; background tasks and long-poll peeks add a few).
+    connections this process holds (a server's storage threads hold one
+    each at most, ``protocol/storage_threads.py``; background tasks and
+    long-poll peeks add a few).
     ``commit_check_timeout`` bounds how long a COMMIT whose connection was
     lost is checked for (while PostgreSQL restarts) before the request is
     answered ``CommitOutcomeUnknown`` (default: ``COMMIT_CHECK_TIMEOUT``).
