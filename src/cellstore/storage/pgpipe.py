@@ -23,6 +23,7 @@ transaction leaves it aborted, for the caller to roll back).
 from __future__ import annotations
 
 import select
+from collections import deque
 from typing import Any
 
 import psycopg
@@ -59,7 +60,7 @@ class Pipe:
     the start of the next ``run``.
     """
 
-    __slots__ = ("_names", "_poll", "_queued", "_unread", "conn", "pg")
+    __slots__ = ("_names", "_poll", "_prepared", "_preparing", "_queued", "_unread", "conn", "pg")
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
@@ -67,6 +68,8 @@ class Pipe:
         self.pg.nonblocking = 1
         self.pg.enter_pipeline_mode()
         self._names: dict[bytes, bytes] = {}
+        self._preparing: deque[bytes] = deque()  # statements whose prepare was sent and not answered, in order
+        self._prepared = 0
         self._queued: list[tuple[Statement, list[Any] | None, bool, bool]] = []  # statement, params, binary, want
         self._unread: list[int] = []  # what ``send_unread`` sent: its answers' kinds (see ``_send``)
         self._poll = select.poll()
@@ -120,9 +123,11 @@ class Pipe:
             for statement, params, binary, want in queued:
                 name = self._names.get(statement.sql)
                 if name is None:
-                    name = self._names[statement.sql] = b"c%d" % (len(self._names) + 1)
+                    self._prepared += 1
+                    name = self._names[statement.sql] = b"c%d" % self._prepared
                     pg.send_prepare(name, statement.sql, statement.types)
                     kinds.append(_PREPARED)
+                    self._preparing.append(statement.sql)
                 pg.send_query_prepared(
                     name, params, param_formats=[1] * len(params) if params else None, result_format=1 if binary else 0
                 )
@@ -155,7 +160,11 @@ class Pipe:
                 raise psycopg.OperationalError("a statement in the pipeline had no answer")
             if result.status == _FATAL and failure is None:
                 failure = errors.error_from_result(result, encoding="utf-8")
-            if kind == _WANTED:
+            if kind == _PREPARED:
+                sql = self._preparing.popleft()
+                if result.status != _COMMAND_OK:  # failed, or skipped after an earlier failure: not prepared
+                    del self._names[sql]
+            elif kind == _WANTED:
                 results.append(result)
             elif kind == _UNWANTED:
                 results.append(None)

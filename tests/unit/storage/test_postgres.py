@@ -114,3 +114,20 @@ def test_an_unreachable_server_is_reported_clearly() -> None:
         PostgresStore(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none", timeout=1.0)
 
 
+
+
+def test_a_statement_whose_prepare_was_skipped_is_prepared_at_its_next_use(postgres_dsn: str) -> None:
+    """In a pipeline, statements after a failed one are skipped: a first use's prepare among them never happened."""
+    from cellstore.storage.pgpipe import Pipe, Statement, rows
+
+    pipe = Pipe(psycopg.connect(postgres_dsn, autocommit=True))
+    try:
+        later = Statement("SELECT 41 + 1")
+        pipe.queue(Statement("SELECT 1/0"))
+        pipe.queue(later, binary=False, want=True)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            pipe.run()
+        pipe.queue(later, binary=False, want=True)
+        assert rows(pipe.run()[0]) == [(b"42",)]
+    finally:
+        pipe.conn.close()
