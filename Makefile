@@ -139,8 +139,9 @@ bench-smoke: .make-install.stamp wrk
 	$(BIN)/python bench/smoke.py
 
 # SQLite against PostgreSQL behind the same server (starts a throwaway cluster).
-bench-backends: .make-test.stamp wrk
-	$(BIN)/python bench/backends.py
+# SQLite, PostgreSQL and a local quorum cell behind one front end each, interleaved (docs/POSTGRES.md, "Throughput").
+bench-backends: .make-test.stamp wrk quorum-tools
+	$(BIN)/python bench/backends.py --quorum
 
 # The cell router's own CPU per request (issue 17: at most ~5%), then 1, 2 and 4 cells (docs/CELLS.md).
 bench-cells: .make-install.stamp wrk

@@ -113,6 +113,10 @@ class Database:
         """A group commit of this thread's storage transactions (``Store.group``), for the writer process."""
         return self.store.group()
 
+    def snapshot(self) -> AbstractContextManager[object]:
+        """One read snapshot for this thread's read transactions (``Store.snapshot``), for a server's storage threads."""
+        return self.store.snapshot()
+
     def stop(self) -> None:
         """Stop the background work, each loop finishing the transaction it is in; the store stays open.
 

@@ -121,6 +121,11 @@ class Tenants:
         """A group commit over every account of the backend (``Store.group``), for the writer process."""
         return self.store.group()
 
+    @property
+    def remote(self) -> bool:
+        """The backend waits on round trips to a server (``Store.remote``): a front end runs requests on threads."""
+        return self.store.remote
+
     def opened(self) -> list[str]:
         """The accounts whose database this front end has open."""
         return sorted(self._databases)

@@ -6,7 +6,9 @@ pure overhead on the hot path.  ``App.respond`` takes the parts of a request
 a server has already parsed and returns the answer; cellstore's own server
 (``protocol/http.py``) calls it directly.  The engine is synchronous and fast
 (SQLite calls take microseconds), so ``dispatch`` runs inline on the event loop
-rather than in a thread pool, whose hand-off would cost more than the call.
+rather than in a thread pool, whose hand-off would cost more than the call
+(a backend that waits on a server, PostgreSQL, is the exception: the server
+runs its calls on ``protocol/storage_threads.py``'s threads).
 
 SQS arrives two ways on the same port: AWS JSON (``X-Amz-Target:
 AmazonSQS.*``, through ``wire``) and the form-encoded query protocol

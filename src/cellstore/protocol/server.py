@@ -112,6 +112,11 @@ def build_app(
     if meter is not None and not isinstance(directory, OneBackend):
         meter = None  # a router's requests run on each cell's own services, metered where they are built (cli.py)
     wrappers = (() if meter is None else (meter,)) + tuple(DISPATCH_WRAPPERS)
+    if isinstance(directory, OneBackend) and directory.tenants.remote:
+        # A server database (PostgreSQL): engine calls on threads, so round trips overlap.
+        from cellstore.protocol.storage_threads import StorageThreads
+
+        wrappers += (StorageThreads().wrap,)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
             raise ValueError("the single writer and the item cache serve one backend, not cells")

@@ -9,6 +9,7 @@ DynamoDB order.  This is the whole interface a new backend must provide.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -62,6 +63,10 @@ class Store(ABC):
 
     #: The schema version found on opening; ``migrations.LATEST`` once open.
     migrated_from: int
+    #: True when a transaction waits on round trips to a server (PostgreSQL): a front end then runs
+    #: requests on threads so that their waits overlap (``protocol/storage_threads.py``); False for an
+    #: engine in the process (SQLite), whose calls are shorter than a hand-off to a thread.
+    remote: bool = False
 
     @abstractmethod
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
@@ -111,6 +116,17 @@ class Store(ABC):
         lock (ReceiveMessage's) saves nothing there, and costs its reads.
         """
         return False
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """A shared snapshot: this thread's read transactions inside the block are one transaction.
+
+        For a server that runs several waiting read requests back to back
+        (``protocol/storage_threads.py``): every request in the block must
+        have arrived before the block began, so the one snapshot — taken at
+        its first read — still sees every write acknowledged before each
+        request.  A backend without the need (the default) does nothing.
+        """
+        return contextlib.nullcontext()
 
     @abstractmethod
     def close(self) -> None: ...

@@ -18,6 +18,8 @@ import time
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from cellstore.storage.pgpipe import Pipe
+
 #: Pause between connection attempts while no server (or no primary) answers.
 RETRY_INTERVAL = 0.1
 
@@ -27,13 +29,13 @@ class PoolTimeout(Exception):
 
 
 class ConnectionPool:
-    """Autocommit connections to ``dsn``, at most ``max_size`` at once, handed out one per transaction."""
+    """Autocommit connections to ``dsn`` in pipeline mode (``pgpipe.Pipe``), at most ``max_size`` at once, one per transaction."""
 
     def __init__(self, dsn: str, *, max_size: int, timeout: float) -> None:
         self.dsn = dsn
         self.max_size = max_size
         self.timeout = timeout
-        self._idle: list[psycopg.Connection] = []
+        self._idle: list[Pipe] = []
         self._count = 0  # idle plus handed out
         self._closed = False
         self._changed = threading.Condition()
@@ -47,7 +49,7 @@ class ConnectionPool:
         for conn in conns:
             self.putconn(conn)
 
-    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+    def getconn(self, timeout: float | None = None) -> Pipe:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._changed:
             while True:
@@ -73,25 +75,35 @@ class ConnectionPool:
                 self._changed.notify()
             raise
 
-    def _connect(self, deadline: float) -> psycopg.Connection:
+    def _connect(self, deadline: float) -> Pipe:
         while True:
             # libpq counts connect_timeout in whole seconds per host, at least 2.
             connect_timeout = max(2, round(deadline - time.monotonic()))
             try:
-                return psycopg.connect(self.dsn, autocommit=True, connect_timeout=connect_timeout)
+                return Pipe(psycopg.connect(self.dsn, autocommit=True, connect_timeout=connect_timeout))
             except psycopg.OperationalError as exc:
                 if time.monotonic() + RETRY_INTERVAL >= deadline:
                     raise PoolTimeout(str(exc)) from exc
             time.sleep(RETRY_INTERVAL)
 
-    def putconn(self, conn: psycopg.Connection) -> None:
-        """Take back a connection: kept if it is healthy and outside any transaction, else closed."""
-        usable = not conn.closed and not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE
+    def putconn(self, pipe: Pipe) -> None:
+        """Take back a connection: kept if it is healthy and outside any transaction, else closed.
+
+        Outside means idle, or with only a transaction's end sent and its
+        answer not read yet (``Pipe.owes``), which its next user reads first.
+        """
+        conn = pipe.conn
+        usable = (
+            not conn.closed
+            and not conn.broken
+            and not pipe.pending
+            and (pipe.owes or conn.pgconn.transaction_status == TransactionStatus.IDLE)
+        )
         if not usable:
-            discard(conn)
+            discard(pipe)
         with self._changed:
             if usable and not self._closed:
-                self._idle.append(conn)
+                self._idle.append(pipe)
             else:
                 self._count -= 1
                 if usable:
@@ -112,8 +124,8 @@ class ConnectionPool:
             discard(conn)
 
 
-def discard(conn: psycopg.Connection) -> None:
+def discard(pipe: Pipe) -> None:
     try:
-        conn.close()
+        pipe.conn.close()
     except psycopg.Error:
         pass

@@ -17,13 +17,16 @@ docs/POSTGRES.md.  Read transactions are REPEATABLE READ READ ONLY: one
 snapshot, never waiting for writers.
 
 Connections come from a pool opened per process (after the fork under
-``serve --workers N``; ``pgpool.py``); they are in autocommit mode and this
-module issues BEGIN/COMMIT itself, so a transaction's first round trip
-carries both BEGIN and the lock.  A lost connection (PostgreSQL restarting,
-a network cut, a failover) surfaces as ``StorageUnavailable`` — AWS's
-retryable 500 — and the pool connects anew on the next request; a
-transaction that failed to *begin* on a dead pooled connection is retried at
-once on another, since nothing ran.  A multi-host URL (a quorum cell,
+``serve --workers N``; ``pgpool.py``), each driven in libpq's pipeline mode
+(``pgpipe.py``): a transaction's BEGIN (and a write's lock and transaction
+id) go with its first read, its writes with the next round trip (the COMMIT
+at the latest), and a read's COMMIT is not waited for (docs/POSTGRES.md,
+"Throughput").  ``group`` and ``snapshot`` let a server's storage threads run
+several requests' transactions as one.  A lost connection (PostgreSQL
+restarting, a network cut, a failover) surfaces as ``StorageUnavailable`` —
+AWS's retryable 500 — and the pool connects anew on the next request; a
+transaction whose first round trip found its pooled connection dead is sent
+again on another, since nothing of it reached the server.  A multi-host URL (a quorum cell,
 docs/QUORUM.md) adds a write deadline, a floor of synchronous replicas and
 stricter commit outcomes: see ``PostgresStore``.
 
@@ -32,7 +35,7 @@ flushed to the WAL before ``transaction`` returns.
 
 A connection lost *during* COMMIT leaves the outcome unknown to us, so it is
 settled rather than guessed: a write transaction learns its transaction id
-with its first write (folded into that statement, no extra round trip), and
+with its write lock (folded into that statement, no extra round trip), and
 after a failed COMMIT a fresh connection asks ``pg_xact_status`` — committed:
 return normally; not committed: ``StorageUnavailable``, safe to retry; still
 unknown after ``commit_check_timeout``: ``CommitOutcomeUnknown``.  A crash can
@@ -46,21 +49,21 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import conninfo
-from psycopg.pq import TransactionStatus
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
-from cellstore.storage import migrations
-from cellstore.storage.base import Store, Txn
+from cellstore.storage import migrations, pgpipe
+from cellstore.storage.base import Group, Store, Txn
 from cellstore.storage.pgdeadline import Watchdog, WriteGuard
+from cellstore.storage.pgpipe import BYTEA, INT8, Pipe, Statement
 from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
 from cellstore.storage.pgsync import FLOOR_SETTING, parse_floor, synchronous_count
 
@@ -69,22 +72,26 @@ log = logging.getLogger("cellstore.storage")
 #: The advisory lock every write transaction holds: "cellstor" as a big-endian int64.
 WRITE_LOCK = int.from_bytes(b"cellstor", "big")
 
-_BEGIN_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-_SYNC_NAMES = "SELECT current_setting('synchronous_standby_names')"
+_BEGIN_WRITE = Statement("BEGIN ISOLATION LEVEL READ COMMITTED")
+_BEGIN_READ = Statement("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+_COMMIT = Statement("COMMIT")
+_ROLLBACK = Statement("ROLLBACK")
+_SYNC_NAMES = Statement("SELECT current_setting('synchronous_standby_names')")
 
 # A range is read in chunks (keyset pagination), so a Query that stops after
 # one page never reads the rest of the table; chunks grow for long scans.
 _FIRST_CHUNK = 64
 _MAX_CHUNK = 2048
 
-_GET = "SELECT v FROM kv WHERE k = %s"
-_PUT = "INSERT INTO kv (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
-_DELETE = "DELETE FROM kv WHERE k = %s"
-_RANGE = "SELECT k, v FROM kv WHERE k >= %s AND k < %s ORDER BY k LIMIT %s"
-_RANGE_REVERSE = "SELECT k, v FROM kv WHERE k >= %s AND k < %s ORDER BY k DESC LIMIT %s"
-_DELETE_RANGE = "DELETE FROM kv WHERE k >= %s AND k < %s"
-_RANGE_STATS = "SELECT count(*), coalesce(sum(octet_length(v)), 0) FROM kv WHERE k >= %s AND k < %s"
+_GET = Statement("SELECT v FROM kv WHERE k = $1", (BYTEA,))
+_PUT = Statement("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v", (BYTEA, BYTEA))
+_DELETE = Statement("DELETE FROM kv WHERE k = $1", (BYTEA,))
+_RANGE = Statement("SELECT k, v FROM kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3", (BYTEA, BYTEA, INT8))
+_RANGE_REVERSE = Statement("SELECT k, v FROM kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT $3", (BYTEA, BYTEA, INT8))
+_DELETE_RANGE = Statement("DELETE FROM kv WHERE k >= $1 AND k < $2", (BYTEA, BYTEA))
+_RANGE_STATS = Statement(
+    "SELECT count(*), coalesce(sum(octet_length(v)), 0)::int8 FROM kv WHERE k >= $1 AND k < $2", (BYTEA, BYTEA)
+)
 
 #: How long a failed COMMIT is checked for (PostgreSQL restarting) before
 #: answering CommitOutcomeUnknown, and the pause between checks.
@@ -107,28 +114,32 @@ NOT_REPLICATED = (
 )
 
 
+#: The server's start time as text (microseconds since 1970), noted with a transaction id and compared when checking it.
+_STARTED = "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint::text"
+
+
 @dataclass(frozen=True)
 class _XidSql:
     """The statements that learn a write transaction's id and later ask its fate.
 
-    The first write of a transaction returns the transaction id and the
-    server's start time with its own result (``RETURNING``, or a CTE where
-    the row count is needed), and ``synchronous_standby_names`` for a quorum
-    cell's floor (``PostgresTxn._note``), so learning them costs no round trip; later
-    writes are the plain statements.  The start time is taken with the id,
-    not per connection, because a connection through pgbouncer outlives a
-    restart of the server behind it.
-    A write that changed no row returns no id, and none is needed: nothing
-    was written yet.  PostgreSQL 13 named the functions ``pg_current_xact_id``
-    and ``pg_xact_status``; 10 to 12 have ``txid_current``/``txid_status``,
+    A write transaction takes the write lock and its transaction id in one
+    statement, in the same round trip as its BEGIN and its first read
+    (``pgpipe.py``), with the server's start time and
+    ``synchronous_standby_names`` for a quorum cell's floor
+    (``PostgresTxn._note``): so the id is known before any COMMIT is sent,
+    and learning it costs no round trip.  The start time is taken with the
+    id, not per connection, because a connection through pgbouncer outlives
+    a restart of the server behind it.  A transaction that may not wait for
+    replicas (a front end's migrations, which may open a cell below its
+    floor to read) takes the lock alone and notes an id only if it wrote.
+    PostgreSQL 13 named the functions ``pg_current_xact_id`` and
+    ``pg_xact_status``; 10 to 12 have ``txid_current``/``txid_status``,
     which return the same 64-bit ids.
     """
 
-    put: str
-    delete: str
-    delete_range: str
-    note: str
-    assign: str
+    lock_assign: Statement
+    lock: Statement
+    note: Statement
     status: str
 
     @classmethod
@@ -139,17 +150,13 @@ class _XidSql:
         else:
             current, if_assigned = "txid_current()::text", "txid_current_if_assigned()::text"
             status = "txid_status(%s::text::bigint)"
-        started = "pg_postmaster_start_time()"
         # And how many replicas the COMMIT will wait for (a quorum cell's floor, pgsync.py).
-        noted = f"{started}, current_setting('synchronous_standby_names')"
+        noted = f"{_STARTED}, current_setting('synchronous_standby_names')"
         return cls(
-            put=f"{_PUT} RETURNING {current}, {noted}",
-            delete=f"{_DELETE} RETURNING {current}, {noted}",
-            # count(*) consumes the CTE, so the DELETE has run when the id is read.
-            delete_range=f"WITH w AS ({_DELETE_RANGE} RETURNING 1) SELECT count(*), {if_assigned}, {noted} FROM w",
-            note=f"SELECT {if_assigned}, {noted}",
-            assign=f"SELECT {current}, {noted}",
-            status=f"SELECT {status}, {started}",
+            lock_assign=Statement(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})::text, {current}, {noted}"),
+            lock=Statement(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+            note=Statement(f"SELECT {if_assigned}, {noted}"),
+            status=f"SELECT {status}, {_STARTED}",
         )
 
 
@@ -166,28 +173,106 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PostgresTxn(Txn):
-    __slots__ = ("_conn", "_floor", "_sql", "backend_pid", "connection", "failed", "server_started", "xid")
+    """One transaction on a pipelined connection: sent lazily, writes travel with the next round trip.
 
-    def __init__(self, conn: psycopg.Connection, sql: _XidSql, floor: int = 0) -> None:
-        self._conn = conn
+    Nothing is sent when it opens: its BEGIN (and, for a write, the lock
+    statement) is queued and goes with the first statement that needs an
+    answer.  ``put`` and ``delete`` need none, so they are queued too and go
+    with the next read or with the COMMIT.  If that first round trip finds
+    the pooled connection dead, nothing of the transaction reached the
+    server, so it is sent again on a fresh connection (``reconnect``).
+    """
+
+    __slots__ = (
+        "_cache", "_floor", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "sent", "server_started",
+        "wrote", "xid",
+    )
+
+    def __init__(
+        self,
+        pipe: Pipe,
+        sql: _XidSql,
+        *,
+        write: bool,
+        floor: int = 0,
+        assign: bool = True,
+        reconnect: Callable[[], Pipe] | None = None,
+    ) -> None:
+        self._pipe = pipe
         self._floor = floor
-        #: The transaction's connection, for this backend's own schema migrations.
-        self.connection = conn
         self._sql = sql
+        self._reconnect = reconnect
         #: A statement failed: PostgreSQL aborted the transaction, so it must
         #: not be reported committed even if the caller swallowed the error.
         self.failed = False
-        #: The transaction id (64-bit, as text) once something was written;
-        #: None while nothing was, when a lost COMMIT cannot have changed anything.
+        #: Something reached the server (a ROLLBACK is then owed).
+        self.sent = False
+        #: Something was (or may have been) written: a lost COMMIT must then be settled.
+        self.wrote = False
+        #: The transaction id (64-bit, as text) once known: from the lock statement, or the note after
+        #: a migration wrote; None for a read, or a migration that wrote nothing.
         self.xid: str | None = None
-        #: ``pg_postmaster_start_time()`` when the id was taken: a different
-        #: value when the COMMIT is checked means the server restarted in between.
-        self.server_started: datetime | None = None
-        #: The backend that runs the transaction, to end it if it outlives its client.
-        self.backend_pid = conn.info.backend_pid
+        #: The server's start time when the id was taken: a different value
+        #: when the COMMIT is checked means the server restarted in between.
+        self.server_started: str | None = None
+        self.backend_pid = pipe.conn.info.backend_pid
+        self._noting = False
+        # A read sees one snapshot, and a write holds the write lock, so what it read stays true until it
+        # writes it: a key read twice (a table's description, by every request of a group) is read once.
+        self._cache: dict[bytes, bytes | None] | None = {}
+        if write:
+            pipe.queue(_BEGIN_WRITE)
+            if assign:
+                pipe.queue(sql.lock_assign, binary=False, want=True)
+                self._noting = True
+            else:
+                pipe.queue(sql.lock)
+        else:
+            pipe.queue(_BEGIN_READ)
+        self._opened = len(pipe.queued)
 
-    def _note(self, rows: list[tuple[Any, ...]]) -> None:
-        """Keep the (id, start time) that end a first write's row; no row or no id: nothing written.
+    @property
+    def untouched(self) -> bool:
+        """Nothing but the BEGIN queued and nothing sent: the transaction never began on the server."""
+        return not self.sent and len(self._pipe.queued) == self._opened
+
+    @property
+    def pipe(self) -> Pipe:
+        """The transaction's connection (the store puts it back in its pool at the end)."""
+        return self._pipe
+
+    def _run(self) -> list[Any]:
+        """One round trip: everything queued; the wanted results, the note's taken out."""
+        pipe = self._pipe
+        first = not self.sent
+        resend = list(pipe.queued) if first and self._reconnect is not None else None
+        self.sent = True
+        try:
+            try:
+                results = pipe.run()
+            except psycopg.OperationalError:
+                if resend is None or not pipe.conn.closed:
+                    raise
+                # A dead pooled connection: nothing of this transaction reached the server.
+                pipe = self._pipe = self._reconnect()  # type: ignore[misc]
+                self.backend_pid = pipe.conn.info.backend_pid
+                for entry in resend:
+                    pipe.queue(*entry[:2], binary=entry[2], want=entry[3])
+                results = pipe.run()
+        except psycopg.OperationalError as exc:
+            self.failed = True
+            raise _unavailable(exc) from exc
+        except BaseException:
+            self.failed = True
+            raise
+        wanted = [result for result in results if result is not None]
+        if self._noting:
+            self._noting = False
+            self._note(pgpipe.rows(wanted.pop(0)), assigned=True)
+        return wanted
+
+    def _note(self, rows: list[tuple[bytes | None, ...]], *, assigned: bool) -> None:
+        """Keep the (id, start time) that end a note's row; no id: nothing written.
 
         The row ends with the primary's ``synchronous_standby_names`` too: a
         write its COMMIT would acknowledge with fewer replicas than the
@@ -195,8 +280,9 @@ class PostgresTxn(Txn):
         """
         if not rows or rows[0][-3] is None:
             return
-        self.xid, self.server_started = str(rows[0][-3]), rows[0][-2]
-        waits_for = synchronous_count(rows[0][-1])
+        xid, started, names = (None if value is None else value.decode() for value in rows[0][-3:])
+        self.xid, self.server_started = xid, started
+        waits_for = synchronous_count(names)
         if waits_for < self._floor:
             self.failed = True
             log.warning("write refused: the primary waits for %d synchronous replicas, the cell promises %d", waits_for, self._floor)
@@ -204,60 +290,50 @@ class PostgresTxn(Txn):
                 f"Too few replicas to make a write durable: {waits_for} of the {self._floor} needed are in sync"
             )
 
+    @property
+    def noted(self) -> bool:
+        """The lock statement's answer (the transaction id) has arrived."""
+        return not self._noting
+
+    def flush(self) -> None:
+        """Send what is queued and wait for it (the id, and any queued writes, before a COMMIT)."""
+        self._run()
+
+    def execute(self, sql: str) -> list[tuple[bytes | None, ...]]:
+        """A statement without parameters, its rows as text (schema migrations)."""
+        self._cache = None  # it may change anything
+        self._pipe.queue(Statement(sql), binary=False, want=True)
+        self.wrote = True  # a migration's DDL writes; the caller notes the id with ``note_xid``
+        return pgpipe.rows(self._run()[-1])
+
     def note_xid(self) -> None:
         """Note the id of a transaction that wrote by other means (schema migrations)."""
         if self.xid is None:
-            self._note(self._rows(self._sql.note, ()))
-
-    def require_quorum(self) -> None:
-        """Make a write transaction that wrote nothing commit through the quorum anyway.
-
-        Its answer may rest on what it read, and on the primary that can be a
-        commit not yet on enough replicas (one whose wait was cancelled):
-        an idempotent retry that finds its token answers success without
-        writing.  Taking a transaction id makes the COMMIT write a record and
-        wait for the replicas, and WAL is replicated in order, so everything
-        it read is then on the quorum too (and the floor is checked).
-        """
-        if self.xid is None:
-            self._note(self._rows(self._sql.assign, ()))
-
-    def _rows(self, query: str, params: tuple[object, ...]) -> list[tuple[bytes, ...]]:
-        try:
-            cursor = self._conn.execute(query, params, binary=True)
-            return cursor.fetchall() if cursor.description is not None else []
-        except psycopg.OperationalError as exc:
-            self.failed = True
-            raise _unavailable(exc) from exc
-        except psycopg.Error:
-            self.failed = True
-            raise
-
-    def _count(self, query: str, params: tuple[object, ...]) -> int:
-        try:
-            return self._conn.execute(query, params).rowcount
-        except psycopg.OperationalError as exc:
-            self.failed = True
-            raise _unavailable(exc) from exc
-        except psycopg.Error:
-            self.failed = True
-            raise
+            self._pipe.queue(self._sql.note, binary=False, want=True)
+            self._note(pgpipe.rows(self._run()[-1]), assigned=False)
 
     def get(self, key: bytes) -> bytes | None:
-        rows = self._rows(_GET, (key,))
-        return rows[0][0] if rows else None
+        cache = self._cache
+        if cache is not None and key in cache:
+            return cache[key]
+        self._pipe.queue(_GET, [key], want=True)
+        result = self._run()[-1]
+        value: bytes | None = result.get_value(0, 0) if result.ntuples else None
+        if cache is not None:
+            cache[key] = value
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
-        if self.xid is None:
-            self._note(self._rows(self._sql.put, (key, value)))
-        else:
-            self._count(_PUT, (key, value))
+        self._pipe.queue(_PUT, [key, value])
+        self.wrote = True
+        if self._cache is not None:
+            self._cache[key] = value
 
     def delete(self, key: bytes) -> None:
-        if self.xid is None:
-            self._note(self._rows(self._sql.delete, (key,)))
-        else:
-            self._count(_DELETE, (key,))
+        self._pipe.queue(_DELETE, [key])
+        self.wrote = True
+        if self._cache is not None:
+            self._cache[key] = None
 
     def range(
         self,
@@ -271,29 +347,80 @@ class PostgresTxn(Txn):
         remaining = limit
         while remaining is None or remaining > 0:
             size = chunk if remaining is None else min(chunk, remaining)
-            rows = self._rows(_RANGE_REVERSE if reverse else _RANGE, (start, end, size))
-            for k, v in rows:  # noqa: UP028 - unpacking makes a row the (key, value) pair range() promises
-                yield k, v
-            if len(rows) < size:
+            self._pipe.queue(_RANGE_REVERSE if reverse else _RANGE, [start, end, pgpipe.param_int8(size)], want=True)
+            result = self._run()[-1]
+            get = result.get_value
+            count = result.ntuples
+            last = b""
+            for i in range(count):
+                last = get(i, 0)
+                yield last, get(i, 1)
+            if count < size:
                 return
             if reverse:
-                end = rows[-1][0]
+                end = last
             else:
-                start = rows[-1][0] + b"\x00"  # the smallest key after the last one read
+                start = last + b"\x00"  # the smallest key after the last one read
             if remaining is not None:
-                remaining -= len(rows)
+                remaining -= count
             chunk = min(chunk * 4, _MAX_CHUNK)
 
     def delete_range(self, start: bytes, end: bytes) -> int:
-        if self.xid is not None:
-            return self._count(_DELETE_RANGE, (start, end))
-        rows = self._rows(self._sql.delete_range, (start, end))
-        self._note(rows)
-        return int(rows[0][0])
+        if self._cache:
+            for key in [key for key in self._cache if start <= key < end]:
+                self._cache[key] = None
+        self._pipe.queue(_DELETE_RANGE, [start, end], want=True)
+        deleted = pgpipe.count(self._run()[-1])
+        if deleted:
+            self.wrote = True
+        return deleted
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
-        ((count, size),) = self._rows(_RANGE_STATS, (start, end))
-        return int(count), int(size)
+        self._pipe.queue(_RANGE_STATS, [start, end], want=True)
+        ((count, size),) = pgpipe.rows(self._run()[-1])
+        return pgpipe.int8(count or b"\0"), pgpipe.int8(size or b"\0")
+
+
+class _GroupTxn(Txn):
+    """A transaction inside a group commit: the group's own, with no BEGIN or COMMIT; notes whether it wrote."""
+
+    __slots__ = ("_shared", "wrote")
+
+    def __init__(self, shared: PostgresTxn) -> None:
+        self._shared = shared
+        self.wrote = False
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._shared.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.wrote = True
+        self._shared.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.wrote = True
+        self._shared.delete(key)
+
+    def range(
+        self,
+        start: bytes,
+        end: bytes,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._shared.range(start, end, reverse=reverse, limit=limit)
+
+    def delete_range(self, start: bytes, end: bytes) -> int:
+        self.wrote = True
+        return self._shared.delete_range(start, end)
+
+    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
+        return self._shared.range_stats(start, end)
+
+
+class _Rollback(Exception):
+    """Ends a spoiled group commit's transaction without committing it."""
 
 
 def describe(dsn: str) -> str:
@@ -315,8 +442,9 @@ class PostgresStore(Store):
     """A cellstore database in a PostgreSQL database; every process opens its own pool.
 
     ``dsn`` is a libpq connection string or URL.  ``max_size`` bounds the
-    connections this process holds (the server calls the engine from one
-    thread; background tasks and long-poll peeks add a few).
+    connections this process holds (a server's storage threads hold one
+    each at most, ``protocol/storage_threads.py``; background tasks and
+    long-poll peeks add a few).
     ``commit_check_timeout`` bounds how long a COMMIT whose connection was
     lost is checked for (while PostgreSQL restarts) before the request is
     answered ``CommitOutcomeUnknown`` (default: ``COMMIT_CHECK_TIMEOUT``).
@@ -338,13 +466,14 @@ class PostgresStore(Store):
         dsn: str,
         *,
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = 16,
         timeout: float = 5.0,
         commit_check_timeout: float | None = None,
         write_timeout: float | None = None,
         zone: str | None = None,
     ) -> None:
         self.dsn = dsn
+        self.remote = True
         self._max_size = max_size
         self.commit_check_timeout = COMMIT_CHECK_TIMEOUT if commit_check_timeout is None else commit_check_timeout
         self._sql = _XidSql.for_server(130000)  # replaced below by the server's own version
@@ -357,6 +486,10 @@ class PostgresStore(Store):
         self.write_timeout = write_timeout
         #: This front end's zone (``serve --zone``, else ``CELLSTORE_ZONE``): its replicas serve stale reads first.
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
+        #: The group commit each thread has open (``group``): its transaction and its ``Group``.
+        self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
+        #: The shared read snapshot each thread has open (``snapshot``).
+        self._snapshots: dict[int, PostgresTxn] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
         self.replicas: ConnectionPool | None = None
         try:
@@ -366,14 +499,18 @@ class PostgresStore(Store):
             reason = str(exc).split("\n", 1)[0].strip()
             raise StorageUnavailable(f"cannot connect to {describe(dsn)} ({reason})") from exc
         try:
-            conn = self._pool.getconn()
+            pipe = self._pool.getconn()
             try:
-                self._sql = _XidSql.for_server(conn.info.server_version)
-                row = conn.execute(f"SELECT current_setting('synchronous_standby_names'), current_setting('{FLOOR_SETTING}', true)").fetchone()
-                self.replicated = _multi_host(dsn) or bool(row and row[0])
-                self.sync_floor = parse_floor(row[1] if row else None)
+                self._sql = _XidSql.for_server(pipe.conn.info.server_version)
+                pipe.queue(
+                    Statement(f"SELECT current_setting('synchronous_standby_names'), current_setting('{FLOOR_SETTING}', true)"),
+                    binary=False, want=True,
+                )
+                ((names, floor),) = pgpipe.rows(pipe.run()[0])
+                self.replicated = _multi_host(dsn) or bool(names)
+                self.sync_floor = parse_floor(None if floor is None else floor.decode())
             finally:
-                self._pool.putconn(conn)
+                self._pool.putconn(pipe)
             if self.replicated and self.write_timeout is None:
                 self.write_timeout = REPLICATED_WRITE_TIMEOUT
             if _multi_host(dsn):
@@ -388,124 +525,233 @@ class PostgresStore(Store):
         """Apply pending migrations in one transaction holding the write lock."""
         # Not held to the quorum when it writes nothing: a front end may open a cell below its floor, to read.
         with self._transaction(write=True, quorum=False) as txn:
-            conn = txn.connection
-            conn.execute("CREATE TABLE IF NOT EXISTS cellstore_schema (version integer NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM cellstore_schema").fetchone()
-            version = 0 if row is None or row[0] is None else int(row[0])
+            txn.execute("CREATE TABLE IF NOT EXISTS cellstore_schema (version integer NOT NULL)")
+            ((found,),) = txn.execute("SELECT max(version) FROM cellstore_schema")
+            version = 0 if found is None else int(found)
             todo = migrations.pending(version, describe(self.dsn))
             for migration in todo:
                 for statement in migration.postgres:
-                    conn.execute(statement)
+                    txn.execute(statement)
             if todo:
-                conn.execute("DELETE FROM cellstore_schema")
-                conn.execute("INSERT INTO cellstore_schema (version) VALUES (%s)", (todo[-1].version,))
+                txn.execute("DELETE FROM cellstore_schema")
+                txn.execute(f"INSERT INTO cellstore_schema (version) VALUES ({int(todo[-1].version)})")
                 txn.note_xid()
+            else:
+                txn.wrote = False  # CREATE TABLE IF NOT EXISTS of a table that exists changed nothing
         return version
 
-    def _begin(self, statement: str, guard: WriteGuard | None, pool: ConnectionPool | None = None) -> psycopg.Connection:
-        """A pooled connection inside a new transaction; dead pooled connections are skipped."""
+    def _connection(self, guard: WriteGuard | None, pool: ConnectionPool | None = None) -> Pipe:
+        """A pooled connection (its deadline armed for a write); nothing is sent yet."""
         pool = self._pool if pool is None else pool
-        failure: BaseException = RuntimeError("no connection tried")
-        for _ in range(self._max_size + 1):
-            try:
-                conn = pool.getconn()
-            except PoolTimeout as exc:
-                raise _unavailable(exc) from exc
-            if guard is not None:
-                guard.attach(conn)
-            try:
-                conn.execute(statement)
-                return conn
-            except psycopg.OperationalError as exc:
-                if guard is not None and guard.detach():
-                    discard(conn)  # a cancel was sent: it must not reach the connection's next user
-                pool.putconn(conn)  # broken: the pool discards it
-                if not conn.broken:
-                    raise _unavailable(exc) from exc
-                failure = exc
-        raise _unavailable(failure) from failure
+        try:
+            pipe = pool.getconn()
+        except PoolTimeout as exc:
+            raise _unavailable(exc) from exc
+        if guard is not None:
+            guard.attach(pipe.conn)
+        return pipe
 
-    def transaction(self, *, write: bool) -> AbstractContextManager[PostgresTxn]:
+    def _reconnector(self, guard: WriteGuard | None, pool: ConnectionPool, txn: list[PostgresTxn]) -> Callable[[], Pipe]:
+        """For a transaction whose first round trip found its pooled connection dead: the next one."""
+
+        def reconnect() -> Pipe:
+            old = txn[0].pipe
+            if guard is not None and guard.detach():
+                discard(old)
+            pool.putconn(old)  # broken: the pool discards it
+            return self._connection(guard, pool)
+
+        return reconnect
+
+    def _open(self, *, write: bool, guard: WriteGuard | None, pool: ConnectionPool, floor: int = 0, assign: bool = True) -> PostgresTxn:
+        holder: list[PostgresTxn] = []
+        txn = PostgresTxn(
+            self._connection(guard, pool), self._sql, write=write, floor=floor, assign=assign,
+            reconnect=self._reconnector(guard, pool, holder),
+        )
+        holder.append(txn)
+        return txn
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
+        if self._groups and threading.get_ident() in self._groups:
+            return self._in_group(self._groups[threading.get_ident()])
+        if not write and self._snapshots and threading.get_ident() in self._snapshots:
+            return self._in_snapshot(self._snapshots[threading.get_ident()])
         return self._transaction(write=write)
 
-    def stale_read(self) -> AbstractContextManager[PostgresTxn]:
+    @contextmanager
+    def snapshot(self) -> Iterator[object]:
+        """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
+
+        Begun lazily at the first read, ended (COMMIT, not waited for) at the
+        end.  A statement that fails aborts it: later reads inside then open
+        transactions of their own.
+        """
+        me = threading.get_ident()
+        if me in self._snapshots:
+            raise RuntimeError("shared snapshots do not nest")
+        try:
+            with self._transaction(write=False) as txn:
+                self._snapshots[me] = txn
+                try:
+                    yield txn
+                finally:
+                    del self._snapshots[me]
+                if txn.failed:  # its reads were answered (with the error) already: only the transaction ends
+                    raise _Rollback
+        except _Rollback:
+            pass
+
+    @contextmanager
+    def _in_snapshot(self, shared: PostgresTxn) -> Iterator[Txn]:
+        if shared.failed:
+            with self._transaction(write=False) as txn:
+                yield txn
+            return
+        yield shared
+
+    @contextmanager
+    def group(self) -> Iterator[Group]:
+        """One write transaction (one lock, one COMMIT) around every transaction this thread opens inside.
+
+        ``Store.group``'s contract: each inner transaction sees the ones
+        before it; one that raises after it wrote spoils the group, which
+        then rolls back as a whole.  Reads inside join it too, so they see
+        the group's writes.  Nothing done inside may be acknowledged before
+        the block exits: the COMMIT (and its outcome rules) come then.
+        """
+        me = threading.get_ident()
+        if me in self._groups:
+            raise RuntimeError("group commits do not nest")
+        group = Group()
+        try:
+            with self._transaction(write=True) as txn:
+                self._groups[me] = (txn, group)
+                try:
+                    yield group
+                finally:
+                    del self._groups[me]
+                if group.spoiled or txn.failed:
+                    group.spoiled = True
+                    raise _Rollback
+        except _Rollback:
+            pass
+
+    @contextmanager
+    def _in_group(self, opened: tuple[PostgresTxn, Group]) -> Iterator[Txn]:
+        shared, group = opened
+        txn = _GroupTxn(shared)
+        try:
+            yield txn
+        except BaseException:
+            if txn.wrote or shared.failed:
+                group.spoiled = True
+            raise
+        if shared.failed:
+            group.spoiled = True
+
+    def stale_read(self) -> AbstractContextManager[Txn]:
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
+        if self._groups and threading.get_ident() in self._groups:
+            return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
         if self.replicas is None:
+            if self._snapshots and threading.get_ident() in self._snapshots:
+                return self._in_snapshot(self._snapshots[threading.get_ident()])
             return self._transaction(write=False)
         return self._replica_read(self.replicas)
 
     @contextmanager
     def _replica_read(self, replicas: ConnectionPool) -> Iterator[PostgresTxn]:
-        conn: psycopg.Connection | None
         try:
-            conn = self._begin(_BEGIN_READ, None, replicas)
+            txn = self._open(write=False, guard=None, pool=replicas)
         except StorageUnavailable:
             log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
-            conn = None
-        if conn is None:
             with self._transaction(write=False) as txn:
                 yield txn
             return
         try:
             try:
-                yield PostgresTxn(conn, self._sql)
+                yield txn
             except BaseException:
-                _rollback(conn)
+                _rollback(txn)
                 raise
-            try:
-                conn.execute("COMMIT")  # ends the snapshot; nothing was written
-            except psycopg.OperationalError as exc:
-                raise _unavailable(exc) from exc
+            if txn.failed:
+                _rollback(txn)
+                raise StorageUnavailable()
+            _end_read(txn)
         finally:
-            replicas.putconn(conn)
+            replicas.putconn(txn.pipe)
 
     @contextmanager
     def _transaction(self, *, write: bool, quorum: bool = True) -> Iterator[PostgresTxn]:
         guard = WriteGuard(self._watchdog, self.write_timeout) if write else None
-        conn = self._begin(_BEGIN_WRITE if write else _BEGIN_READ, guard)
-        txn = PostgresTxn(conn, self._sql, self.sync_floor)
+        txn = self._open(
+            write=write, guard=guard, pool=self._pool, floor=self.sync_floor if quorum else 0, assign=quorum
+        )
         try:
             try:
                 yield txn
             except BaseException:
-                _rollback(conn)
+                _rollback(txn)
                 raise
-            if txn.failed or conn.info.transaction_status != TransactionStatus.INTRANS:
-                _rollback(conn)
+            if txn.failed:
+                _rollback(txn)
                 raise StorageUnavailable()
-            if write and quorum and self.sync_floor:
-                try:
-                    txn.require_quorum()
-                except BaseException:
-                    _rollback(conn)
-                    raise
+            if not write:
+                _end_read(txn)
+                return
+            if txn.untouched:  # nothing read or written: nothing to commit
+                txn.pipe.queued.clear()
+                return
             try:
-                conn.execute("COMMIT")
-            except psycopg.OperationalError as exc:
-                if txn.xid is None:  # nothing was written: whatever happened changed nothing
-                    raise _unavailable(exc) from exc
-                if self.replicated:
-                    log.error("connection lost during COMMIT of transaction %s on a replicated database: %s", txn.xid, exc)
-                    raise CommitOutcomeUnknown() from exc
-                self._settle_commit(txn, exc)
+                if not txn.noted:  # a blind write: learn the id before sending COMMIT (one more round trip)
+                    txn.flush()
+            except BaseException:
+                _rollback(txn)
+                raise
+            self._commit(txn)
             if guard is not None and guard.sync_wait_cancelled:
                 # Committed on the primary, not known to be on enough replicas: never a success.
                 raise CommitOutcomeUnknown(NOT_REPLICATED)
-            if self.sync_floor and txn.xid is not None:
-                self._check_commit_floor(conn, txn)
         finally:
             if guard is not None and guard.detach():
-                discard(conn)
-            self._pool.putconn(conn)
+                discard(txn.pipe)
+            self._pool.putconn(txn.pipe)
 
-    def _check_commit_floor(self, conn: psycopg.Connection, txn: PostgresTxn) -> None:
-        """After COMMIT: if the primary lowered its quorum below the floor meanwhile, the commit may have fewer copies."""
+    def _commit(self, txn: PostgresTxn) -> None:
+        """COMMIT, with the writes still queued; on a quorum cell the primary's quorum is read in the same round trip."""
+        pipe = txn.pipe
+        pipe.queue(_COMMIT, want=True)
+        check_floor = bool(self.sync_floor and txn.xid is not None)
+        if check_floor:
+            pipe.queue(_SYNC_NAMES, binary=False, want=True)
         try:
-            row = conn.execute(_SYNC_NAMES).fetchone()
+            results = pipe.run()
         except psycopg.OperationalError as exc:
-            log.error("lost the connection checking the quorum of transaction %s: %s", txn.xid, exc)
-            raise CommitOutcomeUnknown() from exc
-        waits_for = synchronous_count(row[0] if row else None)
+            if not txn.wrote:  # nothing was written: whatever happened changed nothing
+                raise _unavailable(exc) from exc
+            if self.replicated:
+                log.error("connection lost during COMMIT of transaction %s on a replicated database: %s", txn.xid, exc)
+                raise CommitOutcomeUnknown() from exc
+            self._settle_commit(txn, exc)
+            return
+        except psycopg.Error as exc:  # a queued write failed: the transaction is aborted, COMMIT skipped
+            txn.failed = True
+            log.warning("a write failed inside a transaction, which was rolled back: %s", exc)
+            _rollback(txn)
+            raise StorageUnavailable() from exc
+        results = [result for result in results if result is not None]
+        if results[0].command_status != b"COMMIT":  # PostgreSQL rolled back an aborted transaction instead
+            txn.failed = True
+            _rollback(txn)
+            raise StorageUnavailable()
+        if check_floor:
+            self._check_commit_floor(txn, results[-1])
+
+    def _check_commit_floor(self, txn: PostgresTxn, names: Any) -> None:
+        """After COMMIT: if the primary lowered its quorum below the floor meanwhile, the commit may have fewer copies."""
+        ((value,),) = pgpipe.rows(names)
+        waits_for = synchronous_count(None if value is None else value.decode())
         if waits_for < self.sync_floor:
             log.error(
                 "transaction %s committed while the primary waited for %d replicas, fewer than the %d promised",
@@ -654,10 +900,27 @@ def _full_xid(checkpoint_next_xid: Any) -> int:
     return (int(epoch) << 32) | int(xid)
 
 
-def _rollback(conn: psycopg.Connection) -> None:
-    if conn.broken or conn.closed:
-        return
+def _rollback(txn: PostgresTxn) -> None:
+    """End a transaction that must not commit: ROLLBACK sent, its answer left for the connection's next user."""
+    pipe = txn.pipe
+    pipe.queued.clear()
+    if not txn.sent or pipe.conn.closed or pipe.conn.broken:
+        return  # nothing reached the server (or the server is gone): nothing to roll back
+    pipe.queue(_ROLLBACK)
     try:
-        conn.execute("ROLLBACK")
+        pipe.send_unread()
     except psycopg.Error:
         log.debug("rollback failed", exc_info=True)
+
+
+def _end_read(txn: PostgresTxn) -> None:
+    """End a read transaction: its COMMIT (of nothing) sent, the answer left for the connection's next user."""
+    pipe = txn.pipe
+    if not txn.sent:
+        pipe.queued.clear()  # it read nothing: nothing was begun
+        return
+    pipe.queue(_COMMIT)
+    try:
+        pipe.send_unread()
+    except psycopg.OperationalError:
+        pass  # a read's snapshot ends with its connection; the pool drops a broken one

@@ -66,6 +66,7 @@ class PrefixedStore(Store):
         self.inner = inner
         self.prefix = prefix
         self.migrated_from = inner.migrated_from
+        self.remote = inner.remote
         self._guard = guard
 
     @contextmanager
@@ -91,6 +92,9 @@ class PrefixedStore(Store):
 
     def grouping(self) -> bool:
         return self.inner.grouping()
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        return self.inner.snapshot()
 
     def close(self) -> None:
         return None

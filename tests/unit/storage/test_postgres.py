@@ -96,6 +96,7 @@ def test_a_killed_connection_is_a_retryable_500_then_recovers(store: PostgresSto
     # Mid-transaction: the statement after the cut fails, nothing commits.
     with pytest.raises(StorageUnavailable) as caught, store.transaction(write=True) as txn:
         txn.put(b"k", b"2")
+        assert txn.get(b"other") is None  # the transaction has begun on the server (a put alone waits in the queue)
         kill_backends()
         txn.put(b"k2", b"2")
     assert caught.value.status == 500 and caught.value.code == "InternalServerError"
@@ -141,3 +142,20 @@ def test_pool_figures_count_connections_in_use_and_waits(postgres_dsn: str) -> N
         assert figures["postgres_pool_connections_in_use"] == 0 and figures["postgres_pool_connections_max"] == 1
     finally:
         backend.close()
+
+
+def test_a_statement_whose_prepare_was_skipped_is_prepared_at_its_next_use(postgres_dsn: str) -> None:
+    """In a pipeline, statements after a failed one are skipped: a first use's prepare among them never happened."""
+    from cellstore.storage.pgpipe import Pipe, Statement, rows
+
+    pipe = Pipe(psycopg.connect(postgres_dsn, autocommit=True))
+    try:
+        later = Statement("SELECT 41 + 1")
+        pipe.queue(Statement("SELECT 1/0"))
+        pipe.queue(later, binary=False, want=True)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            pipe.run()
+        pipe.queue(later, binary=False, want=True)
+        assert rows(pipe.run()[0]) == [(b"42",)]
+    finally:
+        pipe.conn.close()

@@ -1,0 +1,70 @@
+"""A server on PostgreSQL runs requests on storage threads, writes in group commits: through boto3, nothing changes.
+
+Many clients at once make the writer thread group their writes
+(``protocol/storage_threads.py``): conditional writes inside one group must
+still see each other, and every acknowledged write must be there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+CLIENTS = 24
+
+
+def _client(process: Any) -> Any:
+    return boto3.client(
+        "dynamodb", endpoint_url=process.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(max_pool_connections=CLIENTS, retries={"max_attempts": 1}),
+    )
+
+
+def test_concurrent_conditional_writes_have_one_winner_and_every_acknowledged_write_lands(
+    server_process: Callable[..., Any], postgres_dsn: str
+) -> None:
+    process = server_process("--storage", postgres_dsn)
+    client = _client(process)
+    client.create_table(
+        TableName="overlap",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def claim(n: int) -> bool:
+        try:
+            client.put_item(
+                TableName="overlap", Item={"pk": {"S": "claimed"}, "by": {"N": str(n)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    def count(n: int) -> None:
+        client.update_item(
+            TableName="overlap", Key={"pk": {"S": "counter"}}, UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        client.put_item(TableName="overlap", Item={"pk": {"S": f"item-{n}"}})
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        claims = list(pool.map(claim, range(CLIENTS * 4)))
+        list(pool.map(count, range(CLIENTS * 8)))
+    assert claims.count(True) == 1
+    got = client.get_item(TableName="overlap", Key={"pk": {"S": "counter"}}, ConsistentRead=True)["Item"]
+    assert got["n"] == {"N": str(CLIENTS * 8)}
+    items = client.scan(TableName="overlap", Select="COUNT", ConsistentRead=True)["Count"]
+    assert items == CLIENTS * 8 + 2
+    assert process.terminate() == 0
