@@ -235,11 +235,12 @@ class Router:
             if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
                 return self._placer.submit(lambda: self._await_switch(account, result.cell, service), service,
                                            then=rerouted)
-            if isinstance(result, Wait):  # a long poll: its next attempt runs on the cell's threads too
+            if isinstance(result, Wait):  # a long poll, or a write in the cell's writer: settled on the cell's threads
                 inner = result
                 return Wait(inner.wakeups, inner.queue_id, inner.generation, inner.deadline,
                             lambda: cell.bulkhead.submit(lambda: self._guarded(cell, account, service, lambda _: inner.retry()),
-                                                         service, then=then))
+                                                         service, then=then),
+                            ends_on_stop=inner.ends_on_stop)  # a handed-off write's answer is awaited, even on a stop
             return result
 
         try:
