@@ -439,6 +439,7 @@ class SharedWriterClient:
         """Hand one of ``account``'s operations to the writer; the ``Wait`` settles with its answer."""
         body = orjson.dumps((service, operation, endpoint, payload, account))
         pending = _SharedPending(service)
+        woken: _Woken = {}
         with self._lock:
             self._next_id = request_id = (self._next_id + 1) & 0xFFFFFFFF
             self._pending[request_id] = pending
@@ -447,7 +448,10 @@ class SharedWriterClient:
                 sock.sendall(_REQUEST.pack(len(body), request_id) + body)
             except OSError:
                 log.warning("the cell's writer process is unreachable", exc_info=True)
-                self._disconnect(self._sock)
+                if self._sock is None:  # never connected: this write fails at once
+                    pending.answer = _unavailable(service)
+                self._disconnect(self._sock, woken)
+        self._wake(woken)
         # A long poll waits inside the writer for up to 20 s before its answer comes.
         timeout = self._timeout + (20.0 if operation == "ReceiveMessage" else 0.0)
         return Wait(self, request_id, 0, time.monotonic() + timeout, lambda: self._settle(request_id),
@@ -470,8 +474,10 @@ class SharedWriterClient:
 
     def close(self) -> None:
         """Drop the connection (the worker is stopping); writes still in flight fail retryably."""
+        woken: _Woken = {}
         with self._lock:
-            self._disconnect(self._sock)
+            self._disconnect(self._sock, woken)
+        self._wake(woken)
 
     # waiting.Hub
 
@@ -520,8 +526,9 @@ class SharedWriterClient:
                          daemon=True).start()
         return sock
 
-    def _disconnect(self, sock: socket.socket | None) -> None:
-        """Forget ``sock`` (if still the connection); every write in flight fails with a retryable error."""
+    def _disconnect(self, sock: socket.socket | None, woken: _Woken) -> None:
+        """Forget ``sock`` (if still the connection); every write in flight fails with a retryable error
+        (its waiter joins ``woken``: call ``_wake`` once the lock is released)."""
         if sock is None or sock is not self._sock:
             return
         self._sock = None
@@ -534,22 +541,29 @@ class SharedWriterClient:
             if pending.abandoned:
                 del self._pending[request_id]
             elif pending.answer is None:
-                self._answered(pending, _unavailable(pending.service))
+                self._answered(pending, _unavailable(pending.service), woken)
 
     @staticmethod
-    def _answered(pending: _SharedPending, answer: tuple[int, bytes] | CellstoreError) -> None:
-        """Record ``answer`` and wake its waiter (on its loop; a loop-less subscriber is called here, so
-        it must not call back into this client)."""
+    def _answered(pending: _SharedPending, answer: tuple[int, bytes] | CellstoreError, woken: _Woken) -> None:
+        """Record ``answer``; its waiter's callback joins ``woken``, called once the lock is released."""
         pending.answer = answer
         if pending.event is not None:
             pending.event.set()
-        callback, loop = pending.callback, pending.loop
+        callback = pending.callback
         if callback is not None:
             pending.callback = None
+            woken.setdefault(pending.loop, []).append(callback)
+
+    @staticmethod
+    def _wake(woken: _Woken) -> None:
+        """Call back the waiters: on each loop once for all of its answers (one wake-up of a busy loop, not
+        one per answer, as the bulkhead batches its own), a loop-less waiter here."""
+        for loop, callbacks in woken.items():
             if loop is None:
-                callback()
+                for callback in callbacks:
+                    callback()
             else:
-                loop.call_soon_threadsafe(callback)
+                loop.call_soon_threadsafe(_call_all, callbacks)
 
     def _read_answers(self, sock: socket.socket) -> None:
         """The reader thread of one connection: answers in, waiters called back, until it ends."""
@@ -560,12 +574,14 @@ class SharedWriterClient:
                 data = reader.read(sock)
             except OSError:
                 data = memoryview(b"")
+            woken: _Woken = {}
             if not data:
                 with self._lock:
                     if sock is self._sock:
                         log.error("the cell's writer process went away; failing %d writes in flight",
                                   len(self._pending))
-                    self._disconnect(sock)
+                    self._disconnect(sock, woken)
+                self._wake(woken)
                 return
             buf += data
             offset = 0
@@ -583,8 +599,18 @@ class SharedWriterClient:
                     if pending.abandoned:
                         del self._pending[request_id]
                         continue
-                    self._answered(pending, (kind, bytes(buf[start:offset])))
+                    self._answered(pending, (kind, bytes(buf[start:offset])), woken)
             del buf[:offset]
+            self._wake(woken)
+
+
+#: Callbacks to call, by the event loop each must run on (None: wherever the answer came in).
+_Woken = dict["asyncio.AbstractEventLoop | None", list[Callable[[], None]]]
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
 
 
 def _dispatcher(
