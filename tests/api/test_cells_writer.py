@@ -174,3 +174,15 @@ def test_the_writers_did_the_writes(server: Any) -> None:
     assert server.terminate() == 0
     served = dict(re.findall(r"writer (\d+) stopped: (\d+) requests", server.log_path.read_text()))
     assert len(served) == 2 and all(int(count) > 0 for count in served.values()), served
+
+
+def test_no_writer_lets_each_worker_write_for_itself(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    cells_file = write_cells_file(tmp_path)
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2", "--no-writer")
+    ddb = client(server.endpoint_url, ALICE)
+    make_table(ddb, "plain")
+    ddb.put_item(TableName="plain", Item={"pk": {"S": "k"}}, ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        ddb.put_item(TableName="plain", Item={"pk": {"S": "k"}}, ConditionExpression="attribute_not_exists(pk)")
+    log = server.log_path.read_text()
+    assert "writes:" not in log and "writer process" not in log
