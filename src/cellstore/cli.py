@@ -12,7 +12,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from cellstore.cells.config import CellConfig, CellsConfig
     from cellstore.engine.tenant_copy import SyncStats
     from cellstore.protocol.access_log import AccessLog
+    from cellstore.protocol.directory import ServicesFor
+    from cellstore.protocol.writer import SharedWriterClient
     from cellstore.storage.base import Store
 
 
@@ -72,10 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--writer",
         action=argparse.BooleanOptionalAction,
-        default=None,  # None: the writer where it applies (one SQLite backend, --workers > 1); not with --cells
+        default=None,  # None: the writer where it applies (SQLite, --workers > 1: one backend, or each SQLite cell)
         help="with --workers > 1 on SQLite, one writer process runs every write, with group commit, so no "
-        "worker waits on SQLite's lock (docs/ARCHITECTURE.md, write path); --no-writer lets each worker "
-        "write for itself, taking turns on the lock, as before (default: the writer)",
+        "worker waits on SQLite's lock (docs/ARCHITECTURE.md, write path); with --cells, one per SQLite cell; "
+        "--no-writer lets each worker write for itself, taking turns on the lock, as before (default: the writer)",
     )
     serve.add_argument(
         "--ttl-interval",
@@ -714,7 +716,8 @@ def _serve_cells(args: argparse.Namespace) -> int:
     from cellstore.cells import bulkhead
     from cellstore.cells.deployment import open_router
     from cellstore.cells.router import Router
-    from cellstore.protocol.server import serve, services_for
+    from cellstore.protocol import writer as cell_writer
+    from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
 
     config = _cells_config(args.cells)
@@ -722,8 +725,6 @@ def _serve_cells(args: argparse.Namespace) -> int:
         args.workers = default_workers(str(args.cells))
     if args.workers < 1:
         raise SystemExit("cellstore: --workers must be at least 1")
-    if args.writer:  # an explicit --writer; each cell's workers write for themselves
-        raise SystemExit("cellstore: --cells does not take --writer (yet): see docs/CELLS.md")
     if args.ttl_interval is not None and args.ttl_interval <= 0:
         raise SystemExit("cellstore: --ttl-interval must be a positive number of seconds")
     if args.handlers is not None:
@@ -745,23 +746,35 @@ def _serve_cells(args: argparse.Namespace) -> int:
     _open_map(config.map_location()).close()
     parent = os.getpid()
     bulkhead.COLOCATE = args.workers == 1  # one worker: its cells' threads keep to its loop's CPU (docs/CELLS.md)
-
-    metrics = None if access_log is None else access_log.metrics
-    # Each cell's services metered as a single backend's are (consumed capacity, GetRecords' iterator age).
-    cell_services = services_for if metrics is None else functools.partial(_metered_services, metrics.meter)
+    # A writer process per SQLite cell (docs/CELLS.md, "A writer per SQLite cell"): its listening socket made
+    # here, so every worker forked later knows its address; PostgreSQL cells write from every worker.
+    writers = {} if args.workers == 1 or args.writer is False else {
+        name: cell_writer.listen() for name, cell in config.cells.items() if not cell.is_postgres
+    }
+    addresses = {name: listener.getsockname() for name, listener in writers.items()}  # the workers close their copies
+    meter = None if access_log is None or access_log.metrics is None else access_log.metrics.meter
 
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
+        clients = {name: cell_writer.SharedWriterClient(address, timeout=bulkhead.TIMEOUT)
+                   for name, address in addresses.items()} if in_worker else {}
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
-            cell_services, start=in_worker,
+            _cell_services(meter, None), start=in_worker,
             # each account's handlers run in the cell that holds it, and follow it when it moves
             start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
             wrap=None if item_cache is None else lambda cell, db, dispatchers: item_cache(db, dispatchers, scope=cell),
+            cell_services=lambda name: _cell_services(meter, clients[name]) if name in clients else None,
         )
+
+    def cell_writer_backend(cell: CellConfig) -> Callable[[], Tenants]:
+        """What a cell's writer process serves: the cell's fenced storage, its background work left to the workers."""
+        return functools.partial(_cell_opener(fenced=True, background=False), cell)
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
     about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}" + (f"; handlers: {args.handlers}" if args.handlers else "")
+    if writers:
+        about += f"; writes: a writer process per SQLite cell ({', '.join(writers)})"
     try:
         if args.workers == 1:
             serve(open_directory(), args.host, args.port, max_connections=args.max_connections, about=about,
@@ -769,25 +782,37 @@ def _serve_cells(args: argparse.Namespace) -> int:
             return 0
         return serve_workers(open_directory, args.host, args.port, args.workers, max_connections=args.max_connections,
                              about=about, access_log=access_log, worker_exited=_worker_exited if metrics_dir else None,
+                             cell_writers={name: (listener, cell_writer_backend(config.cells[name]))
+                                           for name, listener in writers.items()},
                              **security)  # type: ignore[arg-type]
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             raise SystemExit(f"cellstore: {args.host}:{args.port} is already in use: choose another --port") from None
         raise
     finally:
+        for listener in writers.values():
+            listener.close()
         if metrics_dir is not None:  # one scrape of any worker counts every worker's requests, as without cells
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _metered_services(meter: Callable[..., dict[str, Any]], db: MapDatabase) -> dict[str, Any]:
-    """``services_for(db)`` with its dispatchers wrapped by ``Metrics.meter`` (a cell's services, ``serve --cells``)."""
+def _cell_services(meter: Callable[..., dict[str, Any]] | None, client: SharedWriterClient | None) -> ServicesFor:
+    """A cell's ``services_for``: its writes handed to ``client`` (its writer), then metered as a single backend's
+    are (consumed capacity, GetRecords' iterator age) — the order ``build_app`` wraps a single backend in."""
     from cellstore.protocol.server import services_for
     from cellstore.protocol.wire import Service
 
-    found = services_for(db)
-    dispatchers = meter(db, {name: service.dispatch for name, service in found.items()})
-    return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+    def built(db: MapDatabase) -> Mapping[str, Service]:
+        found: Mapping[str, Service] = services_for(db)
+        if client is not None:
+            found = client.wrap(found, db.account)
+        if meter is not None:
+            dispatchers = meter(db, {name: service.dispatch for name, service in found.items()})
+            found = {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+        return found
+
+    return built
 
 
 def _account_handlers(path: Path) -> Callable[[MapDatabase], None]:

@@ -32,6 +32,9 @@ OpenMap = Callable[[str], Database]
 #: Wraps one account's dispatchers in one cell: ``wrap(cell name, database, {service: dispatch})`` (the item
 #: cache of ``serve --cache``, its keys scoped by the cell).
 WrapDispatch = Callable[[str, Database, dict[str, Dispatch]], dict[str, Dispatch]]
+#: One cell's own ``ServicesFor``, by cell name, where it differs from the deployment's (None: the same):
+#: ``serve --cells --workers N`` hands an SQLite cell's writes to that cell's writer process this way.
+CellServices = Callable[[str], ServicesFor | None]
 
 
 def open_router(
@@ -47,17 +50,20 @@ def open_router(
     start: bool = True,
     start_account: StartAccount | None = None,
     wrap: WrapDispatch | None = None,
+    cell_services: CellServices | None = None,
 ) -> Router:
     """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
     placed tenants' databases opening (so their background work runs).  ``start_account`` starts an
     account's own work (its handlers) in the cell that serves it (``cell.Cell``); ``wrap`` wraps every
-    account's dispatchers in every cell."""
+    account's dispatchers in every cell; ``cell_services`` gives a cell services of its own (under ``wrap``).
+    A cell added to the file later gets ``services_for`` (``_reloader``)."""
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
     for name, cell_config in config.cells.items():
         bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-        cells[name] = Cell(cell_config, open_tenants(cell_config), _wrapped(services_for, wrap, name), bulkhead,
+        own = None if cell_services is None else cell_services(name)
+        cells[name] = Cell(cell_config, open_tenants(cell_config), _wrapped(own or services_for, wrap, name), bulkhead,
                            start_account)
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))

@@ -235,8 +235,12 @@ class Router:
             if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
                 return self._placer.submit(lambda: self._await_switch(account, result.cell, service), service,
                                            then=rerouted)
-            if isinstance(result, Wait):  # a long poll: its next attempt runs on the cell's threads too
+            if isinstance(result, Wait):
                 inner = result
+                if not inner.ends_on_stop:  # a write in the cell's writer process: its answer is read on the loop
+                    return Wait(inner.wakeups, inner.queue_id, inner.generation, inner.deadline,
+                                lambda: then(self._handed_back(cell, account, inner)), ends_on_stop=False)
+                # a long poll: its next attempt runs on the cell's threads too
                 return Wait(inner.wakeups, inner.queue_id, inner.generation, inner.deadline,
                             lambda: cell.bulkhead.submit(lambda: self._guarded(cell, account, service, lambda _: inner.retry()),
                                                          service, then=then))
@@ -254,6 +258,17 @@ class Router:
             return work(cell.services(account))
         except TenantMoved:
             cell.forget(account)
+            return _Moved(cell.name)
+
+    @staticmethod
+    def _handed_back(cell: Cell, account: str, handed: Wait) -> Any:
+        """The cell's writer's answer to a handed-off write (``protocol/writer.py``), on the event loop: it is
+        only decoded here, so no hop to the cell's threads; a ``TenantMoved`` becomes a ``_Moved``, the
+        account's database forgotten on the cell's threads."""
+        try:
+            return handed.retry()
+        except TenantMoved:
+            cell.bulkhead.post(functools.partial(cell.forget, account))
             return _Moved(cell.name)
 
     def _await_switch(self, account: str, away_from: str, service: str) -> str:

@@ -40,7 +40,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -114,10 +114,13 @@ def _start_worker(
     max_connections: int | None = None,
     access_log: AccessLog | None = None,
     writer: socket.socket | None = None,
+    cell_writers: Collection[socket.socket] = (),
 ) -> int:
     """Fork one worker; it writes a byte to the pipe ``ready`` (if given) once it is listening.
 
     With ``writer`` (the writer's listening socket) the worker hands its writes to that process.
+    ``cell_writers`` are the cells' writers' listening sockets: the worker closes its copies (only
+    each writer accepts; the worker's ``open_db`` knows their addresses).
     """
     # SIGHUP stays blocked in the worker until run_on has installed its reload
     # handler, so a reload asked for while the worker starts is not lost.
@@ -134,6 +137,9 @@ def _start_worker(
             if credentials is None:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+            for cell_writer in cell_writers:
+                if cell_writer is not writer:
+                    cell_writer.close()
             address = None
             if writer is not None:
                 address = writer.getsockname()
@@ -154,13 +160,20 @@ def _start_worker(
     return pid
 
 
-def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Backend]) -> int:
-    """Fork the writer process: it owns the database's write path (``protocol/writer.py``)."""
+def _start_writer(
+    listener: socket.socket, reserved: socket.socket, open_db: Callable[[], Backend],
+    others: Collection[socket.socket] = (),
+    cell: str = "",
+) -> int:
+    """Fork the writer process: it owns the database's write path (``protocol/writer.py``).
+
+    ``others`` are other writers' listening sockets (one per SQLite cell), closed in this one.
+    """
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     pid = os.fork()
     if pid != 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        log.info("writer process %d owns the write path", pid)
+        log.info("writer process %d owns the write path%s", pid, f" of cell {cell}" if cell else "")
         return pid
     code = 1
     try:
@@ -170,11 +183,14 @@ def _start_writer(listener: socket.socket, reserved: socket.socket, open_db: Cal
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         _die_with(os.getppid())
         reserved.close()  # the writer takes no HTTP connections
+        for other in others:
+            if other is not listener:
+                other.close()
         backend = directory_of(open_db())
         if not isinstance(backend, OneBackend):
             raise TypeError("the single writer serves one backend")
         try:
-            single_writer.run_writer(backend.services, listener, group=backend.tenants.group)
+            single_writer.run_writer(backend.services, listener, group=backend.tenants.group, forget=backend.forget)
         finally:
             backend.close()
         code = 0
@@ -231,6 +247,7 @@ def serve_workers(
     about: str = "",
     access_log: AccessLog | None = None,
     writer: bool = False,
+    cell_writers: Mapping[str, tuple[socket.socket, Callable[[], Backend]]] | None = None,
     worker_exited: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
@@ -243,25 +260,47 @@ def serve_workers(
     drops its live files).  With ``writer`` (an SQLite database) one more
     process owns the write path and the workers hand it their writes
     (``protocol/writer.py``); it is stopped after the last worker, and
-    replaced like a worker if it dies.
+    replaced like a worker if it dies.  ``cell_writers`` (``serve --cells``)
+    is the same per SQLite cell: cell name -> (the listening socket the
+    caller made with ``writer.listen``, whose address the workers' ``open_db``
+    hands that cell's writes to; what opens the cell's storage in its writer).
+    Each is its own process, supervised alone: one cell's writer dying
+    leaves the others' cells writing.
     """
     descriptors.raise_open_file_limit()
     sock = _reserve(host, port)
     # Create or upgrade the database once, before any worker races to do it.
     open_db().close()
     stopping = False
-    writer_sock = single_writer.listen() if writer else None
-    writer_pid: int | None = None
+    writers: dict[str, tuple[socket.socket, Callable[[], Backend]]] = dict(cell_writers or {})
+    if writer:
+        writers[""] = (single_writer.listen(), open_db)
+    listeners = [listener for listener, _ in writers.values()]
+    single = writers[""][0] if "" in writers else None
+    writer_pids: dict[int, str] = {}  # live writer processes -> their cell ("": the one backend's)
+    writer_started: dict[str, float] = {}
 
     def asked_to_stop() -> bool:
         """Read afresh each time: the handler below sets it between any two lines (even in a sleep)."""
         return stopping
 
+    def stop_writers() -> None:
+        for pid in list(writer_pids):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def start_writer(name: str) -> None:
+        listener, open_backend = writers[name]
+        writer_pids[_start_writer(listener, sock, open_backend, listeners, name)] = name
+        writer_started[name] = time.monotonic()
+
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        if not children and writer_pid is not None:
-            os.kill(writer_pid, signal.SIGTERM)
+        if not children:
+            stop_writers()
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -283,12 +322,12 @@ def serve_workers(
     failed = False
     try:
         # The banner promises a listening port: print it once every worker listens.
-        if writer_sock is not None:  # before the pipe: the writer must not hold its write end
-            writer_pid = _start_writer(writer_sock, sock, open_db)
-        writer_started = time.monotonic()
+        for name in writers:  # before the pipe: a writer must not hold its write end
+            start_writer(name)
         readable, ready = os.pipe()
         for _ in range(workers):
-            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, access_log, writer_sock))
+            children.add(_start_worker(sock, open_db, credentials, tls, ready, max_connections, access_log, single,
+                                       listeners))
         os.close(ready)
         listening = 0
         # Empty once every worker has written its byte or died (all write ends closed).
@@ -296,32 +335,32 @@ def serve_workers(
             listening += len(ready_bytes)
         os.close(readable)
         log.info("%s", banner(url_of(sock, tls), workers, about))
-        while children or writer_pid is not None:
+        while children or writer_pids:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
             except InterruptedError:
                 continue
-            if pid == writer_pid:
-                writer_pid = None
+            if pid in writer_pids:
+                name = writer_pids.pop(pid)
                 if asked_to_stop():
                     failed = failed or os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM)
                     continue
-                log.error("writer %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
-                if time.monotonic() - writer_started < _RESTART_PAUSE:
+                log.error("writer %d%s exited (%d); starting a replacement", pid, f" of cell {name}" if name else "",
+                          os.waitstatus_to_exitcode(status))
+                if time.monotonic() - writer_started[name] < _RESTART_PAUSE:
                     time.sleep(_RESTART_PAUSE)  # against a crash loop; a writer killed once comes back at once
                 if asked_to_stop() and not children:
                     continue  # asked to stop meanwhile, and no worker is left to write for
-                writer_pid = _start_writer(writer_sock, sock, open_db)  # type: ignore[arg-type]
-                writer_started = time.monotonic()
+                start_writer(name)
                 continue
             children.discard(pid)
             if worker_exited is not None:
                 worker_exited(pid)
             if asked_to_stop():
-                if not children and writer_pid is not None:
-                    os.kill(writer_pid, signal.SIGTERM)  # the last worker is gone: nothing more to write
+                if not children:
+                    stop_writers()  # the last worker is gone: nothing more to write
                 # A worker signalled before it installed its handlers dies
                 # of the SIGTERM we sent: that is the stop we asked for, and
                 # every write it acknowledged was already committed.
@@ -330,18 +369,18 @@ def serve_workers(
             log.error("worker %d exited (%d); starting a replacement", pid, os.waitstatus_to_exitcode(status))
             time.sleep(_RESTART_PAUSE)
             if asked_to_stop():  # asked to stop during the pause: a replacement now would never be told to stop
-                if not children and writer_pid is not None:
-                    os.kill(writer_pid, signal.SIGTERM)
+                if not children:
+                    stop_writers()
                 continue
             children.add(
                 _start_worker(sock, open_db, credentials, tls, max_connections=max_connections, access_log=access_log,
-                              writer=writer_sock)
+                              writer=single, cell_writers=listeners)
             )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
-        if writer_sock is not None:
-            writer_sock.close()
+        for listener in listeners:
+            listener.close()
     log.info("cellstore stopped")
     return 1 if failed else 0

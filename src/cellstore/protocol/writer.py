@@ -47,6 +47,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -60,6 +61,7 @@ from cellstore.errors import (
     InternalServerError,
     ServiceUnavailable,
     SqsServiceUnavailable,
+    TenantMoved,
 )
 from cellstore.protocol import wire
 from cellstore.waiting import Wait
@@ -385,6 +387,245 @@ class WriterClient:
                     pending.callback()
 
 
+class _SharedPending:
+    __slots__ = ("abandoned", "answer", "callback", "event", "loop", "service")
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.answer: tuple[int, bytes] | CellstoreError | None = None
+        self.callback: Callable[[], None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # where ``callback`` must run
+        self.event: threading.Event | None = None  # made only for a thread that blocks on it
+        self.abandoned = False
+
+
+class SharedWriterClient:
+    """A worker's end of the hand-off to a *cell's* writer: any thread may send on it (``serve --cells``).
+
+    A cell's requests run on its bulkhead's threads (``cells/bulkhead.py``),
+    never on the event loop, so a write is handed off from such a thread:
+    the frame is sent there (blocking at most until the socket takes it,
+    which holds only that cell's thread), and a reader thread of this client
+    takes the answers in and calls each waiter back on the event loop it
+    subscribed from, as a bulkhead job does.  The frames, the writer and the
+    failure rules are ``WriterClient``'s: a writer that dies fails the
+    writes in flight with a retryable 503, never a false success, and the
+    next write connects again (to the replacement the supervisor started on
+    the same listening socket).
+    """
+
+    def __init__(self, address: str | bytes, *, timeout: float = ANSWER_TIMEOUT) -> None:
+        self._address = address
+        self._timeout = timeout
+        self._lock = threading.Lock()  # the socket, the pending answers, the request ids
+        self._sock: socket.socket | None = None
+        self._pending: dict[int, _SharedPending] = {}
+        self._next_id = 0
+
+    def wrap(self, services: Mapping[str, wire.Service], account: str) -> dict[str, wire.Service]:
+        """``account``'s ``services`` with each one's write operations sent to the writer."""
+        wrapped = {}
+        for name, service in services.items():
+            writes = WRITES.get(name)
+            if writes:
+                dispatch = _dispatcher(self.send, name, service.dispatch, writes, account)
+                service = wire.Service(dispatch, service.operations, service.needs_endpoint, service.resources)
+            wrapped[name] = service
+        return wrapped
+
+    def send(
+        self, service: str, operation: str, payload: dict[str, Any], endpoint: str | None, account: str
+    ) -> Wait:
+        """Hand one of ``account``'s operations to the writer; the ``Wait`` settles with its answer."""
+        body = orjson.dumps((service, operation, endpoint, payload, account))
+        pending = _SharedPending(service)
+        woken: _Woken = {}
+        with self._lock:
+            self._next_id = request_id = (self._next_id + 1) & 0xFFFFFFFF
+            self._pending[request_id] = pending
+            try:
+                sock = self._sock or self._connect()
+                sock.sendall(_REQUEST.pack(len(body), request_id) + body)
+            except OSError:
+                log.warning("the cell's writer process is unreachable", exc_info=True)
+                if self._sock is None:  # never connected: this write fails at once
+                    pending.answer = _unavailable(service)
+                self._disconnect(self._sock, woken)
+        self._wake(woken)
+        # A long poll waits inside the writer for up to 20 s before its answer comes.
+        timeout = self._timeout + (20.0 if operation == "ReceiveMessage" else 0.0)
+        return Wait(self, request_id, 0, time.monotonic() + timeout, lambda: self._settle(request_id),
+                    ends_on_stop=False)
+
+    def _settle(self, request_id: int) -> Any:
+        with self._lock:
+            pending = self._pending.pop(request_id, None)
+        if pending is None:  # settled twice: a bug, never a made-up success
+            raise InternalServerError()
+        answer = pending.answer
+        if answer is None:  # the deadline passed with no answer
+            raise _unavailable(pending.service)
+        if isinstance(answer, CellstoreError):
+            raise answer
+        kind, body = answer
+        if kind == _OK:
+            return orjson.loads(body)
+        raise _error_from(orjson.loads(body))
+
+    def close(self) -> None:
+        """Drop the connection (the worker is stopping); writes still in flight fail retryably."""
+        woken: _Woken = {}
+        with self._lock:
+            self._disconnect(self._sock, woken)
+        self._wake(woken)
+
+    # waiting.Hub
+
+    def generation(self, queue_id: int) -> int:
+        pending = self._pending.get(queue_id)
+        return 1 if pending is None or pending.answer is not None else 0
+
+    def block(self, queue_id: int, generation: int, deadline: float) -> None:
+        with self._lock:
+            pending = self._pending.get(queue_id)
+            if pending is None or pending.answer is not None:
+                return
+            if pending.event is None:
+                pending.event = threading.Event()
+            event = pending.event
+        event.wait(max(0.0, deadline - time.monotonic()))
+
+    def subscribe(self, queue_id: int, callback: Callable[[], None]) -> int:
+        loop = _running_loop()
+        with self._lock:
+            pending = self._pending.get(queue_id)
+            if pending is not None and pending.answer is None:
+                pending.callback, pending.loop = callback, loop
+        return queue_id
+
+    def unsubscribe(self, queue_id: int, token: int) -> None:
+        with self._lock:
+            pending = self._pending.get(queue_id)
+            if pending is None:
+                return
+            pending.callback = None
+            if pending.answer is None:
+                pending.abandoned = True  # an answer that comes later is dropped
+
+    # the socket (called with the lock held)
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._address)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        threading.Thread(target=self._read_answers, args=(sock,), name="cellstore-writer-answers",
+                         daemon=True).start()
+        return sock
+
+    def _disconnect(self, sock: socket.socket | None, woken: _Woken) -> None:
+        """Forget ``sock`` (if still the connection); every write in flight fails with a retryable error
+        (its waiter joins ``woken``: call ``_wake`` once the lock is released)."""
+        if sock is None or sock is not self._sock:
+            return
+        self._sock = None
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
+        except OSError:
+            pass
+        sock.close()
+        for request_id, pending in list(self._pending.items()):
+            if pending.abandoned:
+                del self._pending[request_id]
+            elif pending.answer is None:
+                self._answered(pending, _unavailable(pending.service), woken)
+
+    @staticmethod
+    def _answered(pending: _SharedPending, answer: tuple[int, bytes] | CellstoreError, woken: _Woken) -> None:
+        """Record ``answer``; its waiter's callback joins ``woken``, called once the lock is released."""
+        pending.answer = answer
+        if pending.event is not None:
+            pending.event.set()
+        callback = pending.callback
+        if callback is not None:
+            pending.callback = None
+            woken.setdefault(pending.loop, []).append(callback)
+
+    @staticmethod
+    def _wake(woken: _Woken) -> None:
+        """Call back the waiters: on each loop once for all of its answers (one wake-up of a busy loop, not
+        one per answer, as the bulkhead batches its own), a loop-less waiter here."""
+        for loop, callbacks in woken.items():
+            if loop is None:
+                for callback in callbacks:
+                    callback()
+            else:
+                loop.call_soon_threadsafe(_call_all, callbacks)
+
+    def _read_answers(self, sock: socket.socket) -> None:
+        """The reader thread of one connection: answers in, waiters called back, until it ends."""
+        reader = _Reader()
+        buf = bytearray()
+        while True:
+            try:
+                data = reader.read(sock)
+            except OSError:
+                data = memoryview(b"")
+            woken: _Woken = {}
+            if not data:
+                with self._lock:
+                    if sock is self._sock:
+                        log.error("the cell's writer process went away; failing %d writes in flight",
+                                  len(self._pending))
+                    self._disconnect(sock, woken)
+                self._wake(woken)
+                return
+            buf += data
+            offset = 0
+            end = len(buf)
+            with self._lock:
+                while end - offset >= _ANSWER.size:
+                    length, request_id, kind = _ANSWER.unpack_from(buf, offset)
+                    start = offset + _ANSWER.size
+                    if end - start < length:
+                        break
+                    offset = start + length
+                    pending = self._pending.get(request_id)
+                    if pending is None:
+                        continue
+                    if pending.abandoned:
+                        del self._pending[request_id]
+                        continue
+                    self._answered(pending, (kind, bytes(buf[start:offset])), woken)
+            del buf[:offset]
+            self._wake(woken)
+
+
+#: Callbacks to call, by the event loop each must run on (None: wherever the answer came in).
+_Woken = dict["asyncio.AbstractEventLoop | None", list[Callable[[], None]]]
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
+
+
+def _dispatcher(
+    send: Callable[[str, str, dict[str, Any], str | None, str], Wait], name: str, local: wire.Dispatch,
+    writes: frozenset[str], account: str,
+) -> wire.Dispatch:
+    """``local`` with the operations in ``writes`` handed to ``send`` instead."""
+    def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
+        if operation not in writes:
+            return local(operation, payload) if endpoint is None else local(operation, payload, endpoint)
+        return send(name, operation, payload, endpoint, account)
+
+    return dispatch
+
+
 def _running_loop() -> Any:
     try:
         return asyncio.get_running_loop()
@@ -454,8 +695,12 @@ class Writer:
         listener: socket.socket,
         *,
         group: Group | None = None,
+        forget: Callable[[str], None] | None = None,
     ) -> None:
         self._services = services  # an account's services (``directory.OneBackend.services``)
+        #: Called with an account fenced here (``TenantMoved``: a cell's writer, its tenant moved away),
+        #: so its database is closed here as a worker's is (``cells/cell.py``).
+        self._forget = forget
         self._listener = listener
         self._group = group
         self._selector = selectors.DefaultSelector()
@@ -606,6 +851,10 @@ class Writer:
             if endpoint is None:
                 return service.dispatch(operation, payload)
             return service.dispatch(operation, payload, endpoint)
+        except TenantMoved as err:
+            if self._forget is not None:
+                self._forget(account)
+            return ("error", err)
         except CellstoreError as err:
             return ("error", err)
         except Exception as exc:  # noqa: BLE001 - any bug is the client's 500, as in wire.respond
@@ -703,9 +952,10 @@ def run_writer(
     listener: socket.socket,
     *,
     group: Group | None = None,
+    forget: Callable[[str], None] | None = None,
 ) -> None:
     """The writer process's main: serve until SIGTERM/SIGINT."""
-    writer = Writer(services, listener, group=group)
+    writer = Writer(services, listener, group=group, forget=forget)
 
     def stop(signum: int, frame: object) -> None:
         writer.stop()
