@@ -50,7 +50,6 @@ the loop arms no timer per request.  ``close`` ends the threads (a server's stop
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import math
@@ -123,6 +122,8 @@ class _Job:
                 if self.state != _DONE:
                     self.state = _DONE
                     self.error = _unavailable(self.service, "Storage did not answer in time; retry the request.")
+                    self.owner._settled += 1
+                    self.owner._pending.discard(self)
         if self.error is not None:
             raise self.error
         return self.result
@@ -175,7 +176,9 @@ class StorageThreads:
         self._queue_size = queue_size
         self._submitted = 0  # jobs submitted (on the loop) ...
         self._settled = 0  # ... and settled (under ``lock``): the difference is the queue's bound
-        self._deadlines: collections.deque[_Job] = collections.deque()  # in order of deadline (one timeout for all)
+        # Jobs not settled yet, for the sweep: a set, so that a settled job is let go of at once (kept
+        # until a sweep, a second's worth of answers outlived the young generation: +30 µs per GetItem).
+        self._pending: set[_Job] = set()
         self._sweeping: set[asyncio.AbstractEventLoop] = set()  # loops with a sweep scheduled
         self._threads: list[threading.Thread] = []
         #: Group commits run and the writes in them, for tests and benchmark notes.
@@ -240,7 +243,7 @@ class StorageThreads:
             self._sweeping.add(loop)
             loop.call_later(SWEEP, self._sweep_on, loop)
         job = _Job(self, work, group, service)
-        self._deadlines.append(job)
+        self._pending.add(job)
         (self._writes if write else self._queue).put(job)
         return Wait(job, 0, 0, math.inf, job.answer, ends_on_stop=False)
 
@@ -322,6 +325,7 @@ class StorageThreads:
                 return
             job.result, job.error, job.state = result, error, _DONE
             self._settled += 1
+            self._pending.discard(job)
         self._deliver(job)
 
     def _deliver(self, job: _Job) -> None:
@@ -366,13 +370,12 @@ class StorageThreads:
         now = time.monotonic()
         late: list[_Job] = []
         with self.lock:
-            deadlines = self._deadlines
-            while deadlines and (deadlines[0].state == _DONE or deadlines[0].deadline <= now):
-                job = deadlines.popleft()
-                if job.state != _DONE:  # still queued (it will never run) or running (it may still commit)
+            for job in list(self._pending):
+                if job.deadline <= now:  # still queued (it will never run) or running (it may still commit)
                     job.state = _DONE
                     job.error = _unavailable(job.service, "Storage did not answer in time; retry the request.")
                     self._settled += 1
+                    self._pending.discard(job)
                     late.append(job)
         for job in late:
             self._deliver(job)
