@@ -119,11 +119,7 @@ class _Job:
         """The ``Wait``'s retry: the result, or the error raised (a timeout's is set by the sweep)."""
         if self.state != _DONE:  # not reached through the app (it retries once woken); a caller that did not wait
             with self.owner.lock:
-                if self.state != _DONE:
-                    self.state = _DONE
-                    self.error = _unavailable(self.service, "Storage did not answer in time; retry the request.")
-                    self.owner._settled += 1
-                    self.owner._pending.discard(self)
+                self.owner.give_up(self)
         if self.error is not None:
             raise self.error
         return self.result
@@ -371,14 +367,24 @@ class StorageThreads:
         late: list[_Job] = []
         with self.lock:
             for job in list(self._pending):
-                if job.deadline <= now:  # still queued (it will never run) or running (it may still commit)
-                    job.state = _DONE
-                    job.error = _unavailable(job.service, "Storage did not answer in time; retry the request.")
-                    self._settled += 1
-                    self._pending.discard(job)
+                if job.deadline <= now and self.give_up(job):
                     late.append(job)
         for job in late:
             self._deliver(job)
+
+    def give_up(self, job: _Job) -> bool:
+        """Under ``lock``: settle ``job`` with a retryable timeout error, unless settled already (False).
+
+        Still queued, it will never run; running, it may still commit: its
+        outcome is unknown to the client, as for any 5xx.
+        """
+        if job.state == _DONE:
+            return False
+        job.state = _DONE
+        job.error = _unavailable(job.service, "Storage did not answer in time; retry the request.")
+        self._settled += 1
+        self._pending.discard(job)
+        return True
 
     def close(self) -> None:
         """End the threads once the queues are drained; a later ``submit`` starts new ones."""
