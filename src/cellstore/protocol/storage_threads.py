@@ -172,8 +172,8 @@ class StorageThreads:
         self._queue_size = queue_size
         self._submitted = 0  # jobs submitted (on the loop) ...
         self._settled = 0  # ... and settled (under ``lock``): the difference is the queue's bound
-        # Jobs not settled yet, for the sweep: a set, so that a settled job is let go of at once (kept
-        # until a sweep, a second's worth of answers outlived the young generation: +30 µs per GetItem).
+        # Jobs not settled yet, for the sweep: a set, so that a settled job and its answer are let go of
+        # at once rather than kept until the next sweep.
         self._pending: set[_Job] = set()
         self._sweeping: set[asyncio.AbstractEventLoop] = set()  # loops with a sweep scheduled
         self._threads: list[threading.Thread] = []
