@@ -21,6 +21,7 @@ blocking the loop, then retries.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
@@ -95,6 +96,8 @@ class App:
         # ``--auth sigv4``: verify and authorize every request (``protocol/auth.py``).
         self.auth = auth
         self._polls = _LongPolls()
+        #: What ``close`` ends once the server has stopped (``protocol/storage_threads.py``'s threads).
+        self.closers: list[Callable[[], None]] = []
         #: ``GET /metrics``: the exposition text's maker (``protocol/metrics.py``), or None (404).
         self.metrics: Callable[[], bytes] | None = None
         #: ``GET /console...``: the web console's files by path (``protocol/console.py``), or None (404).
@@ -233,6 +236,11 @@ class App:
             ],
             body,
         )
+
+    def close(self) -> None:
+        """The server stopped serving this app: end what it started (threads), not the database."""
+        for close in self.closers:
+            close()
 
     def stop_waiting(self) -> None:
         """A server is stopping: answer every long poll now, and any begun later at once, as if it found nothing.
@@ -507,7 +515,7 @@ def _handed_off(reply: wire.Waiting, content_type: bytes, polls: _LongPolls) -> 
     answered.add_done_callback(forget)
     if wait.stale():
         settle()
-    else:
+    elif wait.deadline != math.inf:  # infinite: the hub gives up by itself (``protocol/storage_threads.py``)
         timer = loop.call_later(wait.remaining(), settle)
     return answered
 

@@ -112,11 +112,13 @@ def build_app(
     if meter is not None and not isinstance(directory, OneBackend):
         meter = None  # a router's requests run on each cell's own services, metered where they are built (cli.py)
     wrappers = (() if meter is None else (meter,)) + tuple(DISPATCH_WRAPPERS)
+    threads = None
     if isinstance(directory, OneBackend) and directory.tenants.remote:
         # A server database (PostgreSQL): engine calls on threads, so round trips overlap.
         from cellstore.protocol.storage_threads import StorageThreads
 
-        wrappers += (StorageThreads().wrap,)
+        threads = StorageThreads()
+        wrappers += (threads.wrap,)
     if writer is not None or wrappers:
         if not isinstance(directory, OneBackend):
             raise ValueError("the single writer and the item cache serve one backend, not cells")
@@ -135,6 +137,8 @@ def build_app(
         services = OneBackend(directory.tenants, built).services
         services(DEFAULT_ACCOUNT)  # built now: a wrapper's mistakes show at start, not on a first request
     app = App(Routes(operations(), services), region=region, auth=auth)
+    if threads is not None:
+        app.closers.append(threads.close)  # ended when the server stops (run_on, BackgroundServer.stop)
     admin = routes_for(directory)  # GET /_cellstore/NAME: handlers, cache (cli.py's SOURCES) or a router's cells
     app.admin = admin if admin.names else None
     if console.SETTINGS.enabled:  # serve --no-console: no /console
@@ -340,6 +344,7 @@ def run_on(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        app.close()
         directory.close()
 
 
@@ -369,6 +374,7 @@ class BackgroundServer:
         self._sock = bind(host, port)
         self.url = url_of(self._sock, tls)
         self.port: int = self._sock.getsockname()[1]
+        self._app = app
         self._server = _server(app, tls)
         self._thread = threading.Thread(
             target=self._server.run,
@@ -394,6 +400,9 @@ class BackgroundServer:
         if self._thread.is_alive():
             self._thread.join(timeout)
         self._sock.close()
+        close = getattr(self._app, "close", None)  # App's; stand-ins may have none
+        if close is not None:
+            close()
 
     def __enter__(self) -> Self:
         self.start()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from cellstore.errors import ConditionalCheckFailedException, StorageUnavailable
+from cellstore.errors import ConditionalCheckFailedException, ServiceUnavailable, StorageUnavailable
+from cellstore.protocol import storage_threads
 from cellstore.protocol.storage_threads import StorageThreads
 from cellstore.waiting import Wait
 
@@ -163,3 +166,57 @@ def test_reads_waiting_together_share_a_snapshot_and_errors_reach_their_caller(t
     assert answers[:3] == [0, 1, 2] and answers[4:] == [4, 5, 6, 7]
     assert isinstance(answers[3], ConditionalCheckFailedException)
     assert backend.snapshots >= 1
+
+
+def test_a_job_past_its_deadline_is_given_up_on_with_a_retryable_error_by_one_timer_on_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(storage_threads, "SWEEP", 0.05)
+    threads = StorageThreads(threads=1, timeout=0.2)
+    backend = Backend()
+    ran: list[str] = []
+
+    async def submitted_on_the_loop() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        stuck = threads.submit(_write(backend, "first"), backend.group, write=True)  # runs until the gate opens
+        assert backend.started.wait(5)
+        queued = threads.submit(lambda: ran.append("never"), backend.group, write=True)
+        assert stuck.deadline == math.inf  # no timer per request: the sweep gives up on them
+        answers = []
+        for wait in (stuck, queued):
+            done = loop.create_future()
+            wait.wakeups.subscribe(wait.queue_id, lambda done=done: done.done() or done.set_result(None))
+            if not wait.stale():
+                await asyncio.wait_for(done, 5)
+            try:
+                answers.append(wait.retry())
+            except ServiceUnavailable as err:
+                answers.append(err)
+        return answers
+
+    try:
+        answers = asyncio.run(submitted_on_the_loop())
+        assert all(isinstance(answer, ServiceUnavailable) for answer in answers)
+        backend.gate.set()
+        time.sleep(0.2)
+        assert ran == []  # the queued one, given up on, never ran
+    finally:
+        backend.gate.set()
+        threads.close()
+
+
+def test_close_ends_the_threads_and_a_later_submit_starts_new_ones() -> None:
+    threads = StorageThreads(threads=2)
+
+    def ours() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith("cellstore-storage")]
+
+    before = len(ours())
+    backend = Backend()
+    assert settle([threads.submit(lambda: 1, backend.snapshot)]) == [1]
+    assert len(ours()) == before + 3
+    threads.close()
+    assert len(ours()) == before
+    assert settle([threads.submit(lambda: 2, backend.snapshot)]) == [2]
+    threads.close()
+    assert len(ours()) == before
