@@ -153,6 +153,19 @@ class _Pending:
         self.abandoned = False
 
 
+def _result(pending: _Pending | _SharedPending) -> Any:
+    """A settled hand-off's result: the operation's answer decoded, or its error raised."""
+    answer = pending.answer
+    if answer is None:  # the deadline passed with no answer
+        raise _unavailable(pending.service)
+    if isinstance(answer, CellstoreError):
+        raise answer
+    kind, body = answer
+    if kind == _OK:
+        return orjson.loads(body)
+    raise _error_from(orjson.loads(body))
+
+
 class WriterClient:
     """A worker's end of the hand-off: wraps services so that their writes go to the writer.
 
@@ -217,15 +230,7 @@ class WriterClient:
         pending = self._pending.pop(request_id, None)
         if pending is None:  # settled twice: a bug, never a made-up success
             raise InternalServerError()
-        answer = pending.answer
-        if answer is None:  # the deadline passed with no answer
-            raise _unavailable(pending.service)
-        if isinstance(answer, CellstoreError):
-            raise answer
-        kind, body = answer
-        if kind == _OK:
-            return orjson.loads(body)
-        raise _error_from(orjson.loads(body))
+        return _result(pending)
 
     def close(self) -> None:
         """Drop the connection (the worker is stopping); writes still in flight fail retryably."""
@@ -462,15 +467,7 @@ class SharedWriterClient:
             pending = self._pending.pop(request_id, None)
         if pending is None:  # settled twice: a bug, never a made-up success
             raise InternalServerError()
-        answer = pending.answer
-        if answer is None:  # the deadline passed with no answer
-            raise _unavailable(pending.service)
-        if isinstance(answer, CellstoreError):
-            raise answer
-        kind, body = answer
-        if kind == _OK:
-            return orjson.loads(body)
-        raise _error_from(orjson.loads(body))
+        return _result(pending)
 
     def close(self) -> None:
         """Drop the connection (the worker is stopping); writes still in flight fail retryably."""
