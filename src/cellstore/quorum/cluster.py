@@ -311,7 +311,7 @@ class Cell:
         return state
 
     def healthy(self) -> bool:
-        """One running primary, every node streaming from it, and the ``ANY n`` quorum in force.
+        """One running primary, every node streaming from it and counted in the ``ANY n`` quorum.
 
         Each node is asked itself (the cluster view in etcd keeps a dead
         member until its key expires), and the cluster view for the quorum.
@@ -329,7 +329,10 @@ class Cell:
         leaders = [m for m in members if m.get("role") == "leader" and m.get("state") == "running"]
         streaming = [m for m in members if m.get("role") != "leader" and m.get("state") == "streaming"]
         voters = [m for m in streaming if m.get("role") in ("quorum_standby", "sync_standby")]
-        return len(leaders) == 1 and len(streaming) == len(members) - 1 and len(voters) >= self.topology.sync_replicas
+        # Every streaming standby a voter: right after start Patroni shows a standby as ``replica`` until it has
+        # rewritten synchronous_standby_names, and a cell reported healthy then had fewer copies to ack with.
+        return (len(leaders) == 1 and len(streaming) == len(members) - 1 and len(voters) == len(streaming)
+                and len(voters) >= self.topology.sync_replicas)
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
