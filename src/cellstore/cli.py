@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from cellstore.engine.tenant_copy import SyncStats
     from cellstore.protocol.access_log import AccessLog
     from cellstore.protocol.directory import ServicesFor
-    from cellstore.protocol.writer import SharedWriterClient
+    from cellstore.protocol.writer_client import SharedWriterClient
     from cellstore.storage.base import Store
 
 
@@ -719,6 +719,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
     from cellstore.protocol import writer as cell_writer
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
+    from cellstore.protocol.writer_client import SharedWriterClient
 
     config = _cells_config(args.cells)
     if args.workers is None:
@@ -756,7 +757,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
 
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
-        clients = {name: cell_writer.SharedWriterClient(address, timeout=bulkhead.TIMEOUT)
+        clients = {name: SharedWriterClient(address, timeout=bulkhead.TIMEOUT)
                    for name, address in addresses.items()} if in_worker else {}
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,

@@ -32,7 +32,7 @@ from cellstore.protocol.console import Console
 from cellstore.protocol.directory import Directory, OneBackend
 from cellstore.protocol.tracing import from_environment
 from cellstore.protocol.wire import Dispatch, Routes, Service
-from cellstore.protocol.writer import WriterClient
+from cellstore.protocol.writer_client import WriterClient
 
 if TYPE_CHECKING:
     from cellstore.protocol.access_log import AccessLog

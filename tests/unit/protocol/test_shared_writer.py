@@ -19,7 +19,8 @@ import pytest
 
 from cellstore.errors import ConditionalCheckFailedException, ServiceUnavailable, TenantMoved
 from cellstore.protocol import wire
-from cellstore.protocol.writer import SharedWriterClient, Writer, listen
+from cellstore.protocol.writer import Writer, listen
+from cellstore.protocol.writer_client import SharedWriterClient
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
 

@@ -28,7 +28,8 @@ from cellstore.errors import (
 from cellstore.protocol import wire
 from cellstore.protocol.app import App
 from cellstore.protocol.http import HttpResponse
-from cellstore.protocol.writer import _ANSWER, _ERROR, _OK, _REQUEST, WRITES, Writer, WriterClient, _error_body, listen
+from cellstore.protocol.writer import ANSWER, ERROR, OK, REQUEST, WRITES, Writer, error_body, listen
+from cellstore.protocol.writer_client import WriterClient
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
 
@@ -182,11 +183,11 @@ def test_an_unanswered_wait_past_its_deadline_is_a_retryable_error(running: Runn
 
 
 def test_an_error_class_the_worker_cannot_name_becomes_a_500() -> None:
-    from cellstore.protocol.writer import _error_from
+    from cellstore.protocol.writer import error_from
 
-    err = _error_from(["cellstore.nowhere", "Gone", "m", {}])
+    err = error_from(["cellstore.nowhere", "Gone", "m", {}])
     assert isinstance(err, InternalServerError)
-    rebuilt = _error_from(["cellstore.errors", "ConditionalCheckFailedException", "m", {"Item": {"a": {"S": "b"}}}])
+    rebuilt = error_from(["cellstore.errors", "ConditionalCheckFailedException", "m", {"Item": {"a": {"S": "b"}}}])
     assert isinstance(rebuilt, CellstoreError) and rebuilt.fields == {"Item": {"a": {"S": "b"}}}
 
 
@@ -271,12 +272,12 @@ def test_a_stopping_worker_waits_for_the_writers_own_answer_to_a_write_in_flight
         with writer_end:
             writer_end.settimeout(5)
             frame = writer_end.recv(1 << 16)
-            _, request_id = _REQUEST.unpack_from(frame)
+            _, request_id = REQUEST.unpack_from(frame)
             app.stop_waiting()  # SIGTERM reached the worker
             await asyncio.sleep(0.05)
             assert not settled.done()  # still waiting for the writer
-            body = _error_body(ConditionalCheckFailedException())
-            writer_end.sendall(_ANSWER.pack(len(body), request_id, _ERROR) + body)
+            body = error_body(ConditionalCheckFailedException())
+            writer_end.sendall(ANSWER.pack(len(body), request_id, ERROR) + body)
             return await asyncio.wait_for(settled, 5)
 
     try:
@@ -298,7 +299,7 @@ def test_a_hand_off_whose_client_went_away_keeps_nothing_and_the_next_one_is_ans
     app = App(client.wrap({"dynamodb": wire.Service(local, {"PutItem"})}, "000000000000"))
 
     def answer(writer_end: socket.socket, request_id: int) -> None:
-        writer_end.sendall(_ANSWER.pack(2, request_id, _OK) + b"{}")
+        writer_end.sendall(ANSWER.pack(2, request_id, OK) + b"{}")
 
     async def scenario() -> HttpResponse:
         gone = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
@@ -307,7 +308,7 @@ def test_a_hand_off_whose_client_went_away_keeps_nothing_and_the_next_one_is_ans
         writer_end, _ = listener.accept()
         with writer_end:
             writer_end.settimeout(5)
-            _, first = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            _, first = REQUEST.unpack_from(writer_end.recv(1 << 16))
             gone.cancel()  # the client's connection closed
             await asyncio.sleep(0)
             answer(writer_end, first)  # the writer's answer comes anyway
@@ -316,7 +317,7 @@ def test_a_hand_off_whose_client_went_away_keeps_nothing_and_the_next_one_is_ans
             kept = app.respond("POST", "/", "/", b"", WRITE_HEADERS, b'{"TableName":"tbl","Item":{}}')
             assert isinstance(kept, asyncio.Future)
             await asyncio.sleep(0.05)
-            _, second = _REQUEST.unpack_from(writer_end.recv(1 << 16))
+            _, second = REQUEST.unpack_from(writer_end.recv(1 << 16))
             answer(writer_end, second)
             return await asyncio.wait_for(kept, 5)
 
