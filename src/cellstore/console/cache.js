@@ -2,10 +2,8 @@
 // node, fallbacks to other zones and queued writes, from the server's read-only GET /_cellstore/cache.
 // The counters are the answering server process's own (each of --workers N counts its own reads).
 
-import { admin } from "./aws.js";
-import { clear, errorBox, h, notice } from "./dom.js";
-
-const POLL_MS = 2000;
+import { adminPage } from "./adminpage.js";
+import { clear, h, notice } from "./dom.js";
 
 export function hitRate(hits, misses) {
   const total = Number(hits || 0) + Number(misses || 0);
@@ -23,32 +21,14 @@ function ms(seconds) {
   return `${(Number(seconds || 0) * 1000).toFixed(2)} ms`;
 }
 
-export async function cachePage(main) {
-  const box = errorBox();
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const stamp = h("span", { class: "muted" });
-  clear(main,
-    h("div", { class: "title" }, h("h1", {}, "Cache"), stamp),
-    h("p", { class: "muted" },
+export function cachePage(main) {
+  return adminPage(main, {
+    title: "Cache", source: "cache", render, stamp: (status) => `process ${status.pid}, `,
+    intro: [
       "Eventually consistent GetItem and BatchGetItem of the tables below are answered from memcached, read from this ",
-      "server's zone first (docs/CACHE.md). Counters since this server process started. Refreshed every 2 seconds."),
-    box, body);
-  let timer = null;
-  let stopped = false;
-
-  async function refresh() {
-    try {
-      const status = await admin("cache");
-      box.show(null);
-      render(body, status);
-      stamp.textContent = `process ${status.pid}, as of ${new Date().toLocaleTimeString()}`;
-    } catch (err) {
-      box.show(err);
-    }
-    if (!stopped) timer = setTimeout(refresh, POLL_MS);
-  }
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+      "server's zone first (docs/CACHE.md). Counters since this server process started.",
+    ],
+  });
 }
 
 function render(body, status) {

@@ -2,10 +2,8 @@
 // load as this front end sees them, the map's version and the tenant moves in progress, from the server's
 // read-only GET /_cellstore/cells (what `cellstore cells status --endpoint` prints).  Refreshed every 2 s.
 
-import { admin } from "./aws.js";
-import { clear, errorBox, h, notice } from "./dom.js";
-
-const POLL_MS = 2000;
+import { adminPage } from "./adminpage.js";
+import { clear, h, notice } from "./dom.js";
 // A move's phases in order (cells/mover.py): each is recorded in the map before it starts.
 const PHASES = ["copying", "fenced", "switched"];
 const PHASE_HELP = {
@@ -15,32 +13,14 @@ const PHASE_HELP = {
   aborting: "called off (cells move ACCOUNT --abort): the target's partial copy is being deleted; the tenant stays where it is",
 };
 
-export async function cellsPage(main) {
-  const box = errorBox();
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const stamp = h("span", { class: "muted" });
-  clear(main,
-    h("div", { class: "title" }, h("h1", {}, "Cells"), stamp),
-    h("p", { class: "muted" },
+export function cellsPage(main) {
+  return adminPage(main, {
+    title: "Cells", source: "cells", render,
+    intro: [
       "Each tenant (account) lives in one cell; this front end routes its requests there (docs/CELLS.md). ",
-      "Health is from the router's last probe; request rates are this server process's. Refreshed every 2 seconds."),
-    box, body);
-  let timer = null;
-  let stopped = false;
-
-  async function refresh() {
-    try {
-      const status = await admin("cells");
-      box.show(null);
-      render(body, status);
-      stamp.textContent = `as of ${new Date().toLocaleTimeString()}`;
-    } catch (err) {
-      box.show(err);
-    }
-    if (!stopped) timer = setTimeout(refresh, POLL_MS);
-  }
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+      "Health is from the router's last probe; request rates are this server process's.",
+    ],
+  });
 }
 
 function render(body, status) {

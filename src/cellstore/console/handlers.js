@@ -2,10 +2,8 @@
 // server's data — its mapping, state, lag and iterator age, and its failures — from the server's read-only
 // GET /_cellstore/handlers, which is what `cellstore handlers status --json` prints.  Refreshed every 2 s.
 
-import { admin } from "./aws.js";
-import { clear, errorBox, formatTime, h, notice } from "./dom.js";
-
-const POLL_MS = 2000;
+import { adminPage } from "./adminpage.js";
+import { clear, formatTime, h, notice } from "./dom.js";
 
 // "arn:aws:dynamodb:r:a:table/orders/stream/…" → "table orders (stream)"; "arn:aws:sqs:r:a:jobs" → "queue jobs".
 export function sourceName(arn) {
@@ -36,32 +34,14 @@ function stateClass(state) {
   return "status creating";
 }
 
-export async function handlersPage(main) {
-  const box = errorBox();
-  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  const stamp = h("span", { class: "muted" });
-  clear(main,
-    h("div", { class: "title" }, h("h1", {}, "Handlers"), stamp),
-    h("p", { class: "muted" },
+export function handlersPage(main) {
+  return adminPage(main, {
+    title: "Handlers", source: "handlers", render: (body, status) => render(body, status.handlers || []),
+    intro: [
       "Stream and queue handlers run by this server (serve --handlers FILE, docs/HANDLERS.md), as the process ",
-      "holding each one's lease last saved them (about every half second). Refreshed every 2 seconds."),
-    box, body);
-  let timer = null;
-  let stopped = false;
-
-  async function refresh() {
-    try {
-      const status = await admin("handlers");
-      box.show(null);
-      render(body, status.handlers || []);
-      stamp.textContent = `as of ${new Date().toLocaleTimeString()}`;
-    } catch (err) {
-      box.show(err);
-    }
-    if (!stopped) timer = setTimeout(refresh, POLL_MS);
-  }
-  await refresh();
-  return () => { stopped = true; clearTimeout(timer); };
+      "holding each one's lease last saved them (about every half second).",
+    ],
+  });
 }
 
 function failed(entry) {
