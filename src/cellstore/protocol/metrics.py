@@ -457,7 +457,7 @@ def _cell_figures(status: Callable[[object], dict[str, Any] | None], directory: 
 
 #: A cache zone's counters (``CacheClient.metrics()``'s keys per zone) as metrics: (key, name, kind, help).
 _ZONE_FIGURES = (
-    ("hits", "cellstore_cache_hits", "counter", "Item cache reads answered by the zone's nodes."),
+    ("hits", "cellstore_cache_hits", "counter", "Item cache reads that found a value in the zone's nodes (a write's tombstone included: the item cache reads it as a miss and goes to the table)."),
     ("misses", "cellstore_cache_misses", "counter", "Item cache reads the zone's nodes did not have."),
     ("errors", "cellstore_cache_errors", "counter", "Calls to the zone's nodes that failed."),
     ("fallbacks", "cellstore_cache_fallbacks", "counter", "Reads this zone was asked first and another zone answered (a miss or an error here)."),
