@@ -9,15 +9,13 @@ that without the engine knowing: every key the engine passes is prefixed on
 the way down and stripped on the way up, and ranges stay inside the prefix,
 so byte order (and with it DynamoDB order) is unchanged.
 
-``guard`` runs at the start of every transaction with the transaction
-itself, so a check it makes (``engine/tenants.py``: has this account moved
-away?) is part of the same snapshot as the work that follows, and a write
-transaction that passes it is serialised after any write that set it.
+A moving or moved account's checks (its fence and change log) are made by
+``engine/tenants.py``'s ``MovableStore`` around this one, not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from cellstore.storage.base import Group, Store, Txn
@@ -62,20 +60,16 @@ class PrefixedTxn(Txn):
 class PrefixedStore(Store):
     """``inner`` restricted to the keys under ``prefix``; closing it leaves ``inner`` open (its owner closes it)."""
 
-    def __init__(self, inner: Store, prefix: bytes, *, guard: Callable[[Txn], None] | None = None) -> None:
+    def __init__(self, inner: Store, prefix: bytes) -> None:
         self.inner = inner
         self.prefix = prefix
         self.migrated_from = inner.migrated_from
         self.remote = inner.remote
-        self._guard = guard
 
     @contextmanager
     def _viewed(self, opened: AbstractContextManager[Txn]) -> Iterator[Txn]:
         with opened as txn:
-            view: Txn = PrefixedTxn(txn, self.prefix) if self.prefix else txn
-            if self._guard is not None:
-                self._guard(view)
-            yield view
+            yield PrefixedTxn(txn, self.prefix) if self.prefix else txn
 
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
         return self._viewed(self.inner.transaction(write=write))
