@@ -1,4 +1,4 @@
-"""CPU a request spends on ``/metrics`` counting: PutItem through ``App.respond``, with and without it.
+"""CPU a request spends on ``/metrics`` counting: PutItem (or GetItem) through ``App.respond``, with and without it.
 
 Interleaved in-process rounds of three kinds (nothing, the request hook,
 the hook and the metered dispatcher; then again) so that drift in the
@@ -11,10 +11,12 @@ observation) after the answer.  The metered dispatcher
 (``protocol/metered.py``, what ``serve`` builds its app with when metrics
 are on) asks for ConsumedCapacity on every request and counts it.
 
-    PYTHONPATH=src python bench/metrics_overhead.py [rounds] [requests-per-round] [sqlite-file]
+    PYTHONPATH=src python bench/metrics_overhead.py [rounds] [requests-per-round] [sqlite-file|-] [PutItem|GetItem]
 
-Without a file the store is in memory (the request path without disk I/O,
-where a fixed cost weighs most).
+Without a file (or with ``-``) the store is in memory (the request path
+without disk I/O, where a fixed cost weighs most).  GetItem reads the 500
+items a first pass of PutItems wrote: a read's capacity is counted from its
+TOTAL (``protocol/metered.py``), a write's from INDEXES.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ HEADERS = [
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     per_round = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
-    db = open_database(open_store(sys.argv[3] if len(sys.argv) > 3 else None))
+    location = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    operation = sys.argv[4] if len(sys.argv) > 4 else "PutItem"
+    db = open_database(open_store(location))
     metrics = Metrics()
     metrics.bind(services_for(db))
     plain, metered = build_app(db), build_app(db, meter=metrics.meter)
@@ -54,8 +58,15 @@ def main() -> None:
         b'{"TableName":"bench","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],'
         b'"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}'
     ))
+    puts = [b'{"TableName":"bench","Item":{"pk":{"S":"%d"},"v":{"N":"1"}}}' % (i % 500) for i in range(per_round)]
+    headers = HEADERS
+    bodies = puts
+    if operation == "GetItem":
+        for body in puts[:500]:
+            app.respond("POST", "/", "/", b"", HEADERS, body)
+        headers = [(n, b"DynamoDB_20120810.GetItem" if n == b"x-amz-target" else v) for n, v in HEADERS]
+        bodies = [b'{"TableName":"bench","Key":{"pk":{"S":"%d"}}}' % (i % 500) for i in range(per_round)]
     hook = AccessLog(None, metrics=metrics)
-    bodies = [b'{"TableName":"bench","Item":{"pk":{"S":"%d"},"v":{"N":"1"}}}' % (i % 500) for i in range(per_round)]
     off: list[float] = []
     on: list[float] = []
     full: list[float] = []
@@ -66,13 +77,13 @@ def main() -> None:
         for body in bodies:
             if kind:
                 begun = time.perf_counter()
-                answer = app.respond("POST", "/", "/", b"", HEADERS, body)
-                hook.record("POST", b"/", HEADERS, body, answer.status, answer.headers, time.perf_counter() - begun)  # type: ignore[union-attr]
+                answer = app.respond("POST", "/", "/", b"", headers, body)
+                hook.record("POST", b"/", headers, body, answer.status, answer.headers, time.perf_counter() - begun)  # type: ignore[union-attr]
             else:
-                app.respond("POST", "/", "/", b"", HEADERS, body)
+                app.respond("POST", "/", "/", b"", headers, body)
         (off, on, full)[kind].append((time.process_time() - started) / per_round * 1e6)
     base, counted, capacity = statistics.median(off), statistics.median(on), statistics.median(full)
-    print(f"PutItem through App.respond ({'SQLite file' if len(sys.argv) > 3 else 'in memory'}), {rounds} interleaved rounds of {per_round} requests each way")
+    print(f"{operation} through App.respond ({'in memory' if location is None else 'SQLite file'}), {rounds} interleaved rounds of {per_round} requests each way")
     print(f"  without metrics:          {base:.1f} µs CPU/request (median of rounds)")
     print(f"  request counters only:    {counted:.1f} µs CPU/request")
     print(f"  and consumed capacity:    {capacity:.1f} µs CPU/request")
@@ -81,7 +92,7 @@ def main() -> None:
     print(f"  added in all:             {capacity - base:.1f} µs ({(capacity - base) / base:.1%})")
     hook_only = time.process_time()
     for body in bodies:
-        hook.record("POST", b"/", HEADERS, body, 200, [], 0.0001)
+        hook.record("POST", b"/", headers, body, 200, [], 0.0001)
     print(f"  the hook alone:  {(time.process_time() - hook_only) / per_round * 1e6:.2f} µs/request")
     db.close()
 

@@ -9,17 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
-
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
-
+from client_errors import error
 
 DISABLED = {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,20 +12,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from example_modules import load
 
 from cellstore.embedded import in_process
 from cellstore.handlers import runner
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from client_errors import error
 
 from cellstore.engine import indexes
 
@@ -21,11 +22,6 @@ BASE_DEFINITIONS = [
 ]
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 
-
-def error(call: Callable[..., Any], **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
 
 
 def gsi(name: str, hash_key: str, range_key: str | None = None, projection: str = "ALL", include: list[str] | None = None) -> dict[str, Any]:

@@ -15,17 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from botocore.exceptions import ClientError
+from client_errors import error
 
 INVALID = "One or more parameter values were invalid: "
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TYPES = {"pk": "S", "sk": "S", "tournament": "S", "division": "S", "round": "S", "bracket": "S", "score": "N", "tag": "B"}
 
-
-def error(call: Callable[..., Any], **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
 
 
 def schema(hashes: list[str], ranges: list[str]) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from client_errors import error
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -21,12 +21,6 @@ READER_ARN = f"arn:aws:iam::{ACCOUNT}:user/reader"
 NOBODY_ARN = f"arn:aws:iam::{ACCOUNT}:user/nobody"
 KEY = {"pk": {"S": "k"}}
 
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
 
 
 def document(*statements: dict[str, Any]) -> str:

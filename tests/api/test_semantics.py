@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from client_errors import error
 from test_streams import create as create_streamed
 from test_streams import read_all
 
@@ -21,12 +21,6 @@ import cellstore.embedded.inprocess  # noqa: F401
 
 KEY = {"pk": {"S": "k"}}
 
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
 
 
 @pytest.fixture

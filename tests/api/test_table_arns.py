@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from client_errors import error
 
 KEY = {"pk": {"S": "k"}}
 
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**kwargs)
-    err = excinfo.value.response["Error"]
-    return err["Code"], err["Message"]
 
 
 @pytest.fixture

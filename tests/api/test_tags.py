@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from client_errors import error
 
 
 @pytest.fixture
@@ -22,11 +22,6 @@ def arn(ddb: Any, table_name: str) -> Iterator[str]:
     yield description["TableArn"]
     ddb.delete_table(TableName=table_name)
 
-
-def error(call: Any, **params: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
 
 
 def tags(ddb: Any, arn: str) -> list[dict[str, str]]:

@@ -34,6 +34,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from killing import make_table
 
 from procfs import children_of
 
@@ -168,10 +169,7 @@ def test_a_failing_cell_does_not_touch_the_other_cells_tenants(
     server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "1")
     well, sick = client(server.endpoint_url, WELL), client(server.endpoint_url, SICK, timeout=15)
     for ddb in (well, sick):
-        ddb.create_table(
-            TableName="load", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        )
+        make_table(ddb, "load")
     # The sick tenant's load runs throughout, so "before" and "after" carry it too: the comparison is
     # of the same traffic with its cell healthy and failing.
     sick_outcomes: list[tuple[float, str, float]] = []  # (started, outcome, seconds)
@@ -258,10 +256,7 @@ def test_an_sqlite_cell_whose_write_lock_is_held_does_not_touch_the_others(
     server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "1")
     well, sick = client(server.endpoint_url, WELL), client(server.endpoint_url, SICK, timeout=15)
     for ddb in (well, sick):
-        ddb.create_table(
-            TableName="load", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-        )
+        make_table(ddb, "load")
     measure(well, 50)
     before = measure(well)
     lock = os.open(tmp_path / "sick" / "cellstore.db.lock", os.O_RDWR)
@@ -297,10 +292,7 @@ def test_losing_the_map_store_does_not_stop_placed_tenants(
     cells_file.write_text(f'[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n[map]\nstorage = "{map_dsn}"\n')
     server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "1")
     placed = client(server.endpoint_url, WELL)
-    placed.create_table(
-        TableName="load", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(placed, "load")
     before = measure(placed, 100)
     with stopped(sick_cluster):
         time.sleep(3)  # a map refresh or two fail meanwhile

@@ -32,6 +32,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from killing import make_table
 
 TENANT = "444444444444"
 PRELOAD = 12_000
@@ -97,10 +98,7 @@ def test_a_mover_killed_mid_copy_resumes_and_loses_nothing(
     )
     server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
     ddb = client(server.endpoint_url)
-    ddb.create_table(
-        TableName="items", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(ddb, "items")
     preload(ddb)
 
     acknowledged: list[str] = []
@@ -199,10 +197,7 @@ def test_a_move_killed_mid_copy_is_called_off_with_abort(server_process: Callabl
     cells_file.write_text(f'[cells.a]\nstorage = "a"\n[cells.b]\nstorage = "b"\n[tenants]\n"{TENANT}" = "a"\n')
     server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
     ddb = client(server.endpoint_url)
-    ddb.create_table(
-        TableName="items", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(ddb, "items")
     preload(ddb, 6000)
     written: list[str] = []
     for n in range(20):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from killing import make_table
 
 WRITERS = 4
 WRITES_PER_WRITER = 150
@@ -19,12 +20,7 @@ def test_acknowledged_puts_survive_sigkill(server_process: Callable[..., Any], t
     data_dir = str(tmp_path / "data")
     server = server_process("--data-dir", data_dir)
     client = server.client()
-    client.create_table(
-        TableName="acked",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(client, "acked")
 
     acknowledged: list[str] = []
     lock = threading.Lock()

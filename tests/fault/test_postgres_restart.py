@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from killing import make_table
 
 WRITERS = 4
 BEFORE_RESTART = 200  # acknowledged writes before the restart
@@ -35,12 +36,7 @@ def test_acknowledged_writes_survive_a_postgres_restart(
     dsn = new_postgres_database()
     servers = [server_process("--storage", dsn), server_process("--storage", dsn, "--workers", "2")]
     client = servers[0].client()
-    client.create_table(
-        TableName="acked",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(client, "acked")
 
     acknowledged: list[str] = []
     errors: list[BaseException] = []
@@ -133,12 +129,7 @@ def test_a_counter_counts_every_acknowledged_add_exactly_across_crashes(
     dsn = new_postgres_database()
     servers = [server_process("--storage", dsn), server_process("--storage", dsn, "--workers", "2")]
     client = servers[0].client()
-    client.create_table(
-        TableName="counter",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(client, "counter")
 
     acknowledged = 0
     per_writer = [0] * WRITERS

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from killing import make_table
 
 from procfs import children_of
 
@@ -45,12 +46,7 @@ def test_a_server_restarted_at_once_on_the_same_port_serves_every_acknowledged_w
     data = str(tmp_path / "data")
     server = server_process("--workers", "2", "--data-dir", data)
     client = server.client()
-    client.create_table(
-        TableName="kept",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    make_table(client, "kept")
     for n in range(20):
         client.put_item(TableName="kept", Item={"pk": {"S": str(n)}})
     server.process.kill()

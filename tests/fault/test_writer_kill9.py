@@ -8,7 +8,6 @@ dead process and writes go on.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -16,102 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from killing import Writers, make_table, raw_client, stored_keys, writer_pid
 
 from procfs import children_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 CLIENTS = 6
-RETRYABLE = {"ServiceUnavailable", "InternalServerError"}
-
-
-def raw_client(server: Any, service: str = "dynamodb") -> Any:
-    """A client that does not retry, so every failure the server sends is seen."""
-    return boto3.client(
-        service, endpoint_url=server.endpoint_url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30),
-    )
-
-
-def writer_pid(server: Any, previous: int | None = None, timeout: float = 15.0) -> int:
-    """The pid of the server's (current) writer process, from the supervisor's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [int(pid) for pid in re.findall(r"writer process (\d+) owns", server.log_path.read_text())]
-        if found and found[-1] != previous:
-            return found[-1]
-        time.sleep(0.02)
-    raise AssertionError(f"no writer process in the log:\n{server.log_path.read_text()}")
-
-
-def make_table(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-    )
-
-
-class Writers:
-    """Clients putting distinct keys until stopped; what was acknowledged, and how the rest failed."""
-
-    def __init__(self, server: Any, table: str) -> None:
-        self.acknowledged: set[str] = set()
-        self.failures: list[str] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(server, table, n)) for n in range(CLIENTS)]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, server: Any, table: str, number: int) -> None:
-        own = raw_client(server)
-        i = 0
-        while not self.stop.is_set():
-            i += 1
-            key = f"c{number}-{i}"
-            try:
-                own.put_item(TableName=table, Item={"pk": {"S": key}, "n": {"N": str(i)}})
-            except ClientError as error:
-                with self.lock:
-                    self.failures.append(error.response["Error"]["Code"])
-                continue
-            except Exception as error:  # noqa: BLE001 - a connection to a killed worker is cut
-                with self.lock:
-                    self.failures.append(type(error).__name__)
-                own = raw_client(server)
-                continue
-            with self.lock:
-                self.acknowledged.add(key)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acknowledged)
-
-    def wait_for(self, more: int, timeout: float = 60.0) -> None:
-        target = self.count() + more
-        deadline = time.monotonic() + timeout
-        while self.count() < target:
-            assert time.monotonic() < deadline, f"writes stalled at {self.count()} (failures: {self.failures[-5:]})"
-            time.sleep(0.01)
-
-    def finish(self) -> set[str]:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(60)
-        with self.lock:
-            return set(self.acknowledged)
-
-
-def stored_keys(server: Any, table: str) -> set[str]:
-    found: set[str] = set()
-    for page in server.client().get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        found.update(item["pk"]["S"] for item in page["Items"])
-    return found
 
 
 def test_killing_the_writer_alone_loses_no_acknowledged_write(
@@ -123,20 +35,20 @@ def test_killing_the_writer_alone_loses_no_acknowledged_write(
     first = writer_pid(server)
     assert first in children_of(server.process.pid)
 
-    sqs = raw_client(server, "sqs")
+    sqs = raw_client(server.endpoint_url, service="sqs")
     queue = sqs.create_queue(QueueName="empty")["QueueUrl"]
     polled: list[Any] = []
 
     def long_poll() -> None:  # parked inside the writer when it dies: a write certainly in flight
         started = time.monotonic()
         try:
-            polled.append(raw_client(server, "sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=20))
+            polled.append(raw_client(server.endpoint_url, service="sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=20))
         except ClientError as error:
             polled.append(error.response["Error"]["Code"])
         polled.append(time.monotonic() - started)
 
     poller = threading.Thread(target=long_poll)
-    writers = Writers(server, "acked")
+    writers = Writers(server.endpoint_url, clients=CLIENTS)
     try:
         writers.wait_for(300)
         poller.start()
@@ -153,11 +65,11 @@ def test_killing_the_writer_alone_loses_no_acknowledged_write(
     assert polled[0] == "ServiceUnavailable" and polled[1] < 5, polled
     assert set(writers.failures) <= {"ServiceUnavailable"}, writers.failures
     assert server.process.poll() is None
-    assert acknowledged <= stored_keys(server, "acked")
+    assert acknowledged <= stored_keys(server.endpoint_url)
 
     server.kill()  # and everything acknowledged is on disk, not only visible
     restarted = server_process("--data-dir", data_dir)
-    missing = acknowledged - stored_keys(restarted, "acked")
+    missing = acknowledged - stored_keys(restarted.endpoint_url)
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:5]}"
     assert restarted.terminate() == 0
 
@@ -180,7 +92,7 @@ def test_killing_a_worker_mid_hand_off_leaves_the_writer_and_the_counts_exact(
 
     def increment() -> None:
         nonlocal acknowledged, attempted
-        own = raw_client(server)
+        own = raw_client(server.endpoint_url)
         while not stop.is_set():
             with lock:
                 attempted += 1
@@ -188,7 +100,7 @@ def test_killing_a_worker_mid_hand_off_leaves_the_writer_and_the_counts_exact(
                 own.update_item(TableName="counted", Key={"pk": {"S": "n"}}, UpdateExpression="ADD n :one",
                                 ExpressionAttributeValues={":one": {"N": "1"}})
             except Exception:  # noqa: BLE001 - its worker was killed mid-request: outcome unknown
-                own = raw_client(server)
+                own = raw_client(server.endpoint_url)
                 continue
             with lock:
                 acknowledged += 1

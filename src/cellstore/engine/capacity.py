@@ -152,12 +152,20 @@ def consumed(table: str, units: float | Usage, mode: str | None, *, read: bool) 
     """
     if mode is None or mode == "NONE":
         return None
-    usage = units if isinstance(units, Usage) else Usage(table=units)
-    result: dict[str, Any] = {"TableName": table, **_units(usage.total, read)}
+    if not isinstance(units, Usage) or not (units.global_indexes or units.local_indexes):
+        # The table's own units alone (every read of a table, a write to a table without indexes): built
+        # directly, as ``serve`` asks for every request's capacity (``protocol/metered.py``).
+        own = units.table if isinstance(units, Usage) else units
+        kind = "ReadCapacityUnits" if read else "WriteCapacityUnits"
+        alone: dict[str, Any] = {"TableName": table, "CapacityUnits": own, kind: own}
+        if mode == "INDEXES":
+            alone["Table"] = {"CapacityUnits": own, kind: own}
+        return alone
+    result: dict[str, Any] = {"TableName": table, **_units(units.total, read)}
     if mode == "INDEXES":
-        result["Table"] = _units(usage.table, read)
-        if usage.global_indexes:
-            result["GlobalSecondaryIndexes"] = {n: _units(u, read) for n, u in usage.global_indexes.items()}
-        if usage.local_indexes:
-            result["LocalSecondaryIndexes"] = {n: _units(u, read) for n, u in usage.local_indexes.items()}
+        result["Table"] = _units(units.table, read)
+        if units.global_indexes:
+            result["GlobalSecondaryIndexes"] = {n: _units(u, read) for n, u in units.global_indexes.items()}
+        if units.local_indexes:
+            result["LocalSecondaryIndexes"] = {n: _units(u, read) for n, u in units.local_indexes.items()}
     return result

@@ -2,12 +2,18 @@
 
 **Consumed capacity.**  The api computes ConsumedCapacity (``engine/capacity.py``)
 only when a request asks for it.  To count it for *every* request, the
-wrapper asks for it on the client's behalf — ``ReturnConsumedCapacity:
-INDEXES`` on a copy of the payload — counts each table's and each index's
-units, and hands the client the answer it asked for: without
-ConsumedCapacity (``NONE`` or absent), or with only the totals (``TOTAL``).
-So the figure is the one a client asking for it would see, and the api
-and engine are unchanged.  An answer that is an error carries no
+wrapper asks for it on the client's behalf — it sets the payload's
+``ReturnConsumedCapacity`` in place (the payload is this request's own,
+decoded from its body; a write handed to the writer process carries the
+setting with it) — counts each table's and each index's units, and hands
+the client the answer it asked for: without ConsumedCapacity (``NONE`` or
+absent), or with only the totals (``TOTAL``).  It asks for ``INDEXES``
+only where the operation can touch an index (a write, whose table may have
+indexes; a Query or Scan that names one); a GetItem, BatchGetItem,
+TransactGetItems or a Query or Scan of the table reads the table alone, so
+its ``TOTAL`` is the table's own units — the same figure, without the
+per-index parts built and then removed.  So the figure is the one a client
+asking for it would see, and the api and engine are unchanged.  An answer that is an error carries no
 ConsumedCapacity and counts nothing (DynamoDB charges a failed conditional
 write; cellstore does not report one either).  A request whose
 ``ReturnConsumedCapacity`` is not a valid value is passed through as it
@@ -96,40 +102,52 @@ class Meters:
                 return dispatch(operation, payload, *rest)
             mode = payload.get("ReturnConsumedCapacity")
             if mode == "INDEXES":
-                answer = dispatch(operation, payload, *rest)
+                asked = mode
             elif mode is None or mode in _MODES:
-                answer = dispatch(operation, {**payload, "ReturnConsumedCapacity": "INDEXES"}, *rest)
+                asked = "INDEXES" if _may_touch_an_index(operation, payload) else "TOTAL"
+                if mode != asked:
+                    payload["ReturnConsumedCapacity"] = asked
             else:  # not a valid value: the api says so, as it would without metrics
                 return dispatch(operation, payload, *rest)
-            return self._counted(answer, operation in _READS, mode)
+            return self._counted(dispatch(operation, payload, *rest), operation in _READS, mode, asked)
 
         return metered
 
-    def _counted(self, answer: Any, read: bool, mode: str | None) -> Any:
+    def _counted(self, answer: Any, read: bool, mode: str | None, asked: str) -> Any:
         """``answer`` counted and shaped as asked; a ``Wait`` (a write handed to the writer process) once it settles."""
-        if isinstance(answer, Wait):
-            retry = answer.retry
-            return dataclasses.replace(answer, retry=lambda: self._counted(retry(), read, mode))
         if isinstance(answer, dict):
             self.count(answer, read=read)
-            if mode != "INDEXES":
+            if mode != asked:
                 _as_asked(answer, mode)
+            return answer
+        if isinstance(answer, Wait):
+            retry = answer.retry
+            return dataclasses.replace(answer, retry=lambda: self._counted(retry(), read, mode, asked))
         return answer
 
     def count(self, answer: dict[str, Any], *, read: bool) -> None:
-        """Add up an INDEXES-mode answer's ConsumedCapacity (one entry, or a list of them)."""
+        """Add up an answer's ConsumedCapacity (one entry, or a list of them)."""
         consumed = answer.get("ConsumedCapacity")
         if consumed is None:
             return
-        for entry in consumed if isinstance(consumed, list) else (consumed,):
-            table = entry.get("TableName", "")
-            own = entry.get("Table")
-            if own is None:  # an entry without its parts: the whole is the table's own
-                self._add(read, table, TABLE, entry.get("CapacityUnits", 0.0))
-                continue
-            self._add(read, table, TABLE, own.get("CapacityUnits", 0.0))
-            for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-                for index, units in entry.get(kind, {}).items():
+        if isinstance(consumed, dict):
+            self._count_entry(consumed, read)
+            return
+        for entry in consumed:
+            self._count_entry(entry, read)
+
+    def _count_entry(self, entry: dict[str, Any], read: bool) -> None:
+        """One table's entry: its parts when it has them (INDEXES), else the whole is the table's own (TOTAL)."""
+        table = entry.get("TableName", "")
+        own = entry.get("Table")
+        if own is None:
+            self._add(read, table, TABLE, entry.get("CapacityUnits", 0.0))
+            return
+        self._add(read, table, TABLE, own.get("CapacityUnits", 0.0))
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            parts = entry.get(kind)
+            if parts:
+                for index, units in parts.items():
                     self._add(read, table, index, units.get("CapacityUnits", 0.0))
 
     def _add(self, read: bool, table: str, index: str, units: float) -> None:
@@ -161,10 +179,23 @@ class Meters:
 
 
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+#: Reads of a table's own items only: an index is never read by them.
+_TABLE_READS = frozenset({"GetItem", "BatchGetItem", "TransactGetItems"})
+#: Reads of a table, or of the index they name (``IndexName``).
+_RANGE_READS = frozenset({"Query", "Scan"})
+
+
+def _may_touch_an_index(operation: str, payload: dict[str, Any]) -> bool:
+    """Whether the request's capacity can have an index's part: a write (its table may have indexes), or a read of one."""
+    if operation in _TABLE_READS:
+        return False
+    if operation in _RANGE_READS:
+        return payload.get("IndexName") is not None
+    return True
 
 
 def _as_asked(answer: dict[str, Any], mode: str | None) -> None:
-    """Reshape an INDEXES answer in place to what ``mode`` (None, NONE or TOTAL) gives."""
+    """Reshape an INDEXES or TOTAL answer in place to what ``mode`` (None, NONE or TOTAL) gives."""
     consumed = answer.get("ConsumedCapacity")
     if consumed is None:
         return

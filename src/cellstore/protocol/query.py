@@ -201,8 +201,7 @@ def respond(
         if operations is None or action not in operations:
             raise InvalidAction(f"The action {action} is not valid for this endpoint.")
         if auth is None:
-            wire.check_auth(request.authorization, request.query, request.has_date)
-            account = wire.unsigned_account(request)
+            account = wire.unsigned_account(wire.check_auth(request.authorization, request.query, request.has_date))
         else:
             identity = auth.authenticate(request, "sqs")
             account = auth.account_of(identity)

@@ -104,28 +104,14 @@ class Routes:
         return cls({name: service.operations for name, service in services.items()}, lambda account: services)
 
 
-def unsigned_account(request: Request) -> str:
+def unsigned_account(access_key: str) -> str:
     """The account of a request under ``--auth none``: its access key id if that is twelve digits, else the default.
 
     The convention LocalStack users know: with no credentials to check, the
     access key id is the only thing a client can say about who it is.
+    ``access_key`` is what ``check_auth`` found in the request's one parse.
     """
-    authorization = request.authorization
-    if authorization is not None:
-        start = authorization.find("Credential=")
-        if start < 0:
-            return DEFAULT_ACCOUNT
-        start += 11
-        key = authorization[start:authorization.find("/", start)]
-    else:
-        start = request.query.find("X-Amz-Credential=")
-        if start < 0:
-            return DEFAULT_ACCOUNT
-        start += 17
-        key = request.query[start:start + 12]
-        if request.query[start + 12:start + 15] not in ("%2F", "%2f") and request.query[start + 12:start + 13] != "/":
-            return DEFAULT_ACCOUNT
-    return key if len(key) == 12 and key.isascii() and key.isdigit() else DEFAULT_ACCOUNT
+    return access_key if len(access_key) == 12 and access_key.isascii() and access_key.isdigit() else DEFAULT_ACCOUNT
 
 
 class RequestEntityTooLarge(SerializationException):
@@ -237,36 +223,39 @@ def parse_target(target: str | None) -> tuple[str, str]:
     return service, operation
 
 
-def check_auth(authorization: str | None, query: str, has_date: bool) -> None:
-    """Reject a request whose SigV4 material is absent or not well-formed.
+def check_auth(authorization: str | None, query: str, has_date: bool) -> str:
+    """Reject a request whose SigV4 material is absent or not well-formed; the access key id it names.
 
-    The messages are AWS's own; nothing is verified cryptographically.
+    The messages are AWS's own; nothing is verified cryptographically.  The
+    access key id (the Credential's first element) comes out of the same
+    parse, for ``unsigned_account``.
     """
     presigned = "X-Amz-Algorithm=" in query
     if authorization is None:
         if not presigned:
             raise MissingAuthenticationTokenException()
-        _check_presigned(query)
-        return
+        return _check_presigned(query)
     if presigned:
         raise InvalidSignatureException(
             "Found both 'X-Amz-Algorithm' as a query-string param and "
             "'Authorization' as HTTP header."
         )
-    _check_header(authorization, has_date)
+    return _check_header(authorization, has_date)
 
 
 # What every SDK sends; matching it is one regex call, and only a header that
 # fails it is taken apart token by token to find AWS's message for it.
 _WELL_FORMED = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=[^\s,/]+(?:/[^\s,/]+){4}, ?"
+    r"AWS4-HMAC-SHA256 Credential=([^\s,/]+)(?:/[^\s,/]+){4}, ?"
     r"SignedHeaders=[^\s,=]+, ?Signature=[^\s,=]+"
 )
 
 
-def _check_header(authorization: str, has_date: bool) -> None:
-    if has_date and _WELL_FORMED.fullmatch(authorization):
-        return
+def _check_header(authorization: str, has_date: bool) -> str:
+    if has_date:
+        well_formed = _WELL_FORMED.fullmatch(authorization)
+        if well_formed:
+            return well_formed.group(1)
     tokens = authorization.replace(",", " ").split()
     params: dict[str, str] = {}
     for token in tokens[1:]:
@@ -294,6 +283,7 @@ def _check_header(authorization: str, has_date: bool) -> None:
             "Credential must have exactly 5 slash-delimited elements, "
             f"e.g. keyid/date/region/service/term, got '{credential}'"
         )
+    return credential.partition("/")[0]
 
 
 _PRESIGN_PARAMS = (
@@ -305,17 +295,22 @@ _PRESIGN_PARAMS = (
 )
 
 
-def _check_presigned(query: str) -> None:
-    present = {part.partition("=")[0] for part in query.split("&")}
+def _check_presigned(query: str) -> str:
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        params[name] = value
     missing = [
         f"AWS query-string parameters must include '{name}'. "
         for name in _PRESIGN_PARAMS
-        if name not in present
+        if name not in params
     ]
     if missing:
         raise IncompleteSignatureException(
             "".join(missing) + "Re-examine the query-string parameters."
         )
+    credential = params["X-Amz-Credential"]  # percent-encoded: its slashes may be %2F
+    return credential.replace("%2F", "/").replace("%2f", "/").partition("/")[0]
 
 
 def inflated_body(request: Request) -> bytes:
@@ -476,8 +471,7 @@ def respond(
         if operations is None or operation not in operations:
             raise unknown_operation(service_name, operation)
         if auth is None:
-            check_auth(request.authorization, request.query, request.has_date)
-            account = unsigned_account(request)
+            account = unsigned_account(check_auth(request.authorization, request.query, request.has_date))
         else:
             identity = auth.authenticate(request, service_name)
             account = auth.account_of(identity)

@@ -170,12 +170,12 @@ def test_cli_dry_run_status_and_drain(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_the_progress_line_says_what_its_number_counts() -> None:
-    from cellstore.cli import _progress_line
+    from cellstore.cells.command import progress_line
 
     copying = tenant_copy.SyncStats(scanned=1500, written=1400, bytes=90000)
-    assert _progress_line("copy", copying) == "copy: 1500 keys read, 1400 written, 90000 bytes"
+    assert progress_line("copy", copying) == "copy: 1500 keys read, 1400 written, 90000 bytes"
     catching_up = tenant_copy.SyncStats(scanned=40, logged=55, written=40, bytes=3000)
-    assert _progress_line("catch-up pass 1", catching_up) == "catch-up pass 1: 55 log entries read, 40 written, 3000 bytes"
+    assert progress_line("catch-up pass 1", catching_up) == "catch-up pass 1: 55 log entries read, 40 written, 3000 bytes"
 
 
 def moving(router: Router) -> tuple[bool, int]:

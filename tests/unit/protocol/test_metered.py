@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -9,11 +10,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cellstore.engine.database import Database
+from cellstore.engine.wiring import open_database
 from cellstore.handlers import runner
 from cellstore.protocol import metrics
 from cellstore.protocol.metered import Meters
 from cellstore.protocol.process_figures import Figure, ProcessFigures
 from cellstore.protocol.server import services_for
+from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -79,6 +82,118 @@ def test_an_invalid_mode_and_other_operations_pass_through_untouched() -> None:
     dispatch("DescribeTable", payload)
     assert recorder.payloads[-1] is payload
     assert not [k for k in samples_of(registry) if k[0].startswith("cellstore_consumed")]
+
+
+def test_capacity_is_asked_for_in_the_payload_itself_and_per_index_only_where_an_index_can_be_touched() -> None:
+    _, _, recorder, dispatch = metered()
+    asked = {
+        ("GetItem", None): "TOTAL", ("BatchGetItem", None): "TOTAL", ("TransactGetItems", None): "TOTAL",
+        ("Query", None): "TOTAL", ("Scan", None): "TOTAL", ("Query", "g"): "INDEXES", ("Scan", "l"): "INDEXES",
+        ("PutItem", None): "INDEXES", ("UpdateItem", None): "INDEXES", ("DeleteItem", None): "INDEXES",
+        ("BatchWriteItem", None): "INDEXES", ("TransactWriteItems", None): "INDEXES",
+    }
+    for (operation, index), mode in asked.items():
+        payload: dict[str, Any] = {"TableName": "t"} if index is None else {"TableName": "t", "IndexName": index}
+        dispatch(operation, payload)
+        assert recorder.payloads[-1] is payload, operation  # not a copy
+        assert payload["ReturnConsumedCapacity"] == mode, (operation, index)
+    total = {"TableName": "t", "ReturnConsumedCapacity": "TOTAL"}
+    dispatch("GetItem", total)
+    assert total["ReturnConsumedCapacity"] == "TOTAL"  # already what metering needs: left as it came
+
+
+def _indexed_table(ddb: Any) -> None:
+    ddb("CreateTable", {
+        "TableName": "orders", "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "status", "placed")],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "by-status", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+        "LocalSecondaryIndexes": [{
+            "IndexName": "by-placed",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "placed", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }],
+    })
+
+
+def _requests() -> list[tuple[str, dict[str, Any]]]:
+    """Every capacity operation on a table with a GSI and an LSI: writes that touch both, one, or none of them, and reads."""
+    big = "x" * 3000  # several write units, so a wrong share shows
+    def item(sk: str, **more: str) -> dict[str, Any]:
+        return {"pk": {"S": "p"}, "sk": {"S": sk}, **{k: {"S": v} for k, v in more.items()}}
+    return [
+        ("PutItem", {"TableName": "orders", "Item": item("1", status="new", placed="2026", note=big)}),
+        ("PutItem", {"TableName": "orders", "Item": item("2", note="no index key")}),
+        ("PutItem", {"TableName": "orders", "Item": item("3", placed="2025")}),
+        ("UpdateItem", {"TableName": "orders", "Key": item("1"), "UpdateExpression": "SET #s = :s",
+                        "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "paid"}}}),
+        ("UpdateItem", {"TableName": "orders", "Key": item("2"), "UpdateExpression": "SET note = :n",
+                        "ExpressionAttributeValues": {":n": {"S": big}}}),
+        ("BatchWriteItem", {"RequestItems": {"orders": [
+            {"PutRequest": {"Item": item("4", status="new", placed="2024")}},
+            {"DeleteRequest": {"Key": item("3")}},
+        ]}}),
+        ("TransactWriteItems", {"TransactItems": [
+            {"Put": {"TableName": "orders", "Item": item("5", status="new", note=big)}},
+            {"Update": {"TableName": "orders", "Key": item("4"), "UpdateExpression": "REMOVE placed"}},
+        ]}),
+        ("DeleteItem", {"TableName": "orders", "Key": item("5")}),
+        ("GetItem", {"TableName": "orders", "Key": item("1")}),
+        ("GetItem", {"TableName": "orders", "Key": item("1"), "ConsistentRead": True}),
+        ("BatchGetItem", {"RequestItems": {"orders": {"Keys": [item("1"), item("2"), item("9")]}}}),
+        ("TransactGetItems", {"TransactItems": [{"Get": {"TableName": "orders", "Key": item("2")}}]}),
+        ("Query", {"TableName": "orders", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}),
+        ("Query", {"TableName": "orders", "IndexName": "by-status", "KeyConditionExpression": "#s = :s",
+                   "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "new"}}}),
+        ("Query", {"TableName": "orders", "IndexName": "by-placed", "KeyConditionExpression": "pk = :p",
+                   "ExpressionAttributeValues": {":p": {"S": "p"}}, "ConsistentRead": True}),
+        ("Scan", {"TableName": "orders"}),
+        ("Scan", {"TableName": "orders", "IndexName": "by-status"}),
+        ("Scan", {"TableName": "orders", "IndexName": "by-placed"}),
+    ]
+
+
+def test_counted_capacity_is_what_indexes_reports_for_a_table_with_a_gsi_and_an_lsi() -> None:
+    """The same requests on two databases: metered without asking, and asking for INDEXES; the units match."""
+    reported: dict[tuple[str, str, str], float] = {}
+    registry = CollectorRegistry()
+    meters = Meters(registry)
+    counted_db = open_database(SqliteStore(None), background=False)
+    asking_db = open_database(SqliteStore(None), background=False)
+    try:
+        counted = meters.wrap(counted_db, {"dynamodb": services_for(counted_db)["dynamodb"].dispatch})["dynamodb"]
+        asking = services_for(asking_db)["dynamodb"].dispatch
+        _indexed_table(counted)
+        _indexed_table(asking)
+        for operation, payload in _requests():
+            unasked = counted(operation, copy.deepcopy(payload))
+            assert "ConsumedCapacity" not in unasked, operation  # metering asked, the client did not
+            answer = asking(operation, {**payload, "ReturnConsumedCapacity": "INDEXES"})
+            entries = answer["ConsumedCapacity"]
+            for entry in entries if isinstance(entries, list) else [entries]:
+                kind = "read" if operation in ("GetItem", "BatchGetItem", "TransactGetItems", "Query", "Scan") else "write"
+                parts = [("", entry["Table"])]
+                parts += [(name, units) for group in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+                          for name, units in entry.get(group, {}).items()]
+                for index, units in parts:
+                    key = (kind, entry["TableName"], index)
+                    reported[key] = reported.get(key, 0.0) + units["CapacityUnits"]
+    finally:
+        counted_db.close()
+        asking_db.close()
+    found: dict[tuple[str, str, str], float] = {}
+    for (name, labels), value in samples_of(registry).items():
+        if name.startswith("cellstore_consumed_") and name.endswith("_total") and value:
+            kind = "read" if name.startswith("cellstore_consumed_read_") else "write"
+            found[(kind, dict(labels)["table"], dict(labels)["index"])] = value
+    assert {key for key, units in reported.items() if units} >= {
+        ("write", "orders", "by-status"), ("write", "orders", "by-placed"), ("read", "orders", "by-status"),
+        ("read", "orders", "by-placed"), ("read", "orders", ""), ("write", "orders", ""),
+    }  # the requests touched both indexes, for reads and writes
+    assert found == {key: units for key, units in reported.items() if units}
 
 
 class Hub:

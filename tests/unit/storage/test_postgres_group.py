@@ -1,4 +1,7 @@
-"""``PostgresStore.group``: many transactions, one lock and one COMMIT — the storage threads' group commit."""
+"""PostgreSQL's own part of grouping transactions: a group's lock, a write transaction's reads, a shared snapshot.
+
+The group-commit contract both backends keep is test_group_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ pytest.importorskip("psycopg")
 
 import psycopg
 
-from cellstore.errors import ConditionalCheckFailedException
 from cellstore.storage.postgres import PostgresStore, PostgresTxn
 
 
@@ -19,30 +21,6 @@ def store(postgres_dsn: str) -> Iterator[PostgresStore]:
     backend = PostgresStore(postgres_dsn)
     yield backend
     backend.close()
-
-
-def committed(dsn: str, key: bytes) -> bytes | None:
-    """``key`` as another connection (another front end) sees it: only what is committed."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT v FROM kv WHERE k = %s", (key,)).fetchone()
-    return None if row is None else bytes(row[0])
-
-
-def test_transactions_in_a_group_see_each_other_and_commit_together(store: PostgresStore, postgres_dsn: str) -> None:
-    with store.group() as group:
-        with store.transaction(write=True) as txn:
-            txn.put(b"a", b"1")
-        with store.transaction(write=False) as txn:
-            assert txn.get(b"a") == b"1"  # a later transaction sees an earlier one's write
-        with store.stale_read() as txn:
-            assert txn.get(b"a") == b"1"  # an eventually consistent read too
-        with store.transaction(write=True) as txn:
-            txn.put(b"b", b"2")
-            assert [key for key, _ in txn.range(b"a", b"c")] == [b"a", b"b"]  # queued writes are sent first
-        assert committed(postgres_dsn, b"a") is None  # nothing is durable before the group's COMMIT
-    assert not group.spoiled
-    assert committed(postgres_dsn, b"a") == b"1"
-    assert committed(postgres_dsn, b"b") == b"2"
 
 
 def test_a_group_holds_the_write_lock_until_its_commit(store: PostgresStore, postgres_dsn: str) -> None:
@@ -60,47 +38,6 @@ def test_a_group_holds_the_write_lock_until_its_commit(store: PostgresStore, pos
             assert txn.get(b"a") == b"1"
     finally:
         other.close()
-
-
-def test_a_failure_before_any_write_leaves_the_group_whole(store: PostgresStore, postgres_dsn: str) -> None:
-    with store.group() as group:
-        with store.transaction(write=True) as txn:
-            txn.put(b"a", b"1")
-        with pytest.raises(ConditionalCheckFailedException), store.transaction(write=True) as txn:
-            txn.get(b"a")
-            raise ConditionalCheckFailedException()
-        with store.transaction(write=True) as txn:
-            txn.put(b"b", b"2")
-    assert not group.spoiled
-    assert committed(postgres_dsn, b"a") == b"1"
-    assert committed(postgres_dsn, b"b") == b"2"
-
-
-def test_a_failure_after_a_write_spoils_the_group_and_nothing_commits(store: PostgresStore, postgres_dsn: str) -> None:
-    with store.group() as group:
-        with store.transaction(write=True) as txn:
-            txn.put(b"a", b"1")
-        with pytest.raises(ConditionalCheckFailedException), store.transaction(write=True) as txn:
-            txn.put(b"half", b"written")
-            raise ConditionalCheckFailedException()
-    assert group.spoiled
-    assert committed(postgres_dsn, b"a") is None
-    assert committed(postgres_dsn, b"half") is None
-    with store.transaction(write=False) as txn:  # the connection is usable again
-        assert txn.get(b"a") is None
-
-
-def test_an_exception_out_of_the_group_rolls_it_back(store: PostgresStore, postgres_dsn: str) -> None:
-    with pytest.raises(RuntimeError), store.group():
-        with store.transaction(write=True) as txn:
-            txn.put(b"a", b"1")
-        raise RuntimeError("the writer stopped mid-round")
-    assert committed(postgres_dsn, b"a") is None
-
-
-def test_groups_do_not_nest(store: PostgresStore) -> None:
-    with store.group(), pytest.raises(RuntimeError), store.group():
-        pass
 
 
 def test_a_write_transaction_reads_a_key_once_and_its_own_writes_after(store: PostgresStore) -> None:
