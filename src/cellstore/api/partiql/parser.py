@@ -192,6 +192,11 @@ def verb_and_table(text: str) -> tuple[str, str | None, str | None]:
     return verb, table, index
 
 
+def is_select(text: str) -> bool:
+    """Whether ``text`` is a SELECT (a read; EXISTS is a transaction's condition check), from its first word."""
+    return text.lstrip()[:6].upper() == "SELECT" and not text.lstrip()[6:7].isalnum()
+
+
 def _name_text(token: Token) -> str:
     return token.text[1:-1].replace('""', '"') if token.kind == "qname" else token.text
 
