@@ -319,3 +319,36 @@ def test_workers_send_partiql_writes_to_the_writer(server_process: Any, tmp_path
     assert server.terminate() == 0
     served = [int(count) for count in re.findall(r"writer \d+ stopped: (\d+) requests", server.log_path.read_text())]
     assert served and served[0] >= 1 + 20 + 1  # CreateTable and every INSERT ran in the writer
+
+
+def test_old_item_on_failure_in_transactions_and_batches(ddb: Any, songs: str) -> None:
+    table = f'"{songs}"'
+    failing = {"Statement": f"UPDATE {table} SET x = 1 WHERE pk = 'a' AND sk = 's1' AND \"year\" = 0",
+               "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    with pytest.raises(ClientError) as caught:
+        ddb.execute_transaction(TransactStatements=[failing])
+    reason = caught.value.response["CancellationReasons"][0]
+    assert (reason["Code"], reason["Item"]["year"]) == ("ConditionalCheckFailed", N(2001))
+    found = ddb.batch_execute_statement(Statements=[failing])["Responses"][0]
+    assert (found["Error"]["Code"], found["Error"]["Item"]["year"]) == ("ConditionalCheckFailed", N(2001))
+
+
+def test_partiql_writes_are_stream_records(ddb: Any, streams: Any, table_name: str) -> None:
+    """Translated into the item API's engine calls, PartiQL writes reach the table's stream like any other."""
+    arn = ddb.create_table(
+        TableName=table_name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    try:
+        table = f'"{table_name}"'
+        run(ddb, f"INSERT INTO {table} VALUE {{'pk': 'k', 'n': 1}}")
+        run(ddb, f"UPDATE {table} SET n = 2 WHERE pk = 'k'")
+        run(ddb, f"DELETE FROM {table} WHERE pk = 'k'")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+        assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+        assert records[1]["dynamodb"]["NewImage"]["n"] == N(2)
+    finally:
+        ddb.delete_table(TableName=table_name)
