@@ -137,3 +137,10 @@ def test_each_statement_is_authorized_by_its_verb(
     db: Database, operation: str, payload: dict[str, object], expected: list[tuple[str, str]]
 ) -> None:
     assert [(a.action, a.resource) for a in resources.dynamodb(db, operation, payload)] == expected
+
+
+def test_the_full_key_is_a_get_item(db: Database) -> None:
+    plan = translate.plan_select(db, select("SELECT * FROM tab WHERE sk = 1 AND pk = 'a' AND x = 2"), consistent=True)
+    assert plan.key == {"pk": {"S": "a"}, "sk": {"N": "1"}}
+    assert plan.filter is not None and plan.filter.top_level_names() == {"x"}
+    assert translate.plan_select(db, select("SELECT * FROM tab WHERE pk = 'a' AND sk > 1"), consistent=True).key is None

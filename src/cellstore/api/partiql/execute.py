@@ -112,6 +112,8 @@ def _select(db: Database, payload: dict[str, Any], select: Select) -> dict[str, 
     plan = translate.plan_select(db, select, consistent=consistent)
     start = _start_key(payload)
     limit = payload.get("Limit")
+    if plan.key is not None and start is None:
+        return _get(db, payload, plan, plan.key, consistent)
     if plan.key_condition is not None:
         page = reads.query(
             db, plan.table.name, plan.key_condition, filter_=plan.filter, forward=plan.forward, limit=limit,
@@ -137,6 +139,18 @@ def _select(db: Database, payload: dict[str, Any], select: Select) -> dict[str, 
         units = capacity.read_units(page.bytes_read, consistent=consistent)
         usage = capacity.Usage(units) if page.index is None else capacity.index_read(page.index, units)
         response["ConsumedCapacity"] = capacity.consumed(plan.table.name, usage, mode, read=True)
+    return response
+
+
+def _get(db: Database, payload: dict[str, Any], plan: translate.ReadPlan, key: Item, consistent: bool) -> dict[str, Any]:
+    """A SELECT naming one item by its full key, as a GetItem (with the other conjuncts as a filter)."""
+    table, item = items.get_item(db, plan.table.name, key, consistent=consistent)
+    found = [] if item is None or (plan.filter is not None and not plan.filter.evaluate(item)) else [item]
+    response: dict[str, Any] = {"Items": found if plan.projection is None else [plan.projection.apply(i) for i in found]}
+    mode = payload.get("ReturnConsumedCapacity")
+    if capacity.wanted(mode):
+        units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
+        response["ConsumedCapacity"] = capacity.consumed(table.name, units, mode, read=True)
     return response
 
 

@@ -32,6 +32,7 @@ Errors are ValidationExceptions worded as DynamoDB words them:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ def malformed(detail: str) -> ValidationException:
     return ValidationException(MALFORMED + detail)
 
 
-def tokenize(text: str) -> list[Token]:
+@functools.lru_cache(maxsize=1024)
+def tokenize(text: str) -> tuple[Token, ...]:
+    """``text``'s tokens, ending with an ``end`` token; cached, as clients repeat parameterized statements."""
     tokens: list[Token] = []
     position = 0
     while position < len(text):
@@ -160,7 +163,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(kind, match.group()))
         position = match.end()
     tokens.append(Token("end", ""))
-    return tokens
+    return tuple(tokens)
 
 
 def verb_and_table(text: str) -> tuple[str, str | None, str | None]:
@@ -210,7 +213,7 @@ def parse(text: str, parameters: Sequence[Any] = ()) -> Statement:
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], parameters: Sequence[Any]) -> None:
+    def __init__(self, tokens: tuple[Token, ...], parameters: Sequence[Any]) -> None:
         self.tokens = tokens
         self.at = 0
         self.parameters = parameters

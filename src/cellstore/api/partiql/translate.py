@@ -59,6 +59,8 @@ class ReadPlan:
     projection: Projection | None
     forward: bool = True
     fetch_base: bool = False
+    #: The full primary key, when the WHERE pins it with ``=`` on the table: a GetItem, not a Query.
+    key: Item | None = None
 
     @property
     def index_name(self) -> str | None:
@@ -167,9 +169,11 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
             raise ValidationException("ORDER BY takes only the sort key of the table or index read")
         forward = not select.descending
     remaining = joined(rest)
-    return ReadPlan(
-        table, index, key_condition, None if remaining is None else Condition(remaining), projection, forward, fetch_base
-    )
+    filter_ = None if remaining is None else Condition(remaining)
+    key: Item | None = None
+    if index is None and len(parts) == len(table.key_names) and all(op == "=" for _, op, _ in parts):
+        key = {name: values[0] for name, _, values in parts}
+    return ReadPlan(table, index, key_condition, filter_, projection, forward, fetch_base, key)
 
 
 def _key_and_condition(table: Table, where: Node) -> tuple[Item, Node | None]:
