@@ -352,3 +352,42 @@ def test_partiql_writes_are_stream_records(ddb: Any, streams: Any, table_name: s
         assert records[1]["dynamodb"]["NewImage"]["n"] == N(2)
     finally:
         ddb.delete_table(TableName=table_name)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_path: Any) -> None:
+    """A principal allowed dynamodb:PartiQLSelect reads with SELECT and is refused an INSERT, naming PartiQLInsert."""
+    import json
+
+    import boto3
+    from botocore.config import Config
+
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    reader = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": "arn:aws:dynamodb:*:*:table/partiql-auth"}]}
+    credentials = tmp_path / "creds.toml"
+    credentials.write_text(
+        '[keys.AKIDADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
+        '[keys.AKIDREADER]\nsecret = "reader-secret"\nprincipal = "reader"\n'
+        f"[principals.admin]\npolicies = ['{json.dumps(admin)}']\n"
+        f"[principals.reader]\npolicies = ['{json.dumps(reader)}']\n"
+    )
+    server = server_process("--in-memory", "--auth", "sigv4", "--credentials", str(credentials))
+
+    def client(key: str, secret: str) -> Any:
+        return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=server.endpoint_url,
+                            aws_access_key_id=key, aws_secret_access_key=secret,
+                            config=Config(retries={"max_attempts": 1}))
+
+    owner, guest = client("AKIDADMIN", "admin-secret"), client("AKIDREADER", "reader-secret")
+    table = create(owner, "partiql-auth")
+    run(owner, f"INSERT INTO \"{table}\" VALUE {{'pk': 'k'}}")
+    assert run(guest, f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"] == [{"pk": S("k")}]
+    code, message = error(guest.execute_statement, Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'j'}}")
+    assert code == "AccessDeniedException"
+    assert "dynamodb:PartiQLInsert" in message and f"table/{table}" in message
+    code, _ = error(guest.execute_transaction, TransactStatements=[
+        {"Statement": f"SELECT * FROM \"{table}\" WHERE pk = 'k'"},
+        {"Statement": "SELECT * FROM \"other\" WHERE pk = 'k'"}])
+    assert code == "AccessDeniedException"
