@@ -207,3 +207,20 @@ def test_any_text_parses_or_is_a_validation_error(text: str) -> None:
 
 def test_tokens_keep_quoted_text() -> None:
     assert [t.text for t in tokenize("SELECT \"a b\" FROM t WHERE x<<1>>")][:3] == ["SELECT", '"a b"', "FROM"]
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT * FROM t WHERE " + "(" * 500 + "a = 1" + ")" * 500,
+    "SELECT * FROM t WHERE " + "NOT " * 500 + "a = 1",
+    "INSERT INTO t VALUE {'a': " + "[" * 500 + "]" * 500 + "}",
+    "UPDATE t SET a = " + "list_append(" * 500 + "a" + ", b)" * 500 + " WHERE pk = 1",
+])
+def test_deep_nesting_is_a_validation_error(text: str) -> None:
+    with pytest.raises(ValidationException) as caught:
+        parse(text)
+    assert caught.value.message == MALFORMED + "Nesting exceeds 100 levels"
+
+
+def test_an_inserted_item_is_checked_as_put_items_are() -> None:
+    with pytest.raises(ValidationException):
+        parse("INSERT INTO t VALUE {'a': " + "[" * 40 + "]" * 40 + "}")

@@ -61,10 +61,13 @@ from cellstore.engine.expressions.ast import (
     UpdateAction,
 )
 from cellstore.engine.expressions.path import Path
-from cellstore.engine.values import AttributeValue, Item, validate_value
+from cellstore.engine.values import AttributeValue, Item, validate_item, validate_value
 from cellstore.errors import ValidationException
 
 MALFORMED = "Statement wasn't well formed, can't be processed: "
+#: Nesting (parentheses, NOT, function calls, lists and maps) a statement may have at once: the
+#: parser recurses, and a deeper statement must be a ValidationException, never a RecursionError.
+MAX_NESTING = 100
 PARAMETER_COUNT = "Number of parameters in request and statement don't match."
 
 #: RETURNING's four forms, as ReturnValues spells them.
@@ -218,6 +221,13 @@ class _Parser:
         self.at = 0
         self.parameters = parameters
         self.used = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        """Count one more level of nesting; call ``self.depth -= 1`` when it closes."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise malformed(f"Nesting exceeds {MAX_NESTING} levels")
 
     # --- tokens ----------------------------------------------------------------
 
@@ -307,8 +317,8 @@ class _Parser:
         item = self.value()
         if "M" not in item:
             raise ValidationException("Unsupported operation: Inserting a value that is not a tuple is not supported")
-        inner: Item = item["M"]
-        return Insert(table, inner)
+        # The item as PutItem's would be checked: nesting depth, attribute names, canonical values.
+        return Insert(table, validate_item(item["M"]))
 
     def update(self) -> Update:
         self.expect("UPDATE")
@@ -370,10 +380,12 @@ class _Parser:
         return SetAction(Attr(target), self.sum())
 
     def sum(self) -> Operand:
+        self.deeper()
         left = self.term()
         while self.token.kind == "op" and self.token.text in ("+", "-"):
             op = self.take().text
             left = Arith(op, left, self.term())
+        self.depth -= 1
         return left
 
     def term(self) -> Operand:
@@ -397,9 +409,11 @@ class _Parser:
     # --- conditions ----------------------------------------------------------
 
     def condition(self) -> Node:
+        self.deeper()
         node = self.conjunction()
         while self.accept("OR"):
             node = Or(node, self.conjunction())
+        self.depth -= 1
         return node
 
     def conjunction(self) -> Node:
@@ -410,7 +424,10 @@ class _Parser:
 
     def negation(self) -> Node:
         if self.accept("NOT"):
-            return Not(self.negation())
+            self.deeper()
+            node = Not(self.negation())
+            self.depth -= 1
+            return node
         return self.predicate()
 
     def predicate(self) -> Node:
@@ -512,6 +529,12 @@ class _Parser:
                 return tuple(steps)
 
     def value(self) -> AttributeValue:
+        self.deeper()
+        found = self.plain_value()
+        self.depth -= 1
+        return found
+
+    def plain_value(self) -> AttributeValue:
         token = self.take()
         if token.kind == "string":
             return {"S": _string_text(token)}
