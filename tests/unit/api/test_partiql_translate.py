@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cellstore.api import dispatch, resources
 from cellstore.api.partiql import translate
 from cellstore.api.partiql.parser import Select, parse
 from cellstore.engine.database import Database
 from cellstore.engine.wiring import open_database
-from cellstore.errors import ValidationException
+from cellstore.errors import CellstoreError, InternalServerError, ValidationException
 from cellstore.storage.sqlite import SqliteStore
 
 ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/"
@@ -144,3 +146,33 @@ def test_the_full_key_is_a_get_item(db: Database) -> None:
     assert plan.key == {"pk": {"S": "a"}, "sk": {"N": "1"}}
     assert plan.filter is not None and plan.filter.top_level_names() == {"x"}
     assert translate.plan_select(db, select("SELECT * FROM tab WHERE pk = 'a' AND sk > 1"), consistent=True).key is None
+
+
+_WORDS = [
+    "SELECT", "*", "FROM", "tab", '"tab"."by-city"', "WHERE", "pk", "sk", "x", "city", "=", "<>", "<", ">=", "AND",
+    "OR", "NOT", "(", ")", "'a'", "1", "-2.5", "?", "[", "]", "{", "}", "'k'", ":", ",", ".", "INSERT", "INTO",
+    "VALUE", "UPDATE", "SET", "REMOVE", "DELETE", "RETURNING", "ALL", "MODIFIED", "OLD", "NEW", "EXISTS", "BETWEEN",
+    "IN", "IS", "MISSING", "NULL", "TRUE", "begins_with", "contains", "attribute_type", "size", "<<", ">>", "ORDER",
+    "BY", "DESC", "list_append", "set_add", "set_delete", "+",
+]
+_STARTS = ["SELECT * FROM tab WHERE", "INSERT INTO tab VALUE", "UPDATE tab SET", "DELETE FROM tab WHERE",
+           "EXISTS(SELECT * FROM tab WHERE", ""]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.sampled_from(_STARTS), words=st.lists(st.sampled_from(_WORDS), max_size=14),
+       parameters=st.lists(st.sampled_from([{"S": "a"}, {"N": "1"}, {"SS": ["a"]}, {"M": {}}, {"X": 1}]), max_size=2))
+def test_any_statement_answers_or_is_an_aws_error(
+    db: Database, start: str, words: list[str], parameters: list[dict[str, object]]
+) -> None:
+    """Statements made of PartiQL's own words, run through dispatch: an answer or a CellstoreError, never a crash."""
+    payload: dict[str, object] = {"Statement": " ".join([start, *words]) or "x"}
+    if parameters:
+        payload["Parameters"] = parameters
+    for operation, body in (("ExecuteStatement", payload),
+                            ("ExecuteTransaction", {"TransactStatements": [payload]}),
+                            ("BatchExecuteStatement", {"Statements": [payload]})):
+        try:
+            dispatch(db, operation, body)
+        except CellstoreError as error:
+            assert not isinstance(error, InternalServerError), error
