@@ -91,6 +91,13 @@ class ConditionalCheckFailedException(CellstoreError):
     default_message = "The conditional request failed"
 
 
+class DuplicateItemException(CellstoreError):
+    """A PartiQL INSERT of an item whose primary key is already stored."""
+
+    code = "DuplicateItemException"
+    default_message = "Duplicate primary key exists in table"
+
+
 class LimitExceededException(CellstoreError):
     code = "LimitExceededException"
 

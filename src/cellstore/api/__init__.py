@@ -31,6 +31,7 @@ from cellstore.api import (
     transactions,
     ttl,
 )
+from cellstore.api.partiql import execute as partiql
 from cellstore.api.registry import Registry
 from cellstore.engine.database import Database as Database
 from cellstore.engine.tenants import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT
@@ -40,7 +41,7 @@ from cellstore.errors import UnknownOperationException
 
 Handler = Callable[[Database, dict[str, Any]], dict[str, Any]]
 
-FAMILIES = (tables, items, reads, batch, transactions, tags, ttl, backups, policies)
+FAMILIES = (tables, items, reads, batch, transactions, partiql, tags, ttl, backups, policies)
 
 REGISTRY: Registry[Handler] = Registry.of_families(lambda name: UnknownOperationException(), FAMILIES)
 OPERATIONS = REGISTRY.handlers

@@ -13,6 +13,10 @@ payload)`` here answers from the decoded payload, in AWS's terms:
   each table, once per item with that item's leading key;
 * TransactWriteItems/TransactGetItems: each action as ``dynamodb:PutItem``,
   ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem`` or ``GetItem``;
+* PartiQL (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction): each
+  statement as ``dynamodb:PartiQLSelect`` (EXISTS too), ``PartiQLInsert``,
+  ``PartiQLUpdate`` or ``PartiQLDelete`` on its table (a SELECT from
+  ``"table"."index"`` on the index), read from the statement's first words;
 * control plane: the table (``TableName``) or ``ResourceArn``, else ``*``;
 * Streams: the stream ARN (``GetRecords``: the one inside its iterator);
 * SQS: ``sqs:<Op>`` on the queue the operation names (batch operations are
@@ -49,6 +53,7 @@ import orjson
 
 from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
+from cellstore.api.partiql.parser import verb_and_table
 from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
@@ -338,6 +343,26 @@ def _transact_accesses(tables: _Tables, operation: str, payload: Mapping[str, An
         yield _item_access(tables, f"dynamodb:{action}", body.get("TableName"), body, member)
 
 
+#: Each PartiQL statement's list member, by operation (None: the payload is the one statement).
+_PARTIQL_LISTS = {"ExecuteStatement": None, "BatchExecuteStatement": "Statements", "ExecuteTransaction": "TransactStatements"}
+
+
+def _partiql_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any]) -> Iterator[Access]:
+    member = _PARTIQL_LISTS[operation]
+    entries = [payload] if member is None else payload.get(member)
+    if not isinstance(entries, list) or not entries:
+        yield Access(f"dynamodb:{operation}", "*")
+        return
+    for entry in entries:
+        text = entry.get("Statement") if isinstance(entry, Mapping) else None
+        verb, table, index = verb_and_table(text) if isinstance(text, str) else ("", None, None)
+        if not verb or table is None:
+            yield Access(f"dynamodb:{operation}", "*")
+            continue
+        arn = tables.db.table_arn(table)
+        yield Access(f"dynamodb:PartiQL{verb.capitalize()}", arn if index is None else f"{arn}/index/{index}")
+
+
 def _with_resource_policies(tables: _Tables, accesses: Iterable[Access]) -> list[Access]:
     """``accesses``, each carrying the resource policy of what it touches.
 
@@ -376,6 +401,8 @@ def _dynamodb(tables: _Tables, operation: str, payload: dict[str, Any]) -> list[
         return list(_batch_accesses(tables, operation, payload))
     if operation in ("TransactWriteItems", "TransactGetItems"):
         return list(_transact_accesses(tables, operation, payload))
+    if operation in _PARTIQL_LISTS:
+        return list(_partiql_accesses(tables, operation, payload))
     action = f"dynamodb:{operation}"
     if operation in _BY_RESOURCE_ARN:
         # Read only the member the handler reads: a TableName beside it names nothing.

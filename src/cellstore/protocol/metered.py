@@ -48,6 +48,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from cellstore.api import Database
+from cellstore.api.partiql.parser import is_select
 from cellstore.waiting import Wait
 
 Dispatch = Callable[..., Any]
@@ -56,7 +57,11 @@ Dispatch = Callable[..., Any]
 CAPACITY_OPERATIONS = frozenset({
     "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
     "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+    "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
 })
+#: PartiQL's operations and the member holding their statements (None: the payload is the statement):
+#: whether one reads is said by its statements, not its name.
+_PARTIQL = {"ExecuteStatement": None, "BatchExecuteStatement": "Statements", "ExecuteTransaction": "TransactStatements"}
 _MODES = frozenset({"NONE", "TOTAL"})
 #: The per-index parts of an INDEXES answer that a TOTAL answer does not have.
 _INDEX_PARTS = ("Table", "GlobalSecondaryIndexes", "LocalSecondaryIndexes")
@@ -109,7 +114,7 @@ class Meters:
                     payload["ReturnConsumedCapacity"] = asked
             else:  # not a valid value: the api says so, as it would without metrics
                 return dispatch(operation, payload, *rest)
-            return self._counted(dispatch(operation, payload, *rest), operation in _READS, mode, asked)
+            return self._counted(dispatch(operation, payload, *rest), _reads(operation, payload), mode, asked)
 
         return metered
 
@@ -183,6 +188,17 @@ _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItem
 _TABLE_READS = frozenset({"GetItem", "BatchGetItem", "TransactGetItems"})
 #: Reads of a table, or of the index they name (``IndexName``).
 _RANGE_READS = frozenset({"Query", "Scan"})
+
+
+def _reads(operation: str, payload: dict[str, Any]) -> bool:
+    """Whether the request's capacity is read capacity: a read operation, or PartiQL whose statements are SELECTs."""
+    if operation not in _PARTIQL:
+        return operation in _READS
+    member = _PARTIQL[operation]
+    entries = [payload] if member is None else payload.get(member)
+    if not isinstance(entries, list) or not entries:
+        return False
+    return all(isinstance(e, dict) and isinstance(e.get("Statement"), str) and is_select(e["Statement"]) for e in entries)
 
 
 def _may_touch_an_index(operation: str, payload: dict[str, Any]) -> bool:

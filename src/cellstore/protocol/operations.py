@@ -61,6 +61,10 @@ PARTLY: Mapping[tuple[str, str], str] = {
     "are kept (RestoreTableToPointInTime is not served)",
     ("dynamodb", "PutResourcePolicy"): "tables and streams; the document's shape is checked, not its grammar, "
     "and a stored policy cellstore cannot evaluate denies every request to its resource (docs/AUTH.md)",
+    ("dynamodb", "ExecuteStatement"): "PartiQL as docs/PARTIQL.md lists it: SELECT, INSERT, UPDATE, DELETE with "
+    "DynamoDB's functions; not SELECT ... IN on the partition key as several reads (it scans)",
+    ("dynamodb", "BatchExecuteStatement"): "as ExecuteStatement (docs/PARTIQL.md)",
+    ("dynamodb", "ExecuteTransaction"): "as ExecuteStatement (docs/PARTIQL.md)",
     ("sqs", "SetQueueAttributes"): "Policy is stored, not enforced; KMS attributes are stored, nothing is "
     "encrypted",
     ("sqs", "CreateQueue"): "Policy is stored, not enforced; KMS attributes are stored, nothing is encrypted; "

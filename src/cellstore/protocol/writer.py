@@ -71,6 +71,9 @@ WRITES: Mapping[str, frozenset[str]] = {
     "dynamodb": frozenset({
         "BatchWriteItem", "CreateTable", "DeleteItem", "DeleteTable", "PutItem", "TagResource",
         "TransactWriteItems", "UntagResource", "UpdateItem", "UpdateTable", "UpdateTimeToLive",
+        # PartiQL: the operation name does not say whether a statement writes, so all of them go
+        # (a SELECT is then read in the writer: correct, only not spread over the workers).
+        "BatchExecuteStatement", "ExecuteStatement", "ExecuteTransaction",
     }),
     "sqs": frozenset({
         "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "CreateQueue",
