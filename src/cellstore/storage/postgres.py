@@ -61,8 +61,9 @@ from psycopg import conninfo
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations, pgpipe
-from cellstore.storage.base import Group, Store, Txn
+from cellstore.storage.base import Group, Snapshot, Store, Txn
 from cellstore.storage.pgdeadline import Watchdog, WriteGuard
+from cellstore.storage.pgoverlap import Overlap
 from cellstore.storage.pgpipe import BYTEA, INT8, Pipe, Statement
 from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
 from cellstore.storage.pgsync import FLOOR_SETTING, parse_floor, synchronous_count
@@ -184,8 +185,8 @@ class PostgresTxn(Txn):
     """
 
     __slots__ = (
-        "_cache", "_floor", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "sent", "server_started",
-        "wrote", "xid",
+        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "overlap",
+        "sent", "server_started", "wrote", "xid",
     )
 
     def __init__(
@@ -220,6 +221,10 @@ class PostgresTxn(Txn):
         # A read sees one snapshot, and a write holds the write lock, so what it read stays true until it
         # writes it: a key read twice (a table's description, by every request of a group) is read once.
         self._cache: dict[bytes, bytes | None] | None = {}
+        #: A shared snapshot's requests overlapped in greenlets (``pgoverlap.py``): a round trip then parks.
+        self.overlap: Overlap | None = None
+        #: Keys whose read is queued for the next overlapped round trip: a second request reading one waits for it.
+        self._inflight: set[bytes] = set()
         if write:
             pipe.queue(_BEGIN_WRITE)
             if assign:
@@ -242,7 +247,18 @@ class PostgresTxn(Txn):
         return self._pipe
 
     def _run(self) -> list[Any]:
-        """One round trip: everything queued; the wanted results, the note's taken out."""
+        """One round trip (or, overlapped, a share of one): the wanted results of what was queued, the note's taken out."""
+        overlap = self.overlap
+        if overlap is not None and overlap.overlapping:
+            return overlap.park()
+        wanted = [result for result in self.round_trip() if result is not None]
+        if self._noting:
+            self._noting = False
+            self._note(pgpipe.rows(wanted.pop(0)), assigned=True)
+        return wanted
+
+    def round_trip(self) -> list[Any]:
+        """Send everything queued and wait: each statement's result (None where not wanted)."""
         pipe = self._pipe
         first = not self.sent
         resend = list(pipe.queued) if first and self._reconnect is not None else None
@@ -265,11 +281,7 @@ class PostgresTxn(Txn):
         except BaseException:
             self.failed = True
             raise
-        wanted = [result for result in results if result is not None]
-        if self._noting:
-            self._noting = False
-            self._note(pgpipe.rows(wanted.pop(0)), assigned=True)
-        return wanted
+        return results
 
     def _note(self, rows: list[tuple[bytes | None, ...]], *, assigned: bool) -> None:
         """Keep the (id, start time) that end a note's row; no id: nothing written.
@@ -314,10 +326,22 @@ class PostgresTxn(Txn):
 
     def get(self, key: bytes) -> bytes | None:
         cache = self._cache
-        if cache is not None and key in cache:
-            return cache[key]
+        if cache is not None:
+            if key in cache:
+                return cache[key]
+            if key in self._inflight:  # another overlapped request reads it in the next round trip: wait for that
+                self._run()  # parks with nothing of its own queued; the reader was parked first, so is resumed first
+                if key in cache:
+                    return cache[key]
         self._pipe.queue(_GET, [key], want=True)
-        result = self._run()[-1]
+        overlapped = cache is not None and self.overlap is not None and self.overlap.overlapping
+        if overlapped:
+            self._inflight.add(key)
+        try:
+            result = self._run()[-1]
+        finally:
+            if overlapped:
+                self._inflight.discard(key)
         value: bytes | None = result.get_value(0, 0) if result.ntuples else None
         if cache is not None:
             cache[key] = value
@@ -580,12 +604,13 @@ class PostgresStore(Store):
         return self._transaction(write=write)
 
     @contextmanager
-    def snapshot(self) -> Iterator[object]:
+    def snapshot(self) -> Iterator[Snapshot]:
         """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
 
         Begun lazily at the first read, ended (COMMIT, not waited for) at the
         end.  A statement that fails aborts it: later reads inside then open
-        transactions of their own.
+        transactions of their own.  The ``Overlap`` yielded runs requests
+        with their reads overlapped (``pgoverlap.py``).
         """
         me = threading.get_ident()
         if me in self._snapshots:
@@ -593,8 +618,9 @@ class PostgresStore(Store):
         try:
             with self._transaction(write=False) as txn:
                 self._snapshots[me] = txn
+                txn.overlap = Overlap(txn)
                 try:
-                    yield txn
+                    yield txn.overlap
                 finally:
                     del self._snapshots[me]
                 if txn.failed:  # its reads were answered (with the error) already: only the transaction ends

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from cellstore.storage.base import Group, Store, Txn
+from cellstore.storage.base import Group, Snapshot, Store, Txn
 
 
 class PrefixedTxn(Txn):
@@ -87,7 +87,7 @@ class PrefixedStore(Store):
     def grouping(self) -> bool:
         return self.inner.grouping()
 
-    def snapshot(self) -> AbstractContextManager[object]:
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
         return self.inner.snapshot()
 
     def close(self) -> None:

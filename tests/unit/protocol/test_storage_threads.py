@@ -15,6 +15,7 @@ import pytest
 from cellstore.errors import ConditionalCheckFailedException, ServiceUnavailable, StorageUnavailable
 from cellstore.protocol import storage_threads
 from cellstore.protocol.storage_threads import StorageThreads
+from cellstore.storage.base import Snapshot
 from cellstore.waiting import Wait
 
 
@@ -48,9 +49,9 @@ class Backend:
             self.open = None
 
     @contextmanager
-    def snapshot(self) -> Iterator[object]:
+    def snapshot(self) -> Iterator[Snapshot]:
         self.snapshots += 1
-        yield None
+        yield Snapshot()
 
 
 def settle(waits: list[Wait]) -> list[Any]:

@@ -1,0 +1,156 @@
+"""``pgoverlap.Overlap``: a shared snapshot's read requests run together, their round trips merged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("psycopg")
+pytest.importorskip("greenlet")
+
+import psycopg
+
+from cellstore.storage.base import Snapshot
+from cellstore.storage.pgoverlap import Overlap
+from cellstore.storage.postgres import PostgresStore, PostgresTxn
+
+
+@pytest.fixture
+def store(postgres_dsn: str) -> Iterator[PostgresStore]:
+    backend = PostgresStore(postgres_dsn)
+    with backend.transaction(write=True) as txn:
+        txn.put(b"desc", b"the table")
+        for n in range(200):
+            txn.put(b"item/%03d" % n, b"value %d" % n)
+    yield backend
+    backend.close()
+
+
+def run(store: PostgresStore, works: list[Callable[[], Any]]) -> tuple[list[Any], Overlap]:
+    """Every work in one shared snapshot; each one's result (or the error it raised), in order."""
+    outcomes: list[Any] = [None] * len(works)
+
+    def answer(index: int, result: Any, error: BaseException | None) -> None:
+        outcomes[index] = error if error is not None else result
+
+    with store.snapshot() as shared:
+        assert isinstance(shared, Overlap)
+        shared.run(works, answer)
+    return outcomes, shared
+
+
+def get_item(store: PostgresStore, n: int) -> Callable[[], tuple[bytes | None, bytes | None]]:
+    """A GetItem's shape: the table's description, then the item."""
+
+    def work() -> tuple[bytes | None, bytes | None]:
+        with store.transaction(write=False) as txn:
+            return txn.get(b"desc"), txn.get(b"item/%03d" % n)
+
+    return work
+
+
+def test_reads_of_a_batch_share_round_trips(store: PostgresStore) -> None:
+    outcomes, shared = run(store, [get_item(store, n) for n in range(10)])
+    assert outcomes == [(b"the table", b"value %d" % n) for n in range(10)]
+    # One round trip for the description (read once for all ten), one for the ten items.
+    assert shared.round_trips == 2
+
+
+def test_ranges_and_gets_interleave_across_chunks(store: PostgresStore) -> None:
+    def scan(reverse: bool) -> Callable[[], list[bytes]]:
+        def work() -> list[bytes]:
+            with store.transaction(write=False) as txn:
+                return [key for key, _ in txn.range(b"item/", b"item0", reverse=reverse)]  # 200 keys: several chunks
+
+        return work
+
+    keys = [b"item/%03d" % n for n in range(200)]
+    outcomes, _ = run(store, [scan(False), get_item(store, 7), scan(True), get_item(store, 199)])
+    assert outcomes == [keys, (b"the table", b"value 7"), keys[::-1], (b"the table", b"value 199")]
+
+
+def test_the_batch_is_one_snapshot_taken_at_its_first_round_trip(store: PostgresStore, postgres_dsn: str) -> None:
+    other = PostgresStore(postgres_dsn)
+    try:
+        def reader_then_writer() -> bytes | None:
+            with store.transaction(write=False) as txn:
+                seen = txn.get(b"item/001")
+            with other.transaction(write=True) as txn:  # another front end commits meanwhile
+                txn.put(b"item/001", b"changed")
+                txn.put(b"item/002", b"changed")
+            return seen
+
+        def late_reader() -> tuple[bytes | None, bytes | None]:
+            with store.transaction(write=False) as txn:
+                first = txn.get(b"item/003")
+                return first, txn.get(b"item/002")  # after the other commit, in the same snapshot
+
+        outcomes, _ = run(store, [reader_then_writer, late_reader])
+        assert outcomes == [b"value 1", (b"value 3", b"value 2")]
+        with store.transaction(write=False) as txn:
+            assert txn.get(b"item/002") == b"changed"
+    finally:
+        other.close()
+
+
+def test_a_failed_round_trip_fails_the_reads_on_it_and_later_reads_open_their_own(store: PostgresStore) -> None:
+    def failing() -> None:
+        with store.transaction(write=False) as txn:
+            assert isinstance(txn, PostgresTxn)
+            txn.execute("SELECT 1/0")
+
+    def retrying() -> bytes | None:
+        try:
+            with store.transaction(write=False) as txn:
+                txn.get(b"item/005")  # in the same round trip as the failing statement
+        except psycopg.Error:
+            pass
+        with store.transaction(write=False) as txn:  # the shared transaction failed: a transaction of its own
+            return txn.get(b"item/005")
+
+    outcomes, shared = run(store, [failing, retrying, get_item(store, 6)])
+    assert isinstance(outcomes[0], psycopg.errors.DivisionByZero)
+    assert outcomes[1] == b"value 5"
+    assert isinstance(outcomes[2], psycopg.Error)  # parked on the same round trip
+    assert shared.round_trips == 1
+    with store.transaction(write=False) as txn:  # the connection went back to the pool usable
+        assert txn.get(b"item/008") == b"value 8"
+
+
+def test_works_that_read_nothing_or_raise_are_answered_in_turn(store: PostgresStore) -> None:
+    order: list[int] = []
+
+    def noted(index: int, work: Callable[[], Any]) -> Callable[[], Any]:
+        def wrapped() -> Any:
+            try:
+                return work()
+            finally:
+                order.append(index)
+
+        return wrapped
+
+    def boom() -> None:
+        raise KeyError("not found")
+
+    works = [noted(0, get_item(store, 1)), noted(1, lambda: "no reads"), noted(2, boom)]
+    outcomes, _ = run(store, works)
+    assert outcomes[0] == (b"the table", b"value 1")
+    assert outcomes[1] == "no reads"
+    assert isinstance(outcomes[2], KeyError)
+    assert order == [1, 2, 0]  # those that never waited finished first
+
+
+def test_reads_in_the_snapshot_outside_run_are_plain_round_trips(store: PostgresStore) -> None:
+    with store.snapshot():
+        with store.transaction(write=False) as txn:
+            assert txn.get(b"item/010") == b"value 10"
+        with store.transaction(write=False) as txn:
+            assert [key for key, _ in txn.range(b"item/01", b"item/02")] == [b"item/01%d" % n for n in range(10)]
+
+
+def test_the_default_snapshot_runs_works_one_after_another() -> None:
+    outcomes: list[Any] = []
+    Snapshot().run([lambda: 1, lambda: 1 / 0, lambda: 3], lambda i, result, error: outcomes.append((i, result, type(error))))
+    assert outcomes == [(0, 1, type(None)), (1, None, ZeroDivisionError), (2, 3, type(None))]
