@@ -30,6 +30,16 @@ class Txn(ABC):
     @abstractmethod
     def get(self, key: bytes) -> bytes | None: ...
 
+    def get_stable(self, key: bytes) -> bytes | None:
+        """``get`` of a key that rarely changes (a table's description, read by every request).
+
+        The answer is the same as ``get``'s.  A backend whose reads are round
+        trips may go on with the value it last read and check it in the same
+        snapshot before anything done with it counts (PostgreSQL:
+        ``storage/pgoverlap.py``); by default it is ``get``.
+        """
+        return self.get(key)
+
     @abstractmethod
     def put(self, key: bytes, value: bytes) -> None: ...
 

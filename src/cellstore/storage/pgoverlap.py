@@ -10,7 +10,7 @@ statement on the snapshot's connection and *parks* its greenlet rather than
 sending it; once every request of the batch is parked or done, one round trip
 sends everything queued, and each parked request is resumed with its own
 answers.  k GetItems then cost 2 round trips (the description, read once for
-all of them, then the k items), k Queries the same.
+all of them, then the k items), k Queries the same; one with a guess (below).
 
 Why greenlets: they let synchronous code stop in the middle of a call and
 resume later, on the same thread, for about a microsecond — the engine stays
@@ -19,6 +19,21 @@ switches only where it parks, inside the shared transaction's round trip
 (``PostgresTxn._run``), so the statements one request queues between two
 parks are contiguous in the connection's queue: its *segment*, whose answers
 are its own.  Everything runs on the storage thread that opened the snapshot.
+
+A key that rarely changes — a table's description, which every request
+reads before anything else (``Txn.get_stable``) — would still cost a round
+trip of its own before the item's.  So its value as last read (by any
+transaction of this process: ``PostgresStore``'s cache) is *guessed*: the
+request goes on at once with the guess, and the key is read again in the
+request's next round trip, which therefore brings the item *and* the check
+of the description it was found with, in the same snapshot.  A guess the
+check contradicts (the table was updated, deleted, re-created — by this front
+end or any other) makes the request run again from the start with what the
+snapshot holds, this time without guessing (``Misguessed``); nothing it did
+on the guess is answered.  A request that ends (or fails) before its next
+round trip waits for one to check its guesses before it is answered.  So a
+guess never decides an answer, and the cache needs no invalidation: the
+shared snapshot itself is the check.  k GetItems then cost one round trip.
 
 Semantics are the shared snapshot's, unchanged: one REPEATABLE READ
 transaction, begun at the first round trip, after every request of the batch
@@ -42,25 +57,41 @@ from cellstore.storage.pgpipe import Pipe
 class Shared(Protocol):
     """What overlapping needs of the shared transaction (``postgres.PostgresTxn``)."""
 
+    #: A round trip failed: PostgreSQL aborted the transaction.
+    failed: bool
+
     @property
     def pipe(self) -> Pipe: ...
 
     def round_trip(self) -> list[Any]:
         """Send everything queued, wait, and return each statement's result (None where not wanted)."""
 
+    def learned(self, key: bytes, result: Any) -> bytes | None:
+        """A guess's check came back: note ``key``'s value in this snapshot (``result`` of its read) and return it."""
+
+
+class Misguessed(BaseException):
+    """A request went on with a guess its check contradicted: it runs again (a BaseException: never swallowed on the way)."""
+
 
 class Overlap(Snapshot):
     """What ``PostgresStore.snapshot`` yields: ``run`` overlaps its works' reads on the shared transaction ``txn``."""
 
-    __slots__ = ("_hub", "_mark", "_parked", "round_trips", "txn")
+    __slots__ = ("_guesses", "_hub", "_mark", "_parked", "_sure", "_wrong", "checking", "misguessed", "round_trips", "txn")
 
     def __init__(self, txn: Shared) -> None:
         self.txn = txn
         self._hub: greenlet | None = None  # the greenlet running ``run`` (the thread's own), while it runs
         self._parked: list[tuple[greenlet, int, int]] = []  # each parked greenlet and its segment of the queue
         self._mark = 0  # where the next segment starts in the connection's queue
-        #: Round trips ``run`` made, for tests and benchmark notes.
+        #: Keys whose check is queued for the next round trip, and where in the queue.
+        self.checking: dict[bytes, int] = {}
+        self._guesses: dict[greenlet, list[tuple[bytes, bytes | None]]] = {}  # each request's guesses not yet checked
+        self._wrong: set[greenlet] = set()  # requests a check contradicted, to run again
+        self._sure: set[greenlet] = set()  # requests running again: they guess no more
+        #: Round trips ``run`` made, and requests run again after a wrong guess, for tests and benchmark notes.
         self.round_trips = 0
+        self.misguessed = 0
 
     @property
     def overlapping(self) -> bool:
@@ -68,14 +99,32 @@ class Overlap(Snapshot):
         hub = self._hub
         return hub is not None and getcurrent() is not hub
 
+    def may_guess(self) -> bool:
+        """Inside one of ``run``'s greenlets that has not been contradicted yet."""
+        hub = self._hub
+        if hub is None:
+            return False
+        current = getcurrent()
+        return current is not hub and current not in self._sure
+
+    def guessed(self, key: bytes, guess: bytes | None) -> None:
+        """This request goes on with ``guess`` for ``key``; its check must be queued (``checking``) by the caller."""
+        self._guesses.setdefault(getcurrent(), []).append((key, guess))
+
     def park(self) -> list[Any]:
-        """Wait for the next round trip; the wanted answers to what this greenlet queued since it last parked."""
+        """Wait for the next round trip; the wanted answers to what this greenlet queued since it last parked.
+
+        Raises ``Misguessed`` if the round trip contradicted one of its guesses.
+        """
         hub = self._hub
         assert hub is not None
+        current = getcurrent()
         end = len(self.txn.pipe.queued)
-        self._parked.append((getcurrent(), self._mark, end))
+        self._parked.append((current, self._mark, end))
         self._mark = end
         answers: list[Any] = hub.switch()
+        if current in self._wrong:
+            raise Misguessed()
         return answers
 
     def run(self, works: Sequence[Callable[[], Any]], answer: Answer) -> None:
@@ -85,7 +134,7 @@ class Overlap(Snapshot):
         self._hub = getcurrent()
         try:
             for index, work in enumerate(works):
-                greenlet(_one).switch(index, work, answer)  # runs until it parks or is done
+                greenlet(self._one).switch(index, work, answer)  # runs until it parks or is done
             while self._parked:
                 self._round_trip()
         finally:
@@ -96,6 +145,7 @@ class Overlap(Snapshot):
 
     def _round_trip(self) -> None:
         parked, self._parked = self._parked, []
+        checking, self.checking = self.checking, {}
         self._mark = 0
         self.round_trips += 1
         try:
@@ -104,14 +154,57 @@ class Overlap(Snapshot):
             for waiting, _, _ in parked:
                 waiting.throw(err)
             return
+        if checking:
+            self._check(checking, results)
         for waiting, start, end in parked:
             waiting.switch([result for result in results[start:end] if result is not None])
 
+    def _check(self, checking: dict[bytes, int], results: list[Any]) -> None:
+        """The checks of guesses came back (taken out of ``results``): mark every request one contradicts."""
+        found = {}
+        for key, index in checking.items():
+            found[key] = self.txn.learned(key, results[index])
+            results[index] = None  # nobody's answer
+        for waiting, guesses in self._guesses.items():
+            left = []
+            for key, guess in guesses:
+                if key not in found:
+                    left.append((key, guess))
+                elif found[key] != guess:
+                    self._wrong.add(waiting)
+            guesses[:] = left
 
-def _one(index: int, work: Callable[[], Any], answer: Answer) -> None:
-    try:
-        result = work()
-    except BaseException as err:  # noqa: BLE001 - the request's own outcome, handed to ``answer``
-        answer(index, None, err)
-        return
-    answer(index, result, None)
+    def _one(self, index: int, work: Callable[[], Any], answer: Answer) -> None:
+        """One request: run, its guesses checked before it is answered; run again if one was wrong."""
+        me = getcurrent()
+        try:
+            while True:
+                try:
+                    result, error = work(), None
+                    if self._guesses.get(me):
+                        self.park()  # nothing of its own to send: only its guesses' checks
+                except Misguessed:
+                    self._rerun(me)
+                    continue
+                except BaseException as err:  # noqa: BLE001 - the request's own outcome, handed to ``answer``
+                    result, error = None, err
+                    if self._guesses.get(me) and not self.txn.failed:
+                        try:
+                            self.park()  # an error found on a guess is no answer either
+                        except Misguessed:
+                            self._rerun(me)
+                            continue
+                        except BaseException as failed:  # noqa: BLE001 - the check's round trip failed
+                            error = failed
+                answer(index, result, error)
+                return
+        finally:
+            self._guesses.pop(me, None)
+            self._sure.discard(me)
+            self._wrong.discard(me)
+
+    def _rerun(self, me: greenlet) -> None:
+        self.misguessed += 1
+        self._guesses.pop(me, None)
+        self._wrong.discard(me)
+        self._sure.add(me)

@@ -79,6 +79,9 @@ _COMMIT = Statement("COMMIT")
 _ROLLBACK = Statement("ROLLBACK")
 _SYNC_NAMES = Statement("SELECT current_setting('synchronous_standby_names')")
 
+#: Keys a store remembers for ``get_stable`` guesses (table descriptions: one per table in use).
+_STABLE_LIMIT = 4096
+
 # A range is read in chunks (keyset pagination), so a Query that stops after
 # one page never reads the rest of the table; chunks grow for long scans.
 _FIRST_CHUNK = 64
@@ -185,8 +188,8 @@ class PostgresTxn(Txn):
     """
 
     __slots__ = (
-        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "overlap",
-        "sent", "server_started", "wrote", "xid",
+        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "_stable", "backend_pid", "failed",
+        "overlap", "sent", "server_started", "wrote", "xid",
     )
 
     def __init__(
@@ -198,8 +201,11 @@ class PostgresTxn(Txn):
         floor: int = 0,
         assign: bool = True,
         reconnect: Callable[[], Pipe] | None = None,
+        stable: dict[bytes, bytes | None] | None = None,
     ) -> None:
         self._pipe = pipe
+        # The store's last-read values of keys read with ``get_stable``: guesses, each checked before it counts.
+        self._stable = stable
         self._floor = floor
         self._sql = sql
         self._reconnect = reconnect
@@ -347,6 +353,40 @@ class PostgresTxn(Txn):
             cache[key] = value
         return value
 
+    def get_stable(self, key: bytes) -> bytes | None:
+        """``get``; inside an overlapped snapshot, a key read before is guessed and checked later (``pgoverlap.py``)."""
+        cache, stable = self._cache, self._stable
+        if cache is None or stable is None:
+            return self.get(key)
+        if key in cache:
+            return cache[key]
+        overlap = self.overlap
+        if overlap is not None and key in stable and key not in self._inflight and overlap.may_guess():
+            guess = stable[key]
+            if key not in overlap.checking:
+                overlap.checking[key] = len(self._pipe.queued)
+                self._pipe.queue(_GET, [key], want=True)
+            overlap.guessed(key, guess)
+            return guess
+        value = self.get(key)
+        self._remember(key, value)
+        return value
+
+    def learned(self, key: bytes, result: Any) -> bytes | None:
+        """A guess's check: ``key``'s value in this snapshot, from ``result`` of its read; remembered."""
+        value: bytes | None = result.get_value(0, 0) if result.ntuples else None
+        if self._cache is not None:
+            self._cache[key] = value
+        self._remember(key, value)
+        return value
+
+    def _remember(self, key: bytes, value: bytes | None) -> None:
+        stable = self._stable
+        if stable is not None:
+            if len(stable) >= _STABLE_LIMIT and key not in stable:
+                stable.clear()  # rare (table churn); simpler and safe: a guess is only ever a guess
+            stable[key] = value
+
     def put(self, key: bytes, value: bytes) -> None:
         self._pipe.queue(_PUT, [key, value])
         self.wrote = True
@@ -416,6 +456,9 @@ class _GroupTxn(Txn):
 
     def get(self, key: bytes) -> bytes | None:
         return self._shared.get(key)
+
+    def get_stable(self, key: bytes) -> bytes | None:
+        return self._shared.get_stable(key)
 
     def put(self, key: bytes, value: bytes) -> None:
         self.wrote = True
@@ -514,6 +557,8 @@ class PostgresStore(Store):
         self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
         #: The shared read snapshot each thread has open (``snapshot``).
         self._snapshots: dict[int, PostgresTxn] = {}
+        #: Values last read of keys read with ``Txn.get_stable``: an overlapped read's guesses (``pgoverlap.py``).
+        self._stable: dict[bytes, bytes | None] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
         self.replicas: ConnectionPool | None = None
         try:
@@ -591,7 +636,7 @@ class PostgresStore(Store):
         holder: list[PostgresTxn] = []
         txn = PostgresTxn(
             self._connection(guard, pool), self._sql, write=write, floor=floor, assign=assign,
-            reconnect=self._reconnector(guard, pool, holder),
+            reconnect=self._reconnector(guard, pool, holder), stable=self._stable,
         )
         holder.append(txn)
         return txn

@@ -32,6 +32,9 @@ class PrefixedTxn(Txn):
     def get(self, key: bytes) -> bytes | None:
         return self._inner.get(self._prefix + key)
 
+    def get_stable(self, key: bytes) -> bytes | None:
+        return self._inner.get_stable(self._prefix + key)
+
     def put(self, key: bytes, value: bytes) -> None:
         self._inner.put(self._prefix + key, value)
 

@@ -154,3 +154,117 @@ def test_the_default_snapshot_runs_works_one_after_another() -> None:
     outcomes: list[Any] = []
     Snapshot().run([lambda: 1, lambda: 1 / 0, lambda: 3], lambda i, result, error: outcomes.append((i, result, type(error))))
     assert outcomes == [(0, 1, type(None)), (1, None, ZeroDivisionError), (2, 3, type(None))]
+
+
+def get_stable_item(store: PostgresStore, n: int) -> Callable[[], tuple[bytes | None, bytes | None]]:
+    """A GetItem as the engine reads it: the description with ``get_stable``, then the item."""
+
+    def work() -> tuple[bytes | None, bytes | None]:
+        with store.transaction(write=False) as txn:
+            return txn.get_stable(b"desc"), txn.get(b"item/%03d" % n)
+
+    return work
+
+
+def test_a_remembered_description_is_guessed_and_the_batch_is_one_round_trip(store: PostgresStore) -> None:
+    run(store, [get_stable_item(store, 0), get_stable_item(store, 1)])  # reads and remembers it
+    outcomes, shared = run(store, [get_stable_item(store, n) for n in range(10)])
+    assert outcomes == [(b"the table", b"value %d" % n) for n in range(10)]
+    assert (shared.round_trips, shared.misguessed) == (1, 0)  # the description's check went with the items
+
+
+def test_a_description_another_front_end_changed_is_read_again(store: PostgresStore, postgres_dsn: str) -> None:
+    run(store, [get_stable_item(store, 0), get_stable_item(store, 1)])
+    other = PostgresStore(postgres_dsn)
+    try:
+        with other.transaction(write=True) as txn:
+            txn.put(b"desc", b"updated")
+        outcomes, shared = run(store, [get_stable_item(store, n) for n in range(4)])
+        assert outcomes == [(b"updated", b"value %d" % n) for n in range(4)]
+        assert shared.misguessed == 4
+        outcomes, shared = run(store, [get_stable_item(store, n) for n in range(4)])  # remembered again
+        assert outcomes == [(b"updated", b"value %d" % n) for n in range(4)]
+        assert (shared.round_trips, shared.misguessed) == (1, 0)
+        with other.transaction(write=True) as txn:
+            txn.delete(b"desc")
+        outcomes, _ = run(store, [get_stable_item(store, 3)])
+        assert outcomes == [(None, b"value 3")]
+    finally:
+        other.close()
+
+
+def test_a_request_that_only_guessed_or_failed_on_a_guess_waits_for_its_check(store: PostgresStore, postgres_dsn: str) -> None:
+    run(store, [get_stable_item(store, 0), get_stable_item(store, 1)])
+    other = PostgresStore(postgres_dsn)
+    try:
+        with other.transaction(write=True) as txn:
+            txn.put(b"desc", b"re-created")
+
+        def describe() -> bytes | None:
+            with store.transaction(write=False) as txn:
+                return txn.get_stable(b"desc")
+
+        def strict() -> bytes | None:
+            with store.transaction(write=False) as txn:
+                found = txn.get_stable(b"desc")
+                if found != b"re-created":
+                    raise LookupError("no such table")  # what the engine would answer on the old description
+                return found
+
+        outcomes, shared = run(store, [describe, strict])
+        assert outcomes == [b"re-created", b"re-created"]
+        assert shared.misguessed == 2
+    finally:
+        other.close()
+
+
+def test_the_guess_is_checked_in_the_batch_s_own_snapshot(store: PostgresStore, postgres_dsn: str) -> None:
+    """The check is read in the same snapshot as the item: a change committed after it began is not seen by either."""
+    run(store, [get_stable_item(store, 0), get_stable_item(store, 1)])
+    other = PostgresStore(postgres_dsn)
+    try:
+        def first() -> bytes | None:
+            with store.transaction(write=False) as txn:
+                seen = txn.get(b"item/004")  # the snapshot begins here
+            with other.transaction(write=True) as txn:
+                txn.put(b"desc", b"too late")
+                txn.put(b"item/009", b"too late")
+            return seen
+
+        outcomes, shared = run(store, [first, get_stable_item(store, 9)])
+        assert outcomes == [b"value 4", (b"the table", b"value 9")]
+        assert shared.misguessed == 0
+    finally:
+        other.close()
+
+
+def test_a_second_front_end_re_creating_a_table_is_seen_by_the_engine(postgres_dsn: str) -> None:
+    from cellstore.engine import catalog, items
+    from cellstore.engine.wiring import open_database
+
+    def spec(range_key: str | None) -> catalog.TableSpec:
+        definitions = (("pk", "S"),) + ((range_key, "S"),) if range_key else (("pk", "S"),)
+        return catalog.TableSpec("t", definitions, "pk", range_key, billing_mode="PAY_PER_REQUEST")
+
+    mine, theirs = PostgresStore(postgres_dsn), PostgresStore(postgres_dsn)
+    db, other = open_database(mine, background=False), open_database(theirs, background=False)
+    try:
+        catalog.create_table(db, spec(None))
+        items.put_item(db, "t", {"pk": {"S": "a"}, "v": {"S": "first"}})
+
+        def read(key: dict[str, Any]) -> Callable[[], Any]:
+            return lambda: items.get_item(db, "t", key)[1]
+
+        outcomes, shared = run(mine, [read({"pk": {"S": "a"}}), read({"pk": {"S": "a"}})])
+        assert outcomes == [{"pk": {"S": "a"}, "v": {"S": "first"}}] * 2
+        # Another front end deletes the table and creates one of the same name with another key schema.
+        catalog.delete_table(other, "t")
+        catalog.create_table(other, spec("sk"))
+        items.put_item(other, "t", {"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "second"}})
+        outcomes, shared = run(mine, [read({"pk": {"S": "a"}}), read({"pk": {"S": "a"}, "sk": {"S": "1"}})])
+        assert type(outcomes[0]).__name__ == "ValidationException"  # the old key no longer fits the table
+        assert outcomes[1] == {"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "second"}}
+        assert shared.misguessed == 2
+    finally:
+        db.close()
+        other.close()
