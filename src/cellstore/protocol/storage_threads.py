@@ -275,11 +275,12 @@ class StorageThreads:
     def _run(self) -> None:
         """A reader thread: every read waiting when it looks (up to ``READ_GROUP_MAX``), in one snapshot."""
         while (batch := self._take(self._queue, READ_GROUP_MAX)) is not None:
-            snapshot = batch[0].group if len(batch) > 1 else None
+            snapshot = batch[0].group if batch else None
             if snapshot is None:
                 for job in batch:
                     self._answer(job, *_outcome(job))
                 continue
+            # Even one read: in the snapshot it may guess its table's description (one round trip, not two).
             with snapshot() as shared:  # each read is answered as soon as it is done: nothing to commit
                 shared.run([job.work for job in batch], self._answering(batch))
 
