@@ -37,7 +37,11 @@ shared snapshot itself is the check.  k GetItems then cost one round trip.
 
 Semantics are the shared snapshot's, unchanged: one REPEATABLE READ
 transaction, begun at the first round trip, after every request of the batch
-arrived, so each sees every write acknowledged before it arrived.  A round
+arrived, so each sees every write acknowledged before it arrived.  On a
+quorum cell the batch's eventually consistent reads share a second one, on a
+replica (``PostgresStore.stale_read``): a round trip then serves both
+connections, one after the other; a guess is checked on the connection
+whose reads it served.  A round
 trip that fails fails every request parked on it (a failed statement aborts
 the shared transaction for all of them); later reads then open transactions
 of their own, as before.
@@ -59,6 +63,8 @@ class Shared(Protocol):
 
     #: A round trip failed: PostgreSQL aborted the transaction.
     failed: bool
+    #: Keys whose guess's check is queued for the next round trip, and where in the queue.
+    checking: dict[bytes, int]
 
     @property
     def pipe(self) -> Pipe: ...
@@ -75,23 +81,28 @@ class Misguessed(BaseException):
 
 
 class Overlap(Snapshot):
-    """What ``PostgresStore.snapshot`` yields: ``run`` overlaps its works' reads on the shared transaction ``txn``."""
+    """What ``PostgresStore.snapshot`` yields: ``run`` overlaps its works' reads on the shared transactions ``txns``."""
 
-    __slots__ = ("_guesses", "_hub", "_mark", "_parked", "_sure", "_wrong", "checking", "misguessed", "round_trips", "txn")
+    __slots__ = ("_guesses", "_hub", "_marks", "_parked", "_sure", "_wrong", "misguessed", "round_trips", "txns")
 
     def __init__(self, txn: Shared) -> None:
-        self.txn = txn
+        #: The shared transactions: the primary's, and a replica's once an eventually consistent read opened it.
+        self.txns: list[Shared] = [txn]
         self._hub: greenlet | None = None  # the greenlet running ``run`` (the thread's own), while it runs
-        self._parked: list[tuple[greenlet, int, int]] = []  # each parked greenlet and its segment of the queue
-        self._mark = 0  # where the next segment starts in the connection's queue
-        #: Keys whose check is queued for the next round trip, and where in the queue.
-        self.checking: dict[bytes, int] = {}
-        self._guesses: dict[greenlet, list[tuple[bytes, bytes | None]]] = {}  # each request's guesses not yet checked
-        self._wrong: set[greenlet] = set()  # requests a check contradicted, to run again
+        # Each parked greenlet, the transaction it waits on (None: only its guesses' checks) and its segment of that queue.
+        self._parked: list[tuple[greenlet, Shared | None, int, int]] = []
+        self._marks: dict[Shared, int] = {}  # where the next segment starts in each connection's queue
+        # Each request's guesses not yet checked: the transaction that checks it, the key, the value guessed.
+        self._guesses: dict[greenlet, list[tuple[Shared, bytes, bytes | None]]] = {}
+        self._wrong: set[greenlet] = set()  # requests a check contradicted (or could not make), to run again
         self._sure: set[greenlet] = set()  # requests running again: they guess no more
         #: Round trips ``run`` made, and requests run again after a wrong guess, for tests and benchmark notes.
         self.round_trips = 0
         self.misguessed = 0
+
+    def add(self, txn: Shared) -> None:
+        """Another shared transaction (a replica's) whose round trips park too."""
+        self.txns.append(txn)
 
     @property
     def overlapping(self) -> bool:
@@ -107,21 +118,25 @@ class Overlap(Snapshot):
         current = getcurrent()
         return current is not hub and current not in self._sure
 
-    def guessed(self, key: bytes, guess: bytes | None) -> None:
-        """This request goes on with ``guess`` for ``key``; its check must be queued (``checking``) by the caller."""
-        self._guesses.setdefault(getcurrent(), []).append((key, guess))
+    def guessed(self, txn: Shared, key: bytes, guess: bytes | None) -> None:
+        """This request goes on with ``guess`` for ``key``; its check must be queued on ``txn`` (``checking``) by the caller."""
+        self._guesses.setdefault(getcurrent(), []).append((txn, key, guess))
 
-    def park(self) -> list[Any]:
-        """Wait for the next round trip; the wanted answers to what this greenlet queued since it last parked.
+    def park(self, txn: Shared | None) -> list[Any]:
+        """Wait for the next round trip; the wanted answers to what this greenlet queued on ``txn`` since it last parked.
 
+        ``txn`` None: nothing of its own to send, only its guesses to check.
         Raises ``Misguessed`` if the round trip contradicted one of its guesses.
         """
         hub = self._hub
         assert hub is not None
         current = getcurrent()
-        end = len(self.txn.pipe.queued)
-        self._parked.append((current, self._mark, end))
-        self._mark = end
+        if txn is None:
+            self._parked.append((current, None, 0, 0))
+        else:
+            start, end = self._marks.get(txn, 0), len(txn.pipe.queued)
+            self._parked.append((current, txn, start, end))
+            self._marks[txn] = end
         answers: list[Any] = hub.switch()
         if current in self._wrong:
             raise Misguessed()
@@ -140,39 +155,57 @@ class Overlap(Snapshot):
         finally:
             self._hub = None
             stuck, self._parked = self._parked, []
-            for waiting, _, _ in stuck:  # only after a bug in the loop above: end them rather than leak them
+            for waiting, _, _, _ in stuck:  # only after a bug in the loop above: end them rather than leak them
                 waiting.throw(RuntimeError("the shared snapshot ended before this read was answered"))
 
     def _round_trip(self) -> None:
+        """One round trip on each shared transaction someone waits on; then every parked request resumed, in order."""
         parked, self._parked = self._parked, []
-        checking, self.checking = self.checking, {}
-        self._mark = 0
-        self.round_trips += 1
-        try:
-            results = self.txn.round_trip()
-        except BaseException as err:  # noqa: BLE001 - each parked request gets the error, as it would alone
-            for waiting, _, _ in parked:
-                waiting.throw(err)
-            return
-        if checking:
-            self._check(checking, results)
-        for waiting, start, end in parked:
-            waiting.switch([result for result in results[start:end] if result is not None])
+        results: dict[Shared, list[Any]] = {}
+        failures: dict[Shared, BaseException] = {}
+        for txn in self.txns:
+            if not txn.checking and not any(on is txn for _, on, _, _ in parked):
+                continue
+            checking, txn.checking = txn.checking, {}
+            self._marks[txn] = 0
+            self.round_trips += 1
+            try:
+                results[txn] = found = txn.round_trip()
+            except BaseException as err:  # noqa: BLE001 - each request parked on it gets the error, as it would alone
+                failures[txn] = err
+                self._unchecked(txn)
+                continue
+            if checking:
+                self._check(txn, checking, found)
+        for waiting, on, start, end in parked:
+            if on is None:
+                waiting.switch([])
+            elif on in failures:
+                waiting.throw(failures[on])
+            else:
+                waiting.switch([result for result in results[on][start:end] if result is not None])
 
-    def _check(self, checking: dict[bytes, int], results: list[Any]) -> None:
-        """The checks of guesses came back (taken out of ``results``): mark every request one contradicts."""
+    def _check(self, txn: Shared, checking: dict[bytes, int], results: list[Any]) -> None:
+        """The checks of guesses on ``txn`` came back (taken out of ``results``): mark every request one contradicts."""
         found = {}
         for key, index in checking.items():
-            found[key] = self.txn.learned(key, results[index])
+            found[key] = txn.learned(key, results[index])
             results[index] = None  # nobody's answer
         for waiting, guesses in self._guesses.items():
             left = []
-            for key, guess in guesses:
-                if key not in found:
-                    left.append((key, guess))
+            for on, key, guess in guesses:
+                if on is not txn or key not in found:
+                    left.append((on, key, guess))
                 elif found[key] != guess:
                     self._wrong.add(waiting)
             guesses[:] = left
+
+    def _unchecked(self, txn: Shared) -> None:
+        """``txn``'s round trip failed: a guess it was to check is as good as wrong (the request runs again, without)."""
+        for waiting, guesses in self._guesses.items():
+            if any(on is txn for on, _, _ in guesses):
+                self._wrong.add(waiting)
+                guesses[:] = [entry for entry in guesses if entry[0] is not txn]
 
     def _one(self, index: int, work: Callable[[], Any], answer: Answer) -> None:
         """One request: run, its guesses checked before it is answered; run again if one was wrong."""
@@ -181,21 +214,19 @@ class Overlap(Snapshot):
             while True:
                 try:
                     result, error = work(), None
-                    if self._guesses.get(me):
-                        self.park()  # nothing of its own to send: only its guesses' checks
                 except Misguessed:
                     self._rerun(me)
                     continue
                 except BaseException as err:  # noqa: BLE001 - the request's own outcome, handed to ``answer``
                     result, error = None, err
-                    if self._guesses.get(me) and not self.txn.failed:
-                        try:
-                            self.park()  # an error found on a guess is no answer either
-                        except Misguessed:
-                            self._rerun(me)
-                            continue
-                        except BaseException as failed:  # noqa: BLE001 - the check's round trip failed
-                            error = failed
+                try:
+                    if self._guesses.get(me):
+                        self.park(None)  # an answer (or an error) found on a guess counts only once it is checked
+                    elif me in self._wrong:
+                        raise Misguessed()
+                except Misguessed:
+                    self._rerun(me)
+                    continue
                 answer(index, result, error)
                 return
         finally:

@@ -188,8 +188,8 @@ class PostgresTxn(Txn):
     """
 
     __slots__ = (
-        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "_stable", "backend_pid", "failed",
-        "overlap", "sent", "server_started", "wrote", "xid",
+        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "_stable", "backend_pid", "checking",
+        "failed", "overlap", "sent", "server_started", "wrote", "xid",
     )
 
     def __init__(
@@ -231,6 +231,8 @@ class PostgresTxn(Txn):
         self.overlap: Overlap | None = None
         #: Keys whose read is queued for the next overlapped round trip: a second request reading one waits for it.
         self._inflight: set[bytes] = set()
+        #: Keys whose guess's check is queued for the next overlapped round trip, and where in the queue.
+        self.checking: dict[bytes, int] = {}
         if write:
             pipe.queue(_BEGIN_WRITE)
             if assign:
@@ -256,7 +258,7 @@ class PostgresTxn(Txn):
         """One round trip (or, overlapped, a share of one): the wanted results of what was queued, the note's taken out."""
         overlap = self.overlap
         if overlap is not None and overlap.overlapping:
-            return overlap.park()
+            return overlap.park(self)
         wanted = [result for result in self.round_trip() if result is not None]
         if self._noting:
             self._noting = False
@@ -363,10 +365,10 @@ class PostgresTxn(Txn):
         overlap = self.overlap
         if overlap is not None and key in stable and key not in self._inflight and overlap.may_guess():
             guess = stable[key]
-            if key not in overlap.checking:
-                overlap.checking[key] = len(self._pipe.queued)
+            if key not in self.checking:
+                self.checking[key] = len(self._pipe.queued)
                 self._pipe.queue(_GET, [key], want=True)
-            overlap.guessed(key, guess)
+            overlap.guessed(self, key, guess)
             return guess
         value = self.get(key)
         self._remember(key, value)
@@ -555,8 +557,10 @@ class PostgresStore(Store):
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
         #: The group commit each thread has open (``group``): its transaction and its ``Group``.
         self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
-        #: The shared read snapshot each thread has open (``snapshot``).
+        #: The shared read snapshot each thread has open (``snapshot``), and on a quorum cell its replica's
+        #: (the primary's own when no replica answered).
         self._snapshots: dict[int, PostgresTxn] = {}
+        self._replica_snapshots: dict[int, PostgresTxn] = {}
         #: Values last read of keys read with ``Txn.get_stable``: an overlapped read's guesses (``pgoverlap.py``).
         self._stable: dict[bytes, bytes | None] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
@@ -655,7 +659,9 @@ class PostgresStore(Store):
         Begun lazily at the first read, ended (COMMIT, not waited for) at the
         end.  A statement that fails aborts it: later reads inside then open
         transactions of their own.  The ``Overlap`` yielded runs requests
-        with their reads overlapped (``pgoverlap.py``).
+        with their reads overlapped (``pgoverlap.py``).  On a quorum cell the
+        eventually consistent reads inside share a second one, on a replica
+        (``stale_read``), opened at the first of them.
         """
         me = threading.get_ident()
         if me in self._snapshots:
@@ -668,10 +674,40 @@ class PostgresStore(Store):
                     yield txn.overlap
                 finally:
                     del self._snapshots[me]
+                    replica = self._replica_snapshots.pop(me, None)
+                    if replica is not None and replica is not txn and self.replicas is not None:
+                        _end_replica(replica, self.replicas)
                 if txn.failed:  # its reads were answered (with the error) already: only the transaction ends
                     raise _Rollback
         except _Rollback:
             pass
+
+    @contextmanager
+    def _in_replica_snapshot(self, replicas: ConnectionPool) -> Iterator[Txn]:
+        """An eventually consistent read in this thread's shared snapshot: the batch's replica transaction."""
+        me = threading.get_ident()
+        primary = self._snapshots[me]
+        shared = self._replica_snapshots.get(me)
+        if shared is None:
+            try:
+                shared = self._open(write=False, guard=None, pool=replicas)
+            except StorageUnavailable:
+                log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
+                shared = self._replica_snapshots[me] = primary  # for the rest of the batch too
+            else:
+                self._replica_snapshots[me] = shared
+                shared.overlap = primary.overlap
+                if primary.overlap is not None:
+                    primary.overlap.add(shared)
+        if shared is primary:
+            with self._in_snapshot(primary) as txn:
+                yield txn
+            return
+        if shared.failed:
+            with self._replica_read(replicas) as txn:
+                yield txn
+            return
+        yield shared
 
     @contextmanager
     def _in_snapshot(self, shared: PostgresTxn) -> Iterator[Txn]:
@@ -725,10 +761,13 @@ class PostgresStore(Store):
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
         if self._groups and threading.get_ident() in self._groups:
             return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
+        shared = self._snapshots and threading.get_ident() in self._snapshots
         if self.replicas is None:
-            if self._snapshots and threading.get_ident() in self._snapshots:
+            if shared:
                 return self._in_snapshot(self._snapshots[threading.get_ident()])
             return self._transaction(write=False)
+        if shared:
+            return self._in_replica_snapshot(self.replicas)
         return self._replica_read(self.replicas)
 
     @contextmanager
@@ -982,6 +1021,17 @@ def _rollback(txn: PostgresTxn) -> None:
         pipe.send_unread()
     except psycopg.Error:
         log.debug("rollback failed", exc_info=True)
+
+
+def _end_replica(txn: PostgresTxn, replicas: ConnectionPool) -> None:
+    """End a shared snapshot's replica transaction and give its connection back."""
+    try:
+        if txn.failed:
+            _rollback(txn)
+        else:
+            _end_read(txn)
+    finally:
+        replicas.putconn(txn.pipe)
 
 
 def _end_read(txn: PostgresTxn) -> None:

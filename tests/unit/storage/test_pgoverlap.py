@@ -268,3 +268,48 @@ def test_a_second_front_end_re_creating_a_table_is_seen_by_the_engine(postgres_d
     finally:
         db.close()
         other.close()
+
+
+def test_eventually_consistent_reads_of_a_batch_share_one_replica_transaction(postgres_dsn: str) -> None:
+    """On a quorum cell (here: a "replica" pool that reaches the same server) stale reads share their own snapshot."""
+    from cellstore.storage.pgpool import ConnectionPool, PoolTimeout
+
+    store = PostgresStore(postgres_dsn)
+    store.replicas = ConnectionPool(postgres_dsn, max_size=4, timeout=1.0)
+    try:
+        with store.transaction(write=True) as txn:
+            txn.put(b"desc", b"the table")
+            txn.put(b"item/001", b"value 1")
+        seen: list[tuple[str, int]] = []
+
+        def read(stale: bool) -> Callable[[], bytes | None]:
+            def work() -> bytes | None:
+                with store.stale_read() if stale else store.transaction(write=False) as txn:
+                    assert isinstance(txn, PostgresTxn)
+                    seen.append(("stale" if stale else "strong", txn.backend_pid))
+                    txn.get_stable(b"desc")
+                    return txn.get(b"item/001")
+
+            return work
+
+        for _ in range(2):  # the second time the description is guessed, on each connection
+            seen.clear()
+            outcomes, shared = run(store, [read(n % 2 == 0) for n in range(6)])
+            assert outcomes == [b"value 1"] * 6
+            assert len({pid for kind, pid in seen if kind == "stale"}) == 1
+            assert len({pid for kind, pid in seen if kind == "strong"}) == 1
+            assert len(set(seen)) == 2 and len(shared.txns) == 2
+            assert store.replicas.in_use() == 0  # the replica's connection went back at the end
+        assert (shared.round_trips, shared.misguessed) == (2, 0)  # one per connection
+
+        # No replica answers: the batch's stale reads fall back to the primary's shared transaction.
+        store.replicas.close()
+        store.replicas = ConnectionPool("host=127.0.0.1 port=1 connect_timeout=1", max_size=1, timeout=0.2)
+        seen.clear()
+        outcomes, shared = run(store, [read(True), read(True), read(False)])
+        assert outcomes == [b"value 1"] * 3
+        assert len({pid for _, pid in seen}) == 1 and len(shared.txns) == 1
+        with pytest.raises(PoolTimeout):
+            store.replicas.getconn()
+    finally:
+        store.close()
