@@ -130,8 +130,8 @@ def main() -> int:
     if args.quorum:
         header += " quorum req/s | quorum ÷ PG |"
         rule += "---:|---:|"
-    print(header + " SQLite p50/p99 ms | PostgreSQL p50/p99 ms |")
-    print(rule + "---:|---:|")
+    print(header + " SQLite p50/p99 ms | PostgreSQL p50/p99 ms |" + (" baseline p50/p99 ms |" if args.baseline else ""))
+    print(rule + "---:|---:|" + ("---:|" if args.baseline else ""))
     for workload in WORKLOADS:
         s, p = cells["SQLite"][workload], cells["PostgreSQL"][workload]
         line = (f"| {load.WORKLOADS[workload][1]} | {statistics.median(c.rps for c in s):,.0f} "
@@ -144,6 +144,9 @@ def main() -> int:
             line += f" {statistics.median(c.rps for c in q):,.0f} | {_ratios(q, p)} |"
         line += (f" {statistics.median(c.p50_ms for c in s):.1f} / {statistics.median(c.p99_ms for c in s):.1f} "
                  f"| {statistics.median(c.p50_ms for c in p):.1f} / {statistics.median(c.p99_ms for c in p):.1f} |")
+        if args.baseline:
+            b = cells["baseline"][workload]
+            line += f" {statistics.median(c.p50_ms for c in b):.1f} / {statistics.median(c.p99_ms for c in b):.1f} |"
         print(line)
     errors = sum(c.errors for per in cells.values() for runs in per.values() for c in runs)
     if errors:
