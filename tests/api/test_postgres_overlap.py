@@ -7,6 +7,7 @@ still see each other, and every acknowledged write must be there.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -108,6 +109,11 @@ def test_overlapped_reads_see_a_table_another_front_end_re_created(
         GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": "by_v", "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
                                                  "Projection": {"ProjectionType": "ALL"}}}],
     )
+    # Readable once its backfill (a background task of either front end) is done: wait until the other one says so.
+    deadline = time.monotonic() + 30
+    while theirs.describe_table(TableName="shared")["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"] != "ACTIVE":
+        assert time.monotonic() < deadline, "the index never became active"
+        time.sleep(0.05)
 
     def index_known(n: int) -> str:
         try:

@@ -85,9 +85,9 @@ class Overlap(Snapshot):
 
     __slots__ = ("_guesses", "_hub", "_marks", "_parked", "_sure", "_wrong", "misguessed", "round_trips", "txns")
 
-    def __init__(self, txn: Shared) -> None:
-        #: The shared transactions: the primary's, and a replica's once an eventually consistent read opened it.
-        self.txns: list[Shared] = [txn]
+    def __init__(self) -> None:
+        #: The shared transactions, each added when a read opened it: the primary's, a replica's.
+        self.txns: list[Shared] = []
         self._hub: greenlet | None = None  # the greenlet running ``run`` (the thread's own), while it runs
         # Each parked greenlet, the transaction it waits on (None: only its guesses' checks) and its segment of that queue.
         self._parked: list[tuple[greenlet, Shared | None, int, int]] = []
@@ -101,7 +101,7 @@ class Overlap(Snapshot):
         self.misguessed = 0
 
     def add(self, txn: Shared) -> None:
-        """Another shared transaction (a replica's) whose round trips park too."""
+        """A shared transaction whose round trips park inside ``run``."""
         self.txns.append(txn)
 
     @property

@@ -488,6 +488,18 @@ class _GroupTxn(Txn):
         return self._shared.range_stats(start, end)
 
 
+class _Shared:
+    """A thread's shared snapshot: its overlap, and its transactions once a read opened them."""
+
+    __slots__ = ("no_replica", "overlap", "primary", "replica")
+
+    def __init__(self) -> None:
+        self.overlap = Overlap()
+        self.primary: PostgresTxn | None = None
+        self.replica: PostgresTxn | None = None
+        self.no_replica = False  # no replica answered: the batch's eventually consistent reads read the primary
+
+
 class _Rollback(Exception):
     """Ends a spoiled group commit's transaction without committing it."""
 
@@ -557,10 +569,8 @@ class PostgresStore(Store):
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
         #: The group commit each thread has open (``group``): its transaction and its ``Group``.
         self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
-        #: The shared read snapshot each thread has open (``snapshot``), and on a quorum cell its replica's
-        #: (the primary's own when no replica answered).
-        self._snapshots: dict[int, PostgresTxn] = {}
-        self._replica_snapshots: dict[int, PostgresTxn] = {}
+        #: The shared read snapshot each thread has open (``snapshot``).
+        self._snapshots: dict[int, _Shared] = {}
         #: Values last read of keys read with ``Txn.get_stable``: an overlapped read's guesses (``pgoverlap.py``).
         self._stable: dict[bytes, bytes | None] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
@@ -656,66 +666,65 @@ class PostgresStore(Store):
     def snapshot(self) -> Iterator[Snapshot]:
         """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
 
-        Begun lazily at the first read, ended (COMMIT, not waited for) at the
-        end.  A statement that fails aborts it: later reads inside then open
-        transactions of their own.  The ``Overlap`` yielded runs requests
-        with their reads overlapped (``pgoverlap.py``).  On a quorum cell the
-        eventually consistent reads inside share a second one, on a replica
-        (``stale_read``), opened at the first of them.
+        Opened at the first read inside, begun with its first round trip,
+        ended (COMMIT, not waited for) at the end.  A statement that fails
+        aborts it: later reads inside then open transactions of their own.
+        The ``Overlap`` yielded runs requests with their reads overlapped
+        (``pgoverlap.py``).  On a quorum cell the eventually consistent
+        reads inside share a second one, on a replica (``stale_read``); the
+        primary's is then opened only if a read needs it, so that they go on
+        while there is no primary.
         """
         me = threading.get_ident()
         if me in self._snapshots:
             raise RuntimeError("shared snapshots do not nest")
+        shared = self._snapshots[me] = _Shared()
         try:
-            with self._transaction(write=False) as txn:
-                self._snapshots[me] = txn
-                txn.overlap = Overlap(txn)
-                try:
-                    yield txn.overlap
-                finally:
-                    del self._snapshots[me]
-                    replica = self._replica_snapshots.pop(me, None)
-                    if replica is not None and replica is not txn and self.replicas is not None:
-                        _end_replica(replica, self.replicas)
-                if txn.failed:  # its reads were answered (with the error) already: only the transaction ends
-                    raise _Rollback
-        except _Rollback:
-            pass
+            yield shared.overlap
+        finally:
+            del self._snapshots[me]
+            if shared.primary is not None:
+                _end_shared(shared.primary, self._pool)
+            if shared.replica is not None and self.replicas is not None:
+                _end_shared(shared.replica, self.replicas)
 
     @contextmanager
-    def _in_replica_snapshot(self, replicas: ConnectionPool) -> Iterator[Txn]:
+    def _in_snapshot(self, shared: _Shared) -> Iterator[Txn]:
+        """A read in this thread's shared snapshot: the primary's shared transaction, opened by the first."""
+        txn = shared.primary
+        if txn is None:
+            txn = shared.primary = self._open(write=False, guard=None, pool=self._pool)
+            txn.overlap = shared.overlap
+            shared.overlap.add(txn)
+        if txn.failed:
+            with self._transaction(write=False) as own:
+                yield own
+            return
+        yield txn
+
+    @contextmanager
+    def _in_replica_snapshot(self, shared: _Shared, replicas: ConnectionPool) -> Iterator[Txn]:
         """An eventually consistent read in this thread's shared snapshot: the batch's replica transaction."""
-        me = threading.get_ident()
-        primary = self._snapshots[me]
-        shared = self._replica_snapshots.get(me)
-        if shared is None:
+        if shared.replica is None and not shared.no_replica:
             try:
-                shared = self._open(write=False, guard=None, pool=replicas)
+                opened = self._open(write=False, guard=None, pool=replicas)
             except StorageUnavailable:
                 log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
-                shared = self._replica_snapshots[me] = primary  # for the rest of the batch too
+                shared.no_replica = True  # for the rest of the batch too
             else:
-                self._replica_snapshots[me] = shared
-                shared.overlap = primary.overlap
-                if primary.overlap is not None:
-                    primary.overlap.add(shared)
-        if shared is primary:
-            with self._in_snapshot(primary) as txn:
+                shared.replica = opened
+                opened.overlap = shared.overlap
+                shared.overlap.add(opened)
+        replica = shared.replica
+        if replica is None:
+            with self._in_snapshot(shared) as txn:
                 yield txn
             return
-        if shared.failed:
+        if replica.failed:
             with self._replica_read(replicas) as txn:
                 yield txn
             return
-        yield shared
-
-    @contextmanager
-    def _in_snapshot(self, shared: PostgresTxn) -> Iterator[Txn]:
-        if shared.failed:
-            with self._transaction(write=False) as txn:
-                yield txn
-            return
-        yield shared
+        yield replica
 
     @contextmanager
     def group(self) -> Iterator[Group]:
@@ -761,13 +770,13 @@ class PostgresStore(Store):
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
         if self._groups and threading.get_ident() in self._groups:
             return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
-        shared = self._snapshots and threading.get_ident() in self._snapshots
+        shared = self._snapshots.get(threading.get_ident()) if self._snapshots else None
         if self.replicas is None:
-            if shared:
-                return self._in_snapshot(self._snapshots[threading.get_ident()])
+            if shared is not None:
+                return self._in_snapshot(shared)
             return self._transaction(write=False)
-        if shared:
-            return self._in_replica_snapshot(self.replicas)
+        if shared is not None:
+            return self._in_replica_snapshot(shared, self.replicas)
         return self._replica_read(self.replicas)
 
     @contextmanager
@@ -1023,15 +1032,15 @@ def _rollback(txn: PostgresTxn) -> None:
         log.debug("rollback failed", exc_info=True)
 
 
-def _end_replica(txn: PostgresTxn, replicas: ConnectionPool) -> None:
-    """End a shared snapshot's replica transaction and give its connection back."""
+def _end_shared(txn: PostgresTxn, pool: ConnectionPool) -> None:
+    """End a shared snapshot's transaction and give its connection back to ``pool``."""
     try:
         if txn.failed:
             _rollback(txn)
         else:
             _end_read(txn)
     finally:
-        replicas.putconn(txn.pipe)
+        pool.putconn(txn.pipe)
 
 
 def _end_read(txn: PostgresTxn) -> None:

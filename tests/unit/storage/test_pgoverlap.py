@@ -12,6 +12,7 @@ pytest.importorskip("greenlet")
 
 import psycopg
 
+from cellstore.errors import StorageUnavailable
 from cellstore.storage.base import Snapshot
 from cellstore.storage.pgoverlap import Overlap
 from cellstore.storage.postgres import PostgresStore, PostgresTxn
@@ -301,6 +302,16 @@ def test_eventually_consistent_reads_of_a_batch_share_one_replica_transaction(po
             assert len(set(seen)) == 2 and len(shared.txns) == 2
             assert store.replicas.in_use() == 0  # the replica's connection went back at the end
         assert (shared.round_trips, shared.misguessed) == (2, 0)  # one per connection
+
+        # No primary (its pool reaches nothing): the batch's stale reads go on, its strong ones fail alone.
+        live, store._pool = store._pool, ConnectionPool("host=127.0.0.1 port=1 connect_timeout=1", max_size=1, timeout=0.2)
+        try:
+            outcomes, shared = run(store, [read(True), read(False), read(True)])
+        finally:
+            store._pool.close()
+            store._pool = live
+        assert outcomes[0] == outcomes[2] == b"value 1"
+        assert isinstance(outcomes[1], StorageUnavailable)
 
         # No replica answers: the batch's stale reads fall back to the primary's shared transaction.
         store.replicas.close()
