@@ -85,14 +85,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every workload and backend (median reported)")
     parser.add_argument("--quorum", action="store_true", help="also a local quorum cell (cellstore quorum up; make quorum-tools)")
     parser.add_argument("--baseline", metavar="DIR", help="also a PostgreSQL front end run from DIR/src, in the same rounds")
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=WORKLOADS, help="a subset of the workloads")
     args = parser.parse_args()
+    workloads = args.workloads
     if shutil.which("wrk") is None:
         print("bench backends: wrk is not installed (apt-get install -y wrk); nothing measured")
         return 0
     shape = {"connections": args.connections, "item_bytes": 200, "partitions": PARTITIONS,
              "duration": args.duration, "cpu": None}
     names = ["SQLite", "PostgreSQL"] + (["baseline"] if args.baseline else []) + (["quorum"] if args.quorum else [])
-    cells: dict[str, dict[str, list[load.Cell]]] = {name: {w: [] for w in WORKLOADS} for name in names}
+    cells: dict[str, dict[str, list[load.Cell]]] = {name: {w: [] for w in workloads} for name in names}
     with ExitStack() as stack:
         targets = {"SQLite": CellstoreOneWorker("cellstore-sqlite", "cellstore on SQLite", 18060)}
         cluster = Cluster().start()
@@ -117,7 +119,7 @@ def main() -> int:
             stack.enter_context(target)
             _prepared(target)
         for _ in range(args.rounds):
-            for workload in WORKLOADS:
+            for workload in workloads:
                 for name, target in targets.items():
                     cells[name][workload].append(load.measure(target.name, target.pid, target.port, workload, **shape))  # type: ignore[arg-type]
     print(f"{args.connections} connections, 200-byte items, {args.duration} s per cell, one server process each, "
@@ -132,7 +134,7 @@ def main() -> int:
         rule += "---:|---:|"
     print(header + " SQLite p50/p99 ms | PostgreSQL p50/p99 ms |" + (" baseline p50/p99 ms |" if args.baseline else ""))
     print(rule + "---:|---:|" + ("---:|" if args.baseline else ""))
-    for workload in WORKLOADS:
+    for workload in workloads:
         s, p = cells["SQLite"][workload], cells["PostgreSQL"][workload]
         line = (f"| {load.WORKLOADS[workload][1]} | {statistics.median(c.rps for c in s):,.0f} "
                 f"| {statistics.median(c.rps for c in p):,.0f} | {_ratios(p, s)} |")
