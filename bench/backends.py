@@ -6,8 +6,8 @@ a local six-copy quorum cell (``cellstore quorum up``: needs ``make
 quorum-tools``).  Every backend gets its own ``cellstore serve`` with one
 worker (``--workers 1``: the default would be a worker per core), all
 running at once; then each round drives PutItem, GetItem and Query with wrk
-against each server in turn, so the backends share whatever else the
-machine is doing in that moment.  It prints, per workload, the median
+against each server in turn (each round starting with another), so the
+backends share whatever else the machine is doing in that moment.  It prints, per workload, the median
 req/s over the rounds and the median of the per-round ratios with their
 spread: PostgreSQL ÷ SQLite, and quorum ÷ PostgreSQL.  Server CPU counts
 cellstore's process only (PostgreSQL's backends are separate processes).
@@ -118,9 +118,12 @@ def main() -> int:
         for target in targets.values():
             stack.enter_context(target)
             _prepared(target)
-        for _ in range(args.rounds):
+        for round_number in range(args.rounds):
+            # Each round starts with another backend, so that none always follows the same one.
+            order = list(targets.items())
+            order = order[round_number % len(order):] + order[:round_number % len(order)]
             for workload in workloads:
-                for name, target in targets.items():
+                for name, target in order:
                     cells[name][workload].append(load.measure(target.name, target.pid, target.port, workload, **shape))  # type: ignore[arg-type]
     print(f"{args.connections} connections, 200-byte items, {args.duration} s per cell, one server process each, "
           f"{args.rounds} interleaved rounds (median req/s; median ratio of the rounds, and its range)\n")

@@ -41,10 +41,11 @@ arrived, so each sees every write acknowledged before it arrived.  On a
 quorum cell the batch's eventually consistent reads share a second one, on a
 replica (``PostgresStore.stale_read``): a round trip then serves both
 connections, one after the other; a guess is checked on the connection
-whose reads it served.  A round
-trip that fails fails every request parked on it (a failed statement aborts
-the shared transaction for all of them); later reads then open transactions
-of their own, as before.
+whose reads it served.  A round trip that fails fails every request parked
+on it (a failed statement aborts the shared transaction for all of them;
+a lost connection is a retryable 500 for each); a guess it was to check counts as
+wrong, so the request that made it runs again; later reads then open
+transactions of their own, as before.
 """
 
 from __future__ import annotations
