@@ -202,9 +202,10 @@ def load_table(txn: Txn, name: str) -> Table:
     """The table named ``name`` as this transaction sees it, or ResourceNotFoundException.
 
     The object is shared (see ``_PARSED``): read it, never change it; to change
-    and save a table use ``find_table`` or ``Table.copy()``.
+    and save a table use ``find_table`` or ``Table.copy()``.  Read with
+    ``Txn.get_stable``: every request reads it first, and it rarely changes.
     """
-    raw = txn.get(keycodec.table_name_key(name))
+    raw = txn.get_stable(keycodec.table_name_key(name))
     if raw is None:
         raise ResourceNotFoundException()
     return _parsed(raw)

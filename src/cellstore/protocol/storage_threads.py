@@ -27,8 +27,10 @@ fails after it wrote spoils the group, which rolls back and runs each write
 alone.  Likewise each reader thread runs every read waiting when it looks
 in one shared snapshot (``Database.snapshot``): each of them arrived before
 the snapshot was taken, so it still sees every write acknowledged before
-it, and a table's description is read once for all of them.  A read is
-answered as soon as it is done (nothing to commit).
+it, and a table's description is read once for all of them.  The snapshot
+runs them (``Snapshot.run``); on PostgreSQL their reads overlap, each round
+trip serving every request waiting on one (``storage/pgoverlap.py``).  A
+read is answered as soon as it is done (nothing to commit).
 
 SQS runs here too.  A long-polling ReceiveMessage that finds nothing answers
 with a ``Wait`` on the queue's wake-ups; that wait happens on the loop (no
@@ -57,7 +59,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 from cellstore.api import Database
@@ -273,10 +275,18 @@ class StorageThreads:
     def _run(self) -> None:
         """A reader thread: every read waiting when it looks (up to ``READ_GROUP_MAX``), in one snapshot."""
         while (batch := self._take(self._queue, READ_GROUP_MAX)) is not None:
-            snapshot = batch[0].group if len(batch) > 1 else None
-            with nullcontext() if snapshot is None else snapshot():
+            snapshot = batch[0].group if batch else None
+            if snapshot is None:
                 for job in batch:
-                    self._answer(job, *_outcome(job))  # a read is answered at once: nothing to commit
+                    self._answer(job, *_outcome(job))
+                continue
+            # Even one read: in the snapshot it may guess its table's description (one round trip, not two).
+            with snapshot() as shared:  # each read is answered as soon as it is done: nothing to commit
+                shared.run([job.work for job in batch], self._answering(batch))
+
+    def _answering(self, batch: list[_Job]) -> Callable[[int, Any, BaseException | None], None]:
+        """A shared snapshot's ``answer``: the outcome of the ``index``-th work is ``batch[index]``'s."""
+        return lambda index, result, error: self._answer(batch[index], result, error)
 
     def _wanted(self, job: _Job) -> bool:
         with self.lock:

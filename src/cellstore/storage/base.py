@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Self
+from typing import Any, Self
+
+#: How ``Snapshot.run`` hands back each work's outcome: its index, its result, the error it raised (or None).
+Answer = Callable[[int, Any, BaseException | None], None]
 
 
 class Txn(ABC):
@@ -26,6 +29,16 @@ class Txn(ABC):
 
     @abstractmethod
     def get(self, key: bytes) -> bytes | None: ...
+
+    def get_stable(self, key: bytes) -> bytes | None:
+        """``get`` of a key that rarely changes (a table's description, read by every request).
+
+        The answer is the same as ``get``'s.  A backend whose reads are round
+        trips may go on with the value it last read and check it in the same
+        snapshot before anything done with it counts (PostgreSQL:
+        ``storage/pgoverlap.py``); by default it is ``get``.
+        """
+        return self.get(key)
 
     @abstractmethod
     def put(self, key: bytes, value: bytes) -> None: ...
@@ -117,16 +130,18 @@ class Store(ABC):
         """
         return False
 
-    def snapshot(self) -> AbstractContextManager[object]:
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
         """A shared snapshot: this thread's read transactions inside the block are one transaction.
 
-        For a server that runs several waiting read requests back to back
+        For a server that runs several waiting read requests together
         (``protocol/storage_threads.py``): every request in the block must
         have arrived before the block began, so the one snapshot — taken at
         its first read — still sees every write acknowledged before each
-        request.  A backend without the need (the default) does nothing.
+        request.  The ``Snapshot`` yielded runs the requests (``run``); a
+        backend may overlap their reads (PostgreSQL: ``storage/pgoverlap.py``).
+        A backend without the need (the default) runs them one by one.
         """
-        return contextlib.nullcontext()
+        return contextlib.nullcontext(Snapshot())
 
     @abstractmethod
     def close(self) -> None: ...
@@ -148,6 +163,22 @@ class Group:
 
 
 _NO_GROUP = Group()  # never spoiled: nothing is ever grouped
+
+
+class Snapshot:
+    """What ``Store.snapshot`` yields: runs read requests in it, by default one after another."""
+
+    __slots__ = ()
+
+    def run(self, works: Sequence[Callable[[], Any]], answer: Answer) -> None:
+        """Call each work, handing its outcome to ``answer`` as soon as it is done, in any order."""
+        for index, work in enumerate(works):
+            try:
+                result = work()
+            except BaseException as err:  # noqa: BLE001 - the work's own outcome, handed to ``answer``
+                answer(index, None, err)
+                continue
+            answer(index, result, None)
 
 
 def prefix_end(prefix: bytes) -> bytes:

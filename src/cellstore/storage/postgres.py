@@ -61,8 +61,9 @@ from psycopg import conninfo
 
 from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations, pgpipe
-from cellstore.storage.base import Group, Store, Txn
+from cellstore.storage.base import Group, Snapshot, Store, Txn
 from cellstore.storage.pgdeadline import Watchdog, WriteGuard
+from cellstore.storage.pgoverlap import Overlap
 from cellstore.storage.pgpipe import BYTEA, INT8, Pipe, Statement
 from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
 from cellstore.storage.pgsync import FLOOR_SETTING, parse_floor, synchronous_count
@@ -77,6 +78,9 @@ _BEGIN_READ = Statement("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 _COMMIT = Statement("COMMIT")
 _ROLLBACK = Statement("ROLLBACK")
 _SYNC_NAMES = Statement("SELECT current_setting('synchronous_standby_names')")
+
+#: Keys a store remembers for ``get_stable`` guesses (table descriptions: one per table in use).
+_STABLE_LIMIT = 4096
 
 # A range is read in chunks (keyset pagination), so a Query that stops after
 # one page never reads the rest of the table; chunks grow for long scans.
@@ -184,8 +188,8 @@ class PostgresTxn(Txn):
     """
 
     __slots__ = (
-        "_cache", "_floor", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "backend_pid", "failed", "sent", "server_started",
-        "wrote", "xid",
+        "_cache", "_floor", "_inflight", "_noting", "_opened", "_pipe", "_reconnect", "_sql", "_stable", "backend_pid", "checking",
+        "failed", "overlap", "sent", "server_started", "wrote", "xid",
     )
 
     def __init__(
@@ -197,8 +201,11 @@ class PostgresTxn(Txn):
         floor: int = 0,
         assign: bool = True,
         reconnect: Callable[[], Pipe] | None = None,
+        stable: dict[bytes, bytes | None] | None = None,
     ) -> None:
         self._pipe = pipe
+        # The store's last-read values of keys read with ``get_stable``: guesses, each checked before it counts.
+        self._stable = stable
         self._floor = floor
         self._sql = sql
         self._reconnect = reconnect
@@ -220,6 +227,12 @@ class PostgresTxn(Txn):
         # A read sees one snapshot, and a write holds the write lock, so what it read stays true until it
         # writes it: a key read twice (a table's description, by every request of a group) is read once.
         self._cache: dict[bytes, bytes | None] | None = {}
+        #: A shared snapshot's requests overlapped in greenlets (``pgoverlap.py``): a round trip then parks.
+        self.overlap: Overlap | None = None
+        #: Keys whose read is queued for the next overlapped round trip: a second request reading one waits for it.
+        self._inflight: set[bytes] = set()
+        #: Keys whose guess's check is queued for the next overlapped round trip, and where in the queue.
+        self.checking: dict[bytes, int] = {}
         if write:
             pipe.queue(_BEGIN_WRITE)
             if assign:
@@ -242,7 +255,18 @@ class PostgresTxn(Txn):
         return self._pipe
 
     def _run(self) -> list[Any]:
-        """One round trip: everything queued; the wanted results, the note's taken out."""
+        """One round trip (or, overlapped, a share of one): the wanted results of what was queued, the note's taken out."""
+        overlap = self.overlap
+        if overlap is not None and overlap.overlapping:
+            return overlap.park(self)
+        wanted = [result for result in self.round_trip() if result is not None]
+        if self._noting:
+            self._noting = False
+            self._note(pgpipe.rows(wanted.pop(0)), assigned=True)
+        return wanted
+
+    def round_trip(self) -> list[Any]:
+        """Send everything queued and wait: each statement's result (None where not wanted)."""
         pipe = self._pipe
         first = not self.sent
         resend = list(pipe.queued) if first and self._reconnect is not None else None
@@ -265,11 +289,7 @@ class PostgresTxn(Txn):
         except BaseException:
             self.failed = True
             raise
-        wanted = [result for result in results if result is not None]
-        if self._noting:
-            self._noting = False
-            self._note(pgpipe.rows(wanted.pop(0)), assigned=True)
-        return wanted
+        return results
 
     def _note(self, rows: list[tuple[bytes | None, ...]], *, assigned: bool) -> None:
         """Keep the (id, start time) that end a note's row; no id: nothing written.
@@ -314,14 +334,60 @@ class PostgresTxn(Txn):
 
     def get(self, key: bytes) -> bytes | None:
         cache = self._cache
-        if cache is not None and key in cache:
-            return cache[key]
+        if cache is not None:
+            if key in cache:
+                return cache[key]
+            if key in self._inflight:  # another overlapped request reads it in the next round trip: wait for that
+                self._run()  # parks with nothing of its own queued; the reader was parked first, so is resumed first
+                if key in cache:
+                    return cache[key]
         self._pipe.queue(_GET, [key], want=True)
-        result = self._run()[-1]
+        overlapped = cache is not None and self.overlap is not None and self.overlap.overlapping
+        if overlapped:
+            self._inflight.add(key)
+        try:
+            result = self._run()[-1]
+        finally:
+            if overlapped:
+                self._inflight.discard(key)
         value: bytes | None = result.get_value(0, 0) if result.ntuples else None
         if cache is not None:
             cache[key] = value
         return value
+
+    def get_stable(self, key: bytes) -> bytes | None:
+        """``get``; inside an overlapped snapshot, a key read before is guessed and checked later (``pgoverlap.py``)."""
+        cache, stable = self._cache, self._stable
+        if cache is None or stable is None:
+            return self.get(key)
+        if key in cache:
+            return cache[key]
+        overlap = self.overlap
+        if overlap is not None and key in stable and key not in self._inflight and overlap.may_guess():
+            guess = stable[key]
+            if key not in self.checking:
+                self.checking[key] = len(self._pipe.queued)
+                self._pipe.queue(_GET, [key], want=True)
+            overlap.guessed(self, key, guess)
+            return guess
+        value = self.get(key)
+        self._remember(key, value)
+        return value
+
+    def learned(self, key: bytes, result: Any) -> bytes | None:
+        """A guess's check: ``key``'s value in this snapshot, from ``result`` of its read; remembered."""
+        value: bytes | None = result.get_value(0, 0) if result.ntuples else None
+        if self._cache is not None:
+            self._cache[key] = value
+        self._remember(key, value)
+        return value
+
+    def _remember(self, key: bytes, value: bytes | None) -> None:
+        stable = self._stable
+        if stable is not None:
+            if len(stable) >= _STABLE_LIMIT and key not in stable:
+                stable.clear()  # rare (table churn); simpler and safe: a guess is only ever a guess
+            stable[key] = value
 
     def put(self, key: bytes, value: bytes) -> None:
         self._pipe.queue(_PUT, [key, value])
@@ -393,6 +459,9 @@ class _GroupTxn(Txn):
     def get(self, key: bytes) -> bytes | None:
         return self._shared.get(key)
 
+    def get_stable(self, key: bytes) -> bytes | None:
+        return self._shared.get_stable(key)
+
     def put(self, key: bytes, value: bytes) -> None:
         self.wrote = True
         self._shared.put(key, value)
@@ -417,6 +486,18 @@ class _GroupTxn(Txn):
 
     def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
         return self._shared.range_stats(start, end)
+
+
+class _Shared:
+    """A thread's shared snapshot: its overlap, and its transactions once a read opened them."""
+
+    __slots__ = ("no_replica", "overlap", "primary", "replica")
+
+    def __init__(self) -> None:
+        self.overlap = Overlap()
+        self.primary: PostgresTxn | None = None
+        self.replica: PostgresTxn | None = None
+        self.no_replica = False  # no replica answered: the batch's eventually consistent reads read the primary
 
 
 class _Rollback(Exception):
@@ -489,7 +570,9 @@ class PostgresStore(Store):
         #: The group commit each thread has open (``group``): its transaction and its ``Group``.
         self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
         #: The shared read snapshot each thread has open (``snapshot``).
-        self._snapshots: dict[int, PostgresTxn] = {}
+        self._snapshots: dict[int, _Shared] = {}
+        #: Values last read of keys read with ``Txn.get_stable``: an overlapped read's guesses (``pgoverlap.py``).
+        self._stable: dict[bytes, bytes | None] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
         self.replicas: ConnectionPool | None = None
         try:
@@ -567,7 +650,7 @@ class PostgresStore(Store):
         holder: list[PostgresTxn] = []
         txn = PostgresTxn(
             self._connection(guard, pool), self._sql, write=write, floor=floor, assign=assign,
-            reconnect=self._reconnector(guard, pool, holder),
+            reconnect=self._reconnector(guard, pool, holder), stable=self._stable,
         )
         holder.append(txn)
         return txn
@@ -580,35 +663,68 @@ class PostgresStore(Store):
         return self._transaction(write=write)
 
     @contextmanager
-    def snapshot(self) -> Iterator[object]:
+    def snapshot(self) -> Iterator[Snapshot]:
         """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
 
-        Begun lazily at the first read, ended (COMMIT, not waited for) at the
-        end.  A statement that fails aborts it: later reads inside then open
-        transactions of their own.
+        Opened at the first read inside, begun with its first round trip,
+        ended (COMMIT, not waited for) at the end.  A statement that fails
+        aborts it: later reads inside then open transactions of their own.
+        The ``Overlap`` yielded runs requests with their reads overlapped
+        (``pgoverlap.py``).  On a quorum cell the eventually consistent
+        reads inside share a second one, on a replica (``stale_read``); the
+        primary's is then opened only if a read needs it, so that they go on
+        while there is no primary.
         """
         me = threading.get_ident()
         if me in self._snapshots:
             raise RuntimeError("shared snapshots do not nest")
+        shared = self._snapshots[me] = _Shared()
         try:
-            with self._transaction(write=False) as txn:
-                self._snapshots[me] = txn
-                try:
-                    yield txn
-                finally:
-                    del self._snapshots[me]
-                if txn.failed:  # its reads were answered (with the error) already: only the transaction ends
-                    raise _Rollback
-        except _Rollback:
-            pass
+            yield shared.overlap
+        finally:
+            del self._snapshots[me]
+            if shared.primary is not None:
+                _end_shared(shared.primary, self._pool)
+            if shared.replica is not None and self.replicas is not None:
+                _end_shared(shared.replica, self.replicas)
 
     @contextmanager
-    def _in_snapshot(self, shared: PostgresTxn) -> Iterator[Txn]:
-        if shared.failed:
-            with self._transaction(write=False) as txn:
+    def _in_snapshot(self, shared: _Shared) -> Iterator[Txn]:
+        """A read in this thread's shared snapshot: the primary's shared transaction, opened by the first."""
+        txn = shared.primary
+        if txn is None:
+            txn = shared.primary = self._open(write=False, guard=None, pool=self._pool)
+            txn.overlap = shared.overlap
+            shared.overlap.add(txn)
+        if txn.failed:
+            with self._transaction(write=False) as own:
+                yield own
+            return
+        yield txn
+
+    @contextmanager
+    def _in_replica_snapshot(self, shared: _Shared, replicas: ConnectionPool) -> Iterator[Txn]:
+        """An eventually consistent read in this thread's shared snapshot: the batch's replica transaction."""
+        if shared.replica is None and not shared.no_replica:
+            try:
+                opened = self._open(write=False, guard=None, pool=replicas)
+            except StorageUnavailable:
+                log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
+                shared.no_replica = True  # for the rest of the batch too
+            else:
+                shared.replica = opened
+                opened.overlap = shared.overlap
+                shared.overlap.add(opened)
+        replica = shared.replica
+        if replica is None:
+            with self._in_snapshot(shared) as txn:
                 yield txn
             return
-        yield shared
+        if replica.failed:
+            with self._replica_read(replicas) as txn:
+                yield txn
+            return
+        yield replica
 
     @contextmanager
     def group(self) -> Iterator[Group]:
@@ -654,10 +770,13 @@ class PostgresStore(Store):
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
         if self._groups and threading.get_ident() in self._groups:
             return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
+        shared = self._snapshots.get(threading.get_ident()) if self._snapshots else None
         if self.replicas is None:
-            if self._snapshots and threading.get_ident() in self._snapshots:
-                return self._in_snapshot(self._snapshots[threading.get_ident()])
+            if shared is not None:
+                return self._in_snapshot(shared)
             return self._transaction(write=False)
+        if shared is not None:
+            return self._in_replica_snapshot(shared, self.replicas)
         return self._replica_read(self.replicas)
 
     @contextmanager
@@ -911,6 +1030,17 @@ def _rollback(txn: PostgresTxn) -> None:
         pipe.send_unread()
     except psycopg.Error:
         log.debug("rollback failed", exc_info=True)
+
+
+def _end_shared(txn: PostgresTxn, pool: ConnectionPool) -> None:
+    """End a shared snapshot's transaction and give its connection back to ``pool``."""
+    try:
+        if txn.failed:
+            _rollback(txn)
+        else:
+            _end_read(txn)
+    finally:
+        pool.putconn(txn.pipe)
 
 
 def _end_read(txn: PostgresTxn) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from cellstore.storage.base import Group, Store, Txn
+from cellstore.storage.base import Group, Snapshot, Store, Txn
 
 
 class PrefixedTxn(Txn):
@@ -31,6 +31,9 @@ class PrefixedTxn(Txn):
 
     def get(self, key: bytes) -> bytes | None:
         return self._inner.get(self._prefix + key)
+
+    def get_stable(self, key: bytes) -> bytes | None:
+        return self._inner.get_stable(self._prefix + key)
 
     def put(self, key: bytes, value: bytes) -> None:
         self._inner.put(self._prefix + key, value)
@@ -87,7 +90,7 @@ class PrefixedStore(Store):
     def grouping(self) -> bool:
         return self.inner.grouping()
 
-    def snapshot(self) -> AbstractContextManager[object]:
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
         return self.inner.snapshot()
 
     def close(self) -> None:

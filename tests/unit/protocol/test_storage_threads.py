@@ -15,6 +15,7 @@ import pytest
 from cellstore.errors import ConditionalCheckFailedException, ServiceUnavailable, StorageUnavailable
 from cellstore.protocol import storage_threads
 from cellstore.protocol.storage_threads import StorageThreads
+from cellstore.storage.base import Snapshot
 from cellstore.waiting import Wait
 
 
@@ -48,9 +49,9 @@ class Backend:
             self.open = None
 
     @contextmanager
-    def snapshot(self) -> Iterator[object]:
+    def snapshot(self) -> Iterator[Snapshot]:
         self.snapshots += 1
-        yield None
+        yield Snapshot()
 
 
 def settle(waits: list[Wait]) -> list[Any]:
@@ -166,6 +167,25 @@ def test_reads_waiting_together_share_a_snapshot_and_errors_reach_their_caller(t
     assert answers[:3] == [0, 1, 2] and answers[4:] == [4, 5, 6, 7]
     assert isinstance(answers[3], ConditionalCheckFailedException)
     assert backend.snapshots >= 1
+
+
+def test_a_lone_read_runs_in_a_snapshot_too_where_its_reads_may_overlap(threads: StorageThreads) -> None:
+    """Through ``Snapshot.run``: on PostgreSQL even one read there may guess its table's description."""
+    backend = Backend()
+    ran: list[int] = []
+
+    class Recording(Snapshot):
+        def run(self, works: Any, answer: Any) -> None:
+            ran.append(len(works))
+            super().run(works, answer)
+
+    @contextmanager
+    def snapshot() -> Iterator[Snapshot]:
+        backend.snapshots += 1
+        yield Recording()
+
+    assert settle([threads.submit(lambda: "alone", snapshot)]) == ["alone"]
+    assert (backend.snapshots, ran) == (1, [1])
 
 
 def test_a_job_past_its_deadline_is_given_up_on_with_a_retryable_error_by_one_timer_on_the_loop(
