@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from cellstore.engine.tenant_copy import SyncStats
     from cellstore.protocol.access_log import AccessLog
     from cellstore.protocol.directory import ServicesFor
-    from cellstore.protocol.writer_client import SharedWriterClient
+    from cellstore.protocol.writer_client import SharedWriterClient, WriterClient
     from cellstore.storage.base import Store
 
 
@@ -719,7 +719,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
     from cellstore.protocol import writer as cell_writer
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
-    from cellstore.protocol.writer_client import SharedWriterClient
+    from cellstore.protocol.writer_client import SharedWriterClient, WriterClient
 
     config = _cells_config(args.cells)
     if args.workers is None:
@@ -757,8 +757,12 @@ def _serve_cells(args: argparse.Namespace) -> int:
 
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
-        clients = {name: SharedWriterClient(address, timeout=bulkhead.TIMEOUT)
-                   for name, address in addresses.items()} if in_worker else {}
+        # Each write sent from the event loop (docs/CELLS.md, "A writer per SQLite cell"); with --cache from the
+        # cell's thread, since the item cache invalidates a write's keys over the network first.
+        clients: dict[str, WriterClient | SharedWriterClient] = {
+            name: SharedWriterClient(address, timeout=bulkhead.TIMEOUT) if item_cache is not None
+            else WriterClient(address, timeout=bulkhead.TIMEOUT, receive_timeout=bulkhead.TIMEOUT + 20.0)
+            for name, address in addresses.items()} if in_worker else {}
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
             _cell_services(meter, None), start=in_worker,
@@ -766,6 +770,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
             start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
             wrap=None if item_cache is None else lambda cell, db, dispatchers: item_cache(db, dispatchers, scope=cell),
             cell_services=lambda name: _cell_services(meter, clients[name]) if name in clients else None,
+            cell_writers={name: client for name, client in clients.items() if isinstance(client, WriterClient)},
         )
 
     def cell_writer_backend(cell: CellConfig) -> Callable[[], Tenants]:
@@ -798,7 +803,9 @@ def _serve_cells(args: argparse.Namespace) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _cell_services(meter: Callable[..., dict[str, Any]] | None, client: SharedWriterClient | None) -> ServicesFor:
+def _cell_services(
+    meter: Callable[..., dict[str, Any]] | None, client: WriterClient | SharedWriterClient | None
+) -> ServicesFor:
     """A cell's ``services_for``: its writes handed to ``client`` (its writer), then metered as a single backend's
     are (consumed capacity, GetRecords' iterator age) — the order ``build_app`` wraps a single backend in."""
     from cellstore.protocol.server import services_for

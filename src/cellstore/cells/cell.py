@@ -14,6 +14,11 @@ map places the account.  When the account moves away its database is
 forgotten here and that work stops with it (its own state, such as a
 handler's checkpoint, is in the account's keyspace and moves too); the
 target cell starts it on its first use there.
+
+An SQLite cell of ``serve --cells --workers N`` has a ``writer``: the
+worker's connection to the cell's writer process, which the router sends
+the cell's writes to from the event loop once the account's services are
+``ready`` here (docs/CELLS.md, "A writer per SQLite cell").
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from cellstore.cells.config import CellConfig
 from cellstore.engine.cell_stats import probe, stored_bytes
 from cellstore.protocol.directory import OneBackend, ServicesFor
 from cellstore.protocol.wire import Service
+from cellstore.protocol.writer_client import WriterClient
 
 #: Starts an account's background work beyond the engine's own on its database in this cell (see above).
 StartAccount = Callable[[Database], None]
@@ -59,16 +65,22 @@ class RateMeter:
 
 
 class Cell:
-    """A cell of this front end: ``tenants`` (its storage), ``bulkhead`` (its threads), services per account."""
+    """A cell of this front end: ``tenants`` (its storage), ``bulkhead`` (its threads), services per account.
+
+    With ``writer``, ``services_for``'s services hand the operations in
+    ``writer.WRITES`` to it, wrapped by nothing that reads storage or the
+    network (the metering at most), so the event loop may call them.
+    """
 
     def __init__(
         self, config: CellConfig, tenants: Tenants, services_for: ServicesFor, bulkhead: Bulkhead,
-        start_account: StartAccount | None = None,
+        start_account: StartAccount | None = None, writer: WriterClient | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.tenants = tenants
         self.bulkhead = bulkhead
+        self.writer = writer
         self.requests = RateMeter()
         self.failures = 0
         # The accounts' databases and services, built once each, as on a one-backend server.
@@ -76,20 +88,33 @@ class Cell:
         self._start_account = start_account
         self._started: set[str] = set()
         self._starting = threading.Lock()
+        self._ready: dict[str, Mapping[str, Service]] = {}  # accounts opened and started here: ``ready``
+        self._forgets = 0  # moves on every ``forget``
 
     def services(self, account: str) -> Mapping[str, Service]:
         """``account``'s services in this cell (run it on the bulkhead: the first call opens its database)."""
+        found = self._ready.get(account)
+        if found is not None:
+            return found
+        forgets = self._forgets
         found = self.backend.services(account)
-        if self._start_account is not None and account not in self._started:
-            with self._starting:
-                if account not in self._started:
-                    self._start_account(self.tenants.database(account))
-                    self._started.add(account)
+        with self._starting:
+            if self._start_account is not None and account not in self._started:
+                self._start_account(self.tenants.database(account))
+                self._started.add(account)
+            if forgets == self._forgets:  # no ``forget`` meanwhile, which may have closed what ``found`` uses
+                self._ready[account] = found
         return found
+
+    def ready(self, account: str) -> Mapping[str, Service] | None:
+        """``account``'s services if ``services`` has opened them already (so calling this reads no storage), else None."""
+        return self._ready.get(account)
 
     def forget(self, account: str) -> None:
         """``account`` moved away: close its database here (its background work stops with it)."""
         with self._starting:
+            self._forgets += 1
+            self._ready.pop(account, None)
             self._started.discard(account)
             self.backend.forget(account)
 

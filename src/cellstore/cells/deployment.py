@@ -22,6 +22,7 @@ from cellstore.cells.router import Router
 from cellstore.cells.status import AdminRoute
 from cellstore.protocol.directory import ServicesFor
 from cellstore.protocol.wire import Dispatch, Service
+from cellstore.protocol.writer_client import WriterClient
 
 log = logging.getLogger("cellstore.cells")
 
@@ -51,12 +52,18 @@ def open_router(
     start_account: StartAccount | None = None,
     wrap: WrapDispatch | None = None,
     cell_services: CellServices | None = None,
+    cell_writers: Mapping[str, WriterClient] | None = None,
 ) -> Router:
     """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
     placed tenants' databases opening (so their background work runs).  ``start_account`` starts an
     account's own work (its handlers) in the cell that serves it (``cell.Cell``); ``wrap`` wraps every
     account's dispatchers in every cell; ``cell_services`` gives a cell services of its own (under ``wrap``).
-    A cell added to the file later gets ``services_for`` (``_reloader``)."""
+    ``cell_writers``: the cells whose writes the event loop sends to their writer process itself, through
+    this client, which their ``cell_services`` hand the writes to (so not with ``wrap``, whose item cache
+    works over the network before a write).  A cell added to the file later gets ``services_for``
+    (``_reloader``)."""
+    if cell_writers and wrap is not None:
+        raise ValueError("a cell's writes go through its bulkhead's threads when its dispatchers are wrapped")
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
     cells = {}
@@ -64,7 +71,7 @@ def open_router(
         bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
         own = None if cell_services is None else cell_services(name)
         cells[name] = Cell(cell_config, open_tenants(cell_config), _wrapped(own or services_for, wrap, name), bulkhead,
-                           start_account)
+                           start_account, writer=None if cell_writers is None else cell_writers.get(name))
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
     router.admin = AdminRoute(router)

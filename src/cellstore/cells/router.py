@@ -39,6 +39,7 @@ from cellstore.cells.cellmap import CellMap
 from cellstore.cells.config import CellsConfig
 from cellstore.errors import CellstoreError, TenantMoved
 from cellstore.protocol.wire import Service
+from cellstore.protocol.writer import WRITES
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.cells")
@@ -201,22 +202,25 @@ class Router:
 
     # --- routing
 
-    def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Wait:
+    def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Any:
         """Run one operation for ``account`` on its cell; the ``Wait`` settles with the answer."""
         def work(services: Mapping[str, Service]) -> Any:
             dispatch = services[service].dispatch
             return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
 
+        sends = operation in WRITES.get(service, ())  # the cell's writer's, where it has one
         cell = self.cellmap.cell_of(account)
         if cell is None:
             return self._placer.submit(
-                lambda: self.place(account), service, then=lambda placed: self._run_on(placed, account, service, work, 0)
+                lambda: self.place(account), service,
+                then=lambda placed: self._run_on(placed, account, service, work, 0, sends),
             )
-        return self._run_on(cell, account, service, work, 0)
+        return self._run_on(cell, account, service, work, 0, sends)
 
     def _run_on(
-        self, name: str, account: str, service: str, work: Callable[[Mapping[str, Service]], Any], hops: int
-    ) -> Wait:
+        self, name: str, account: str, service: str, work: Callable[[Mapping[str, Service]], Any], hops: int,
+        sends: bool = False,
+    ) -> Any:
         cell = self.cells.get(name)
         if cell is None:  # the map names a cell this front end's file does not have
             raise unavailable(service, f"Account {account} is in cell {name}, which this server does not serve.")
@@ -227,9 +231,9 @@ class Router:
             cell.failures += 1
             raise unavailable(service, f"Cell {name} is not answering; retry the request.")
 
-        def rerouted(new_cell: str) -> Wait:
+        def rerouted(new_cell: str) -> Any:
             self.reroutes += 1
-            return self._run_on(new_cell, account, service, work, hops + 1)
+            return self._run_on(new_cell, account, service, work, hops + 1, sends)
 
         def then(result: Any) -> Any:
             if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
@@ -246,11 +250,55 @@ class Router:
                                                          service, then=then))
             return result
 
+        if sends and cell.writer is not None:
+            # A write for the cell's writer process: sent from the loop, as a plain server sends it.
+            services = cell.ready(account)
+            if services is not None:
+                return self._send(cell, account, service, work, services, then)
+
+            def opened(found: Mapping[str, Service] | _Moved) -> Any:  # on the loop again
+                return then(found) if isinstance(found, _Moved) else self._send(cell, account, service, work, found, then)
+
+            # The account's first request here: its database is opened on the cell's threads first.
+            work_there: Callable[[Mapping[str, Service]], Any] = lambda found: found  # noqa: E731
+            try:
+                return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work_there), service,
+                                            then=opened)
+            except CellstoreError:
+                cell.failures += 1
+                raise
         try:
             return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work), service, then=then)
         except CellstoreError:
             cell.failures += 1
             raise
+
+    def _send(
+        self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any],
+        services: Mapping[str, Service], then: Callable[[Any], Any],
+    ) -> Any:
+        """On the event loop: hand a write to ``cell``'s writer process, bounded as the cell's bulkhead is.
+
+        The services of a cell with a writer only encode the write and queue
+        its frame (``Cell``), which never blocks: the frames go out when the
+        socket takes them, the answer is read by the loop, and a writer that
+        does not answer costs the loop nothing.  So the bulkhead's guarantees
+        hold without its thread: at most ``queue_size`` writes of the cell in
+        flight on this worker (beyond that a write fails at once with a
+        retryable 503), each answered within the bulkhead's timeout (else a
+        503), and a ``TenantMoved`` from the writer re-routes as ever.
+        """
+        bulkhead = cell.bulkhead
+        writer = cell.writer
+        if writer is not None and writer.in_flight >= bulkhead.queue_size:
+            bulkhead.rejected += 1
+            cell.failures += 1
+            raise unavailable(service, f"Cell {cell.name} is overloaded or not answering; retry the request.")
+        sent = work(services)
+        if not isinstance(sent, Wait):  # answered without the writer (not a write after all)
+            return then(sent)
+        return Wait(sent.wakeups, sent.queue_id, sent.generation, sent.deadline,
+                    lambda: then(self._handed_back(cell, account, sent)), sent.ends_on_stop)
 
     def _guarded(self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any]) -> Any:
         """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Moved`` (the loop re-routes it)."""

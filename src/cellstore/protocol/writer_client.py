@@ -1,10 +1,14 @@
 """The worker's end of the hand-off to a writer process (``protocol/writer.py``): writes out, answers back.
 
-``WriterClient`` is a worker's one connection to the writer of its one
-SQLite backend (``serve --workers N``), read by the worker's event loop;
-``SharedWriterClient`` is a worker's connection to one SQLite cell's writer
-(``serve --cells F --workers N``), written from the cell's bulkhead threads
-and read by a thread of its own.  Both wrap an account's services so that the
+``WriterClient`` is a worker's connection to one writer, written and read
+by the worker's event loop: the writer of its one SQLite backend (``serve
+--workers N``), or of one SQLite cell (``serve --cells F --workers N``, whose
+router sends a cell's writes from the loop: docs/CELLS.md, "A writer per
+SQLite cell").  ``SharedWriterClient`` is a worker's connection to one SQLite
+cell's writer written from the cell's bulkhead threads and read by a thread
+of its own: for a server of cells with ``--cache``, whose item cache must
+invalidate a write's keys before it is sent, which is network work the loop
+must not do.  Both wrap an account's services so that the
 operations in ``writer.WRITES`` go to the writer, and hand back a
 ``waiting.Wait`` the app awaits as it does a long poll; the frames, the
 error encoding and the writer's side are in ``protocol/writer.py``.
@@ -69,10 +73,17 @@ class WriterClient:
     in, ``subscribe`` is how the HTTP server's loop hears of it.  All of it
     runs on the worker's event loop thread (the socket is read by a loop
     reader), so it needs no lock.
+
+    ``timeout`` is how long a write waits for its answer, ``receive_timeout``
+    a ReceiveMessage's (it may long-poll inside the writer for up to 20 s);
+    a cell's client gets its bulkhead's timeout (``serve --cells``).
     """
 
-    def __init__(self, address: str | bytes) -> None:
+    def __init__(self, address: str | bytes, *, timeout: float = ANSWER_TIMEOUT,
+                 receive_timeout: float | None = None) -> None:
         self._address = address
+        self._timeout = timeout
+        self._receive_timeout = timeout if receive_timeout is None else receive_timeout
         self._sock: socket.socket | None = None
         self._inbuf = bytearray()
         self._outbuf = bytearray()
@@ -117,8 +128,15 @@ class WriterClient:
         # Only a long poll may be cut short by a stopping worker (it answers "nothing found", and a message
         # the writer claims for it later stays invisible for its visibility timeout, no longer); any other
         # write is answered with what the writer did, which the writer sends before it stops.
-        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id),
-                    ends_on_stop=operation == "ReceiveMessage")
+        receive = operation == "ReceiveMessage"
+        timeout = self._receive_timeout if receive else self._timeout
+        return Wait(self, request_id, 0, time.monotonic() + timeout, lambda: self._settle(request_id),
+                    ends_on_stop=receive)
+
+    @property
+    def in_flight(self) -> int:
+        """Writes sent and not yet settled (a cell's bound: ``cells/router.py``)."""
+        return len(self._pending)
 
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""
