@@ -44,24 +44,35 @@ RATE_WINDOW = 10
 
 
 class RateMeter:
-    """Requests per second over the last ``RATE_WINDOW`` whole seconds (one counter per second)."""
+    """Requests per second over about the last ``RATE_WINDOW`` seconds.
+
+    ``count`` is on every request's path, so it only adds one; ``sample``,
+    called each health round (``Router._health_loop``, every 2 s) and by
+    ``rate``, notes the total with the time, and the rate is the difference
+    over the window.
+    """
 
     def __init__(self) -> None:
         self.total = 0
-        self._buckets: collections.deque[list[int]] = collections.deque(maxlen=RATE_WINDOW + 1)
+        self._samples: collections.deque[tuple[float, int]] = collections.deque([(time.monotonic(), 0)])
 
     def count(self) -> None:
         self.total += 1
-        now = int(time.monotonic())
-        buckets = self._buckets
-        if buckets and buckets[-1][0] == now:
-            buckets[-1][1] += 1
-        else:
-            buckets.append([now, 1])
+
+    def sample(self) -> None:
+        """Note the total now; samples older than the window (but the newest such) are dropped."""
+        now = time.monotonic()
+        samples = self._samples
+        if now - samples[-1][0] >= 1.0:  # at most one a second, however often ``rate`` is asked
+            samples.append((now, self.total))
+        while len(samples) > 2 and samples[1][0] <= now - RATE_WINDOW:
+            samples.popleft()
 
     def rate(self) -> float:
-        now = int(time.monotonic())
-        return sum(n for second, n in self._buckets if now - RATE_WINDOW <= second < now) / RATE_WINDOW
+        self.sample()
+        then, before = self._samples[0]
+        elapsed = time.monotonic() - then
+        return 0.0 if elapsed <= 0 else (self.total - before) / elapsed
 
 
 class Cell:

@@ -57,6 +57,10 @@ PLACE_WAIT = 2.0
 SIZE_TTL = 30.0
 
 
+def _itself(services: Mapping[str, Service]) -> Mapping[str, Service]:
+    return services
+
+
 @dataclass(frozen=True, slots=True)
 class _Moved:
     """A cell's answer meaning: this account is fenced here (moving away); find its new cell and run it there."""
@@ -204,22 +208,24 @@ class Router:
 
     def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Any:
         """Run one operation for ``account`` on its cell; the ``Wait`` settles with the answer."""
-        def work(services: Mapping[str, Service]) -> Any:
-            dispatch = services[service].dispatch
-            return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
-
-        sends = operation in WRITES.get(service, ())  # the cell's writer's, where it has one
-        cell = self.cellmap.cell_of(account)
-        if cell is None:
+        name = self.cellmap.cell_of(account)
+        if name is None:
             return self._placer.submit(
                 lambda: self.place(account), service,
-                then=lambda placed: self._run_on(placed, account, service, work, 0, sends),
+                then=lambda placed: self._run_on(placed, account, service, operation, payload, endpoint, 0),
             )
-        return self._run_on(cell, account, service, work, 0, sends)
+        if operation in WRITES.get(service, ()):  # the usual write of a cell with a writer: no closure, no hop
+            cell = self.cells.get(name)
+            if cell is not None and cell.writer is not None and self.health[name].ok:
+                services = cell.ready(account)
+                if services is not None:
+                    cell.requests.count()
+                    return self._send(cell, account, service, operation, payload, endpoint, services, 0)
+        return self._run_on(name, account, service, operation, payload, endpoint, 0)
 
     def _run_on(
-        self, name: str, account: str, service: str, work: Callable[[Mapping[str, Service]], Any], hops: int,
-        sends: bool = False,
+        self, name: str, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        hops: int,
     ) -> Any:
         cell = self.cells.get(name)
         if cell is None:  # the map names a cell this front end's file does not have
@@ -231,14 +237,9 @@ class Router:
             cell.failures += 1
             raise unavailable(service, f"Cell {name} is not answering; retry the request.")
 
-        def rerouted(new_cell: str) -> Any:
-            self.reroutes += 1
-            return self._run_on(new_cell, account, service, work, hops + 1, sends)
-
         def then(result: Any) -> Any:
             if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
-                return self._placer.submit(lambda: self._await_switch(account, result.cell, service), service,
-                                           then=rerouted)
+                return self._rerouted(account, service, operation, payload, endpoint, result.cell, hops)
             if isinstance(result, Wait):
                 inner = result
                 if not inner.ends_on_stop:  # a write in the cell's writer process: its answer is read on the loop
@@ -250,32 +251,43 @@ class Router:
                                                          service, then=then))
             return result
 
-        if sends and cell.writer is not None:
-            # A write for the cell's writer process: sent from the loop, as a plain server sends it.
-            services = cell.ready(account)
-            if services is not None:
-                return self._send(cell, account, service, work, services, then)
+        def work(services: Mapping[str, Service]) -> Any:
+            dispatch = services[service].dispatch
+            return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
 
-            def opened(found: Mapping[str, Service] | _Moved) -> Any:  # on the loop again
-                return then(found) if isinstance(found, _Moved) else self._send(cell, account, service, work, found, then)
+        def send(found: Mapping[str, Service] | _Moved) -> Any:  # on the loop again, the account's database open
+            if isinstance(found, _Moved):
+                return then(found)
+            return self._send(cell, account, service, operation, payload, endpoint, found, hops)
 
-            # The account's first request here: its database is opened on the cell's threads first.
-            work_there: Callable[[Mapping[str, Service]], Any] = lambda found: found  # noqa: E731
-            try:
-                return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work_there), service,
-                                            then=opened)
-            except CellstoreError:
-                cell.failures += 1
-                raise
+        if cell.writer is not None and operation in WRITES.get(service, ()):
+            # A write for the cell's writer process, sent from the loop once the cell's threads have opened the
+            # account's database (its first request here).
+            job: Callable[[], Any] = lambda: self._guarded(cell, account, service, _itself)  # noqa: E731
+            settle: Callable[[Any], Any] = send
+        else:
+            job, settle = (lambda: self._guarded(cell, account, service, work)), then
         try:
-            return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work), service, then=then)
+            return cell.bulkhead.submit(job, service, then=settle)
         except CellstoreError:
             cell.failures += 1
             raise
 
+    def _rerouted(
+        self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        away_from: str, hops: int,
+    ) -> Wait:
+        """A request its cell refused (``TenantMoved``): once the map names another cell (waited for on the
+        router's threads, not a cell's), run it there."""
+        def rerun(new_cell: str) -> Any:
+            self.reroutes += 1
+            return self._run_on(new_cell, account, service, operation, payload, endpoint, hops + 1)
+
+        return self._placer.submit(lambda: self._await_switch(account, away_from, service), service, then=rerun)
+
     def _send(
-        self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any],
-        services: Mapping[str, Service], then: Callable[[Any], Any],
+        self, cell: Cell, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        services: Mapping[str, Service], hops: int,
     ) -> Any:
         """On the event loop: hand a write to ``cell``'s writer process, bounded as the cell's bulkhead is.
 
@@ -294,11 +306,26 @@ class Router:
             bulkhead.rejected += 1
             cell.failures += 1
             raise unavailable(service, f"Cell {cell.name} is overloaded or not answering; retry the request.")
-        sent = work(services)
-        if not isinstance(sent, Wait):  # answered without the writer (not a write after all)
-            return then(sent)
+        dispatch = services[service].dispatch
+        sent = dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
+        if type(sent) is not Wait:  # answered without the writer (not a write after all)
+            return sent
         return Wait(sent.wakeups, sent.queue_id, sent.generation, sent.deadline,
-                    lambda: then(self._handed_back(cell, account, sent)), sent.ends_on_stop)
+                    functools.partial(self._answered, cell, account, service, operation, payload, endpoint, sent, hops),
+                    sent.ends_on_stop)
+
+    def _answered(
+        self, cell: Cell, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        sent: Wait, hops: int,
+    ) -> Any:
+        """A sent write's answer, on the loop (decoded only: no hop to the cell's threads); refused by the writer
+        because the account moved (``TenantMoved``), it is forgotten here and the write re-routed."""
+        try:
+            return sent.retry()
+        except TenantMoved:
+            pass
+        cell.bulkhead.post(functools.partial(cell.forget, account))
+        return self._rerouted(account, service, operation, payload, endpoint, cell.name, hops)
 
     def _guarded(self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any]) -> Any:
         """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Moved`` (the loop re-routes it)."""
@@ -379,6 +406,8 @@ class Router:
                     log.exception("re-reading the cells file failed")
             self.check_health()
             self.reconcile()
+            for cell in self.cells.values():
+                cell.requests.sample()
 
     def reconcile(self) -> None:
         """Open here what the map places in each cell, close what it places elsewhere.
