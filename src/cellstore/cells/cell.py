@@ -35,6 +35,7 @@ from cellstore.engine.cell_stats import probe, stored_bytes
 from cellstore.protocol.directory import OneBackend, ServicesFor
 from cellstore.protocol.wire import Service
 from cellstore.protocol.writer_client import WriterClient
+from cellstore.protocol.writer_client import probe as probe_writer
 
 #: Starts an account's background work beyond the engine's own on its database in this cell (see above).
 StartAccount = Callable[[Database], None]
@@ -133,9 +134,13 @@ class Cell:
         """Bytes of values stored in this cell, all accounts together (run it on the bulkhead: it reads storage)."""
         return stored_bytes(self.tenants)
 
-    def probe(self) -> None:
-        """Return when this cell's storage answers a read (run it on the bulkhead)."""
-        probe(self.tenants)
+    def probe(self, timeout: float = 5.0) -> None:
+        """Return when this cell can take a write (run it on the bulkhead): its storage's write lock taken and
+        let go, by its writer process when it has one (which must then answer within ``timeout``)."""
+        if self.writer is None:
+            probe(self.tenants)
+        else:
+            probe_writer(self.writer.address, timeout)
 
     def close(self) -> None:
         self.bulkhead.close()

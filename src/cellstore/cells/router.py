@@ -439,7 +439,7 @@ class Router:
         for name, cell in self.cells.items():
             done, failed = threading.Event(), list[BaseException]()
             probes[name] = (done, failed)
-            if not cell.bulkhead.post(functools.partial(_probe, cell, done, failed)):
+            if not cell.bulkhead.post(functools.partial(_probe, cell, done, failed, self.probe_timeout)):
                 failed.append(CellUnavailable(f"cell {name}'s queue is full"))
                 done.set()
         for name, (done, failed) in probes.items():
@@ -454,14 +454,17 @@ class Router:
                 if health.ok:
                     log.warning("cell %s is unhealthy: %s", name, error)
                 health.ok, health.error = False, error
-                self.cells[name].bulkhead.fail_waiting(f"Cell {name} is not answering; retry the request.")
+                cell = self.cells[name]
+                cell.bulkhead.fail_waiting(f"Cell {name} is not answering; retry the request.")
+                if cell.writer is not None:  # and the writes its writer process has not answered yet
+                    cell.writer.fail_in_flight()
             health.checked = time.time()
             health.latency = time.monotonic() - started
 
 
-def _probe(cell: Cell, done: threading.Event, failed: list[BaseException]) -> None:
+def _probe(cell: Cell, done: threading.Event, failed: list[BaseException], timeout: float) -> None:
     try:
-        cell.probe()
+        cell.probe(timeout)
     except Exception as err:  # noqa: BLE001 - any failure of the probe is the cell's ill health
         failed.append(err)
     finally:

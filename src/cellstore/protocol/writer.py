@@ -85,6 +85,10 @@ WRITES: Mapping[str, frozenset[str]] = {
 #: bounds a writer that is alive but stuck.
 ANSWER_TIMEOUT = 60.0
 
+#: The service name of a health probe's frame (``writer_client.probe``): the writer takes its write lock and
+#: answers, so a cell whose writer is stuck, or whose storage will not take a write, is found out.
+PROBE = "cellstore-probe"
+
 REQUEST = struct.Struct("<II")  # body length, request id
 ANSWER = struct.Struct("<IIB")  # body length, request id, kind
 OK, ERROR = 0, 1
@@ -206,10 +210,12 @@ class Writer:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._stopping = False
+        self._grouped = False  # inside a round's group transaction (a probe then holds the write lock already)
         self._reader = Reader()
         #: Rounds and requests served, for tests and the benchmark notes.
         self.rounds = 0
         self.requests = 0
+        self.probes = 0
 
     def stop(self) -> None:
         """Ask the loop to stop after the round in hand (safe from a signal handler or another thread)."""
@@ -324,6 +330,7 @@ class Writer:
             return None
         try:
             with group_of() as group:
+                self._grouped = True
                 for _, _, body in requests:
                     answers.append(self._execute(body))
                     if getattr(group, "spoiled", False):
@@ -336,12 +343,16 @@ class Writer:
             return [("error", err)] * len(requests)
         except Exception as exc:  # noqa: BLE001 - e.g. a full disk at COMMIT: a 500 each, never a success
             return [("error", wire.internal_error(exc))] * len(requests)
+        finally:
+            self._grouped = False
         return answers
 
     def _execute(self, body: bytes) -> Any:
         """One operation: its result, a ``Wait`` (a long poll) or ("error", err)."""
         try:
             service_name, operation, endpoint, payload, account = orjson.loads(body)
+            if service_name == PROBE:
+                return self._probe()
             service = self._services(account)[service_name]
             if endpoint is None:
                 return service.dispatch(operation, payload)
@@ -354,6 +365,15 @@ class Writer:
             return ("error", err)
         except Exception as exc:  # noqa: BLE001 - any bug is the client's 500, as in wire.respond
             return ("error", wire.internal_error(exc))
+
+    def _probe(self) -> dict[str, Any]:
+        """A health probe: the write lock taken and let go, as a write's would be (held already inside a group)."""
+        self.requests -= 1  # not a request of any client's
+        self.probes += 1
+        if self._group is not None and not self._grouped:
+            with self._group():
+                pass
+        return {}
 
     def _answer(self, connection: _Connection, request_id: int, result: Any) -> None:
         if isinstance(result, Wait):

@@ -28,7 +28,7 @@ import orjson
 
 from cellstore.errors import CellstoreError, InternalServerError, ServiceUnavailable, SqsServiceUnavailable
 from cellstore.protocol import wire
-from cellstore.protocol.writer import ANSWER, ANSWER_TIMEOUT, OK, REQUEST, WRITES, Reader, error_from
+from cellstore.protocol.writer import ANSWER, ANSWER_TIMEOUT, OK, PROBE, REQUEST, WRITES, Reader, error_from
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.writer")
@@ -50,6 +50,35 @@ class _Pending:
         self.callback: Callable[[], None] | None = None
         #: Nobody waits any more (deadline, or the client went away): the answer is dropped when it comes.
         self.abandoned = False
+
+
+def probe(address: str | bytes, timeout: float) -> None:
+    """Return once the writer at ``address`` has taken its write lock and answered (a cell's health probe).
+
+    A connection of its own, blocking, from whichever thread probes (a
+    cell's bulkhead thread), so it shares nothing with the event loop's
+    client; a writer that is dead, stuck (SIGSTOPped) or waiting for a lock
+    another process holds raises ``ServiceUnavailable`` within ``timeout``.
+    """
+    body = orjson.dumps((PROBE, "Probe", None, {}, ""))
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.sendall(REQUEST.pack(len(body), 0) + body)
+            answer = b""
+            while len(answer) < ANSWER.size or len(answer) < ANSWER.size + ANSWER.unpack_from(answer)[0]:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the writer closed the connection")
+                answer += chunk
+    except OSError as err:
+        raise ServiceUnavailable(f"The cell's writer process did not answer a probe: {err or 'timed out'}") from None
+    length, _, kind = ANSWER.unpack_from(answer)
+    if kind != OK:
+        raise error_from(orjson.loads(answer[ANSWER.size:ANSWER.size + length]))
 
 
 def _result(pending: _Pending | _SharedPending) -> Any:
@@ -137,6 +166,21 @@ class WriterClient:
     def in_flight(self) -> int:
         """Writes sent and not yet settled (a cell's bound: ``cells/router.py``)."""
         return len(self._pending)
+
+    @property
+    def address(self) -> str | bytes:
+        return self._address
+
+    def fail_in_flight(self) -> None:
+        """From any thread: drop the connection on the loop that reads it, so every write in flight fails with a
+        retryable 503 at once (a cell found unhealthy); the next write connects again."""
+        loop = self._loop
+        if loop is None or self._sock is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._disconnect)
+        except RuntimeError:  # the loop closed: nobody waits any more
+            pass
 
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""

@@ -223,3 +223,38 @@ def test_a_moved_tenants_write_fails_in_the_writer_and_is_rerouted(deployment: D
     got = settle(router.dispatch(ALICE, "dynamodb", "Scan", {"TableName": "orders"}, None))
     assert sorted(item["pk"]["S"] for item in got["Items"]) == ["after", "before"]
     assert router.cells["a"].ready(ALICE) is None  # forgotten in a, as a worker's is
+
+
+def test_the_health_probe_goes_through_the_cells_writer(deployment: Deployment) -> None:
+    writer = deployment.writer
+    assert writer is not None
+    deployment.router.check_health()
+    assert deployment.router.health["a"].ok and deployment.router.health["b"].ok
+    assert (writer.probes, writer.requests) == (1, 0)  # the writer took its lock for it; no client's request
+
+
+def test_a_cell_whose_writer_does_not_answer_its_probe_is_unhealthy_and_its_writes_fail_at_once(tmp_path: Path) -> None:
+    deployment = Deployment(tmp_path)  # nobody serves cell a's listening socket: a stuck writer
+    router = deployment.router
+    router.probe_timeout = 0.3
+    try:
+        async def run() -> None:
+            assert router.place(ALICE) == "a"
+            cell = router.cells["a"]
+            cell.bulkhead.call(lambda: cell.services(ALICE))
+            stuck = [put(router, ALICE, f"k{n}") for n in range(3)]
+            await asyncio.sleep(0.05)  # the frames go out
+            started = time.monotonic()
+            await asyncio.to_thread(router.check_health)
+            assert not router.health["a"].ok and router.health["b"].ok
+            for wait in stuck:  # failed when the cell was marked, not at the 10 s timeout
+                with pytest.raises(ServiceUnavailable):
+                    await settled(wait)
+            assert time.monotonic() - started < 2.0
+            with pytest.raises(CellUnavailable, match="not answering"):  # and new ones at once
+                put(router, ALICE, "next")
+            deployment.client.close()
+
+        asyncio.run(run())
+    finally:
+        deployment.close()
