@@ -89,6 +89,8 @@ ANSWER_TIMEOUT = 60.0
 #: answers, so a cell whose writer is stuck, or whose storage will not take a write, is found out.
 PROBE = "cellstore-probe"
 
+_PROBE_FRAME = orjson.dumps([PROBE])[:-1]  # how a probe's body begins
+
 REQUEST = struct.Struct("<II")  # body length, request id
 ANSWER = struct.Struct("<IIB")  # body length, request id, kind
 OK, ERROR = 0, 1
@@ -309,7 +311,9 @@ class Writer:
         if not requests:
             return
         self.rounds += 1
-        self.requests += len(requests)
+        probes = sum(1 for _, _, body in requests if body.startswith(_PROBE_FRAME))
+        self.requests += len(requests) - probes  # a probe is no client's request
+        self.probes += probes
         if self._group is None or len(requests) == 1:
             for connection, request_id, body in requests:
                 self._answer(connection, request_id, self._execute(body))
@@ -368,8 +372,6 @@ class Writer:
 
     def _probe(self) -> dict[str, Any]:
         """A health probe: the write lock taken and let go, as a write's would be (held already inside a group)."""
-        self.requests -= 1  # not a request of any client's
-        self.probes += 1
         if self._group is not None and not self._grouped:
             with self._group():
                 pass

@@ -241,12 +241,12 @@ class WriterClient:
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)  # a Unix socket connects at once or fails (EAGAIN: a stuck writer's full backlog)
         try:
             sock.connect(self._address)
         except OSError:
             sock.close()
             raise
-        sock.setblocking(False)
         self._sock = sock
         self._loop = _running_loop()
         if self._loop is not None:
