@@ -9,7 +9,11 @@ service this module hands out for it.  The router then:
    reads and writes the map's storage;
 2. runs the operation on the account's cell's ``Bulkhead`` and returns its
    ``Wait`` to the event loop, so no storage call of any cell ever runs on
-   the loop (a hung cell holds only its own threads);
+   the loop (a hung cell holds only its own threads) — except a write for a
+   cell's own writer process (``serve --cells --workers N`` on SQLite),
+   which needs no storage call here, only its frame sent: the loop sends it
+   and reads the answer itself, as a plain server does, within the
+   bulkhead's bound and timeout (``_send``);
 3. if the cell answers ``TenantMoved`` (the account was fenced there for a
    move), forgets the account in that cell, reloads the map until it names
    the new cell (up to ``move_wait`` seconds: the fence comes just before
