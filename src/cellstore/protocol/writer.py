@@ -117,21 +117,41 @@ class Reader:
         return self._view[: sock.recv_into(self._view)]
 
 
-def listen() -> socket.socket:
+def listen(address: str | None = None) -> socket.socket:
     """The writer's listening socket, made by the supervisor so that it outlives any one writer.
 
     Linux's abstract namespace keeps the address out of the file system (no
     stale socket file, no 108-byte path limit); elsewhere a private temporary
-    directory holds it.
+    directory holds it.  ``address``: one named in advance (``cell_address``).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    token = os.urandom(8).hex()
-    if sys.platform.startswith("linux"):
-        sock.bind(f"\0cellstore-writer-{os.getpid()}-{token}")
+    if address is not None:
+        sock.bind(address)
+    elif sys.platform.startswith("linux"):
+        sock.bind(f"\0cellstore-writer-{os.getpid()}-{os.urandom(8).hex()}")
     else:
         sock.bind(os.path.join(tempfile.mkdtemp(prefix="cellstore-"), "writer.sock"))
     sock.listen(128)
     return sock
+
+
+def cell_addresses() -> str:
+    """A token that names every cell writer's address of one ``serve --cells`` (``cell_address``), made once by
+    its supervisor before it forks: a worker can then name the writer of a cell added to the file later."""
+    if sys.platform.startswith("linux"):
+        token = f"{os.getpid()}-{os.urandom(8).hex()}"
+    else:
+        token = tempfile.mkdtemp(prefix="cellstore-")
+    return token
+
+
+def cell_address(token: str, cell: str) -> str:
+    """The address ``cell``'s writer listens on in the deployment of ``token`` (``cell_addresses``)."""
+    if sys.platform.startswith("linux"):
+        address = f"\0cellstore-writer-{token}-{cell}"
+    else:
+        address = os.path.join(token, f"{cell}.sock")
+    return address
 
 
 def error_body(err: CellstoreError) -> bytes:

@@ -71,15 +71,16 @@ class Deployment:
         def opened(cell: CellConfig) -> Tenants:
             return Tenants(SqliteStore(cell.location() if cell.name == "a" else None), fenced=True, background=False)
 
-        def own(name: str) -> ServicesFor | None:
-            if name != "a":
+        def own(cell: CellConfig) -> ServicesFor | None:
+            if cell.name != "a":
                 return None
             return lambda db: self.client.wrap(services_for(db), db.account)
 
         Path(self.config.cells["a"].storage).mkdir()
         self.router: Router = open_router(
             self.config, opened, lambda location: open_database(SqliteStore(None), background=False), services_for,
-            start=False, queue_size=queue_size, timeout=timeout, cell_services=own, cell_writers={"a": self.client},
+            start=False, queue_size=queue_size, timeout=timeout, cell_services=own,
+            cell_writers=lambda cell: self.client if cell.name == "a" else None,
         )
 
     def serve(self) -> Writer:
