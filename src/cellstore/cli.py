@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cellstore.cells.config import CellConfig
     from cellstore.protocol.access_log import AccessLog
     from cellstore.protocol.directory import ServicesFor
-    from cellstore.protocol.writer_client import SharedWriterClient
+    from cellstore.protocol.writer_client import SharedWriterClient, WriterClient
     from cellstore.storage.base import Store
 
 
@@ -676,12 +676,14 @@ def _import(args: argparse.Namespace) -> int:
 def _serve_cells(args: argparse.Namespace) -> int:
     """``serve --cells FILE``: every cell of the file behind the cell router, in each worker."""
     from cellstore.cells import bulkhead
+    from cellstore.cells.config import CellsConfigError
+    from cellstore.cells.config import load as load_cells
     from cellstore.cells.deployment import open_router
     from cellstore.cells.router import Router
     from cellstore.protocol import writer as cell_writer
     from cellstore.protocol.server import serve
     from cellstore.protocol.workers import serve_workers
-    from cellstore.protocol.writer_client import SharedWriterClient
+    from cellstore.protocol.writer_client import SharedWriterClient, WriterClient
 
     config = _cells_config(args.cells)
     if args.workers is None:
@@ -710,29 +712,72 @@ def _serve_cells(args: argparse.Namespace) -> int:
     parent = os.getpid()
     bulkhead.COLOCATE = args.workers == 1  # one worker: its cells' threads keep to its loop's CPU (docs/CELLS.md)
     # A writer process per SQLite cell (docs/CELLS.md, "A writer per SQLite cell"): its listening socket made
-    # here, so every worker forked later knows its address; PostgreSQL cells write from every worker.
-    writers = {} if args.workers == 1 or args.writer is False else {
-        name: cell_writer.listen() for name, cell in config.cells.items() if not cell.is_postgres
-    }
-    addresses = {name: listener.getsockname() for name, listener in writers.items()}  # the workers close their copies
+    # here, at an address every worker forked later can name (a cell added to the file later too: the
+    # supervisor starts its writer, `added_writers`); PostgreSQL cells write from every worker.
+    writing = args.workers > 1 and args.writer is not False
+    addresses = cell_writer.cell_addresses()
+    writers = {name: cell_writer.listen(cell_writer.cell_address(addresses, name))
+               for name, cell in config.cells.items() if writing and not cell.is_postgres}
     meter = None if access_log is None or access_log.metrics is None else access_log.metrics.meter
 
     def open_directory() -> Router:
         in_worker = args.workers == 1 or os.getpid() != parent
-        clients = {name: SharedWriterClient(address, timeout=bulkhead.TIMEOUT)
-                   for name, address in addresses.items()} if in_worker else {}
+        clients: dict[str, WriterClient | SharedWriterClient] = {}
+
+        def client_of(cell: CellConfig) -> WriterClient | SharedWriterClient | None:
+            """An SQLite cell's writer's client in this worker: each write sent from the event loop; with --cache
+            from the cell's thread, since the item cache invalidates a write's keys over the network first."""
+            if not (writing and in_worker) or cell.is_postgres:
+                return None
+            found = clients.get(cell.name)
+            if found is None:
+                address = cell_writer.cell_address(addresses, cell.name)
+                found = clients[cell.name] = (
+                    SharedWriterClient(address, timeout=bulkhead.TIMEOUT) if item_cache is not None
+                    else WriterClient(address, timeout=bulkhead.TIMEOUT, receive_timeout=bulkhead.TIMEOUT + 20.0))
+            return found
+
+        def own_services(cell: CellConfig) -> ServicesFor | None:
+            client = client_of(cell)
+            return None if client is None else _cell_services(meter, client)
+
+        def loop_writer(cell: CellConfig) -> WriterClient | None:
+            client = client_of(cell)
+            return client if isinstance(client, WriterClient) else None
+
         return open_router(
             config, _cell_opener(fenced=True, background=in_worker, ttl_interval=args.ttl_interval), _open_map,
             _cell_services(meter, None), start=in_worker,
             # each account's handlers run in the cell that holds it, and follow it when it moves
             start_account=_account_handlers(args.handlers) if args.handlers is not None and in_worker else None,
             wrap=None if item_cache is None else lambda cell, db, dispatchers: item_cache(db, dispatchers, scope=cell),
-            cell_services=lambda name: _cell_services(meter, clients[name]) if name in clients else None,
+            cell_services=own_services, cell_writers=None if item_cache is not None else loop_writer,
         )
 
     def cell_writer_backend(cell: CellConfig) -> Callable[[], Tenants]:
         """What a cell's writer process serves: the cell's fenced storage, its background work left to the workers."""
         return functools.partial(_cell_opener(fenced=True, background=False), cell)
+
+    seen_file = [_modified(args.cells)]
+
+    def added_writers() -> dict[str, tuple[socket.socket, Callable[[], Tenants]]]:
+        """The SQLite cells added to the cells file since last asked, each with its writer's listening socket (the
+        supervisor starts the writers; the workers, re-reading the file too, name the same addresses)."""
+        modified = _modified(args.cells)
+        if modified == seen_file[0]:
+            return {}
+        seen_file[0] = modified
+        try:
+            now = load_cells(args.cells)
+        except CellsConfigError:
+            return {}  # the workers log it, and keep the file as it was
+        added = {}
+        for name, cell in now.cells.items():
+            if name not in writers and not cell.is_postgres:
+                _cell_opener(fenced=True, background=False)(cell).close()  # made and migrated before its writer runs
+                writers[name] = cell_writer.listen(cell_writer.cell_address(addresses, name))
+                added[name] = (writers[name], cell_writer_backend(cell))
+        return added
 
     kinds = ", ".join(f"{name} ({'PostgreSQL' if cell.is_postgres else 'SQLite'})" for name, cell in config.cells.items())
     about = f"cells: {args.cells} [{kinds}]; auth: {args.auth}" + (f"; handlers: {args.handlers}" if args.handlers else "")
@@ -747,6 +792,7 @@ def _serve_cells(args: argparse.Namespace) -> int:
                              about=about, access_log=access_log, worker_exited=_worker_exited if metrics_dir else None,
                              cell_writers={name: (listener, cell_writer_backend(config.cells[name]))
                                            for name, listener in writers.items()},
+                             added_cell_writers=added_writers if writing else None,
                              **security)  # type: ignore[arg-type]
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
@@ -760,7 +806,16 @@ def _serve_cells(args: argparse.Namespace) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _cell_services(meter: Callable[..., dict[str, Any]] | None, client: SharedWriterClient | None) -> ServicesFor:
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def _cell_services(
+    meter: Callable[..., dict[str, Any]] | None, client: WriterClient | SharedWriterClient | None
+) -> ServicesFor:
     """A cell's ``services_for``: its writes handed to ``client`` (its writer), then metered as a single backend's
     are (consumed capacity, GetRecords' iterator age) — the order ``build_app`` wraps a single backend in."""
     from cellstore.protocol.server import services_for

@@ -186,3 +186,28 @@ def test_no_writer_lets_each_worker_write_for_itself(server_process: Callable[..
         ddb.put_item(TableName="plain", Item={"pk": {"S": "k"}}, ConditionExpression="attribute_not_exists(pk)")
     log = server.log_path.read_text()
     assert "writes:" not in log and "writer process" not in log
+
+
+def test_a_cell_added_to_the_file_at_run_time_gets_its_writer(server_process: Callable[..., Any], tmp_path: Path) -> None:
+    """The supervisor starts the new SQLite cell's writer; every worker hands that cell's writes to it."""
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text(f'[cells.a]\nstorage = "{tmp_path / "a"}"\n[tenants]\n"{ALICE}" = "a"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    make_table(client(server.endpoint_url, ALICE), "orders")
+    cells_file.write_text(f'[cells.a]\nstorage = "{tmp_path / "a"}"\n[cells.c]\nstorage = "{tmp_path / "c"}"\n'
+                          f'[tenants]\n"{ALICE}" = "a"\n"{BOB}" = "c"\n')
+    deadline = time.monotonic() + 10
+    while "owns the write path of cell c" not in server.log_path.read_text():
+        assert time.monotonic() < deadline, server.log_path.read_text()
+        time.sleep(0.1)
+    time.sleep(2.5)  # each worker's health loop re-reads the file within 2 s (and waits for c's writer)
+    ddb = client(server.endpoint_url, BOB)
+    make_table(ddb, "orders")
+    for n in range(20):  # from both workers, whichever answers
+        ddb.put_item(TableName="orders", Item={"pk": {"S": f"k{n}"}})
+    assert ddb.scan(TableName="orders", Select="COUNT", ConsistentRead=True)["Count"] == 20
+    log = server.log_path.read_text()
+    writer_of_c = re.findall(r"writer process (\d+) owns the write path of cell c\b", log)[-1]
+    assert server.terminate() == 0
+    served = dict(re.findall(r"writer (\d+) stopped: (\d+) requests", server.log_path.read_text()))
+    assert int(served[writer_of_c]) >= 21, served  # the CreateTable and every PutItem went through c's writer

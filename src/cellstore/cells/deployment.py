@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from cellstore.api import Database, Tenants
@@ -20,8 +21,10 @@ from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
 from cellstore.cells.config import CellConfig, CellsConfig, CellsConfigError, load
 from cellstore.cells.router import Router
 from cellstore.cells.status import AdminRoute
+from cellstore.errors import CellstoreError
 from cellstore.protocol.directory import ServicesFor
 from cellstore.protocol.wire import Dispatch, Service
+from cellstore.protocol.writer_client import WriterClient
 
 log = logging.getLogger("cellstore.cells")
 
@@ -32,9 +35,15 @@ OpenMap = Callable[[str], Database]
 #: Wraps one account's dispatchers in one cell: ``wrap(cell name, database, {service: dispatch})`` (the item
 #: cache of ``serve --cache``, its keys scoped by the cell).
 WrapDispatch = Callable[[str, Database, dict[str, Dispatch]], dict[str, Dispatch]]
-#: One cell's own ``ServicesFor``, by cell name, where it differs from the deployment's (None: the same):
-#: ``serve --cells --workers N`` hands an SQLite cell's writes to that cell's writer process this way.
-CellServices = Callable[[str], ServicesFor | None]
+#: One cell's own ``ServicesFor`` where it differs from the deployment's (None: the same): ``serve --cells
+#: --workers N`` hands an SQLite cell's writes to that cell's writer process this way.
+CellServices = Callable[[CellConfig], ServicesFor | None]
+#: The client a cell's writes are sent through from the event loop (None: the cell has none, or its
+#: writes go from its threads): the one its ``CellServices`` hand the writes to.
+CellWriter = Callable[[CellConfig], WriterClient | None]
+
+#: Seconds a front end waits for the writer of a cell added to the cells file to answer before serving it.
+WRITER_WAIT = 3.0
 
 
 def open_router(
@@ -51,25 +60,33 @@ def open_router(
     start_account: StartAccount | None = None,
     wrap: WrapDispatch | None = None,
     cell_services: CellServices | None = None,
+    cell_writers: CellWriter | None = None,
 ) -> Router:
     """Every cell of ``config`` opened; with ``start``, the map refresher and health loop running and the
     placed tenants' databases opening (so their background work runs).  ``start_account`` starts an
     account's own work (its handlers) in the cell that serves it (``cell.Cell``); ``wrap`` wraps every
     account's dispatchers in every cell; ``cell_services`` gives a cell services of its own (under ``wrap``).
-    A cell added to the file later gets ``services_for`` (``_reloader``)."""
+    ``cell_writers``: for a cell whose writes the event loop sends to its writer process itself, the client
+    its ``cell_services`` hand the writes to (so not with ``wrap``, whose item cache works over the network
+    before a write).  A cell added to the file later is opened the same way (``_reloader``)."""
+    if cell_writers is not None and wrap is not None:
+        raise ValueError("a cell's writes go through its bulkhead's threads when its dispatchers are wrapped")
+
+    def opened(cell_config: CellConfig) -> Cell:
+        name = cell_config.name
+        bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
+        writer = None if cell_writers is None else cell_writers(cell_config)
+        own = None if cell_services is None else cell_services(cell_config)
+        return Cell(cell_config, open_tenants(cell_config), _wrapped(own or services_for, wrap, name), bulkhead,
+                    start_account, writer=writer)
+
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
-    cells = {}
-    for name, cell_config in config.cells.items():
-        bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-        own = None if cell_services is None else cell_services(name)
-        cells[name] = Cell(cell_config, open_tenants(cell_config), _wrapped(own or services_for, wrap, name), bulkhead,
-                           start_account)
+    cells = {name: opened(cell_config) for name, cell_config in config.cells.items()}
     # The services' names and shapes: the same for every database, so taken from the map's.
     router = Router(config, cells, cellmap, services_for(map_db))
     router.admin = AdminRoute(router)
-    router.reload = _reloader(router, config, open_tenants, services_for, queue_size, timeout, threads, start_account,
-                              wrap)
+    router.reload = _reloader(router, config, opened)
     if start:
         for account, name in cellmap.snapshot.tenants.items():
             cell = cells.get(name)
@@ -79,12 +96,14 @@ def open_router(
     return router
 
 
-def _reloader(
-    router: Router, config: CellsConfig, open_tenants: OpenTenants, services_for: ServicesFor,
-    queue_size: int, timeout: float, threads: int, start_account: StartAccount | None, wrap: WrapDispatch | None,
-) -> Callable[[], None]:
+def _reloader(router: Router, config: CellsConfig, opened: Callable[[CellConfig], Cell]) -> Callable[[], None]:
     """A check, run each health round, that re-reads the cells file when it changes: how a cell is added,
-    or a cell closed to new tenants (``accept_new = false``) before a drain, without a restart."""
+    or a cell closed to new tenants (``accept_new = false``) before a drain, without a restart.
+
+    A new cell with a writer process (its supervisor starts one when it sees
+    the cell, within about a second) is served once that writer answers a
+    probe, or after ``WRITER_WAIT`` seconds anyway (its health probes then
+    keep it unhealthy, its requests refused retryably, until it answers)."""
     path = config.path
 
     def modified() -> int | None:
@@ -108,12 +127,27 @@ def _reloader(
             return
         for name, cell_config in new.cells.items():
             if name not in router.cells:
-                bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
-                router.add_cell(Cell(cell_config, open_tenants(cell_config), _wrapped(services_for, wrap, name), bulkhead,
-                                     start_account))
+                cell = opened(cell_config)
+                if cell.writer is not None:
+                    _await_writer(cell)
+                router.add_cell(cell)
         router.update_config(new)
 
     return reload
+
+
+def _await_writer(cell: Cell) -> None:
+    """Until ``cell``'s writer process answers a probe, or ``WRITER_WAIT`` seconds."""
+    deadline = time.monotonic() + WRITER_WAIT
+    while True:
+        try:
+            cell.probe(max(0.1, deadline - time.monotonic()))
+            return
+        except CellstoreError:
+            if time.monotonic() >= deadline:
+                log.warning("cell %s's writer process does not answer yet; serving the cell anyway", cell.name)
+                return
+            time.sleep(0.1)
 
 
 def _wrapped(services_for: ServicesFor, wrap: WrapDispatch | None, cell: str) -> ServicesFor:

@@ -9,7 +9,11 @@ service this module hands out for it.  The router then:
    reads and writes the map's storage;
 2. runs the operation on the account's cell's ``Bulkhead`` and returns its
    ``Wait`` to the event loop, so no storage call of any cell ever runs on
-   the loop (a hung cell holds only its own threads);
+   the loop (a hung cell holds only its own threads) — except a write for a
+   cell's own writer process (``serve --cells --workers N`` on SQLite),
+   which needs no storage call here, only its frame sent: the loop sends it
+   and reads the answer itself, as a plain server does, within the
+   bulkhead's bound and timeout (``_send``);
 3. if the cell answers ``TenantMoved`` (the account was fenced there for a
    move), forgets the account in that cell, reloads the map until it names
    the new cell (up to ``move_wait`` seconds: the fence comes just before
@@ -39,6 +43,7 @@ from cellstore.cells.cellmap import CellMap
 from cellstore.cells.config import CellsConfig
 from cellstore.errors import CellstoreError, TenantMoved
 from cellstore.protocol.wire import Service
+from cellstore.protocol.writer import WRITES
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.cells")
@@ -54,6 +59,10 @@ AUTHORIZE_WAIT = 0.5
 PLACE_WAIT = 2.0
 #: Seconds a cell's size is remembered for placement.
 SIZE_TTL = 30.0
+
+
+def _itself(services: Mapping[str, Service]) -> Mapping[str, Service]:
+    return services
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,22 +210,27 @@ class Router:
 
     # --- routing
 
-    def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Wait:
+    def dispatch(self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None) -> Any:
         """Run one operation for ``account`` on its cell; the ``Wait`` settles with the answer."""
-        def work(services: Mapping[str, Service]) -> Any:
-            dispatch = services[service].dispatch
-            return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
-
-        cell = self.cellmap.cell_of(account)
-        if cell is None:
+        name = self.cellmap.cell_of(account)
+        if name is None:
             return self._placer.submit(
-                lambda: self.place(account), service, then=lambda placed: self._run_on(placed, account, service, work, 0)
+                lambda: self.place(account), service,
+                then=lambda placed: self._run_on(placed, account, service, operation, payload, endpoint, 0),
             )
-        return self._run_on(cell, account, service, work, 0)
+        if operation in WRITES.get(service, ()):  # the usual write of a cell with a writer: no closure, no hop
+            cell = self.cells.get(name)
+            if cell is not None and cell.writer is not None and self.health[name].ok:
+                services = cell.ready(account)
+                if services is not None:
+                    cell.requests.count()
+                    return self._send(cell, account, service, operation, payload, endpoint, services, 0)
+        return self._run_on(name, account, service, operation, payload, endpoint, 0)
 
     def _run_on(
-        self, name: str, account: str, service: str, work: Callable[[Mapping[str, Service]], Any], hops: int
-    ) -> Wait:
+        self, name: str, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        hops: int,
+    ) -> Any:
         cell = self.cells.get(name)
         if cell is None:  # the map names a cell this front end's file does not have
             raise unavailable(service, f"Account {account} is in cell {name}, which this server does not serve.")
@@ -227,14 +241,9 @@ class Router:
             cell.failures += 1
             raise unavailable(service, f"Cell {name} is not answering; retry the request.")
 
-        def rerouted(new_cell: str) -> Wait:
-            self.reroutes += 1
-            return self._run_on(new_cell, account, service, work, hops + 1)
-
         def then(result: Any) -> Any:
             if isinstance(result, _Moved):  # wait for the map's switch on the router's threads, not the cell's
-                return self._placer.submit(lambda: self._await_switch(account, result.cell, service), service,
-                                           then=rerouted)
+                return self._rerouted(account, service, operation, payload, endpoint, result.cell, hops)
             if isinstance(result, Wait):
                 inner = result
                 if not inner.ends_on_stop:  # a write in the cell's writer process: its answer is read on the loop
@@ -246,11 +255,81 @@ class Router:
                                                          service, then=then))
             return result
 
+        def work(services: Mapping[str, Service]) -> Any:
+            dispatch = services[service].dispatch
+            return dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
+
+        def send(found: Mapping[str, Service] | _Moved) -> Any:  # on the loop again, the account's database open
+            if isinstance(found, _Moved):
+                return then(found)
+            return self._send(cell, account, service, operation, payload, endpoint, found, hops)
+
+        if cell.writer is not None and operation in WRITES.get(service, ()):
+            # A write for the cell's writer process, sent from the loop once the cell's threads have opened the
+            # account's database (its first request here).
+            job: Callable[[], Any] = lambda: self._guarded(cell, account, service, _itself)  # noqa: E731
+            settle: Callable[[Any], Any] = send
+        else:
+            job, settle = (lambda: self._guarded(cell, account, service, work)), then
         try:
-            return cell.bulkhead.submit(lambda: self._guarded(cell, account, service, work), service, then=then)
+            return cell.bulkhead.submit(job, service, then=settle)
         except CellstoreError:
             cell.failures += 1
             raise
+
+    def _rerouted(
+        self, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        away_from: str, hops: int,
+    ) -> Wait:
+        """A request its cell refused (``TenantMoved``): once the map names another cell (waited for on the
+        router's threads, not a cell's), run it there."""
+        def rerun(new_cell: str) -> Any:
+            self.reroutes += 1
+            return self._run_on(new_cell, account, service, operation, payload, endpoint, hops + 1)
+
+        return self._placer.submit(lambda: self._await_switch(account, away_from, service), service, then=rerun)
+
+    def _send(
+        self, cell: Cell, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        services: Mapping[str, Service], hops: int,
+    ) -> Any:
+        """On the event loop: hand a write to ``cell``'s writer process, bounded as the cell's bulkhead is.
+
+        The services of a cell with a writer only encode the write and queue
+        its frame (``Cell``), which never blocks: the frames go out when the
+        socket takes them, the answer is read by the loop, and a writer that
+        does not answer costs the loop nothing.  So the bulkhead's guarantees
+        hold without its thread: at most ``queue_size`` writes of the cell in
+        flight on this worker (beyond that a write fails at once with a
+        retryable 503), each answered within the bulkhead's timeout (else a
+        503), and a ``TenantMoved`` from the writer re-routes as ever.
+        """
+        bulkhead = cell.bulkhead
+        writer = cell.writer
+        if writer is not None and writer.in_flight >= bulkhead.queue_size:
+            bulkhead.rejected += 1
+            cell.failures += 1
+            raise unavailable(service, f"Cell {cell.name} is overloaded or not answering; retry the request.")
+        dispatch = services[service].dispatch
+        sent = dispatch(operation, payload) if endpoint is None else dispatch(operation, payload, endpoint)
+        if type(sent) is not Wait:  # answered without the writer (not a write after all)
+            return sent
+        return Wait(sent.wakeups, sent.queue_id, sent.generation, sent.deadline,
+                    functools.partial(self._answered, cell, account, service, operation, payload, endpoint, sent, hops),
+                    sent.ends_on_stop)
+
+    def _answered(
+        self, cell: Cell, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
+        sent: Wait, hops: int,
+    ) -> Any:
+        """A sent write's answer, on the loop (decoded only: no hop to the cell's threads); refused by the writer
+        because the account moved (``TenantMoved``), it is forgotten here and the write re-routed."""
+        try:
+            return sent.retry()
+        except TenantMoved:
+            pass
+        cell.bulkhead.post(functools.partial(cell.forget, account))
+        return self._rerouted(account, service, operation, payload, endpoint, cell.name, hops)
 
     def _guarded(self, cell: Cell, account: str, service: str, work: Callable[[Mapping[str, Service]], Any]) -> Any:
         """``work`` on ``cell``'s threads; a ``TenantMoved`` becomes a ``_Moved`` (the loop re-routes it)."""
@@ -331,6 +410,8 @@ class Router:
                     log.exception("re-reading the cells file failed")
             self.check_health()
             self.reconcile()
+            for cell in self.cells.values():
+                cell.requests.sample()
 
     def reconcile(self) -> None:
         """Open here what the map places in each cell, close what it places elsewhere.
@@ -362,7 +443,7 @@ class Router:
         for name, cell in self.cells.items():
             done, failed = threading.Event(), list[BaseException]()
             probes[name] = (done, failed)
-            if not cell.bulkhead.post(functools.partial(_probe, cell, done, failed)):
+            if not cell.bulkhead.post(functools.partial(_probe, cell, done, failed, self.probe_timeout)):
                 failed.append(CellUnavailable(f"cell {name}'s queue is full"))
                 done.set()
         for name, (done, failed) in probes.items():
@@ -377,14 +458,17 @@ class Router:
                 if health.ok:
                     log.warning("cell %s is unhealthy: %s", name, error)
                 health.ok, health.error = False, error
-                self.cells[name].bulkhead.fail_waiting(f"Cell {name} is not answering; retry the request.")
+                cell = self.cells[name]
+                cell.bulkhead.fail_waiting(f"Cell {name} is not answering; retry the request.")
+                if cell.writer is not None:  # and the writes its writer process has not answered yet
+                    cell.writer.fail_in_flight()
             health.checked = time.time()
             health.latency = time.monotonic() - started
 
 
-def _probe(cell: Cell, done: threading.Event, failed: list[BaseException]) -> None:
+def _probe(cell: Cell, done: threading.Event, failed: list[BaseException], timeout: float) -> None:
     try:
-        cell.probe()
+        cell.probe(timeout)
     except Exception as err:  # noqa: BLE001 - any failure of the probe is the cell's ill health
         failed.append(err)
     finally:

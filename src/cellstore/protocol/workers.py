@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cellstore.workers")
 
 _RESTART_PAUSE = 0.5  # seconds between replacing crashed workers, against crash loops
+_ADDED_INTERVAL = 1.0  # seconds between asking for cells added to the cells file (serve --cells)
 _ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its supervisor lives (where prctl is missing)
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -248,6 +249,7 @@ def serve_workers(
     access_log: AccessLog | None = None,
     writer: bool = False,
     cell_writers: Mapping[str, tuple[socket.socket, Callable[[], Backend]]] | None = None,
+    added_cell_writers: Callable[[], Mapping[str, tuple[socket.socket, Callable[[], Backend]]]] | None = None,
     worker_exited: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``workers`` server processes until SIGINT/SIGTERM; returns an exit code.
@@ -265,7 +267,9 @@ def serve_workers(
     caller made with ``writer.listen``, whose address the workers' ``open_db``
     hands that cell's writes to; what opens the cell's storage in its writer).
     Each is its own process, supervised alone: one cell's writer dying
-    leaves the others' cells writing.
+    leaves the others' cells writing.  ``added_cell_writers``, asked every
+    ``_ADDED_INTERVAL`` seconds while serving, gives the SQLite cells added
+    to the cells file since (the same pairs): each gets its writer at once.
     """
     descriptors.raise_open_file_limit()
     sock = _reserve(host, port)
@@ -295,6 +299,21 @@ def serve_workers(
         listener, open_backend = writers[name]
         writer_pids[_start_writer(listener, sock, open_backend, listeners, name)] = name
         writer_started[name] = time.monotonic()
+
+    def add_writers(signum: int, frame: FrameType | None) -> None:
+        """SIGALRM, every ``_ADDED_INTERVAL`` s: a writer for each SQLite cell added to the cells file."""
+        if added_cell_writers is None or asked_to_stop():
+            return
+        try:
+            added = added_cell_writers()
+        except Exception:  # a bad file or an unopenable cell is logged; the next tick tries again
+            log.exception("adding cells' writers failed")
+            return
+        for name, pair in added.items():
+            if name not in writers:
+                writers[name] = pair
+                listeners.append(pair[0])  # workers and writers forked from now on close their copies
+                start_writer(name)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -335,6 +354,9 @@ def serve_workers(
             listening += len(ready_bytes)
         os.close(readable)
         log.info("%s", banner(url_of(sock, tls), workers, about))
+        if added_cell_writers is not None:  # a timer rather than a thread: the handler runs between two lines here
+            previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, add_writers)
+            signal.setitimer(signal.ITIMER_REAL, _ADDED_INTERVAL, _ADDED_INTERVAL)
         while children or writer_pids:
             try:
                 pid, status = os.wait()
@@ -377,6 +399,8 @@ def serve_workers(
                               writer=single, cell_writers=listeners)
             )
     finally:
+        if added_cell_writers is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()

@@ -88,6 +88,12 @@ WRITES: Mapping[str, frozenset[str]] = {
 #: bounds a writer that is alive but stuck.
 ANSWER_TIMEOUT = 60.0
 
+#: The service name of a health probe's frame (``writer_client.probe``): the writer takes its write lock and
+#: answers, so a cell whose writer is stuck, or whose storage will not take a write, is found out.
+PROBE = "cellstore-probe"
+
+_PROBE_FRAME = orjson.dumps([PROBE])[:-1]  # how a probe's body begins
+
 REQUEST = struct.Struct("<II")  # body length, request id
 ANSWER = struct.Struct("<IIB")  # body length, request id, kind
 OK, ERROR = 0, 1
@@ -114,21 +120,41 @@ class Reader:
         return self._view[: sock.recv_into(self._view)]
 
 
-def listen() -> socket.socket:
+def listen(address: str | None = None) -> socket.socket:
     """The writer's listening socket, made by the supervisor so that it outlives any one writer.
 
     Linux's abstract namespace keeps the address out of the file system (no
     stale socket file, no 108-byte path limit); elsewhere a private temporary
-    directory holds it.
+    directory holds it.  ``address``: one named in advance (``cell_address``).
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    token = os.urandom(8).hex()
-    if sys.platform.startswith("linux"):
-        sock.bind(f"\0cellstore-writer-{os.getpid()}-{token}")
+    if address is not None:
+        sock.bind(address)
+    elif sys.platform.startswith("linux"):
+        sock.bind(f"\0cellstore-writer-{os.getpid()}-{os.urandom(8).hex()}")
     else:
         sock.bind(os.path.join(tempfile.mkdtemp(prefix="cellstore-"), "writer.sock"))
     sock.listen(128)
     return sock
+
+
+def cell_addresses() -> str:
+    """A token that names every cell writer's address of one ``serve --cells`` (``cell_address``), made once by
+    its supervisor before it forks: a worker can then name the writer of a cell added to the file later."""
+    if sys.platform.startswith("linux"):
+        token = f"{os.getpid()}-{os.urandom(8).hex()}"
+    else:
+        token = tempfile.mkdtemp(prefix="cellstore-")
+    return token
+
+
+def cell_address(token: str, cell: str) -> str:
+    """The address ``cell``'s writer listens on in the deployment of ``token`` (``cell_addresses``)."""
+    if sys.platform.startswith("linux"):
+        address = f"\0cellstore-writer-{token}-{cell}"
+    else:
+        address = os.path.join(token, f"{cell}.sock")
+    return address
 
 
 def error_body(err: CellstoreError) -> bytes:
@@ -209,10 +235,12 @@ class Writer:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._stopping = False
+        self._grouped = False  # inside a round's group transaction (a probe then holds the write lock already)
         self._reader = Reader()
         #: Rounds and requests served, for tests and the benchmark notes.
         self.rounds = 0
         self.requests = 0
+        self.probes = 0
 
     def stop(self) -> None:
         """Ask the loop to stop after the round in hand (safe from a signal handler or another thread)."""
@@ -306,7 +334,9 @@ class Writer:
         if not requests:
             return
         self.rounds += 1
-        self.requests += len(requests)
+        probes = sum(1 for _, _, body in requests if body.startswith(_PROBE_FRAME))
+        self.requests += len(requests) - probes  # a probe is no client's request
+        self.probes += probes
         if self._group is None or len(requests) == 1:
             for connection, request_id, body in requests:
                 self._answer(connection, request_id, self._execute(body))
@@ -327,6 +357,7 @@ class Writer:
             return None
         try:
             with group_of() as group:
+                self._grouped = True
                 for _, _, body in requests:
                     answers.append(self._execute(body))
                     if getattr(group, "spoiled", False):
@@ -339,12 +370,16 @@ class Writer:
             return [("error", err)] * len(requests)
         except Exception as exc:  # noqa: BLE001 - e.g. a full disk at COMMIT: a 500 each, never a success
             return [("error", wire.internal_error(exc))] * len(requests)
+        finally:
+            self._grouped = False
         return answers
 
     def _execute(self, body: bytes) -> Any:
         """One operation: its result, a ``Wait`` (a long poll) or ("error", err)."""
         try:
             service_name, operation, endpoint, payload, account = orjson.loads(body)
+            if service_name == PROBE:
+                return self._probe()
             service = self._services(account)[service_name]
             if endpoint is None:
                 return service.dispatch(operation, payload)
@@ -357,6 +392,13 @@ class Writer:
             return ("error", err)
         except Exception as exc:  # noqa: BLE001 - any bug is the client's 500, as in wire.respond
             return ("error", wire.internal_error(exc))
+
+    def _probe(self) -> dict[str, Any]:
+        """A health probe: the write lock taken and let go, as a write's would be (held already inside a group)."""
+        if self._group is not None and not self._grouped:
+            with self._group():
+                pass
+        return {}
 
     def _answer(self, connection: _Connection, request_id: int, result: Any) -> None:
         if isinstance(result, Wait):

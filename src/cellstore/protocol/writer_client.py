@@ -1,10 +1,14 @@
 """The worker's end of the hand-off to a writer process (``protocol/writer.py``): writes out, answers back.
 
-``WriterClient`` is a worker's one connection to the writer of its one
-SQLite backend (``serve --workers N``), read by the worker's event loop;
-``SharedWriterClient`` is a worker's connection to one SQLite cell's writer
-(``serve --cells F --workers N``), written from the cell's bulkhead threads
-and read by a thread of its own.  Both wrap an account's services so that the
+``WriterClient`` is a worker's connection to one writer, written and read
+by the worker's event loop: the writer of its one SQLite backend (``serve
+--workers N``), or of one SQLite cell (``serve --cells F --workers N``, whose
+router sends a cell's writes from the loop: docs/CELLS.md, "A writer per
+SQLite cell").  ``SharedWriterClient`` is a worker's connection to one SQLite
+cell's writer written from the cell's bulkhead threads and read by a thread
+of its own: for a server of cells with ``--cache``, whose item cache must
+invalidate a write's keys before it is sent, which is network work the loop
+must not do.  Both wrap an account's services so that the
 operations in ``writer.WRITES`` go to the writer, and hand back a
 ``waiting.Wait`` the app awaits as it does a long poll; the frames, the
 error encoding and the writer's side are in ``protocol/writer.py``.
@@ -24,7 +28,7 @@ import orjson
 
 from cellstore.errors import CellstoreError, InternalServerError, ServiceUnavailable, SqsServiceUnavailable
 from cellstore.protocol import wire
-from cellstore.protocol.writer import ANSWER, ANSWER_TIMEOUT, OK, REQUEST, WRITES, Reader, error_from
+from cellstore.protocol.writer import ANSWER, ANSWER_TIMEOUT, OK, PROBE, REQUEST, WRITES, Reader, error_from
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.writer")
@@ -48,6 +52,35 @@ class _Pending:
         self.abandoned = False
 
 
+def probe(address: str | bytes, timeout: float) -> None:
+    """Return once the writer at ``address`` has taken its write lock and answered (a cell's health probe).
+
+    A connection of its own, blocking, from whichever thread probes (a
+    cell's bulkhead thread), so it shares nothing with the event loop's
+    client; a writer that is dead, stuck (SIGSTOPped) or waiting for a lock
+    another process holds raises ``ServiceUnavailable`` within ``timeout``.
+    """
+    body = orjson.dumps((PROBE, "Probe", None, {}, ""))
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.sendall(REQUEST.pack(len(body), 0) + body)
+            answer = b""
+            while len(answer) < ANSWER.size or len(answer) < ANSWER.size + ANSWER.unpack_from(answer)[0]:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the writer closed the connection")
+                answer += chunk
+    except OSError as err:
+        raise ServiceUnavailable(f"The cell's writer process did not answer a probe: {err or 'timed out'}") from None
+    length, _, kind = ANSWER.unpack_from(answer)
+    if kind != OK:
+        raise error_from(orjson.loads(answer[ANSWER.size:ANSWER.size + length]))
+
+
 def _result(pending: _Pending | _SharedPending) -> Any:
     """A settled hand-off's result: the operation's answer decoded, or its error raised."""
     answer = pending.answer
@@ -69,10 +102,17 @@ class WriterClient:
     in, ``subscribe`` is how the HTTP server's loop hears of it.  All of it
     runs on the worker's event loop thread (the socket is read by a loop
     reader), so it needs no lock.
+
+    ``timeout`` is how long a write waits for its answer, ``receive_timeout``
+    a ReceiveMessage's (it may long-poll inside the writer for up to 20 s);
+    a cell's client gets its bulkhead's timeout (``serve --cells``).
     """
 
-    def __init__(self, address: str | bytes) -> None:
+    def __init__(self, address: str | bytes, *, timeout: float = ANSWER_TIMEOUT,
+                 receive_timeout: float | None = None) -> None:
         self._address = address
+        self._timeout = timeout
+        self._receive_timeout = timeout if receive_timeout is None else receive_timeout
         self._sock: socket.socket | None = None
         self._inbuf = bytearray()
         self._outbuf = bytearray()
@@ -117,8 +157,30 @@ class WriterClient:
         # Only a long poll may be cut short by a stopping worker (it answers "nothing found", and a message
         # the writer claims for it later stays invisible for its visibility timeout, no longer); any other
         # write is answered with what the writer did, which the writer sends before it stops.
-        return Wait(self, request_id, 0, time.monotonic() + ANSWER_TIMEOUT, lambda: self._settle(request_id),
-                    ends_on_stop=operation == "ReceiveMessage")
+        receive = operation == "ReceiveMessage"
+        timeout = self._receive_timeout if receive else self._timeout
+        return Wait(self, request_id, 0, time.monotonic() + timeout, lambda: self._settle(request_id),
+                    ends_on_stop=receive)
+
+    @property
+    def in_flight(self) -> int:
+        """Writes sent and not yet settled (a cell's bound: ``cells/router.py``)."""
+        return len(self._pending)
+
+    @property
+    def address(self) -> str | bytes:
+        return self._address
+
+    def fail_in_flight(self) -> None:
+        """From any thread: drop the connection on the loop that reads it, so every write in flight fails with a
+        retryable 503 at once (a cell found unhealthy); the next write connects again."""
+        loop = self._loop
+        if loop is None or self._sock is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._disconnect)
+        except RuntimeError:  # the loop closed: nobody waits any more
+            pass
 
     def _settle(self, request_id: int) -> Any:
         """The answer to ``request_id``: the operation's result, or its error raised."""
@@ -179,12 +241,12 @@ class WriterClient:
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)  # a Unix socket connects at once or fails (EAGAIN: a stuck writer's full backlog)
         try:
             sock.connect(self._address)
         except OSError:
             sock.close()
             raise
-        sock.setblocking(False)
         self._sock = sock
         self._loop = _running_loop()
         if self._loop is not None:
