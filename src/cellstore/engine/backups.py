@@ -447,7 +447,9 @@ def restore_step(txn: Txn, table: Table, batch: int = BATCH) -> bool:
     Runs in the caller's write transaction, which loaded ``table`` itself
     (``background.run_backfills``); the cursor saved with the table makes
     a step that failed, or one another worker already did, harmless to run
-    again.  After the last item the table is ACTIVE and the backup free to
+    again.  An item already at its key is left as it is: the engine does not
+    refuse writes to a CREATING table, and a write made there since the
+    restore began (with its index entries) is newer than the backup.  After the last item the table is ACTIVE and the backup free to
     delete.
     """
     state = table.state[RESTORING]
@@ -458,7 +460,12 @@ def restore_step(txn: Txn, table: Table, batch: int = BATCH) -> bool:
     target = keycodec.table_prefix(table.id)
     found = indexes.indexes_of(table)
     for key, raw in rows:
-        txn.put(target + key[len(source):], raw)
+        destination = target + key[len(source):]
+        if txn.get(destination) is not None:
+            # Written since the restore began (or by this very step before it
+            # was repeated): that write, with its index entries, stands.
+            continue
+        txn.put(destination, raw)
         if found:
             item = orjson.loads(raw)
             for index in found:

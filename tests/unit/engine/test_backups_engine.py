@@ -124,3 +124,15 @@ def test_a_cell_move_carries_the_accounts_backups() -> None:
     assert catalog.describe_table(moved, "arrived")["ItemCount"] == 40
     # The root keyspace (the default account) holds none of it.
     assert _rows(target.database("000000000000"), keyspace.BACKUPS) == []
+
+
+def test_an_item_written_to_the_target_during_the_restore_is_kept_with_its_index_entry(db: Database) -> None:
+    _table(db, count=5)
+    arn = backups.create_backup(db, "things", "early-writer")["BackupArn"]
+    backups.restore_table(db, backups.RestoreRequest("copy", arn))
+    items.put_item(db, "copy", {"pk": {"S": "p0000"}, "g": {"S": "moved"}})
+    background.run_backfills(db)
+    assert items.get_item(db, "copy", {"pk": {"S": "p0000"}})[1] == {"pk": {"S": "p0000"}, "g": {"S": "moved"}}
+    described = catalog.describe_table(db, "copy")
+    assert described["ItemCount"] == 5
+    assert described["GlobalSecondaryIndexes"][0]["ItemCount"] == 5  # no stale entry under G0 for p0000
