@@ -11,6 +11,8 @@ Table creation and deletion are synchronous: CreateTable answers ``CREATING``
 because clients expect it, but the table is ``ACTIVE`` by the time anyone can
 ask, and DeleteTable answers ``DELETING`` with the table already gone, so
 boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
+The exception is a table being restored from a backup (``engine/backups.py``):
+it is CREATING until the background has copied its items (``table_status``).
 
 Streams: ``engine/streams/lifecycle.py`` creates and disables a table's streams when its
 StreamSpecification changes (``follow_table``) and adds LatestStreamArn and
