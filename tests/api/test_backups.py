@@ -277,6 +277,16 @@ def test_errors(ddb: Any, raw: Any, hash_table: str) -> None:
                                        "Projection": {"ProjectionType": "ALL"}}],
     )
     assert code == "ValidationException" and "Some index key attributes are not defined" in message
+    # Billing overrides are checked as CreateTable checks BillingMode against ProvisionedThroughput.
+    assert error(ddb.restore_table_from_backup, BackupArn=arn, TargetTableName=f"{hash_table}-x",
+                 BillingModeOverride="PROVISIONED") == (
+        "ValidationException", "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits "
+        "must both be specified when BillingMode is PROVISIONED")
+    assert error(ddb.restore_table_from_backup, BackupArn=arn, TargetTableName=f"{hash_table}-x",
+                 ProvisionedThroughputOverride={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}) == (
+        "ValidationException", "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+        "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+    assert f"{hash_table}-x" not in ddb.list_tables()["TableNames"]
 
 
 def test_a_backup_in_use_by_a_restore_cannot_be_deleted(ddb: Any, hash_table: str) -> None:
