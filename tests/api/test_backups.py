@@ -280,12 +280,12 @@ def test_errors(ddb: Any, raw: Any, hash_table: str) -> None:
     # Billing overrides are checked as CreateTable checks BillingMode against ProvisionedThroughput.
     assert error(ddb.restore_table_from_backup, BackupArn=arn, TargetTableName=f"{hash_table}-x",
                  BillingModeOverride="PROVISIONED") == (
-        "ValidationException", "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits "
-        "must both be specified when BillingMode is PROVISIONED")
+        "ValidationException", ("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits "
+                                "must both be specified when BillingMode is PROVISIONED"))
     assert error(ddb.restore_table_from_backup, BackupArn=arn, TargetTableName=f"{hash_table}-x",
                  ProvisionedThroughputOverride={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}) == (
-        "ValidationException", "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
-        "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+        "ValidationException", ("One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+                                "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"))
     assert f"{hash_table}-x" not in ddb.list_tables()["TableNames"]
 
 
