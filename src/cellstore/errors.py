@@ -76,6 +76,30 @@ class TableNotFoundException(CellstoreError):
     code = "TableNotFoundException"
 
 
+class BackupNotFoundException(CellstoreError):
+    """DescribeBackup, DeleteBackup and RestoreTableFromBackup: no backup has that ARN."""
+
+    code = "BackupNotFoundException"
+
+
+class BackupInUseException(CellstoreError):
+    """DeleteBackup of a backup a restore is still reading."""
+
+    code = "BackupInUseException"
+
+
+class TableAlreadyExistsException(CellstoreError):
+    """RestoreTableFromBackup onto a table name that is taken."""
+
+    code = "TableAlreadyExistsException"
+
+
+class TableInUseException(CellstoreError):
+    """CreateBackup of a table that is still being restored."""
+
+    code = "TableInUseException"
+
+
 class PolicyNotFoundException(CellstoreError):
     """Get/DeleteResourcePolicy on a resource without a policy (or with another revision)."""
 

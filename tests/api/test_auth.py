@@ -844,3 +844,18 @@ def test_tls(server_process: Callable[..., Any], tls_files: Path) -> None:
 
     with pytest.raises(SSLError):
         tls_client("dynamodb", True).list_tables()  # the system store does not know our CA
+
+
+def test_backups_are_authorized_on_the_table_the_backup_and_the_restore_target(server: Any, table: str) -> None:
+    """CreateBackup needs the table; DescribeBackup and a restore the backup's own ARN (``…/backup/…``)."""
+    tenant = client(server, "dynamodb", TENANT)
+    arn = tenant.create_backup(TableName="shared", BackupName="by-tenant")["BackupDetails"]["BackupArn"]  # dynamodb:* on it
+    assert error_of(lambda: tenant.describe_backup(BackupArn=arn))[1] == denied("dynamodb:DescribeBackup", arn)
+    assert error_of(lambda: tenant.list_backups())[1] == denied("dynamodb:ListBackups", "*")
+    assert error_of(lambda: tenant.restore_table_from_backup(BackupArn=arn, TargetTableName="shared-copy"))[1] == (
+        denied("dynamodb:RestoreTableFromBackup", arn))
+    admin = client(server, "dynamodb")
+    admin.restore_table_from_backup(BackupArn=arn, TargetTableName="shared-copy")
+    admin.get_waiter("table_exists").wait(TableName="shared-copy", WaiterConfig={"Delay": 1})
+    admin.delete_table(TableName="shared-copy")
+    assert admin.delete_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"] == "DELETED"

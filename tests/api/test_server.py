@@ -85,11 +85,11 @@ class TestSerialization:
         assert orjson.loads(body) == {"__type": "com.amazon.coral.service#UnknownOperationException"}
 
     def test_an_aws_operation_cellstore_does_not_serve_names_itself(self, cellstore_endpoint: str) -> None:
-        status, _, body = post(cellstore_endpoint, b"{}", target="DynamoDB_20120810.CreateBackup")
+        status, _, body = post(cellstore_endpoint, b"{}", target="DynamoDB_20120810.DescribeGlobalTable")
         assert status == 400
         assert orjson.loads(body) == {
             "__type": "com.amazon.coral.service#UnknownOperationException",
-            "message": "cellstore does not implement DynamoDB CreateBackup yet; docs/OPERATIONS.md lists what it serves",
+            "message": "cellstore does not implement DynamoDB DescribeGlobalTable yet; docs/OPERATIONS.md lists what it serves",
         }
 
     def test_missing_target(self, cellstore_endpoint: str) -> None:

@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 
 def test_dynamodb_names_the_operation(ddb: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
-        ddb.create_backup(TableName="music", BackupName="nightly")
+        ddb.describe_global_table(GlobalTableName="music")
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert excinfo.value.response["Error"] == {
         "Code": "UnknownOperationException",
-        "Message": "cellstore does not implement DynamoDB CreateBackup yet; docs/OPERATIONS.md lists what it serves",
+        "Message": "cellstore does not implement DynamoDB DescribeGlobalTable yet; docs/OPERATIONS.md lists what it serves",
     }

@@ -18,6 +18,10 @@ payload)`` here answers from the decoded payload, in AWS's terms:
   ``PartiQLUpdate`` or ``PartiQLDelete`` on its table (a SELECT from
   ``"table"."index"`` on the index), read from the statement's first words;
 * control plane: the table (``TableName``) or ``ResourceArn``, else ``*``;
+* backups: DescribeBackup and DeleteBackup the backup's ARN, ListBackups
+  ``*``; RestoreTableFromBackup the backup's ARN, and on the target table
+  the read and write actions AWS requires for a restore (PutItem,
+  UpdateItem, DeleteItem, GetItem, Query, Scan, BatchWriteItem);
 * Streams: the stream ARN (``GetRecords``: the one inside its iterator);
 * SQS: ``sqs:<Op>`` on the queue the operation names (batch operations are
   authorized as their single-message action, as SQS does), plus every other
@@ -98,6 +102,26 @@ _BY_RESOURCE_ARN = frozenset(
         "PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy",
     }
 )
+
+
+#: Operations on backups, and the actions AWS requires on a restore's target table
+#: ("DynamoDB read and write permissions on the target table", backuprestore_IAM).
+_BACKUP_OPERATIONS = frozenset({"DescribeBackup", "DeleteBackup", "ListBackups", "RestoreTableFromBackup"})
+_RESTORE_TARGET_ACTIONS = ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem")
+
+
+def _backup_accesses(db: Database, operation: str, payload: Mapping[str, Any]) -> list[Access]:
+    """Backups: the backup's ARN; ListBackups ``*`` (IAM has no resource for it); a restore also its target table."""
+    action = f"dynamodb:{operation}"
+    if operation == "ListBackups":
+        return [Access(action, "*")]
+    arn = payload.get("BackupArn")
+    accesses = [Access(action, arn if isinstance(arn, str) else "*")]
+    if operation == "RestoreTableFromBackup":
+        target = payload.get("TargetTableName")
+        resource = db.table_arn(target) if isinstance(target, str) else "*"
+        accesses += [Access(f"dynamodb:{name}", resource) for name in _RESTORE_TARGET_ACTIONS]
+    return accesses
 
 
 class _Tables:
@@ -404,6 +428,8 @@ def _dynamodb(tables: _Tables, operation: str, payload: dict[str, Any]) -> list[
     if operation in _PARTIQL_LISTS:
         return list(_partiql_accesses(tables, operation, payload))
     action = f"dynamodb:{operation}"
+    if operation in _BACKUP_OPERATIONS:
+        return _backup_accesses(db, operation, payload)
     if operation in _BY_RESOURCE_ARN:
         # Read only the member the handler reads: a TableName beside it names nothing.
         arn = payload.get("ResourceArn")

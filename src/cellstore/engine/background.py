@@ -1,7 +1,8 @@
 """The engine's background work: what each unit does (``engine/wiring.py`` declares them).
 
-* ``backfill`` (``run_backfills``) — runs pending backfills (a global index
-  being created, TTL being enabled on a populated table) to completion; woken
+* ``backfill`` (``run_backfills``) — runs pending backfills (a table being
+  restored from a backup, a global index being created, TTL being enabled on
+  a populated table) to completion; woken
   by the request that starts one, and polling every ``BACKFILL_POLL`` seconds
   so that work left by a restart, or started by another worker process, is
   picked up.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 
-from cellstore.engine import indexes, keycodec, keyspace, ttl
+from cellstore.engine import backups, indexes, keycodec, keyspace, ttl
 from cellstore.engine.database import Database
 from cellstore.engine.tables import Table, find_table
 from cellstore.storage.base import Txn, prefix_end
@@ -84,7 +85,9 @@ def run_backfills(db: Database) -> None:
                 table = find_table(txn, name)
                 pending = [] if table is None else indexes.pending_backfills(table)
                 # Keep stepping until a step finds nothing left to do.
-                if table is not None and pending:
+                if table is not None and backups.restore_pending(table):
+                    backups.restore_step(txn, table)
+                elif table is not None and pending:
                     if progress is None or progress.index != pending[0]:
                         progress = _IndexProgress(name, pending[0])
                     if indexes.backfill_index_step(txn, table, pending[0]):

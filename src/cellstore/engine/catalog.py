@@ -11,6 +11,8 @@ Table creation and deletion are synchronous: CreateTable answers ``CREATING``
 because clients expect it, but the table is ``ACTIVE`` by the time anyone can
 ask, and DeleteTable answers ``DELETING`` with the table already gone, so
 boto3's ``table_exists``/``table_not_exists`` waiters pass on their first poll.
+The exception is a table being restored from a backup (``engine/backups.py``):
+it is CREATING until the background has copied its items (``table_status``).
 
 Streams: ``engine/streams/lifecycle.py`` creates and disables a table's streams when its
 StreamSpecification changes (``follow_table``) and adds LatestStreamArn and
@@ -30,6 +32,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +54,8 @@ PROVISIONED = "PROVISIONED"
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 MAX_TAGS = 50
 RESERVED_TAG_PREFIX = "aws:"
+#: The ``Table.state`` member of a table a restore is still filling (``engine/backups.py``).
+RESTORING = "restore"
 #: The Developer Guide's tag characters: letters, white space, numbers and ``+ - = . _ : /``.
 _TAG_TEXT = re.compile(r"[\w\s+\-=.:/]*")
 
@@ -189,11 +194,16 @@ def _check_tags(current: list[dict[str, str]], added: tuple[tuple[str, str], ...
     return [{"Key": key, "Value": value} for key, value in merged.items()]
 
 
-def create_table(db: Database, spec: TableSpec) -> dict[str, Any]:
+def create_table(
+    db: Database, spec: TableSpec, *, prepare: Callable[[Txn, Table], None] | None = None
+) -> dict[str, Any]:
     """Store a new, empty table; answer its description with TableStatus CREATING.
 
     A fresh table id (never reused) prefixes the new table's item keys, so a
     name re-created after DeleteTable starts empty even if old keys lingered.
+    ``prepare`` runs in the creating transaction before the table is saved
+    (RestoreTableFromBackup: the restore's state and its work marker, so the
+    table never exists without them).
     """
     now = time.time()
     description: dict[str, Any] = {
@@ -227,6 +237,8 @@ def create_table(db: Database, spec: TableSpec) -> dict[str, Any]:
         table = Table.from_record(record)
         indexes.add_created_indexes(table, spec.local_indexes, spec.global_indexes)
         streams.follow_table(txn, table)
+        if prepare is not None:
+            prepare(txn, table)
         save_table(txn, table)
         return _described(txn, table, "CREATING", now)
 
@@ -237,9 +249,15 @@ def _billing_summary(mode: str, now: float) -> dict[str, Any]:
     return {"BillingMode": PROVISIONED}
 
 
+def table_status(table: Table) -> str:
+    """CREATING while a restore fills the table (``engine/backups.py``), else ACTIVE."""
+    return "CREATING" if RESTORING in table.state else "ACTIVE"
+
+
 def describe_table(db: Database, name: str) -> dict[str, Any]:
     with db.store.transaction(write=False) as txn:
-        return _described(txn, _load(txn, name), "ACTIVE", time.time())
+        table = _load(txn, name)
+        return _described(txn, table, table_status(table), time.time())
 
 
 def list_table_names(db: Database, start_after: str | None, limit: int) -> tuple[list[str], bool]:

@@ -33,6 +33,9 @@ is invented; the modules that build keys (``keycodec``, ``queues/keys``,
                      out exactly as this map>  (``engine/tenants.py``); the
                      default account 000000000000 is the root keyspace itself,
                      so data written before accounts existed is its data
+    0x0a BACKUPS     on-demand backups (``engine/backups.py``): "seq" last backup number and id ms,
+                     "b" <backup id> backup record (JSON), "i" <backup number:8> <item key
+                     after the table id> an item as the backup holds it
 
 docs/ARCHITECTURE.md shows the same map with the value formats.
 """
@@ -47,6 +50,7 @@ EXPIRIES = b"\x05"
 STREAMS = b"\x06"
 HANDLERS = b"\x08"
 ACCOUNTS = b"\x09"
+BACKUPS = b"\x0a"
 
 #: Every top-level prefix, by name (the overlap test walks this).
 TOP_LEVEL: dict[str, bytes] = {
@@ -58,11 +62,12 @@ TOP_LEVEL: dict[str, bytes] = {
     "streams": STREAMS,
     "handlers": HANDLERS,
     "accounts": ACCOUNTS,
+    "backups": BACKUPS,
 }
 
 #: The prefixes an account's own keyspace is made of: every top-level kind but
 #: ``ACCOUNTS`` (accounts do not nest).  Copying an account is copying these.
-ACCOUNT_KINDS: tuple[bytes, ...] = (META, ITEMS, QUEUES, INDEXES, EXPIRIES, STREAMS, HANDLERS)
+ACCOUNT_KINDS: tuple[bytes, ...] = (META, ITEMS, QUEUES, INDEXES, EXPIRIES, STREAMS, HANDLERS, BACKUPS)
 
 # ---- 0x01: catalog records -----------------------------------------------------------
 
@@ -98,6 +103,12 @@ HANDLER_CHECKPOINTS = HANDLERS + b"c"
 HANDLER_LEASES = HANDLERS + b"l"
 HANDLER_METRICS = HANDLERS + b"m"
 
+# ---- 0x0a: on-demand backups (engine/backups.py) -------------------------------------
+
+BACKUP_SEQ = BACKUPS + b"seq"
+BACKUP_RECORDS = BACKUPS + b"b"
+BACKUP_ITEMS = BACKUPS + b"i"
+
 #: Each top-level prefix's sub-layout: the prefixes of its record kinds.  A key
 #: of one kind must never start with another kind's prefix.
 SUB_LAYOUTS: dict[bytes, dict[str, bytes]] = {
@@ -130,6 +141,11 @@ SUB_LAYOUTS: dict[bytes, dict[str, bytes]] = {
         "checkpoints": HANDLER_CHECKPOINTS,
         "leases": HANDLER_LEASES,
         "metrics": HANDLER_METRICS,
+    },
+    BACKUPS: {
+        "backup seq": BACKUP_SEQ,
+        "backup records": BACKUP_RECORDS,
+        "backup items": BACKUP_ITEMS,
     },
 }
 

@@ -59,6 +59,11 @@ PARTLY: Mapping[tuple[str, str], str] = {
     "restored, so EarliestRestorableDateTime and LatestRestorableDateTime are not reported",
     ("dynamodb", "UpdateContinuousBackups"): "records the point-in-time-recovery setting; no recovery points "
     "are kept (RestoreTableToPointInTime is not served)",
+    ("dynamodb", "CreateBackup"): "a consistent copy taken in one write transaction (docs/BACKUPS.md); "
+    "no AWS Backup, no backup encryption settings",
+    ("dynamodb", "ListBackups"): "USER backups only: cellstore makes no SYSTEM or AWS_BACKUP backups",
+    ("dynamodb", "RestoreTableFromBackup"): "SSESpecificationOverride is checked, not applied; "
+    "OnDemandThroughputOverride is ignored (docs/BACKUPS.md)",
     ("dynamodb", "PutResourcePolicy"): "tables and streams; the document's shape is checked, not its grammar, "
     "and a stored policy cellstore cannot evaluate denies every request to its resource (docs/AUTH.md)",
     ("dynamodb", "ExecuteStatement"): "PartiQL as docs/PARTIQL.md lists it: SELECT, INSERT, UPDATE, DELETE with "

@@ -71,6 +71,7 @@ WRITES: Mapping[str, frozenset[str]] = {
     "dynamodb": frozenset({
         "BatchWriteItem", "CreateTable", "DeleteItem", "DeleteTable", "PutItem", "TagResource",
         "TransactWriteItems", "UntagResource", "UpdateItem", "UpdateTable", "UpdateTimeToLive",
+        "CreateBackup", "DeleteBackup", "RestoreTableFromBackup",
         # PartiQL: the operation name does not say whether a statement writes, so all of them go
         # (a SELECT is then read in the writer: correct, only not spread over the workers).
         "BatchExecuteStatement", "ExecuteStatement", "ExecuteTransaction",
