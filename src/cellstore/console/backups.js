@@ -31,7 +31,9 @@ export async function backupsPage(main, tableName) {
   const box = errorBox();
   const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const detail = h("div", {});
-  const names = await listTableNames();
+  // A key that may not list tables can still list and restore backups: say why the table choices are empty.
+  let listError = null;
+  const names = await listTableNames().catch((err) => { listError = err; return []; });
   const filter = select("table", [["", "(all tables)"], ...names.map((n) => [n, n]),
     ...(tableName && !names.includes(tableName) ? [[tableName, `${tableName} (deleted)`]] : [])], tableName || "");
   filter.addEventListener("change", () => {
@@ -147,8 +149,9 @@ export async function backupsPage(main, tableName) {
   clear(main,
     h("div", { class: "title" }, h("h1", {}, tableName ? `Backups of ${tableName}` : "Backups"),
       h("form", { class: "actions", "aria-label": "Filter backups" }, field("Table", filter))),
-    names.length ? create : notice("Create a table first: a backup is of a table."),
+    names.length ? create : listError ? null : notice("Create a table first: a backup is of a table."),
     box, detail, list);
+  box.show(listError);
   await load();
   return () => { stopped = true; for (const timer of timers) clearTimeout(timer); };
 }

@@ -37,10 +37,10 @@ export async function partiqlPage(main, tableName) {
       field("Parameters are", select("parametersFormat", [["plain", "Plain JSON"], ["dynamodb", "DynamoDB JSON"]], "plain")),
       field("Page size", h("input", { name: "limit", type: "number", min: 1, placeholder: "no limit" })),
       field("Consistent read", h("input", { name: "consistent", type: "checkbox" }))),
-    h("p", { class: "muted" }, "Tables: ",
+    h("p", { class: "muted" }, "Start from a SELECT of: ",
       names.length ? names.map((name, index) => [index ? ", " : "", h("a", {
-        href: `#/tables/${encodeURIComponent(name)}/items`,
-      }, name)]) : "none yet."),
+        href: `#/partiql/${encodeURIComponent(name)}`, title: `SELECT * FROM "${name}"`,
+      }, name)]) : "(no tables yet)"),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Run")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
