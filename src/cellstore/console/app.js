@@ -4,10 +4,12 @@
 // may return a function that stops its timers when the user leaves it.
 
 import { call, getSession, isSignInError, setSession } from "./aws.js";
+import { backupsPage } from "./backups.js";
 import { cachePage } from "./cache.js";
 import { cellsPage } from "./cells.js";
 import { clear, errorBox, field, h } from "./dom.js";
 import { handlersPage } from "./handlers.js";
+import { partiqlPage } from "./partiql.js";
 import { queuePage, queuesPage } from "./queues.js";
 import { streamPage, streamsPage } from "./streams.js";
 import { itemsPage } from "./items.js";
@@ -17,6 +19,10 @@ const ROUTES = [
   [/^#\/tables\/?$/, "tables", tablesPage],
   [/^#\/tables\/([^/]+)\/items$/, "tables", itemsPage],
   [/^#\/tables\/([^/]+)$/, "tables", tablePage],
+  [/^#\/partiql\/?$/, "partiql", partiqlPage],
+  [/^#\/partiql\/([^/]+)$/, "partiql", partiqlPage],
+  [/^#\/backups\/?$/, "backups", backupsPage],
+  [/^#\/backups\/([^/]+)$/, "backups", backupsPage],
   [/^#\/queues\/?$/, "queues", queuesPage],
   [/^#\/queues\/([^/]+)$/, "queues", queuePage],
   [/^#\/streams\/?$/, "streams", streamsPage],

@@ -184,7 +184,8 @@ export async function itemsPage(main, name) {
   clear(main,
     h("p", { class: "crumbs" }, h("a", { href: "#/tables" }, "Tables"), " / ",
       h("a", { href: `#/tables/${encodeURIComponent(name)}` }, name), " / items"),
-    h("div", { class: "title" }, h("h1", {}, `Items of ${name}`)),
+    h("div", { class: "title" }, h("h1", {}, `Items of ${name}`),
+      h("a", { class: "button", href: `#/partiql/${encodeURIComponent(name)}` }, "PartiQL editor")),
     form, box, editor, code, results);
   describeKeys();
   await run(0);

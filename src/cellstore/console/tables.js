@@ -119,6 +119,8 @@ export async function tablePage(main, name) {
     h("div", { class: "title" }, h("h1", {}, name),
       h("div", { class: "actions" },
         h("a", { class: "button", href: `#/tables/${encodeURIComponent(name)}/items` }, "Browse items"),
+        h("a", { class: "button", href: `#/partiql/${encodeURIComponent(name)}` }, "PartiQL"),
+        h("a", { class: "button", href: `#/backups/${encodeURIComponent(name)}` }, "Backups"),
         h("button", { type: "button", class: "danger", onclick: remove }, "Delete table"))),
     box, body);
 
