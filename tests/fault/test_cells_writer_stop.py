@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_cells_writer_kill9 import ALICE, BOB, raw_client, stored_keys, writer_of
+from killing import raw_client, stored_keys, writer_pid
+from test_cells_writer_kill9 import ALICE, BOB
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -102,7 +103,7 @@ def test_a_hung_writer_is_contained_to_its_cell_and_its_writes_fail_fast(
             TableName="acked", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
         )
-    hung = writer_of(server, "a")
+    hung = writer_pid(server, "a")
     alice = Paced(endpoint, ALICE)  # cell a's tenant keeps writing throughout
     try:
         alice.wait_for(50)
@@ -137,5 +138,5 @@ def test_a_hung_writer_is_contained_to_its_cell_and_its_writes_fail_fast(
     assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert refused_in < 1.0  # at once, not at the timeout
     assert set(alice.failures) <= {"ServiceUnavailable"}, alice.failures
-    assert writer_of(server, "a") == hung  # resumed, not replaced
+    assert writer_pid(server, "a") == hung  # resumed, not replaced
     assert acknowledged <= stored_keys(endpoint, ALICE)
