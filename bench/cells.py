@@ -147,6 +147,7 @@ def main() -> int:
     parser.add_argument("--baseline", metavar="SRC", help="another checkout's src/: its PostgreSQL configurations too, "
                         "each round")
     parser.add_argument("--workload", choices=("put_item", "get_item"), default="put_item")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every round's figures to FILE (JSON)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench cells: wrk is not installed (apt-get install -y wrk); nothing measured")
@@ -223,6 +224,11 @@ def main() -> int:
             if ratios:
                 print(f"req/s {over} ÷ {under}, within each round: median {ratios[(len(ratios) - 1) // 2]:.2f}× "
                       f"({ratios[0]:.2f} .. {ratios[-1]:.2f}), {len(ratios)} round(s)")
+    if args.json is not None:
+        args.json.write_text(json.dumps([{name: {"rps": cell.rps, "cpu_us": cell.cpu_us_per_request, "p50_ms": cell.p50_ms,
+                                                 "p99_ms": cell.p99_ms, "others_pct": cell.other_cpu_pct,
+                                                 "errors": cell.errors}
+                                          for name, cell in measured.items()} for measured in rounds], indent=1))
     if args.baseline:
         for name in CONFIGURATIONS:
             pairs = [(r[name], r[f"{name} @base"]) for r in rounds if name in r and f"{name} @base" in r]
