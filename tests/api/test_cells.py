@@ -293,3 +293,77 @@ def test_metrics_of_a_server_of_cells_count_requests_by_operation(deployment: tu
         with urllib.request.urlopen(endpoint + "/metrics") as answer:
             text = answer.read().decode()
     assert 'cellstore_requests_total{operation="ListTables",outcome="success",service="dynamodb"}' in text
+
+
+def test_a_postgres_cell_counts_concurrent_conditional_writes_exactly_and_runs_transactions(
+    server_process: Callable[..., Any], new_postgres_database: Callable[[], str], tmp_path: Path,
+) -> None:
+    """A PostgreSQL cell's requests run on its storage threads (group commit, shared snapshots) in each of two
+    workers: conditional writes racing from 8 clients still count exactly, and transactions stay atomic."""
+    cells_file = write_cells_file(tmp_path, "a", new_postgres_database(), new_postgres_database(),
+                                  extra=f'[tenants]\n"{ALICE}" = "b"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    ddb = client(server.endpoint_url, ALICE)
+    make_table(ddb, "counters")
+    ddb.put_item(TableName="counters", Item={"pk": {"S": "x"}, "bal": {"N": "100"}})
+    ddb.put_item(TableName="counters", Item={"pk": {"S": "y"}, "bal": {"N": "0"}})
+    clients, rounds = 8, 15
+    won = [0] * clients
+    errors: list[BaseException] = []
+
+    def racer(index: int) -> None:
+        mine = client(server.endpoint_url, ALICE)
+        try:
+            for _ in range(rounds):
+                mine.update_item(TableName="counters", Key={"pk": {"S": "added"}}, UpdateExpression="ADD n :one",
+                                 ExpressionAttributeValues={":one": {"N": "1"}})
+                while True:  # optimistic: read the count, write it + 1 only if nobody wrote in between
+                    item = mine.get_item(TableName="counters", Key={"pk": {"S": "checked"}}, ConsistentRead=True)
+                    seen = int(item.get("Item", {}).get("n", {"N": "0"})["N"])
+                    try:
+                        mine.put_item(
+                            TableName="counters", Item={"pk": {"S": "checked"}, "n": {"N": str(seen + 1)}},
+                            ConditionExpression="attribute_not_exists(pk) OR n = :seen",
+                            ExpressionAttributeValues={":seen": {"N": str(seen)}},
+                        )
+                        won[index] += 1
+                        break
+                    except mine.exceptions.ConditionalCheckFailedException:
+                        continue
+                if index < 4:  # half the clients also move one unit from x to y in a transaction
+                    mine.transact_write_items(TransactItems=[
+                        {"Update": {"TableName": "counters", "Key": {"pk": {"S": "x"}},
+                                    "UpdateExpression": "SET bal = bal - :one", "ConditionExpression": "bal >= :one",
+                                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                        {"Update": {"TableName": "counters", "Key": {"pk": {"S": "y"}},
+                                    "UpdateExpression": "SET bal = bal + :one",
+                                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                    ])
+        except BaseException as err:  # noqa: BLE001 - reported by the test below
+            errors.append(err)
+
+    threads = [threading.Thread(target=racer, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    total = clients * rounds
+    assert sum(won) == total
+
+    def count(key: str, name: str) -> int:
+        item = ddb.get_item(TableName="counters", Key={"pk": {"S": key}}, ConsistentRead=True)["Item"]
+        return int(item[name]["N"])
+
+    assert count("checked", "n") == total  # every acknowledged conditional write counted once, none lost
+    assert count("added", "n") == total
+    assert (count("x", "bal"), count("y", "bal")) == (100 - 4 * rounds, 4 * rounds)
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):  # a failed condition: nothing applied
+        ddb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "counters", "Key": {"pk": {"S": "y"}}, "UpdateExpression": "SET bal = :zero",
+                        "ExpressionAttributeValues": {":zero": {"N": "0"}}}},
+            {"ConditionCheck": {"TableName": "counters", "Key": {"pk": {"S": "x"}},
+                                "ConditionExpression": "bal >= :lots", "ExpressionAttributeValues": {":lots": {"N": "1000"}}}},
+        ])
+    assert count("y", "bal") == 4 * rounds
+    assert placed(cells_file) == {"a": 0, "b": 1, "c": 0}  # it all ran in the PostgreSQL cell b

@@ -31,6 +31,26 @@ waking the loop again (one ``call_soon_threadsafe`` for many answers when
 the loop is busy).  A thread waiting for an answer (``call``, the mover,
 ``cells status``) gets a ``threading.Event`` made only for it.
 
+A PostgreSQL cell's bulkhead has a second lane: ``storage``, the cell's
+own ``protocol/storage_threads.StorageThreads`` — reader threads that run
+the reads waiting together in one shared snapshot, their round trips
+overlapped (``storage/pgoverlap.py``), and a writer thread that runs the
+writes waiting together in one group commit — the same machinery a
+one-backend PostgreSQL server runs on (docs/POSTGRES.md, "Throughput").
+The router hands an account's operations to that lane from the event loop
+(``Router._send``: calling the account's dispatch only queues the work)
+once the account's database is open here; everything else (opening it, the
+health probe, the authorizer's key-schema reads, ``call``) runs on the
+bulkhead's own thread.  The lane keeps the bulkhead's guarantees with its
+own bound and timeout (the same ``queue_size`` and ``timeout``, refused and
+given up on with ``CellUnavailable``), ``fail_waiting`` fails its requests
+too, and ``close`` ends its threads.  Two hand-off machines remain, rather
+than one bulkhead with lanes, because the grouping lanes need to know a
+request's database and whether it writes (``StorageThreads.wrap``, which a
+one-backend server uses as it is), while the bulkhead runs any closure; an
+SQLite cell gains nothing from grouping on threads (its calls take
+microseconds and never wait; its writes go to its writer process).
+
 And the cell's threads run on the same CPU as the event loop that feeds
 them (``Bulkhead._colocate``).  Measured, that is most of the cost: with the loop on
 one core and the cell's thread on another, every hand-off and every GIL
@@ -59,6 +79,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnavailable
+from cellstore.protocol.storage_threads import StorageThreads
 from cellstore.waiting import Wait
 
 #: Defaults per cell: threads, queued requests beyond them, seconds a request may wait in all.
@@ -156,7 +177,7 @@ class _Job:
                 # so running it later would surprise it).  Running: its outcome is unknown.
                 self.state = _DONE
                 self.callback = None
-                bulkhead.timed_out += 1
+                bulkhead.given_up += 1
                 gave_up = True
             else:
                 gave_up = False
@@ -197,10 +218,13 @@ class _Job:
 
 
 class Bulkhead:
-    """``threads`` daemon threads of one cell, fed from a queue of at most ``queue_size`` jobs."""
+    """``threads`` daemon threads of one cell, fed from a queue of at most ``queue_size`` jobs (and ``storage``'s lane)."""
 
-    def __init__(self, name: str, *, threads: int = THREADS, queue_size: int = QUEUE, timeout: float = TIMEOUT) -> None:
+    def __init__(self, name: str, *, threads: int = THREADS, queue_size: int = QUEUE, timeout: float = TIMEOUT,
+                 storage: StorageThreads | None = None) -> None:
         self.name = name
+        #: A PostgreSQL cell's reader and writer threads (see the module docstring), or None.
+        self.storage = storage
         self.timeout = timeout
         self.queue_size = queue_size
         self.lock = threading.Lock()  # a job's state and callback, the counters, the answers to deliver
@@ -215,8 +239,8 @@ class Bulkhead:
         self._colocated = not COLOCATE
         self._start_lock = threading.Lock()
         self.busy = 0  # jobs running now
-        self.rejected = 0  # refused: queue full
-        self.timed_out = 0  # given up on after ``timeout``
+        self.rejected = 0  # refused: queue full (``storage``'s refusals are counted by the router)
+        self.given_up = 0  # given up on after ``timeout`` (``timed_out`` adds ``storage``'s)
 
     def _start(self) -> None:
         """The threads start with the first job: a supervisor that opens and closes a deployment before it forks starts none."""
@@ -293,7 +317,7 @@ class Bulkhead:
         is the storage's to decide (its thread finishes when the storage
         answers and its result is dropped).  Returns how many were failed.
         """
-        failed = 0
+        failed = 0 if self.storage is None else self.storage.fail_waiting(message)
         with self.lock:
             jobs = list(self.pending)
         for job in jobs:
@@ -366,6 +390,8 @@ class Bulkhead:
 
     def close(self) -> None:
         """Let the threads end once the queue is drained (a stuck one stays until its call returns)."""
+        if self.storage is not None:
+            self.storage.close()
         if not self._started:
             return
         for _ in self._threads:
@@ -373,4 +399,10 @@ class Bulkhead:
 
     @property
     def queued(self) -> int:
-        return self._queued_count
+        """Jobs waiting for the bulkhead's threads, and requests handed to ``storage`` not answered yet."""
+        return self._queued_count + (0 if self.storage is None else self.storage.waiting)
+
+    @property
+    def timed_out(self) -> int:
+        """Requests given up on after ``timeout`` (or failed by ``fail_waiting``), in both lanes."""
+        return self.given_up + (0 if self.storage is None else self.storage.timed_out)

@@ -18,7 +18,10 @@ target cell starts it on its first use there.
 An SQLite cell of ``serve --cells --workers N`` has a ``writer``: the
 worker's connection to the cell's writer process, which the router sends
 the cell's writes to from the event loop once the account's services are
-``ready`` here (docs/CELLS.md, "A writer per SQLite cell").
+``ready`` here (docs/CELLS.md, "A writer per SQLite cell").  A PostgreSQL
+cell's bulkhead has storage threads (``Bulkhead.storage``): its services
+hand every operation to them, and the router calls those from the event
+loop too (``sends``; docs/CELLS.md, "PostgreSQL cells").
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from cellstore.cells.bulkhead import Bulkhead
 from cellstore.cells.config import CellConfig
 from cellstore.engine.cell_stats import probe, stored_bytes
 from cellstore.protocol.directory import OneBackend, ServicesFor
+from cellstore.protocol.storage_threads import OFFLOADED
 from cellstore.protocol.wire import Service
+from cellstore.protocol.writer import WRITES
 from cellstore.protocol.writer_client import WriterClient
 from cellstore.protocol.writer_client import probe as probe_writer
 
@@ -81,7 +86,10 @@ class Cell:
 
     With ``writer``, ``services_for``'s services hand the operations in
     ``writer.WRITES`` to it, wrapped by nothing that reads storage or the
-    network (the metering at most), so the event loop may call them.
+    network (the metering at most), so the event loop may call them.  With
+    ``bulkhead.storage``, they hand every operation of the services in
+    ``storage_threads.OFFLOADED`` to those threads (``deployment.open_router``
+    wraps them so), so the loop may call those too.
     """
 
     def __init__(
@@ -117,6 +125,12 @@ class Cell:
             if forgets == self._forgets:  # no ``forget`` meanwhile, which may have closed what ``found`` uses
                 self._ready[account] = found
         return found
+
+    def sends(self, service: str, operation: str) -> bool:
+        """Whether the event loop may call this operation's dispatch itself (``ready``): it only hands it over."""
+        if self.bulkhead.storage is not None:
+            return service in OFFLOADED
+        return self.writer is not None and operation in WRITES.get(service, ())
 
     def ready(self, account: str) -> Mapping[str, Service] | None:
         """``account``'s services if ``services`` has opened them already (so calling this reads no storage), else None."""

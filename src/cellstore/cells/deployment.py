@@ -15,14 +15,16 @@ import time
 from collections.abc import Callable, Mapping
 
 from cellstore.api import Database, Tenants
-from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead
+from cellstore.cells.bulkhead import QUEUE, THREADS, TIMEOUT, Bulkhead, unavailable
 from cellstore.cells.cell import Cell, StartAccount
 from cellstore.cells.cellmap import REFRESH_INTERVAL, CellMap, MapTable
 from cellstore.cells.config import CellConfig, CellsConfig, CellsConfigError, load
 from cellstore.cells.router import Router
 from cellstore.cells.status import AdminRoute
 from cellstore.errors import CellstoreError
+from cellstore.protocol import storage_threads
 from cellstore.protocol.directory import ServicesFor
+from cellstore.protocol.storage_threads import StorageThreads
 from cellstore.protocol.wire import Dispatch, Service
 from cellstore.protocol.writer_client import WriterClient
 
@@ -68,17 +70,34 @@ def open_router(
     account's dispatchers in every cell; ``cell_services`` gives a cell services of its own (under ``wrap``).
     ``cell_writers``: for a cell whose writes the event loop sends to its writer process itself, the client
     its ``cell_services`` hand the writes to (so not with ``wrap``, whose item cache works over the network
-    before a write).  A cell added to the file later is opened the same way (``_reloader``)."""
+    before a write).  A cell added to the file later is opened the same way (``_reloader``).
+
+    A cell whose storage waits on a server (PostgreSQL: ``Tenants.remote``)
+    gets storage threads in its bulkhead, as a one-backend PostgreSQL server
+    has (``threads`` in its cells-file entry: how many readers), and its
+    services hand every operation to them (``_threaded``)."""
     if cell_writers is not None and wrap is not None:
         raise ValueError("a cell's writes go through its bulkhead's threads when its dispatchers are wrapped")
 
     def opened(cell_config: CellConfig) -> Cell:
         name = cell_config.name
-        bulkhead = Bulkhead(name, threads=cell_config.threads or threads, queue_size=queue_size, timeout=timeout)
+        tenants = open_tenants(cell_config)
         writer = None if cell_writers is None else cell_writers(cell_config)
         own = None if cell_services is None else cell_services(cell_config)
-        return Cell(cell_config, open_tenants(cell_config), _wrapped(own or services_for, wrap, name), bulkhead,
-                    start_account, writer=writer)
+        services = _wrapped(own or services_for, wrap, name)
+        storage = None
+        if tenants.remote and writer is None:
+            storage = StorageThreads(
+                cell_config.threads or storage_threads.THREADS, queue_size=queue_size, timeout=timeout,
+                name=f"cell-{name}-storage", unavailable=unavailable,
+                busy=f"Cell {name} is overloaded or not answering; retry the request.",
+                late=f"Cell {name} did not answer in time; retry the request.",
+            )
+            services = _threaded(services, storage)
+        # With storage threads, the bulkhead's own thread only opens accounts, probes and answers the authorizer.
+        bulkhead = Bulkhead(name, threads=1 if storage is not None else cell_config.threads or threads,
+                            queue_size=queue_size, timeout=timeout, storage=storage)
+        return Cell(cell_config, tenants, services, bulkhead, start_account, writer=writer)
 
     map_db = open_map(config.map_location())
     cellmap = CellMap(MapTable(map_db), refresh_interval=refresh_interval)
@@ -148,6 +167,18 @@ def _await_writer(cell: Cell) -> None:
                 log.warning("cell %s's writer process does not answer yet; serving the cell anyway", cell.name)
                 return
             time.sleep(0.1)
+
+
+def _threaded(services_for: ServicesFor, storage: StorageThreads) -> ServicesFor:
+    """``services_for`` with every offloaded service's operations handed to ``storage`` (outermost, so the item
+    cache's network work and the metering run on its threads too, as ``server.build_app`` orders them)."""
+
+    def built(db: Database) -> Mapping[str, Service]:
+        found = services_for(db)
+        dispatchers = storage.wrap(db, {name: service.dispatch for name, service in found.items()})
+        return {name: Service(dispatchers[name], *service[1:]) for name, service in found.items()}
+
+    return built
 
 
 def _wrapped(services_for: ServicesFor, wrap: WrapDispatch | None, cell: str) -> ServicesFor:

@@ -13,7 +13,10 @@ service this module hands out for it.  The router then:
    cell's own writer process (``serve --cells --workers N`` on SQLite),
    which needs no storage call here, only its frame sent: the loop sends it
    and reads the answer itself, as a plain server does, within the
-   bulkhead's bound and timeout (``_send``);
+   bulkhead's bound and timeout (``_send``); and any operation of a
+   PostgreSQL cell, which the loop hands to the cell's storage threads
+   (``Bulkhead.storage``: group commit, shared overlapped snapshots) the
+   same way;
 3. if the cell answers ``TenantMoved`` (the account was fenced there for a
    move), forgets the account in that cell, reloads the map until it names
    the new cell (up to ``move_wait`` seconds: the fence comes just before
@@ -43,7 +46,6 @@ from cellstore.cells.cellmap import CellMap
 from cellstore.cells.config import CellsConfig
 from cellstore.errors import CellstoreError, TenantMoved
 from cellstore.protocol.wire import Service
-from cellstore.protocol.writer import WRITES
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.cells")
@@ -218,13 +220,13 @@ class Router:
                 lambda: self.place(account), service,
                 then=lambda placed: self._run_on(placed, account, service, operation, payload, endpoint, 0),
             )
-        if operation in WRITES.get(service, ()):  # the usual write of a cell with a writer: no closure, no hop
-            cell = self.cells.get(name)
-            if cell is not None and cell.writer is not None and self.health[name].ok:
-                services = cell.ready(account)
-                if services is not None:
-                    cell.requests.count()
-                    return self._send(cell, account, service, operation, payload, endpoint, services, 0)
+        # The usual write of a cell with a writer, or any request of a PostgreSQL cell: no closure, no hop.
+        cell = self.cells.get(name)
+        if cell is not None and cell.sends(service, operation) and self.health[name].ok:
+            services = cell.ready(account)
+            if services is not None:
+                cell.requests.count()
+                return self._send(cell, account, service, operation, payload, endpoint, services, 0)
         return self._run_on(name, account, service, operation, payload, endpoint, 0)
 
     def _run_on(
@@ -264,9 +266,9 @@ class Router:
                 return then(found)
             return self._send(cell, account, service, operation, payload, endpoint, found, hops)
 
-        if cell.writer is not None and operation in WRITES.get(service, ()):
-            # A write for the cell's writer process, sent from the loop once the cell's threads have opened the
-            # account's database (its first request here).
+        if cell.sends(service, operation):
+            # A write for the cell's writer process, or a PostgreSQL cell's request for its storage threads, sent
+            # from the loop once the cell's thread has opened the account's database (its first request here).
             job: Callable[[], Any] = lambda: self._guarded(cell, account, service, _itself)  # noqa: E731
             settle: Callable[[Any], Any] = send
         else:
@@ -293,7 +295,8 @@ class Router:
         self, cell: Cell, account: str, service: str, operation: str, payload: dict[str, Any], endpoint: str | None,
         services: Mapping[str, Service], hops: int,
     ) -> Any:
-        """On the event loop: hand a write to ``cell``'s writer process, bounded as the cell's bulkhead is.
+        """On the event loop: hand a write to ``cell``'s writer process, or a request to its storage threads,
+        bounded as the cell's bulkhead is.
 
         The services of a cell with a writer only encode the write and queue
         its frame (``Cell``), which never blocks: the frames go out when the
@@ -302,11 +305,15 @@ class Router:
         hold without its thread: at most ``queue_size`` writes of the cell in
         flight on this worker (beyond that a write fails at once with a
         retryable 503), each answered within the bulkhead's timeout (else a
-        503), and a ``TenantMoved`` from the writer re-routes as ever.
+        503), and a ``TenantMoved`` from the writer re-routes as ever.  A
+        PostgreSQL cell's services only queue the request for its storage
+        threads (``Bulkhead.storage``), which keep the same bound and timeout.
         """
         bulkhead = cell.bulkhead
         writer = cell.writer
-        if writer is not None and writer.in_flight >= bulkhead.queue_size:
+        storage = bulkhead.storage
+        if (writer is not None and writer.in_flight >= bulkhead.queue_size) or (
+                storage is not None and storage.waiting >= bulkhead.queue_size):
             bulkhead.rejected += 1
             cell.failures += 1
             raise unavailable(service, f"Cell {cell.name} is overloaded or not answering; retry the request.")
@@ -323,11 +330,20 @@ class Router:
         sent: Wait, hops: int,
     ) -> Any:
         """A sent write's answer, on the loop (decoded only: no hop to the cell's threads); refused by the writer
-        because the account moved (``TenantMoved``), it is forgotten here and the write re-routed."""
+        because the account moved (``TenantMoved``), it is forgotten here and the write re-routed.  An answer
+        that is itself a ``Wait`` (a long poll's next attempt, on a PostgreSQL cell's storage threads) is
+        followed the same way."""
         try:
-            return sent.retry()
+            result = sent.retry()
         except TenantMoved:
             pass
+        else:
+            if type(result) is Wait:
+                return Wait(result.wakeups, result.queue_id, result.generation, result.deadline,
+                            functools.partial(self._answered, cell, account, service, operation, payload, endpoint,
+                                              result, hops),
+                            result.ends_on_stop)
+            return result
         cell.bulkhead.post(functools.partial(cell.forget, account))
         return self._rerouted(account, service, operation, payload, endpoint, cell.name, hops)
 

@@ -63,7 +63,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from cellstore.api import Database
-from cellstore.errors import ServiceUnavailable, SqsServiceUnavailable
+from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnavailable
 from cellstore.protocol.wire import Dispatch
 from cellstore.protocol.writer import WRITES
 from cellstore.waiting import Wait
@@ -72,6 +72,8 @@ log = logging.getLogger("cellstore.server")
 
 #: A database's group commit (``Database.group``).
 Group = Callable[[], AbstractContextManager[Any]]
+#: The retryable error a refused or given-up request gets: ``unavailable(service, message)``.
+Unavailable = Callable[[str, str], CellstoreError]
 
 #: Reader threads per process (the writer thread comes on top); each holds at most one pooled connection
 #: at a time.  Two, because each runs every read waiting in one snapshot: on the 2-core development VM,
@@ -151,7 +153,7 @@ class _Job:
         self.callback = None  # a late callback finds its future done and does nothing
 
 
-def _unavailable(service: str, message: str) -> ServiceUnavailable | SqsServiceUnavailable:
+def _unavailable(service: str, message: str) -> CellstoreError:
     return SqsServiceUnavailable(message) if service == "sqs" else ServiceUnavailable(message)
 
 
@@ -163,10 +165,26 @@ def _outcome(job: _Job) -> tuple[Any, BaseException | None]:
 
 
 class StorageThreads:
-    """Reader threads fed from one queue and a writer thread fed from another; each job its own ``waiting.Hub``."""
+    """Reader threads fed from one queue and a writer thread fed from another; each job its own ``waiting.Hub``.
 
-    def __init__(self, threads: int = THREADS, *, queue_size: int = QUEUE, timeout: float = TIMEOUT) -> None:
+    A PostgreSQL cell's bulkhead has its own (``cells/bulkhead.py``): then
+    ``name`` names its threads, and ``unavailable``, ``busy`` and ``late``
+    spell the cell's retryable refusals and timeouts.
+    """
+
+    def __init__(
+        self, threads: int = THREADS, *, queue_size: int = QUEUE, timeout: float = TIMEOUT,
+        name: str = "cellstore-storage", unavailable: Unavailable = _unavailable,
+        busy: str = "The server has too many requests waiting for storage; retry the request.",
+        late: str = "Storage did not answer in time; retry the request.",
+    ) -> None:
         self.timeout = timeout
+        self.name = name
+        self._unavailable = unavailable
+        self._busy = busy
+        self._late = late
+        self.rejected = 0  # refused: too many waiting
+        self.timed_out = 0  # given up on: past ``timeout``, or failed by ``fail_waiting``
         self.lock = threading.Lock()  # a job's state and callback, the answers to deliver, the counters
         self._count = threads
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -231,7 +249,8 @@ class StorageThreads:
         if not self._started:
             self._start()
         if self._submitted - self._settled >= self._queue_size:
-            raise _unavailable(service, "The server has too many requests waiting for storage; retry the request.")
+            self.rejected += 1
+            raise self._unavailable(service, self._busy)
         self._submitted += 1
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -248,9 +267,9 @@ class StorageThreads:
     def _start(self) -> None:
         with self._start_lock:
             if not self._started:
-                self._threads = [threading.Thread(target=self._run, name=f"cellstore-storage-{n}", daemon=True)
+                self._threads = [threading.Thread(target=self._run, name=f"{self.name}-{n}", daemon=True)
                                  for n in range(self._count)]
-                self._threads.append(threading.Thread(target=self._write, name="cellstore-storage-writer", daemon=True))
+                self._threads.append(threading.Thread(target=self._write, name=f"{self.name}-writer", daemon=True))
                 for thread in self._threads:
                     thread.start()
                 self._started = True
@@ -388,13 +407,36 @@ class StorageThreads:
         Still queued, it will never run; running, it may still commit: its
         outcome is unknown to the client, as for any 5xx.
         """
+        return self._settle_unavailable(job, self._late)
+
+    def _settle_unavailable(self, job: _Job, message: str) -> bool:
+        """Under ``lock``: settle ``job`` with a retryable error saying ``message``, unless settled already (False)."""
         if job.state == _DONE:
             return False
         job.state = _DONE
-        job.error = _unavailable(job.service, "Storage did not answer in time; retry the request.")
+        job.error = self._unavailable(job.service, message)
         self._settled += 1
+        self.timed_out += 1
         self._pending.discard(job)
         return True
+
+    def fail_waiting(self, message: str) -> int:
+        """Answer every request not settled yet with a retryable error now (a cell's probe found it unhealthy).
+
+        One still queued will never run; one running may still commit: its
+        outcome is unknown to the client, as after a timeout.  Returns how
+        many were failed.
+        """
+        with self.lock:
+            failed = [job for job in list(self._pending) if self._settle_unavailable(job, message)]
+        for job in failed:
+            self._deliver(job)
+        return len(failed)
+
+    @property
+    def waiting(self) -> int:
+        """Requests handed over and not settled yet (queued or running): what ``queue_size`` bounds."""
+        return self._submitted - self._settled
 
     def close(self) -> None:
         """End the threads once the queues are drained; a later ``submit`` starts new ones."""
