@@ -67,20 +67,25 @@ log = logging.getLogger("cellstore.writer")
 
 #: The operations a worker hands to the writer: every one that may write.
 #: Anything else runs in the worker on its own snapshot (an operation left
-#: out by mistake would still be correct: storage serialises its writes).
+#: out by mistake would still be correct — storage serialises its writes —
+#: but would write under the file lock beside the writer: a test,
+#: ``tests/unit/protocol/test_write_operations.py``, runs every served
+#: operation outside this list and fails on one that opens a write transaction).
 WRITES: Mapping[str, frozenset[str]] = {
     "dynamodb": frozenset({
         "BatchWriteItem", "CreateTable", "DeleteItem", "DeleteTable", "PutItem", "TagResource",
         "TransactWriteItems", "UntagResource", "UpdateItem", "UpdateTable", "UpdateTimeToLive",
-        "CreateBackup", "DeleteBackup", "RestoreTableFromBackup",
+        "CreateBackup", "DeleteBackup", "RestoreTableFromBackup", "UpdateContinuousBackups",
+        "PutResourcePolicy", "DeleteResourcePolicy",
         # PartiQL: the operation name does not say whether a statement writes; the payload does
         # (``is_write``): a request whose statements are all SELECTs is read in the worker.
         "BatchExecuteStatement", "ExecuteStatement", "ExecuteTransaction",
     }),
     "sqs": frozenset({
-        "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "CreateQueue",
-        "DeleteMessage", "DeleteMessageBatch", "DeleteQueue", "PurgeQueue", "ReceiveMessage", "SendMessage",
-        "SendMessageBatch", "SetQueueAttributes", "StartMessageMoveTask", "TagQueue", "UntagQueue",
+        "AddPermission", "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
+        "CreateQueue", "DeleteMessage", "DeleteMessageBatch", "DeleteQueue", "PurgeQueue", "ReceiveMessage",
+        "RemovePermission", "SendMessage", "SendMessageBatch", "SetQueueAttributes", "StartMessageMoveTask",
+        "TagQueue", "UntagQueue",
     }),
 }
 
