@@ -29,7 +29,9 @@ storage threads) the check is made once per account per group
 (``GroupMarks``): the group holds the backend's write lock from its
 BEGIN to its COMMIT, and the fence and the flag are only ever written
 under that lock (by the mover), so they cannot change inside it.  A
-transaction outside a group checks for itself, as before.  The functions below are the mover's side, over the raw store of the cell:
+transaction outside a group checks for itself, as before.
+
+The functions below are the mover's side, over the raw store of the cell:
 ``begin`` (flag the account, empty its log), ``read`` (the entries in a
 snapshot) and ``trim`` (drop entries already copied).
 """
