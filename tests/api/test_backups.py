@@ -317,6 +317,73 @@ def test_a_backup_in_use_by_a_restore_cannot_be_deleted(ddb: Any, hash_table: st
         ddb.delete_table(TableName=target)
 
 
+class _Held(Exception):
+    """A restore step refused while a test holds restores (the backfill unit retries it next round)."""
+
+
+@pytest.fixture
+def held_restores(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Restores make no progress until the event is set, so a target stays CREATING for as long as a test needs.
+
+    Every ``ddb`` (served, in-process, PostgreSQL) runs its background units in this process.
+    """
+    from cellstore.engine import backups
+
+    release = threading.Event()
+    step = backups.restore_step
+
+    def held(txn: Any, table: Any, batch: int = backups.BATCH) -> bool:
+        if not release.is_set():
+            raise _Held("held by the test")  # the step's transaction rolls back: nothing copied
+        return step(txn, table, batch)
+
+    monkeypatch.setattr(backups, "restore_step", held)
+    yield release
+    release.set()
+
+
+def test_a_table_being_restored_refuses_item_operations_update_table_and_delete_table(
+    ddb: Any, hash_table: str, held_restores: threading.Event
+) -> None:
+    """As AWS: items of a table that is not ACTIVE are not found; changing or deleting it is ResourceInUse."""
+    for n in range(3):
+        ddb.put_item(TableName=hash_table, Item={"pk": {"S": f"k{n}"}})
+    arn = ddb.create_backup(TableName=hash_table, BackupName="held")["BackupDetails"]["BackupArn"]
+    target = f"{hash_table}-held"
+    assert restore(ddb, arn, target)["TableStatus"] == "CREATING"
+    key = {"pk": {"S": "k0"}}
+    not_found = ("ResourceNotFoundException", "Requested resource not found")
+    try:
+        assert error(ddb.put_item, TableName=target, Item={"pk": {"S": "new"}}) == not_found
+        assert error(ddb.update_item, TableName=target, Key=key, UpdateExpression="SET v = :v",
+                     ExpressionAttributeValues={":v": {"S": "x"}}) == not_found
+        assert error(ddb.delete_item, TableName=target, Key=key) == not_found
+        assert error(ddb.batch_write_item, RequestItems={target: [{"PutRequest": {"Item": key}}]}) == not_found
+        assert error(ddb.transact_write_items, TransactItems=[{"Put": {"TableName": target, "Item": key}}]) == not_found
+        assert error(ddb.execute_statement, Statement=f"INSERT INTO \"{target}\" VALUE {{'pk': 'p'}}") == not_found
+        assert error(ddb.get_item, TableName=target, Key=key) == not_found
+        assert error(ddb.query, TableName=target, KeyConditionExpression="pk = :k",
+                     ExpressionAttributeValues={":k": {"S": "k0"}}) == not_found
+        assert error(ddb.scan, TableName=target) == not_found
+        assert error(ddb.batch_get_item, RequestItems={target: {"Keys": [key]}}) == not_found
+        assert error(ddb.transact_get_items, TransactItems=[{"Get": {"TableName": target, "Key": key}}]) == not_found
+        in_use = ("ResourceInUseException",
+                  f"Attempt to change a resource which is still in use: Table is being created: {target}")
+        assert error(ddb.delete_table, TableName=target) == in_use
+        assert error(ddb.update_table, TableName=target, DeletionProtectionEnabled=True) == in_use
+        assert error(ddb.update_table, TableName=target, BillingMode="PROVISIONED",
+                     ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}) == in_use
+        assert ddb.describe_table(TableName=target)["Table"]["TableStatus"] == "CREATING"  # still there, untouched
+    finally:
+        held_restores.set()
+    wait_active(ddb, target)
+    assert ddb.get_item(TableName=target, Key=key, ConsistentRead=True)["Item"] == key
+    ddb.put_item(TableName=target, Item={"pk": {"S": "new"}})
+    assert len(scan_all(ddb, target)) == 4
+    ddb.update_table(TableName=target, DeletionProtectionEnabled=False)
+    ddb.delete_table(TableName=target)
+
+
 # ---- a consistent snapshot under concurrent writers ------------------------------------------
 
 

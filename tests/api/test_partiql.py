@@ -391,3 +391,42 @@ def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_pa
         {"Statement": f"SELECT * FROM \"{table}\" WHERE pk = 'k'"},
         {"Statement": "SELECT * FROM \"other\" WHERE pk = 'k'"}])
     assert code == "AccessDeniedException"
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_on_postgresql_selects_run_on_the_reader_threads_and_writes_on_the_writer_thread(
+    new_postgres_database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """protocol/storage_threads.py: a PartiQL request of SELECTs only is a read, any other one goes to the writer."""
+    import boto3
+
+    from cellstore.embedded import serve
+    from cellstore.protocol.storage_threads import StorageThreads
+
+    ran: list[str] = []  # the storage thread each request ran on
+    submit = StorageThreads.submit
+
+    def traced(self: StorageThreads, work: Any, *args: Any, **kwargs: Any) -> Any:
+        def work_traced() -> Any:
+            ran.append(threading.current_thread().name)
+            return work()
+        return submit(self, work_traced, *args, **kwargs)
+
+    monkeypatch.setattr(StorageThreads, "submit", traced)
+    with serve(storage=new_postgres_database()) as server:
+        ddb = boto3.client("dynamodb", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        create(ddb, "pgstmts")
+        ran.clear()
+        run(ddb, "INSERT INTO pgstmts VALUE {'pk': 'a', 'n': 1}")
+        run(ddb, "INSERT INTO pgstmts VALUE {'pk': 'b', 'n': 1}")
+        assert run(ddb, "SELECT n FROM pgstmts WHERE pk = 'a'")["Items"] == [{"n": N(1)}]
+        ddb.batch_execute_statement(Statements=[{"Statement": "SELECT * FROM pgstmts WHERE pk = 'a'"}] * 2)
+        ddb.execute_transaction(TransactStatements=[{"Statement": "SELECT * FROM pgstmts WHERE pk = 'a'"}])
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": "EXISTS(SELECT * FROM pgstmts WHERE pk = 'b')"},
+            {"Statement": "UPDATE pgstmts SET n = 2 WHERE pk = 'a'"},
+        ])
+    writer = "cellstore-storage-writer"
+    assert [name == writer for name in ran] == [True, True, False, False, False, True], ran

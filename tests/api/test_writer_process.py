@@ -9,6 +9,7 @@ other worker, and that ``--no-writer`` still serves the old way.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -116,3 +117,44 @@ def test_no_writer_serves_the_old_way(
     ddb.put_item(TableName="plain", Item={"pk": {"S": "a"}})
     assert ddb.get_item(TableName="plain", Key={"pk": {"S": "a"}}, ConsistentRead=True)["Item"] == {"pk": {"S": "a"}}
     assert process.terminate() == 0
+
+
+def test_partiql_selects_are_read_in_the_workers_and_other_statements_go_to_the_writer(
+    server_process: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The writer counts the requests it ran: a request of SELECTs only never reaches it, one that may write does."""
+    process = server_process("--workers", "2", "--data-dir", str(tmp_path_factory.mktemp("partiql")))
+    ddb = client(process, "dynamodb")
+    ddb.create_table(  # 1
+        TableName="stmts", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.execute_statement(Statement="INSERT INTO stmts VALUE {'pk': 'a', 'n': 1}")  # 2
+    ddb.batch_execute_statement(Statements=[{"Statement": "INSERT INTO stmts VALUE {'pk': 'b', 'n': 2}"}])  # 3
+    ddb.execute_transaction(TransactStatements=[  # 4
+        {"Statement": "EXISTS(SELECT * FROM stmts WHERE pk = 'a' AND n = 1)"},
+        {"Statement": "UPDATE stmts SET n = 3 WHERE pk = 'b'"},
+    ])
+    writes = 4
+    for _ in range(10):  # each read on a worker's snapshot sees every write acknowledged before it
+        got = ddb.execute_statement(Statement="select n FROM stmts WHERE pk = ?", Parameters=[{"S": "b"}])
+        assert got["Items"] == [{"n": {"N": "3"}}]
+    batch = ddb.batch_execute_statement(Statements=[
+        {"Statement": "SELECT * FROM stmts WHERE pk = 'a'"}, {"Statement": "  SELECT n FROM stmts WHERE pk = 'b'"},
+    ])
+    assert [r["Item"] for r in batch["Responses"]] == [{"pk": {"S": "a"}, "n": {"N": "1"}}, {"n": {"N": "3"}}]
+    read = ddb.execute_transaction(TransactStatements=[
+        {"Statement": "SELECT * FROM stmts WHERE pk = 'a'"}, {"Statement": "SELECT * FROM stmts WHERE pk = 'b'"},
+    ])
+    assert [r["Item"]["n"] for r in read["Responses"]] == [{"N": "1"}, {"N": "3"}]
+    with pytest.raises(ClientError) as mixed:  # a write among them: the whole request goes, refused there
+        ddb.batch_execute_statement(Statements=[
+            {"Statement": "SELECT * FROM stmts WHERE pk = 'a'"}, {"Statement": "DELETE FROM stmts WHERE pk = 'a'"},
+        ])
+    with pytest.raises(ClientError) as malformed:  # not a SELECT by its first word: the writer answers, as it would
+        ddb.execute_statement(Statement="SELECTED * FROM stmts")
+    writes += 2
+    assert mixed.value.response["Error"]["Code"] == malformed.value.response["Error"]["Code"] == "ValidationException"
+    assert process.terminate() == 0
+    served = re.findall(r"writer \d+ stopped: (\d+) requests", process.log_path.read_text())
+    assert served == [str(writes)]

@@ -47,9 +47,9 @@ from typing import Any
 import orjson
 
 from cellstore.engine import catalog, indexes, keycodec, keyspace, ttl
-from cellstore.engine.catalog import PAY_PER_REQUEST, PROVISIONED, RESTORING, TableSpec, Throughput
+from cellstore.engine.catalog import PAY_PER_REQUEST, PROVISIONED, TableSpec, Throughput
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table, find_table, save_table
+from cellstore.engine.tables import RESTORING, Table, find_table, save_table
 from cellstore.errors import (
     BackupInUseException,
     BackupNotFoundException,
@@ -447,10 +447,10 @@ def restore_step(txn: Txn, table: Table, batch: int = BATCH) -> bool:
     Runs in the caller's write transaction, which loaded ``table`` itself
     (``background.run_backfills``); the cursor saved with the table makes
     a step that failed, or one another worker already did, harmless to run
-    again.  An item already at its key is left as it is: the engine does not
-    refuse writes to a CREATING table, and a write made there since the
-    restore began (with its index entries) is newer than the backup.  After the last item the table is ACTIVE and the backup free to
-    delete.
+    again.  An item already at its key is left as it is: item operations
+    on a CREATING table are refused (``tables.load_table``), so only this
+    very step, repeated, can have put it there.  After the last item the
+    table is ACTIVE and the backup free to delete.
     """
     state = table.state[RESTORING]
     source = _items_prefix(int(state["backup"]))
@@ -462,8 +462,7 @@ def restore_step(txn: Txn, table: Table, batch: int = BATCH) -> bool:
     for key, raw in rows:
         destination = target + key[len(source):]
         if txn.get(destination) is not None:
-            # Written since the restore began (or by this very step before it
-            # was repeated): that write, with its index entries, stands.
+            # Put there by this very step before it was repeated: done already.
             continue
         txn.put(destination, raw)
         if found:

@@ -39,7 +39,7 @@ from typing import Any
 
 from cellstore.engine import indexes, keycodec, keyspace, streams, ttl
 from cellstore.engine.database import Database
-from cellstore.engine.tables import Table, find_table, load_table, next_table_id, save_table
+from cellstore.engine.tables import RESTORING, Table, find_table, load_table, next_table_id, save_table
 from cellstore.errors import (
     INVALID_PARAMETERS,
     PolicyNotFoundException,
@@ -54,8 +54,6 @@ PROVISIONED = "PROVISIONED"
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 MAX_TAGS = 50
 RESERVED_TAG_PREFIX = "aws:"
-#: The ``Table.state`` member of a table a restore is still filling (``engine/backups.py``).
-RESTORING = "restore"
 #: The Developer Guide's tag characters: letters, white space, numbers and ``+ - = . _ : /``.
 _TAG_TEXT = re.compile(r"[\w\s+\-=.:/]*")
 
@@ -115,14 +113,23 @@ def _load(txn: Txn, name: str) -> Table:
     return table
 
 
+def _changeable(txn: Txn, name: str) -> Table:
+    """The table for UpdateTable or DeleteTable: not one a restore is still filling (CREATING), as in DynamoDB."""
+    table = _load(txn, name)
+    if RESTORING in table.state:
+        raise ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being created: {name}")
+    return table
+
+
 def read_table(db: Database, name: str) -> Table:
     """Table ``name`` as a read sees it now; ResourceNotFoundException if there is none.
 
     For the api's checks before an operation (an index name, a key schema):
-    the operation itself reads the table again in its own transaction.
+    the operation itself reads the table again in its own transaction (and
+    refuses a table still CREATING, which this does not).
     """
     with db.store.transaction(write=False) as txn:
-        return load_table(txn, name)
+        return load_table(txn, name, creating=True)
 
 
 def lookup_table(db: Database, name: str) -> Table | None:
@@ -294,7 +301,7 @@ DELETE_TABLE_MEMBERS = (
 def delete_table(db: Database, name: str) -> dict[str, Any]:
     """Remove the table and every item of it; answer its last description, TableStatus DELETING."""
     with db.store.transaction(write=True) as txn:
-        table = _load(txn, name)
+        table = _changeable(txn, name)
         if table.description.get("DeletionProtectionEnabled"):
             raise ValidationException(
                 "Resource cannot be deleted as it is currently protected against deletion. "
@@ -315,7 +322,7 @@ def update_table(db: Database, name: str, update: TableUpdate) -> dict[str, Any]
     """Apply an UpdateTable; answer the description, UPDATING if capacity or stream changed."""
     now = time.time()
     with db.store.transaction(write=True) as txn:
-        table = _load(txn, name)
+        table = _changeable(txn, name)
         description = table.description
         changed = _update_billing(description, update, now)
         changed = _update_stream(description, update.stream, changed, name) or changed

@@ -23,8 +23,15 @@ that finds the fence and the flag together (their keys sort next to each
 other).  An account that is not moving writes no log.
 
 ``MovableStore`` is the account's store on a server of cells: the fence
-check, then, when the account is moving, a ``LoggedTxn`` for writes.  The
-functions below are the mover's side, over the raw store of the cell:
+check, then, when the account is moving, a ``LoggedTxn`` for writes.
+Inside a group commit (``Store.group``: the writer process, PostgreSQL's
+storage threads) the check is made once per account per group
+(``GroupMarks``): the group holds the backend's write lock from its
+BEGIN to its COMMIT, and the fence and the flag are only ever written
+under that lock (by the mover), so they cannot change inside it.  A
+transaction outside a group checks for itself, as before.
+
+The functions below are the mover's side, over the raw store of the cell:
 ``begin`` (flag the account, empty its log), ``read`` (the entries in a
 snapshot) and ``trim`` (drop entries already copied).
 """
@@ -32,6 +39,7 @@ snapshot) and ``trim`` (drop entries already copied).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -39,7 +47,7 @@ from dataclasses import dataclass
 from cellstore.engine import keyspace
 from cellstore.errors import TenantMoved
 from cellstore.storage import PrefixedStore, PrefixedTxn
-from cellstore.storage.base import Store, Txn, prefix_end
+from cellstore.storage.base import Group, Store, Txn, prefix_end
 
 #: The one range read that finds an account's fence and its moving flag.
 _MARKS = (keyspace.TENANT_FENCE, keyspace.TENANT_MOVING + b"\x00")
@@ -125,6 +133,39 @@ class LoggedTxn(Txn):
         return self._inner.range_stats(start, end)
 
 
+class GroupMarks(threading.local):
+    """What the fence check found, per account, in the group commit open on this thread (nothing outside one).
+
+    Per thread because a group is (``Store.group``): a thread outside the
+    group (a reader, the mover) checks for itself.  Shared by every account
+    of one backend (``Tenants``), since one group spans them all.  Only
+    "not fenced" is kept, with whether the account moves: a fenced
+    account's transactions read the fence again and fail, as they must.
+    """
+
+    def __init__(self) -> None:
+        self.open = False
+        self.moving: dict[bytes, bool] = {}  # by account prefix
+
+    @contextmanager
+    def around(self, store: Store) -> Iterator[Group]:
+        """``store.group()``, remembering the checks made inside it until it ends (commits or rolls back).
+
+        Only a real group: a backend that cannot group (``Store.group``'s
+        default) commits each transaction alone, and each must then check.
+        """
+        with store.group() as group:
+            if self.open or group is Store.group(store):
+                yield group  # nested (the store refuses it) or no group at all: nothing remembered
+                return
+            self.open = True
+            try:
+                yield group
+            finally:
+                self.open = False
+                self.moving.clear()
+
+
 class MovableStore(PrefixedStore):
     """An account's keyspace on a server of cells: refused once fenced, logged while it moves.
 
@@ -132,8 +173,14 @@ class MovableStore(PrefixedStore):
     snapshot (one range read): a fenced account's transaction fails with
     ``TenantMoved`` (a front end with a stale map can neither write to nor
     read from the copy left behind), and a moving account's write
-    transaction logs its changes.
+    transaction logs its changes.  Inside a group commit the first
+    transaction of the account reads them and the others reuse what it
+    found (``GroupMarks``).
     """
+
+    def __init__(self, inner: Store, prefix: bytes, marks: GroupMarks | None = None) -> None:
+        super().__init__(inner, prefix)
+        self.marks = marks if marks is not None else GroupMarks()
 
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
         return self._checked(self.inner.transaction(write=write), write)
@@ -141,15 +188,23 @@ class MovableStore(PrefixedStore):
     def stale_read(self) -> AbstractContextManager[Txn]:
         return self._checked(self.inner.stale_read(), False)
 
+    def group(self) -> AbstractContextManager[Group]:
+        return self.marks.around(self.inner)
+
     @contextmanager
     def _checked(self, opened: AbstractContextManager[Txn], write: bool) -> Iterator[Txn]:
         with opened as txn:
             view: Txn = PrefixedTxn(txn, self.prefix) if self.prefix else txn
-            moving = False
-            for key, value in view.range(*_MARKS, limit=2):
-                if key == keyspace.TENANT_FENCE:
-                    raise TenantMoved(json.loads(value)["cell"])
-                moving = key == keyspace.TENANT_MOVING
+            marks = self.marks
+            moving = marks.moving.get(self.prefix) if marks.open else None
+            if moving is None:
+                moving = False
+                for key, value in view.range(*_MARKS, limit=2):
+                    if key == keyspace.TENANT_FENCE:
+                        raise TenantMoved(json.loads(value)["cell"])
+                    moving = key == keyspace.TENANT_MOVING
+                if marks.open:
+                    marks.moving[self.prefix] = moving
             yield LoggedTxn(view) if moving and write else view
 
 

@@ -24,6 +24,9 @@ from cellstore.engine.values import Item, value_size
 from cellstore.errors import INVALID_PARAMETERS, ResourceNotFoundException, ValidationException
 from cellstore.storage.base import Txn, prefix_end
 
+#: The ``Table.state`` member of a table a restore is still filling (``engine/backups.py``): it is CREATING.
+RESTORING = "restore"
+
 MAX_HASH_KEY_BYTES = 2048
 MAX_RANGE_KEY_BYTES = 1024
 
@@ -198,17 +201,23 @@ def _parsed(raw: bytes) -> Table:
     return table
 
 
-def load_table(txn: Txn, name: str) -> Table:
-    """The table named ``name`` as this transaction sees it, or ResourceNotFoundException.
+def load_table(txn: Txn, name: str, *, creating: bool = False) -> Table:
+    """The table named ``name`` as this transaction sees it, for an item operation; or ResourceNotFoundException.
 
-    The object is shared (see ``_PARSED``): read it, never change it; to change
-    and save a table use ``find_table`` or ``Table.copy()``.  Read with
+    A table a restore is still filling (CREATING) is not there for item
+    operations either, as in DynamoDB ("its status might not be ACTIVE"),
+    unless ``creating`` (a check that only needs its schema).  The object is
+    shared (see ``_PARSED``): read it, never change it; to change and save a
+    table use ``find_table`` or ``Table.copy()``.  Read with
     ``Txn.get_stable``: every request reads it first, and it rarely changes.
     """
     raw = txn.get_stable(keycodec.table_name_key(name))
     if raw is None:
         raise ResourceNotFoundException()
-    return _parsed(raw)
+    table = _parsed(raw)
+    if RESTORING in table.state and not creating:
+        raise ResourceNotFoundException()
+    return table
 
 
 def find_table(txn: Txn, name: str) -> Table | None:

@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 
 from cellstore.engine import keyspace, wiring
 from cellstore.engine.database import Database
-from cellstore.engine.move_log import MovableStore
+from cellstore.engine.move_log import GroupMarks, MovableStore
 from cellstore.errors import TenantMoved
 from cellstore.storage import PrefixedStore
 from cellstore.storage.base import Group, Store, prefix_end
@@ -49,13 +49,16 @@ def is_account_id(value: str) -> bool:
     return _ACCOUNT_ID.fullmatch(value) is not None
 
 
-def account_store(store: Store, account: str, *, fenced: bool = False) -> Store:
-    """``store`` as ``account`` sees it; the default account without a fence gets ``store`` itself."""
+def account_store(store: Store, account: str, *, fenced: bool = False, marks: GroupMarks | None = None) -> Store:
+    """``store`` as ``account`` sees it; the default account without a fence gets ``store`` itself.
+
+    ``marks``: the fence checks of the backend's group commits, shared by its accounts (``move_log.GroupMarks``).
+    """
     if not is_account_id(account):
         raise ValueError(f"not an account id: {account!r}")
     prefix = b"" if account == DEFAULT_ACCOUNT else keyspace.account_prefix(account)
     if fenced:  # checks the fence, and logs changes while the account moves (engine/move_log.py)
-        return MovableStore(store, prefix)
+        return MovableStore(store, prefix, marks)
     if not prefix:
         return store
     return PrefixedStore(store, prefix)
@@ -92,6 +95,7 @@ class Tenants:
         self.store = store
         self.region = region
         self.fenced = fenced
+        self._marks = GroupMarks()  # one group commit spans every account: their fence checks, once each per group
         self._open = functools.partial(
             wiring.open_database, region=region, ttl_interval=ttl_interval, background=background
         )
@@ -113,13 +117,16 @@ class Tenants:
         with self._lock:
             db = self._databases.get(account)
             if db is None:
-                db = self._open(account_store(self.store, account, fenced=self.fenced), account=account)
+                db = self._open(account_store(self.store, account, fenced=self.fenced, marks=self._marks), account=account)
                 self._databases[account] = db
             return db
 
     def group(self) -> AbstractContextManager[Group]:
-        """A group commit over every account of the backend (``Store.group``), for the writer process."""
-        return self.store.group()
+        """A group commit over every account of the backend (``Store.group``), for the writer process.
+
+        Fenced, each account's fence is checked once in it (``move_log.GroupMarks``).
+        """
+        return self._marks.around(self.store) if self.fenced else self.store.group()
 
     @property
     def remote(self) -> bool:

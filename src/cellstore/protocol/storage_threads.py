@@ -65,7 +65,7 @@ from typing import Any
 from cellstore.api import Database
 from cellstore.errors import CellstoreError, ServiceUnavailable, SqsServiceUnavailable
 from cellstore.protocol.wire import Dispatch
-from cellstore.protocol.writer import WRITES
+from cellstore.protocol.writer import WRITES, is_write
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.server")
@@ -217,7 +217,7 @@ class StorageThreads:
     def _offloaded(self, service: str, dispatch: Dispatch, writes: frozenset[str], group: Group,
                    snapshot: Group) -> Dispatch:
         def offloaded(operation: str, *args: Any) -> Wait:
-            write = operation in writes
+            write = is_write(writes, operation, args[0] if args else None)  # PartiQL of SELECTs only: a read
             return self.submit(lambda: self._long_poll(dispatch(operation, *args), service, group if write else snapshot, write),
                                group if write else snapshot, write=write, service=service)
 

@@ -54,6 +54,7 @@ from typing import Any
 
 import orjson
 
+from cellstore.api.partiql.parser import STATEMENTS, only_selects
 from cellstore.errors import (
     CellstoreError,
     InternalServerError,
@@ -66,22 +67,41 @@ log = logging.getLogger("cellstore.writer")
 
 #: The operations a worker hands to the writer: every one that may write.
 #: Anything else runs in the worker on its own snapshot (an operation left
-#: out by mistake would still be correct: storage serialises its writes).
+#: out by mistake would still be correct — storage serialises its writes —
+#: but would write under the file lock beside the writer: a test,
+#: ``tests/unit/protocol/test_write_operations.py``, runs every served
+#: operation outside this list and fails on one that opens a write transaction).
 WRITES: Mapping[str, frozenset[str]] = {
     "dynamodb": frozenset({
         "BatchWriteItem", "CreateTable", "DeleteItem", "DeleteTable", "PutItem", "TagResource",
         "TransactWriteItems", "UntagResource", "UpdateItem", "UpdateTable", "UpdateTimeToLive",
-        "CreateBackup", "DeleteBackup", "RestoreTableFromBackup",
-        # PartiQL: the operation name does not say whether a statement writes, so all of them go
-        # (a SELECT is then read in the writer: correct, only not spread over the workers).
+        "CreateBackup", "DeleteBackup", "RestoreTableFromBackup", "UpdateContinuousBackups",
+        "PutResourcePolicy", "DeleteResourcePolicy",
+        # PartiQL: the operation name does not say whether a statement writes; the payload does
+        # (``is_write``): a request whose statements are all SELECTs is read in the worker.
         "BatchExecuteStatement", "ExecuteStatement", "ExecuteTransaction",
     }),
     "sqs": frozenset({
-        "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch", "CreateQueue",
-        "DeleteMessage", "DeleteMessageBatch", "DeleteQueue", "PurgeQueue", "ReceiveMessage", "SendMessage",
-        "SendMessageBatch", "SetQueueAttributes", "StartMessageMoveTask", "TagQueue", "UntagQueue",
+        "AddPermission", "CancelMessageMoveTask", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
+        "CreateQueue", "DeleteMessage", "DeleteMessageBatch", "DeleteQueue", "PurgeQueue", "ReceiveMessage",
+        "RemovePermission", "SendMessage", "SendMessageBatch", "SetQueueAttributes", "StartMessageMoveTask",
+        "TagQueue", "UntagQueue",
     }),
 }
+
+#: Operations of ``WRITES`` whose payload says whether they write (PartiQL's: ``partiql.only_selects``).
+BY_PAYLOAD = frozenset(STATEMENTS)
+
+
+def is_write(writes: frozenset[str], operation: str, payload: object) -> bool:
+    """Whether a request goes to the writer: an operation of its service's ``writes`` that may write.
+
+    A PartiQL request whose statements are all SELECTs cannot write, so a
+    worker serves it on its own snapshot (``partiql.only_selects``, a
+    keyword check on each statement); any other PartiQL request goes.
+    """
+    return operation in writes and not (operation in BY_PAYLOAD and only_selects(operation, payload))
+
 
 #: Seconds a worker waits for an answer before it gives up with a retryable
 #: error.  A long-polling ReceiveMessage waits up to 20 s inside the writer,

@@ -9,7 +9,8 @@ cell's writer written from the cell's bulkhead threads and read by a thread
 of its own: for a server of cells with ``--cache``, whose item cache must
 invalidate a write's keys before it is sent, which is network work the loop
 must not do.  Both wrap an account's services so that the
-operations in ``writer.WRITES`` go to the writer, and hand back a
+operations in ``writer.WRITES`` go to the writer (``writer.is_write``: a
+PartiQL request only if a statement may write), and hand back a
 ``waiting.Wait`` the app awaits as it does a long poll; the frames, the
 error encoding and the writer's side are in ``protocol/writer.py``.
 """
@@ -28,7 +29,17 @@ import orjson
 
 from cellstore.errors import CellstoreError, InternalServerError, ServiceUnavailable, SqsServiceUnavailable
 from cellstore.protocol import wire
-from cellstore.protocol.writer import ANSWER, ANSWER_TIMEOUT, OK, PROBE, REQUEST, WRITES, Reader, error_from
+from cellstore.protocol.writer import (
+    ANSWER,
+    ANSWER_TIMEOUT,
+    OK,
+    PROBE,
+    REQUEST,
+    WRITES,
+    Reader,
+    error_from,
+    is_write,
+)
 from cellstore.waiting import Wait
 
 log = logging.getLogger("cellstore.writer")
@@ -135,7 +146,7 @@ class WriterClient:
 
     def _dispatcher(self, name: str, local: wire.Dispatch, writes: frozenset[str], account: str) -> wire.Dispatch:
         def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
-            if operation not in writes:
+            if not is_write(writes, operation, payload):
                 return local(operation, payload) if endpoint is None else local(operation, payload, endpoint)
             return self.send(name, operation, payload, endpoint, account)
 
@@ -573,7 +584,7 @@ def _dispatcher(
 ) -> wire.Dispatch:
     """``local`` with the operations in ``writes`` handed to ``send`` instead."""
     def dispatch(operation: str, payload: dict[str, Any], endpoint: str | None = None) -> Any:
-        if operation not in writes:
+        if not is_write(writes, operation, payload):
             return local(operation, payload) if endpoint is None else local(operation, payload, endpoint)
         return send(name, operation, payload, endpoint, account)
 

@@ -13,7 +13,13 @@ from cellstore.engine.catalog import TableSpec
 from cellstore.engine.database import Database
 from cellstore.engine.indexes import IndexSpec
 from cellstore.engine.tenants import Tenants
-from cellstore.errors import BackupInUseException, BackupNotFoundException, TableInUseException
+from cellstore.errors import (
+    BackupInUseException,
+    BackupNotFoundException,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    TableInUseException,
+)
 from cellstore.storage.sqlite import SqliteStore
 
 BY_G = IndexSpec("by-g", ("g",), (), "KEYS_ONLY", ())
@@ -89,12 +95,21 @@ def test_a_restore_runs_in_resumable_steps_and_each_step_may_run_twice(
     assert _rows(db, keyspace.BACKUP_ITEMS) == []  # the backup's items went with it
 
 
-def test_a_restore_whose_table_was_deleted_frees_its_backup(db: Database) -> None:
+def test_a_table_being_restored_cannot_be_deleted_or_updated_until_it_is_active(db: Database) -> None:
     _table(db, count=3)
-    arn = backups.create_backup(db, "things", "freed")["BackupArn"]
+    arn = backups.create_backup(db, "things", "pinned")["BackupArn"]
     backups.restore_table(db, backups.RestoreRequest("copy", arn))
-    catalog.delete_table(db, "copy")
+    in_use = "Attempt to change a resource which is still in use: Table is being created: copy"
+    with pytest.raises(ResourceInUseException) as deleting:
+        catalog.delete_table(db, "copy")
+    with pytest.raises(ResourceInUseException) as updating:
+        catalog.update_table(db, "copy", catalog.TableUpdate(deletion_protection=True))
+    assert deleting.value.message == updating.value.message == in_use
+    with pytest.raises(BackupInUseException):
+        backups.delete_backup(db, arn)
     background.run_backfills(db)
+    assert catalog.update_table(db, "copy", catalog.TableUpdate(table_class="STANDARD"))["TableStatus"] == "UPDATING"
+    assert catalog.delete_table(db, "copy")["TableStatus"] == "DELETING"
     assert backups.delete_backup(db, arn)["BackupDetails"]["BackupStatus"] == "DELETED"
 
 
@@ -126,13 +141,25 @@ def test_a_cell_move_carries_the_accounts_backups() -> None:
     assert _rows(target.database("000000000000"), keyspace.BACKUPS) == []
 
 
-def test_an_item_written_to_the_target_during_the_restore_is_kept_with_its_index_entry(db: Database) -> None:
+def test_item_operations_on_a_table_being_restored_find_no_table_until_it_is_active(db: Database) -> None:
     _table(db, count=5)
     arn = backups.create_backup(db, "things", "early-writer")["BackupArn"]
     backups.restore_table(db, backups.RestoreRequest("copy", arn))
-    items.put_item(db, "copy", {"pk": {"S": "p0000"}, "g": {"S": "moved"}})
+    key = {"pk": {"S": "p0000"}}
+    for operation in (
+        lambda: items.put_item(db, "copy", {"pk": {"S": "p0000"}, "g": {"S": "moved"}}),
+        lambda: items.get_item(db, "copy", key),
+        lambda: items.delete_item(db, "copy", key),
+        lambda: dispatch(db, "Query", {"TableName": "copy", "KeyConditionExpression": "pk = :k",
+                                       "ExpressionAttributeValues": {":k": {"S": "p0000"}}}),
+        lambda: dispatch(db, "Scan", {"TableName": "copy"}),
+    ):
+        with pytest.raises(ResourceNotFoundException) as refused:
+            operation()
+        assert refused.value.message == "Requested resource not found"
+    assert catalog.describe_table(db, "copy")["TableStatus"] == "CREATING"  # the table itself is there
     background.run_backfills(db)
-    assert items.get_item(db, "copy", {"pk": {"S": "p0000"}})[1] == {"pk": {"S": "p0000"}, "g": {"S": "moved"}}
+    assert items.get_item(db, "copy", key)[1] == {"pk": {"S": "p0000"}, "g": {"S": "G0"}, "v": {"N": "0"}}
     described = catalog.describe_table(db, "copy")
     assert described["ItemCount"] == 5
-    assert described["GlobalSecondaryIndexes"][0]["ItemCount"] == 5  # no stale entry under G0 for p0000
+    assert described["GlobalSecondaryIndexes"][0]["ItemCount"] == 5

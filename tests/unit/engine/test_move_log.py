@@ -167,3 +167,88 @@ def test_a_handlers_checkpoint_moves_and_its_lease_does_not() -> None:
         return {k: v for k, v in account_rows(cell).items() if not k.startswith(PREFIX + keyspace.HANDLER_LEASES)}
 
     assert without_leases(target) == without_leases(source)  # everything else is identical
+
+
+# --- the fence checked once per account per group commit (move_log.GroupMarks)
+
+
+@pytest.fixture
+def fence_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The storage range reads that look for an account's fence and moving flag, by the raw key they start at."""
+    from cellstore.storage import sqlite
+
+    seen: list[bytes] = []
+    original = sqlite.SqliteTxn.range
+
+    def range_(self: sqlite.SqliteTxn, start: bytes, end: bytes, **kwargs: object) -> object:
+        if start.endswith(keyspace.TENANT_FENCE):
+            seen.append(start)
+        return original(self, start, end, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite.SqliteTxn, "range", range_)
+    return seen
+
+
+def test_a_group_commit_checks_each_accounts_fence_once_and_a_lone_write_every_time(fence_reads: list[bytes]) -> None:
+    cell = tenants()
+    alice, bob = cell.database(ALICE), cell.database("222222222222")
+    create_table(alice, "tbl")
+    create_table(bob, "tbl")
+    fence_reads.clear()
+    with cell.group() as group:  # the writer process's group (Tenants.group)
+        for n in range(5):
+            put_item(alice, "tbl", f"a{n}")
+            put_item(bob, "tbl", f"b{n}")
+        dispatch(alice, "GetItem", {"TableName": "tbl", "Key": {"pk": {"S": "a0"}}})
+    assert not group.spoiled
+    assert sorted(fence_reads) == sorted([PREFIX + keyspace.TENANT_FENCE,
+                                          keyspace.account_prefix("222222222222") + keyspace.TENANT_FENCE])
+    fence_reads.clear()
+    with alice.group():  # the storage threads' group (Database.group, through the account's store)
+        put_item(alice, "tbl", "c1")
+        put_item(alice, "tbl", "c2")
+    assert fence_reads == [PREFIX + keyspace.TENANT_FENCE]
+    fence_reads.clear()
+    put_item(alice, "tbl", "lone1")  # outside a group: each transaction checks
+    put_item(alice, "tbl", "lone2")
+    assert fence_reads == [PREFIX + keyspace.TENANT_FENCE] * 2
+    assert dispatch(alice, "Scan", {"TableName": "tbl", "Select": "COUNT"})["Count"] == 9
+
+
+def test_a_fence_or_a_move_begun_between_two_groups_is_seen_by_the_second(fence_reads: list[bytes]) -> None:
+    cell = tenants()
+    db = cell.database(ALICE)
+    create_table(db, "tbl")
+    with cell.group():
+        put_item(db, "tbl", "a")
+        put_item(db, "tbl", "b")
+    assert logged(cell) == []  # not moving
+    tenant_copy.start_log(cell, ALICE)  # between two groups: the mover takes the write lock
+    with cell.group():
+        put_item(db, "tbl", "c")
+        put_item(db, "tbl", "d")
+    assert len(logged(cell)) == 2  # the second group logged its changes, in its own transaction
+    tenant_copy.write_fence(cell, ALICE, "b")
+    fence_reads.clear()
+    with cell.group():
+        for key in ("e", "f"):
+            with pytest.raises(TenantMoved):  # every write after the fence fails, each reading it again
+                put_item(db, "tbl", key)
+    assert len(fence_reads) == 2
+    with pytest.raises(TenantMoved):  # and a lone one too
+        put_item(db, "tbl", "g")
+    with cell.store.transaction(write=False) as txn:
+        assert txn.get(PREFIX + keyspace.TENANT_FENCE) is not None
+
+
+def test_a_group_rolled_back_forgets_its_checks() -> None:
+    cell = tenants()
+    db = cell.database(ALICE)
+    create_table(db, "tbl")
+    with pytest.raises(RuntimeError), cell.group():
+        put_item(db, "tbl", "a")
+        raise RuntimeError("rolled back")
+    tenant_copy.start_log(cell, ALICE)
+    with cell.group():
+        put_item(db, "tbl", "b")
+    assert len(logged(cell)) == 1

@@ -28,7 +28,7 @@ from cellstore.errors import (
 from cellstore.protocol import wire
 from cellstore.protocol.app import App
 from cellstore.protocol.http import HttpResponse
-from cellstore.protocol.writer import ANSWER, ERROR, OK, REQUEST, WRITES, Writer, error_body, listen
+from cellstore.protocol.writer import ANSWER, ERROR, OK, REQUEST, WRITES, Writer, error_body, is_write, listen
 from cellstore.protocol.writer_client import WriterClient
 from cellstore.storage.sqlite import SqliteStore
 from cellstore.waiting import Wait
@@ -118,6 +118,39 @@ def test_only_write_operations_are_handed_off() -> None:
     )
     assert services["dynamodb"].dispatch("GetItem", {}) == {"Item": {}}  # a read never leaves the worker
     assert local == ["GetItem"]
+
+
+@pytest.mark.parametrize(("operation", "payload", "write"), [
+    ("ExecuteStatement", {"Statement": "SELECT * FROM t"}, False),
+    ("ExecuteStatement", {"Statement": " \n\tselect\n* FROM t"}, False),
+    ("ExecuteStatement", {"Statement": 'SELECT"pk" FROM t'}, False),  # a quoted name may follow without a space
+    ("ExecuteStatement", {"Statement": "INSERT INTO t VALUE {'pk': 'a'}"}, True),
+    ("ExecuteStatement", {"Statement": "SELECTED * FROM t"}, True),  # not the word SELECT: the writer answers
+    ("ExecuteStatement", {"Statement": "select_me FROM t"}, True),
+    ("ExecuteStatement", {"Statement": "\u017felect * FROM t"}, True),  # upper-cases to SELECT, yet no such word
+    ("ExecuteStatement", {"Statement": 7}, True),  # malformed: the writer answers with the error
+    ("ExecuteStatement", {}, True),
+    ("BatchExecuteStatement", {"Statements": [{"Statement": "SELECT * FROM t"}] * 3}, False),
+    ("BatchExecuteStatement", {"Statements": [{"Statement": "SELECT * FROM t"}, {"Statement": "DELETE FROM t"}]}, True),
+    ("BatchExecuteStatement", {"Statements": []}, True),
+    ("BatchExecuteStatement", {"Statements": ["SELECT * FROM t"]}, True),
+    ("ExecuteTransaction", {"TransactStatements": [{"Statement": "SELECT * FROM t"}]}, False),
+    ("ExecuteTransaction", {"TransactStatements": [{"Statement": "EXISTS(SELECT * FROM t)"}]}, True),
+    ("ExecuteTransaction", {"TransactStatements": {"Statement": "SELECT * FROM t"}}, True),
+    ("PutItem", {"Statement": "SELECT * FROM t"}, True),  # only PartiQL is judged by its payload
+    ("GetItem", {}, False),
+])
+def test_partiql_goes_to_the_writer_unless_every_statement_is_a_select(
+    operation: str, payload: dict[str, Any], write: bool
+) -> None:
+    assert is_write(WRITES["dynamodb"], operation, payload) is write
+    local: list[str] = []
+    sent: list[str] = []
+    client = WriterClient(b"\0nobody-listens-here")
+    client.send = lambda service, op, *rest: sent.append(op)  # type: ignore[method-assign,assignment,return-value]
+    services = client.wrap({"dynamodb": wire.Service(lambda op, payload: local.append(op), {operation})}, "000000000000")
+    services["dynamodb"].dispatch(operation, payload)
+    assert (sent, local) == (([operation], []) if write else ([], [operation]))
 
 
 def test_a_round_of_requests_shares_one_commit(running: Running) -> None:

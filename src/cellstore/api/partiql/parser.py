@@ -198,9 +198,46 @@ def verb_and_table(text: str) -> tuple[str, str | None, str | None]:
     return verb, table, index
 
 
+#: A statement's first word as ``tokenize`` reads it (a ``name`` token after any space).
+_FIRST_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*)")
+
+
 def is_select(text: str) -> bool:
-    """Whether ``text`` is a SELECT (a read; EXISTS is a transaction's condition check), from its first word."""
-    return text.lstrip()[:6].upper() == "SELECT" and not text.lstrip()[6:7].isalnum()
+    """Whether ``text`` is a SELECT (a read; EXISTS is a transaction's condition check), from its first word.
+
+    The word as the tokenizer cuts it, so ``SELECT_x`` or ``selected`` is not SELECT.
+    """
+    first = _FIRST_WORD.match(text)
+    return first is not None and first.group(1).upper() == "SELECT"
+
+
+#: Where each PartiQL operation's payload keeps its statements: the payload itself (None), or a list under a key.
+STATEMENTS: dict[str, str | None] = {
+    "ExecuteStatement": None, "BatchExecuteStatement": "Statements", "ExecuteTransaction": "TransactStatements",
+}
+
+
+def only_selects(operation: str, payload: object) -> bool:
+    """Whether a PartiQL request cannot write: every statement it holds is a SELECT, by its first word.
+
+    Exact, not a guess, though no statement is parsed: a text that begins
+    with the word SELECT is a SELECT or malformed (the verb is the first
+    token), never a write.  Anything else — an INSERT, an EXISTS, a
+    payload whose shape is wrong — is not "only selects": the caller then
+    treats the request as a write (a server hands it to its writer, where
+    it fails or succeeds exactly as it would have).
+    """
+    if operation not in STATEMENTS or not isinstance(payload, dict):
+        return False
+    member = STATEMENTS[operation]
+    entries = [payload] if member is None else payload.get(member)
+    if not isinstance(entries, list) or not entries:
+        return False
+    for entry in entries:
+        text = entry.get("Statement") if isinstance(entry, dict) else None
+        if not isinstance(text, str) or not is_select(text):
+            return False
+    return True
 
 
 def _name_text(token: Token) -> str:
