@@ -211,3 +211,24 @@ def test_a_cell_added_to_the_file_at_run_time_gets_its_writer(server_process: Ca
     assert server.terminate() == 0
     served = dict(re.findall(r"writer (\d+) stopped: (\d+) requests", server.log_path.read_text()))
     assert int(served[writer_of_c]) >= 21, served  # the CreateTable and every PutItem went through c's writer
+
+
+def test_partiql_selects_are_read_in_the_cell_and_writes_reach_its_writer(
+    server_process: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The router hands a cell's writer only what may write: a request of PartiQL SELECTs is read on the cell's thread."""
+    cells_file = tmp_path / "cells.toml"
+    cells_file.write_text(f'[cells.a]\nstorage = "{tmp_path / "a"}"\n[tenants]\n"{ALICE}" = "a"\n')
+    server = server_process("--cells", str(cells_file), "--auth", "none", "--workers", "2")
+    ddb = client(server.endpoint_url, ALICE)
+    make_table(ddb, "stmts")  # 1
+    ddb.execute_statement(Statement="INSERT INTO stmts VALUE {'pk': 'a', 'n': 1}")  # 2
+    ddb.execute_statement(Statement="UPDATE stmts SET n = 2 WHERE pk = 'a'")  # 3
+    for _ in range(10):  # each read sees every write acknowledged before it
+        got = ddb.execute_statement(Statement="SELECT n FROM stmts WHERE pk = ?", Parameters=[{"S": "a"}])
+        assert got["Items"] == [{"n": {"N": "2"}}]
+    read = ddb.execute_transaction(TransactStatements=[{"Statement": "SELECT * FROM stmts WHERE pk = 'a'"}])
+    assert read["Responses"][0]["Item"]["n"] == {"N": "2"}
+    assert server.terminate() == 0
+    served = re.findall(r"writer \d+ stopped: (\d+) requests", server.log_path.read_text())
+    assert served == ["3"], served

@@ -38,7 +38,7 @@ from cellstore.engine.cell_stats import probe, stored_bytes
 from cellstore.protocol.directory import OneBackend, ServicesFor
 from cellstore.protocol.storage_threads import OFFLOADED
 from cellstore.protocol.wire import Service
-from cellstore.protocol.writer import WRITES
+from cellstore.protocol.writer import WRITES, is_write
 from cellstore.protocol.writer_client import WriterClient
 from cellstore.protocol.writer_client import probe as probe_writer
 
@@ -47,6 +47,8 @@ StartAccount = Callable[[Database], None]
 
 #: Seconds of request counts kept for the request rate ``cells status`` shows.
 RATE_WINDOW = 10
+
+_NO_WRITES: frozenset[str] = frozenset()
 
 
 class RateMeter:
@@ -126,11 +128,15 @@ class Cell:
                 self._ready[account] = found
         return found
 
-    def sends(self, service: str, operation: str) -> bool:
-        """Whether the event loop may call this operation's dispatch itself (``ready``): it only hands it over."""
+    def sends(self, service: str, operation: str, payload: object) -> bool:
+        """Whether the event loop may call this operation's dispatch itself (``ready``): it only hands it over.
+
+        A PartiQL request of SELECTs only is no write (``writer.is_write``):
+        it is read on the cell's thread, as a worker reads it without cells.
+        """
         if self.bulkhead.storage is not None:
             return service in OFFLOADED
-        return self.writer is not None and operation in WRITES.get(service, ())
+        return self.writer is not None and is_write(WRITES.get(service, _NO_WRITES), operation, payload)
 
     def ready(self, account: str) -> Mapping[str, Service] | None:
         """``account``'s services if ``services`` has opened them already (so calling this reads no storage), else None."""

@@ -222,7 +222,7 @@ class Router:
             )
         # The usual write of a cell with a writer, or any request of a PostgreSQL cell: no closure, no hop.
         cell = self.cells.get(name)
-        if cell is not None and cell.sends(service, operation) and self.health[name].ok:
+        if cell is not None and cell.sends(service, operation, payload) and self.health[name].ok:
             services = cell.ready(account)
             if services is not None:
                 cell.requests.count()
@@ -266,7 +266,7 @@ class Router:
                 return then(found)
             return self._send(cell, account, service, operation, payload, endpoint, found, hops)
 
-        if cell.sends(service, operation):
+        if cell.sends(service, operation, payload):
             # A write for the cell's writer process, or a PostgreSQL cell's request for its storage threads, sent
             # from the loop once the cell's thread has opened the account's database (its first request here).
             job: Callable[[], Any] = lambda: self._guarded(cell, account, service, _itself)  # noqa: E731

@@ -48,7 +48,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from cellstore.api import Database
-from cellstore.api.partiql.parser import is_select
+from cellstore.api.partiql.parser import STATEMENTS, only_selects
 from cellstore.waiting import Wait
 
 Dispatch = Callable[..., Any]
@@ -59,9 +59,6 @@ CAPACITY_OPERATIONS = frozenset({
     "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
     "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
 })
-#: PartiQL's operations and the member holding their statements (None: the payload is the statement):
-#: whether one reads is said by its statements, not its name.
-_PARTIQL = {"ExecuteStatement": None, "BatchExecuteStatement": "Statements", "ExecuteTransaction": "TransactStatements"}
 _MODES = frozenset({"NONE", "TOTAL"})
 #: The per-index parts of an INDEXES answer that a TOTAL answer does not have.
 _INDEX_PARTS = ("Table", "GlobalSecondaryIndexes", "LocalSecondaryIndexes")
@@ -192,13 +189,9 @@ _RANGE_READS = frozenset({"Query", "Scan"})
 
 def _reads(operation: str, payload: dict[str, Any]) -> bool:
     """Whether the request's capacity is read capacity: a read operation, or PartiQL whose statements are SELECTs."""
-    if operation not in _PARTIQL:
-        return operation in _READS
-    member = _PARTIQL[operation]
-    entries = [payload] if member is None else payload.get(member)
-    if not isinstance(entries, list) or not entries:
-        return False
-    return all(isinstance(e, dict) and isinstance(e.get("Statement"), str) and is_select(e["Statement"]) for e in entries)
+    if operation in STATEMENTS:
+        return only_selects(operation, payload)
+    return operation in _READS
 
 
 def _may_touch_an_index(operation: str, payload: dict[str, Any]) -> bool:
