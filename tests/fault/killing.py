@@ -66,11 +66,14 @@ class Writers:
     goes on with a new client.
     """
 
-    def __init__(self, endpoint: str, *, clients: int, account: str = "test", table: str = "acked") -> None:
+    def __init__(
+        self, endpoint: str, *, clients: int, account: str = "test", table: str = "acked", pace: float = 0.0
+    ) -> None:
         self.acknowledged: set[str] = set()
         self.failures: list[str] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.pace = pace  # seconds between one client's puts (0: as fast as they are answered)
         self.threads = [threading.Thread(target=self._run, args=(endpoint, account, table, n)) for n in range(clients)]
         for thread in self.threads:
             thread.start()
@@ -78,7 +81,7 @@ class Writers:
     def _run(self, endpoint: str, account: str, table: str, number: int) -> None:
         own = raw_client(endpoint, account)
         i = 0
-        while not self.stop.is_set():
+        while not self.stop.wait(self.pace):
             i += 1
             key = f"c{number}-{i}"
             try:

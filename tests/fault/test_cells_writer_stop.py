@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,56 +21,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from killing import raw_client, stored_keys, writer_pid
+from killing import Writers, raw_client, stored_keys, writer_pid
 from test_cells_writer_kill9 import ALICE, BOB
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
-
-
-class Paced:
-    """A tenant's steady load: 3 clients, each a PutItem of a new key every 20 ms; what was acknowledged, what failed."""
-
-    def __init__(self, endpoint: str, account: str) -> None:
-        self.acknowledged: set[str] = set()
-        self.failures: list[str] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(endpoint, account, n)) for n in range(3)]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, endpoint: str, account: str, number: int) -> None:
-        own = raw_client(endpoint, account)
-        i = 0
-        while not self.stop.wait(0.02):
-            i += 1
-            key = f"c{number}-{i}"
-            try:
-                own.put_item(TableName="acked", Item={"pk": {"S": key}})
-            except ClientError as error:
-                with self.lock:
-                    self.failures.append(error.response["Error"]["Code"])
-                continue
-            with self.lock:
-                self.acknowledged.add(key)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acknowledged)
-
-    def wait_for(self, more: int, timeout: float = 30.0) -> None:
-        target = self.count() + more
-        deadline = time.monotonic() + timeout
-        while self.count() < target:
-            assert time.monotonic() < deadline, f"writes stalled at {self.count()} (failures: {self.failures[-5:]})"
-            time.sleep(0.01)
-
-    def finish(self) -> set[str]:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(60)
-        with self.lock:
-            return set(self.acknowledged)
 
 
 def timed_puts(endpoint: str, account: str, count: int, prefix: str) -> tuple[list[float], list[str]]:
@@ -104,7 +57,7 @@ def test_a_hung_writer_is_contained_to_its_cell_and_its_writes_fail_fast(
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
         )
     hung = writer_pid(server, "a")
-    alice = Paced(endpoint, ALICE)  # cell a's tenant keeps writing throughout
+    alice = Writers(endpoint, clients=3, account=ALICE, pace=0.02)  # cell a's tenant keeps writing throughout
     try:
         alice.wait_for(50)
         before, _ = timed_puts(endpoint, BOB, 200, "before")
