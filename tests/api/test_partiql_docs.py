@@ -459,3 +459,62 @@ def test_transaction_size_limit_and_one_item_once(ddb: Any, music: str) -> None:
     twice = f"UPDATE \"{music}\" SET n = 1 WHERE Artist = 'Acme Band' AND SongTitle = 'PartiQL Rocks'"
     code, _ = error(ddb.execute_transaction, TransactStatements=[{"Statement": twice}, {"Statement": twice}])
     assert code == "ValidationException"
+
+
+@pytest.fixture
+def types_table(ddb: Any, table_name: str) -> Iterator[str]:
+    """AWS's "TypesTable": ``primarykey`` (S) alone."""
+    create = ddb.create_table
+    create(TableName=table_name, BillingMode="PAY_PER_REQUEST",
+           KeySchema=[{"AttributeName": "primarykey", "KeyType": "HASH"}],
+           AttributeDefinitions=[{"AttributeName": "primarykey", "AttributeType": "S"}])
+    yield table_name
+    ddb.delete_table(TableName=table_name)
+
+
+def test_data_types_page_examples(ddb: Any, types_table: str) -> None:
+    """The data types page's three statements: an INSERT of every type, an UPDATE adding to each
+    (LIST_APPEND, SET_ADD in capitals), and an UPDATE removing from each (SET_DELETE)."""
+    table = f'"{types_table}"'
+    run(ddb, f"INSERT INTO {table} value {{'primarykey':'1', 'NumberType':1, "
+             "'MapType' : {'entryname1': 'value', 'entryname2': 4}, 'ListType': [1,'stringval'], "
+             "'NumberSetType':<<1,34,32,4.5>>, 'StringSetType':<<'stringval','stringval2'>> }")
+    run(ddb, f"UPDATE {table} SET NumberType=NumberType + 100 SET MapType.NewMapEntry=[2020, 'stringvalue', 2.4] "
+             "SET ListType = LIST_APPEND(ListType, [4, <<'string1', 'string2'>>]) "
+             "SET NumberSetType= SET_ADD(NumberSetType, <<345, 48.4>>) "
+             "SET StringSetType = SET_ADD(StringSetType, <<'stringsetvalue1', 'stringsetvalue2'>>) WHERE primarykey='1'")
+    item = ddb.get_item(TableName=types_table, Key={"primarykey": S("1")})["Item"]
+    assert item["NumberType"] == N(101)
+    assert item["MapType"]["M"]["NewMapEntry"] == {"L": [N(2020), S("stringvalue"), {"N": "2.4"}]}
+    assert item["ListType"] == {"L": [N(1), S("stringval"), N(4), {"SS": ["string1", "string2"]}]}
+    assert sorted(item["NumberSetType"]["NS"], key=float) == ["1", "4.5", "32", "34", "48.4", "345"]
+    run(ddb, f"UPDATE {table} SET NumberType=NumberType - 1 REMOVE ListType[1] REMOVE MapType.NewMapEntry "
+             "SET NumberSetType = SET_DELETE( NumberSetType, <<345>>) "
+             "SET StringSetType = SET_DELETE( StringSetType, <<'stringsetvalue1'>>) WHERE primarykey='1'")
+    item = ddb.get_item(TableName=types_table, Key={"primarykey": S("1")})["Item"]
+    assert item["NumberType"] == N(100)
+    assert "NewMapEntry" not in item["MapType"]["M"]
+    assert item["ListType"]["L"][:2] == [N(1), N(4)]
+    assert "345" not in item["NumberSetType"]["NS"]
+    assert sorted(item["StringSetType"]["SS"]) == ["stringsetvalue2", "stringval", "stringval2"]
+
+
+def test_numbers_have_up_to_38_digits(ddb: Any, types_table: str) -> None:
+    """"Numbers can have up to 38 digits of precision." """
+    table = f'"{types_table}"'
+    run(ddb, f"INSERT INTO {table} VALUE {{'primarykey': 'n', 'v': {'9' * 38}}}")
+    code, _ = error(ddb.execute_statement, Statement=f"INSERT INTO {table} VALUE {{'primarykey': 'm', 'v': {'9' * 39}}}")
+    assert code == "ValidationException"
+
+
+def test_in_list_limits(ddb: Any, orders: str) -> None:
+    """IN takes "at max 50 hash attribute values or at max 100 non-key attribute values"."""
+    table = f'"{orders}"'
+    keys = ", ".join(str(n) for n in range(1, 51))
+    assert len(run(ddb, f"SELECT * FROM {table} WHERE OrderID IN [{keys}]")["Items"]) == 5
+    code, _ = error(ddb.execute_statement, Statement=f"SELECT * FROM {table} WHERE OrderID IN [{keys}, 51]")
+    assert code == "ValidationException"
+    totals = ", ".join(str(100 * n) for n in range(1, 101))
+    assert len(run(ddb, f"SELECT * FROM {table} WHERE Total IN [{totals}]")["Items"]) == 5
+    code, _ = error(ddb.execute_statement, Statement=f"SELECT * FROM {table} WHERE Total IN [{totals}, 0]")
+    assert code == "ValidationException"

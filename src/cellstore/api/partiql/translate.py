@@ -37,6 +37,7 @@ from cellstore.engine.expressions.ast import (
     In,
     Literal,
     Node,
+    Not,
     Or,
     Parens,
 )
@@ -149,6 +150,24 @@ def _partition_values(node: Node, name: str) -> list[AttributeValue] | None:
     return values
 
 
+#: AWS: IN takes "at max 50 hash attribute values" (100 of any other attribute: the parser's limit).
+MAX_PARTITION_VALUES = 50
+
+
+def _check_partition_lists(where: Node | None, name: str) -> None:
+    """Refuse an ``IN`` on the partition key ``name`` with more values than AWS reads partitions for."""
+    stack = [] if where is None else [where]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (And, Or)):
+            stack.extend((current.left, current.right))
+        elif isinstance(current, (Not, Parens)):
+            stack.append(current.operand if isinstance(current, Not) else current.inner)
+        elif (isinstance(current, In) and isinstance(current.operand, Attr) and current.operand.path == (name,)
+              and len(current.options) > MAX_PARTITION_VALUES):
+            raise ValidationException(f"IN takes at most {MAX_PARTITION_VALUES} values of the partition key")
+
+
 def _ordered_partitions(rest: list[Node], name: str, kind: str, descending: bool) -> tuple[AttributeValue, ...] | None:
     """The partitions a top-level conjunct confines the partition key to, in key order (``kind``-typed
     values only: another type matches no item), or None when no conjunct does."""
@@ -166,6 +185,8 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
     if index is not None and index.is_global and consistent:
         raise ValidationException("Consistent reads are not supported on global secondary indexes")
     keyed: Table | indexes.Index = table if index is None else index
+    for name in keyed.hash_names:
+        _check_partition_lists(select.where, name)
     rest = conjuncts(select.where)
     parts: list[KeyPart] = []
     for name in keyed.hash_names:
