@@ -186,6 +186,16 @@ def test_exists_example_in_a_transaction(ddb: Any, music: str) -> None:
         {"Statement": absent}, {"Statement": insert.replace("'New'", "'Newer'")}])
     assert code == "TransactionCanceledException"
     assert "Item" not in ddb.get_item(TableName=music, Key={"Artist": S("Acme Band"), "SongTitle": S("Newer")})
+    # The transactions page's own example: EXISTS(... and Awards is MISSING) beside an INSERT and an UPDATE.
+    ddb.execute_transaction(TransactStatements=[
+        {"Statement": f"EXISTS(SELECT * FROM \"{music}\" where Artist='Acme Band' and SongTitle='PartiQL Rocks' "
+                      "and Awards is MISSING)"},
+        {"Statement": f"INSERT INTO \"{music}\" value {{'Artist':?,'SongTitle':?}}",
+         "Parameters": [S("No One You Know"), S("Call Me Today")]},
+        {"Statement": f"UPDATE \"{music}\" SET AwardsWon=1 SET AwardDetail={{'Grammys':[2020, 2018]}} "
+                      "where Artist='Acme Band' and SongTitle='New'"},
+    ])
+    assert "Item" in ddb.get_item(TableName=music, Key={"Artist": S("No One You Know"), "SongTitle": S("Call Me Today")})
 
 
 # --- operators and data types (ql-operators, ql-reference.data-types) ---------
@@ -374,6 +384,13 @@ def test_transaction_is_cancelled_as_a_whole(ddb: Any, music: str) -> None:
     ])
     assert code == "TransactionCanceledException"
     assert "Item" not in ddb.get_item(TableName=music, Key={"Artist": S("Z"), "SongTitle": S("z")})
+    with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": f"INSERT INTO \"{music}\" VALUE {{'Artist': 'Z', 'SongTitle': 'z'}}"},
+            {"Statement": f"INSERT INTO \"{music}\" VALUE {{'Artist': 'Acme Band', 'SongTitle': 'PartiQL Rocks'}}"},
+        ])
+    reasons = [reason["Code"] for reason in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "DuplicateItem"]  # "the cancellation reason code includes the errors" of each
 
 
 # --- BatchExecuteStatement ----------------------------------------------------
@@ -517,4 +534,11 @@ def test_in_list_limits(ddb: Any, orders: str) -> None:
     totals = ", ".join(str(100 * n) for n in range(1, 101))
     assert len(run(ddb, f"SELECT * FROM {table} WHERE Total IN [{totals}]")["Items"]) == 5
     code, _ = error(ddb.execute_statement, Statement=f"SELECT * FROM {table} WHERE Total IN [{totals}, 0]")
+    assert code == "ValidationException"
+
+
+def test_item_size_limit(ddb: Any, music: str) -> None:
+    """An INSERT is a PutItem: an item over 400 KB is refused."""
+    code, _ = error(ddb.execute_statement, Statement=f"INSERT INTO \"{music}\" VALUE {{'Artist': 'a', 'SongTitle': 'b', 'p': ?}}",
+                    Parameters=[S("x" * 410_000)])
     assert code == "ValidationException"
