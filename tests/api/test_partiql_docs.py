@@ -542,3 +542,11 @@ def test_item_size_limit(ddb: Any, music: str) -> None:
     code, _ = error(ddb.execute_statement, Statement=f"INSERT INTO \"{music}\" VALUE {{'Artist': 'a', 'SongTitle': 'b', 'p': ?}}",
                     Parameters=[S("x" * 410_000)])
     assert code == "ValidationException"
+
+
+def test_order_by_another_attribute_is_refused(ddb: Any, music: str) -> None:
+    """ORDER BY's key is "a hash key or a sort key": another attribute is refused (cellstore's words)."""
+    code, message = error(ddb.execute_statement,
+                          Statement=f"SELECT * FROM \"{music}\" WHERE Artist = 'Acme Band' ORDER BY Awards")
+    assert (code, message) == ("ValidationException",
+                               "ORDER BY takes only the partition key or the sort key of the table or index read")

@@ -231,7 +231,7 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
     forward = True
     if select.order_path is not None and not by_partition:  # one partition is already in partition-key order
         if not keyed.range_names or select.order_path != (keyed.range_names[-1],):
-            raise ValidationException("ORDER BY takes only the sort key of the table or index read")
+            raise ValidationException("ORDER BY takes only the partition key or the sort key of the table or index read")
         forward = not select.descending
     remaining = joined(rest)
     filter_ = None if remaining is None else Condition(remaining)
