@@ -550,3 +550,36 @@ def test_order_by_another_attribute_is_refused(ddb: Any, music: str) -> None:
                           Statement=f"SELECT * FROM \"{music}\" WHERE Artist = 'Acme Band' ORDER BY Awards")
     assert (code, message) == ("ValidationException",
                                "ORDER BY takes only the partition key or the sort key of the table or index read")
+
+
+def test_exists_only_in_transactions(ddb: Any, music: str) -> None:
+    """"The EXISTS function can only be used in transactions." """
+    exists = f"EXISTS(SELECT * FROM \"{music}\" WHERE \"Artist\" = 'Acme Band' AND \"SongTitle\" = 'PartiQL Rocks')"
+    code, _ = error(ddb.execute_statement, Statement=exists)
+    assert code == "ValidationException"
+    answer = ddb.batch_execute_statement(Statements=[{"Statement": exists}])
+    assert answer["Responses"][0]["Error"]["Code"] == "ValidationError"
+
+
+def test_insert_attribute_names_are_case_sensitive(ddb: Any, music: str) -> None:
+    """"each attribute name in the item is case-sensitive": 'artist' is not the key 'Artist'."""
+    code, _ = error(ddb.execute_statement,
+                    Statement=f"INSERT INTO \"{music}\" VALUE {{'artist': 'a', 'songtitle': 'b'}}")
+    assert code == "ValidationException"
+
+
+def test_request_member_limits(raw: Any, music: str) -> None:
+    """The API references' member constraints (sent past botocore's own checks): Parameters has at
+    least one value, Limit is at least 1, Statements and TransactStatements at least one entry,
+    ClientRequestToken at most 36 characters."""
+    code, _ = error(raw.execute_statement, Statement=f"SELECT * FROM \"{music}\"", Parameters=[])
+    assert code == "ValidationException"
+    code, _ = error(raw.execute_statement, Statement=f"SELECT * FROM \"{music}\"", Limit=0)
+    assert code == "ValidationException"
+    code, _ = error(raw.batch_execute_statement, Statements=[])
+    assert code == "ValidationException"
+    code, _ = error(raw.execute_transaction, TransactStatements=[])
+    assert code == "ValidationException"
+    code, _ = error(raw.execute_transaction, ClientRequestToken="t" * 37, TransactStatements=[
+        {"Statement": f"UPDATE \"{music}\" SET n = 1 WHERE Artist = 'Acme Band' AND SongTitle = 'PartiQL Rocks'"}])
+    assert code == "ValidationException"
