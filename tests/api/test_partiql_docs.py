@@ -131,6 +131,10 @@ def test_select_from_an_index_needs_quoted_names(ddb: Any, table_name: str) -> N
             ddb.put_item(TableName=table_name, Item={"OrderID": N(order), "CustomerID": S(customer)})
         found = run(ddb, f'SELECT * FROM "{table_name}"."CustomerIndex" WHERE CustomerID = \'c1\'')
         assert sorted(order_ids(found)) == [1, 3]
+        ordered = run(ddb, f"SELECT CustomerID FROM \"{table_name}\".\"CustomerIndex\" "
+                           "WHERE CustomerID IN ['c2', 'c1'] ORDER BY CustomerID DESC", ReturnConsumedCapacity="TOTAL")
+        assert [item["CustomerID"]["S"] for item in ordered["Items"]] == ["c2", "c1", "c1"]
+        assert ordered["ConsumedCapacity"]["CapacityUnits"] > 0
     finally:
         ddb.delete_table(TableName=table_name)
 
