@@ -587,3 +587,21 @@ def test_request_member_limits(raw: Any, music: str) -> None:
     code, _ = error(raw.execute_transaction, ClientRequestToken="t" * 37, TransactStatements=[
         {"Statement": f"UPDATE \"{music}\" SET n = 1 WHERE Artist = 'Acme Band' AND SongTitle = 'PartiQL Rocks'"}])
     assert code == "ValidationException"
+
+
+def test_order_by_the_partition_key_ends_a_page_at_1_mb(ddb: Any, music: str) -> None:
+    """"if the total number of processed items exceeds the maximum dataset size limit of 1 MB, the read
+    stops" with a key to continue from — within a partition read for ORDER BY the partition key too."""
+    for title in ("a", "b", "c"):
+        ddb.put_item(TableName=music, Item={"Artist": S("big"), "SongTitle": S(title), "p": S("x" * 390_000)})
+    statement = f"SELECT SongTitle FROM \"{music}\" WHERE Artist IN ['big', 'a0'] ORDER BY Artist"
+    pages: list[list[str]] = []
+    extra: dict[str, Any] = {}
+    while True:
+        page = run(ddb, statement, **extra)
+        pages.append([item["SongTitle"]["S"] for item in page["Items"]])
+        if "NextToken" not in page:
+            break
+        extra = {"NextToken": page["NextToken"]}
+    assert len(pages) >= 2
+    assert [title for page in pages for title in page] == ["a", "b", "c"]

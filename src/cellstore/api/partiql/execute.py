@@ -178,7 +178,7 @@ def _partitions(db: Database, plan: translate.ReadPlan, limit: int | None, start
         found.extend(part.items)
         scanned += part.scanned
         bytes_read += part.bytes_read
-        if part.last_key is not None and not (at == len(partitions) - 1 and remaining is None):
+        if part.last_key is not None:  # cut short by Limit or by 1 MB: the next page resumes there
             return found, part.last_key, bytes_read
     return found, None, bytes_read
 
