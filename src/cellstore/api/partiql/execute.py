@@ -19,10 +19,12 @@ import orjson
 from cellstore.api.partiql import translate
 from cellstore.api.partiql.parser import Delete, Exists, Insert, Select, Statement, Update, parse, verb_and_table
 from cellstore.api.registry import operation
+from cellstore.api.transactions import MAX_TRANSACTION_BYTES
 from cellstore.api.validation import RETURN_CONSUMED_CAPACITY, Param, check_type, validate
 from cellstore.engine import capacity, indexes, items, reads, transactions
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import project_paths
+from cellstore.engine.expressions.keycondition import build_key_condition
 from cellstore.engine.values import Item, item_size, validate_item
 from cellstore.errors import (
     CellstoreError,
@@ -114,7 +116,10 @@ def _select(db: Database, payload: dict[str, Any], select: Select) -> dict[str, 
     limit = payload.get("Limit")
     if plan.key is not None and start is None:
         return _get(db, payload, plan, plan.key, consistent)
-    if plan.key_condition is not None:
+    page: reads.Page | None = None
+    if plan.partitions is not None:
+        found, last_key, bytes_read = _partitions(db, plan, limit, start, consistent)
+    elif plan.key_condition is not None:
         page = reads.query(
             db, plan.table.name, plan.key_condition, filter_=plan.filter, forward=plan.forward, limit=limit,
             exclusive_start=start, index_name=plan.index_name, fetch_base=plan.fetch_base, consistent=consistent,
@@ -124,22 +129,58 @@ def _select(db: Database, payload: dict[str, Any], select: Select) -> dict[str, 
             db, plan.table.name, filter_=plan.filter, limit=limit, exclusive_start=start,
             index_name=plan.index_name, fetch_base=plan.fetch_base, consistent=consistent,
         )
-    found = page.items
+    if page is not None:
+        found, last_key = page.items, page.last_key
     index = plan.index
     if index is not None and index.projection_type != "ALL":
         found = [indexes.project(plan.table, index, item) for item in found]
     if plan.projection is not None:
         found = [plan.projection.apply(item) for item in found]
     response: dict[str, Any] = {"Items": found}
-    if page.last_key is not None:
-        response["NextToken"] = _next_token(payload, page.last_key)
-        response["LastEvaluatedKey"] = page.last_key
+    if last_key is not None:
+        response["NextToken"] = _next_token(payload, last_key)
+        response["LastEvaluatedKey"] = last_key
     mode = payload.get("ReturnConsumedCapacity")
     if capacity.wanted(mode):
-        units = capacity.read_units(page.bytes_read, consistent=consistent)
-        usage = capacity.Usage(units) if page.index is None else capacity.index_read(page.index, units)
+        # A page's size is worked out only now, when capacity is asked for (reads.Page.bytes_read).
+        units = capacity.read_units(bytes_read if page is None else page.bytes_read, consistent=consistent)
+        usage = capacity.Usage(units) if index is None else capacity.index_read(index, units)
         response["ConsumedCapacity"] = capacity.consumed(plan.table.name, usage, mode, read=True)
     return response
+
+
+def _partitions(db: Database, plan: translate.ReadPlan, limit: int | None, start: Item | None,
+                consistent: bool) -> tuple[list[Item], Item | None, int]:
+    """ORDER BY the partition key: one Query per partition, in the plan's order, as one page.
+
+    Returns the items found, the last evaluated key (None when every partition was
+    read to its end) and the bytes evaluated.  ``Limit`` counts the items evaluated
+    across the partitions; the page ends where a Query's page is cut short, and a
+    NextToken's key says which partition, and where in it, the next page resumes.
+    """
+    partitions = plan.partitions or ()
+    keyed = plan.table if plan.index is None else plan.index
+    name = keyed.hash_names[0]
+    range_name = keyed.range_names[0] if len(keyed.range_names) == 1 else None
+    first = 0
+    if start is not None:
+        first = next((at for at, value in enumerate(partitions) if start.get(name) == value), len(partitions))
+    found: list[Item] = []
+    scanned = 0
+    bytes_read = 0
+    for at, value in enumerate(partitions[first:], start=first):
+        remaining = None if limit is None else limit - scanned
+        part = reads.query(
+            db, plan.table.name, build_key_condition([(name, "=", (value,))], name, range_name),
+            filter_=plan.filter, limit=remaining, exclusive_start=start if at == first else None,
+            index_name=plan.index_name, fetch_base=plan.fetch_base, consistent=consistent,
+        )
+        found.extend(part.items)
+        scanned += part.scanned
+        bytes_read += part.bytes_read
+        if part.last_key is not None:  # cut short by Limit or by 1 MB: the next page resumes there
+            return found, part.last_key, bytes_read
+    return found, None, bytes_read
 
 
 def _get(db: Database, payload: dict[str, Any], plan: translate.ReadPlan, key: Item, consistent: bool) -> dict[str, Any]:
@@ -334,6 +375,8 @@ def execute_transaction(db: Database, payload: dict[str, Any]) -> dict[str, Any]
                                return_old_on_failure=entry.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD")
         for statement, entry in zip(statements, entries, strict=True)
     ]
+    if sum(item_size(action.item) for action in actions) > MAX_TRANSACTION_BYTES:  # as TransactWriteItems
+        raise ValidationException("Transaction size has exceeded the maximum allowed size")
     token = payload.get("ClientRequestToken")
     digest = transactions.request_digest(payload) if token is not None else ""
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cellstore.api.partiql.parser import Exists, Insert, Select, Statement, Update, flipped
-from cellstore.engine import catalog, indexes, transactions
+from cellstore.engine import catalog, indexes, keycodec, transactions
 from cellstore.engine.database import Database
 from cellstore.engine.expressions import Condition, KeyCondition, Projection
 from cellstore.engine.expressions import Update as EngineUpdate
@@ -34,13 +34,17 @@ from cellstore.engine.expressions.ast import (
     Comparator,
     Compare,
     FunctionCondition,
+    In,
     Literal,
     Node,
+    Not,
+    Or,
+    Parens,
 )
 from cellstore.engine.expressions.keycondition import KeyPart, build_key_condition
 from cellstore.engine.expressions.path import check_paths
 from cellstore.engine.tables import Table
-from cellstore.engine.values import Item
+from cellstore.engine.values import AttributeValue, Item
 from cellstore.errors import ValidationException
 
 #: DynamoDB's words for a write whose WHERE does not name one item.
@@ -61,6 +65,9 @@ class ReadPlan:
     fetch_base: bool = False
     #: The full primary key, when the WHERE pins it with ``=`` on the table: a GetItem, not a Query.
     key: Item | None = None
+    #: ORDER BY the partition key over ``IN [...]`` (or ``= a OR = b``): each partition read in
+    #: this order, one Query after another, ``filter`` holding the whole WHERE.
+    partitions: tuple[AttributeValue, ...] | None = None
 
     @property
     def index_name(self) -> str | None:
@@ -122,12 +129,64 @@ def _range_part(node: Node, name: str) -> KeyPart | None:
     return None
 
 
+def _partition_values(node: Node, name: str) -> list[AttributeValue] | None:
+    """The values a conjunct confines ``name`` to — ``name IN [v, ...]`` or ``name = v OR name = w ...``
+    (parenthesized or not) — else None.  Walked without recursion: an OR chain may be long."""
+    values: list[AttributeValue] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Parens):
+            stack.append(current.inner)
+        elif isinstance(current, Or):
+            stack.extend((current.right, current.left))
+        elif (isinstance(current, In) and isinstance(current.operand, Attr) and current.operand.path == (name,)
+              and all(isinstance(option, Literal) for option in current.options)):
+            values.extend(option.value for option in current.options if isinstance(option, Literal))
+        elif (equality := _equality(current)) is not None and equality[0] == name:
+            values.append(equality[1].value)
+        else:
+            return None
+    return values
+
+
+#: AWS: IN takes "at max 50 hash attribute values" (100 of any other attribute: the parser's limit).
+MAX_PARTITION_VALUES = 50
+
+
+def _check_partition_lists(where: Node | None, name: str) -> None:
+    """Refuse an ``IN`` on the partition key ``name`` with more values than AWS reads partitions for."""
+    stack = [] if where is None else [where]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (And, Or)):
+            stack.extend((current.left, current.right))
+        elif isinstance(current, (Not, Parens)):
+            stack.append(current.operand if isinstance(current, Not) else current.inner)
+        elif (isinstance(current, In) and isinstance(current.operand, Attr) and current.operand.path == (name,)
+              and len(current.options) > MAX_PARTITION_VALUES):
+            raise ValidationException(f"IN takes at most {MAX_PARTITION_VALUES} values of the partition key")
+
+
+def _ordered_partitions(rest: list[Node], name: str, kind: str, descending: bool) -> tuple[AttributeValue, ...] | None:
+    """The partitions a top-level conjunct confines the partition key to, in key order (``kind``-typed
+    values only: another type matches no item), or None when no conjunct does."""
+    for node in rest:
+        values = _partition_values(node, name)
+        if values is not None:
+            typed = {keycodec.encode_value(value): value for value in values if set(value) == {kind}}
+            return tuple(typed[encoded] for encoded in sorted(typed, reverse=descending))
+    return None
+
+
 def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
     table = catalog.read_table(db, select.table)
     index = None if select.index is None else indexes.find_index(table, select.index)
     if index is not None and index.is_global and consistent:
         raise ValidationException("Consistent reads are not supported on global secondary indexes")
     keyed: Table | indexes.Index = table if index is None else index
+    for name in keyed.hash_names:
+        _check_partition_lists(select.where, name)
     rest = conjuncts(select.where)
     parts: list[KeyPart] = []
     for name in keyed.hash_names:
@@ -143,13 +202,19 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
         check_paths(list(select.projection), "ProjectionExpression")
         projection = Projection(list(select.projection))
     fetch_base = index is not None and not index.is_global and index.projection_type != "ALL"
+    by_partition = len(keyed.hash_names) == 1 and select.order_path == keyed.hash_names
     if len(parts) < len(keyed.hash_names):
+        where = None if select.where is None else Condition(select.where)
+        if by_partition:
+            kind = (table.hash_key if index is None else index.hash_keys[0]).type
+            partitions = _ordered_partitions(rest, keyed.hash_names[0], kind, bool(select.descending))
+            if partitions is not None:
+                return ReadPlan(table, index, None, where, projection, fetch_base=fetch_base, partitions=partitions)
         if select.order_path is not None:
             raise ValidationException(
                 "Must have WHERE clause in the statement with a condition on the partition key when using "
                 "ORDER BY clause"
             )
-        where = None if select.where is None else Condition(select.where)
         return ReadPlan(table, index, None, where, projection, fetch_base=fetch_base)
     for name in keyed.range_names:
         found_part = next(((n, p) for n in rest if (p := _range_part(n, name)) is not None), None)
@@ -164,9 +229,9 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
         (keyed.range_names if len(keyed.range_names) > 1 else keyed.range_names[0]) if keyed.range_names else None,
     )
     forward = True
-    if select.order_path is not None:
+    if select.order_path is not None and not by_partition:  # one partition is already in partition-key order
         if not keyed.range_names or select.order_path != (keyed.range_names[-1],):
-            raise ValidationException("ORDER BY takes only the sort key of the table or index read")
+            raise ValidationException("ORDER BY takes only the partition key or the sort key of the table or index read")
         forward = not select.descending
     remaining = joined(rest)
     filter_ = None if remaining is None else Condition(remaining)
@@ -221,7 +286,9 @@ def write_action(db: Database, statement: Statement, *, return_old_on_failure: b
         condition = _exists(table) if rest is None else And(_exists(table), rest)
         return transactions.WriteAction("Update", table.name, key, Condition(condition), EngineUpdate(statement.actions),
                                         return_old_on_failure=return_old_on_failure)
-    return transactions.WriteAction("Delete", table.name, key, None if rest is None else Condition(rest),
+    # AWS: a DELETE of no item succeeds, deleting nothing; only an item that is there can fail the WHERE.
+    absent = FunctionCondition(Call("attribute_not_exists", (Attr((table.hash_key.name,)),)))
+    return transactions.WriteAction("Delete", table.name, key, None if rest is None else Condition(Or(absent, rest)),
                                     return_old_on_failure=return_old_on_failure)
 
 
