@@ -395,6 +395,44 @@ def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.server
+def test_sigv4_a_policy_can_deny_full_table_scans(server_process: Any, tmp_path: Any) -> None:
+    """AWS's example policy: PartiQLSelect allowed, denied where ``dynamodb:FullTableScan`` is true."""
+    import json
+
+    import boto3
+    from botocore.config import Config
+
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    keyed = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": "*",
+         "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}},
+        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": "*"}]}
+    credentials = tmp_path / "creds.toml"
+    credentials.write_text(
+        '[keys.AKIDADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
+        '[keys.AKIDKEYED]\nsecret = "keyed-secret"\nprincipal = "keyed"\n'
+        f"[principals.admin]\npolicies = ['{json.dumps(admin)}']\n"
+        f"[principals.keyed]\npolicies = ['{json.dumps(keyed)}']\n"
+    )
+    server = server_process("--in-memory", "--auth", "sigv4", "--credentials", str(credentials))
+
+    def client(key: str, secret: str) -> Any:
+        return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=server.endpoint_url,
+                            aws_access_key_id=key, aws_secret_access_key=secret,
+                            config=Config(retries={"max_attempts": 1}))
+
+    owner, guest = client("AKIDADMIN", "admin-secret"), client("AKIDKEYED", "keyed-secret")
+    table = create(owner, "partiql-scan")
+    run(owner, f"INSERT INTO \"{table}\" VALUE {{'pk': 'k', 'a': 1}}")
+    assert run(guest, f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"] == [{"pk": S("k"), "a": {"N": "1"}}]
+    got = guest.execute_statement(Statement=f"SELECT * FROM \"{table}\" WHERE pk = ?", Parameters=[S("k")])
+    assert len(got["Items"]) == 1
+    for scanning in (f"SELECT * FROM \"{table}\"", f"SELECT * FROM \"{table}\" WHERE a = 1"):
+        code, message = error(guest.execute_statement, Statement=scanning)
+        assert code == "AccessDeniedException" and "dynamodb:PartiQLSelect" in message
+
+@pytest.mark.slow
+@pytest.mark.server
 def test_on_postgresql_selects_run_on_the_reader_threads_and_writes_on_the_writer_thread(
     new_postgres_database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

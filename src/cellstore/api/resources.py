@@ -57,7 +57,8 @@ import orjson
 
 from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
-from cellstore.api.partiql.parser import verb_and_table
+from cellstore.api.partiql.parser import Exists, Select, parse, verb_and_table
+from cellstore.api.partiql.translate import plan_select
 from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
@@ -384,7 +385,27 @@ def _partiql_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any
             yield Access(f"dynamodb:{operation}", "*")
             continue
         arn = tables.db.table_arn(table)
-        yield Access(f"dynamodb:PartiQL{verb.capitalize()}", arn if index is None else f"{arn}/index/{index}")
+        context = _full_table_scan(tables, text, entry.get("Parameters")) if verb == "SELECT" and isinstance(text, str) else ()
+        yield Access(f"dynamodb:PartiQL{verb.capitalize()}", arn if index is None else f"{arn}/index/{index}", context)
+
+
+def _full_table_scan(tables: _Tables, text: str, parameters: Any) -> ContextKeys:
+    """``dynamodb:FullTableScan`` of a SELECT: "true" when it reads the whole table or index (a Scan), else "false".
+
+    AWS's example policy denies PartiQLSelect with ``Bool {"dynamodb:FullTableScan": "true"}``; the key
+    must be there for that deny to hold.  A statement that cannot be parsed or planned (a missing table,
+    a bad parameter) carries no key: the request fails in its handler with the statement's own error.
+    """
+    try:
+        statement = parse(text, parameters if isinstance(parameters, list) else ())
+        select = statement.select if isinstance(statement, Exists) else statement
+        if not isinstance(select, Select):
+            return ()
+        plan = plan_select(tables.db, select, consistent=False)
+    except CellstoreError:
+        return ()
+    scan = plan.key_condition is None and plan.partitions is None
+    return (("dynamodb:fulltablescan", ("true" if scan else "false",)),)
 
 
 def _with_resource_policies(tables: _Tables, accesses: Iterable[Access]) -> list[Access]:

@@ -141,6 +141,23 @@ def test_each_statement_is_authorized_by_its_verb(
     assert [(a.action, a.resource) for a in resources.dynamodb(db, operation, payload)] == expected
 
 
+
+@pytest.mark.parametrize(("payload", "scan"), [
+    ({"Statement": "SELECT * FROM tab"}, "true"),
+    ({"Statement": "SELECT * FROM tab WHERE sk = 1"}, "true"),
+    ({"Statement": "SELECT * FROM tab WHERE pk = 'a'"}, "false"),
+    ({"Statement": "SELECT * FROM tab WHERE pk = ? AND sk > 1", "Parameters": [{"S": "a"}]}, "false"),
+    ({"Statement": "SELECT * FROM tab WHERE pk IN ['a', 'b'] ORDER BY pk"}, "false"),
+    ({"Statement": 'SELECT * FROM tab."by-city" WHERE city = \'Oslo\''}, "false"),
+    ({"Statement": 'SELECT * FROM tab."by-city"'}, "true"),
+    ({"Statement": "SELECT * FROM missing WHERE pk = 'a'"}, None),
+    ({"Statement": "SELECT * FROM tab WHERE pk = ?"}, None),  # a parameter short: the handler says so
+])
+def test_a_select_says_whether_it_is_a_full_table_scan(db: Database, payload: dict[str, object], scan: str | None) -> None:
+    """``dynamodb:FullTableScan``, which AWS's example policy uses to deny scanning SELECTs."""
+    (access,) = resources.dynamodb(db, "ExecuteStatement", payload)
+    assert dict(access.context).get("dynamodb:fulltablescan") == (None if scan is None else (scan,))
+
 def test_the_full_key_is_a_get_item(db: Database) -> None:
     plan = translate.plan_select(db, select("SELECT * FROM tab WHERE sk = 1 AND pk = 'a' AND x = 2"), consistent=True)
     assert plan.key == {"pk": {"S": "a"}, "sk": {"N": "1"}}
