@@ -395,8 +395,9 @@ def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.server
-def test_sigv4_a_policy_can_deny_full_table_scans(server_process: Any, tmp_path: Any) -> None:
-    """AWS's example policy: PartiQLSelect allowed, denied where ``dynamodb:FullTableScan`` is true."""
+def test_sigv4_policies_see_full_table_scans_and_leading_keys(server_process: Any, tmp_path: Any) -> None:
+    """AWS's example policy (PartiQLSelect denied where ``dynamodb:FullTableScan`` is true), and a tenant's
+    policy restricting ``dynamodb:LeadingKeys``, which a statement on another partition must not pass."""
     import json
 
     import boto3
@@ -407,12 +408,17 @@ def test_sigv4_a_policy_can_deny_full_table_scans(server_process: Any, tmp_path:
         {"Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": "*",
          "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}},
         {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": "*"}]}
+    tenant = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert"], "Resource": "*",
+         "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["k"]}}}]}
     credentials = tmp_path / "creds.toml"
     credentials.write_text(
         '[keys.AKIDADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
         '[keys.AKIDKEYED]\nsecret = "keyed-secret"\nprincipal = "keyed"\n'
+        '[keys.AKIDTENANT]\nsecret = "tenant-secret"\nprincipal = "tenant"\n'
         f"[principals.admin]\npolicies = ['{json.dumps(admin)}']\n"
         f"[principals.keyed]\npolicies = ['{json.dumps(keyed)}']\n"
+        f"[principals.tenant]\npolicies = ['{json.dumps(tenant)}']\n"
     )
     server = server_process("--in-memory", "--auth", "sigv4", "--credentials", str(credentials))
 
@@ -430,6 +436,13 @@ def test_sigv4_a_policy_can_deny_full_table_scans(server_process: Any, tmp_path:
     for scanning in (f"SELECT * FROM \"{table}\"", f"SELECT * FROM \"{table}\" WHERE a = 1"):
         code, message = error(guest.execute_statement, Statement=scanning)
         assert code == "AccessDeniedException" and "dynamodb:PartiQLSelect" in message
+
+    own = client("AKIDTENANT", "tenant-secret")
+    assert len(own.execute_statement(Statement=f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"]) == 1
+    for elsewhere in (f"SELECT * FROM \"{table}\" WHERE pk = 'j'", f"SELECT * FROM \"{table}\" WHERE pk IN ['k', 'j']",
+                      f"INSERT INTO \"{table}\" VALUE {{'pk': 'j'}}"):
+        code, _ = error(own.execute_statement, Statement=elsewhere)
+        assert code == "AccessDeniedException", elsewhere
 
 @pytest.mark.slow
 @pytest.mark.server

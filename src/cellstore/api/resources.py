@@ -58,7 +58,7 @@ import orjson
 from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
 from cellstore.api.partiql.parser import Exists, Select, parse, verb_and_table
-from cellstore.api.partiql.translate import plan_select
+from cellstore.api.partiql.translate import plan_select, write_action
 from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
@@ -385,27 +385,39 @@ def _partiql_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any
             yield Access(f"dynamodb:{operation}", "*")
             continue
         arn = tables.db.table_arn(table)
-        context = _full_table_scan(tables, text, entry.get("Parameters")) if verb == "SELECT" and isinstance(text, str) else ()
+        context = _partiql_context(tables, verb, text, entry.get("Parameters")) if isinstance(text, str) else ()
         yield Access(f"dynamodb:PartiQL{verb.capitalize()}", arn if index is None else f"{arn}/index/{index}", context)
 
 
-def _full_table_scan(tables: _Tables, text: str, parameters: Any) -> ContextKeys:
-    """``dynamodb:FullTableScan`` of a SELECT: "true" when it reads the whole table or index (a Scan), else "false".
+def _partiql_context(tables: _Tables, verb: str, text: str, parameters: Any) -> ContextKeys:
+    """A statement's condition keys: ``dynamodb:LeadingKeys``, and for a SELECT ``dynamodb:FullTableScan``.
 
-    AWS's example policy denies PartiQLSelect with ``Bool {"dynamodb:FullTableScan": "true"}``; the key
-    must be there for that deny to hold.  A statement that cannot be parsed or planned (a missing table,
-    a bad parameter) carries no key: the request fails in its handler with the statement's own error.
+    LeadingKeys is the partition the statement reads or writes, as for the
+    item API (a SELECT by key or partition: its partition values; a write:
+    its item's); a scanning SELECT has none, as Scan has none.
+    FullTableScan is "true" when a SELECT plans as a Scan: AWS's example
+    policy denies ``PartiQLSelect`` where it is true, and that deny must
+    hold.  A statement that cannot be parsed or planned (a missing table, a
+    parameter short) is ``UNREADABLE`` for LeadingKeys, so a policy that
+    restricts it refuses, and fails in its handler otherwise.
     """
     try:
         statement = parse(text, parameters if isinstance(parameters, list) else ())
-        select = statement.select if isinstance(statement, Exists) else statement
-        if not isinstance(select, Select):
-            return ()
-        plan = plan_select(tables.db, select, consistent=False)
+        select = statement.select if isinstance(statement, Exists) and verb == "SELECT" else statement
+        if isinstance(select, Select):
+            plan = plan_select(tables.db, select, consistent=False)
+            if plan.partitions is not None:
+                leading: tuple[str, ...] | None = tuple(key_text(value) for value in plan.partitions)
+            elif plan.key_condition is not None:
+                leading = tuple(key_text(value) for value in plan.key_condition.partition)
+            else:
+                leading = None
+            scan = plan.key_condition is None and plan.partitions is None
+            return _context(leading, None, FullTableScan="true" if scan else "false")
+        action = write_action(tables.db, statement)
     except CellstoreError:
-        return ()
-    scan = plan.key_condition is None and plan.partitions is None
-    return (("dynamodb:fulltablescan", ("true" if scan else "false",)),)
+        return _context((UNREADABLE,), None)
+    return _context(_leading(tables.get(action.table_name), action.item), None)
 
 
 def _with_resource_policies(tables: _Tables, accesses: Iterable[Access]) -> list[Access]:

@@ -158,6 +158,23 @@ def test_a_select_says_whether_it_is_a_full_table_scan(db: Database, payload: di
     (access,) = resources.dynamodb(db, "ExecuteStatement", payload)
     assert dict(access.context).get("dynamodb:fulltablescan") == (None if scan is None else (scan,))
 
+
+@pytest.mark.parametrize(("payload", "leading"), [
+    ({"Statement": "SELECT * FROM tab WHERE pk = 'a' AND sk > 1"}, ("a",)),
+    ({"Statement": "SELECT * FROM tab WHERE pk IN ['b', 'a'] ORDER BY pk"}, ("a", "b")),
+    ({"Statement": 'SELECT * FROM tab."by-city" WHERE city = ?', "Parameters": [{"S": "Oslo"}]}, ("Oslo",)),
+    ({"Statement": "SELECT * FROM tab WHERE sk = 1"}, None),  # a scan names no partition, as Scan does not
+    ({"Statement": "INSERT INTO tab VALUE {'pk': 'n', 'sk': 1}"}, ("n",)),
+    ({"Statement": "UPDATE tab SET a = 1 WHERE pk = ? AND sk = 1", "Parameters": [{"S": "u"}]}, ("u",)),
+    ({"Statement": "DELETE FROM tab WHERE pk = 'd' AND sk = 1"}, ("d",)),
+    ({"Statement": "DELETE FROM tab WHERE pk = 'd'"}, (resources.UNREADABLE,)),  # short of the key: refused later
+])
+def test_a_statement_names_its_partition_as_leading_keys(
+    db: Database, payload: dict[str, object], leading: tuple[str, ...] | None
+) -> None:
+    (access,) = resources.dynamodb(db, "ExecuteStatement", payload)
+    assert dict(access.context).get("dynamodb:leadingkeys") == leading
+
 def test_the_full_key_is_a_get_item(db: Database) -> None:
     plan = translate.plan_select(db, select("SELECT * FROM tab WHERE sk = 1 AND pk = 'a' AND x = 2"), consistent=True)
     assert plan.key == {"pk": {"S": "a"}, "sk": {"N": "1"}}

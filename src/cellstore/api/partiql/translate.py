@@ -205,7 +205,9 @@ def plan_select(db: Database, select: Select, *, consistent: bool) -> ReadPlan:
     by_partition = len(keyed.hash_names) == 1 and select.order_path == keyed.hash_names
     if len(parts) < len(keyed.hash_names):
         where = None if select.where is None else Condition(select.where)
-        if by_partition:
+        # ``IN [...]`` (or ``= a OR = b``) on the partition key reads those partitions, ordered or not: AWS
+        # counts it with ``=`` as what keeps a SELECT from being a full table scan.
+        if len(keyed.hash_names) == 1 and select.order_path in (None, keyed.hash_names):
             kind = (table.hash_key if index is None else index.hash_keys[0]).type
             partitions = _ordered_partitions(rest, keyed.hash_names[0], kind, bool(select.descending))
             if partitions is not None:
