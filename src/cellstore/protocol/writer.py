@@ -46,6 +46,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -255,6 +256,12 @@ class Writer:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        #: Held to write to the wake pipe and to close it: a ``stop`` (another thread's, or a signal's) or a
+        #: parked poll's notifier may wake the loop while ``serve`` returns, and a write after the close
+        #: would hit EBADF or, worse, a descriptor the process has opened since under the same number.
+        #: Reentrant: a signal handler runs ``stop`` on the thread that may hold it, in ``serve``'s close.
+        self._wake_lock = threading.RLock()
+        self._wake_closed = False
         self._stopping = False
         self._grouped = False  # inside a round's group transaction (a probe then holds the write lock already)
         self._reader = Reader()
@@ -269,10 +276,13 @@ class Writer:
         self._wake()
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"!")
-        except BlockingIOError:
-            pass  # already awake
+        with self._wake_lock:
+            if self._wake_closed:
+                return  # the loop has ended: nothing to wake, and the number may be another descriptor's now
+            try:
+                os.write(self._wake_w, b"!")
+            except BlockingIOError:
+                pass  # already awake
 
     def serve(self) -> None:
         """Serve until ``stop``; what was read is answered before returning."""
@@ -305,8 +315,10 @@ class Writer:
             for connection in list(self._connections.values()):
                 self._close(connection)
             self._selector.close()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            with self._wake_lock:
+                self._wake_closed = True  # first: a signal's ``stop`` inside this block then writes nothing
+                os.close(self._wake_r)
+                os.close(self._wake_w)
 
     def _accept(self) -> None:
         while True:

@@ -498,10 +498,11 @@ class SharedWriterClient:
             return
         self._sock = None
         try:
-            sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
+            # Wakes the reader thread, which closes the socket as it leaves (``_read_answers``): closed here,
+            # its number could be reused by a descriptor opened meanwhile while that thread is about to recv.
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        sock.close()
         for request_id, pending in list(self._pending.items()):
             if pending.abandoned:
                 del self._pending[request_id]
@@ -531,7 +532,14 @@ class SharedWriterClient:
                 loop.call_soon_threadsafe(_call_all, callbacks)
 
     def _read_answers(self, sock: socket.socket) -> None:
-        """The reader thread of one connection: answers in, waiters called back, until it ends."""
+        """The reader thread of one connection: answers in, waiters called back, until it ends; it alone closes
+        ``sock`` (``_disconnect`` only shuts it down), once nothing else can use it."""
+        try:
+            self._read_from(sock)
+        finally:
+            sock.close()
+
+    def _read_from(self, sock: socket.socket) -> None:
         reader = Reader()
         buf = bytearray()
         while True:

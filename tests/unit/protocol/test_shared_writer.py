@@ -9,6 +9,8 @@ writer's end closing fails what is in flight retryably.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -121,31 +123,69 @@ def test_a_moved_tenant_fails_and_the_writer_forgets_it(running: Running) -> Non
     assert running.forgotten == ["111111111111"]
 
 
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A writer's listening socket, closed whatever the test's outcome (a leaked one is a ResourceWarning)."""
+    sock = listen()
+    yield sock
+    sock.close()
+
+
 def test_writes_in_flight_when_the_writer_dies_fail_retryably_at_once_and_the_next_one_reconnects(
-    tmp_path: Path,
+    tmp_path: Path, listener: socket.socket,
 ) -> None:
-    listener = listen()
     client = SharedWriterClient(listener.getsockname(), timeout=10)
-    in_flight = client.send("dynamodb", "UpdateItem", {"key": "n"}, None, "111111111111")
-    connection, _ = listener.accept()
-    assert connection.recv(1 << 16)  # the writer read the frame ...
-    connection.close()  # ... and died before it answered (what kill -9 of it looks like to the worker)
-    started = time.monotonic()
-    with pytest.raises(ServiceUnavailable):  # never a success: the outcome is unknown, the client retries
-        settle(in_flight)
-    assert time.monotonic() - started < 2  # at once, not at the deadline
-    # A new writer on the same listening socket (what the supervisor starts) takes the next write.
-    store = SqliteStore(tmp_path / "db.sqlite")
-    services = {"dynamodb": wire.Service(Counters(store).dispatch, {"UpdateItem"})}
-    replacement = Writer(lambda account: services, listener, group=store.group)
-    thread = threading.Thread(target=replacement.serve, daemon=True)
-    thread.start()
     try:
-        assert settle(client.send("dynamodb", "UpdateItem", {"key": "n"}, None, "111111111111")) == {
-            "Attributes": {"n": 1}}
+        in_flight = client.send("dynamodb", "UpdateItem", {"key": "n"}, None, "111111111111")
+        connection, _ = listener.accept()
+        with connection:
+            assert connection.recv(1 << 16)  # the writer read the frame ...
+        # ... and died before it answered (what kill -9 of it looks like to the worker)
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):  # never a success: the outcome is unknown, the client retries
+            settle(in_flight)
+        assert time.monotonic() - started < 2  # at once, not at the deadline
+        # A new writer on the same listening socket (what the supervisor starts) takes the next write.
+        store = SqliteStore(tmp_path / "db.sqlite")
+        services = {"dynamodb": wire.Service(Counters(store).dispatch, {"UpdateItem"})}
+        replacement = Writer(lambda account: services, listener, group=store.group)
+        thread = threading.Thread(target=replacement.serve, daemon=True)
+        thread.start()
+        try:
+            assert settle(client.send("dynamodb", "UpdateItem", {"key": "n"}, None, "111111111111")) == {
+                "Attributes": {"n": 1}}
+        finally:
+            replacement.stop()
+            thread.join(10)
+            store.close()
+        assert not thread.is_alive()
     finally:
         client.close()
-        replacement.stop()
+
+
+def test_a_writer_woken_as_or_after_it_stops_writes_to_no_descriptor(listener: socket.socket) -> None:
+    """``stop`` (or a parked poll's notifier) racing the end of ``serve`` used to write to the closed wake
+    pipe: EBADF, or one byte into whatever descriptor had been opened since under the same number."""
+    for _ in range(50):  # the race itself (rarely hit here; the wake after the end below fails every time)
+        writer = Writer(lambda account: {}, listener)
+        thread = threading.Thread(target=writer.serve, daemon=True)
+        thread.start()
+        writer.stop()
         thread.join(10)
-        listener.close()
-        store.close()
+        assert not thread.is_alive()
+    writer.stop()  # long after the end: nothing to wake, nothing raised
+    closed = writer._wake_w  # the number the ended loop's wake pipe wrote to
+    opened: list[int] = []
+    try:
+        while closed not in opened and len(opened) < 64:  # the lowest free numbers: the closed pipe's among them
+            opened.extend(os.pipe())
+        assert closed in opened
+        for fd in opened:
+            os.set_blocking(fd, False)
+        writer.stop()
+        for fd in opened[::2]:  # every read end: none was written to
+            with pytest.raises(BlockingIOError):
+                os.read(fd, 16)
+    finally:
+        for fd in opened:
+            os.close(fd)
