@@ -354,33 +354,39 @@ def test_partiql_writes_are_stream_records(ddb: Any, streams: Any, table_name: s
         ddb.delete_table(TableName=table_name)
 
 
-@pytest.mark.slow
-@pytest.mark.server
-def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_path: Any) -> None:
-    """A principal allowed dynamodb:PartiQLSelect reads with SELECT and is refused an INSERT, naming PartiQLInsert."""
+def sigv4_clients(server_process: Any, tmp_path: Any, policies: dict[str, dict[str, Any]]) -> Any:
+    """A server under ``--auth sigv4`` with an ``admin`` allowed everything and a principal per policy;
+    a function giving a principal's boto3 client (no retries: every refusal is seen)."""
     import json
 
     import boto3
     from botocore.config import Config
 
-    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    reader = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": "arn:aws:dynamodb:*:*:table/partiql-auth"}]}
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    lines = []
+    for principal, policy in {"admin": everything, **policies}.items():
+        lines += [f'[keys.AKID{principal.upper()}]', f'secret = "{principal}-secret"', f'principal = "{principal}"',
+                  f"[principals.{principal}]", f"policies = ['{json.dumps(policy)}']"]
     credentials = tmp_path / "creds.toml"
-    credentials.write_text(
-        '[keys.AKIDADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
-        '[keys.AKIDREADER]\nsecret = "reader-secret"\nprincipal = "reader"\n'
-        f"[principals.admin]\npolicies = ['{json.dumps(admin)}']\n"
-        f"[principals.reader]\npolicies = ['{json.dumps(reader)}']\n"
-    )
+    credentials.write_text("\n".join(lines) + "\n")
     server = server_process("--in-memory", "--auth", "sigv4", "--credentials", str(credentials))
 
-    def client(key: str, secret: str) -> Any:
+    def client(principal: str) -> Any:
         return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=server.endpoint_url,
-                            aws_access_key_id=key, aws_secret_access_key=secret,
+                            aws_access_key_id=f"AKID{principal.upper()}", aws_secret_access_key=f"{principal}-secret",
                             config=Config(retries={"max_attempts": 1}))
 
-    owner, guest = client("AKIDADMIN", "admin-secret"), client("AKIDREADER", "reader-secret")
+    return client
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_path: Any) -> None:
+    """A principal allowed dynamodb:PartiQLSelect reads with SELECT and is refused an INSERT, naming PartiQLInsert."""
+    reader = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": "arn:aws:dynamodb:*:*:table/partiql-auth"}]}
+    client = sigv4_clients(server_process, tmp_path, {"reader": reader})
+    owner, guest = client("admin"), client("reader")
     table = create(owner, "partiql-auth")
     run(owner, f"INSERT INTO \"{table}\" VALUE {{'pk': 'k'}}")
     assert run(guest, f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"] == [{"pk": S("k")}]
@@ -398,12 +404,6 @@ def test_sigv4_authorizes_each_statement_by_its_verb(server_process: Any, tmp_pa
 def test_sigv4_policies_see_full_table_scans_and_leading_keys(server_process: Any, tmp_path: Any) -> None:
     """AWS's example policy (PartiQLSelect denied where ``dynamodb:FullTableScan`` is true), and a tenant's
     policy restricting ``dynamodb:LeadingKeys``, which a statement on another partition must not pass."""
-    import json
-
-    import boto3
-    from botocore.config import Config
-
-    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     keyed = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Deny", "Action": "dynamodb:PartiQLSelect", "Resource": "*",
          "Condition": {"Bool": {"dynamodb:FullTableScan": "true"}}},
@@ -411,23 +411,8 @@ def test_sigv4_policies_see_full_table_scans_and_leading_keys(server_process: An
     tenant = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert"], "Resource": "*",
          "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["k"]}}}]}
-    credentials = tmp_path / "creds.toml"
-    credentials.write_text(
-        '[keys.AKIDADMIN]\nsecret = "admin-secret"\nprincipal = "admin"\n'
-        '[keys.AKIDKEYED]\nsecret = "keyed-secret"\nprincipal = "keyed"\n'
-        '[keys.AKIDTENANT]\nsecret = "tenant-secret"\nprincipal = "tenant"\n'
-        f"[principals.admin]\npolicies = ['{json.dumps(admin)}']\n"
-        f"[principals.keyed]\npolicies = ['{json.dumps(keyed)}']\n"
-        f"[principals.tenant]\npolicies = ['{json.dumps(tenant)}']\n"
-    )
-    server = server_process("--in-memory", "--auth", "sigv4", "--credentials", str(credentials))
-
-    def client(key: str, secret: str) -> Any:
-        return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=server.endpoint_url,
-                            aws_access_key_id=key, aws_secret_access_key=secret,
-                            config=Config(retries={"max_attempts": 1}))
-
-    owner, guest = client("AKIDADMIN", "admin-secret"), client("AKIDKEYED", "keyed-secret")
+    client = sigv4_clients(server_process, tmp_path, {"keyed": keyed, "tenant": tenant})
+    owner, guest = client("admin"), client("keyed")
     table = create(owner, "partiql-scan")
     run(owner, f"INSERT INTO \"{table}\" VALUE {{'pk': 'k', 'a': 1}}")
     assert run(guest, f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"] == [{"pk": S("k"), "a": {"N": "1"}}]
@@ -437,12 +422,13 @@ def test_sigv4_policies_see_full_table_scans_and_leading_keys(server_process: An
         code, message = error(guest.execute_statement, Statement=scanning)
         assert code == "AccessDeniedException" and "dynamodb:PartiQLSelect" in message
 
-    own = client("AKIDTENANT", "tenant-secret")
+    own = client("tenant")
     assert len(own.execute_statement(Statement=f"SELECT * FROM \"{table}\" WHERE pk = 'k'")["Items"]) == 1
     for elsewhere in (f"SELECT * FROM \"{table}\" WHERE pk = 'j'", f"SELECT * FROM \"{table}\" WHERE pk IN ['k', 'j']",
                       f"INSERT INTO \"{table}\" VALUE {{'pk': 'j'}}"):
         code, _ = error(own.execute_statement, Statement=elsewhere)
         assert code == "AccessDeniedException", elsewhere
+
 
 @pytest.mark.slow
 @pytest.mark.server
