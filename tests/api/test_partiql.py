@@ -432,6 +432,38 @@ def test_sigv4_policies_see_full_table_scans_and_leading_keys(server_process: An
 
 @pytest.mark.slow
 @pytest.mark.server
+def test_sigv4_policies_see_the_attributes_a_statement_names(server_process: Any, tmp_path: Any) -> None:
+    """AWS's attribute-restricting policy (``ForAllValues:StringEquals`` on ``dynamodb:Attributes`` and
+    ``StringEqualsIfExists`` on ``dynamodb:Select``) holds for PartiQL: a statement naming another attribute,
+    or reading the whole item, is refused, and one within the allowed attributes passes."""
+    columns = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:PartiQLSelect", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate"],
+         "Resource": "*", "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "a"]},
+                                        "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}}]}
+    client = sigv4_clients(server_process, tmp_path, {"columns": columns})
+    owner, guest = client("admin"), client("columns")
+    table = create(owner, "partiql-columns")
+    run(owner, f"INSERT INTO \"{table}\" VALUE {{'pk': 'k', 'a': 1, 'b': 2}}")
+    assert run(guest, f"SELECT pk, a FROM \"{table}\" WHERE pk = 'k'")["Items"] == [{"pk": S("k"), "a": N(1)}]
+    run(guest, f"INSERT INTO \"{table}\" VALUE {{'pk': 'j', 'a': ?}}", N(3))
+    run(guest, f"UPDATE \"{table}\" SET a = 4 WHERE pk = 'j'")
+    assert owner.get_item(TableName=table, Key={"pk": S("j")})["Item"] == {"pk": S("j"), "a": N(4)}
+    for refused, action in ((f"SELECT * FROM \"{table}\" WHERE pk = 'k'", "PartiQLSelect"),
+                            (f"SELECT b FROM \"{table}\" WHERE pk = 'k'", "PartiQLSelect"),
+                            (f"INSERT INTO \"{table}\" VALUE {{'pk': 'i', 'a': 1, 'b': 2}}", "PartiQLInsert"),
+                            (f"UPDATE \"{table}\" SET b = 5 WHERE pk = 'k'", "PartiQLUpdate")):
+        code, message = error(guest.execute_statement, Statement=refused)
+        assert code == "AccessDeniedException" and f"dynamodb:{action}" in message, refused
+    code, _ = error(guest.batch_execute_statement, Statements=[
+        {"Statement": f"SELECT a FROM \"{table}\" WHERE pk = 'k'"},
+        {"Statement": f"SELECT b FROM \"{table}\" WHERE pk = 'k'"}])
+    assert code == "AccessDeniedException"
+    assert owner.get_item(TableName=table, Key={"pk": S("k")})["Item"] == {"pk": S("k"), "a": N(1), "b": N(2)}
+    assert "Item" not in owner.get_item(TableName=table, Key={"pk": S("i")})
+
+
+@pytest.mark.slow
+@pytest.mark.server
 def test_on_postgresql_selects_run_on_the_reader_threads_and_writes_on_the_writer_thread(
     new_postgres_database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

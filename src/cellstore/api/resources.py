@@ -16,7 +16,8 @@ payload)`` here answers from the decoded payload, in AWS's terms:
 * PartiQL (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction): each
   statement as ``dynamodb:PartiQLSelect`` (EXISTS too), ``PartiQLInsert``,
   ``PartiQLUpdate`` or ``PartiQLDelete`` on its table (a SELECT from
-  ``"table"."index"`` on the index), read from the statement's first words;
+  ``"table"."index"`` on the index), read from the statement's first words,
+  with the item API's condition keys for the access the statement makes;
 * control plane: the table (``TableName``) or ``ResourceArn``, else ``*``;
 * backups: DescribeBackup and DeleteBackup the backup's ARN, ListBackups
   ``*``; RestoreTableFromBackup the backup's ARN, and on the target table
@@ -57,11 +58,12 @@ import orjson
 
 from cellstore.api import table_arns
 from cellstore.api.expression_params import RequestExpressions
-from cellstore.api.partiql.parser import Exists, Select, parse, verb_and_table
+from cellstore.api.partiql.parser import Delete, Exists, Insert, Select, Statement, Update, parse, verb_and_table
 from cellstore.api.partiql.translate import plan_select, write_action
 from cellstore.api.sqs.params import queue_url_parts
 from cellstore.engine import catalog, indexes
 from cellstore.engine.database import Database
+from cellstore.engine.expressions.update import Update as EngineUpdate
 from cellstore.engine.queues import queues_for, redrive
 from cellstore.engine.tables import Table
 from cellstore.engine.values import KEY_TYPES, validate_value
@@ -390,16 +392,22 @@ def _partiql_accesses(tables: _Tables, operation: str, payload: Mapping[str, Any
 
 
 def _partiql_context(tables: _Tables, verb: str, text: str, parameters: Any) -> ContextKeys:
-    """A statement's condition keys: ``dynamodb:LeadingKeys``, and for a SELECT ``dynamodb:FullTableScan``.
+    """A statement's condition keys, as the item API's for the same access.
 
-    LeadingKeys is the partition the statement reads or writes, as for the
-    item API (a SELECT by key or partition: its partition values; a write:
-    its item's); a scanning SELECT has none, as Scan has none.
-    FullTableScan is "true" when a SELECT plans as a Scan: AWS's example
-    policy denies ``PartiQLSelect`` where it is true, and that deny must
-    hold.  A statement that cannot be parsed or planned (a missing table, a
-    parameter short) is ``UNREADABLE`` for LeadingKeys, so a policy that
-    restricts it refuses, and fails in its handler otherwise.
+    ``dynamodb:LeadingKeys`` is the partition the statement reads or writes,
+    as for the item API (a SELECT by key or partition: its partition values;
+    a write: its item's); a scanning SELECT has none, as Scan has none.
+    ``dynamodb:FullTableScan`` is "true" when a SELECT plans as a Scan:
+    AWS's example policy denies ``PartiQLSelect`` where it is true, and that
+    deny must hold.  ``dynamodb:Attributes`` is ``_partiql_attributes``'s,
+    ``dynamodb:Select`` says whether a SELECT projects (``SPECIFIC_ATTRIBUTES``)
+    or reads the whole item (``ALL_ATTRIBUTES``) — AWS's attribute-restricting
+    policy requires the former with ``StringEqualsIfExists``, which is what
+    refuses ``SELECT *`` — and ``dynamodb:ReturnValues`` is a RETURNING
+    clause as ReturnValues spells it.  A statement that cannot be parsed or
+    planned (a missing table, a parameter short) is ``UNREADABLE`` for
+    LeadingKeys and Attributes, so a policy that restricts either refuses,
+    and fails in its handler otherwise.
     """
     try:
         statement = parse(text, parameters if isinstance(parameters, list) else ())
@@ -413,11 +421,43 @@ def _partiql_context(tables: _Tables, verb: str, text: str, parameters: Any) -> 
             else:
                 leading = None
             scan = plan.key_condition is None and plan.partitions is None
-            return _context(leading, None, FullTableScan="true" if scan else "false")
+            selects = "ALL_ATTRIBUTES" if select.projection is None else "SPECIFIC_ATTRIBUTES"
+            return _context(
+                leading, _partiql_attributes(tables, statement), FullTableScan="true" if scan else "false",
+                Select=None if isinstance(statement, Exists) else selects,  # EXISTS returns no attribute
+            )
         action = write_action(tables.db, statement)
     except CellstoreError:
-        return _context((UNREADABLE,), None)
-    return _context(_leading(tables.get(action.table_name), action.item), None)
+        return _context((UNREADABLE,), {UNREADABLE})
+    table = tables.get(action.table_name)
+    returning = statement.returning if isinstance(statement, (Update, Delete)) else None
+    return _context(_leading(table, action.item), _partiql_attributes(tables, statement), ReturnValues=returning)
+
+
+def _partiql_attributes(tables: _Tables, statement: Statement) -> set[str] | None:
+    """The top-level names a statement reads or writes, with the key names, as the item API names them.
+
+    A SELECT's projection, as GetItem's (None for ``SELECT *``: the whole
+    item, as a GetItem without a projection); an INSERT's item, as
+    PutItem's; an UPDATE's SET and REMOVE targets, as UpdateItem's; a
+    DELETE or an EXISTS, the key alone, as DeleteItem and ConditionCheckItem.
+    Names in a WHERE are conditions, and the item API leaves a
+    ConditionExpression's names out too.
+    """
+    names: set[str]
+    if isinstance(statement, Exists):
+        return _key_names(tables.get(statement.select.table))
+    if isinstance(statement, Select):
+        if statement.projection is None:
+            return None
+        names = {str(path[0]) for path in statement.projection}
+    elif isinstance(statement, Insert):
+        names = set(statement.item)
+    elif isinstance(statement, Update):
+        names = EngineUpdate(statement.actions).top_level_names()
+    else:
+        names = set()
+    return names | _key_names(tables.get(statement.table))
 
 
 def _with_resource_policies(tables: _Tables, accesses: Iterable[Access]) -> list[Access]:

@@ -175,6 +175,58 @@ def test_a_statement_names_its_partition_as_leading_keys(
     (access,) = resources.dynamodb(db, "ExecuteStatement", payload)
     assert dict(access.context).get("dynamodb:leadingkeys") == leading
 
+
+_KEYS = ("pk", "sk")
+
+
+@pytest.mark.parametrize(("payload", "attributes"), [
+    ({"Statement": "SELECT a, b.c, d[0] FROM tab WHERE pk = 'a'"}, ("a", "b", "d", *_KEYS)),
+    ({"Statement": "SELECT a FROM tab WHERE pk = 'a' AND x = 1 ORDER BY sk"}, ("a", *_KEYS)),  # x is a condition
+    ({"Statement": "SELECT * FROM tab WHERE pk = 'a'"}, None),  # the whole item, as GetItem without a projection
+    ({"Statement": 'SELECT city FROM tab."by-city" WHERE city = \'Oslo\''}, ("city", *_KEYS)),
+    ({"Statement": "INSERT INTO tab VALUE {'pk': 'n', 'sk': 1, 'b': ?}", "Parameters": [{"N": "2"}]}, ("b", *_KEYS)),
+    ({"Statement": "UPDATE tab SET a.x = 1, b = c REMOVE d[1] WHERE pk = 'u' AND sk = 1 AND e = 2"},
+     ("a", "b", "d", *_KEYS)),
+    ({"Statement": "DELETE FROM tab WHERE pk = 'd' AND sk = 1 AND e = 2"}, _KEYS),
+    ({"Statement": "EXISTS(SELECT * FROM tab WHERE pk = 'd' AND sk = 1 AND e = 2)"}, _KEYS),  # a condition check
+    ({"Statement": "SELECT a FROM tab WHERE pk = ?"}, (resources.UNREADABLE,)),  # a parameter short
+    ({"Statement": "SELECT a FROM missing WHERE pk = 'a'"}, (resources.UNREADABLE,)),
+    ({"Statement": "UPDATE tab SET b = 1 WHERE pk = 'u'"}, (resources.UNREADABLE,)),  # short of the key
+    ({"Statement": "INSERT INTO tab VALUE {'pk': 'n', 'sk': 1"}, (resources.UNREADABLE,)),  # malformed
+])
+def test_a_statement_names_the_attributes_it_reads_or_writes(
+    db: Database, payload: dict[str, object], attributes: tuple[str, ...] | None
+) -> None:
+    """``dynamodb:Attributes``, as the item API fills it for the same access: what a policy's
+    ``ForAllValues:StringEquals`` allow-list is checked against."""
+    for operation, body in (("ExecuteStatement", payload),
+                            ("ExecuteTransaction", {"TransactStatements": [payload]}),
+                            ("BatchExecuteStatement", {"Statements": [payload]})):
+        (access,) = resources.dynamodb(db, operation, body)
+        expected = None if attributes is None else tuple(sorted(attributes))
+        assert dict(access.context).get("dynamodb:attributes") == expected, operation
+
+
+@pytest.mark.parametrize(("statement", "select", "return_values"), [
+    ("SELECT * FROM tab WHERE pk = 'a'", "ALL_ATTRIBUTES", None),
+    ("SELECT a FROM tab", "SPECIFIC_ATTRIBUTES", None),
+    ("EXISTS(SELECT * FROM tab WHERE pk = 'a' AND sk = 1)", None, None),
+    ("UPDATE tab SET a = 1 WHERE pk = 'u' AND sk = 1 RETURNING ALL NEW *", None, "ALL_NEW"),
+    ("UPDATE tab SET a = 1 WHERE pk = 'u' AND sk = 1 RETURNING MODIFIED OLD *", None, "UPDATED_OLD"),
+    ("UPDATE tab SET a = 1 WHERE pk = 'u' AND sk = 1", None, None),
+    ("DELETE FROM tab WHERE pk = 'd' AND sk = 1 RETURNING ALL OLD *", None, "ALL_OLD"),
+    ("INSERT INTO tab VALUE {'pk': 'n', 'sk': 1}", None, None),
+])
+def test_a_statement_carries_select_and_return_values(
+    db: Database, statement: str, select: str | None, return_values: str | None
+) -> None:
+    """``dynamodb:Select`` (AWS's attribute policy requires ``SPECIFIC_ATTRIBUTES`` if it exists, which is
+    what refuses ``SELECT *``) and ``dynamodb:ReturnValues`` (a RETURNING clause, as ReturnValues spells it)."""
+    (access,) = resources.dynamodb(db, "ExecuteStatement", {"Statement": statement})
+    context = dict(access.context)
+    assert context.get("dynamodb:select") == (None if select is None else (select,))
+    assert context.get("dynamodb:returnvalues") == (None if return_values is None else (return_values,))
+
 def test_the_full_key_is_a_get_item(db: Database) -> None:
     plan = translate.plan_select(db, select("SELECT * FROM tab WHERE sk = 1 AND pk = 'a' AND x = 2"), consistent=True)
     assert plan.key == {"pk": {"S": "a"}, "sk": {"N": "1"}}
