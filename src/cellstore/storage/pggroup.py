@@ -105,8 +105,8 @@ class Batches(Generic[T]):
     one failed); ``open_read`` opens a shared read on a pool, its round trips
     parking in the given overlap; ``replica_read`` is an eventually
     consistent read of its own; ``end`` ends a shared read and gives its
-    connection back to the pool; ``replicas`` is the store's replica pool
-    now (None with a single host).
+    connection back to the pool; ``pool`` and ``replicas`` are the store's
+    pools now (``replicas`` None with a single host).
     """
 
     __slots__ = (
@@ -116,8 +116,8 @@ class Batches(Generic[T]):
 
     def __init__(
         self,
-        pool: ConnectionPool,
         *,
+        pool: Callable[[], ConnectionPool],
         write: Callable[[], AbstractContextManager[T]],
         read: Callable[[], AbstractContextManager[Txn]],
         open_read: Callable[[ConnectionPool, Overlap], T],
@@ -181,7 +181,7 @@ class Batches(Generic[T]):
         finally:
             del self._snapshots[me]
             if shared.primary is not None:
-                self._end(shared.primary, self._pool)
+                self._end(shared.primary, self._pool())
             replicas = self._replicas()
             if shared.replica is not None and replicas is not None:
                 self._end(shared.replica, replicas)
@@ -191,7 +191,7 @@ class Batches(Generic[T]):
         """A read in this thread's shared snapshot: the primary's shared transaction, opened by the first."""
         txn = shared.primary
         if txn is None:
-            txn = shared.primary = self._open_read(self._pool, shared.overlap)
+            txn = shared.primary = self._open_read(self._pool(), shared.overlap)
         if txn.failed:
             with self._read() as own:
                 yield own

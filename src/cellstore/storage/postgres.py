@@ -512,7 +512,7 @@ class PostgresStore(Store):
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
         #: The group commit and the shared read snapshot each thread has open (``group``, ``snapshot``).
         self._batches: Batches[PostgresTxn] = Batches(
-            self._pool,
+            pool=lambda: self._pool,
             write=lambda: self._transaction(write=True),
             read=lambda: self._transaction(write=False),
             open_read=self._open_shared,
