@@ -22,7 +22,7 @@ Connections come from a pool opened per process (after the fork under
 id) go with its first read, its writes with the next round trip (the COMMIT
 at the latest), and a read's COMMIT is not waited for (docs/POSTGRES.md,
 "Throughput").  ``group`` and ``snapshot`` let a server's storage threads run
-several requests' transactions as one.  A lost connection (PostgreSQL
+several requests' transactions as one (``pggroup.py``).  A lost connection (PostgreSQL
 restarting, a network cut, a failover) surfaces as ``StorageUnavailable`` —
 AWS's retryable 500 — and the pool connects anew on the next request; a
 transaction whose first round trip found its pooled connection dead is sent
@@ -49,7 +49,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -63,6 +62,7 @@ from cellstore.errors import CommitOutcomeUnknown, StorageUnavailable
 from cellstore.storage import migrations, pgpipe
 from cellstore.storage.base import Group, Snapshot, Store, Txn
 from cellstore.storage.pgdeadline import Watchdog, WriteGuard
+from cellstore.storage.pggroup import Batches, SharedTxn
 from cellstore.storage.pgoverlap import Overlap
 from cellstore.storage.pgpipe import BYTEA, INT8, Pipe, Statement
 from cellstore.storage.pgpool import ConnectionPool, PoolTimeout, discard
@@ -176,7 +176,7 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
     return StorageUnavailable()
 
 
-class PostgresTxn(Txn):
+class PostgresTxn(SharedTxn):
     """One transaction on a pipelined connection: sent lazily, writes travel with the next round trip.
 
     Nothing is sent when it opens: its BEGIN (and, for a write, the lock
@@ -447,63 +447,6 @@ class PostgresTxn(Txn):
         return pgpipe.int8(count or b"\0"), pgpipe.int8(size or b"\0")
 
 
-class _GroupTxn(Txn):
-    """A transaction inside a group commit: the group's own, with no BEGIN or COMMIT; notes whether it wrote."""
-
-    __slots__ = ("_shared", "wrote")
-
-    def __init__(self, shared: PostgresTxn) -> None:
-        self._shared = shared
-        self.wrote = False
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._shared.get(key)
-
-    def get_stable(self, key: bytes) -> bytes | None:
-        return self._shared.get_stable(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.wrote = True
-        self._shared.put(key, value)
-
-    def delete(self, key: bytes) -> None:
-        self.wrote = True
-        self._shared.delete(key)
-
-    def range(
-        self,
-        start: bytes,
-        end: bytes,
-        *,
-        reverse: bool = False,
-        limit: int | None = None,
-    ) -> Iterator[tuple[bytes, bytes]]:
-        return self._shared.range(start, end, reverse=reverse, limit=limit)
-
-    def delete_range(self, start: bytes, end: bytes) -> int:
-        self.wrote = True
-        return self._shared.delete_range(start, end)
-
-    def range_stats(self, start: bytes, end: bytes) -> tuple[int, int]:
-        return self._shared.range_stats(start, end)
-
-
-class _Shared:
-    """A thread's shared snapshot: its overlap, and its transactions once a read opened them."""
-
-    __slots__ = ("no_replica", "overlap", "primary", "replica")
-
-    def __init__(self) -> None:
-        self.overlap = Overlap()
-        self.primary: PostgresTxn | None = None
-        self.replica: PostgresTxn | None = None
-        self.no_replica = False  # no replica answered: the batch's eventually consistent reads read the primary
-
-
-class _Rollback(Exception):
-    """Ends a spoiled group commit's transaction without committing it."""
-
-
 def describe(dsn: str) -> str:
     """``dsn`` without its password, for messages and logs."""
     try:
@@ -567,10 +510,17 @@ class PostgresStore(Store):
         self.write_timeout = write_timeout
         #: This front end's zone (``serve --zone``, else ``CELLSTORE_ZONE``): its replicas serve stale reads first.
         self.zone = zone if zone is not None else os.environ.get("CELLSTORE_ZONE") or None
-        #: The group commit each thread has open (``group``): its transaction and its ``Group``.
-        self._groups: dict[int, tuple[PostgresTxn, Group]] = {}
-        #: The shared read snapshot each thread has open (``snapshot``).
-        self._snapshots: dict[int, _Shared] = {}
+        #: The group commit and the shared read snapshot each thread has open (``group``, ``snapshot``).
+        self._batches: Batches[PostgresTxn] = Batches(
+            pool=lambda: self._pool,
+            write=lambda: self._transaction(write=True),
+            read=lambda: self._transaction(write=False),
+            open_read=self._open_shared,
+            replica_read=self._replica_read,
+            end=_end_shared,
+            replicas=lambda: self.replicas,
+            replica_timeout=REPLICA_TIMEOUT,
+        )
         #: Values last read of keys read with ``Txn.get_stable``: an overlapped read's guesses (``pgoverlap.py``).
         self._stable: dict[bytes, bytes | None] = {}
         #: Connections to replicas, for eventually consistent reads; None with a single host.
@@ -656,128 +606,32 @@ class PostgresStore(Store):
         return txn
 
     def transaction(self, *, write: bool) -> AbstractContextManager[Txn]:
-        if self._groups and threading.get_ident() in self._groups:
-            return self._in_group(self._groups[threading.get_ident()])
-        if not write and self._snapshots and threading.get_ident() in self._snapshots:
-            return self._in_snapshot(self._snapshots[threading.get_ident()])
-        return self._transaction(write=write)
+        joined = self._batches.joined(write=write)
+        return self._transaction(write=write) if joined is None else joined
 
-    @contextmanager
-    def snapshot(self) -> Iterator[Snapshot]:
-        """One REPEATABLE READ transaction for every read transaction this thread opens inside (``Store.snapshot``).
+    def snapshot(self) -> AbstractContextManager[Snapshot]:
+        """One REPEATABLE READ transaction for every read transaction this thread opens inside (``pggroup.py``)."""
+        return self._batches.snapshot()
 
-        Opened at the first read inside, begun with its first round trip,
-        ended (COMMIT, not waited for) at the end.  A statement that fails
-        aborts it: later reads inside then open transactions of their own.
-        The ``Overlap`` yielded runs requests with their reads overlapped
-        (``pgoverlap.py``).  On a quorum cell the eventually consistent
-        reads inside share a second one, on a replica (``stale_read``); the
-        primary's is then opened only if a read needs it, so that they go on
-        while there is no primary.
-        """
-        me = threading.get_ident()
-        if me in self._snapshots:
-            raise RuntimeError("shared snapshots do not nest")
-        shared = self._snapshots[me] = _Shared()
-        try:
-            yield shared.overlap
-        finally:
-            del self._snapshots[me]
-            if shared.primary is not None:
-                _end_shared(shared.primary, self._pool)
-            if shared.replica is not None and self.replicas is not None:
-                _end_shared(shared.replica, self.replicas)
-
-    @contextmanager
-    def _in_snapshot(self, shared: _Shared) -> Iterator[Txn]:
-        """A read in this thread's shared snapshot: the primary's shared transaction, opened by the first."""
-        txn = shared.primary
-        if txn is None:
-            txn = shared.primary = self._open(write=False, guard=None, pool=self._pool)
-            txn.overlap = shared.overlap
-            shared.overlap.add(txn)
-        if txn.failed:
-            with self._transaction(write=False) as own:
-                yield own
-            return
-        yield txn
-
-    @contextmanager
-    def _in_replica_snapshot(self, shared: _Shared, replicas: ConnectionPool) -> Iterator[Txn]:
-        """An eventually consistent read in this thread's shared snapshot: the batch's replica transaction."""
-        if shared.replica is None and not shared.no_replica:
-            try:
-                opened = self._open(write=False, guard=None, pool=replicas)
-            except StorageUnavailable:
-                log.info("no replica answered within %.1f s: reading the primary", REPLICA_TIMEOUT)
-                shared.no_replica = True  # for the rest of the batch too
-            else:
-                shared.replica = opened
-                opened.overlap = shared.overlap
-                shared.overlap.add(opened)
-        replica = shared.replica
-        if replica is None:
-            with self._in_snapshot(shared) as txn:
-                yield txn
-            return
-        if replica.failed:
-            with self._replica_read(replicas) as txn:
-                yield txn
-            return
-        yield replica
-
-    @contextmanager
-    def group(self) -> Iterator[Group]:
-        """One write transaction (one lock, one COMMIT) around every transaction this thread opens inside.
-
-        ``Store.group``'s contract: each inner transaction sees the ones
-        before it; one that raises after it wrote spoils the group, which
-        then rolls back as a whole.  Reads inside join it too, so they see
-        the group's writes.  Nothing done inside may be acknowledged before
-        the block exits: the COMMIT (and its outcome rules) come then.
-        """
-        me = threading.get_ident()
-        if me in self._groups:
-            raise RuntimeError("group commits do not nest")
-        group = Group()
-        try:
-            with self._transaction(write=True) as txn:
-                self._groups[me] = (txn, group)
-                try:
-                    yield group
-                finally:
-                    del self._groups[me]
-                if group.spoiled or txn.failed:
-                    group.spoiled = True
-                    raise _Rollback
-        except _Rollback:
-            pass
-
-    @contextmanager
-    def _in_group(self, opened: tuple[PostgresTxn, Group]) -> Iterator[Txn]:
-        shared, group = opened
-        txn = _GroupTxn(shared)
-        try:
-            yield txn
-        except BaseException:
-            if txn.wrote or shared.failed:
-                group.spoiled = True
-            raise
-        if shared.failed:
-            group.spoiled = True
+    def group(self) -> AbstractContextManager[Group]:
+        """One write transaction (one lock, one COMMIT) around every transaction this thread opens inside (``pggroup.py``)."""
+        return self._batches.group()
 
     def stale_read(self) -> AbstractContextManager[Txn]:
         """A read on a replica, this front end's zone first (``replica_dsn``); the primary when none answers."""
-        if self._groups and threading.get_ident() in self._groups:
-            return self._in_group(self._groups[threading.get_ident()])  # it must see the group's own writes
-        shared = self._snapshots.get(threading.get_ident()) if self._snapshots else None
+        joined = self._batches.joined_stale()
+        if joined is not None:
+            return joined
         if self.replicas is None:
-            if shared is not None:
-                return self._in_snapshot(shared)
             return self._transaction(write=False)
-        if shared is not None:
-            return self._in_replica_snapshot(shared, self.replicas)
         return self._replica_read(self.replicas)
+
+    def _open_shared(self, pool: ConnectionPool, overlap: Overlap) -> PostgresTxn:
+        """A shared snapshot's read transaction on ``pool``, its round trips parking in ``overlap``."""
+        txn = self._open(write=False, guard=None, pool=pool)
+        txn.overlap = overlap
+        overlap.add(txn)
+        return txn
 
     @contextmanager
     def _replica_read(self, replicas: ConnectionPool) -> Iterator[PostgresTxn]:
