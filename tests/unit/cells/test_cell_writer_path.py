@@ -259,3 +259,33 @@ def test_a_cell_whose_writer_does_not_answer_its_probe_is_unhealthy_and_its_writ
         asyncio.run(run())
     finally:
         deployment.close()
+
+
+def test_a_partiql_select_is_read_on_the_cells_thread_and_an_insert_goes_to_its_writer(deployment: Deployment) -> None:
+    """The fast path takes only what may write (``writer.is_write``): a SELECT is no write, so it waits for the
+    cell's thread like any read — never read on the event loop, where a stuck storage would hold every cell."""
+    router, writer = deployment.router, deployment.writer
+    assert writer is not None
+
+    def statement(text: str) -> Any:
+        return router.dispatch(ALICE, "dynamodb", "ExecuteStatement", {"Statement": text}, None)
+
+    async def run() -> None:
+        await settled(router.dispatch(ALICE, "dynamodb", "CreateTable", TABLE, None))
+        held = threading.Event()
+        release = threading.Event()
+        router.cells["a"].bulkhead.post(lambda: (held.set(), release.wait(10)))  # cell a's only thread, held
+        assert held.wait(5)
+        try:
+            before = writer.requests
+            assert await settled(statement("INSERT INTO orders VALUE {'pk': 'q'}")) == {"Items": []}
+            assert writer.requests - before == 1  # through the writer while the thread is held
+            read = statement("SELECT * FROM orders WHERE pk = 'q'")
+            assert isinstance(read, Wait) and not read.stale()  # queued for the held thread, not answered on the loop
+        finally:
+            release.set()
+        assert (await settled(read))["Items"] == [{"pk": {"S": "q"}}]
+        assert writer.requests - before == 1
+        deployment.client.close()
+
+    asyncio.run(run())
